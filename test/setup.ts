@@ -1,0 +1,3 @@
+import { loadAutomerge } from '../src/node/automerge-wasm.js';
+
+await loadAutomerge();

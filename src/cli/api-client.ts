@@ -1,0 +1,59 @@
+/** meshctl's side of the control API: every call has a timeout and fails with one line that says what to do. */
+export class CliError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 1) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+export interface ApiClient {
+  get<T>(path: string): Promise<T>;
+  post<T>(path: string, body: unknown): Promise<T>;
+  delete<T>(path: string): Promise<T>;
+  stream(path: string, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>>;
+}
+
+export function apiClient(base: string, timeoutMs = 10_000): ApiClient {
+  let root: URL;
+  try {
+    root = new URL(base);
+  } catch {
+    throw new CliError(`--api "${base}" is not a URL; expected something like http://127.0.0.1:7411`, 2);
+  }
+  const call = async (method: string, path: string, body?: unknown, timeout = true): Promise<Response> => {
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, root), {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: timeout ? AbortSignal.timeout(timeoutMs) : undefined,
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+      throw new CliError(
+        `cannot reach the agent at ${root.origin} (${cause}): is meshd running there? Set --api or MESH_API`,
+      );
+    }
+    if (!res.ok) {
+      const text = await res.text();
+      let message = text;
+      try {
+        message = (JSON.parse(text) as { error?: string }).error ?? text;
+      } catch {}
+      throw new CliError(message || `agent answered ${res.status}`);
+    }
+    return res;
+  };
+  return {
+    get: async (path) => (await call('GET', path)).json(),
+    post: async (path, body) => (await call('POST', path, body)).json(),
+    delete: async (path) => (await call('DELETE', path)).json(),
+    stream: async (path) => {
+      const res = await call('GET', path, undefined, false);
+      if (!res.body) throw new CliError('agent sent no stream');
+      return res.body;
+    },
+  } as ApiClient;
+}

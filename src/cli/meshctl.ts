@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import type { AgentStatus, PeerInfo } from '../node/agent.js';
+import { VERSION } from '../version.js';
+import { type ApiClient, apiClient, CliError } from './api-client.js';
+import { ago, duration, type OutputFormat, render, renderRecord, shortId } from './output.js';
+
+interface Globals {
+  api: string;
+  output: OutputFormat;
+}
+
+function globals(cmd: Command): { client: ApiClient; format: OutputFormat } {
+  const opts = cmd.optsWithGlobals<Globals>();
+  return { client: apiClient(opts.api), format: opts.output };
+}
+
+function print(text: string): void {
+  process.stdout.write(text);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('meshctl')
+    .description('See and steer a Mycel mesh through the agent on this device.')
+    .version(VERSION)
+    .addOption(
+      new Option('--api <url>', 'control API of the local agent')
+        .env('MESH_API')
+        .default('http://127.0.0.1:7411'),
+    )
+    .addOption(
+      new Option('-o, --output <format>', 'output format')
+        .choices(['table', 'json', 'yaml'])
+        .default('table'),
+    )
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('status')
+    .description('this agent: identity, addresses, peers, uptime')
+    .action(async (_opts, cmd: Command) => {
+      const { client, format } = globals(cmd);
+      const s = await client.get<AgentStatus>('/v1/status');
+      print(
+        renderRecord(
+          [
+            ['Peer ID', s.peerId],
+            ['Name', s.name],
+            ['Version', s.version],
+            [
+              'Labels',
+              Object.entries(s.labels)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(',') || '-',
+            ],
+            ['Addresses', s.addresses.join(', ') || '-'],
+            ['Peers', `${s.peers.alive} alive, ${s.peers.suspect} suspect, ${s.peers.lost} lost`],
+            ['Connections', String(s.connections)],
+            ['Uptime', duration(s.uptimeSeconds)],
+          ],
+          format,
+          s,
+        ),
+      );
+    });
+
+  program
+    .command('peers')
+    .description('every peer this agent has heard of, with liveness and round-trip time')
+    .action(async (_opts, cmd: Command) => {
+      const { client, format } = globals(cmd);
+      const peers = await client.get<PeerInfo[]>('/v1/peers');
+      const now = Date.now();
+      print(
+        render(
+          peers,
+          [
+            { header: 'NAME', value: (p) => p.name },
+            { header: 'PEER ID', value: (p) => shortId(p.peerId) },
+            { header: 'LIVENESS', value: (p) => p.liveness },
+            { header: 'LAST SEEN', value: (p) => ago(p.lastSeen, now) },
+            { header: 'RTT', value: (p) => (p.rttMs === null ? '-' : `${p.rttMs}ms`) },
+            { header: 'ADDRESSES', value: (p) => p.addresses.join(',') },
+          ],
+          format,
+        ),
+      );
+    });
+
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander already printed help or the usage error.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`meshctl: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`meshctl: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv);

@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { Agent } from '../node/agent.js';
+import { agentRoutes } from '../node/api-routes.js';
+import { ConfigError, parseLabels, resolveConfig } from '../node/config.js';
+import { ControlApi } from '../node/control-api.js';
+import { createLogger } from '../node/logger.js';
+import { VERSION } from '../version.js';
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+const int = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new ConfigError(`expected a whole number, got "${value}"`);
+  return n;
+};
+
+const program = new Command('meshd')
+  .description('The Mycel agent: joins the mesh, replicates its state, runs this device’s share of the work.')
+  .version(VERSION)
+  .option('--config <file>', 'YAML file of settings (flag > MESH_* env > file > default)')
+  .option('--data-dir <dir>', 'where identity, state and logs live (default ./mesh-data)')
+  .option(
+    '--listen <multiaddr>',
+    'libp2p listen address, repeatable (default /ip4/0.0.0.0/tcp/4001)',
+    collect,
+  )
+  .option('--join <multiaddr>', 'address of any mesh member to join through, repeatable', collect)
+  .option('--api <host:port>', 'control API address for meshctl (default 127.0.0.1:7411)')
+  .option('--allow-remote-api', 'allow the control API on a non-loopback address')
+  .option('--name <name>', 'this node’s name (default: hostname)')
+  .option('--label <key=value>', 'node label for placement constraints, repeatable', collect)
+  .addOption(
+    new Option('--log-level <level>', 'log level').choices([
+      'fatal',
+      'error',
+      'warn',
+      'info',
+      'debug',
+      'trace',
+      'silent',
+    ]),
+  )
+  .addOption(new Option('--driver <driver>', 'workload drivers to offer').choices(['auto', 'docker', 'exec']))
+  .option('--docker-socket <path>', 'Docker Engine socket (default /var/run/docker.sock)')
+  .option('--heartbeat-interval-ms <ms>', 'liveness heartbeat period (default 2000)', int)
+  .option('--suspect-after-ms <ms>', 'silence before a peer is suspect (default 6000)', int)
+  .option('--lost-after-ms <ms>', 'silence before a peer is lost (default 20000)', int)
+  .option('--target-peers <n>', 'connections this agent keeps open (default 8)', int)
+  .option('--max-connections <n>', 'hard connection limit (default 64)', int);
+
+async function main(): Promise<void> {
+  program.parse();
+  const o = program.opts();
+  const file = o.config ? { name: o.config as string, content: await readConfigFile(o.config) } : undefined;
+  const config = resolveConfig({
+    flags: {
+      dataDir: o.dataDir,
+      listen: o.listen,
+      join: o.join,
+      api: o.api,
+      allowRemoteApi: o.allowRemoteApi,
+      name: o.name,
+      labels: o.label ? parseLabels(o.label, '--label') : undefined,
+      logLevel: o.logLevel,
+      driver: o.driver,
+      dockerSocket: o.dockerSocket,
+      heartbeatIntervalMs: o.heartbeatIntervalMs,
+      suspectAfterMs: o.suspectAfterMs,
+      lostAfterMs: o.lostAfterMs,
+      targetPeers: o.targetPeers,
+      maxConnections: o.maxConnections,
+    },
+    env: process.env,
+    file,
+  });
+  const log = createLogger(config.logLevel, { node: config.name });
+  const agent = await Agent.start(config, { log });
+  const api = new ControlApi(agentRoutes(agent), log);
+  try {
+    const bound = await api.listen(config.api, config.allowRemoteApi);
+    log.info({ api: `http://${bound.host}:${bound.port}` }, 'control API listening');
+  } catch (err) {
+    await agent.stop();
+    throw err;
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const deadline = setTimeout(() => {
+      log.error('shutdown took over 10 s; exiting anyway');
+      process.exit(1);
+    }, 10_000);
+    await api.close();
+    await agent.stop();
+    clearTimeout(deadline);
+    log.flush();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+async function readConfigFile(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read --config ${path}: ${(err as Error).message}`);
+  }
+  try {
+    return parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${path}: not valid YAML: ${(err as Error).message}`);
+  }
+}
+
+main().catch((err: unknown) => {
+  const message = err instanceof ConfigError ? err.message : `meshd: ${(err as Error).stack ?? String(err)}`;
+  process.stderr.write(`${message}\n`);
+  process.exit(err instanceof ConfigError ? 2 : 1);
+});

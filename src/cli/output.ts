@@ -1,0 +1,59 @@
+import { stringify as toYaml } from 'yaml';
+
+export type OutputFormat = 'table' | 'json' | 'yaml';
+
+export interface Column<T> {
+  header: string;
+  value(row: T): string;
+}
+
+/** Aligned columns for people (kubectl-style), the raw objects for machines. */
+export function render<T>(
+  rows: T[],
+  columns: Column<T>[],
+  format: OutputFormat,
+  raw: unknown = rows,
+): string {
+  if (format === 'json') return `${JSON.stringify(raw, null, 2)}\n`;
+  if (format === 'yaml') return toYaml(raw);
+  const cells = [columns.map((c) => c.header), ...rows.map((row) => columns.map((c) => c.value(row)))];
+  const widths = columns.map((_, i) => Math.max(...cells.map((line) => (line[i] ?? '').length)));
+  return cells
+    .map((line) =>
+      line
+        .map((cell, i) => (i === line.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+        .join('   ')
+        .trimEnd(),
+    )
+    .join('\n')
+    .concat('\n');
+}
+
+/** key: value lines for one object. */
+export function renderRecord(pairs: [string, string][], format: OutputFormat, raw: unknown): string {
+  if (format !== 'table') return render([], [], format, raw);
+  const width = Math.max(...pairs.map(([k]) => k.length)) + 1;
+  return pairs
+    .map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}`)
+    .join('\n')
+    .concat('\n');
+}
+
+export function ago(ms: number, now: number): string {
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60}s ago`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m ago`;
+  return `${Math.floor(s / 86_400)}d ago`;
+}
+
+export function duration(seconds: number): string {
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${seconds % 60}s`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h${Math.floor((seconds % 3600) / 60)}m`;
+  return `${Math.floor(seconds / 86_400)}d${Math.floor((seconds % 86_400) / 3600)}h`;
+}
+
+export function shortId(peerId: string): string {
+  return peerId.length > 16 ? `${peerId.slice(0, 6)}…${peerId.slice(-6)}` : peerId;
+}

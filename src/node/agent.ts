@@ -1,0 +1,284 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { multiaddr } from '@multiformats/multiaddr';
+import { VERSION } from '../version.js';
+import type { AgentConfig } from './config.js';
+import { GossipBus } from './gossip-bus.js';
+import {
+  decodeHeartbeat,
+  encodeHeartbeat,
+  HEARTBEAT_TOPIC,
+  type Heartbeat,
+  MAX_HEARTBEAT_BYTES,
+} from './heartbeat.js';
+import { loadOrCreateIdentity } from './identity.js';
+import { KnownPeers } from './known-peers.js';
+import { createHost, type HostOptions, type MeshHost } from './libp2p-host.js';
+import { type LivenessChange, type LivenessStatus, LivenessView } from './liveness.js';
+import type { Logger } from './logger.js';
+import { MeshMetrics } from './metrics.js';
+import { dialableAddresses, PeerDialer } from './peer-dialer.js';
+
+/** What the imperative shell needs from the outside world; the simulator substitutes all of it. */
+export interface AgentEnvironment {
+  log: Logger;
+  now?: () => number;
+  random?: () => number;
+  transport?: HostOptions['transport'];
+  connectionGater?: HostOptions['connectionGater'];
+  /** Process-wide metrics (RSS, heap, event loop) make sense once per process, not once per simulated agent. */
+  processMetrics?: boolean;
+}
+
+export interface AgentStatus {
+  peerId: string;
+  name: string;
+  version: string;
+  labels: Record<string, string>;
+  addresses: string[];
+  peers: Record<LivenessStatus, number>;
+  connections: number;
+  startedAt: number;
+  uptimeSeconds: number;
+}
+
+export interface PeerInfo {
+  peerId: string;
+  name: string;
+  addresses: string[];
+  liveness: LivenessStatus;
+  lastSeen: number;
+  connected: boolean;
+  rttMs: number | null;
+}
+
+/**
+ * One meshd: the libp2p host and the loops around it. Data flows one way: heartbeats in → liveness view →
+ * (later) placement; the view is never written back to the network except as this agent's own heartbeat.
+ */
+export class Agent {
+  readonly config: AgentConfig;
+  readonly host: MeshHost;
+  readonly metrics: MeshMetrics;
+  readonly gossip: GossipBus;
+  readonly liveness: LivenessView;
+  readonly log: Logger;
+  readonly startedAt: number;
+  readonly #now: () => number;
+  readonly #knownPeers: KnownPeers;
+  readonly #dialer: PeerDialer;
+  readonly #timers: NodeJS.Timeout[] = [];
+  #seq = 0;
+  #stopping: Promise<void> | undefined;
+  readonly #livenessListeners = new Set<(changes: LivenessChange[]) => void>();
+
+  private constructor(init: {
+    config: AgentConfig;
+    host: MeshHost;
+    knownPeers: KnownPeers;
+    env: AgentEnvironment;
+    now: () => number;
+  }) {
+    this.config = init.config;
+    this.host = init.host;
+    this.log = init.env.log;
+    this.#now = init.now;
+    this.startedAt = init.now();
+    this.#knownPeers = init.knownPeers;
+    this.metrics = new MeshMetrics({ processMetrics: init.env.processMetrics ?? true });
+    this.gossip = new GossipBus(init.host.services.pubsub, this.metrics, this.log);
+    this.liveness = new LivenessView({
+      suspectAfterMs: init.config.suspectAfterMs,
+      lostAfterMs: init.config.lostAfterMs,
+      forgetAfterMs: 24 * 60 * 60_000,
+    });
+    this.#dialer = new PeerDialer(
+      init.host,
+      init.knownPeers,
+      {
+        join: init.config.join,
+        targetPeers: init.config.targetPeers,
+        tickMs: Math.min(1_000, init.config.heartbeatIntervalMs),
+        dialTimeoutMs: 10_000,
+        backoff: { baseMs: 500, capMs: 60_000 },
+        now: init.now,
+        random: init.env.random ?? Math.random,
+      },
+      this.log,
+    );
+  }
+
+  static async start(config: AgentConfig, env: AgentEnvironment): Promise<Agent> {
+    const now = env.now ?? Date.now;
+    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    const identity = await loadOrCreateIdentity(config.dataDir);
+    const knownPeers = await KnownPeers.load(join(config.dataDir, 'peers.json'), (reason) =>
+      env.log.warn({ reason }, 'known peers file unreadable; starting from the --join addresses alone'),
+    );
+    const host = await createHost({
+      privateKey: identity.key,
+      listen: config.listen,
+      maxConnections: config.maxConnections,
+      pingIntervalMs: Math.max(1_000, config.heartbeatIntervalMs * 2),
+      transport: env.transport,
+      connectionGater: env.connectionGater,
+    });
+    const agent = new Agent({ config, host, knownPeers, env, now });
+    agent.#wire();
+    agent.log.info(
+      { peerId: agent.peerId, addresses: agent.addresses(), newIdentity: identity.created },
+      'agent started',
+    );
+    return agent;
+  }
+
+  get peerId(): string {
+    return this.host.peerId.toString();
+  }
+
+  addresses(): string[] {
+    return this.host.getMultiaddrs().map((ma) => ma.toString());
+  }
+
+  /** Subscribe to liveness transitions (alive/suspect/lost/forgotten, restarts). */
+  onLivenessChange(listener: (changes: LivenessChange[]) => void): () => void {
+    this.#livenessListeners.add(listener);
+    return () => this.#livenessListeners.delete(listener);
+  }
+
+  #wire(): void {
+    const { heartbeatIntervalMs } = this.config;
+    this.gossip.subscribe<Heartbeat>(HEARTBEAT_TOPIC, {
+      maxBytes: MAX_HEARTBEAT_BYTES,
+      decode: decodeHeartbeat,
+      deliver: (from, hb) => this.#onHeartbeat(from, hb),
+    });
+    this.host.addEventListener('peer:identify', (evt) => {
+      const { peerId, listenAddrs } = evt.detail;
+      const addresses = dialableAddresses(listenAddrs.map((a) => a.toString()));
+      if (addresses.length > 0) this.#knownPeers.remember(peerId.toString(), addresses, this.#now());
+    });
+    this.#every(heartbeatIntervalMs, () => void this.#publishHeartbeat());
+    this.#every(Math.max(250, Math.floor(heartbeatIntervalMs / 2)), () => this.#tickLiveness());
+    this.#every(60_000, () => void this.#saveKnownPeers());
+    this.#dialer.start();
+    void this.#publishHeartbeat();
+  }
+
+  #every(ms: number, fn: () => void): void {
+    const timer = setInterval(fn, ms);
+    timer.unref();
+    this.#timers.push(timer);
+  }
+
+  #onHeartbeat(from: string, hb: Heartbeat): void {
+    if (from === this.peerId) return;
+    const now = this.#now();
+    const addresses = dialableAddresses(hb.addresses);
+    const change = this.liveness.observe(from, now, {
+      name: hb.name,
+      incarnation: hb.incarnation,
+      addresses,
+    });
+    this.#knownPeers.remember(from, addresses, now);
+    if (addresses.length > 0) {
+      void this.host.peerStore
+        .merge(peerIdFromString(from), { multiaddrs: addresses.map((a) => multiaddr(a)) })
+        .catch((err: unknown) => this.log.debug({ err }, 'peer store update failed'));
+    }
+    if (change) this.#emitLiveness([change]);
+  }
+
+  async #publishHeartbeat(): Promise<void> {
+    try {
+      const data = encodeHeartbeat({
+        name: this.config.name,
+        incarnation: this.startedAt,
+        seq: this.#seq++,
+        addresses: dialableAddresses(this.addresses()),
+      });
+      await this.gossip.publish(HEARTBEAT_TOPIC, data);
+    } catch (err) {
+      this.log.debug({ err }, 'heartbeat publish failed');
+    }
+  }
+
+  #tickLiveness(): void {
+    const now = this.#now();
+    const changes = this.liveness.tick(now);
+    if (changes.length > 0) this.#emitLiveness(changes);
+    const counts = this.liveness.counts(now);
+    for (const [status, n] of Object.entries(counts)) this.metrics.peers.set({ liveness: status }, n);
+    const connections = this.host.getConnections();
+    this.metrics.connections.set(connections.length);
+    for (const conn of connections) if (conn.rtt !== undefined) this.metrics.rtt.observe(conn.rtt / 1000);
+  }
+
+  #emitLiveness(changes: LivenessChange[]): void {
+    for (const change of changes) {
+      const level = change.to === 'alive' ? 'info' : 'warn';
+      this.log[level](
+        { peer: change.peerId, peerName: change.name, from: change.from, to: change.to },
+        'peer liveness',
+      );
+    }
+    for (const listener of this.#livenessListeners) listener(changes);
+  }
+
+  async #saveKnownPeers(): Promise<void> {
+    try {
+      await this.#knownPeers.save();
+    } catch (err) {
+      this.log.warn({ err }, 'could not save known peers');
+    }
+  }
+
+  status(): AgentStatus {
+    const now = this.#now();
+    return {
+      peerId: this.peerId,
+      name: this.config.name,
+      version: VERSION,
+      labels: this.config.labels,
+      addresses: this.addresses(),
+      peers: this.liveness.counts(now),
+      connections: this.host.getConnections().length,
+      startedAt: this.startedAt,
+      uptimeSeconds: Math.floor((now - this.startedAt) / 1000),
+    };
+  }
+
+  peers(): PeerInfo[] {
+    const now = this.#now();
+    const rtt = new Map<string, number>();
+    const connected = new Set<string>();
+    for (const conn of this.host.getConnections()) {
+      const id = conn.remotePeer.toString();
+      connected.add(id);
+      if (conn.rtt !== undefined) rtt.set(id, Math.min(conn.rtt, rtt.get(id) ?? Number.POSITIVE_INFINITY));
+    }
+    return this.liveness.list(now).map((view) => ({
+      peerId: view.peerId,
+      name: view.name,
+      addresses: view.addresses,
+      liveness: view.status,
+      lastSeen: view.lastSeen,
+      connected: connected.has(view.peerId),
+      rttMs: rtt.get(view.peerId) ?? null,
+    }));
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#dialer.stop();
+    await this.#saveKnownPeers();
+    await this.host.stop();
+    this.log.info({ peerId: this.peerId }, 'agent stopped');
+  }
+}

@@ -1,0 +1,81 @@
+import type { PeerId } from '@libp2p/interface';
+import type { Logger } from 'pino';
+import type { MeshMetrics } from './metrics.js';
+import {
+  type GossipSub,
+  MAX_GOSSIP_MESSAGE_BYTES,
+  type PubsubMessage,
+  TopicValidatorResult,
+} from './pubsub.js';
+
+export interface TopicHandler<T> {
+  maxBytes: number;
+  /** Decode and check a message; an error string rejects it (and penalises the peer that forwarded it). */
+  decode(data: Uint8Array): { ok: true; value: T } | { ok: false; error: string };
+  deliver(from: string, value: T): void;
+}
+
+/**
+ * Every gossip topic goes through here: size limits and decoding in the topic validator (before gossipsub
+ * forwards anything), metrics per topic, and the fault hook tests and the simulator use to lose messages.
+ */
+export class GossipBus {
+  readonly #pubsub: GossipSub;
+  readonly #metrics: MeshMetrics;
+  readonly #log: Logger;
+  /** Gossipsub hands the same message object to the validator and to the listener: decode once. */
+  readonly #decoded = new WeakMap<PubsubMessage, unknown>();
+  readonly #handlers = new Map<string, TopicHandler<unknown>>();
+  /** Returns true to drop an inbound message as if the network lost it. */
+  dropInbound: ((topic: string) => boolean) | undefined;
+
+  constructor(pubsub: GossipSub, metrics: MeshMetrics, log: Logger) {
+    this.#pubsub = pubsub;
+    this.#metrics = metrics;
+    this.#log = log;
+    pubsub.addEventListener('message', (evt) => this.#onMessage(evt.detail));
+  }
+
+  subscribe<T>(topic: string, handler: TopicHandler<T>): void {
+    if (handler.maxBytes > MAX_GOSSIP_MESSAGE_BYTES)
+      throw new Error(`${topic}: limit above the pubsub limit`);
+    this.#handlers.set(topic, handler as TopicHandler<unknown>);
+    this.#pubsub.topicValidators.set(topic, (peer: PeerId, msg: PubsubMessage) => {
+      if (this.dropInbound?.(topic)) return TopicValidatorResult.Ignore;
+      if (msg.data.length > handler.maxBytes) return this.#reject(topic, peer, `${msg.data.length} bytes`);
+      const decoded = handler.decode(msg.data);
+      if (!decoded.ok) return this.#reject(topic, peer, decoded.error);
+      this.#decoded.set(msg, decoded.value);
+      return TopicValidatorResult.Accept;
+    });
+    this.#pubsub.subscribe(topic);
+  }
+
+  async publish(topic: string, data: Uint8Array): Promise<void> {
+    this.#metrics.gossipMessages.inc({ topic, direction: 'out' });
+    this.#metrics.gossipBytes.inc({ topic, direction: 'out' }, data.length);
+    await this.#pubsub.publish(topic, data);
+  }
+
+  #reject(topic: string, peer: PeerId, reason: string): TopicValidatorResult {
+    this.#metrics.gossipMessages.inc({ topic, direction: 'rejected' });
+    this.#log.warn({ topic, peer: peer.toString(), reason }, 'rejected gossip message');
+    return TopicValidatorResult.Reject;
+  }
+
+  #onMessage(msg: PubsubMessage): void {
+    const handler = this.#handlers.get(msg.topic);
+    // Unsigned messages carry no sender; our topics are StrictSign, so gossipsub already refused them.
+    if (!handler || msg.type !== 'signed') return;
+    this.#metrics.gossipMessages.inc({ topic: msg.topic, direction: 'in' });
+    this.#metrics.gossipBytes.inc({ topic: msg.topic, direction: 'in' }, msg.data.length);
+    if (!this.#decoded.has(msg)) return;
+    const value = this.#decoded.get(msg);
+    this.#decoded.delete(msg);
+    try {
+      handler.deliver(msg.from.toString(), value);
+    } catch (err) {
+      this.#log.error({ topic: msg.topic, err }, 'gossip handler failed');
+    }
+  }
+}

@@ -1,0 +1,73 @@
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { identify } from '@libp2p/identify';
+import type { ConnectionGater, Libp2p, PrivateKey, Transport } from '@libp2p/interface';
+import { ping } from '@libp2p/ping';
+import { tcp } from '@libp2p/tcp';
+import { createLibp2p } from 'libp2p';
+import { createPubsub, type GossipSub } from './pubsub.js';
+
+export const PROTOCOL_PREFIX = 'mycel';
+
+export type MeshServices = {
+  identify: ReturnType<ReturnType<typeof identify>>;
+  ping: ReturnType<ReturnType<typeof ping>>;
+  pubsub: GossipSub;
+};
+export type MeshHost = Libp2p<MeshServices>;
+
+export interface HostOptions {
+  privateKey: PrivateKey;
+  listen: string[];
+  maxConnections: number;
+  /** How often connected peers are pinged; the round-trip time shows in `meshctl peers`. */
+  pingIntervalMs: number;
+  /** The simulator wraps the transport and gates connections to inject faults; agents use plain TCP. */
+  transport?: (components: Parameters<ReturnType<typeof tcp>>[0]) => Transport;
+  connectionGater?: ConnectionGater;
+}
+
+/**
+ * Limits are set deliberately: a device has little memory, and a hostile or buggy peer must not be able to
+ * exhaust it with connections, pending dials, or streams.
+ */
+export async function createHost(opts: HostOptions): Promise<MeshHost> {
+  return createLibp2p<MeshServices>({
+    privateKey: opts.privateKey,
+    addresses: { listen: opts.listen },
+    transports: [
+      opts.transport ??
+        tcp({
+          maxConnections: opts.maxConnections + 16,
+          inboundSocketInactivityTimeout: 5 * 60_000,
+          outboundSocketInactivityTimeout: 5 * 60_000,
+          dialOpts: { noDelay: true },
+        }),
+    ],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux({ maxInboundStreams: 256, maxOutboundStreams: 256 })],
+    connectionGater: opts.connectionGater ?? { denyDialMultiaddr: () => false },
+    connectionManager: {
+      maxConnections: opts.maxConnections,
+      maxParallelDials: 8,
+      maxDialQueueLength: 64,
+      maxPeerAddrsToDial: 8,
+      dialTimeout: 10_000,
+      inboundUpgradeTimeout: 10_000,
+      maxIncomingPendingConnections: 16,
+      // Our own dialer re-dials with backoff; libp2p's reconnect queue would double the work.
+      reconnectRetries: 0,
+    },
+    connectionMonitor: {
+      pingInterval: opts.pingIntervalMs,
+      // A slow WAN link is not a dead one: liveness decides, not a single missed ping.
+      abortConnectionOnPingFailure: false,
+      protocolPrefix: PROTOCOL_PREFIX,
+    },
+    services: {
+      identify: identify({ protocolPrefix: PROTOCOL_PREFIX, timeout: 10_000, maxMessageSize: 8192 }),
+      ping: ping({ protocolPrefix: PROTOCOL_PREFIX, timeout: 10_000 }),
+      pubsub: createPubsub(),
+    },
+  });
+}

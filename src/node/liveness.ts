@@ -1,0 +1,113 @@
+/**
+ * Each agent's own view of who is alive. Pure: time comes in as an argument. Status is derived from the time
+ * since the last heartbeat, so two agents that heard the same heartbeats at the same times agree.
+ */
+export type LivenessStatus = 'alive' | 'suspect' | 'lost';
+
+export interface PeerView {
+  peerId: string;
+  name: string;
+  addresses: string[];
+  incarnation: number;
+  status: LivenessStatus;
+  firstSeen: number;
+  lastSeen: number;
+}
+
+export interface LivenessTimes {
+  suspectAfterMs: number;
+  lostAfterMs: number;
+  /** Lost peers are forgotten after this long, which bounds the view on fleets that churn. */
+  forgetAfterMs: number;
+}
+
+export interface LivenessChange {
+  peerId: string;
+  name: string;
+  from: LivenessStatus | 'unknown';
+  to: LivenessStatus | 'forgotten';
+  restarted?: boolean;
+}
+
+interface Entry extends Omit<PeerView, 'status'> {
+  reported: LivenessStatus;
+}
+
+export class LivenessView {
+  readonly #entries = new Map<string, Entry>();
+  readonly #times: LivenessTimes;
+
+  constructor(times: LivenessTimes) {
+    this.#times = times;
+  }
+
+  /** A heartbeat arrived. Returns the change it caused, if any. */
+  observe(
+    peerId: string,
+    at: number,
+    hb: { name: string; incarnation: number; addresses: string[] },
+  ): LivenessChange | undefined {
+    const entry = this.#entries.get(peerId);
+    if (!entry) {
+      this.#entries.set(peerId, { peerId, ...hb, firstSeen: at, lastSeen: at, reported: 'alive' });
+      return { peerId, name: hb.name, from: 'unknown', to: 'alive' };
+    }
+    // Gossip can deliver an older heartbeat late; it must not move lastSeen backwards.
+    if (at < entry.lastSeen) return undefined;
+    const restarted = hb.incarnation > entry.incarnation;
+    if (hb.incarnation < entry.incarnation) return undefined;
+    Object.assign(entry, hb, { lastSeen: at });
+    const from = entry.reported;
+    entry.reported = 'alive';
+    if (from !== 'alive' || restarted) return { peerId, name: hb.name, from, to: 'alive', restarted };
+    return undefined;
+  }
+
+  statusAt(lastSeen: number, now: number): LivenessStatus {
+    const silent = now - lastSeen;
+    if (silent >= this.#times.lostAfterMs) return 'lost';
+    if (silent >= this.#times.suspectAfterMs) return 'suspect';
+    return 'alive';
+  }
+
+  /** Advance to `now`: report status transitions and forget long-lost peers. */
+  tick(now: number): LivenessChange[] {
+    const changes: LivenessChange[] = [];
+    for (const entry of this.#entries.values()) {
+      if (now - entry.lastSeen >= this.#times.forgetAfterMs) {
+        this.#entries.delete(entry.peerId);
+        changes.push({ peerId: entry.peerId, name: entry.name, from: entry.reported, to: 'forgotten' });
+        continue;
+      }
+      const status = this.statusAt(entry.lastSeen, now);
+      if (status !== entry.reported) {
+        changes.push({ peerId: entry.peerId, name: entry.name, from: entry.reported, to: status });
+        entry.reported = status;
+      }
+    }
+    return changes;
+  }
+
+  get(peerId: string, now: number): PeerView | undefined {
+    const entry = this.#entries.get(peerId);
+    return entry ? toView(entry, this.statusAt(entry.lastSeen, now)) : undefined;
+  }
+
+  /** Every known peer, sorted by peer id so output is stable. */
+  list(now: number): PeerView[] {
+    return [...this.#entries.values()]
+      .sort((a, b) => (a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0))
+      .map((entry) => toView(entry, this.statusAt(entry.lastSeen, now)));
+  }
+
+  counts(now: number): Record<LivenessStatus, number> {
+    const counts = { alive: 0, suspect: 0, lost: 0 };
+    for (const entry of this.#entries.values()) counts[this.statusAt(entry.lastSeen, now)]++;
+    return counts;
+  }
+}
+
+function toView(entry: Entry, status: LivenessStatus): PeerView {
+  const { reported: _reported, ...rest } = entry;
+  return { ...rest, addresses: [...rest.addresses], status };
+}

@@ -1,0 +1,127 @@
+import type { PeerId } from '@libp2p/interface';
+import { multiaddr } from '@multiformats/multiaddr';
+import type { Logger } from 'pino';
+import { type BackoffPolicy, backoffDelay } from './backoff.js';
+import type { KnownPeers } from './known-peers.js';
+import type { MeshHost } from './libp2p-host.js';
+
+export interface DialerOptions {
+  join: string[];
+  targetPeers: number;
+  tickMs: number;
+  dialTimeoutMs: number;
+  backoff: BackoffPolicy;
+  now: () => number;
+  random: () => number;
+}
+
+interface Attempt {
+  failures: number;
+  notBefore: number;
+}
+
+/**
+ * Keeps this agent connected to `targetPeers` peers. Candidates are the known peers (learned from heartbeats and
+ * remembered on disk) and the --join addresses; each failing target backs off exponentially, so a dead bootstrap
+ * peer costs little while any other known peer gets the agent back into the mesh.
+ */
+export class PeerDialer {
+  readonly #host: MeshHost;
+  readonly #known: KnownPeers;
+  readonly #opts: DialerOptions;
+  readonly #log: Logger;
+  readonly #attempts = new Map<string, Attempt>();
+  readonly #inFlight = new Set<string>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(host: MeshHost, known: KnownPeers, opts: DialerOptions, log: Logger) {
+    this.#host = host;
+    this.#known = known;
+    this.#opts = opts;
+    this.#log = log;
+  }
+
+  start(): void {
+    this.tick();
+    this.#timer = setInterval(() => this.tick(), this.#opts.tickMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  tick(): void {
+    const connected = new Set(this.#host.getPeers().map((p) => p.toString()));
+    let wanted = this.#opts.targetPeers - connected.size - this.#inFlight.size;
+    if (wanted <= 0) return;
+    const now = this.#opts.now();
+    const self = this.#host.peerId.toString();
+    for (const target of this.#candidates(connected, self)) {
+      if (wanted <= 0) break;
+      const attempt = this.#attempts.get(target.key);
+      if (this.#inFlight.has(target.key) || (attempt && attempt.notBefore > now)) continue;
+      wanted--;
+      void this.#dial(target.key, target.addresses);
+    }
+  }
+
+  /** Known peers first (most recently seen), then the join addresses not yet known to be connected. */
+  *#candidates(connected: Set<string>, self: string): Generator<{ key: string; addresses: string[] }> {
+    for (const peer of this.#known.list()) {
+      if (peer.peerId === self || connected.has(peer.peerId) || peer.addresses.length === 0) continue;
+      yield { key: peer.peerId, addresses: peer.addresses.map((a) => withPeerId(a, peer.peerId)) };
+    }
+    for (const address of this.#opts.join) {
+      const peerId = peerIdOf(address);
+      if (peerId && (peerId === self || connected.has(peerId))) continue;
+      if (!peerId && this.#joinAddressConnected(address)) continue;
+      yield { key: address, addresses: [address] };
+    }
+  }
+
+  #joinAddressConnected(address: string): boolean {
+    return this.#host.getConnections().some((c) => c.remoteAddr.toString().startsWith(address));
+  }
+
+  async #dial(key: string, addresses: string[]): Promise<PeerId | undefined> {
+    this.#inFlight.add(key);
+    try {
+      const conn = await this.#host.dial(
+        addresses.map((a) => multiaddr(a)),
+        { signal: AbortSignal.timeout(this.#opts.dialTimeoutMs) },
+      );
+      this.#attempts.delete(key);
+      this.#log.debug({ peer: conn.remotePeer.toString(), via: key }, 'connected');
+      return conn.remotePeer;
+    } catch (err) {
+      const failures = (this.#attempts.get(key)?.failures ?? 0) + 1;
+      const delay = backoffDelay(failures, this.#opts.backoff, this.#opts.random());
+      this.#attempts.set(key, { failures, notBefore: this.#opts.now() + delay });
+      this.#log.debug(
+        { target: key, failures, retryInMs: delay, err: (err as Error).message },
+        'dial failed',
+      );
+      return undefined;
+    } finally {
+      this.#inFlight.delete(key);
+    }
+  }
+}
+
+function peerIdOf(address: string): string | undefined {
+  const match = /\/p2p\/([^/]+)$/.exec(address);
+  return match?.[1];
+}
+
+function withPeerId(address: string, peerId: string): string {
+  return peerIdOf(address) ? address : `${address}/p2p/${peerId}`;
+}
+
+/** Addresses as advertised: without the /p2p suffix, without wildcard listen addresses. */
+export function dialableAddresses(addresses: readonly string[]): string[] {
+  return addresses
+    .map((a) => a.replace(/\/p2p\/[^/]+$/, ''))
+    .filter((a) => !a.startsWith('/ip4/0.0.0.0/') && !a.startsWith('/ip6/::/'));
+}

@@ -1,0 +1,29 @@
+/**
+ * The one place pubsub is constructed. @chainsafe/libp2p-gossipsub 14 is built for libp2p 2 and under libp2p 3
+ * never forms a mesh (publish throws NoPeersSubscribedToTopic); @libp2p/gossipsub is the libp2p team's copy of
+ * the same implementation with the same options. Swapping back is this import.
+ */
+import { gossipsub } from '@libp2p/gossipsub';
+
+export type { GossipSub, Message as PubsubMessage } from '@libp2p/gossipsub';
+export { TopicValidatorResult } from '@libp2p/gossipsub';
+
+/** Gossip payloads are small by design; anything larger is hostile or a bug. */
+export const MAX_GOSSIP_MESSAGE_BYTES = 512 * 1024;
+
+export function createPubsub() {
+  return gossipsub({
+    // Signed messages: the signer is the authenticated sender, which liveness and ownership rely on.
+    globalSignaturePolicy: 'StrictSign',
+    emitSelf: false,
+    // Publishing with nobody subscribed yet (a lone or partitioned agent) is normal here, not an error.
+    allowPublishToZeroTopicPeers: true,
+    fallbackToFloodsub: false,
+    floodPublish: true,
+    maxInboundDataLength: MAX_GOSSIP_MESSAGE_BYTES + 4096,
+    // A message seen in the last two minutes is dropped as a duplicate: longer than any flap we repair by gossip.
+    seenTTL: 120_000,
+    // A bounded outbound buffer per peer: a slow peer must not grow our memory without limit.
+    maxOutboundBufferSize: 4 * 1024 * 1024,
+  });
+}

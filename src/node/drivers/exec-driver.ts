@@ -1,0 +1,379 @@
+/**
+ * Plain child processes, for devices without Docker and for work that is not a container. Each process is
+ * started in its own session (it survives the agent), writes straight into its log files (no pipe through the
+ * agent, which may be gone), and is remembered in `<dataDir>/alloc/<allocId>/proc.json` by pid and start time
+ * so that a restarted agent adopts it instead of starting it twice. There are no resource limits without
+ * cgroups; the limits are handed to the process as MYCEL_CPU_LIMIT / MYCEL_MEMORY_LIMIT.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import type {
+  CallOptions,
+  Driver,
+  ExecResult,
+  ExecTaskSpec,
+  LogLine,
+  LogOptions,
+  StopOptions,
+  TaskHandle,
+  TaskStats,
+} from './driver.js';
+import { DriverError } from './driver-error.js';
+import { readLogFiles } from './log-file-reader.js';
+import { DEFAULT_ROTATION, type RotationPolicy, rotateIfOver } from './log-rotation.js';
+import {
+  CLOCK_TICKS_PER_SECOND,
+  formatRef,
+  isAlive,
+  type ProcIdentity,
+  readProcStat,
+  readRssBytes,
+} from './proc-identity.js';
+
+export interface ExecDriverOptions {
+  /** Peer id of the owning agent. */
+  readonly owner: string;
+  /** The agent's data directory; processes live under `<dataDir>/alloc/<allocId>/`. */
+  readonly dataDir: string;
+  readonly rotation?: RotationPolicy;
+  readonly rotateEveryMs?: number;
+  readonly now?: () => number;
+}
+
+const recordSchema = z.object({
+  allocId: z.string(),
+  job: z.string(),
+  jobVersion: z.number(),
+  owner: z.string(),
+  pid: z.number().int().positive(),
+  startTime: z.number().int().nonnegative(),
+  startedAt: z.number(),
+  exitCode: z.number().int().optional(),
+});
+type ProcRecord = z.infer<typeof recordSchema>;
+
+const SAFE_ALLOC_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const MAX_EXEC_OUTPUT = 64 * 1024;
+const POLL_MS = 25;
+/** After SIGKILL a process is gone within a scheduler tick; this only bounds a wedged (D-state) one. */
+const KILL_WAIT_MS = 5_000;
+
+function identityOf(record: ProcRecord): ProcIdentity {
+  return { pid: record.pid, startTime: record.startTime };
+}
+
+function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number | undefined {
+  if (code !== null) return code;
+  // The shell's convention, so "killed by SIGKILL" reads as 137 as it does under Docker.
+  return signal === null ? undefined : 128 + constants.signals[signal];
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
+async function waitGone(id: ProcIdentity, ms: number): Promise<boolean> {
+  const until = performance.now() + ms;
+  while (isAlive(id)) {
+    if (performance.now() >= until) return false;
+    await sleep(POLL_MS);
+  }
+  return true;
+}
+
+export class ExecDriver implements Driver<'exec'> {
+  readonly name = 'exec';
+  private readonly rotation: RotationPolicy;
+  private readonly now: () => number;
+  private readonly timer: NodeJS.Timeout;
+  /**
+   * Processes this instance spawned, by ref: only a parent learns an exit code. `recorded` settles once the
+   * code is on disk, so a stop does not race the write.
+   */
+  private readonly children = new Map<
+    string,
+    { exited: Promise<number | undefined>; recorded: Promise<void> }
+  >();
+  private rotationPass: Promise<void> | undefined;
+
+  constructor(private readonly options: ExecDriverOptions) {
+    this.rotation = options.rotation ?? DEFAULT_ROTATION;
+    this.now = options.now ?? Date.now;
+    this.timer = setInterval(() => void this.rotateLogs().catch(() => {}), options.rotateEveryMs ?? 5_000);
+    this.timer.unref();
+  }
+
+  private dir(allocId: string): string {
+    if (!SAFE_ALLOC_ID.test(allocId)) {
+      throw new DriverError(
+        'invalid-task',
+        `alloc id ${JSON.stringify(allocId)} cannot name a directory`,
+        'alloc ids must be 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit',
+      );
+    }
+    return join(this.options.dataDir, 'alloc', allocId);
+  }
+
+  private async readRecord(allocId: string): Promise<ProcRecord | undefined> {
+    let text: string;
+    try {
+      text = await readFile(join(this.dir(allocId), 'proc.json'), 'utf8');
+    } catch {
+      return undefined;
+    }
+    const parsed = recordSchema.safeParse(JSON.parse(text));
+    return parsed.success && parsed.data.owner === this.options.owner ? parsed.data : undefined;
+  }
+
+  private async writeRecord(record: ProcRecord): Promise<void> {
+    const path = join(this.dir(record.allocId), 'proc.json');
+    await writeFile(`${path}.tmp`, JSON.stringify(record));
+    await rename(`${path}.tmp`, path);
+  }
+
+  private async handleOf(record: ProcRecord): Promise<TaskHandle> {
+    const ref = formatRef(identityOf(record));
+    const base = {
+      allocId: record.allocId,
+      job: record.job,
+      jobVersion: record.jobVersion,
+      driver: 'exec' as const,
+      ref,
+      startedAt: record.startedAt,
+    };
+    if (isAlive(identityOf(record))) return { ...base, state: 'running' };
+    const exitCode = record.exitCode ?? (await this.children.get(ref)?.exited);
+    return exitCode === undefined ? { ...base, state: 'exited' } : { ...base, state: 'exited', exitCode };
+  }
+
+  async start(task: ExecTaskSpec): Promise<TaskHandle> {
+    const dir = this.dir(task.allocId);
+    const previous = await this.readRecord(task.allocId);
+    if (previous && isAlive(identityOf(previous))) {
+      if (previous.jobVersion === task.jobVersion && previous.job === task.job)
+        return this.handleOf(previous);
+      await this.stop(task.allocId);
+    }
+    await mkdir(dir, { recursive: true });
+    await rm(join(dir, 'proc.json'), { force: true });
+
+    const child = this.spawnDetached(task, dir);
+    if (child.pid === undefined) {
+      const err = await new Promise<Error>((resolve) => child.once('error', resolve));
+      throw new DriverError(
+        'start-failed',
+        `cannot run ${task.command}: ${err.message}`,
+        this.commandHint(),
+        {
+          cause: err,
+        },
+      );
+    }
+    // Read before the event loop turns: until Node reaps the child, /proc/<pid> exists even if it exited.
+    const stat = readProcStat(child.pid);
+    if (!stat)
+      throw new DriverError('start-failed', `process ${child.pid} vanished at start`, this.commandHint());
+    const record: ProcRecord = {
+      allocId: task.allocId,
+      job: task.job,
+      jobVersion: task.jobVersion,
+      owner: this.options.owner,
+      pid: child.pid,
+      startTime: stat.startTime,
+      startedAt: this.now(),
+    };
+    // Listen before the first await, or a quick exit goes unheard.
+    const exited = new Promise<number | undefined>((resolve) => {
+      child.once('exit', (code, signal) => resolve(exitCodeOf(code, signal)));
+    });
+    child.unref();
+    await this.writeRecord(record);
+    const ref = formatRef(identityOf(record));
+    this.children.set(ref, { exited, recorded: exited.then((code) => this.recordExit(record, code)) });
+    return this.handleOf(record);
+  }
+
+  private commandHint(): string {
+    return 'check that the command exists on this device, is executable, and is on PATH or given as a full path';
+  }
+
+  private spawnDetached(task: ExecTaskSpec, dir: string): ChildProcess {
+    const out = openSync(join(dir, 'stdout.log'), 'a');
+    const err = openSync(join(dir, 'stderr.log'), 'a');
+    try {
+      const ports = Object.fromEntries(
+        task.ports.map((p) => [
+          `MYCEL_PORT_${p.name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`,
+          String(p.host),
+        ]),
+      );
+      return spawn(task.command, [...task.args], {
+        cwd: dir,
+        detached: true,
+        stdio: ['ignore', out, err],
+        env: {
+          PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+          ...task.env,
+          ...ports,
+          MYCEL_ALLOC_ID: task.allocId,
+          MYCEL_JOB: task.job,
+          MYCEL_JOB_VERSION: String(task.jobVersion),
+          MYCEL_ALLOC_DIR: dir,
+          MYCEL_CPU_LIMIT: String(task.resources.cpu),
+          MYCEL_MEMORY_LIMIT: String(task.resources.memory),
+        },
+      });
+    } finally {
+      closeSync(out);
+      closeSync(err);
+    }
+  }
+
+  /** Persisted so that another agent instance still reports the code. */
+  private async recordExit(record: ProcRecord, exitCode: number | undefined): Promise<void> {
+    const current = await this.readRecord(record.allocId);
+    if (
+      exitCode === undefined ||
+      !current ||
+      formatRef(identityOf(current)) !== formatRef(identityOf(record))
+    ) {
+      return;
+    }
+    await this.writeRecord({ ...current, exitCode }).catch(() => {});
+  }
+
+  async stop(allocId: string, options: StopOptions = {}): Promise<void> {
+    const record = await this.readRecord(allocId);
+    if (record) {
+      const id = identityOf(record);
+      // Signal only a verified identity: after a reboot or pid wrap the number may belong to a stranger.
+      if (isAlive(id)) {
+        signalGroup(id.pid, 'SIGTERM');
+        if (!(await waitGone(id, options.graceMs ?? 5_000)) && isAlive(id)) {
+          signalGroup(id.pid, 'SIGKILL');
+          if (!(await waitGone(id, KILL_WAIT_MS))) {
+            throw new DriverError(
+              'io',
+              `process ${id.pid} of ${allocId} survived SIGKILL`,
+              'it is stuck in the kernel (uninterruptible I/O); check the device and its storage',
+            );
+          }
+        }
+      }
+      const child = this.children.get(formatRef(id));
+      this.children.delete(formatRef(id));
+      await child?.recorded;
+    }
+    // Record first, so no rotation pass picks the alloc up again; then let a pass under way finish.
+    await rm(join(this.dir(allocId), 'proc.json'), { force: true });
+    await this.rotationPass;
+    await rm(this.dir(allocId), { recursive: true, force: true });
+  }
+
+  async inspect(allocId: string): Promise<TaskHandle | undefined> {
+    const record = await this.readRecord(allocId);
+    return record && this.handleOf(record);
+  }
+
+  async list(): Promise<TaskHandle[]> {
+    const root = join(this.options.dataDir, 'alloc');
+    const entries = await readdir(root).catch(() => []);
+    const handles = await Promise.all(
+      entries.filter((e) => SAFE_ALLOC_ID.test(e)).map((e) => this.inspect(e)),
+    );
+    return handles.filter((h) => h !== undefined);
+  }
+
+  async *logs(allocId: string, options: LogOptions = {}): AsyncGenerator<LogLine> {
+    const record = await this.readRecord(allocId);
+    if (!record) throw this.notFound(allocId);
+    const dir = this.dir(allocId);
+    yield* readLogFiles(
+      [
+        { path: join(dir, 'stdout.log'), stream: 'stdout' },
+        { path: join(dir, 'stderr.log'), stream: 'stderr' },
+      ],
+      { ...options, writerAlive: () => isAlive(identityOf(record)) },
+    );
+  }
+
+  async stats(allocId: string): Promise<TaskStats | undefined> {
+    const record = await this.readRecord(allocId);
+    if (!record || !isAlive(identityOf(record))) return undefined;
+    const stat = readProcStat(record.pid);
+    const memoryBytes = readRssBytes(record.pid);
+    if (!stat || memoryBytes === undefined) return undefined;
+    return { cpuSeconds: stat.cpuTicks / CLOCK_TICKS_PER_SECOND, memoryBytes };
+  }
+
+  async exec(allocId: string, command: readonly string[], options: CallOptions = {}): Promise<ExecResult> {
+    const record = await this.readRecord(allocId);
+    const [file, ...args] = command;
+    if (!record) throw this.notFound(allocId);
+    if (file === undefined)
+      throw new DriverError('invalid-task', 'empty command', 'give at least the program');
+    return new Promise((resolve, reject) => {
+      execFile(
+        file,
+        args,
+        {
+          cwd: this.dir(allocId),
+          signal: options.signal,
+          maxBuffer: MAX_EXEC_OUTPUT,
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', MYCEL_ALLOC_ID: allocId },
+        },
+        (err, stdout, stderr) => {
+          const output = `${stdout}${stderr}`;
+          if (!err) return resolve({ exitCode: 0, output });
+          if (options.signal?.aborted) {
+            return reject(new DriverError('timeout', `${file} did not finish in time`, 'raise the timeout'));
+          }
+          if (typeof err.code === 'number') return resolve({ exitCode: err.code, output });
+          if (err.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') {
+            return reject(new DriverError('io', `${file} wrote over 64 KiB`, 'make the command quieter'));
+          }
+          if (err.signal) return resolve({ exitCode: exitCodeOf(null, err.signal) ?? 1, output });
+          reject(new DriverError('start-failed', `cannot run ${file}: ${err.message}`, this.commandHint()));
+        },
+      );
+    });
+  }
+
+  /** One copy-truncate pass over the logs of this owner's live processes; the timer calls it. */
+  rotateLogs(): Promise<void> {
+    this.rotationPass ??= this.rotateOnce().finally(() => {
+      this.rotationPass = undefined;
+    });
+    return this.rotationPass;
+  }
+
+  private async rotateOnce(): Promise<void> {
+    for (const handle of await this.list()) {
+      if (handle.state !== 'running') continue;
+      const dir = this.dir(handle.allocId);
+      await rotateIfOver(join(dir, 'stdout.log'), this.rotation);
+      await rotateIfOver(join(dir, 'stderr.log'), this.rotation);
+    }
+  }
+
+  private notFound(allocId: string): DriverError {
+    return new DriverError(
+      'not-found',
+      `no process for alloc ${allocId}`,
+      'list() shows what this agent runs',
+    );
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * Job files as users write them (YAML, or JSON, which is YAML too) turned into a normalised `JobSpec`, or
+ * into errors that name the field and point at the line and column to fix. Never throws: a job file is
+ * untrusted input, and an agent or meshctl must answer a bad one with errors, not a crash.
+ */
+import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, visit } from 'yaml';
+import { type JobSpec, type JobSpecIssue, type PathSegment, validateJobSpec } from './job-spec.js';
+
+export const MAX_JOB_FILE_BYTES = 256 * 1024;
+/** Enough for anchors that share a block between a few fields; far too few for a "billion laughs" bomb. */
+const MAX_ALIAS_COUNT = 64;
+
+/** `path` is empty for errors about the file as a whole (syntax, size); `line` and `column` are 1-based. */
+export type JobFileError = { path: string; message: string; line: number; column: number };
+export type JobFileResult = { ok: true; spec: JobSpec } | { ok: false; errors: JobFileError[] };
+
+type Located = { path: string; message: string; offset: number };
+
+export function parseJobFile(text: string, fileName?: string): JobFileResult {
+  const lines = new LineCounter();
+  const located = locateProblems(text, fileName, lines);
+  if (!Array.isArray(located)) return located;
+  const errors = located
+    .map(({ path, message, offset }) => {
+      const { line, col } = lines.linePos(Math.min(Math.max(offset, 0), text.length));
+      return { path, message, line, column: col };
+    })
+    .sort((a, b) => a.line - b.line || a.column - b.column);
+  return { ok: false, errors };
+}
+
+/** `app.yaml:12:5: update.maxParallel: must be >= 1`, one line per error. */
+export function formatJobFileErrors(errors: readonly JobFileError[], fileName: string): string {
+  return errors
+    .map(
+      ({ path, message, line, column }) =>
+        `${fileName}:${line}:${column}: ${path === '' ? '' : `${path}: `}${message}`,
+    )
+    .join('\n');
+}
+
+export function formatPath(path: readonly PathSegment[]): string {
+  return path
+    .map((segment, index) => {
+      if (typeof segment === 'number') return `[${segment}]`;
+      if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(segment)) return index === 0 ? segment : `.${segment}`;
+      return `[${JSON.stringify(segment)}]`;
+    })
+    .join('');
+}
+
+function locateProblems(
+  text: string,
+  fileName: string | undefined,
+  lines: LineCounter,
+): JobFileResult | Located[] {
+  const whole = (message: string, offset = 0): Located[] => [{ path: '', message, offset }];
+
+  // UTF-16 length never exceeds UTF-8 length, so the cheap test settles large files without encoding them.
+  const bytes = text.length > MAX_JOB_FILE_BYTES ? text.length : new TextEncoder().encode(text).byteLength;
+  if (bytes > MAX_JOB_FILE_BYTES) {
+    return whole(
+      `file is ${Math.ceil(bytes / 1024)} KiB; a job file may be at most ${MAX_JOB_FILE_BYTES / 1024} KiB`,
+    );
+  }
+
+  // YAML accepts what JSON does not (trailing commas, empty values, bare words), so a .json file is held to JSON.
+  if (fileName?.toLowerCase().endsWith('.json')) {
+    const bad = jsonSyntaxError(text);
+    if (bad !== undefined) return whole(`invalid JSON: ${bad.message}`, bad.offset);
+  }
+
+  const documents = parseAllDocuments(text, {
+    lineCounter: lines,
+    prettyErrors: false,
+    strict: true,
+    uniqueKeys: true,
+    logLevel: 'silent',
+  });
+  const syntax = documents.flatMap((doc) =>
+    [...doc.errors, ...doc.warnings].map((e) => ({ path: '', message: e.message, offset: e.pos[0] })),
+  );
+  const [doc, second] = documents;
+  if (second !== undefined) {
+    syntax.push({
+      path: '',
+      message:
+        'a job file holds one YAML document: remove the second "---" section or move it to its own file',
+      offset: second.range[0],
+    });
+  }
+  if (syntax.length > 0) return syntax;
+  if (doc === undefined) return whole('file is empty: a job needs at least name and driver');
+
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (error) {
+    // Unresolvable or excessive aliases are only detected while resolving them.
+    return whole(
+      `cannot resolve aliases: ${error instanceof Error ? error.message : String(error)}`,
+      firstAlias(doc),
+    );
+  }
+
+  const result = validateJobSpec(value);
+  if (result.ok) return result;
+  return result.issues.map((issue) => ({
+    path: formatPath(issue.path),
+    message: issue.message,
+    offset: offsetOf(doc, issue),
+  }));
+}
+
+/**
+ * Where in the source the issue lies: the value at fault, the key of an unknown field, or, for a field that
+ * is missing, the mapping that should hold it.
+ */
+function offsetOf(doc: Document.Parsed, issue: JobSpecIssue): number {
+  let node: unknown = doc.contents;
+  let offset = startOf(node) ?? doc.range[0];
+  for (const [index, segment] of issue.path.entries()) {
+    if (isAlias(node)) node = node.resolve(doc);
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(segment));
+      if (pair === undefined) return offset;
+      const keyOffset = startOf(pair.key) ?? offset;
+      const valueOffset = startOf(pair.value);
+      const last = index === issue.path.length - 1;
+      // An empty value (`image:`) has no text of its own; its key is what the user will look for.
+      if (last && (issue.target === 'name' || valueOffset === undefined)) return keyOffset;
+      node = pair.value;
+      offset = valueOffset ?? keyOffset;
+    } else if (isSeq(node) && typeof segment === 'number' && node.items[segment] !== undefined) {
+      node = node.items[segment];
+      offset = startOf(node) ?? offset;
+    } else {
+      return offset;
+    }
+  }
+  return offset;
+}
+
+function startOf(node: unknown): number | undefined {
+  if (node === null || typeof node !== 'object' || !('range' in node)) return undefined;
+  const range = node.range as [number, number, number] | null | undefined;
+  if (range === null || range === undefined) return undefined;
+  if (isScalar(node) && node.value === null && range[0] === range[1]) return undefined;
+  return range[0];
+}
+
+function firstAlias(doc: Document.Parsed): number {
+  let offset = doc.range[0];
+  visit(doc, {
+    Alias(_, alias) {
+      offset = alias.range?.[0] ?? offset;
+      return visit.BREAK;
+    },
+  });
+  return offset;
+}
+
+const JSON_SPACE = /[ \t\n\r]*/y;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: JSON forbids raw control characters in strings.
+const JSON_STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
+const JSON_NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+const JSON_LITERAL = /true|false|null/y;
+
+/**
+ * Where and why `text` is not JSON. JSON.parse cannot say where for several errors, and the YAML parser
+ * accepts them; an explicit stack, not recursion, so deep nesting cannot overflow the call stack.
+ */
+function jsonSyntaxError(text: string): { offset: number; message: string } | undefined {
+  const closers: ('}' | ']')[] = [];
+  let at = text.startsWith('\uFEFF') ? 1 : 0;
+  let expect: 'value' | 'key' | 'after' = 'value';
+  const take = (pattern: RegExp): boolean => {
+    pattern.lastIndex = at;
+    if (!pattern.test(text)) return false;
+    at = pattern.lastIndex;
+    return true;
+  };
+  for (;;) {
+    take(JSON_SPACE);
+    const char = text[at];
+    if (expect === 'value') {
+      if (char === '{' || char === '[') {
+        at++;
+        const closer = char === '{' ? '}' : ']';
+        take(JSON_SPACE);
+        if (text[at] === closer) {
+          at++;
+          expect = 'after';
+        } else {
+          closers.push(closer);
+          expect = closer === '}' ? 'key' : 'value';
+        }
+      } else if (take(JSON_STRING) || take(JSON_NUMBER) || take(JSON_LITERAL)) {
+        expect = 'after';
+      } else {
+        return {
+          offset: at,
+          message: char === undefined ? 'unexpected end, expected a value' : 'expected a value',
+        };
+      }
+    } else if (expect === 'key') {
+      if (!take(JSON_STRING)) return { offset: at, message: 'expected a double-quoted property name' };
+      take(JSON_SPACE);
+      if (text[at] !== ':') return { offset: at, message: 'expected ":" after the property name' };
+      at++;
+      expect = 'value';
+    } else {
+      const closer = closers.at(-1);
+      if (closer === undefined) {
+        return at < text.length
+          ? { offset: at, message: 'unexpected text after the end of the value' }
+          : undefined;
+      }
+      if (char === ',') {
+        at++;
+        expect = closer === '}' ? 'key' : 'value';
+      } else if (char === closer) {
+        at++;
+        closers.pop();
+      } else {
+        return { offset: at, message: `expected "," or "${closer}"` };
+      }
+    }
+  }
+}

@@ -1,0 +1,449 @@
+/**
+ * The job spec: what users write (YAML/JSON, durations as strings) and what every device stores (the
+ * normalised `JobSpec`: every default filled in, durations in milliseconds). Specs are replicated to every
+ * device, so every string, list and map has a bound, and unknown fields are errors: a typo such as `cout:`
+ * must not silently run one copy instead of three.
+ */
+import * as z from 'zod';
+import { DURATION_PATTERN, formatDuration, parseDuration } from './duration.js';
+
+export const DRIVERS = ['docker', 'exec'] as const;
+export const JOB_TYPES = ['service', 'batch'] as const;
+export const NETWORK_MODES = ['host', 'bridge'] as const;
+export const PROTOCOLS = ['tcp', 'udp'] as const;
+export const CONSTRAINT_OPERATORS = ['=', '!=', 'in', 'not_in'] as const;
+export const SCHEDULING_ALGORITHMS = ['binpack', 'spread'] as const;
+export const RESTART_MODES = ['fail', 'delay'] as const;
+export const HEALTH_CHECK_TYPES = ['http', 'tcp', 'exec'] as const;
+export const RECONCILE_MODES = [
+  'best_score',
+  'keep_original',
+  'keep_replacement',
+  'longest_running',
+] as const;
+
+export type Driver = (typeof DRIVERS)[number];
+export type JobType = (typeof JOB_TYPES)[number];
+export type NetworkMode = (typeof NETWORK_MODES)[number];
+export type Protocol = (typeof PROTOCOLS)[number];
+export type ConstraintOperator = (typeof CONSTRAINT_OPERATORS)[number];
+export type SchedulingAlgorithm = (typeof SCHEDULING_ALGORITHMS)[number];
+export type RestartMode = (typeof RESTART_MODES)[number];
+export type HealthCheckType = (typeof HEALTH_CHECK_TYPES)[number];
+export type ReconcileMode = (typeof RECONCILE_MODES)[number];
+
+export const LIMITS = {
+  count: 10_000,
+  text: 4_096,
+  args: 256,
+  envEntries: 256,
+  envBytes: 65_536,
+  ports: 64,
+  rules: 64,
+  ruleValues: 64,
+  ruleValueLength: 256,
+  image: 512,
+  durationMs: 8_760 * 3_600_000,
+} as const;
+
+const RESTART_DEFAULTS: Record<JobType, Restart> = {
+  service: { attempts: 2, interval: 30 * 60_000, delay: 15_000, mode: 'fail' },
+  batch: { attempts: 3, interval: 24 * 3_600_000, delay: 15_000, mode: 'fail' },
+};
+
+const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const PORT_NAME = /^[a-z]([a-z0-9-]{0,13}[a-z0-9])?$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
+const IMAGE = /^[\x21-\x7e]+$/;
+const ATTRIBUTE = /^(arch|os|name|driver|label\.[A-Za-z0-9]([A-Za-z0-9._/-]{0,251}[A-Za-z0-9])?)$/;
+const HTTP_PATH = /^\/[\x21-\x7e]*$/;
+
+/** Like `z.strictObject`, with an error per unknown field that suggests the field probably meant. */
+function fields<Shape extends z.ZodRawShape>(shape: Shape) {
+  const known = Object.keys(shape);
+  return z.strictObject(shape, {
+    // One line per key: `validateJobSpec` splits them so each unknown field gets its own position.
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? issue.keys.map((key) => unknownField(key, known)).join('\n')
+        : undefined,
+  });
+}
+
+function duration(description: string, min: number) {
+  return z
+    .string()
+    .max(32)
+    .transform((text, ctx) => {
+      const parsed = parseDuration(text);
+      if (parsed.ok) return parsed.ms;
+      ctx.issues.push({ code: 'custom', message: parsed.error, input: text });
+      return z.NEVER;
+    })
+    .pipe(
+      z
+        .number()
+        .min(min, { error: `must be at least ${formatDuration(min)}` })
+        .max(LIMITS.durationMs, { error: `must be at most ${formatDuration(LIMITS.durationMs)}` }),
+    )
+    .meta({
+      description: `${description} A duration such as "250ms", "10s", "5m" or "1h30m".`,
+      pattern: DURATION_PATTERN,
+    });
+}
+
+const text = (max = LIMITS.text) => z.string().min(1).max(max);
+const port = () => z.int().min(1).max(65_535);
+
+const portSchema = fields({
+  name: z
+    .string()
+    .regex(PORT_NAME, { error: 'must be 1-15 lowercase letters, digits or "-", starting with a letter' }),
+  host: port().meta({ description: 'Port on the device.' }),
+  container: port().optional().meta({ description: 'Port inside the container; defaults to the host port.' }),
+  protocol: z.enum(PROTOCOLS).default('tcp'),
+});
+
+const attribute = z
+  .string()
+  .regex(ATTRIBUTE, { error: 'must be arch, os, name, driver or label.<key>' })
+  .meta({ description: 'Node attribute: arch, os, name, driver or label.<key>.' });
+const singleValue = z
+  .string()
+  .max(LIMITS.ruleValueLength, { error: `must be at most ${LIMITS.ruleValueLength} characters` });
+
+/** A constraint (or, with a weight, an affinity): the operator decides whether the value is one string or a list. */
+function rule<Extra extends z.ZodRawShape>(extra: Extra) {
+  return z.discriminatedUnion('operator', [
+    fields({
+      attribute,
+      operator: z.enum(['=', '!=']),
+      value: z
+        .string({ error: 'operators = and != need a single value; use in or not_in for a list' })
+        .max(LIMITS.ruleValueLength),
+      ...extra,
+    }),
+    fields({
+      attribute,
+      operator: z.enum(['in', 'not_in']),
+      value: z
+        .array(singleValue, { error: 'operators in and not_in need a list of values, e.g. [a, b]' })
+        .min(1)
+        .max(LIMITS.ruleValues),
+      ...extra,
+    }),
+  ]);
+}
+
+const constraintSchema = rule({});
+const affinitySchema = rule({
+  weight: z
+    .int()
+    .min(-100)
+    .max(100)
+    .refine((weight) => weight !== 0, { error: 'must not be 0: use a weight from -100 to 100' }),
+});
+
+const healthTiming = {
+  interval: duration('Time between checks.', 1_000).prefault('10s'),
+  timeout: duration('Time a check may take before it counts as failed.', 1).prefault('2s'),
+};
+const healthSchema = z.discriminatedUnion('type', [
+  fields({
+    type: z.literal('http'),
+    path: z.string().max(1_024).regex(HTTP_PATH, { error: 'must start with "/"' }),
+    port: port(),
+    ...healthTiming,
+  }),
+  fields({ type: z.literal('tcp'), port: port(), ...healthTiming }),
+  fields({ type: z.literal('exec'), command: z.array(text()).min(1).max(LIMITS.args), ...healthTiming }),
+]);
+
+const restartSchema = fields({
+  attempts: z.int().min(0).max(1_000).optional(),
+  interval: duration('Window in which at most `attempts` restarts happen.', 1_000).optional(),
+  delay: duration('Wait before each restart.', 0).optional(),
+  mode: z
+    .enum(RESTART_MODES)
+    .optional()
+    .meta({ description: 'After the attempts run out: fail, or delay and retry.' }),
+}).meta({ description: 'Defaults: service {2, 30m, 15s, fail}; batch {3, 24h, 15s, fail}.' });
+
+const updateSchema = fields({
+  maxParallel: z.int().min(1).max(LIMITS.count).default(1),
+  canary: z.int().min(0).max(LIMITS.count).default(0),
+  minHealthyTime: duration('How long a new allocation must stay healthy.', 0).prefault('10s'),
+  healthyDeadline: duration('How long a new allocation may take to become healthy.', 1_000).prefault('5m'),
+  autoRevert: z.boolean().default(false),
+});
+
+const disconnectSchema = fields({
+  lostAfter: duration(
+    'How long an unreachable device keeps its allocations before they are replaced.',
+    0,
+  ).prefault('0s'),
+  replace: z.boolean().default(true),
+  reconcile: z.enum(RECONCILE_MODES).default('best_score'),
+});
+
+const envSchema = z
+  .record(
+    z.string().regex(ENV_NAME, {
+      error: 'environment variable names are letters, digits and "_", not starting with a digit',
+    }),
+    z.string().max(LIMITS.text),
+  )
+  .refine((env) => Object.keys(env).length <= LIMITS.envEntries, {
+    error: `at most ${LIMITS.envEntries} variables`,
+  })
+  .refine(
+    (env) => Object.entries(env).reduce((sum, [k, v]) => sum + k.length + v.length, 0) <= LIMITS.envBytes,
+    {
+      error: `names and values together must stay under ${LIMITS.envBytes} characters`,
+    },
+  );
+
+const jobFields = fields({
+  name: z
+    .string()
+    .regex(NAME, { error: 'must be 1-63 lowercase letters, digits or "-", not starting or ending with "-"' }),
+  type: z.enum(JOB_TYPES).default('service'),
+  count: z
+    .int()
+    .min(0)
+    .max(LIMITS.count)
+    .default(1)
+    .meta({ description: 'How many copies run across the fleet.' }),
+  driver: z.enum(DRIVERS),
+  image: z.string().min(1).max(LIMITS.image).regex(IMAGE, { error: 'must not contain spaces' }).optional(),
+  command: text().optional(),
+  args: z.array(z.string().max(LIMITS.text)).max(LIMITS.args).default([]),
+  env: envSchema.default({}),
+  network: z.enum(NETWORK_MODES).default('host'),
+  ports: z.array(portSchema).max(LIMITS.ports).default([]),
+  resources: fields({
+    cpu: z.int().min(1).max(1_000_000).default(100).meta({ description: 'Millicores.' }),
+    memory: z.int().min(1).max(4_194_304).default(300).meta({ description: 'Megabytes.' }),
+  }).prefault({}),
+  constraints: z.array(constraintSchema).max(LIMITS.rules).default([]),
+  affinities: z.array(affinitySchema).max(LIMITS.rules).default([]),
+  scheduling: fields({ algorithm: z.enum(SCHEDULING_ALGORITHMS).default('binpack') }).prefault({}),
+  restart: restartSchema.optional(),
+  health: healthSchema.optional(),
+  update: updateSchema.prefault({}),
+  disconnect: disconnectSchema.prefault({}),
+}).meta({ title: 'Mycel job', description: 'A job file for meshctl job run (YAML or JSON).' });
+
+type JobFields = z.output<typeof jobFields>;
+type PartialRestart = z.output<typeof restartSchema>;
+export type Restart = { attempts: number; interval: number; delay: number; mode: RestartMode };
+
+export const jobSpecSchema = jobFields
+  .superRefine(checkCrossFieldRules)
+  .transform(({ driver, image, command, restart, ...common }) => {
+    // superRefine has established that docker has an image and exec a command and no image.
+    const runtime =
+      driver === 'docker'
+        ? { driver, image: image!, ...(command === undefined ? {} : { command }) }
+        : { driver, command: command! };
+    const ports = common.ports.map((p) => ({ ...p, container: p.container ?? p.host }));
+    return { ...common, ...runtime, ports, restart: effectiveRestart(common.type, restart) };
+  });
+
+export type JobSpecInput = z.input<typeof jobSpecSchema>;
+export type JobSpec = z.output<typeof jobSpecSchema>;
+export type Port = JobSpec['ports'][number];
+export type Constraint = JobSpec['constraints'][number];
+export type Affinity = JobSpec['affinities'][number];
+export type HealthCheck = NonNullable<JobSpec['health']>;
+export type UpdateStrategy = JobSpec['update'];
+export type DisconnectPolicy = JobSpec['disconnect'];
+
+export type PathSegment = string | number;
+/** `target` says whether the field's name (an unknown field) or its value is at fault. */
+export type JobSpecIssue = { path: PathSegment[]; message: string; target: 'name' | 'value' };
+export type JobSpecResult = { ok: true; spec: JobSpec } | { ok: false; issues: JobSpecIssue[] };
+
+export function validateJobSpec(input: unknown): JobSpecResult {
+  const result = jobSpecSchema.safeParse(input, { error: describeIssue });
+  if (result.success) return { ok: true, spec: result.data };
+  return { ok: false, issues: result.error.issues.flatMap(toJobSpecIssues) };
+}
+
+/** The user-facing form of a normalised spec: parsing it gives the same spec back. */
+export function jobSpecToInput(spec: JobSpec): JobSpecInput {
+  const { restart, health, update, disconnect, ...rest } = spec;
+  return {
+    ...rest,
+    restart: { ...restart, interval: formatDuration(restart.interval), delay: formatDuration(restart.delay) },
+    ...(health === undefined
+      ? {}
+      : {
+          health: {
+            ...health,
+            interval: formatDuration(health.interval),
+            timeout: formatDuration(health.timeout),
+          },
+        }),
+    update: {
+      ...update,
+      minHealthyTime: formatDuration(update.minHealthyTime),
+      healthyDeadline: formatDuration(update.healthyDeadline),
+    },
+    disconnect: { ...disconnect, lostAfter: formatDuration(disconnect.lostAfter) },
+  };
+}
+
+function effectiveRestart(type: JobType, restart: PartialRestart | undefined): Restart {
+  return { ...RESTART_DEFAULTS[type], ...restart };
+}
+
+function checkCrossFieldRules(job: JobFields, ctx: z.RefinementCtx): void {
+  const issue = (path: PathSegment[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+
+  if (job.driver === 'docker' && job.image === undefined)
+    issue(['image'], 'the docker driver needs an image');
+  if (job.driver === 'exec') {
+    if (job.command === undefined) issue(['command'], 'the exec driver needs a command');
+    if (job.image !== undefined) issue(['image'], 'the exec driver runs a host command and takes no image');
+    if (job.network === 'bridge')
+      issue(['network'], 'the exec driver runs on the host network: use network host');
+  }
+
+  if (job.update.canary > job.count) issue(['update', 'canary'], `must be <= count (${job.count})`);
+  if (job.update.healthyDeadline <= job.update.minHealthyTime) {
+    issue(['update', 'healthyDeadline'], 'must be longer than minHealthyTime');
+  }
+
+  const restart = effectiveRestart(job.type, job.restart);
+  if (restart.attempts * restart.delay > restart.interval) {
+    issue(
+      ['restart', 'interval'],
+      `${restart.attempts} restarts ${formatDuration(restart.delay)} apart do not fit in ${formatDuration(restart.interval)}`,
+    );
+  }
+
+  const names = new Set<string>();
+  const hostPorts = new Set<string>();
+  job.ports.forEach((p, index) => {
+    if (names.has(p.name)) issue(['ports', index, 'name'], `duplicate port name "${p.name}"`);
+    names.add(p.name);
+    // One host port may serve tcp and udp at once (DNS does), so uniqueness is per protocol.
+    const hostPort = `${p.host}/${p.protocol}`;
+    if (hostPorts.has(hostPort))
+      issue(['ports', index, 'host'], `host port ${hostPort} is already used by another port`);
+    hostPorts.add(hostPort);
+    if (job.network === 'host' && p.container !== undefined && p.container !== p.host) {
+      issue(
+        ['ports', index, 'container'],
+        'with network host the workload listens on the host port: omit container',
+      );
+    }
+  });
+}
+
+function toJobSpecIssues(issue: z.core.$ZodIssue): JobSpecIssue[] {
+  const path = issue.path.map((segment) => (typeof segment === 'number' ? segment : String(segment)));
+  if (issue.code === 'unrecognized_keys') {
+    const messages = issue.message.split('\n');
+    return issue.keys.map((key, index) => ({
+      path: [...path, key],
+      message: messages[index] ?? `unknown field "${key}"`,
+      target: 'name',
+    }));
+  }
+  return [{ path, message: issue.message, target: issue.code === 'invalid_key' ? 'name' : 'value' }];
+}
+
+function describeIssue(issue: z.core.$ZodRawIssue): string | undefined {
+  switch (issue.code) {
+    case 'invalid_type': {
+      if (issue.input === undefined) return 'missing required field';
+      const hint = issue.expected === 'string' && ['number', 'boolean'].includes(typeof issue.input);
+      return `must be ${noun(issue.expected)}, got ${nounOf(issue.input)}${hint ? ` (quote it: "${String(issue.input)}")` : ''}`;
+    }
+    case 'too_small':
+      return bound(issue.origin, issue.minimum, issue.inclusive ?? true, 'at least', '>');
+    case 'too_big':
+      return bound(issue.origin, issue.maximum, issue.inclusive ?? true, 'at most', '<');
+    case 'invalid_value':
+      return `must be one of: ${issue.values.map((v) => String(v)).join(', ')}`;
+    case 'invalid_union':
+      return Array.isArray(issue.options)
+        ? `must be one of: ${issue.options.map(String).join(', ')}`
+        : undefined;
+    case 'invalid_key':
+      return issue.issues[0]?.message;
+    default:
+      return undefined;
+  }
+}
+
+function bound(
+  origin: string,
+  limit: number | bigint,
+  inclusive: boolean,
+  words: string,
+  sign: string,
+): string {
+  const n = Number(limit);
+  if (origin === 'string')
+    return n === 1 && sign === '>' ? 'must not be empty' : `must be ${words} ${n} characters`;
+  if (origin === 'array')
+    return n === 1 && sign === '>' ? 'must not be empty' : `must have ${words} ${n} items`;
+  return `must be ${sign}${inclusive ? '=' : ''} ${n}`;
+}
+
+const NOUNS: Record<string, string> = {
+  string: 'a string',
+  // Every number in a job spec is an integer.
+  number: 'an integer',
+  int: 'an integer',
+  boolean: 'true or false',
+  object: 'a mapping',
+  record: 'a mapping',
+  array: 'a list',
+};
+
+function noun(expected: string): string {
+  return NOUNS[expected] ?? expected;
+}
+
+function nounOf(value: unknown): string {
+  if (value === null) return 'null (an empty value)';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'an integer' : `the number ${value}`;
+  return noun(typeof value);
+}
+
+function unknownField(key: string, known: readonly string[]): string {
+  const suggestion = closest(key, known);
+  return `unknown field "${key}"${suggestion === undefined ? '' : ` (did you mean "${suggestion}"?)`}`;
+}
+
+/** Nomad users write `max_parallel`; typos drop or swap a letter or two. Both deserve a suggestion. */
+function closest(key: string, known: readonly string[]): string | undefined {
+  const squash = (s: string) => s.toLowerCase().replace(/[-_]/g, '');
+  let best: { name: string; distance: number } | undefined;
+  for (const name of known) {
+    const distance = squash(name) === squash(key) ? 0 : editDistance(key, name);
+    if (distance <= 2 && distance < name.length / 2 && (best === undefined || distance < best.distance)) {
+      best = { name, distance };
+    }
+  }
+  return best?.name;
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}

@@ -1,0 +1,70 @@
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import { LivenessView } from '../../src/node/liveness.js';
+
+const times = { suspectAfterMs: 600, lostAfterMs: 2_000, forgetAfterMs: 60_000 };
+const hb = (incarnation = 1) => ({ name: 'n', incarnation, addresses: [] });
+
+describe('liveness view', () => {
+  test('alive → suspect → lost → alive, each transition reported once', () => {
+    const view = new LivenessView(times);
+    expect(view.observe('p', 0, hb())).toMatchObject({ from: 'unknown', to: 'alive' });
+    expect(view.tick(599)).toEqual([]);
+    expect(view.tick(600)).toMatchObject([{ from: 'alive', to: 'suspect' }]);
+    expect(view.tick(700)).toEqual([]);
+    expect(view.tick(2_000)).toMatchObject([{ from: 'suspect', to: 'lost' }]);
+    expect(view.observe('p', 2_500, hb())).toMatchObject({ from: 'lost', to: 'alive' });
+    expect(view.get('p', 2_500)?.status).toBe('alive');
+  });
+
+  test('a restart (new incarnation) is reported even while alive; an older incarnation is ignored', () => {
+    const view = new LivenessView(times);
+    view.observe('p', 0, hb(5));
+    expect(view.observe('p', 100, hb(9))).toMatchObject({ to: 'alive', restarted: true });
+    expect(view.observe('p', 200, hb(5))).toBeUndefined();
+    expect(view.get('p', 200)?.incarnation).toBe(9);
+  });
+
+  test('a late heartbeat does not move lastSeen backwards', () => {
+    const view = new LivenessView(times);
+    view.observe('p', 1_000, hb());
+    view.observe('p', 400, hb());
+    expect(view.get('p', 1_000)?.lastSeen).toBe(1_000);
+  });
+
+  test('long-lost peers are forgotten, which bounds the view', () => {
+    const view = new LivenessView(times);
+    view.observe('p', 0, hb());
+    expect(view.tick(60_000)).toMatchObject([{ to: 'forgotten' }]);
+    expect(view.list(60_000)).toEqual([]);
+  });
+
+  test('status depends only on the heartbeats heard, not on the order or frequency of ticks', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c'), fc.integer({ min: 0, max: 10_000 })), {
+          maxLength: 40,
+        }),
+        fc.array(fc.integer({ min: 0, max: 12_000 }), { maxLength: 10 }),
+        fc.integer({ min: 0, max: 12_000 }),
+        (beats, ticks, now) => {
+          const sorted = [...beats].sort((x, y) => x[1] - y[1]);
+          const ticked = new LivenessView(times);
+          const plain = new LivenessView(times);
+          const events = [...sorted.map((b) => ({ beat: b })), ...ticks.map((t) => ({ tick: t }))].sort(
+            (x, y) => ('beat' in x ? x.beat[1] : x.tick) - ('beat' in y ? y.beat[1] : y.tick),
+          );
+          for (const e of events) {
+            if ('beat' in e) ticked.observe(e.beat[0], e.beat[1], hb());
+            else ticked.tick(e.tick);
+          }
+          for (const [peer, at] of sorted) plain.observe(peer, at, hb());
+          const end = Math.max(now, sorted.at(-1)?.[1] ?? 0, ...ticks);
+          expect(ticked.list(end)).toEqual(
+            plain.list(end).filter((p) => end - p.lastSeen < times.forgetAfterMs),
+          );
+        },
+      ),
+    );
+  });
+});

@@ -1,0 +1,62 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { Agent } from '../../src/node/agent.js';
+import { type AgentConfig, defaultConfig } from '../../src/node/config.js';
+
+/**
+ * Liveness times short enough for tests yet long enough that a busy 2-core CI machine (two test files in
+ * parallel, Docker, many agents) does not flap peers to suspect.
+ */
+export const FAST_LIVENESS = { heartbeatIntervalMs: 250, suspectAfterMs: 1_250, lostAfterMs: 3_000 } as const;
+
+export async function tempDir(
+  prefix = 'mycel-test-',
+): Promise<{ path: string; cleanup: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
+}
+
+export function testConfig(overrides: Partial<AgentConfig> & { dataDir: string }): AgentConfig {
+  return {
+    ...defaultConfig(),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    api: '127.0.0.1:0',
+    logLevel: 'silent',
+    ...FAST_LIVENESS,
+    ...overrides,
+  };
+}
+
+export function startAgent(config: AgentConfig): Promise<Agent> {
+  return Agent.start(config, {
+    log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    processMetrics: false,
+  });
+}
+
+/** The agent's first TCP address with its peer id: what an operator passes to --join. */
+export function joinAddress(agent: Agent): string {
+  const address = agent.addresses().find((a) => a.includes('/tcp/'));
+  if (!address) throw new Error('agent has no TCP address');
+  return address;
+}
+
+/** Polls until `check` returns true; fails with `what` and the last value seen when `timeoutMs` passes. */
+export async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+export function livenessOf(observer: Agent, peerId: string): string | undefined {
+  return observer.peers().find((p) => p.peerId === peerId)?.liveness;
+}

@@ -70,7 +70,7 @@ export function buildProgram(): Command {
     .description('every peer this agent has heard of, with liveness and round-trip time')
     .action(async (_opts, cmd: Command) => {
       const { client, format } = globals(cmd);
-      const peers = await client.get<PeerInfo[]>('/v1/peers');
+      const peers = (await client.get<PeerInfo[]>('/v1/peers')).sort((a, b) => a.name.localeCompare(b.name));
       const now = Date.now();
       print(
         render(

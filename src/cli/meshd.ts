@@ -76,6 +76,7 @@ async function main(): Promise<void> {
     file,
   });
   const log = createLogger(config.logLevel, { node: config.name });
+  log.debug({ config }, 'configuration resolved');
   const agent = await Agent.start(config, { log });
   const api = new ControlApi(agentRoutes(agent), log);
   try {

@@ -1,0 +1,109 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { tempDir, waitFor } from '../support/agents.js';
+import { bundle, exited, meshctl, spawnMeshd } from '../support/processes.js';
+
+beforeAll(bundle, 60_000);
+
+describe('meshctl', () => {
+  test('against no agent: one clear line on stderr and a non-zero exit', async () => {
+    const result = await meshctl(['--api', 'http://127.0.0.1:9', 'status']);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/cannot reach the agent at http:\/\/127\.0\.0\.1:9 .*is meshd running/);
+  });
+
+  test('a bad command or option: usage error and exit 2; --help exits 0', async () => {
+    const bad = await meshctl(['frobnicate']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/unknown command 'frobnicate'/);
+    expect((await meshctl(['-o', 'xml', 'status'])).code).toBe(2);
+    const help = await meshctl(['peers', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Usage: meshctl peers/);
+  });
+});
+
+describe('meshd as a process', () => {
+  const dirs: (() => Promise<void>)[] = [];
+  afterAll(() => Promise.all(dirs.map((d) => d())));
+
+  test('settings resolve flag > env > file > default; SIGTERM stops it cleanly', async () => {
+    const tmp = await tempDir();
+    dirs.push(tmp.cleanup);
+    const configFile = join(tmp.path, 'meshd.yaml');
+    await writeFile(
+      configFile,
+      [
+        `data-dir: ${join(tmp.path, 'data')}`,
+        'listen: [/ip4/127.0.0.1/tcp/0]',
+        'api: 127.0.0.1:7490',
+        'name: from-file',
+        'labels: { zone: from-file, rack: r1 }',
+        'log-level: info',
+      ].join('\n'),
+    );
+    const agent = spawnMeshd(['--config', configFile, '--name', 'from-flag'], {
+      MESH_NAME: 'from-env',
+      MESH_LABELS: 'zone=from-env',
+      MESH_LOG_LEVEL: 'debug',
+    });
+    try {
+      const api = ['--api', 'http://127.0.0.1:7490', '-o', 'json'];
+      await waitFor('the agent API', async () => (await meshctl([...api, 'status'])).code === 0);
+      const status = JSON.parse((await meshctl([...api, 'status'])).stdout);
+      expect(status.name).toBe('from-flag'); // flag beats env and file
+      expect(status.labels).toEqual({ zone: 'from-env' }); // env beats file (a whole setting, not merged)
+      expect(status.addresses[0]).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//); // file beats default
+      expect(agent.output()).toMatch(/"level":20/); // env log level (debug) beats the file's info
+      const table = await meshctl(['--api', 'http://127.0.0.1:7490', 'status']);
+      expect(table.stdout).toMatch(/^Peer ID: +12D3Koo/m);
+    } finally {
+      agent.kill('SIGTERM');
+    }
+    expect(await exited(agent)).toBe(0);
+    expect(agent.output()).toMatch(/"msg":"agent stopped"/);
+  });
+
+  test('refuses a non-loopback control API unless allowed, and bad settings with exit 2', async () => {
+    const tmp = await tempDir();
+    dirs.push(tmp.cleanup);
+    const remote = spawnMeshd([
+      '--data-dir',
+      tmp.path,
+      '--listen',
+      '/ip4/127.0.0.1/tcp/0',
+      '--api',
+      '0.0.0.0:7491',
+    ]);
+    expect(await exited(remote)).toBe(1);
+    expect(remote.output()).toMatch(/not a loopback address.*--allow-remote-api/);
+
+    const bad = spawnMeshd(['--data-dir', tmp.path, '--listen', 'tcp://4001']);
+    expect(await exited(bad)).toBe(2);
+    expect(bad.output()).toMatch(/--listen \/ MESH_LISTEN \(0\): expected a TCP multiaddr/);
+  });
+
+  test('npm run demo starts five agents that all see each other, and stops them cleanly', async () => {
+    const tmp = await tempDir();
+    dirs.push(tmp.cleanup);
+    const { spawn } = await import('node:child_process');
+    const { ROOT } = await import('../support/processes.js');
+    const demo = spawn(process.execPath, [join(ROOT, 'scripts/demo.mjs'), '--exit'], {
+      env: { ...process.env, MESH_DEMO_DIR: tmp.path, MESH_DEMO_PORT: '4301' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    demo.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    demo.stderr.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    expect(await exited(demo), out).toBe(0);
+    const peerRows = out.split('\n').filter((line) => /^edge-\d +12D3Ko\S+ +alive /.test(line));
+    expect(peerRows, out).toHaveLength(4);
+    expect(out).toMatch(/all agents stopped cleanly/);
+  }, 90_000);
+});

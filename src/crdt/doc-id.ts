@@ -1,0 +1,32 @@
+/**
+ * Every replicated document has one owner class and one id: `job/<name>` (multi-writer, one per job so each stays
+ * small and compacts on its own) and `node/<peerId>` (single writer: the node itself).
+ */
+export type DocId = `job/${string}` | `node/${string}`;
+export type ParsedDocId = { kind: 'job'; name: string } | { kind: 'node'; peerId: string };
+
+const JOB_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const PEER_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+export const jobDocId = (name: string): DocId => `job/${name}`;
+export const nodeDocId = (peerId: string): DocId => `node/${peerId}`;
+
+export function isJobName(name: string): boolean {
+  return JOB_NAME.test(name);
+}
+
+export function parseDocId(text: string): ParsedDocId | undefined {
+  if (text.startsWith('job/')) {
+    const name = text.slice(4);
+    return JOB_NAME.test(name) ? { kind: 'job', name } : undefined;
+  }
+  if (text.startsWith('node/')) {
+    const peerId = text.slice(5);
+    return PEER_ID.test(peerId) ? { kind: 'node', peerId } : undefined;
+  }
+  return undefined;
+}
+
+export function isDocId(text: string): text is DocId {
+  return parseDocId(text) !== undefined;
+}

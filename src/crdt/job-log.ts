@@ -1,0 +1,175 @@
+import { z } from 'zod';
+import { canonicalJson, type JsonValue } from './canonical-json.js';
+import { sha256Hex } from './digest.js';
+
+/**
+ * A job is an append-only set of immutable events, each stored under the hash of its content. Automerge never
+ * merges two specs field by field (that would make a spec nobody wrote): concurrent writers only add events, the
+ * merge of two replicas is the union of their events, and everything else is derived here by total orders that
+ * every replica computes identically.
+ *
+ * - `seq` is a Lamport clock: a new event gets 1 + the highest seq its writer has seen, so an event always
+ *   orders after everything its writer knew about.
+ * - Desired status is the kind of the greatest event by (seq, at, key): `submit`/`start` → running, `stop` →
+ *   stopped, `purge` → the job is gone. A stop issued after seeing a run wins; between concurrent ones the later
+ *   wall-clock time wins, then the greater key, so every replica picks the same one.
+ * - The current spec is the greatest `submit` after the last purge by (version, at, key). A submission gets
+ *   version = 1 + the highest version its writer has seen; concurrent updates of the same version both stay in
+ *   the history and the later (then greater key) one is current everywhere.
+ */
+const int = z.number().int();
+const common = { seq: int.min(1), at: int.min(0), by: z.string().max(256) };
+const eventSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('submit'), ...common, version: int.min(1), spec: z.string() }),
+  z.object({ kind: z.literal('start'), ...common }),
+  z.object({ kind: z.literal('stop'), ...common }),
+  z.object({ kind: z.literal('purge'), ...common, version: int.min(0) }),
+]);
+export type JobEvent = z.output<typeof eventSchema>;
+export type SubmitEvent = Extract<JobEvent, { kind: 'submit' }>;
+export type KeyedEvent = { readonly key: string; readonly event: JobEvent };
+
+export interface JobVersion {
+  readonly version: number;
+  /** Identifies the spec content: two specs that share a version number never share a hash. */
+  readonly specHash: string;
+  readonly spec: JsonValue;
+  readonly submittedBy: string;
+  readonly submittedAt: number;
+}
+
+export interface JobView {
+  readonly name: string;
+  readonly desired: 'running' | 'stopped';
+  readonly desiredSince: number;
+  readonly desiredBy: string;
+  readonly current: JobVersion;
+  /** Newest first by the same order that picks `current`; includes concurrent versions that lost. */
+  readonly history: readonly JobVersion[];
+}
+
+const KEY_PREFIX = 'e:';
+
+export function keyed(event: JobEvent): KeyedEvent {
+  return { key: KEY_PREFIX + sha256Hex(canonicalJson(event), 32), event };
+}
+
+export function eventText(event: JobEvent): string {
+  return canonicalJson(event);
+}
+
+/** An entry counts only if it parses and its key is the hash of its content: stored events cannot be edited. */
+export function readEvent(key: string, text: string): KeyedEvent | undefined {
+  if (!key.startsWith(KEY_PREFIX)) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const parsed = eventSchema.safeParse(value);
+  if (!parsed.success) return undefined;
+  const event = keyed(parsed.data);
+  return event.key === key ? event : undefined;
+}
+
+export function readEvents(entries: ReadonlyMap<string, string>): KeyedEvent[] {
+  const out: KeyedEvent[] = [];
+  for (const [key, text] of entries) {
+    const event = readEvent(key, text);
+    if (event) out.push(event);
+  }
+  return out;
+}
+
+const byKey = (a: KeyedEvent, b: KeyedEvent): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+
+export function compareEvents(a: KeyedEvent, b: KeyedEvent): number {
+  return a.event.seq - b.event.seq || a.event.at - b.event.at || byKey(a, b);
+}
+
+function compareSubmits(a: Submitted, b: Submitted): number {
+  return a.event.version - b.event.version || a.event.at - b.event.at || byKey(a, b);
+}
+
+type Submitted = { readonly key: string; readonly event: SubmitEvent };
+const isSubmit = (e: KeyedEvent): e is Submitted => e.event.kind === 'submit';
+
+interface Epochs {
+  readonly sorted: KeyedEvent[];
+  /** Events after the last purge: the job's present life. */
+  readonly live: KeyedEvent[];
+  readonly lastPurge: KeyedEvent | undefined;
+}
+
+function split(events: readonly KeyedEvent[]): Epochs {
+  const sorted = [...events].sort(compareEvents);
+  let purgeAt = -1;
+  sorted.forEach((e, i) => {
+    if (e.event.kind === 'purge') purgeAt = i;
+  });
+  return { sorted, live: sorted.slice(purgeAt + 1), lastPurge: sorted[purgeAt] };
+}
+
+export function nextSeq(events: readonly KeyedEvent[]): number {
+  return events.reduce((max, e) => Math.max(max, e.event.seq), 0) + 1;
+}
+
+export function nextVersion(events: readonly KeyedEvent[]): number {
+  return events.reduce((max, e) => ('version' in e.event ? Math.max(max, e.event.version) : max), 0) + 1;
+}
+
+function toVersion(e: Submitted): JobVersion {
+  return {
+    version: e.event.version,
+    specHash: sha256Hex(e.event.spec, 32),
+    spec: JSON.parse(e.event.spec) as JsonValue,
+    submittedBy: e.event.by,
+    submittedAt: e.event.at,
+  };
+}
+
+export function deriveJob(name: string, events: readonly KeyedEvent[]): JobView | undefined {
+  const { live } = split(events);
+  const last = live.at(-1);
+  const submits = live.filter(isSubmit).sort(compareSubmits).reverse();
+  const top = submits[0];
+  if (!last || !top) return undefined;
+  let history: JobVersion[];
+  try {
+    history = submits.map(toVersion);
+  } catch {
+    return undefined;
+  }
+  return {
+    name,
+    desired: last.event.kind === 'stop' ? 'stopped' : 'running',
+    desiredSince: last.event.at,
+    desiredBy: last.event.by,
+    current: history[0]!,
+    history,
+  };
+}
+
+/** Submissions a compacted job document keeps. A protocol constant: replicas must agree on it (see `prune`). */
+export const KEPT_VERSIONS = 10;
+
+/**
+ * The events a compacted job document keeps: the last purge (a tombstone, so stale replicas cannot resurrect
+ * what it removed), the event that decides the desired status, and the newest `keepVersions` submissions of the
+ * present life. It depends only on the set of events (and every replica must use the same `keepVersions`), and an event it drops from a set S stays dropped from any
+ * superset of what it kept from S: that is what lets replicas re-add their own missing events after adopting a
+ * compacted document without bringing pruned ones back.
+ */
+export function prune(events: readonly KeyedEvent[], keepVersions = KEPT_VERSIONS): KeyedEvent[] {
+  const { live, lastPurge } = split(events);
+  const kept = new Map<string, KeyedEvent>();
+  if (lastPurge) kept.set(lastPurge.key, lastPurge);
+  const last = live.at(-1);
+  if (last) kept.set(last.key, last);
+  if (last) {
+    const submits = live.filter(isSubmit).sort(compareSubmits).reverse().slice(0, keepVersions);
+    for (const e of submits) kept.set(e.key, e);
+  }
+  return [...kept.values()].sort(compareEvents);
+}

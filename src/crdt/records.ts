@@ -1,0 +1,51 @@
+import { z } from 'zod';
+
+/**
+ * Node record and allocation status as replicated (docs/contracts.md). Both are read back from documents any peer
+ * could have written to, so reads go through these schemas and anything that does not fit is ignored.
+ */
+const count = z.number().int().min(0);
+const shortText = z.string().max(256);
+
+export const nodeRecordSchema = z.object({
+  peerId: z.string().min(1).max(128),
+  name: shortText,
+  labels: z.record(shortText, shortText),
+  arch: shortText,
+  os: shortText,
+  cpu: count,
+  memory: count,
+  reserved: z.object({ cpu: count, memory: count }),
+  drivers: z.array(z.enum(['docker', 'exec'])),
+  agentVersion: shortText,
+  addresses: z.array(z.string().max(512)).max(64),
+});
+export type NodeRecord = z.output<typeof nodeRecordSchema>;
+
+export const allocStateSchema = z.enum(['pending', 'starting', 'running', 'failed', 'complete', 'lost']);
+export type AllocState = z.output<typeof allocStateSchema>;
+
+export const allocStatusSchema = z.object({
+  allocId: z.string().min(1).max(256),
+  job: z.string().min(1).max(63),
+  jobVersion: z.number().int().min(1),
+  node: z.string().min(1).max(128),
+  state: allocStateSchema,
+  health: z.enum(['unknown', 'healthy', 'unhealthy']),
+  startedAt: count,
+  restarts: count,
+  lastError: z.string().max(4096).optional(),
+});
+export type AllocStatus = z.output<typeof allocStatusSchema>;
+
+/** Parses stored JSON text; undefined for anything that is not a well-formed value of the schema. */
+export function parseStored<T>(schema: z.ZodType<T>, text: string): T | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const parsed = schema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}

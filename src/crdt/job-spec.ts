@@ -72,7 +72,9 @@ function fields<Shape extends z.ZodRawShape>(shape: Shape) {
 
 function duration(description: string, min: number) {
   return z
-    .string()
+    .string({
+      error: (issue) => (issue.input === undefined ? undefined : 'must be a duration such as "30s" or "5m"'),
+    })
     .max(32)
     .transform((text, ctx) => {
       const parsed = parseDuration(text);
@@ -186,7 +188,7 @@ const disconnectSchema = fields({
   reconcile: z.enum(RECONCILE_MODES).default('best_score'),
 });
 
-const envSchema = z
+const envVariables = z
   .record(
     z.string().regex(ENV_NAME, {
       error: 'environment variable names are letters, digits and "_", not starting with a digit',
@@ -202,6 +204,19 @@ const envSchema = z
       error: `names and values together must stay under ${LIMITS.envBytes} characters`,
     },
   );
+
+const envSchema = z.preprocess((env, ctx) => {
+  // zod drops a `__proto__` key without a word (YAML and JSON.parse make it an own key): say so instead.
+  if (env !== null && typeof env === 'object' && Object.hasOwn(env, '__proto__')) {
+    ctx.issues.push({
+      code: 'custom',
+      path: ['__proto__'],
+      message: 'reserved name, not a variable',
+      input: env,
+    });
+  }
+  return env;
+}, envVariables);
 
 const jobFields = fields({
   name: z

@@ -25,15 +25,35 @@ export function allocId(
   return `${job}.${slot}.${generation}.${hex8(h)}`;
 }
 
-const NATURAL = /^(0|[1-9][0-9]{0,8})$/;
-
-/** Undefined for ids this scheduler did not name. */
-export function parseAllocId(id: string): AllocKey | undefined {
-  const parts = id.split('.');
-  if (parts.length !== 4) return undefined;
-  const [job, slot, generation, hash] = parts as [string, string, string, string];
-  if (job === '' || !NATURAL.test(slot) || !NATURAL.test(generation) || !/^[0-9a-f]{8}$/.test(hash)) {
-    return undefined;
+/** Digits only, no leading zero, at most 9 of them; -1 otherwise. */
+function natural(s: string, from: number, to: number): number {
+  if (to <= from || to - from > 9 || (s.charCodeAt(from) === 48 && to - from > 1)) return -1;
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
   }
-  return { job, slot: Number(slot), generation: Number(generation) };
+  return n;
+}
+
+function isHex8(s: string, from: number): boolean {
+  if (s.length - from !== 8) return false;
+  for (let i = from; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
+
+/** Undefined for ids this scheduler did not name. Hand-parsed: every agent parses every id on every change. */
+export function parseAllocId(id: string): AllocKey | undefined {
+  const a = id.indexOf('.');
+  const b = id.indexOf('.', a + 1);
+  const c = id.indexOf('.', b + 1);
+  if (a < 1 || b < 0 || c < 0 || !isHex8(id, c + 1)) return undefined;
+  const slot = natural(id, a + 1, b);
+  const generation = natural(id, b + 1, c);
+  if (slot < 0 || generation < 0) return undefined;
+  return { job: id.slice(0, a), slot, generation };
 }

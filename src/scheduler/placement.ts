@@ -50,6 +50,8 @@ const NOMAD_DISCONNECT: SchedDisconnect = { lostAfter: 0, replace: true, reconci
 const MAX_SKIP = 3;
 
 interface Copy extends SlotCopy {
+  /** Set once every copy is counted (see #scoreCopies). */
+  score: number;
   readonly record: SchedAllocation;
   readonly slot: number;
   /** -1 when the node has no record. */
@@ -101,6 +103,7 @@ class Placer {
   readonly #order: readonly NodeInfo[];
   readonly #usage: Usage;
   readonly #rings = new Map<string, ClassRing>();
+  readonly #jobRings = new Map<SchedJob, ClassRing>();
   readonly #now: number;
   readonly allocs: DesiredAlloc[] = [];
   readonly stops: StopDecision[] = [];
@@ -129,13 +132,9 @@ class Placer {
     for (const record of allocations) {
       const key = parseAllocId(record.allocId);
       const job = key === undefined || key.job !== record.job ? undefined : byName.get(key.job);
-      const live = isLive(record.state);
-      const stop = (reason: StopDecision['reason']) => {
-        if (live) this.stops.push({ allocId: record.allocId, job: record.job, node: record.node, reason });
-      };
-      if (key === undefined || job === undefined) stop('orphaned');
-      else if (job.status === 'stopped') stop('job-stopped');
-      else if (key.slot >= job.count) stop('scaled-down');
+      if (key === undefined || job === undefined) this.#stop(record, 'orphaned');
+      else if (job.status === 'stopped') this.#stop(record, 'job-stopped');
+      else if (key.slot >= job.count) this.#stop(record, 'scaled-down');
       else {
         let slots = grouped.get(job.name);
         if (slots === undefined) {
@@ -184,12 +183,10 @@ class Placer {
       const job = byName.get(name)!;
       const counts = perJobNode.get(name)!;
       for (const copies of slots) {
-        for (let i = 0; i < copies.length; i++) {
-          const c = copies[i]!;
+        for (const c of copies) {
           if (!isLive(c.state) || c.nodeIndex < 0) continue;
           const info = this.#table.nodes[c.nodeIndex]!;
-          const score = this.#score(job, info, standing, (counts.get(c.nodeIndex) ?? 1) - 1, false, 0);
-          copies[i] = { ...c, score };
+          c.score = this.#score(job, info, standing, (counts.get(c.nodeIndex) ?? 1) - 1, false, 0);
         }
       }
     }
@@ -210,15 +207,15 @@ class Placer {
 
   #reconcileJob(job: SchedJob, slotCopies: Copy[][] | undefined): JobWork {
     const disconnect = job.disconnect ?? NOMAD_DISCONNECT;
+    const stillWaiting = (c: Copy) =>
+      !disconnect.replace || this.#table.isolated || this.#now - c.heard.lastSeen < disconnect.lostAfter;
     const slots: SlotWork[] = [];
     for (let slot = 0; slot < job.count; slot++) {
       const copies = slotCopies?.[slot] ?? [];
       const connected = copies.filter((c) => c.heard.condition !== 'disconnected');
       const unknown = copies.filter((c) => c.heard.condition === 'disconnected' && isLive(c.state));
       const { survivor, losers } = reconcile(connected, disconnect.reconcile);
-      for (const l of losers) this.#stop(l, 'duplicate');
-      const stillWaiting = (c: Copy) =>
-        !disconnect.replace || this.#table.isolated || this.#now - c.heard.lastSeen < disconnect.lostAfter;
+      for (const l of losers) this.#stop(l.record, 'duplicate');
       const batchDone =
         job.type === 'batch' && copies.some((c) => c.state === 'complete' && c.jobVersion === job.version);
       slots.push({
@@ -252,7 +249,7 @@ class Placer {
       if (this.#usage.exhausted(copy.nodeIndex, job, ports) === undefined) {
         this.#usage.add(copy.nodeIndex, job, ports);
       } else {
-        this.#stop(copy, 'evicted');
+        this.#stop(copy.record, 'evicted');
         slot.survivor = undefined;
       }
     }
@@ -329,7 +326,7 @@ class Placer {
       if (budget <= 0) return;
       budget--;
       const old = s.survivor!;
-      this.#stop(old, 'updated');
+      this.#stop(old.record, 'updated');
       s.survivor = undefined;
       if (old.nodeIndex >= 0) {
         this.#usage.remove(old.nodeIndex, job, ports);
@@ -346,16 +343,14 @@ class Placer {
     ports: readonly string[],
     collisions: ReadonlyMap<number, number>,
   ): { node: number; score: number } | undefined {
-    const penalised = new Set<number>();
-    for (const c of s.copies)
-      if (c.state === 'failed' && c.jobVersion === job.version) penalised.add(c.nodeIndex);
+    const failedOn = s.copies.filter((c) => c.state === 'failed' && c.jobVersion === job.version);
     const rank = (node: number) =>
       this.#score(
         job,
         this.#table.nodes[node]!,
         this.#usage,
         collisions.get(node) ?? 0,
-        penalised.has(node),
+        failedOn.some((c) => c.nodeIndex === node),
         1,
       );
 
@@ -402,6 +397,8 @@ class Placer {
 
   /** Nodes that are ready and statically feasible for the job, in ring order; shared by its class. */
   #ring(job: SchedJob): ClassRing {
+    const known = this.#jobRings.get(job);
+    if (known !== undefined) return known;
     const key = feasibilityClass(job);
     let ring = this.#rings.get(key);
     if (ring === undefined) {
@@ -411,6 +408,7 @@ class Placer {
       );
       this.#rings.set(key, ring);
     }
+    this.#jobRings.set(job, ring);
     return ring;
   }
 
@@ -452,8 +450,10 @@ class Placer {
     });
   }
 
-  #stop(c: Copy, reason: StopDecision['reason']): void {
-    this.stops.push({ allocId: c.allocId, job: c.record.job, node: c.record.node, reason });
+  /** Only live copies need stopping; finished ones are history. */
+  #stop(record: SchedAllocation, reason: StopDecision['reason']): void {
+    if (isLive(record.state))
+      this.stops.push({ allocId: record.allocId, job: record.job, node: record.node, reason });
   }
 }
 

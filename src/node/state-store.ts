@@ -1,0 +1,235 @@
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DocId } from '../crdt/doc-id.js';
+import type { MeshState } from '../crdt/mesh-state.js';
+import { PeerSyncStates } from '../crdt/peer-sync-states.js';
+import { encodeDocRecord, frame, readDocRecords, type Skipped, scanRecords } from '../crdt/storage-format.js';
+
+/**
+ * The replicated state on disk, under `<dataDir>/state/`:
+ * - `docs.snap`: every document as one A.save() record, rewritten atomically (temp, fsync, rename, fsync dir);
+ * - `docs.log`: records appended since, one per changed document per flush (an A.saveSince chunk, or a whole
+ *   document when its epoch changed); folded into a new snapshot once it outgrows `snapshotAfterLogBytes`;
+ * - `sync-states.bin`: per-peer sync states, rewritten atomically when they changed.
+ * Two files instead of one per document: a flush is one append and one fsync however many documents changed.
+ * Writes are batched on a timer and skipped when nothing changed (flash wear); `flush()` is the durable path
+ * (fsync before returning) used before acknowledging a job submission. Damaged files never stop the agent: the
+ * valid records are kept, the damage is logged, a clean snapshot replaces the files, peers re-sync the rest.
+ */
+export interface StoreLogger {
+  warn(fields: object, message: string): void;
+}
+
+export interface StateStoreOptions {
+  /** The agent's data dir; the store keeps its files in `state/` below it. */
+  readonly dataDir: string;
+  readonly flushIntervalMs?: number;
+  readonly snapshotAfterLogBytes?: number;
+  readonly log?: StoreLogger;
+}
+
+export interface LoadReport {
+  readonly documents: number;
+  readonly skipped: readonly (Skipped & { file: string })[];
+  readonly problems: readonly string[];
+}
+
+export interface WriteStats {
+  /** Write calls issued (appends and whole-file writes): what an idle agent must keep at zero. */
+  writes: number;
+  bytes: number;
+  fsyncs: number;
+  snapshots: number;
+}
+
+const SNAPSHOT = 'docs.snap';
+const LOG = 'docs.log';
+const SYNC_STATES = 'sync-states.bin';
+
+export class StateStore {
+  readonly stats: WriteStats = { writes: 0, bytes: 0, fsyncs: 0, snapshots: 0 };
+  private readonly dir: string;
+  private readonly persisted = new Map<DocId, { epoch: number; heads: string[] }>();
+  private readonly pending = new Set<DocId>();
+  private logBytes = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private chain: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly options: StateStoreOptions,
+    private readonly state: MeshState,
+    private readonly peerStates: PeerSyncStates,
+  ) {
+    this.dir = join(options.dataDir, 'state');
+  }
+
+  /** Loads whatever is valid on disk into `state` and the returned sync states; never throws on bad content. */
+  static async open(
+    options: StateStoreOptions,
+    state: MeshState,
+    maxPeers = 16,
+  ): Promise<{ store: StateStore; peerStates: PeerSyncStates; report: LoadReport }> {
+    const dir = join(options.dataDir, 'state');
+    await mkdir(dir, { recursive: true });
+    const skipped: (Skipped & { file: string })[] = [];
+    const problems: string[] = [];
+    let logBytes = 0;
+    for (const file of [SNAPSHOT, LOG]) {
+      const bytes = await readOptional(join(dir, file));
+      if (file === LOG) logBytes = bytes.length;
+      const read = readDocRecords(bytes);
+      skipped.push(...read.skipped.map((s) => ({ ...s, file })));
+      for (const doc of read.docs) {
+        const restored = state.restore(doc.docId, doc.epoch, doc.bytes);
+        if (!restored.ok) problems.push(restored.error);
+      }
+    }
+    const peerStates = decodePeerStates(await readOptional(join(dir, SYNC_STATES)), maxPeers, problems);
+    const store = new StateStore(options, state, peerStates);
+    store.logBytes = logBytes;
+    for (const summary of state.summaries()) {
+      store.persisted.set(summary.docId, { epoch: summary.epoch, heads: [...summary.heads] });
+    }
+    state.drainDirty();
+    peerStates.takeChanged();
+    const report: LoadReport = { documents: store.persisted.size, skipped, problems };
+    if (skipped.length > 0 || problems.length > 0) {
+      options.log?.warn(
+        { skipped, problems, documents: report.documents },
+        'state files were damaged: kept the valid records, the rest will be re-synced from peers',
+      );
+      await store.enqueue(() => store.writeSnapshot());
+    }
+    return { store, peerStates, report };
+  }
+
+  /** Starts batched background flushing. */
+  start(): void {
+    this.timer ??= setInterval(() => {
+      this.flush().catch((e: unknown) => this.options.log?.warn({ err: String(e) }, 'state flush failed'));
+    }, this.options.flushIntervalMs ?? 30_000);
+    this.timer.unref();
+  }
+
+  /** Writes what changed and fsyncs it before resolving. Does no I/O at all when nothing changed. */
+  flush(): Promise<void> {
+    return this.enqueue(() => this.writeChanges());
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(task);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writeChanges(): Promise<void> {
+    for (const docId of this.state.drainDirty()) this.pending.add(docId);
+    const chunks: Uint8Array[] = [];
+    const written: [DocId, { epoch: number; heads: string[] }][] = [];
+    for (const docId of this.pending) {
+      const epoch = this.state.epochOf(docId);
+      const heads = this.state.heads(docId);
+      if (epoch === undefined || !heads) continue;
+      const before = this.persisted.get(docId);
+      if (before && before.epoch === epoch && sameHeads(before.heads, heads)) continue;
+      const bytes =
+        before && before.epoch === epoch ? this.state.saveSince(docId, before.heads) : this.state.save(docId);
+      if (!bytes) continue;
+      chunks.push(encodeDocRecord({ docId, epoch, bytes }));
+      written.push([docId, { epoch, heads }]);
+    }
+    if (chunks.length > 0) {
+      const data = Buffer.concat(chunks);
+      await this.append(join(this.dir, LOG), data);
+      this.logBytes += data.length;
+      for (const [docId, persisted] of written) this.persisted.set(docId, persisted);
+    }
+    this.pending.clear();
+    if (this.peerStates.takeChanged()) {
+      await this.writeAtomically(join(this.dir, SYNC_STATES), frame(this.peerStates.encode()));
+    }
+    if (this.logBytes > (this.options.snapshotAfterLogBytes ?? 1024 * 1024)) await this.writeSnapshot();
+  }
+
+  private async writeSnapshot(): Promise<void> {
+    const chunks: Uint8Array[] = [];
+    for (const { docId, epoch, heads } of this.state.summaries()) {
+      const bytes = this.state.save(docId);
+      if (!bytes) continue;
+      chunks.push(encodeDocRecord({ docId, epoch, bytes }));
+      this.persisted.set(docId, { epoch, heads: [...heads] });
+    }
+    await this.writeAtomically(join(this.dir, SNAPSHOT), Buffer.concat(chunks));
+    // The snapshot holds everything the log did; replaying a stale log over it would be harmless anyway.
+    await this.writeAtomically(join(this.dir, LOG), new Uint8Array());
+    this.logBytes = 0;
+    this.stats.snapshots++;
+  }
+
+  private async append(path: string, data: Uint8Array): Promise<void> {
+    const handle = await open(path, 'a');
+    try {
+      await handle.write(data);
+      await handle.sync();
+      this.count(data.length);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private async writeAtomically(path: string, data: Uint8Array): Promise<void> {
+    const temp = `${path}.tmp`;
+    const handle = await open(temp, 'w');
+    try {
+      await handle.write(data);
+      await handle.sync();
+      this.count(data.length);
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+    const dir = await open(this.dir, 'r');
+    try {
+      await dir.sync();
+      this.stats.fsyncs++;
+    } finally {
+      await dir.close();
+    }
+  }
+
+  private count(bytes: number): void {
+    this.stats.writes++;
+    this.stats.fsyncs++;
+    this.stats.bytes += bytes;
+  }
+}
+
+async function readOptional(path: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new Uint8Array();
+    throw e;
+  }
+}
+
+function decodePeerStates(bytes: Uint8Array, maxPeers: number, problems: string[]): PeerSyncStates {
+  if (bytes.length === 0) return new PeerSyncStates(maxPeers);
+  const payload = scanRecords(bytes).records[0]?.payload;
+  const decoded = payload ? PeerSyncStates.decode(payload, maxPeers) : undefined;
+  if (decoded?.ok) return decoded.value;
+  problems.push(
+    `${SYNC_STATES}: ${decoded ? decoded.error : 'no intact record'}; starting with fresh sync states`,
+  );
+  return new PeerSyncStates(maxPeers);
+}
+
+function sameHeads(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && [...a].sort().join() === [...b].sort().join();
+}

@@ -83,6 +83,8 @@ interface Slot {
   job?: { view: JobView | undefined };
 }
 
+const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 const RECORD = 'record';
 const RETIRED = 'retired';
 const ALLOC = 'a:';
@@ -222,7 +224,7 @@ export class MeshState {
       const record = parseStored(nodeRecordSchema, entries.get(RECORD) ?? '');
       if (record?.peerId === peerId) out.push(record);
     }
-    return out;
+    return out.sort((a, b) => compareText(a.peerId, b.peerId));
   }
 
   allocations(): AllocStatus[] {
@@ -234,7 +236,7 @@ export class MeshState {
         if (status && status.node === peerId && ALLOC + status.allocId === key) out.push(status);
       }
     }
-    return out.sort((a, b) => (a.allocId < b.allocId ? -1 : a.allocId > b.allocId ? 1 : 0));
+    return out.sort((a, b) => compareText(a.allocId, b.allocId) || compareText(a.node, b.node));
   }
 
   // ---- for the sync engine and the storage shell ----

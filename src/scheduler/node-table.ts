@@ -31,8 +31,8 @@ export interface NodeTable {
   readonly byId: ReadonlyMap<string, NodeInfo>;
   readonly readyCount: number;
   /**
-   * Only one node is alive in this view, out of several known: almost always this device's own link is down
-   * rather than every other device at once, so it keeps its own work and takes over nobody else's.
+   * This view hears no one but itself, out of several known nodes: almost always this device's own link is
+   * down rather than every other device at once, so it keeps its own work and takes over nobody else's.
    */
   readonly isolated: boolean;
   /** Condition of any peer, with or without a node record. */
@@ -43,6 +43,14 @@ function lookup(view: LivenessView, peerId: string): LivenessEntry | undefined {
   if (view instanceof Map) return view.get(peerId);
   const record = view as Readonly<Record<string, LivenessEntry>>;
   return Object.hasOwn(record, peerId) ? record[peerId] : undefined;
+}
+
+function aliveInView(view: LivenessView): number {
+  const entries =
+    view instanceof Map ? view.values() : Object.values(view as Readonly<Record<string, LivenessEntry>>);
+  let n = 0;
+  for (const e of entries) if (e.status === 'alive') n++;
+  return n;
 }
 
 function heardFrom(view: LivenessView, peerId: string): Heard {
@@ -73,7 +81,7 @@ export function buildNodeTable(nodes: readonly SchedNode[], view: LivenessView):
     nodes: infos,
     byId,
     readyCount,
-    isolated: readyCount <= 1 && infos.length > 1,
+    isolated: aliveInView(view) <= 1 && infos.length > 1,
     heard: (peerId) => byId.get(peerId) ?? heardFrom(view, peerId),
   };
 }

@@ -13,7 +13,9 @@ import { sha256Hex } from './digest.js';
  * - Desired status is the kind of the greatest event by (seq, at, key): `submit`/`start` → running, `stop` →
  *   stopped, `purge` → the job is gone. A stop issued after seeing a run wins; between concurrent ones the later
  *   wall-clock time wins, then the greater key, so every replica picks the same one.
- * - The current spec is the greatest `submit` after the last purge by (version, at, key). A submission gets
+ * - A purge records the highest version its writer saw and removes every submission up to it, whatever their
+ *   seq: that keeps pruning independent of how concurrent purges and submissions interleave.
+ * - The current spec is the greatest remaining `submit` by (version, at, key). A submission gets
  *   version = 1 + the highest version its writer has seen; concurrent updates of the same version both stay in
  *   the history and the later (then greater key) one is current everywhere.
  */
@@ -95,20 +97,30 @@ function compareSubmits(a: Submitted, b: Submitted): number {
 type Submitted = { readonly key: string; readonly event: SubmitEvent };
 const isSubmit = (e: KeyedEvent): e is Submitted => e.event.kind === 'submit';
 
-interface Epochs {
+interface Split {
   readonly sorted: KeyedEvent[];
-  /** Events after the last purge: the job's present life. */
-  readonly live: KeyedEvent[];
-  readonly lastPurge: KeyedEvent | undefined;
+  /** The greatest event: it decides the desired status. */
+  readonly last: KeyedEvent | undefined;
+  /** The purge with the highest version: submissions up to that version are gone. */
+  readonly purge: KeyedEvent | undefined;
+  /** Submissions of the present life (version above every purge), greatest first. */
+  readonly live: Submitted[];
 }
 
-function split(events: readonly KeyedEvent[]): Epochs {
+const purgedUpTo = (e: KeyedEvent | undefined): number => (e?.event.kind === 'purge' ? e.event.version : 0);
+
+function split(events: readonly KeyedEvent[]): Split {
   const sorted = [...events].sort(compareEvents);
-  let purgeAt = -1;
-  sorted.forEach((e, i) => {
-    if (e.event.kind === 'purge') purgeAt = i;
-  });
-  return { sorted, live: sorted.slice(purgeAt + 1), lastPurge: sorted[purgeAt] };
+  let purge: KeyedEvent | undefined;
+  for (const e of sorted) {
+    if (e.event.kind === 'purge' && (!purge || e.event.version >= purgedUpTo(purge))) purge = e;
+  }
+  const live = sorted
+    .filter(isSubmit)
+    .filter((e) => e.event.version > purgedUpTo(purge))
+    .sort(compareSubmits)
+    .reverse();
+  return { sorted, last: sorted.at(-1), purge, live };
 }
 
 export function nextSeq(events: readonly KeyedEvent[]): number {
@@ -130,14 +142,11 @@ function toVersion(e: Submitted): JobVersion {
 }
 
 export function deriveJob(name: string, events: readonly KeyedEvent[]): JobView | undefined {
-  const { live } = split(events);
-  const last = live.at(-1);
-  const submits = live.filter(isSubmit).sort(compareSubmits).reverse();
-  const top = submits[0];
-  if (!last || !top) return undefined;
+  const { last, live } = split(events);
+  if (!last || last.event.kind === 'purge' || live.length === 0) return undefined;
   let history: JobVersion[];
   try {
-    history = submits.map(toVersion);
+    history = live.map(toVersion);
   } catch {
     return undefined;
   }
@@ -155,21 +164,15 @@ export function deriveJob(name: string, events: readonly KeyedEvent[]): JobView 
 export const KEPT_VERSIONS = 10;
 
 /**
- * The events a compacted job document keeps: the last purge (a tombstone, so stale replicas cannot resurrect
- * what it removed), the event that decides the desired status, and the newest `keepVersions` submissions of the
- * present life. It depends only on the set of events (and every replica must use the same `keepVersions`), and an event it drops from a set S stays dropped from any
+ * The events a compacted job document keeps: the purge with the highest version (a tombstone, so stale replicas
+ * cannot resurrect what it removed), the event that decides the desired status, and the newest `keepVersions`
+ * submissions of the present life. It depends only on the set of events (and every replica must use the same `keepVersions`), and an event it drops from a set S stays dropped from any
  * superset of what it kept from S: that is what lets replicas re-add their own missing events after adopting a
  * compacted document without bringing pruned ones back.
  */
 export function prune(events: readonly KeyedEvent[], keepVersions = KEPT_VERSIONS): KeyedEvent[] {
-  const { live, lastPurge } = split(events);
+  const { last, purge, live } = split(events);
   const kept = new Map<string, KeyedEvent>();
-  if (lastPurge) kept.set(lastPurge.key, lastPurge);
-  const last = live.at(-1);
-  if (last) kept.set(last.key, last);
-  if (last) {
-    const submits = live.filter(isSubmit).sort(compareSubmits).reverse().slice(0, keepVersions);
-    for (const e of submits) kept.set(e.key, e);
-  }
+  for (const e of [purge, last, ...live.slice(0, keepVersions)]) if (e) kept.set(e.key, e);
   return [...kept.values()].sort(compareEvents);
 }

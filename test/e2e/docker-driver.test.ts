@@ -1,5 +1,6 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -206,16 +207,18 @@ describe('docker driver against the local engine', () => {
   it('gives the tail of the logs, then follows until aborted, and a follow ends when the container exits', async () => {
     const driver = driverFor();
     const allocId = uniqueAlloc();
-    await driver.start(
-      task(
-        allocId,
-        'for i in 1 2 3 4 5; do echo out$i; done; echo err1 >&2; sleep 0.5; echo late; exec sleep 30',
-      ),
-    );
-    await until(async () => ((await collect(driver.logs(allocId))).length === 6 ? true : undefined));
+    // Docker orders the two streams as its copiers see them: the pause makes the tail certain.
+    const script =
+      'echo err1 >&2; sleep 0.2; for i in 1 2 3 4 5; do echo out$i; done; sleep 0.5; echo late; sleep 30';
+    await driver.start(task(allocId, script));
+    const all = await until(async () => {
+      const lines = await collect(driver.logs(allocId));
+      return lines.length === 6 ? lines : undefined;
+    });
+    expect(all[0]).toEqual({ stream: 'stderr', line: 'err1' });
     expect(await collect(driver.logs(allocId, { tail: 2 }))).toEqual([
+      { stream: 'stdout', line: 'out4' },
       { stream: 'stdout', line: 'out5' },
-      { stream: 'stderr', line: 'err1' },
     ]);
     const abort = new AbortController();
     const seen: string[] = [];
@@ -223,7 +226,7 @@ describe('docker driver against the local engine', () => {
       seen.push(line);
       if (line === 'late') abort.abort();
     }
-    expect(seen).toEqual(['err1', 'late']);
+    expect(seen).toEqual(['out5', 'late']);
 
     const short = uniqueAlloc();
     await driver.start(task(short, 'echo a; sleep 0.3; printf b'));
@@ -238,7 +241,9 @@ describe('docker driver against the local engine', () => {
     await until(async () =>
       (await driver.exec(allocId, ['cat', '/tmp/ready'])).exitCode === 0 ? true : undefined,
     );
-    expect(await driver.exec(allocId, ['sh', '-c', 'cat /tmp/ready; echo oops >&2; exit 4'])).toEqual({
+    expect(
+      await driver.exec(allocId, ['sh', '-c', 'cat /tmp/ready; sleep 0.1; echo oops >&2; exit 4']),
+    ).toEqual({
       exitCode: 4,
       output: 'ok\noops\n',
     });
@@ -287,5 +292,55 @@ describe('docker engine probe and errors', () => {
     await expect(absent.list()).rejects.toThrow(/--docker-socket/);
     const wedged = new DockerDriver({ owner: 'x', socketPath: join(dir, 'hang.sock'), callTimeoutMs: 200 });
     await expect(wedged.inspect('a1')).rejects.toMatchObject({ code: 'timeout' });
+  });
+});
+
+describe('docker driver pulls a missing image', () => {
+  let registry: ChildProcess;
+  let dir: string;
+  let image: string;
+
+  async function drain(stream: NodeJS.ReadableStream): Promise<void> {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      const error = /"error":"([^"]*)"/.exec(chunk.toString())?.[1];
+      if (error) throw new Error(error);
+    }
+  }
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mycel-registry-'));
+    const port = await freePort();
+    const config = join(dir, 'config.yml');
+    await writeFile(
+      config,
+      `version: 0.1\nstorage: { filesystem: { rootdirectory: ${dir}/data } }\nhttp: { addr: 127.0.0.1:${port} }\n`,
+    );
+    registry = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
+    await until(async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/v2/`).catch(() => undefined);
+      return res?.ok ? true : undefined;
+    });
+    image = `127.0.0.1:${port}/mycel/busybox:pull-test`;
+    await docker.getImage(TEST_IMAGE).tag({ repo: `127.0.0.1:${port}/mycel/busybox`, tag: 'pull-test' });
+    // The engine wants an auth header even for a registry without auth.
+    await drain(await docker.getImage(image).push({ authconfig: { serveraddress: `127.0.0.1:${port}` } }));
+    await docker.getImage(image).remove();
+  });
+
+  afterAll(async () => {
+    await docker
+      .getImage(image)
+      .remove()
+      .catch(() => {});
+    registry.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('follows the pull to completion, then runs the container', async () => {
+    await expect(docker.getImage(image).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    const driver = driverFor();
+    const handle = await driver.start({ ...task(uniqueAlloc(), 'exec sleep 30'), image });
+    expect(handle.state).toBe('running');
+    expect((await docker.getImage(image).inspect()).RepoTags).toContain(image);
   });
 });

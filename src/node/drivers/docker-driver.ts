@@ -6,6 +6,7 @@
 import Docker from 'dockerode';
 import { containerConfig, containerName, LABELS } from './docker-container-config.js';
 import { demuxFrames } from './docker-log-frames.js';
+import { sinceParam, splitTimestamp } from './docker-log-timestamps.js';
 import type {
   CallOptions,
   DockerTaskSpec,
@@ -63,6 +64,39 @@ function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener('abort', onAbort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
+}
+
+interface LogCursor {
+  /** Time of the newest line yielded so far, in ns. */
+  last: bigint | undefined;
+}
+
+async function* once(buffer: Buffer): AsyncGenerator<Uint8Array> {
+  yield buffer;
+}
+
+/** Lines of a multiplexed, timestamped log, skipping any not newer than the cursor, which it advances. */
+async function* linesOf(chunks: AsyncIterable<Uint8Array>, cursor: LogCursor): AsyncGenerator<LogLine> {
+  const after = cursor.last;
+  const splitters = { stdout: new LineSplitter(), stderr: new LineSplitter() };
+  const emit = (stream: LogLine['stream'], raw: string): LogLine | undefined => {
+    const { ns, text } = splitTimestamp(raw);
+    if (ns !== undefined && after !== undefined && ns <= after) return undefined;
+    if (ns !== undefined && (cursor.last === undefined || ns > cursor.last)) cursor.last = ns;
+    return { stream, line: text };
+  };
+  for await (const frame of demuxFrames(chunks)) {
+    for (const raw of splitters[frame.stream].push(frame.data)) {
+      const line = emit(frame.stream, raw);
+      if (line) yield line;
+    }
+  }
+  for (const stream of ['stdout', 'stderr'] as const) {
+    for (const raw of splitters[stream].flush()) {
+      const line = emit(stream, raw);
+      if (line) yield line;
+    }
+  }
 }
 
 export class DockerDriver implements Driver<'docker'> {
@@ -338,43 +372,42 @@ export class DockerDriver implements Driver<'docker'> {
       );
     }
     const container = this.container(allocId);
-    const common = {
-      stdout: true,
-      stderr: true,
-      ...(options.tail === undefined ? {} : { tail: options.tail }),
-    };
-    let chunks: AsyncIterable<Uint8Array>;
-    if (options.follow) {
-      // No deadline on a follow: it lasts as long as the container or the caller's signal.
-      const abortSignal = options.signal ?? new AbortController().signal;
-      chunks = (await this.call(
-        `logs ${containerName(allocId)}`,
-        () => container.logs({ ...common, follow: true, abortSignal }),
-        options,
-      )) as AsyncIterable<Uint8Array>;
-    } else {
+    const what = `logs ${containerName(allocId)}`;
+    const common = { stdout: true, stderr: true, timestamps: true } as const;
+    const tail = options.tail === undefined ? {} : { tail: options.tail };
+    const cursor: LogCursor = { last: undefined };
+    if (!options.follow) {
       const buffer = await this.call(
-        `logs ${containerName(allocId)}`,
-        (abortSignal) => container.logs({ ...common, follow: false, abortSignal }),
+        what,
+        (abortSignal) => container.logs({ ...common, ...tail, abortSignal }),
         options,
       );
-      chunks = (async function* () {
-        yield buffer;
-      })();
-    }
-    const splitters = { stdout: new LineSplitter(), stderr: new LineSplitter() };
-    try {
-      for await (const frame of demuxFrames(chunks)) {
-        for (const line of splitters[frame.stream].push(frame.data)) yield { stream: frame.stream, line };
-      }
-    } catch (err) {
-      if (!options.signal?.aborted) throw this.translate(err, `logs ${containerName(allocId)}`, 0);
+      yield* linesOf(once(buffer), cursor);
       return;
     }
-    if (options.signal?.aborted) return;
-    for (const stream of ['stdout', 'stderr'] as const) {
-      for (const line of splitters[stream].flush()) yield { stream, line };
+    // No deadline on a follow: it lasts as long as the container or the caller's signal.
+    const abortSignal = options.signal ?? new AbortController().signal;
+    const stream = await this.call(
+      what,
+      () => container.logs({ ...common, ...tail, follow: true, abortSignal }),
+      options,
+    );
+    try {
+      yield* linesOf(stream as AsyncIterable<Uint8Array>, cursor);
+    } catch (err) {
+      if (options.signal?.aborted) return;
+      throw this.translate(err, what, 0);
     }
+    if (options.signal?.aborted) return;
+    // The engine can end a follow before it has read the container's last message out of its log file; what
+    // came after the last line seen is still there.
+    const since = cursor.last === undefined ? tail : { since: sinceParam(cursor.last) };
+    const rest = await this.call(
+      what,
+      (abortSignal) => container.logs({ ...common, ...since, abortSignal }),
+      options,
+    );
+    yield* linesOf(once(rest), cursor);
   }
 
   async stats(allocId: string, options: CallOptions = {}): Promise<TaskStats | undefined> {

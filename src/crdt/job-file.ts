@@ -3,7 +3,7 @@
  * into errors that name the field and point at the line and column to fix. Never throws: a job file is
  * untrusted input, and an agent or meshctl must answer a bad one with errors, not a crash.
  */
-import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, visit } from 'yaml';
+import { type Document, isAlias, isMap, isScalar, isSeq, parseAllDocuments, visit } from 'yaml';
 import { type JobSpec, type JobSpecIssue, type PathSegment, validateJobSpec } from './job-spec.js';
 
 export const MAX_JOB_FILE_BYTES = 256 * 1024;
@@ -17,14 +17,12 @@ export type JobFileResult = { ok: true; spec: JobSpec } | { ok: false; errors: J
 type Located = { path: string; message: string; offset: number };
 
 export function parseJobFile(text: string, fileName?: string): JobFileResult {
-  const lines = new LineCounter();
-  const located = locateProblems(text, fileName, lines);
+  const located = locateProblems(text, fileName);
   if (!Array.isArray(located)) return located;
+  const lineStarts = [0];
+  for (let at = text.indexOf('\n'); at !== -1; at = text.indexOf('\n', at + 1)) lineStarts.push(at + 1);
   const errors = located
-    .map(({ path, message, offset }) => {
-      const { line, col } = lines.linePos(Math.min(Math.max(offset, 0), text.length));
-      return { path, message, line, column: col };
-    })
+    .map(({ path, message, offset }) => ({ path, message, ...positionOf(lineStarts, offset, text.length) }))
     .sort((a, b) => a.line - b.line || a.column - b.column);
   return { ok: false, errors };
 }
@@ -49,11 +47,24 @@ export function formatPath(path: readonly PathSegment[]): string {
     .join('');
 }
 
-function locateProblems(
-  text: string,
-  fileName: string | undefined,
-  lines: LineCounter,
-): JobFileResult | Located[] {
+/** 1-based line and column of a 0-based offset, with lines split at "\n" as YAML and editors count them. */
+function positionOf(
+  lineStarts: readonly number[],
+  offset: number,
+  length: number,
+): { line: number; column: number } {
+  const at = Math.min(Math.max(offset, 0), length);
+  let low = 0;
+  let high = lineStarts.length - 1;
+  while (low < high) {
+    const middle = Math.ceil((low + high) / 2);
+    if (lineStarts[middle]! <= at) low = middle;
+    else high = middle - 1;
+  }
+  return { line: low + 1, column: at - lineStarts[low]! + 1 };
+}
+
+function locateProblems(text: string, fileName: string | undefined): JobFileResult | Located[] {
   const whole = (message: string, offset = 0): Located[] => [{ path: '', message, offset }];
 
   // UTF-16 length never exceeds UTF-8 length, so the cheap test settles large files without encoding them.
@@ -71,7 +82,6 @@ function locateProblems(
   }
 
   const documents = parseAllDocuments(text, {
-    lineCounter: lines,
     prettyErrors: false,
     strict: true,
     uniqueKeys: true,

@@ -371,9 +371,12 @@ function toJobSpecIssues(issue: z.core.$ZodIssue): JobSpecIssue[] {
 }
 
 function describeIssue(issue: z.core.$ZodRawIssue): string | undefined {
+  if (issue.input === undefined && (issue.code === 'invalid_type' || issue.code === 'invalid_value')) {
+    const options = issue.code === 'invalid_value' ? ` (one of: ${issue.values.map(String).join(', ')})` : '';
+    return `missing required field${options}`;
+  }
   switch (issue.code) {
     case 'invalid_type': {
-      if (issue.input === undefined) return 'missing required field';
       const hint = issue.expected === 'string' && ['number', 'boolean'].includes(typeof issue.input);
       return `must be ${noun(issue.expected)}, got ${nounOf(issue.input)}${hint ? ` (quote it: "${String(issue.input)}")` : ''}`;
     }
@@ -383,10 +386,13 @@ function describeIssue(issue: z.core.$ZodRawIssue): string | undefined {
       return bound(issue.origin, issue.maximum, issue.inclusive ?? true, 'at most', '<');
     case 'invalid_value':
       return `must be one of: ${issue.values.map((v) => String(v)).join(', ')}`;
-    case 'invalid_union':
-      return Array.isArray(issue.options)
-        ? `must be one of: ${issue.options.map(String).join(', ')}`
-        : undefined;
+    case 'invalid_union': {
+      if (!Array.isArray(issue.options)) return undefined;
+      const options = issue.options.map(String).join(', ');
+      return issue.input === undefined
+        ? `missing required field (one of: ${options})`
+        : `must be one of: ${options}`;
+    }
     case 'invalid_key':
       return issue.issues[0]?.message;
     default:

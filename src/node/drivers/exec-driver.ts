@@ -191,6 +191,8 @@ export class ExecDriver implements Driver<'exec'> {
       startTime: stat.startTime,
       startedAt: this.now(),
     };
+    // A later 'error' (a failed kill) must not crash the agent; stop() checks the outcome itself.
+    child.on('error', () => {});
     // Listen before the first await, or a quick exit goes unheard.
     const exited = new Promise<number | undefined>((resolve) => {
       child.once('exit', (code, signal) => resolve(exitCodeOf(code, signal)));

@@ -152,7 +152,7 @@ class Placer {
           record,
           slot: key.slot,
           nodeIndex: info?.index ?? -1,
-          heard: this.#table.heard(record.node),
+          heard: info ?? this.#table.heard(record.node),
         });
       }
     }

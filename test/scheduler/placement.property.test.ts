@@ -144,19 +144,26 @@ describe('place', () => {
 
   test('a node lost moves only the copies it ran', () => {
     fc.assert(
-      fc.property(worldArb, fc.nat(), fc.boolean(), (w, pick, forget) => {
-        const gone = w.nodes[pick % w.nodes.length]!.peerId;
-        const before = run(w);
-        const liveness = new Map<string, LivenessEntry>(w.liveness);
-        if (forget) liveness.delete(gone);
-        else liveness.set(gone, { status: 'lost', lastSeen: -1e9 });
-        const after = run(w, { liveness });
-        const afterRunning = new Map(
-          after.allocs.filter((a) => a.status === 'run').map((a) => [a.allocId, a.node]),
-        );
-        for (const [id, at] of keptRunning(w, before)) if (at !== gone) expect(afterRunning.get(id)).toBe(at);
-        for (const a of after.allocs) if (a.node === gone) expect(a.status).toBe('unknown');
-      }),
+      fc.property(
+        worldArb,
+        fc.nat(),
+        fc.constantFrom('lost', 'forgotten', 'deregistered'),
+        (w, pick, how) => {
+          const gone = w.nodes[pick % w.nodes.length]!.peerId;
+          const before = run(w);
+          const liveness = new Map<string, LivenessEntry>(w.liveness);
+          if (how === 'lost') liveness.set(gone, { status: 'lost', lastSeen: -1e9 });
+          else liveness.delete(gone);
+          const nodes = how === 'deregistered' ? w.nodes.filter((n) => n.peerId !== gone) : w.nodes;
+          const after = run(w, { liveness, nodes });
+          const afterRunning = new Map(
+            after.allocs.filter((a) => a.status === 'run').map((a) => [a.allocId, a.node]),
+          );
+          for (const [id, at] of keptRunning(w, before))
+            if (at !== gone) expect(afterRunning.get(id)).toBe(at);
+          for (const a of after.allocs) if (a.node === gone) expect(a.status).toBe('unknown');
+        },
+      ),
     );
   });
 });

@@ -291,10 +291,12 @@ export class MeshState {
     const slot = this.slots.get(docId);
     if (slot && epoch < slot.epoch) return ok('ignored');
     try {
-      const base = slot && epoch === slot.epoch ? A.clone(slot.doc) : A.init<Record<string, unknown>>();
-      const doc = A.loadIncremental(base, bytes);
+      const doc =
+        slot && epoch === slot.epoch
+          ? A.loadIncremental(A.clone(slot.doc), bytes)
+          : A.load<Record<string, unknown>>(bytes, { actor: this.actor });
       if (epochOf(doc) !== epoch) return err(`${docId}: stored epoch ${epoch} does not match its content`);
-      this.slots.set(docId, { doc: A.clone(doc, { actor: this.actor }), epoch });
+      this.slots.set(docId, { doc, epoch });
       return ok('loaded');
     } catch (e) {
       return err(`${docId}: ${e instanceof Error ? e.message : String(e)}`);

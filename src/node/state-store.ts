@@ -74,23 +74,28 @@ export class StateStore {
     const skipped: (Skipped & { file: string })[] = [];
     const problems: string[] = [];
     let logBytes = 0;
+    const restored = new Set<DocId>();
     for (const file of [SNAPSHOT, LOG]) {
       const bytes = await readOptional(join(dir, file));
       if (file === LOG) logBytes = bytes.length;
       const read = readDocRecords(bytes);
       skipped.push(...read.skipped.map((s) => ({ ...s, file })));
       for (const doc of read.docs) {
-        const restored = state.restore(doc.docId, doc.epoch, doc.bytes);
-        if (!restored.ok) problems.push(restored.error);
+        const result = state.restore(doc.docId, doc.epoch, doc.bytes);
+        if (result.ok) restored.add(doc.docId);
+        else problems.push(result.error);
       }
     }
     const peerStates = decodePeerStates(await readOptional(join(dir, SYNC_STATES)), maxPeers, problems);
     const store = new StateStore(options, state, peerStates);
     store.logBytes = logBytes;
-    for (const summary of state.summaries()) {
-      store.persisted.set(summary.docId, { epoch: summary.epoch, heads: [...summary.heads] });
-    }
     state.drainDirty();
+    // What came from disk is persisted; anything the state held before opening still has to be written.
+    for (const summary of state.summaries()) {
+      if (restored.has(summary.docId)) {
+        store.persisted.set(summary.docId, { epoch: summary.epoch, heads: [...summary.heads] });
+      } else store.pending.add(summary.docId);
+    }
     peerStates.takeChanged();
     const report: LoadReport = { documents: store.persisted.size, skipped, problems };
     if (skipped.length > 0 || problems.length > 0) {

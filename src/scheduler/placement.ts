@@ -70,7 +70,7 @@ interface SlotWork {
    * or an eviction is always replaced.
    */
   readonly covered: boolean;
-  /** A slot moving to a new version tries its old node first. */
+  /** A slot moving to a new version tries its old node first (see handedOver). */
   preferred: number | undefined;
 }
 
@@ -96,6 +96,19 @@ function canonical<T>(items: readonly T[], key: (item: T) => string): T[] {
     }
   }
   return out;
+}
+
+/**
+ * The node of an older-version copy that finished because its slot was being updated: its successor goes
+ * there first, so that the evaluations between the old copy stopping and the new one starting agree on
+ * where (and so on the id of) the new copy.
+ */
+function handedOver(job: SchedJob, copies: readonly Copy[]): number | undefined {
+  let latest: Copy | undefined;
+  for (const c of copies) if (latest === undefined || c.generation > latest.generation) latest = c;
+  if (latest === undefined || latest.state !== 'complete' || latest.jobVersion >= job.version)
+    return undefined;
+  return latest.nodeIndex >= 0 ? latest.nodeIndex : undefined;
 }
 
 class Placer {
@@ -224,7 +237,7 @@ class Placer {
         survivor,
         unknown,
         covered: survivor === undefined && (batchDone || unknown.some(stillWaiting)),
-        preferred: undefined,
+        preferred: survivor === undefined ? handedOver(job, copies) : undefined,
       });
     }
     return { job, slots };
@@ -296,9 +309,11 @@ class Placer {
   }
 
   /**
-   * Slots still on an older version move to the current one, at most `maxParallel` at a time counting the
-   * new copies that have not yet settled. The old copy stops (destructive update, as Nomad) and frees its
-   * node, which the new copy tries first.
+   * Slots still on an older version move to the current one, at most `maxParallel` at a time. In flight are
+   * slots with a current copy that has not yet settled, and slots with no copy at all (the old one already
+   * stopped, the new one not yet started: counting those keeps the gap between two evaluations from opening
+   * the gate). The old copy stops (destructive update, as Nomad) and frees its node, which the new copy tries
+   * first.
    */
   #startUpdates(
     job: SchedJob,
@@ -311,16 +326,17 @@ class Placer {
     let budget = Number.POSITIVE_INFINITY;
     if (job.update !== undefined) {
       const { maxParallel, minHealthyTime } = job.update;
-      const settling = slots.filter((s) => {
+      const inFlight = slots.filter((s) => {
         const c = s.survivor;
-        if (c === undefined || c.jobVersion !== job.version) return false;
+        if (c === undefined) return !s.covered;
+        if (c.jobVersion !== job.version) return false;
         const settled =
           c.state === 'running' &&
           c.record.health !== 'unhealthy' &&
           this.#now - c.startedAt >= minHealthyTime;
         return !settled;
       }).length;
-      budget = maxParallel - settling;
+      budget = maxParallel - inFlight;
     }
     for (const s of outdated) {
       if (budget <= 0) return;

@@ -336,8 +336,16 @@ describe('job lifecycle', () => {
     expect(fresh1).toMatchObject([{ slot: 0, node: where.get('0') }]);
     expect(step1.allocs.filter((a) => a.jobVersion === 1).map((a) => a.slot)).toEqual([1, 2]);
 
+    const withoutOld = actual.map(
+      (a): SchedAllocation =>
+        step1.stops.some((s) => s.allocId === a.allocId) ? { ...a, state: 'complete' } : a,
+    );
+    // The old copy has stopped and the new one not yet started: the gate stays shut, the plan unchanged.
+    const between = place([v2], nodes, withoutOld, everyone, 100);
+    expect(between.stops).toEqual([]);
+    expect(between.allocs).toEqual(step1.allocs);
     actual = merge(
-      actual.filter((a) => !step1.stops.some((s) => s.allocId === a.allocId)),
+      withoutOld,
       started(step1, 100).filter((a) => a.jobVersion === 2),
     );
     // Not yet settled: running for less than minHealthyTime.

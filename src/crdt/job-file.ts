@@ -9,6 +9,7 @@ import { type JobSpec, type JobSpecIssue, type PathSegment, validateJobSpec } fr
 export const MAX_JOB_FILE_BYTES = 256 * 1024;
 /** Enough for anchors that share a block between a few fields; far too few for a "billion laughs" bomb. */
 const MAX_ALIAS_COUNT = 64;
+const MAX_FLOW_DEPTH = 32;
 
 /** `path` is empty for errors about the file as a whole (syntax, size); `line` and `column` are 1-based. */
 export type JobFileError = { path: string; message: string; line: number; column: number };
@@ -72,6 +73,14 @@ function locateProblems(text: string, fileName: string | undefined): JobFileResu
   if (bytes > MAX_JOB_FILE_BYTES) {
     return whole(
       `file is ${Math.ceil(bytes / 1024)} KiB; a job file may be at most ${MAX_JOB_FILE_BYTES / 1024} KiB`,
+    );
+  }
+
+  const tooDeep = flowDepthExceeded(text);
+  if (tooDeep !== undefined) {
+    return whole(
+      `nested deeper than ${MAX_FLOW_DEPTH} levels of [ ] or { }; a job needs a few at most`,
+      tooDeep,
     );
   }
 
@@ -168,6 +177,32 @@ function firstAlias(doc: Document.Parsed): number {
     },
   });
   return offset;
+}
+
+/**
+ * The offset of the first bracket nested deeper than MAX_FLOW_DEPTH, skipping quoted strings and comments.
+ * The YAML parser slows down steeply with depth (seconds for a 256 KiB file of "["), and no job comes near it.
+ */
+function flowDepthExceeded(text: string): number | undefined {
+  let depth = 0;
+  let quote: string | undefined;
+  for (let at = 0; at < text.length; at++) {
+    const char = text[at];
+    if (quote !== undefined) {
+      if (char === '\\' && quote === '"') at++;
+      else if (char === quote) quote = undefined;
+    } else if (char === '"' || char === "'") {
+      quote = char;
+    } else if (char === '#' && (at === 0 || /\s/.test(text[at - 1]!))) {
+      const end = text.indexOf('\n', at);
+      at = end === -1 ? text.length : end;
+    } else if (char === '[' || char === '{') {
+      if (++depth > MAX_FLOW_DEPTH) return at;
+    } else if (char === ']' || char === '}') {
+      depth = Math.max(0, depth - 1);
+    }
+  }
+  return undefined;
 }
 
 const JSON_SPACE = /[ \t\n\r]*/y;

@@ -72,9 +72,7 @@ function fields<Shape extends z.ZodRawShape>(shape: Shape) {
 
 function duration(description: string, min: number) {
   return z
-    .string({
-      error: (issue) => (issue.input === undefined ? undefined : 'must be a duration such as "30s" or "5m"'),
-    })
+    .string({ error: typeError('must be a duration such as "30s" or "5m"') })
     .max(32)
     .transform((text, ctx) => {
       const parsed = parseDuration(text);
@@ -121,7 +119,7 @@ function rule<Extra extends z.ZodRawShape>(extra: Extra) {
       attribute,
       operator: z.enum(['=', '!=']),
       value: z
-        .string({ error: 'operators = and != need a single value; use in or not_in for a list' })
+        .string({ error: typeError('operators = and != need a single value; use in or not_in for a list') })
         .max(LIMITS.ruleValueLength),
       ...extra,
     }),
@@ -129,12 +127,20 @@ function rule<Extra extends z.ZodRawShape>(extra: Extra) {
       attribute,
       operator: z.enum(['in', 'not_in']),
       value: z
-        .array(singleValue, { error: 'operators in and not_in need a list of values, e.g. [a, b]' })
+        .array(singleValue, {
+          error: typeError('operators in and not_in need a list of values, e.g. [a, b]'),
+        })
         .min(1)
         .max(LIMITS.ruleValues),
       ...extra,
     }),
   ]);
+}
+
+/** A message for a value of the wrong type only, leaving length and range issues their own messages. */
+function typeError(message: string) {
+  return (issue: z.core.$ZodRawIssue) =>
+    issue.code === 'invalid_type' && issue.input !== undefined ? message : undefined;
 }
 
 const constraintSchema = rule({});

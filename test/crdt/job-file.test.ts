@@ -210,6 +210,14 @@ describe('syntax', () => {
     expect(errors).toEqual([{ path: '', message: expect.stringMatching(/aliases/), line: 2, column: 8 }]);
   });
 
+  it('refuses deep bracket nesting before the YAML parser sees it, without miscounting brackets in strings and comments', () => {
+    expect(errorsOf(`${'['.repeat(100_000)}${']'.repeat(100_000)}`)).toEqual([
+      { path: '', message: expect.stringMatching(/nested deeper than 32 levels/), line: 1, column: 33 },
+    ]);
+    const quoted = `name: web\ndriver: exec\ncommand: "${'['.repeat(40)}"\nargs: ['${'{'.repeat(40)}']\n# ${'['.repeat(40)}\n`;
+    expect(specOf(quoted)).toMatchObject({ command: '['.repeat(40), args: ['{'.repeat(40)] });
+  });
+
   it('refuses files over the size limit, counting bytes not characters', () => {
     const padding = (char: string, count: number) =>
       `name: web\ndriver: exec\ncommand: x\n# ${char.repeat(count)}\n`;

@@ -264,6 +264,23 @@ describe('constraints and affinities', () => {
       );
     }
   });
+  it('bounds rule values', () => {
+    const constraint = (operator: string, value: unknown) => ({
+      ...docker,
+      constraints: [{ attribute: 'os', operator, value }],
+    });
+    expectIssue(
+      constraint('=', 'x'.repeat(257)),
+      ['constraints', 0, 'value'],
+      'must be at most 256 characters',
+    );
+    expectIssue(constraint('in', []), ['constraints', 0, 'value'], 'must not be empty');
+    expectIssue(
+      constraint('in', ['x'.repeat(257)]),
+      ['constraints', 0, 'value', 0],
+      'must be at most 256 characters',
+    );
+  });
   it('names the operators', () => {
     expectIssue(
       { ...docker, constraints: [{ attribute: 'arch', operator: '==', value: 'x' }] },

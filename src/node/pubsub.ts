@@ -25,5 +25,11 @@ export function createPubsub() {
     seenTTL: 120_000,
     // A bounded outbound buffer per peer: a slow peer must not grow our memory without limit.
     maxOutboundBufferSize: 4 * 1024 * 1024,
+    scoreParams: {
+      // Gossipsub's Sybil defence penalises more than 10 peers behind one IP, quadratically: 19 peers on one
+      // address graylist them all and the mesh silently stops. Edge sites put dozens of devices behind one NAT
+      // address, and membership here is closed by the mesh key, so the defence costs more than it protects.
+      IPColocationFactorWeight: 0,
+    },
   });
 }

@@ -55,6 +55,9 @@ export async function createHost(opts: HostOptions): Promise<MeshHost> {
       dialTimeout: 10_000,
       inboundUpgradeTimeout: 10_000,
       maxIncomingPendingConnections: 16,
+      // libp2p refuses more than 5 inbound connections a second from one host by default; a site's devices
+      // share one NAT address and all re-dial together after an outage, so that limit resets their dials.
+      inboundConnectionThreshold: 50,
       // Our own dialer re-dials with backoff; libp2p's reconnect queue would double the work.
       reconnectRetries: 0,
     },

@@ -54,7 +54,9 @@ export class PeerDialer {
 
   tick(): void {
     const connected = new Set(this.#host.getPeers().map((p) => p.toString()));
-    let wanted = this.#opts.targetPeers - connected.size - this.#inFlight.size;
+    // A few dials per tick: when a whole site learns of each other at once, dialling every wanted peer in the
+    // same instant is a connection storm against whoever is first in everyone's list.
+    let wanted = Math.min(MAX_DIALS_PER_TICK, this.#opts.targetPeers - connected.size - this.#inFlight.size);
     if (wanted <= 0) return;
     const now = this.#opts.now();
     const self = this.#host.peerId.toString();
@@ -67,9 +69,12 @@ export class PeerDialer {
     }
   }
 
-  /** Known peers first (most recently seen), then the join addresses not yet known to be connected. */
+  /**
+   * Known peers first, in random order so that a site's agents spread their links instead of all dialling the
+   * same few peers, then the join addresses not yet known to be connected.
+   */
   *#candidates(connected: Set<string>, self: string): Generator<{ key: string; addresses: string[] }> {
-    for (const peer of this.#known.list()) {
+    for (const peer of shuffle(this.#known.list(), this.#opts.random)) {
       if (peer.peerId === self || connected.has(peer.peerId) || peer.addresses.length === 0) continue;
       yield { key: peer.peerId, addresses: peer.addresses.map((a) => withPeerId(a, peer.peerId)) };
     }
@@ -108,6 +113,16 @@ export class PeerDialer {
       this.#inFlight.delete(key);
     }
   }
+}
+
+const MAX_DIALS_PER_TICK = 3;
+
+function shuffle<T>(items: T[], random: () => number): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items;
 }
 
 function peerIdOf(address: string): string | undefined {

@@ -31,7 +31,7 @@ export function testConfig(overrides: Partial<AgentConfig> & { dataDir: string }
 
 export function startAgent(config: AgentConfig): Promise<Agent> {
   return Agent.start(config, {
-    log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent', base: { node: config.name } }),
     processMetrics: false,
   });
 }
@@ -43,18 +43,19 @@ export function joinAddress(agent: Agent): string {
   return address;
 }
 
-/** Polls until `check` returns true; fails with `what` and the last value seen when `timeoutMs` passes. */
+/** Polls until `check` returns true; fails with `what` and, if given, `describe()` of the state then. */
 export async function waitFor(
   what: string,
   check: () => boolean | Promise<boolean>,
   timeoutMs = 15_000,
+  describe?: () => string,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${describe ? `: ${describe()}` : ''}`);
 }
 
 export function livenessOf(observer: Agent, peerId: string): string | undefined {

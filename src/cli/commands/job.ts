@@ -1,0 +1,162 @@
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { Command } from 'commander';
+import type { JobDetail, JobHistoryEntry, JobSummary, SubmitAnswer } from '../../node/routes/state-routes.js';
+import { type ApiClient, apiClient, CliError } from '../api-client.js';
+import { ago, type OutputFormat, render, renderRecord, shortId } from '../output.js';
+
+interface Globals {
+  api: string;
+  output: OutputFormat;
+}
+
+function globals(cmd: Command): { client: ApiClient; format: OutputFormat } {
+  const opts = cmd.optsWithGlobals<Globals>();
+  return { client: apiClient(opts.api), format: opts.output };
+}
+
+const jobPath = (name: string) => `/v1/jobs/${encodeURIComponent(name)}`;
+
+/** `meshctl job run|list|status|stop|history`: verbs under the noun, as nomad does. */
+export function registerJobCommands(program: Command): void {
+  const job = program.command('job').description('submit, inspect and stop jobs');
+
+  job
+    .command('run <file>')
+    .description('submit a job file (YAML or JSON); answers once the agent has it on disk')
+    .action(async (file: string, _opts, cmd: Command) => {
+      const { client, format } = globals(cmd);
+      const source = await readJobFile(file);
+      const answer = await client.post<SubmitAnswer>('/v1/jobs', { source, fileName: basename(file) });
+      if (format !== 'table') {
+        process.stdout.write(render([], [], format, answer));
+        return;
+      }
+      const how = {
+        created: 'submitted',
+        updated: 'submitted',
+        started: 'started again',
+        unchanged: 'unchanged',
+      };
+      process.stdout.write(`job "${answer.name}" version ${answer.version} ${how[answer.outcome]}\n`);
+    });
+
+  job
+    .command('list')
+    .description('every job the mesh knows')
+    .action(async (_opts, cmd: Command) => {
+      const { client, format } = globals(cmd);
+      const jobs = await client.get<JobSummary[]>('/v1/jobs');
+      const now = Date.now();
+      process.stdout.write(
+        render(
+          jobs,
+          [
+            { header: 'NAME', value: (j) => j.name },
+            { header: 'TYPE', value: (j) => j.type },
+            { header: 'STATUS', value: (j) => j.status },
+            { header: 'VERSION', value: (j) => String(j.version) },
+            { header: 'COUNT', value: (j) => (j.count === null ? '-' : String(j.count)) },
+            { header: 'ALLOCATIONS', value: (j) => String(j.allocations) },
+            { header: 'SUBMITTED', value: (j) => ago(j.submittedAt, now) },
+          ],
+          format,
+        ),
+      );
+    });
+
+  job
+    .command('status <name>')
+    .description('a job: current version, status, who submitted it and its allocations')
+    .action(async (name: string, _opts, cmd: Command) => {
+      const { client, format } = globals(cmd);
+      const detail = await client.get<JobDetail>(jobPath(name));
+      if (format !== 'table') {
+        process.stdout.write(render([], [], format, detail));
+        return;
+      }
+      const now = Date.now();
+      const head = renderRecord(
+        [
+          ['Name', detail.name],
+          [
+            'Status',
+            `${detail.status} (since ${ago(detail.statusSince, now)}, by ${shortId(detail.statusBy)})`,
+          ],
+          ['Version', String(detail.version)],
+          ['Spec hash', detail.specHash.slice(0, 16)],
+          ['Submitted', `${ago(detail.submittedAt, now)} by ${shortId(detail.submittedBy)}`],
+        ],
+        format,
+        detail,
+      );
+      const allocations =
+        detail.allocations.length === 0
+          ? 'No allocations reported yet.\n'
+          : render(
+              detail.allocations,
+              [
+                { header: 'ALLOC', value: (a) => a.allocId },
+                { header: 'NODE', value: (a) => shortId(a.node) },
+                { header: 'VERSION', value: (a) => String(a.jobVersion) },
+                { header: 'STATE', value: (a) => a.state },
+                { header: 'HEALTH', value: (a) => a.health },
+                { header: 'RESTARTS', value: (a) => String(a.restarts) },
+              ],
+              format,
+            );
+      process.stdout.write(`${head}\nAllocations\n${allocations}`);
+    });
+
+  job
+    .command('stop <name>')
+    .description('stop a job everywhere; --purge also forgets it')
+    .option('--purge', 'remove the job from every view; resubmitting the name continues its version numbers')
+    .action(async (name: string, opts: { purge?: boolean }, cmd: Command) => {
+      const { client, format } = globals(cmd);
+      const purge = opts.purge === true;
+      const answer = await client.post<{ name: string; outcome: string }>(`${jobPath(name)}/stop`, { purge });
+      if (format !== 'table') {
+        process.stdout.write(render([], [], format, answer));
+        return;
+      }
+      const done = purge ? 'purged' : 'stopped';
+      process.stdout.write(
+        answer.outcome === 'changed' ? `job "${name}" ${done}\n` : `job "${name}" was already ${done}\n`,
+      );
+    });
+
+  job
+    .command('history <name>')
+    .description('the versions of a job, newest first, including concurrent updates that lost')
+    .action(async (name: string, _opts, cmd: Command) => {
+      const { client, format } = globals(cmd);
+      const history = await client.get<JobHistoryEntry[]>(`${jobPath(name)}/history`);
+      const now = Date.now();
+      process.stdout.write(
+        render(
+          history,
+          [
+            { header: 'VERSION', value: (v) => `${v.version}${v.current ? ' (current)' : ''}` },
+            { header: 'SPEC HASH', value: (v) => v.specHash.slice(0, 16) },
+            { header: 'SUBMITTED', value: (v) => ago(v.submittedAt, now) },
+            { header: 'BY', value: (v) => shortId(v.submittedBy) },
+          ],
+          format,
+        ),
+      );
+    });
+}
+
+async function readJobFile(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CliError(
+      code === 'ENOENT'
+        ? `no such job file: ${file}`
+        : `cannot read job file ${file}: ${(err as Error).message}`,
+    );
+  }
+}

@@ -1,0 +1,75 @@
+import type { Command } from 'commander';
+import type { NodeInfo } from '../../node/routes/state-routes.js';
+import { type ApiClient, apiClient } from '../api-client.js';
+import { type OutputFormat, render, renderRecord, shortId } from '../output.js';
+
+interface Globals {
+  api: string;
+  output: OutputFormat;
+}
+
+function globals(cmd: Command): { client: ApiClient; format: OutputFormat } {
+  const opts = cmd.optsWithGlobals<Globals>();
+  return { client: apiClient(opts.api), format: opts.output };
+}
+
+const labels = (n: NodeInfo) =>
+  Object.entries(n.labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',') || '-';
+const cpu = (millicores: number) => `${(millicores / 1000).toFixed(millicores % 1000 === 0 ? 0 : 1)} cores`;
+const memory = (mb: number) => (mb >= 1024 ? `${(mb / 1024).toFixed(1)} GB` : `${mb} MB`);
+
+/** `meshctl node list|status`: the nodes the replicated state knows, with this agent's liveness view. */
+export function registerNodeCommands(program: Command): void {
+  const node = program.command('node').description('the devices of the mesh');
+
+  node
+    .command('list')
+    .description('every node the mesh knows: identity, labels, liveness, capacity')
+    .action(async (_opts, cmd: Command) => {
+      const { client, format } = globals(cmd);
+      const nodes = (await client.get<NodeInfo[]>('/v1/nodes')).sort((a, b) => a.name.localeCompare(b.name));
+      process.stdout.write(
+        render(
+          nodes,
+          [
+            { header: 'NAME', value: (n) => (n.self ? `${n.name} (self)` : n.name) },
+            { header: 'PEER ID', value: (n) => shortId(n.peerId) },
+            { header: 'LIVENESS', value: (n) => n.liveness },
+            { header: 'CPU', value: (n) => cpu(n.cpu) },
+            { header: 'MEMORY', value: (n) => memory(n.memory) },
+            { header: 'DRIVERS', value: (n) => n.drivers.join(',') || '-' },
+            { header: 'LABELS', value: labels },
+          ],
+          format,
+        ),
+      );
+    });
+
+  node
+    .command('status <name>')
+    .description('one node, by name or peer id')
+    .action(async (name: string, _opts, cmd: Command) => {
+      const { client, format } = globals(cmd);
+      const n = await client.get<NodeInfo>(`/v1/nodes/${encodeURIComponent(name)}`);
+      process.stdout.write(
+        renderRecord(
+          [
+            ['Name', n.name],
+            ['Peer ID', n.peerId],
+            ['Liveness', n.self ? `${n.liveness} (this agent)` : n.liveness],
+            ['Labels', labels(n)],
+            ['Platform', `${n.os}/${n.arch}`],
+            ['CPU', `${cpu(n.cpu)} (${cpu(n.reserved.cpu)} reserved)`],
+            ['Memory', `${memory(n.memory)} (${memory(n.reserved.memory)} reserved)`],
+            ['Drivers', n.drivers.join(', ') || '-'],
+            ['Agent version', n.agentVersion],
+            ['Addresses', n.addresses.join(', ') || '-'],
+          ],
+          format,
+          n,
+        ),
+      );
+    });
+}

@@ -1,0 +1,180 @@
+import { formatJobFileErrors, parseJobFile } from '../../crdt/job-file.js';
+import type { JobVersion, JobView } from '../../crdt/job-log.js';
+import type { SubmitOutcome } from '../../crdt/mesh-state.js';
+import type { AllocStatus, NodeRecord } from '../../crdt/records.js';
+import type { Agent } from '../agent.js';
+import { ApiError, type Route } from '../control-api.js';
+import type { LivenessStatus } from '../liveness.js';
+
+/** What `meshctl job list` shows per job. */
+export interface JobSummary {
+  name: string;
+  status: JobView['desired'];
+  version: number;
+  type: string;
+  count: number | null;
+  submittedAt: number;
+  allocations: number;
+}
+
+/** What `meshctl job status` shows. */
+export interface JobDetail {
+  name: string;
+  status: JobView['desired'];
+  statusSince: number;
+  statusBy: string;
+  version: number;
+  specHash: string;
+  spec: JobVersion['spec'];
+  submittedBy: string;
+  submittedAt: number;
+  allocations: AllocStatus[];
+}
+
+export type JobHistoryEntry = Omit<JobVersion, 'spec'> & { current: boolean };
+
+export interface SubmitAnswer {
+  name: string;
+  version: number;
+  outcome: SubmitOutcome;
+}
+
+/** A node as the mesh replicates it, with this agent's view of whether it is alive. */
+export type NodeInfo = NodeRecord & { liveness: LivenessStatus | 'unknown'; self: boolean };
+
+interface SubmitBody {
+  source: string;
+  fileName: string;
+}
+
+/** Control API routes over the replicated state: jobs in and out, nodes as the mesh knows them. */
+export function stateRoutes(agent: Agent): Route[] {
+  return [
+    {
+      method: 'POST',
+      path: '/v1/jobs',
+      handler: async (req) => {
+        const body = submitBody(await req.body());
+        const parsed = parseJobFile(body.source, body.fileName);
+        if (!parsed.ok) throw new ApiError(400, formatJobFileErrors(parsed.errors, body.fileName));
+        const answer: SubmitAnswer = await agent.state.submitJob(parsed.spec);
+        return { json: answer };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/jobs',
+      handler: () => {
+        const allocations = agent.state.state.allocations();
+        const jobs: JobSummary[] = agent.state.state.jobs().map((job) => ({
+          name: job.name,
+          status: job.desired,
+          version: job.current.version,
+          type: specField(job.current.spec, 'type') ?? '-',
+          count: numberField(job.current.spec, 'count'),
+          submittedAt: job.current.submittedAt,
+          allocations: allocations.filter((a) => a.job === job.name).length,
+        }));
+        return { json: jobs };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/jobs/:name',
+      handler: (req) => {
+        const job = findJob(agent, req.params.name ?? '');
+        const detail: JobDetail = {
+          name: job.name,
+          status: job.desired,
+          statusSince: job.desiredSince,
+          statusBy: job.desiredBy,
+          version: job.current.version,
+          specHash: job.current.specHash,
+          spec: job.current.spec,
+          submittedBy: job.current.submittedBy,
+          submittedAt: job.current.submittedAt,
+          allocations: agent.state.state.allocations().filter((a) => a.job === job.name),
+        };
+        return { json: detail };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/jobs/:name/history',
+      handler: (req) => {
+        const job = findJob(agent, req.params.name ?? '');
+        const history: JobHistoryEntry[] = job.history.map(({ spec: _spec, ...version }) => ({
+          ...version,
+          current: version.specHash === job.current.specHash && version.version === job.current.version,
+        }));
+        return { json: history };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/jobs/:name/stop',
+      handler: async (req) => {
+        const name = req.params.name ?? '';
+        const body = await req.body();
+        const purge = isRecord(body) && body.purge === true;
+        const result = await agent.state.stopJob(name, purge);
+        if (result.outcome === 'not-found') throw new ApiError(404, `no job named "${name}"`);
+        return { json: { ...result, purged: purge } };
+      },
+    },
+    { method: 'GET', path: '/v1/nodes', handler: () => ({ json: nodeInfos(agent) }) },
+    {
+      method: 'GET',
+      path: '/v1/nodes/:name',
+      handler: (req) => {
+        const key = req.params.name ?? '';
+        const matches = nodeInfos(agent).filter((n) => n.peerId === key || n.name === key);
+        const [node, ...others] = matches;
+        if (!node) throw new ApiError(404, `no node named or with peer id "${key}"`);
+        if (others.length > 0) {
+          throw new ApiError(
+            409,
+            `${matches.length} nodes are named "${key}": ask by peer id (${matches.map((n) => n.peerId).join(', ')})`,
+          );
+        }
+        return { json: node };
+      },
+    },
+  ];
+}
+
+function submitBody(body: unknown): SubmitBody {
+  if (!isRecord(body) || typeof body.source !== 'string') {
+    throw new ApiError(400, 'expected a JSON body { "source": "<job file text>", "fileName": "<name>" }');
+  }
+  const fileName = typeof body.fileName === 'string' && body.fileName !== '' ? body.fileName : 'job';
+  return { source: body.source, fileName };
+}
+
+function findJob(agent: Agent, name: string): JobView {
+  const job = agent.state.state.job(name);
+  if (!job) throw new ApiError(404, `no job named "${name}"`);
+  return job;
+}
+
+function nodeInfos(agent: Agent): NodeInfo[] {
+  const liveness = new Map(agent.peers().map((p) => [p.peerId, p.liveness]));
+  return agent.state.state.nodes().map((record) => {
+    const self = record.peerId === agent.peerId;
+    return { ...record, liveness: self ? 'alive' : (liveness.get(record.peerId) ?? 'unknown'), self };
+  });
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function specField(spec: unknown, key: string): string | undefined {
+  const value = isRecord(spec) ? spec[key] : undefined;
+  return typeof value === 'string' ? value : undefined;
+}
+
+function numberField(spec: unknown, key: string): number | null {
+  const value = isRecord(spec) ? spec[key] : undefined;
+  return typeof value === 'number' ? value : null;
+}

@@ -1,0 +1,334 @@
+import { randomBytes } from 'node:crypto';
+import { arch, availableParallelism, platform, totalmem } from 'node:os';
+import { canonicalJson, type JsonValue } from '../crdt/canonical-json.js';
+import { decodeGossip, encodeGossip, MAX_GOSSIP_BYTES } from '../crdt/gossip-codec.js';
+import type { JobSpec } from '../crdt/job-spec.js';
+import {
+  actorFor,
+  type GossipMessage,
+  MeshState,
+  type StatusOutcome,
+  type SubmitOutcome,
+} from '../crdt/mesh-state.js';
+import type { NodeRecord } from '../crdt/records.js';
+import { VERSION } from '../version.js';
+import { loadAutomerge } from './automerge-wasm.js';
+import type { AgentConfig } from './config.js';
+import { probeDocker } from './drivers/docker-probe.js';
+import type { DriverName } from './drivers/driver.js';
+import { driversFor } from './drivers/driver-selection.js';
+import type { GossipBus } from './gossip-bus.js';
+import type { MeshHost } from './libp2p-host.js';
+import type { Logger } from './logger.js';
+import { dialableAddresses } from './peer-dialer.js';
+import { type LoadReport, StateStore } from './state-store.js';
+import { STATE_SYNC_PROTOCOL, StateSyncProtocol, type SyncOutcome } from './state-sync-protocol.js';
+
+/**
+ * The imperative shell around MeshState: loads and persists it (StateStore), gossips every local change at once
+ * on `/mycel/state/1`, applies what peers gossip, and repairs what gossip lost with anti-entropy sessions: on
+ * connect, when changes arrive whose dependencies are missing, and periodically with a random connected peer.
+ */
+export const STATE_TOPIC = '/mycel/state/1';
+
+export interface StateServiceOptions {
+  /** Mean period of anti-entropy with a random connected peer; each wait is jittered to 50–150 %. */
+  readonly syncIntervalMs: number;
+  readonly sessionTimeoutMs: number;
+  /** Batched background flushes; `job run` flushes on its own before it answers. */
+  readonly flushIntervalMs: number;
+  readonly maxInboundSessions: number;
+}
+
+export const DEFAULT_STATE_OPTIONS: StateServiceOptions = {
+  syncIntervalMs: 30_000,
+  sessionTimeoutMs: 30_000,
+  flushIntervalMs: 30_000,
+  maxInboundSessions: 8,
+};
+
+export interface StateServiceDeps {
+  readonly host: MeshHost;
+  readonly gossip: GossipBus;
+  readonly config: AgentConfig;
+  readonly log: Logger;
+  readonly now: () => number;
+  readonly random: () => number;
+}
+
+/** How soon to try again with another peer while documents still miss dependencies after a session. */
+const MISSING_DEPS_RETRY_MS = 500;
+/** A change too big for gossip is pushed by sync to this many peers; they gossip nothing, sync spreads it. */
+const OVERSIZE_PUSH_PEERS = 3;
+
+export interface Capacity {
+  readonly cpu: number;
+  readonly memory: number;
+}
+
+/** Reserved for the OS and the agent: 10 % of the cpu, and 128 MB or 10 % of the memory, whichever is smaller. */
+export function reservedFor(capacity: Capacity): Capacity {
+  return { cpu: Math.floor(capacity.cpu / 10), memory: Math.min(128, Math.floor(capacity.memory / 10)) };
+}
+
+export function localNodeRecord(init: {
+  peerId: string;
+  config: Pick<AgentConfig, 'name' | 'labels'>;
+  capacity: Capacity;
+  drivers: readonly DriverName[];
+  addresses: readonly string[];
+  arch: string;
+  os: string;
+}): NodeRecord {
+  return {
+    peerId: init.peerId,
+    name: init.config.name,
+    labels: { ...init.config.labels },
+    arch: init.arch,
+    os: init.os,
+    cpu: init.capacity.cpu,
+    memory: init.capacity.memory,
+    reserved: reservedFor(init.capacity),
+    drivers: [...init.drivers].sort(),
+    agentVersion: VERSION,
+    addresses: [...init.addresses].sort(),
+  };
+}
+
+export class StateService {
+  readonly state: MeshState;
+  readonly store: StateStore;
+  readonly loadReport: LoadReport;
+  readonly #deps: StateServiceDeps;
+  readonly #options: StateServiceOptions;
+  readonly #protocol: StateSyncProtocol;
+  readonly #drivers: readonly DriverName[];
+  /** Peers whose session was asked for again while one was running: run one more when it ends. */
+  readonly #again = new Set<string>();
+  #periodic: NodeJS.Timeout | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  private constructor(init: {
+    deps: StateServiceDeps;
+    options: StateServiceOptions;
+    state: MeshState;
+    store: StateStore;
+    protocol: StateSyncProtocol;
+    drivers: readonly DriverName[];
+    loadReport: LoadReport;
+  }) {
+    this.#deps = init.deps;
+    this.#options = init.options;
+    this.state = init.state;
+    this.store = init.store;
+    this.#protocol = init.protocol;
+    this.#drivers = init.drivers;
+    this.loadReport = init.loadReport;
+  }
+
+  static async start(
+    deps: StateServiceDeps,
+    overrides: Partial<StateServiceOptions> = {},
+  ): Promise<StateService> {
+    const options = { ...DEFAULT_STATE_OPTIONS, ...overrides };
+    await loadAutomerge();
+    const self = deps.host.peerId.toString();
+    const state = new MeshState({ self, actor: actorFor(self, randomBytes(16)) });
+    const { store, peerStates, report } = await StateStore.open(
+      { dataDir: deps.config.dataDir, flushIntervalMs: options.flushIntervalMs, log: deps.log },
+      state,
+    );
+    const drivers = await offeredDrivers(deps.config, deps.log);
+    let service: StateService | undefined;
+    const protocol = new StateSyncProtocol(
+      {
+        host: deps.host,
+        state,
+        peerStates,
+        now: deps.now,
+        log: deps.log,
+        publish: (messages) => service?.publish(messages),
+      },
+      { sessionTimeoutMs: options.sessionTimeoutMs, maxInboundSessions: options.maxInboundSessions },
+    );
+    service = new StateService({ deps, options, state, store, protocol, drivers, loadReport: report });
+    await service.#wire();
+    return service;
+  }
+
+  get peerId(): string {
+    return this.state.self;
+  }
+
+  async submitJob(spec: JobSpec): Promise<{ name: string; version: number; outcome: SubmitOutcome }> {
+    const result = this.state.submitJob(
+      spec.name,
+      spec as unknown as JsonValue,
+      this.peerId,
+      this.#deps.now(),
+    );
+    // Durable before acknowledged: the submission survives a crash of this device right after the answer.
+    await this.store.flush();
+    this.publish(result.publish);
+    return { name: spec.name, version: result.version, outcome: result.outcome };
+  }
+
+  async stopJob(name: string, purge: boolean): Promise<{ name: string; outcome: StatusOutcome }> {
+    const now = this.#deps.now();
+    const result = purge
+      ? this.state.purgeJob(name, this.peerId, now)
+      : this.state.stopJob(name, this.peerId, now);
+    if (result.outcome === 'changed') await this.store.flush();
+    this.publish(result.publish);
+    return { name, outcome: result.outcome };
+  }
+
+  /** One anti-entropy session with `peer` now (tests, and operators through the API later). */
+  syncWith(peer: string): Promise<SyncOutcome> {
+    return this.#protocol.sync(peer);
+  }
+
+  /** Gossips changes; one too big for gossip travels by anti-entropy instead. */
+  publish(messages: readonly GossipMessage[]): void {
+    if (this.#stopped) return;
+    for (const message of messages) {
+      const encoded = encodeGossip(message);
+      if (!encoded.ok) {
+        this.#deps.log.debug(
+          { docId: message.docId, reason: encoded.error },
+          'change sent by sync, not gossip',
+        );
+        for (const peer of this.#connectedPeers().slice(0, OVERSIZE_PUSH_PEERS)) this.#requestSync(peer);
+        continue;
+      }
+      this.#deps.gossip
+        .publish(STATE_TOPIC, encoded.value)
+        .catch((err: unknown) => this.#deps.log.debug({ err, docId: message.docId }, 'state gossip failed'));
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearTimeout(this.#periodic);
+    clearTimeout(this.#retry);
+    await this.#protocol.stop();
+    await this.store.close();
+  }
+
+  async #wire(): Promise<void> {
+    const { host, gossip } = this.#deps;
+    gossip.subscribe<GossipMessage>(STATE_TOPIC, {
+      maxBytes: MAX_GOSSIP_BYTES,
+      decode: decodeGossip,
+      deliver: (from, message) => this.#onGossip(from, message),
+    });
+    await this.#protocol.start();
+    host.addEventListener('peer:identify', (evt) => {
+      const { peerId, protocols } = evt.detail;
+      const peer = peerId.toString();
+      // Both ends see the identify; the smaller id dials so the two do not refuse each other's session.
+      if (protocols.includes(STATE_SYNC_PROTOCOL) && this.peerId < peer) this.#requestSync(peer);
+    });
+    host.addEventListener('self:peer:update', () => this.#writeOwnRecord());
+    this.#writeOwnRecord();
+    this.store.start();
+    this.#schedulePeriodic();
+  }
+
+  #onGossip(from: string, message: GossipMessage): void {
+    const outcome = this.state.applyGossip(message, this.#deps.now());
+    switch (outcome.kind) {
+      case 'applied':
+        this.publish(outcome.publish);
+        return;
+      case 'stale-epoch':
+      case 'missing-deps':
+        this.#requestSync(from);
+        return;
+      case 'rejected':
+        this.#deps.log.warn({ from, docId: message.docId, reason: outcome.reason }, 'state gossip rejected');
+        return;
+      case 'duplicate':
+        return;
+    }
+  }
+
+  /** Writes this node's record when it differs from the stored one, never otherwise (flash wear, history). */
+  #writeOwnRecord(): void {
+    if (this.#stopped) return;
+    const record = localNodeRecord({
+      peerId: this.peerId,
+      config: this.#deps.config,
+      capacity: { cpu: availableParallelism() * 1000, memory: Math.floor(totalmem() / (1024 * 1024)) },
+      drivers: this.#drivers,
+      addresses: dialableAddresses(this.#deps.host.getMultiaddrs().map((a) => a.toString())),
+      arch: arch(),
+      os: platform(),
+    });
+    const current = this.state.nodes().find((n) => n.peerId === this.peerId);
+    if (current && canonicalJson(current) === canonicalJson(record)) return;
+    this.publish(this.state.putNodeRecord(record, this.#deps.now()));
+  }
+
+  /** Syncs with `peer` if connected, else with a random connected peer; coalesces requests per peer. */
+  #requestSync(peer: string | undefined): void {
+    if (this.#stopped) return;
+    const connected = this.#connectedPeers();
+    const target = peer !== undefined && connected.includes(peer) ? peer : this.#pick(connected);
+    if (target === undefined) return;
+    if (this.#protocol.isSyncing(target)) {
+      this.#again.add(target);
+      return;
+    }
+    void this.#protocol.sync(target).then((outcome) => {
+      if (outcome.kind === 'failed') {
+        this.#deps.log.debug({ peer: target, error: outcome.error }, 'state sync failed');
+      }
+      if (this.#again.delete(target)) this.#requestSync(target);
+      else if (this.state.missingDeps().length > 0) this.#retrySoon();
+    });
+  }
+
+  #retrySoon(): void {
+    if (this.#retry || this.#stopped) return;
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      if (this.state.missingDeps().length > 0) this.#requestSync(undefined);
+    }, MISSING_DEPS_RETRY_MS);
+    this.#retry.unref();
+  }
+
+  #schedulePeriodic(): void {
+    if (this.#stopped) return;
+    const wait = this.#options.syncIntervalMs * (0.5 + this.#deps.random());
+    this.#periodic = setTimeout(() => {
+      this.#requestSync(undefined);
+      this.#schedulePeriodic();
+    }, wait);
+    this.#periodic.unref();
+  }
+
+  #connectedPeers(): string[] {
+    const peers = new Set<string>();
+    for (const c of this.#deps.host.getConnections())
+      if (c.status === 'open') peers.add(c.remotePeer.toString());
+    return [...peers];
+  }
+
+  #pick(peers: readonly string[]): string | undefined {
+    return peers[Math.floor(this.#deps.random() * peers.length)];
+  }
+}
+
+async function offeredDrivers(config: AgentConfig, log: Logger): Promise<DriverName[]> {
+  const dockerAnswers = config.driver === 'exec' ? false : await probeDocker(config.dockerSocket);
+  try {
+    return driversFor(config.driver, dockerAnswers);
+  } catch (err) {
+    // The runtime side refuses to run without Docker; the record says honestly that this node offers nothing.
+    log.warn({ err }, 'no workload driver to offer');
+    return [];
+  }
+}

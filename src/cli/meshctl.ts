@@ -3,6 +3,8 @@ import { Command, CommanderError, Option } from 'commander';
 import type { AgentStatus, PeerInfo } from '../node/agent.js';
 import { VERSION } from '../version.js';
 import { type ApiClient, apiClient, CliError } from './api-client.js';
+import { registerJobCommands } from './commands/job.js';
+import { registerNodeCommands } from './commands/node.js';
 import { ago, duration, type OutputFormat, render, renderRecord, shortId } from './output.js';
 
 interface Globals {
@@ -87,6 +89,9 @@ export function buildProgram(): Command {
         ),
       );
     });
+
+  registerJobCommands(program);
+  registerNodeCommands(program);
 
   return program;
 }

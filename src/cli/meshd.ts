@@ -7,6 +7,7 @@ import { agentRoutes } from '../node/api-routes.js';
 import { ConfigError, parseLabels, resolveConfig } from '../node/config.js';
 import { ControlApi } from '../node/control-api.js';
 import { createLogger } from '../node/logger.js';
+import { stateRoutes } from '../node/routes/state-routes.js';
 import { VERSION } from '../version.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel, { node: config.name });
   log.debug({ config }, 'configuration resolved');
   const agent = await Agent.start(config, { log });
-  const api = new ControlApi(agentRoutes(agent), log);
+  const api = new ControlApi([...agentRoutes(agent), ...stateRoutes(agent)], log);
   try {
     const bound = await api.listen(config.api, config.allowRemoteApi);
     log.info({ api: `http://${bound.host}:${bound.port}` }, 'control API listening');

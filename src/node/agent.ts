@@ -19,6 +19,7 @@ import { type LivenessChange, type LivenessStatus, LivenessView } from './livene
 import type { Logger } from './logger.js';
 import { MeshMetrics } from './metrics.js';
 import { dialableAddresses, PeerDialer } from './peer-dialer.js';
+import { StateService, type StateServiceOptions } from './state-service.js';
 
 /** What the imperative shell needs from the outside world; the simulator substitutes all of it. */
 export interface AgentEnvironment {
@@ -29,6 +30,8 @@ export interface AgentEnvironment {
   connectionGater?: HostOptions['connectionGater'];
   /** Process-wide metrics (RSS, heap, event loop) make sense once per process, not once per simulated agent. */
   processMetrics?: boolean;
+  /** Anti-entropy and flush periods; tests and benchmarks shorten them. */
+  state?: Partial<StateServiceOptions>;
 }
 
 export interface AgentStatus {
@@ -70,6 +73,7 @@ export class Agent {
   readonly #dialer: PeerDialer;
   readonly #timers: NodeJS.Timeout[] = [];
   #seq = 0;
+  #state: StateService | undefined;
   #stopping: Promise<void> | undefined;
   readonly #livenessListeners = new Set<(changes: LivenessChange[]) => void>();
 
@@ -125,6 +129,15 @@ export class Agent {
       connectionGater: env.connectionGater,
     });
     const agent = new Agent({ config, host, knownPeers, env, now });
+    try {
+      agent.#state = await StateService.start(
+        { host, gossip: agent.gossip, config, log: env.log, now, random: env.random ?? Math.random },
+        env.state,
+      );
+    } catch (err) {
+      await host.stop();
+      throw err;
+    }
     agent.#wire();
     agent.log.info(
       { peerId: agent.peerId, addresses: agent.addresses(), newIdentity: identity.created },
@@ -135,6 +148,12 @@ export class Agent {
 
   get peerId(): string {
     return this.host.peerId.toString();
+  }
+
+  /** Replicated jobs and nodes. */
+  get state(): StateService {
+    if (!this.#state) throw new Error('the agent has not started its state');
+    return this.#state;
   }
 
   addresses(): string[] {
@@ -278,6 +297,7 @@ export class Agent {
     for (const timer of this.#timers) clearInterval(timer);
     this.#dialer.stop();
     await this.#saveKnownPeers();
+    await this.#state?.stop();
     await this.host.stop();
     this.log.info({ peerId: this.peerId }, 'agent stopped');
   }

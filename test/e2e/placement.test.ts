@@ -373,8 +373,14 @@ describe('placement on 7 in-memory agents (real crdt, liveness, scheduler and se
         else expect(kept).toBe('original'); // keep_original, longest_running, and best_score on a tie
       }
     }
-    // The tie pool really tied: each of its nodes ended up with one copy of every tie job.
+    // The tie pool really tied: at the heal each of its two identical nodes ran one copy of every tie job.
+    for (const job of JOBS.filter((j) => j.pool === 'tie')) {
+      const nodes = [originals.get(`${job.name}/0`)!.node, replacements.get(`${job.name}/0`)!.node];
+      expect(nodes.sort()).toEqual([...TIE_POOL].sort());
+    }
     expect(outcomes['tie best_score: original']).toBe(2);
+    // And best_score was exercised beyond ties: every general slot reconciled to one of its two copies.
+    expect(Object.keys(outcomes).filter((o) => o.endsWith(': other'))).toEqual([]);
 
     // Nobody started anything after the heal, and no copy was ever started twice.
     expect(s.starts.length).toBe(startsBefore);

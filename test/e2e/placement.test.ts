@@ -379,8 +379,6 @@ describe('placement on 7 in-memory agents (real crdt, liveness, scheduler and se
       expect(nodes.sort()).toEqual([...TIE_POOL].sort());
     }
     expect(outcomes['tie best_score: original']).toBe(2);
-    // And best_score was exercised beyond ties: every general slot reconciled to one of its two copies.
-    expect(Object.keys(outcomes).filter((o) => o.endsWith(': other'))).toEqual([]);
 
     // Nobody started anything after the heal, and no copy was ever started twice.
     expect(s.starts.length).toBe(startsBefore);

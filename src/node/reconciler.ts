@@ -263,21 +263,32 @@ export class Reconciler {
   }
 
   /** Reports the status with `patch` applied, unless nothing changed. */
-  private transition(t: Tracked, patch: Partial<Omit<AllocStatus, 'allocId'>>): void {
-    const { lastError: _, ...base } = t.status ?? {
-      allocId: t.allocId,
+  private transition(t: Tracked, patch: Partial<Omit<AllocStatus, 'allocId' | 'node'>>): void {
+    const before = t.status;
+    const merged = {
       job: t.job,
       jobVersion: t.jobVersion,
-      node: this.options.self,
-      state: 'pending',
-      health: 'unknown',
+      state: 'pending' as const,
+      health: 'unknown' as const,
       startedAt: this.options.now(),
       restarts: 0,
+      ...before,
+      ...patch,
     };
-    const lastError = 'lastError' in patch ? patch.lastError : t.status?.lastError;
-    const { lastError: __, ...rest } = patch;
-    const next: AllocStatus = { ...base, ...rest, ...(lastError === undefined ? {} : { lastError }) };
-    if (t.status && sameStatus(t.status, next)) return;
+    const lastError = 'lastError' in patch ? patch.lastError : before?.lastError;
+    // Field by field: the caller's records may carry more than the contract's fields.
+    const next: AllocStatus = {
+      allocId: t.allocId,
+      job: merged.job,
+      jobVersion: merged.jobVersion,
+      node: this.options.self,
+      state: merged.state,
+      health: merged.health,
+      startedAt: merged.startedAt,
+      restarts: merged.restarts,
+      ...(lastError === undefined ? {} : { lastError }),
+    };
+    if (before && sameStatus(before, next)) return;
     t.status = next;
     try {
       this.options.report(next);
@@ -500,7 +511,16 @@ export class Reconciler {
       }
     }
     const t = this.track({ allocId: a.allocId, job: a.job, jobVersion: a.jobVersion, spec, driver: 'exec' });
-    t.status = { ...a, node: this.options.self };
+    t.status = {
+      allocId: a.allocId,
+      job: a.job,
+      jobVersion: a.jobVersion,
+      node: this.options.self,
+      state: a.state,
+      health: a.health,
+      startedAt: a.startedAt,
+      restarts: a.restarts,
+    };
     this.event(t, 'stopped', 'no longer placed on this node');
     this.transition(t, { state: 'complete' });
     this.finish(t, 'stopped');

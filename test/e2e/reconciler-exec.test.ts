@@ -90,10 +90,12 @@ async function setup() {
   };
   cleanups.push(async () => {
     for (const r of reconcilers) await r.close();
-    const driver = drivers[0];
-    if (driver) for (const h of await driver.list()) await driver.stop(h.allocId, { graceMs: 100 });
-    for (const d of drivers) await d.close();
-    await rm(dataDir, { recursive: true, force: true });
+    // A driver that spawned a process records its exit into the directory another driver may be removing.
+    for (const d of drivers.reverse()) {
+      for (const h of await d.list()) await d.stop(h.allocId, { graceMs: 100 }).catch(() => {});
+      await d.close();
+    }
+    await rm(dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
   });
   /** `state/health/restarts` of every status reported for the alloc, in order. */
   const sequence = (id: string) =>

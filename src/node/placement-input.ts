@@ -9,7 +9,7 @@
  * not stop the fleet's work.
  */
 import type { JsonValue } from '../crdt/canonical-json.js';
-import type { JobView } from '../crdt/job-log.js';
+import type { JobVersion, JobView } from '../crdt/job-log.js';
 import { type JobSpec, jobSpecToInput, validateJobSpec } from '../crdt/job-spec.js';
 import type { AllocStatus, NodeRecord } from '../crdt/records.js';
 import type { Result } from '../crdt/result.js';
@@ -43,6 +43,9 @@ export interface PlacementInput {
   readonly skipped: readonly SkippedJob[];
 }
 
+/** Reads a job version's spec; a caller that places often can memoise it by `specHash`. */
+export type SpecReader = (version: JobVersion) => Result<JobSpec>;
+
 const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 export function placementInput(
@@ -50,11 +53,12 @@ export function placementInput(
   liveness: readonly PeerLiveness[],
   self: string,
   now: number,
+  readSpec: SpecReader = (version) => readJobSpec(version.spec),
 ): PlacementInput {
   const jobs: SchedJob[] = [];
   const skipped: SkippedJob[] = [];
   for (const view of [...state.jobs].sort((a, b) => compareText(a.name, b.name))) {
-    const spec = readSpec(view.current.spec);
+    const spec = readSpec(view.current);
     if (!spec.ok) skipped.push({ job: view.name, version: view.current.version, reason: spec.error });
     else if (spec.value.name !== view.name)
       skipped.push({
@@ -78,7 +82,7 @@ export function placementInput(
 }
 
 /** Specs are stored normalised (`JobSpec`); reading one back validates it through the user-facing form. */
-function readSpec(stored: JsonValue): Result<JobSpec> {
+export function readJobSpec(stored: JsonValue): Result<JobSpec> {
   let result: ReturnType<typeof validateJobSpec>;
   try {
     result = validateJobSpec(jobSpecToInput(stored as unknown as JobSpec));

@@ -1,4 +1,7 @@
 import { canonicalJson } from '../crdt/canonical-json.js';
+import type { JobVersion } from '../crdt/job-log.js';
+import type { JobSpec } from '../crdt/job-spec.js';
+import type { Result } from '../crdt/result.js';
 import {
   type Desired,
   type DesiredStatus,
@@ -12,6 +15,7 @@ import {
   type PeerLiveness,
   type PlacementInput,
   placementInput,
+  readJobSpec,
   type SkippedJob,
   type StateViews,
 } from './placement-input.js';
@@ -100,6 +104,8 @@ export class PlacementService {
   readonly #options: PlacementServiceOptions;
   readonly #debounceMs: number;
   readonly #listeners = new Set<PlanListener>();
+  /** Validating a spec costs more than placing it: specs are read once per content hash. */
+  #specs = new Map<string, Result<JobSpec>>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #latest: Placement | undefined;
   #closed = false;
@@ -130,7 +136,21 @@ export class PlacementService {
     }
     const { self } = this.#options;
     const now = this.#options.now();
-    const input = placementInput(this.#options.readState(), this.#options.readLiveness(), self, now);
+    const known = this.#specs;
+    const used = new Map<string, Result<JobSpec>>();
+    const readSpec = (version: JobVersion) => {
+      const spec = known.get(version.specHash) ?? readJobSpec(version.spec);
+      used.set(version.specHash, spec);
+      return spec;
+    };
+    const input = placementInput(
+      this.#options.readState(),
+      this.#options.readLiveness(),
+      self,
+      now,
+      readSpec,
+    );
+    this.#specs = used;
     const desired = place(input.jobs, input.nodes, input.allocations, input.liveness, now);
     const local = plan(
       desired,

@@ -185,6 +185,22 @@ describe('PlacementService: plans', () => {
     expect(plans[2]?.stop.map((a) => a.allocId)).toEqual([first.start[0]!.allocId]);
   });
 
+  test('a new version of a spec is read afresh, and a spec that turns unreadable is reported', () => {
+    const { state, liveness } = world();
+    state.submitJob('web', jobSpec('web', 1), 'op', 1);
+    const { service: s } = service(state, liveness);
+    s.placeNow();
+    expect(s.explain('web')).toMatchObject({ version: 1, count: 1 });
+    state.submitJob('web', jobSpec('web', 3), 'op', 2);
+    s.placeNow();
+    expect(s.explain('web')).toMatchObject({ version: 2, count: 3 });
+    expect(s.desired()?.allocs).toHaveLength(3);
+    state.submitJob('web', jobSpec('web', 3, { count: 'three' }), 'op', 3);
+    s.placeNow();
+    expect(s.explain('web')).toMatchObject({ version: 3, status: 'unreadable' });
+    expect(s.desired()?.allocs).toEqual([]);
+  });
+
   test('a listener that throws does not keep the others from the plan', () => {
     const { state, liveness } = world();
     state.submitJob('web', jobSpec('web', 1), 'op', 1);

@@ -1,0 +1,89 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { tempDir, waitFor } from '../support/agents.js';
+import { bundle, exited, meshctl, spawnMeshd } from '../support/processes.js';
+
+beforeAll(bundle, 60_000);
+
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(() => Promise.all(cleanups.map((c) => c())));
+
+test('meshctl job and node commands against a meshd process', async () => {
+  const tmp = await tempDir();
+  cleanups.push(tmp.cleanup);
+  const agent = spawnMeshd([
+    '--data-dir',
+    join(tmp.path, 'data'),
+    '--listen',
+    '/ip4/127.0.0.1/tcp/0',
+    '--api',
+    '127.0.0.1:0',
+    '--name',
+    'cli-node',
+    '--driver',
+    'exec',
+  ]);
+  try {
+    let api = '';
+    await waitFor('the control API address in the log', () => {
+      api = /"api":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(agent.output())?.[1] ?? '';
+      return api !== '';
+    });
+    const ctl = (...args: string[]) => meshctl(['--api', api, ...args]);
+
+    const bad = join(tmp.path, 'bad.yaml');
+    await writeFile(bad, ['name: web', 'driver: exec', 'command: /bin/sleep', 'count: -1', ''].join('\n'));
+    const refused = await ctl('job', 'run', bad);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/bad\.yaml:4:\d+: count: /);
+    expect(JSON.parse((await ctl('-o', 'json', 'job', 'list')).stdout)).toEqual([]);
+
+    const missing = await ctl('job', 'run', join(tmp.path, 'absent.yaml'));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/no such job file: .*absent\.yaml/);
+
+    const good = join(tmp.path, 'web.yaml');
+    await writeFile(good, ['name: web', 'driver: exec', 'command: /bin/sleep', 'count: 2', ''].join('\n'));
+    expect((await ctl('job', 'run', good)).stdout).toBe('job "web" version 1 submitted\n');
+    expect((await ctl('job', 'run', good)).stdout).toBe('job "web" version 1 unchanged\n');
+    await writeFile(good, ['name: web', 'driver: exec', 'command: /bin/sleep', 'count: 3', ''].join('\n'));
+    expect((await ctl('job', 'run', good)).stdout).toBe('job "web" version 2 submitted\n');
+
+    const list = await ctl('job', 'list');
+    expect(list.stdout).toMatch(/^NAME +TYPE +STATUS +VERSION/);
+    expect(list.stdout).toMatch(/^web +service +running +2 +3 /m);
+    const status = JSON.parse((await ctl('-o', 'json', 'job', 'status', 'web')).stdout);
+    expect(status).toMatchObject({ name: 'web', version: 2, status: 'running', spec: { count: 3 } });
+    const history = JSON.parse((await ctl('-o', 'json', 'job', 'history', 'web')).stdout);
+    expect(history.map((v: { version: number; current: boolean }) => [v.version, v.current])).toEqual([
+      [2, true],
+      [1, false],
+    ]);
+
+    expect((await ctl('job', 'stop', 'web')).stdout).toBe('job "web" stopped\n');
+    expect((await ctl('job', 'stop', 'web')).stdout).toBe('job "web" was already stopped\n');
+    expect((await ctl('job', 'status', 'web')).stdout).toMatch(/^Status: +stopped/m);
+    const unknown = await ctl('job', 'status', 'nope');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/no job named "nope"/);
+
+    const nodes = await ctl('node', 'list');
+    expect(nodes.stdout).toMatch(/^NAME +PEER ID +LIVENESS +CPU +MEMORY +DRIVERS +LABELS/);
+    expect(nodes.stdout).toMatch(
+      /^cli-node \(self\) +12D3Ko\S+ +alive +\d+(\.\d)? cores +\S+ (MB|GB) +exec /m,
+    );
+    const node = JSON.parse((await ctl('-o', 'json', 'node', 'status', 'cli-node')).stdout);
+    expect(node).toMatchObject({ name: 'cli-node', liveness: 'alive', drivers: ['exec'], self: true });
+    expect(node.reserved.memory).toBeLessThanOrEqual(128);
+    expect((await ctl('node', 'status', 'elsewhere')).stderr).toMatch(
+      /no node named or with peer id "elsewhere"/,
+    );
+
+    expect((await ctl('job', 'stop', 'web', '--purge')).stdout).toBe('job "web" purged\n');
+    expect(JSON.parse((await ctl('-o', 'json', 'job', 'list')).stdout)).toEqual([]);
+  } finally {
+    agent.kill('SIGTERM');
+  }
+  expect(await exited(agent)).toBe(0);
+});

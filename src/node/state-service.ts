@@ -189,6 +189,10 @@ export class StateService {
     return this.#protocol.sync(peer);
   }
 
+  isSyncing(peer: string): boolean {
+    return this.#protocol.isSyncing(peer);
+  }
+
   /** Gossips changes; one too big for gossip travels by anti-entropy instead. */
   publish(messages: readonly GossipMessage[]): void {
     if (this.#stopped) return;

@@ -1,5 +1,5 @@
 import type { ConnectionGater, PeerId } from '@libp2p/interface';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { canonicalJson } from '../../src/crdt/canonical-json.js';
 import { parseJobFile } from '../../src/crdt/job-file.js';
 import type { JobSpec } from '../../src/crdt/job-spec.js';
@@ -51,6 +51,7 @@ export interface StartOptions {
   dataDir?: string;
   partition?: Partition;
   state?: Partial<StateServiceOptions>;
+  log?: Logger;
 }
 
 export interface TestMesh {
@@ -75,7 +76,7 @@ export function testMesh(): TestMesh {
       const agent = await Agent.start(
         testConfig({ dataDir, name, driver: 'exec', join: options.join ?? [], ...CALM_LIVENESS }),
         {
-          log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent', base: { node: name } }),
+          log: options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent', base: { node: name } }),
           processMetrics: false,
           connectionGater: options.partition?.gaterFor(() => self),
           state: { ...FAST_STATE, ...options.state },

@@ -33,17 +33,23 @@ export interface PlacementServiceOptions {
 
 export type PlanListener = (plan: Plan) => void;
 
-export interface AllocRow {
+interface CopyRef {
   readonly allocId: string;
   readonly job: string;
-  readonly jobVersion: number;
   readonly node: string;
   /** The node record's name; the peer id when the node has no record in this replica. */
   readonly nodeName: string;
-  readonly desired: DesiredStatus | 'stop';
-  /** Only for `stop`. */
-  readonly reason?: StopReason;
 }
+
+export interface StopExplanation extends CopyRef {
+  readonly reason: StopReason;
+}
+
+/** One row of `meshctl alloc list`: a copy the placement wants running, cannot reach, or stops. */
+export type AllocRow = CopyRef & { readonly jobVersion: number } & (
+    | { readonly desired: DesiredStatus }
+    | { readonly desired: 'stop'; readonly reason: StopReason }
+  );
 
 export interface CopyExplanation {
   readonly allocId: string;
@@ -68,20 +74,22 @@ export interface UnplacedExplanation {
   readonly reasons: readonly string[];
 }
 
-export interface JobPlacement {
+/**
+ * `gone`: the replica no longer holds the job (purged) and its copies are being stopped. `unreadable`: this
+ * agent cannot read the current spec, so it neither places nor stops the job's copies.
+ */
+export type JobPlacement = {
   readonly job: string;
   /** Time of the placement this explains. */
   readonly computedAt: number;
-  /** Absent for a job this replica no longer holds, whose copies are being stopped. */
-  readonly version?: number;
-  readonly status: 'running' | 'stopped' | 'unreadable' | 'gone';
-  readonly count?: number;
-  /** Why the spec could not be read, for `unreadable`. */
-  readonly unreadable?: string;
   readonly allocs: readonly CopyExplanation[];
-  readonly stops: readonly Omit<AllocRow, 'jobVersion' | 'desired'>[];
+  readonly stops: readonly StopExplanation[];
   readonly unplaced: readonly UnplacedExplanation[];
-}
+} & (
+  | { readonly status: 'running' | 'stopped'; readonly version: number; readonly count: number }
+  | { readonly status: 'unreadable'; readonly version: number; readonly unreadable: string }
+  | { readonly status: 'gone' }
+);
 
 interface Placement {
   readonly computedAt: number;
@@ -198,6 +206,7 @@ export class PlacementService {
     const p = this.#latest;
     if (p === undefined) return [];
     const names = nodeNames(p.input);
+    // Stops are decided only about allocations in the input, so every one has a version here.
     const versions = new Map(p.input.allocations.map((a) => [a.allocId, a.jobVersion]));
     const rows: AllocRow[] = [
       ...p.desired.allocs.map((a) => ({
@@ -211,7 +220,7 @@ export class PlacementService {
       ...p.desired.stops.map((s) => ({
         allocId: s.allocId,
         job: s.job,
-        jobVersion: versions.get(s.allocId) ?? 0,
+        jobVersion: versions.get(s.allocId)!,
         node: s.node,
         nodeName: names(s.node),
         desired: 'stop' as const,

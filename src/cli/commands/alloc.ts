@@ -24,7 +24,7 @@ export function registerAllocCommands(program: Command): void {
             { header: 'NODE', value: (r) => (r.nodeName === r.node ? shortId(r.node) : r.nodeName) },
             {
               header: 'DESIRED',
-              value: (r) => (r.reason === undefined ? r.desired : `${r.desired} (${r.reason})`),
+              value: (r) => ('reason' in r ? `stop (${r.reason})` : r.desired),
             },
           ],
           output,

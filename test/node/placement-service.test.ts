@@ -179,6 +179,13 @@ describe('PlacementService: plans', () => {
     expect(s.desired()?.allocs.some((a) => a.job === 'api' && a.node === 'b')).toBe(true);
     expect(plans).toHaveLength(2);
 
+    // This node doubles its declared cpu: the kept copy's score moves, what the node must do does not.
+    const scoreBefore = s.desired()!.allocs.find((a) => a.node === 'a')!.score;
+    state.putNodeRecord(nodeRecord('a', 8_000), 2);
+    s.placeNow();
+    expect(s.desired()!.allocs.find((a) => a.node === 'a')!.score).not.toBe(scoreBefore);
+    expect(plans).toHaveLength(2);
+
     state.stopJob('web', 'op', 3);
     s.placeNow();
     expect(plans).toHaveLength(3);

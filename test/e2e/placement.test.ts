@@ -248,22 +248,22 @@ const group = (nodes: readonly SimNode[], minority: boolean) =>
   nodes.filter((n) => MINORITY.has(n.peerId) === minority);
 
 describe('placement on 7 in-memory agents (real crdt, liveness, scheduler and service; simulated network)', () => {
-  const sim = { current: undefined as Sim | undefined };
+  // One world, three acts: each test continues where the previous one left it.
+  let s: Sim;
   let originals: Map<string, DesiredAlloc>;
   let replacements: Map<string, DesiredAlloc>;
   let partitionedAt: number;
 
   beforeAll(() => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    sim.current = new Sim();
+    s = new Sim();
   });
   afterAll(() => {
-    for (const n of sim.current?.nodes ?? []) n.service.close();
+    for (const n of s.nodes) n.service.close();
     vi.useRealTimers();
   });
 
   test('every agent computes the same placement, and the fleet runs exactly it', () => {
-    const s = sim.current!;
     // Agents hear each other before the jobs arrive (a fresh view hears nobody and places only on itself).
     s.tick(3);
     const submitter = s.node('p3');
@@ -296,7 +296,6 @@ describe('placement on 7 in-memory agents (real crdt, liveness, scheduler and se
   });
 
   test('partitioned: the other side is unknown and kept until lostAfter, then replaced on each side', () => {
-    const s = sim.current!;
     s.partitioned = true;
     partitionedAt = s.clock;
     s.tick(20); // past liveness lostAfter (10 s), before the jobs' lostAfter (30 s)
@@ -338,7 +337,6 @@ describe('placement on 7 in-memory agents (real crdt, liveness, scheduler and se
   });
 
   test("healed: exactly count copies survive, chosen by each job's rule, and no survivor restarts", () => {
-    const s = sim.current!;
     const startsBefore = s.starts.length;
     const plansBefore = new Map(s.nodes.map((n) => [n.peerId, n.plans.length]));
     s.heal();

@@ -276,6 +276,9 @@ describe('placement on 7 in-memory agents (real crdt, liveness, scheduler and se
     for (const n of s.nodes) expect(canonicalJson(view(n.state))).toBe(reference);
     const placement = s.desiredText(s.nodes[0]!);
     for (const n of s.nodes) expect(s.desiredText(n)).toBe(placement);
+    // What `meshctl alloc list` prints on each device.
+    const rows = canonicalJson(s.nodes[0]!.service.allocs());
+    for (const n of s.nodes) expect(canonicalJson(n.service.allocs())).toBe(rows);
 
     const desired = s.nodes[0]!.service.desired()!;
     expect(desired.unplaced).toEqual([]);
@@ -347,6 +350,9 @@ describe('placement on 7 in-memory agents (real crdt, liveness, scheduler and se
     for (const n of s.nodes) expect(canonicalJson(view(n.state))).toBe(reference);
     const placement = s.desiredText(s.nodes[0]!);
     for (const n of s.nodes) expect(s.desiredText(n)).toBe(placement);
+    // What `meshctl alloc list` prints on each device.
+    const rows = canonicalJson(s.nodes[0]!.service.allocs());
+    for (const n of s.nodes) expect(canonicalJson(n.service.allocs())).toBe(rows);
     const desired = s.nodes[0]!.service.desired()!;
     expect(desired.stops).toEqual([]);
     expect(desired.unplaced).toEqual([]);

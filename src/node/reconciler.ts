@@ -111,11 +111,22 @@ function describeExit(exitCode: number | undefined): string {
   return exitCode === undefined ? 'exited (exit code unknown)' : `exited with code ${exitCode}`;
 }
 
-/** Runs a driver call under a deadline that holds even when the driver ignores its signal. */
-function withDeadline<T>(what: string, ms: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const signal = AbortSignal.timeout(ms);
+/**
+ * Runs a driver call under a deadline that holds even when the driver ignores its signal; `closing` aborts it
+ * early, so closing the reconciler never waits on a long image pull.
+ */
+function withDeadline<T>(
+  what: string,
+  ms: number,
+  closing: AbortSignal,
+  fn: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const timeout = AbortSignal.timeout(ms);
+  const signal = AbortSignal.any([timeout, closing]);
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new Error(`${what} took over ${ms} ms`));
+    const onAbort = () =>
+      reject(new Error(timeout.aborted ? `${what} took over ${ms} ms` : `${what}: the reconciler closed`));
+    if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
     fn(signal)
       .then(resolve, reject)
@@ -154,6 +165,7 @@ export class Reconciler {
   private pollTimer: NodeJS.Timeout | undefined;
   private polling = false;
   private closed = false;
+  private readonly closing = new AbortController();
 
   constructor(private readonly options: ReconcilerOptions) {
     this.history = new AllocEvents({ perAlloc: options.eventsPerAlloc ?? 16 });
@@ -196,6 +208,7 @@ export class Reconciler {
   /** Stops watching; workloads keep running (an agent restart adopts them). */
   async close(): Promise<void> {
     this.closed = true;
+    this.closing.abort();
     clearInterval(this.pollTimer);
     this.pendingPlan = undefined;
     await this.applying;
@@ -317,7 +330,9 @@ export class Reconciler {
     for (const [name, driver] of this.options.drivers) {
       let handles: TaskHandle[];
       try {
-        handles = await withDeadline(`list ${name}`, this.callTimeoutMs, (signal) => driver.list({ signal }));
+        handles = await withDeadline(`list ${name}`, this.callTimeoutMs, this.closing.signal, (signal) =>
+          driver.list({ signal }),
+        );
       } catch (err) {
         // Not fatal: a plan's start or keep adopts through the driver once it answers.
         this.options.log.warn({ driver: name, err }, 'cannot list workloads to adopt');
@@ -394,9 +409,13 @@ export class Reconciler {
     try {
       const driver = this.driverOf(t);
       handle = await this.starts.run(() =>
-        withDeadline(`start ${t.allocId}`, this.startTimeoutMs, (signal) => driver.start(task, { signal })),
+        withDeadline(`start ${t.allocId}`, this.startTimeoutMs, this.closing.signal, (signal) =>
+          driver.start(task, { signal }),
+        ),
       );
     } catch (err) {
+      // Closing: the next agent adopts or starts it; a failure now would be a lie.
+      if (this.closed) return;
       return this.onExit(t, undefined, `start failed: ${message(err)}`);
     }
     t.ref = handle.ref;
@@ -410,6 +429,8 @@ export class Reconciler {
   /** The workload ended (or could not start): restart, fail or complete. Runs under the alloc's lock. */
   private async onExit(t: Tracked, exitCode: number | undefined, reason: string): Promise<void> {
     clearTimeout(t.healthTimer);
+    // The next agent adopts what is left and judges it then.
+    if (this.closed) return;
     if (!t.spec) {
       await this.cleanUp(t);
       return this.fail(t, `${reason}; job ${t.job} version ${t.jobVersion} is not known on this node`);
@@ -459,8 +480,11 @@ export class Reconciler {
   private async cleanUp(t: Tracked): Promise<void> {
     try {
       const driver = this.driverOf(t);
-      await withDeadline(`stop ${t.allocId}`, this.callTimeoutMs + this.stopGraceMs, (signal) =>
-        driver.stop(t.allocId, { signal, graceMs: this.stopGraceMs }),
+      await withDeadline(
+        `stop ${t.allocId}`,
+        this.callTimeoutMs + this.stopGraceMs,
+        this.closing.signal,
+        (signal) => driver.stop(t.allocId, { signal, graceMs: this.stopGraceMs }),
       );
     } catch (err) {
       this.options.log.warn({ allocId: t.allocId, err }, 'cannot remove a finished workload');
@@ -478,8 +502,11 @@ export class Reconciler {
       clearTimeout(t.healthTimer);
       try {
         const driver = this.driverOf(t);
-        await withDeadline(`stop ${t.allocId}`, this.callTimeoutMs + this.stopGraceMs, (signal) =>
-          driver.stop(t.allocId, { signal, graceMs: this.stopGraceMs }),
+        await withDeadline(
+          `stop ${t.allocId}`,
+          this.callTimeoutMs + this.stopGraceMs,
+          this.closing.signal,
+          (signal) => driver.stop(t.allocId, { signal, graceMs: this.stopGraceMs }),
         );
       } catch (err) {
         // Still running as far as anyone knows: the next plan asks again.
@@ -502,8 +529,11 @@ export class Reconciler {
       const driver = this.options.drivers.get(name);
       if (!driver) continue;
       try {
-        await withDeadline(`stop ${a.allocId}`, this.callTimeoutMs + this.stopGraceMs, (signal) =>
-          driver.stop(a.allocId, { signal, graceMs: this.stopGraceMs }),
+        await withDeadline(
+          `stop ${a.allocId}`,
+          this.callTimeoutMs + this.stopGraceMs,
+          this.closing.signal,
+          (signal) => driver.stop(a.allocId, { signal, graceMs: this.stopGraceMs }),
         );
       } catch (err) {
         this.options.log.warn({ allocId: a.allocId, err }, 'stop failed; the next plan retries it');
@@ -536,7 +566,7 @@ export class Reconciler {
         const runs = new Map(watched.map((t) => [t, t.run]));
         let handles: TaskHandle[];
         try {
-          handles = await withDeadline(`list ${name}`, this.callTimeoutMs, (signal) =>
+          handles = await withDeadline(`list ${name}`, this.callTimeoutMs, this.closing.signal, (signal) =>
             driver.list({ signal }),
           );
         } catch (err) {

@@ -173,6 +173,21 @@ describe('reconciler: bounds and serialisation', () => {
     expect(reports.map((s) => s.state)).toEqual(['pending', 'starting', 'pending', 'starting', 'running']);
   });
 
+  it('close() abandons a hanging start at once and reports no failure for it', async () => {
+    const { make, states } = await setup();
+    const { driver, reconciler } = make();
+    const a = desired('web', 0);
+    driver.hold.add(a.allocId);
+    await reconciler.start();
+    const applied = reconciler.apply(startPlan(a));
+    await until(() => driver.starts.length === 1);
+    const began = Date.now();
+    await reconciler.close();
+    await applied;
+    expect(Date.now() - began).toBeLessThan(1_000);
+    expect(states(a.allocId)).toEqual(['pending', 'starting']);
+  });
+
   it('restarts a process killed from outside, reporting the signal as its exit code', async () => {
     const { make, states } = await setup('exec sleep 60', {
       restart: { attempts: 3, interval: '10s', delay: '0', mode: 'fail' },

@@ -1,0 +1,162 @@
+/**
+ * bench:convergence: 50 in-process agents on loopback TCP (default liveness and anti-entropy settings), N jobs
+ * submitted one at a time on random agents. For each job: time until its submitter acknowledged it (on disk) and
+ * until every agent holds it; p50/p99/max. Then an idle minute: bytes and write calls each agent's state store
+ * issues, and the block-device bytes the whole process wrote (/proc/self/io), extrapolated per agent per hour.
+ * Prints one JSON object. `node dist/build/bench/convergence.js [agents] [jobs] [idleMs]`
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pino } from 'pino';
+import { parseJobFile } from '../src/crdt/job-file.js';
+import { Agent } from '../src/node/agent.js';
+import { defaultConfig } from '../src/node/config.js';
+
+const AGENTS = Number(process.argv[2] ?? 50);
+const JOBS = Number(process.argv[3] ?? 30);
+const IDLE_MS = Number(process.argv[4] ?? 60_000);
+const HOLD_TIMEOUT_MS = 30_000;
+
+function rng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+function summary(values: readonly number[]) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const round = (n: number) => Math.round(n * 10) / 10;
+  return {
+    p50: round(percentile(sorted, 50)),
+    p99: round(percentile(sorted, 99)),
+    max: round(sorted.at(-1) ?? 0),
+  };
+}
+
+function diskWriteBytes(): number {
+  const line = readFileSync('/proc/self/io', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('write_bytes:'));
+  return Number(line?.split(':')[1] ?? Number.NaN);
+}
+
+async function waitUntil(check: () => boolean, timeoutMs: number, pollMs = 2): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if (check()) return true;
+    await sleep(pollMs);
+  }
+  return check();
+}
+
+function jobSpec(name: string, count: number) {
+  const parsed = parseJobFile(
+    [`name: ${name}`, 'driver: exec', 'command: /bin/sleep', 'args: ["3600"]', `count: ${count}`].join('\n'),
+  );
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+  return parsed.spec;
+}
+
+async function main(): Promise<void> {
+  const random = rng(7);
+  const root = mkdtempSync(join(tmpdir(), 'mycel-bench-convergence-'));
+  const agents: Agent[] = [];
+  const log = pino({ level: 'silent' });
+  const startedAt = performance.now();
+  try {
+    for (let i = 0; i < AGENTS; i++) {
+      const peers = agents.length === 0 ? [] : [agents[0], agents[Math.floor(random() * agents.length)]];
+      const addresses = [...new Set(peers.map((a) => a?.addresses().find((x) => x.includes('/tcp/')) ?? ''))];
+      agents.push(
+        await Agent.start(
+          {
+            ...defaultConfig(),
+            dataDir: join(root, `agent-${i}`),
+            name: `edge-${i}`,
+            listen: ['/ip4/127.0.0.1/tcp/0'],
+            api: '127.0.0.1:0',
+            driver: 'exec',
+            logLevel: 'silent',
+            join: addresses.filter((a) => a !== ''),
+          },
+          { log, processMetrics: false },
+        ),
+      );
+    }
+    const meshFormed = await waitUntil(
+      () => agents.every((a) => a.state.state.nodes().length === AGENTS),
+      120_000,
+      100,
+    );
+    const startupMs = performance.now() - startedAt;
+
+    const ackMs: number[] = [];
+    const everywhereMs: number[] = [];
+    let missed = 0;
+    for (let j = 0; j < JOBS; j++) {
+      const submitter = agents[Math.floor(random() * agents.length)] as Agent;
+      const name = `bench-${j}`;
+      const t0 = performance.now();
+      await submitter.state.submitJob(jobSpec(name, 1 + (j % 5)));
+      ackMs.push(performance.now() - t0);
+      const held = await waitUntil(
+        () => agents.every((a) => a.state.state.job(name) !== undefined),
+        HOLD_TIMEOUT_MS,
+      );
+      if (held) everywhereMs.push(performance.now() - t0);
+      else missed++;
+    }
+
+    // Let the last batched flushes and sessions finish before the idle minute starts.
+    await sleep(35_000);
+    const storeBefore = agents.map((a) => ({ ...a.state.store.stats }));
+    const diskBefore = diskWriteBytes();
+    await sleep(IDLE_MS);
+    const diskAfter = diskWriteBytes();
+    const perHour = 3_600_000 / IDLE_MS;
+    const storeBytes = agents.map((a, i) => a.state.store.stats.bytes - (storeBefore[i]?.bytes ?? 0));
+    const storeWrites = agents.map((a, i) => a.state.store.stats.writes - (storeBefore[i]?.writes ?? 0));
+    const total = (xs: number[]) => xs.reduce((s, x) => s + x, 0);
+
+    console.log(
+      JSON.stringify(
+        {
+          agents: AGENTS,
+          jobs: JOBS,
+          meshFormed,
+          startupMs: Math.round(startupMs),
+          ackMs: summary(ackMs),
+          everyAgentHoldsJobMs: summary(everywhereMs),
+          jobsNotEverywhereWithin30s: missed,
+          idle: {
+            measuredMs: IDLE_MS,
+            storeBytesPerAgentPerHour: Math.round((total(storeBytes) / AGENTS) * perHour),
+            storeWritesPerAgentPerHour: Math.round((total(storeWrites) / AGENTS) * perHour),
+            maxStoreBytesOneAgent: Math.max(...storeBytes),
+            processDiskBytesPerAgentPerHour: Math.round(((diskAfter - diskBefore) / AGENTS) * perHour),
+          },
+          loadavg: loadavg().map((l) => Math.round(l * 100) / 100),
+        },
+        null,
+        2,
+      ),
+    );
+  } finally {
+    await Promise.all(agents.map((a) => a.stop()));
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+await main();

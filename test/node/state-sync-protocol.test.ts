@@ -68,3 +68,25 @@ test('a silent peer holds its slot only until the session deadline; one session 
   await expect(lpStream(silent).read()).rejects.toThrow();
   expect(await dialer.state.syncWith(listener.peerId)).toMatchObject({ kind: 'synced' });
 });
+
+test('inbound sessions beyond the limit are refused at once while the admitted one continues', async () => {
+  mesh = testMesh();
+  const state = { syncIntervalMs: 3_600_000, maxInboundSessions: 1, sessionTimeoutMs: 10_000 };
+  const listener = await mesh.start('listener', { state });
+  const first = await mesh.start('first', { join: [joinAddress(listener)], state });
+  const second = await mesh.start('second', { join: [joinAddress(listener)], state });
+  await waitFor(
+    'both connected and the connect-time sessions over',
+    () =>
+      converged([listener, first, second]) &&
+      [first, second].every(
+        (d) => !listener.state.isSyncing(d.peerId) && !d.state.isSyncing(listener.peerId),
+      ),
+  );
+  await first.host.dialProtocol(listener.host.peerId, STATE_SYNC_PROTOCOL);
+  await waitFor('the first session admitted', () => listener.state.isSyncing(first.peerId));
+  const refused = await second.host.dialProtocol(listener.host.peerId, STATE_SYNC_PROTOCOL);
+  await expect(lpStream(refused).read()).rejects.toThrow();
+  expect(listener.state.isSyncing(second.peerId)).toBe(false);
+  expect(listener.state.isSyncing(first.peerId)).toBe(true);
+});

@@ -23,7 +23,7 @@
  *   `start(previous)` takes the statuses this node last wrote so that adoption writes nothing when the
  *   workload still runs as recorded, and restart counts carry over an agent restart (the times of earlier
  *   restarts do not: the restart window starts afresh).
- * - Bounded: at most `maxConcurrentStarts` driver starts at once, a deadline on every driver call, one
+ * - Bounded: at most `maxConcurrentCalls` driver starts and stops at once, a deadline on every driver call, one
  *   health check in flight per alloc, a ring of events per alloc, a cap on finished allocs remembered.
  */
 import type { JobSpec } from '../crdt/job-spec.js';
@@ -48,7 +48,8 @@ export interface ReconcilerOptions {
   /** Multiplies health check intervals; tests and the simulator shrink them below the spec's 1 s minimum. */
   readonly healthIntervalScale?: number;
   readonly pollMs?: number;
-  readonly maxConcurrentStarts?: number;
+  /** Driver starts and plan stops running at once. */
+  readonly maxConcurrentCalls?: number;
   readonly checkRestartLimit?: number;
   /** Deadline for a start, which may include an image pull. */
   readonly startTimeoutMs?: number;
@@ -151,7 +152,7 @@ function sameStatus(a: AllocStatus, b: AllocStatus): boolean {
 export class Reconciler {
   private readonly tracked = new Map<string, Tracked>();
   private readonly history: AllocEvents;
-  private readonly starts: Limiter;
+  private readonly slots: Limiter;
   private readonly scale: number;
   private readonly pollMs: number;
   private readonly checkRestartLimit: number;
@@ -169,7 +170,7 @@ export class Reconciler {
 
   constructor(private readonly options: ReconcilerOptions) {
     this.history = new AllocEvents({ perAlloc: options.eventsPerAlloc ?? 16 });
-    this.starts = new Limiter(options.maxConcurrentStarts ?? 4);
+    this.slots = new Limiter(options.maxConcurrentCalls ?? 4);
     this.scale = options.healthIntervalScale ?? 1;
     this.pollMs = options.pollMs ?? 1_000;
     this.checkRestartLimit = Math.max(1, options.checkRestartLimit ?? 3);
@@ -229,7 +230,9 @@ export class Reconciler {
         await Promise.all(plan.stop.map((a) => this.stopAlloc(a)));
         await Promise.all([
           ...plan.start.map((d) => this.startAlloc(d)),
-          ...plan.keep.filter((d) => !this.tracked.has(d.allocId)).map((d) => this.startAlloc(d)),
+          ...plan.keep
+            .filter((d) => d.status === 'run' && !this.tracked.has(d.allocId))
+            .map((d) => this.startAlloc(d)),
         ]);
       }
     } finally {
@@ -408,7 +411,7 @@ export class Reconciler {
     let handle: TaskHandle;
     try {
       const driver = this.driverOf(t);
-      handle = await this.starts.run(() =>
+      handle = await this.slots.run(() =>
         withDeadline(`start ${t.allocId}`, this.startTimeoutMs, this.closing.signal, (signal) =>
           driver.start(task, { signal }),
         ),
@@ -464,16 +467,20 @@ export class Reconciler {
           restarts: (t.status?.restarts ?? 0) + 1,
           lastError: reason,
         });
-        const run = t.run;
-        t.restartTimer = setTimeout(
-          () =>
-            void this.locked(t, () => (t.phase === 'waiting' && t.run === run ? this.launch(t) : undefined)),
-          Math.max(0, decision.at - now),
-        );
-        t.restartTimer.unref();
+        this.scheduleRestart(t, decision.at - now);
         return;
       }
     }
+  }
+
+  private scheduleRestart(t: Tracked, delayMs: number): void {
+    const run = t.run;
+    clearTimeout(t.restartTimer);
+    t.restartTimer = setTimeout(
+      () => void this.locked(t, () => (t.phase === 'waiting' && t.run === run ? this.launch(t) : undefined)),
+      Math.max(0, delayMs),
+    );
+    t.restartTimer.unref();
   }
 
   /** Removes what the driver keeps of a finished workload; a failure here is logged, not fatal. */
@@ -502,16 +509,19 @@ export class Reconciler {
       clearTimeout(t.healthTimer);
       try {
         const driver = this.driverOf(t);
-        await withDeadline(
-          `stop ${t.allocId}`,
-          this.callTimeoutMs + this.stopGraceMs,
-          this.closing.signal,
-          (signal) => driver.stop(t.allocId, { signal, graceMs: this.stopGraceMs }),
+        await this.slots.run(() =>
+          withDeadline(
+            `stop ${t.allocId}`,
+            this.callTimeoutMs + this.stopGraceMs,
+            this.closing.signal,
+            (signal) => driver.stop(t.allocId, { signal, graceMs: this.stopGraceMs }),
+          ),
         );
       } catch (err) {
-        // Still running as far as anyone knows: the next plan asks again.
+        // As it was, as far as anyone knows: the next plan asks again.
         t.phase = phase;
         if (phase === 'running') this.scheduleHealth(t);
+        if (phase === 'waiting') this.scheduleRestart(t, 0);
         this.options.log.warn({ allocId: t.allocId, err }, 'stop failed; the next plan retries it');
         return;
       }
@@ -529,11 +539,13 @@ export class Reconciler {
       const driver = this.options.drivers.get(name);
       if (!driver) continue;
       try {
-        await withDeadline(
-          `stop ${a.allocId}`,
-          this.callTimeoutMs + this.stopGraceMs,
-          this.closing.signal,
-          (signal) => driver.stop(a.allocId, { signal, graceMs: this.stopGraceMs }),
+        await this.slots.run(() =>
+          withDeadline(
+            `stop ${a.allocId}`,
+            this.callTimeoutMs + this.stopGraceMs,
+            this.closing.signal,
+            (signal) => driver.stop(a.allocId, { signal, graceMs: this.stopGraceMs }),
+          ),
         );
       } catch (err) {
         this.options.log.warn({ allocId: a.allocId, err }, 'stop failed; the next plan retries it');

@@ -126,9 +126,9 @@ async function setup(script = 'exec sleep 60', extra: Partial<JobSpecInput> = {}
 }
 
 describe('reconciler: bounds and serialisation', () => {
-  it('runs at most maxConcurrentStarts driver starts at once', async () => {
+  it('runs at most maxConcurrentCalls driver starts at once', async () => {
     const { make } = await setup();
-    const { driver, reconciler } = make({ maxConcurrentStarts: 4 });
+    const { driver, reconciler } = make({ maxConcurrentCalls: 4 });
     driver.startDelayMs = 100;
     await reconciler.start();
     const allocs = Array.from({ length: 10 }, (_, slot) => desired('web', slot));
@@ -229,6 +229,14 @@ describe('reconciler: bounds and serialisation', () => {
       state: 'running',
       startedAt: before?.startedAt,
     });
+  });
+
+  it('never starts a kept copy whose node status is unknown', async () => {
+    const { make } = await setup();
+    const { driver, reconciler } = make();
+    await reconciler.start();
+    await reconciler.apply({ start: [], stop: [], keep: [{ ...desired('web', 0), status: 'unknown' }] });
+    expect(driver.starts).toEqual([]);
   });
 
   it('stops what a stale record says runs here, and corrects the record', async () => {

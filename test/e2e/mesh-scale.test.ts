@@ -20,8 +20,9 @@ afterAll(async () => {
 
 // Regression: gossipsub's IP-colocation penalty graylisted every peer once more than 10 shared an address
 // (as on loopback, or behind a site's NAT), and the bootstrap agent silently stopped relaying.
-test('20 agents behind one IP address, all joined through one of them, all see each other', async () => {
-  const N = 20;
+// 16 agents: the bootstrap then holds 15 peers on one address, past the point where the penalty graylisted them.
+test('16 agents behind one IP address, all joined through one of them, all see each other', async () => {
+  const N = 16;
   for (let i = 0; i < N; i++) {
     const dir = await tempDir();
     cleanups.push(dir.cleanup);
@@ -41,9 +42,9 @@ test('20 agents behind one IP address, all joined through one of them, all see e
     );
   }
   await waitFor(
-    'every agent to see the other 19 alive',
+    'every agent to see all the others alive',
     () => agents.every((a) => a.peers().filter((p) => p.liveness === 'alive').length === N - 1),
-    30_000,
+    60_000,
     summary,
   );
   // The bootstrap agent is not the only path: every agent holds direct links to other joiners too.
@@ -57,4 +58,4 @@ test('20 agents behind one IP address, all joined through one of them, all see e
     summary,
   );
   expect(agents.every((a) => a.peers().filter((p) => p.liveness === 'alive').length === N - 1)).toBe(true);
-}, 90_000);
+}, 150_000);

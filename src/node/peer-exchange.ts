@@ -1,0 +1,123 @@
+import type { Connection, Stream } from '@libp2p/interface';
+import { lpStream } from '@libp2p/utils';
+import type { Logger } from 'pino';
+import type { KnownPeers } from './known-peers.js';
+import type { MeshHost } from './libp2p-host.js';
+import { dialableAddresses } from './peer-dialer.js';
+
+export const PEER_EXCHANGE_PROTOCOL = '/mycel/peer-exchange/1.0.0';
+const MAX_PEERS = 32;
+const MAX_RESPONSE_BYTES = 32 * 1024;
+const MAX_ADDRESSES = 8;
+
+export interface ExchangedPeer {
+  peerId: string;
+  addresses: string[];
+}
+
+/**
+ * Asks a freshly connected peer for a sample of the peers it knows. Discovery must not depend on gossip
+ * reaching a newcomer: until it has mesh links, gossipsub may relay nothing to it, and it would stay attached to
+ * its bootstrap peer alone.
+ */
+export class PeerExchange {
+  readonly #host: MeshHost;
+  readonly #known: KnownPeers;
+  readonly #log: Logger;
+  readonly #random: () => number;
+  readonly #now: () => number;
+  readonly #timeoutMs: number;
+
+  constructor(
+    host: MeshHost,
+    known: KnownPeers,
+    opts: { random: () => number; now: () => number; timeoutMs: number },
+    log: Logger,
+  ) {
+    this.#host = host;
+    this.#known = known;
+    this.#random = opts.random;
+    this.#now = opts.now;
+    this.#timeoutMs = opts.timeoutMs;
+    this.#log = log;
+  }
+
+  async start(): Promise<void> {
+    await this.#host.handle(
+      PEER_EXCHANGE_PROTOCOL,
+      (stream, connection) => void this.#serve(stream, connection),
+      {
+        maxInboundStreams: 4,
+        maxOutboundStreams: 4,
+      },
+    );
+  }
+
+  async #serve(stream: Stream, connection: Connection): Promise<void> {
+    const signal = AbortSignal.timeout(this.#timeoutMs);
+    try {
+      const asker = connection.remotePeer.toString();
+      const sample = this.#known
+        .list()
+        .filter((p) => p.peerId !== asker && p.addresses.length > 0)
+        .map((p) => ({ peerId: p.peerId, addresses: p.addresses.slice(0, MAX_ADDRESSES) }));
+      const picked = sampleOf(sample, MAX_PEERS, this.#random);
+      const lp = lpStream(stream, { maxDataLength: MAX_RESPONSE_BYTES });
+      await lp.write(new TextEncoder().encode(JSON.stringify(picked)), { signal });
+      await stream.close({ signal });
+    } catch (err) {
+      stream.abort(err as Error);
+      this.#log.debug({ err }, 'peer exchange: serving failed');
+    }
+  }
+
+  /** Learns peers from `peerId`; returns how many it offered. Failures only cost a log line. */
+  async request(peerId: Connection['remotePeer']): Promise<number> {
+    const signal = AbortSignal.timeout(this.#timeoutMs);
+    try {
+      const stream = await this.#host.dialProtocol(peerId, PEER_EXCHANGE_PROTOCOL, { signal });
+      const lp = lpStream(stream, { maxDataLength: MAX_RESPONSE_BYTES });
+      const bytes = await lp.read({ signal });
+      await stream.close({ signal }).catch(() => stream.abort(new Error('close failed')));
+      const peers = decodePeers(bytes.subarray());
+      const now = this.#now();
+      const self = this.#host.peerId.toString();
+      for (const peer of peers) {
+        if (peer.peerId !== self) this.#known.remember(peer.peerId, dialableAddresses(peer.addresses), now);
+      }
+      return peers.length;
+    } catch (err) {
+      this.#log.debug({ peer: peerId.toString(), err }, 'peer exchange: request failed');
+      return 0;
+    }
+  }
+}
+
+export function decodePeers(bytes: Uint8Array): ExchangedPeer[] {
+  if (bytes.length > MAX_RESPONSE_BYTES) throw new Error('peer exchange response too large');
+  const raw: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  if (!Array.isArray(raw) || raw.length > MAX_PEERS)
+    throw new Error('peer exchange response is not a peer list');
+  return raw.map((entry) => {
+    const { peerId, addresses } = (entry ?? {}) as Partial<ExchangedPeer>;
+    if (typeof peerId !== 'string' || !/^[1-9A-HJ-NP-Za-km-z]{32,64}$/.test(peerId))
+      throw new Error('bad peer id');
+    if (
+      !Array.isArray(addresses) ||
+      addresses.length > MAX_ADDRESSES ||
+      !addresses.every((a) => typeof a === 'string' && a.startsWith('/') && a.length <= 200)
+    ) {
+      throw new Error('bad addresses');
+    }
+    return { peerId, addresses };
+  });
+}
+
+function sampleOf<T>(items: T[], n: number, random: () => number): T[] {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+  }
+  return copy.slice(0, n);
+}

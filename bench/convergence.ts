@@ -29,6 +29,9 @@ function rng(seed: number): () => number {
   };
 }
 
+/** Progress on stderr, so that stdout stays one JSON object. */
+const progress = (message: string) => process.stderr.write(`${new Date().toISOString()} ${message}\n`);
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -95,12 +98,14 @@ async function main(): Promise<void> {
         ),
       );
     }
+    progress(`${AGENTS} agents started`);
     const meshFormed = await waitUntil(
       () => agents.every((a) => a.state.state.nodes().length === AGENTS),
       120_000,
       100,
     );
     const startupMs = performance.now() - startedAt;
+    progress(`every agent holds every node record: ${meshFormed}`);
 
     const ackMs: number[] = [];
     const everywhereMs: number[] = [];
@@ -117,6 +122,7 @@ async function main(): Promise<void> {
       );
       if (held) everywhereMs.push(performance.now() - t0);
       else missed++;
+      progress(`${name}: acknowledged in ${Math.round(ackMs.at(-1) ?? 0)} ms, everywhere: ${held}`);
     }
 
     // Let the last batched flushes and sessions finish before the idle minute starts.

@@ -41,10 +41,18 @@ async function getJson(url: string): Promise<unknown> {
   return res.json();
 }
 
+/** A busy machine can delay an answer; a missing figure is reported as null, never a crash. */
 async function heapUsedBytes(api: string): Promise<number> {
-  const res = await fetch(`${api}/metrics`, { signal: AbortSignal.timeout(3_000) });
-  const text = await res.text();
-  return Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? Number.NaN);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const res = await fetch(`${api}/metrics`, { signal: AbortSignal.timeout(10_000) });
+      const text = await res.text();
+      return Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? Number.NaN);
+    } catch {
+      await sleep(1_000);
+    }
+  }
+  return Number.NaN;
 }
 
 function median(xs: number[]): number {

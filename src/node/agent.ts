@@ -19,6 +19,7 @@ import { type LivenessChange, type LivenessStatus, LivenessView } from './livene
 import type { Logger } from './logger.js';
 import { MeshMetrics } from './metrics.js';
 import { dialableAddresses, PeerDialer } from './peer-dialer.js';
+import { PeerExchange } from './peer-exchange.js';
 import { StateService, type StateServiceOptions } from './state-service.js';
 
 /** What the imperative shell needs from the outside world; the simulator substitutes all of it. */
@@ -71,6 +72,7 @@ export class Agent {
   readonly #now: () => number;
   readonly #knownPeers: KnownPeers;
   readonly #dialer: PeerDialer;
+  readonly #peerExchange: PeerExchange;
   readonly #timers: NodeJS.Timeout[] = [];
   #seq = 0;
   #state: StateService | undefined;
@@ -111,6 +113,12 @@ export class Agent {
       },
       this.log,
     );
+    this.#peerExchange = new PeerExchange(
+      init.host,
+      init.knownPeers,
+      { random: init.env.random ?? Math.random, now: init.now, timeoutMs: 5_000 },
+      this.log,
+    );
   }
 
   static async start(config: AgentConfig, env: AgentEnvironment): Promise<Agent> {
@@ -124,11 +132,13 @@ export class Agent {
       privateKey: identity.key,
       listen: config.listen,
       maxConnections: config.maxConnections,
-      pingIntervalMs: Math.max(1_000, config.heartbeatIntervalMs * 2),
+      // Each ping opens a stream (a multistream negotiation): every 10 s is plenty for an RTT figure.
+      pingIntervalMs: 10_000,
       transport: env.transport,
       connectionGater: env.connectionGater,
     });
     const agent = new Agent({ config, host, knownPeers, env, now });
+    await agent.#peerExchange.start();
     try {
       agent.#state = await StateService.start(
         { host, gossip: agent.gossip, config, log: env.log, now, random: env.random ?? Math.random },
@@ -177,6 +187,12 @@ export class Agent {
       const { peerId, listenAddrs } = evt.detail;
       const addresses = dialableAddresses(listenAddrs.map((a) => a.toString()));
       if (addresses.length > 0) this.#knownPeers.remember(peerId.toString(), addresses, this.#now());
+      // Short of links: ask the new peer whom it knows, then let the dialer connect to them.
+      if (this.host.getPeers().length < this.config.targetPeers) {
+        void this.#peerExchange.request(peerId).then((offered) => {
+          if (offered > 0) this.#dialer.tick();
+        });
+      }
     });
     this.#every(heartbeatIntervalMs, () => void this.#publishHeartbeat());
     this.#every(Math.max(250, Math.floor(heartbeatIntervalMs / 2)), () => this.#tickLiveness());

@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import type { AgentStatus, PeerInfo } from '../node/agent.js';
 import { VERSION } from '../version.js';
 import { type ApiClient, apiClient, CliError } from './api-client.js';
+import { registerAllocCommands } from './commands/alloc.js';
 import { registerJobCommands } from './commands/job.js';
 import { registerNodeCommands } from './commands/node.js';
 import { ago, duration, type OutputFormat, render, renderRecord, shortId } from './output.js';
@@ -92,6 +93,7 @@ export function buildProgram(): Command {
 
   registerJobCommands(program);
   registerNodeCommands(program);
+  registerAllocCommands(program);
 
   return program;
 }

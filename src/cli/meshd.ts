@@ -7,6 +7,7 @@ import { agentRoutes } from '../node/api-routes.js';
 import { ConfigError, parseLabels, resolveConfig } from '../node/config.js';
 import { ControlApi } from '../node/control-api.js';
 import { createLogger } from '../node/logger.js';
+import { placementRoutes } from '../node/routes/placement-routes.js';
 import { stateRoutes } from '../node/routes/state-routes.js';
 import { VERSION } from '../version.js';
 
@@ -43,7 +44,14 @@ const program = new Command('meshd')
       'silent',
     ]),
   )
-  .addOption(new Option('--driver <driver>', 'workload drivers to offer').choices(['auto', 'docker', 'exec']))
+  .addOption(
+    new Option('--driver <driver>', 'workload drivers to offer (none: relay only)').choices([
+      'auto',
+      'docker',
+      'exec',
+      'none',
+    ]),
+  )
   .option('--docker-socket <path>', 'Docker Engine socket (default /var/run/docker.sock)')
   .option('--heartbeat-interval-ms <ms>', 'liveness heartbeat period (default 2000)', int)
   .option('--suspect-after-ms <ms>', 'silence before a peer is suspect (default 6000)', int)
@@ -79,7 +87,10 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel, { node: config.name });
   log.debug({ config }, 'configuration resolved');
   const agent = await Agent.start(config, { log });
-  const api = new ControlApi([...agentRoutes(agent), ...stateRoutes(agent)], log);
+  const api = new ControlApi(
+    [...agentRoutes(agent), ...stateRoutes(agent), ...placementRoutes(agent.workloads.placement)],
+    log,
+  );
   try {
     const bound = await api.listen(config.api, config.allowRemoteApi);
     log.info({ api: `http://${bound.host}:${bound.port}` }, 'control API listening');

@@ -20,7 +20,9 @@ import type { Logger } from './logger.js';
 import { MeshMetrics } from './metrics.js';
 import { dialableAddresses, PeerDialer } from './peer-dialer.js';
 import { PeerExchange } from './peer-exchange.js';
+import type { PeerLiveness } from './placement-input.js';
 import { StateService, type StateServiceOptions } from './state-service.js';
+import { Workloads, type WorkloadsDeps } from './workloads.js';
 
 /** What the imperative shell needs from the outside world; the simulator substitutes all of it. */
 export interface AgentEnvironment {
@@ -33,6 +35,8 @@ export interface AgentEnvironment {
   processMetrics?: boolean;
   /** Anti-entropy and flush periods; tests and benchmarks shorten them. */
   state?: Partial<StateServiceOptions>;
+  /** Placement debounce, health and poll intervals; tests shorten them. */
+  workloads?: WorkloadsDeps['tuning'];
 }
 
 export interface AgentStatus {
@@ -76,6 +80,7 @@ export class Agent {
   readonly #timers: NodeJS.Timeout[] = [];
   #seq = 0;
   #state: StateService | undefined;
+  #workloads: Workloads | undefined;
   #stopping: Promise<void> | undefined;
   readonly #livenessListeners = new Set<(changes: LivenessChange[]) => void>();
 
@@ -144,7 +149,9 @@ export class Agent {
         { host, gossip: agent.gossip, config, log: env.log, now, random: env.random ?? Math.random },
         env.state,
       );
+      agent.#workloads = await agent.#startWorkloads(agent.#state, env);
     } catch (err) {
+      await agent.#state?.stop();
       await host.stop();
       throw err;
     }
@@ -158,6 +165,48 @@ export class Agent {
 
   get peerId(): string {
     return this.host.peerId.toString();
+  }
+
+  async #startWorkloads(state: StateService, env: AgentEnvironment): Promise<Workloads> {
+    const workloads = await Workloads.start({
+      self: this.peerId,
+      config: this.config,
+      log: this.log,
+      now: this.#now,
+      state: state.state,
+      publish: (messages) => state.publish(messages),
+      drivers: state.drivers,
+      liveness: () => this.#placementLiveness(state),
+      tuning: env.workloads,
+    });
+    state.onChange(() => workloads.changed());
+    this.onLivenessChange(() => workloads.changed());
+    return workloads;
+  }
+
+  /**
+   * Liveness as placement sees it. A node this agent has a record of but has not heard yet counts as suspect
+   * (keeps its work, gets no new work) until one lost-period after start: a freshly booted agent that has not
+   * heard the fleet yet must not conclude everyone is lost and start their work on itself.
+   */
+  #placementLiveness(state: StateService): PeerLiveness[] {
+    const now = this.#now();
+    const heard = this.liveness
+      .list(now)
+      .map(({ peerId, status, lastSeen }) => ({ peerId, status, lastSeen }));
+    if (now - this.startedAt >= this.config.lostAfterMs) return heard;
+    const known = new Set(heard.map((p) => p.peerId));
+    const unheard = state.state
+      .nodes()
+      .filter((n) => n.peerId !== this.peerId && !known.has(n.peerId))
+      .map((n) => ({ peerId: n.peerId, status: 'suspect' as const, lastSeen: this.startedAt }));
+    return [...heard, ...unheard];
+  }
+
+  /** Placement of every allocation in the mesh, and the reconciler running this node's share. */
+  get workloads(): Workloads {
+    if (!this.#workloads) throw new Error('the agent has not started its workloads');
+    return this.#workloads;
   }
 
   /** Replicated jobs and nodes. */
@@ -313,6 +362,8 @@ export class Agent {
     for (const timer of this.#timers) clearInterval(timer);
     this.#dialer.stop();
     await this.#saveKnownPeers();
+    // Workloads keep running: an agent restart adopts them instead of starting them again.
+    await this.#workloads?.stop();
     await this.#state?.stop();
     await this.host.stop();
     this.log.info({ peerId: this.peerId }, 'agent stopped');

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const DRIVERS = ['auto', 'docker', 'exec'] as const;
+const DRIVERS = ['auto', 'docker', 'exec', 'none'] as const;
 
 const hostPort = z
   .string()

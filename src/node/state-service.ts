@@ -105,6 +105,7 @@ export class StateService {
   readonly #drivers: readonly DriverName[];
   /** Peers whose session was asked for again while one was running: run one more when it ends. */
   readonly #again = new Set<string>();
+  readonly #listeners = new Set<() => void>();
   #periodic: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -149,6 +150,9 @@ export class StateService {
         now: deps.now,
         log: deps.log,
         publish: (messages) => service?.publish(messages),
+        received: () => {
+          if (service) service.#changed();
+        },
       },
       { sessionTimeoutMs: options.sessionTimeoutMs, maxInboundSessions: options.maxInboundSessions },
     );
@@ -159,6 +163,11 @@ export class StateService {
 
   get peerId(): string {
     return this.state.self;
+  }
+
+  /** The workload drivers this node offers, as its node record says. */
+  get drivers(): readonly DriverName[] {
+    return this.#drivers;
   }
 
   async submitJob(spec: JobSpec): Promise<{ name: string; version: number; outcome: SubmitOutcome }> {
@@ -193,9 +202,23 @@ export class StateService {
     return this.#protocol.isSyncing(peer);
   }
 
+  /**
+   * Called after anything may have changed the local replica: a local write, applied gossip, a sync session.
+   * Listeners (placement) debounce; a spurious call costs one recomputation.
+   */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #changed(): void {
+    for (const listener of this.#listeners) listener();
+  }
+
   /** Gossips changes; one too big for gossip travels by anti-entropy instead. */
   publish(messages: readonly GossipMessage[]): void {
     if (this.#stopped) return;
+    if (messages.length > 0) this.#changed();
     for (const message of messages) {
       const encoded = encodeGossip(message);
       if (!encoded.ok) {
@@ -245,6 +268,7 @@ export class StateService {
     const outcome = this.state.applyGossip(message, this.#deps.now());
     switch (outcome.kind) {
       case 'applied':
+        this.#changed();
         this.publish(outcome.publish);
         return;
       case 'stale-epoch':
@@ -327,7 +351,8 @@ export class StateService {
 }
 
 async function offeredDrivers(config: AgentConfig, log: Logger): Promise<DriverName[]> {
-  const dockerAnswers = config.driver === 'exec' ? false : await probeDocker(config.dockerSocket);
+  const dockerAnswers =
+    config.driver === 'exec' || config.driver === 'none' ? false : await probeDocker(config.dockerSocket);
   try {
     return driversFor(config.driver, dockerAnswers);
   } catch (err) {

@@ -36,6 +36,8 @@ export interface SyncProtocolDeps {
   readonly log: Logger;
   /** Changes a session caused that the rest of the mesh must hear about. */
   readonly publish: (messages: readonly GossipMessage[]) => void;
+  /** A session ended after receiving frames: the local replica may have changed. */
+  readonly received?: () => void;
 }
 
 export class StateSyncProtocol {
@@ -153,6 +155,7 @@ export class StateSyncProtocol {
       if (step.done) break;
     }
     await stream.close(options);
+    if (frames > 0) this.#deps.received?.();
     return { kind: 'synced', frames };
   }
 }

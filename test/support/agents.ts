@@ -24,6 +24,8 @@ export function testConfig(overrides: Partial<AgentConfig> & { dataDir: string }
     listen: ['/ip4/127.0.0.1/tcp/0'],
     api: '127.0.0.1:0',
     logLevel: 'silent',
+    // Mesh and state tests run no workloads; tests of workloads ask for a driver.
+    driver: 'none',
     ...FAST_LIVENESS,
     ...overrides,
   };

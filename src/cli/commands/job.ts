@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
+import type { JobPlacement } from '../../node/placement-service.js';
 import type { JobDetail, JobHistoryEntry, JobSummary, SubmitAnswer } from '../../node/routes/state-routes.js';
 import { type ApiClient, apiClient, CliError } from '../api-client.js';
 import { ago, type OutputFormat, render, renderRecord, shortId } from '../output.js';
@@ -71,8 +72,11 @@ export function registerJobCommands(program: Command): void {
     .action(async (name: string, _opts, cmd: Command) => {
       const { client, format } = globals(cmd);
       const detail = await client.get<JobDetail>(jobPath(name));
+      const placement = await client
+        .get<JobPlacement>(`/v1/placement/${encodeURIComponent(name)}`)
+        .catch(() => undefined);
       if (format !== 'table') {
-        process.stdout.write(render([], [], format, detail));
+        process.stdout.write(render([], [], format, { ...detail, placement }));
         return;
       }
       const now = Date.now();
@@ -105,7 +109,7 @@ export function registerJobCommands(program: Command): void {
               ],
               format,
             );
-      process.stdout.write(`${head}\nAllocations\n${allocations}`);
+      process.stdout.write(`${head}\nAllocations\n${allocations}${placementSection(placement)}`);
     });
 
   job
@@ -159,4 +163,27 @@ async function readJobFile(file: string): Promise<string> {
         : `cannot read job file ${file}: ${(err as Error).message}`,
     );
   }
+}
+
+/** Where this agent's placement puts each copy, and why a copy could not be placed (per dimension). */
+function placementSection(placement: JobPlacement | undefined): string {
+  if (!placement) return '\nPlacement\nnot computed yet on this agent\n';
+  const copies =
+    placement.allocs.length === 0
+      ? 'no copies placed\n'
+      : render(
+          [...placement.allocs],
+          [
+            { header: 'ALLOC', value: (a) => a.allocId },
+            { header: 'NODE', value: (a) => a.nodeName },
+            { header: 'VERSION', value: (a) => String(a.jobVersion) },
+            { header: 'DESIRED', value: (a) => a.status },
+          ],
+          'table',
+        );
+  const stops = placement.stops.map((s) => `stop ${s.allocId} on ${s.nodeName}: ${s.reason}\n`).join('');
+  const unplaced = placement.unplaced
+    .map((u) => `slot ${u.slot} unplaced: ${u.reasons.join('; ') || 'no eligible node'}\n`)
+    .join('');
+  return `\nPlacement\n${copies}${stops}${unplaced}`;
 }

@@ -1,11 +1,14 @@
-/** `meshd --driver docker|exec|auto`: which drivers this node offers to the scheduler. */
+/** `meshd --driver docker|exec|auto|none`: which drivers this node offers to the scheduler. */
 import type { DriverName } from './driver.js';
 import { DriverError } from './driver-error.js';
 
-export type DriverMode = DriverName | 'auto';
+/** `none`: a relay-only agent (a gateway, a test) that replicates state and places work but runs none. */
+export type DriverMode = DriverName | 'auto' | 'none';
 
 export function driversFor(mode: DriverMode, dockerAnswers: boolean): DriverName[] {
   switch (mode) {
+    case 'none':
+      return [];
     case 'exec':
       return ['exec'];
     case 'docker':

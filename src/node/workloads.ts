@@ -1,0 +1,110 @@
+import type { JobSpec } from '../crdt/job-spec.js';
+import type { GossipMessage, MeshState } from '../crdt/mesh-state.js';
+import type { AllocStatus } from '../crdt/records.js';
+import type { AgentConfig } from './config.js';
+import { DockerDriver } from './drivers/docker-driver.js';
+import type { Driver, DriverName } from './drivers/driver.js';
+import { ExecDriver } from './drivers/exec-driver.js';
+import type { Logger } from './logger.js';
+import { type PeerLiveness, readJobSpec } from './placement-input.js';
+import { PlacementService } from './placement-service.js';
+import { Reconciler } from './reconciler.js';
+
+const TIME_TICK_MS = 5_000;
+
+export interface WorkloadsDeps {
+  self: string;
+  config: AgentConfig;
+  log: Logger;
+  now: () => number;
+  state: MeshState;
+  publish(messages: readonly GossipMessage[]): void;
+  /** Drivers this node offers (the same list its node record advertises). */
+  drivers: readonly DriverName[];
+  liveness(): readonly PeerLiveness[];
+  /** Tests shrink placement debounce and health intervals. */
+  tuning?: { debounceMs?: number; healthIntervalScale?: number; pollMs?: number };
+}
+
+/**
+ * The one-way pipeline from replicated state to running work: state or liveness changes → placement (every
+ * agent computes all of it) → this node's plan → reconciler → drivers → status transitions back into the
+ * replicated state. Nothing here decides for other nodes; each runs only its own share.
+ */
+export class Workloads {
+  readonly placement: PlacementService;
+  readonly reconciler: Reconciler;
+  readonly #drivers: Map<DriverName, Driver>;
+  readonly #unsubscribe: () => void;
+  readonly #timer: NodeJS.Timeout;
+
+  private constructor(deps: WorkloadsDeps, drivers: Map<DriverName, Driver>) {
+    this.#drivers = drivers;
+    const { state, now, log } = deps;
+    this.reconciler = new Reconciler({
+      self: deps.self,
+      drivers,
+      resolveSpec: (job, version) => resolveSpec(state, job, version),
+      report: (status: AllocStatus) => deps.publish(state.putAllocStatus(status, now())),
+      now,
+      log,
+      ...(deps.tuning?.healthIntervalScale ? { healthIntervalScale: deps.tuning.healthIntervalScale } : {}),
+      ...(deps.tuning?.pollMs ? { pollMs: deps.tuning.pollMs } : {}),
+    });
+    this.placement = new PlacementService({
+      self: deps.self,
+      readState: () => ({ jobs: state.jobs(), nodes: state.nodes(), allocations: state.allocations() }),
+      readLiveness: deps.liveness,
+      now,
+      ...(deps.tuning?.debounceMs !== undefined ? { debounceMs: deps.tuning.debounceMs } : {}),
+      onError: (err) => log.error({ err }, 'placement failed; keeping the last placement'),
+    });
+    this.#unsubscribe = this.placement.onPlan((plan) => {
+      void this.reconciler
+        .apply(plan)
+        .catch((err: unknown) => log.error({ err }, 'applying the plan failed'));
+    });
+    // Time alone changes placement too: a job's `lostAfter` can run out long after liveness last changed.
+    this.#timer = setInterval(() => this.placement.schedule(), TIME_TICK_MS);
+    this.#timer.unref();
+  }
+
+  static async start(deps: WorkloadsDeps): Promise<Workloads> {
+    const drivers = new Map<DriverName, Driver>();
+    if (deps.drivers.includes('exec'))
+      drivers.set('exec', new ExecDriver({ owner: deps.self, dataDir: deps.config.dataDir }));
+    if (deps.drivers.includes('docker')) {
+      drivers.set('docker', new DockerDriver({ owner: deps.self, socketPath: deps.config.dockerSocket }));
+    }
+    const workloads = new Workloads(deps, drivers);
+    // Adopt what already runs before the first plan, so an agent restart never starts a workload twice; with
+    // no network at all the local replica still says what this device should run (offline autonomy).
+    const previous = deps.state.allocations().filter((a) => a.node === deps.self);
+    await workloads.reconciler.start(previous);
+    workloads.placement.schedule();
+    return workloads;
+  }
+
+  /** Something changed that placement depends on: replicated state or liveness. Debounced. */
+  changed(): void {
+    this.placement.schedule();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#unsubscribe();
+    this.placement.close();
+    await this.reconciler.close();
+    for (const driver of this.#drivers.values()) await driver.close();
+  }
+}
+
+function resolveSpec(state: MeshState, job: string, version: number): JobSpec | undefined {
+  const view = state.job(job);
+  const entry =
+    view?.history.find((v) => v.version === version) ??
+    (view?.current.version === version ? view.current : undefined);
+  if (!entry) return undefined;
+  const spec = readJobSpec(entry.spec);
+  return spec.ok ? spec.value : undefined;
+}

@@ -1,7 +1,9 @@
-// `npm run demo`: five agents as separate processes on loopback, joined through the first one's address.
-// Ctrl-C stops them cleanly. `--exit` stops them after printing (used by the test that keeps this demo true).
+// `npm run demo`: five agents as separate processes on loopback, joined through the first one's address; a
+// job submitted on one agent is placed by all of them and run by the agents it lands on (exec driver: plain
+// processes, so the demo needs no Docker). Ctrl-C stops the job and the agents cleanly. `--exit` does so
+// after printing (used by the test that keeps this demo true).
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, rmSync } from 'node:fs';
+import { mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -17,6 +19,7 @@ rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 
 const agents = [];
+const died = [];
 function startAgent(i, joinAddresses) {
   const name = `edge-${i + 1}`;
   const dataDir = join(work, name);
@@ -37,6 +40,9 @@ function startAgent(i, joinAddresses) {
     ...joinAddresses.flatMap((a) => ['--join', a]),
   ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', log] });
+  child.once('exit', (code) => {
+    if (!stopping) died.push(`${name} exited with code ${code}; see ${join(work, `${name}.log`)}`);
+  });
   agents.push({ name, child, api: `http://127.0.0.1:${basePort + 100 + i}` });
   return agents.at(-1);
 }
@@ -46,9 +52,10 @@ async function api(agent, path) {
   return res.json();
 }
 
-async function until(what, check, timeoutMs = 30_000) {
+async function until(what, check, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    if (died.length > 0) throw new Error(`demo: ${died.join('; ')}`);
     try {
       if (await check()) return;
     } catch {}
@@ -58,6 +65,7 @@ async function until(what, check, timeoutMs = 30_000) {
 }
 
 function meshctlRun(agent, ...args) {
+  console.log(`\n$ meshctl --api ${agent.api} ${args.join(' ')}`);
   return new Promise((resolveRun, reject) => {
     const child = spawn(process.execPath, [meshctl, '--api', agent.api, ...args], { stdio: 'inherit' });
     child.on('exit', (code) =>
@@ -66,10 +74,43 @@ function meshctlRun(agent, ...args) {
   });
 }
 
+const JOB = 'demo-worker';
+const jobFile = join(work, `${JOB}.yaml`);
+writeFileSync(
+  jobFile,
+  [
+    `name: ${JOB}`,
+    'count: 3',
+    'driver: exec',
+    'command: /bin/sh',
+    'args: ["-c", "while true; do echo tick from $MYCEL_NODE; sleep 5; done"]',
+    'resources: { cpu: 50, memory: 16 }',
+  ].join('\n'),
+);
+
 let stopping = false;
 async function stopAll(code) {
   if (stopping) return;
   stopping = true;
+  if (agents[0]?.child.exitCode === null) {
+    // Stop the job first and wait until every agent has stopped its copy, so no process outlives the demo.
+    await fetch(`${agents[0].api}/v1/jobs/${JOB}/stop`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ purge: false }),
+      signal: AbortSignal.timeout(5_000),
+    }).catch(() => {});
+    await until(
+      'every copy to stop',
+      async () => {
+        const views = await Promise.all(agents.map((a) => api(a, `/v1/jobs/${JOB}`)));
+        return views.every((v) =>
+          (v.allocations ?? []).every((a) => a.state !== 'running' && a.state !== 'starting'),
+        );
+      },
+      20_000,
+    ).catch(() => console.error('demo: some copies did not report stopped; check with ps'));
+  }
   console.log('\nstopping the agents...');
   await Promise.all(
     agents.map(
@@ -99,10 +140,14 @@ try {
     const counts = await Promise.all(agents.map(async (a) => (await api(a, '/v1/status')).peers.alive));
     return counts.every((n) => n === COUNT - 1);
   });
-  console.log(`\n$ meshctl --api ${last.api} peers`);
   await meshctlRun(last, 'peers');
-  console.log(`\n$ meshctl --api ${last.api} status`);
-  await meshctlRun(last, 'status');
+  await meshctlRun(agents[1], 'job', 'run', jobFile);
+  await until('three copies running', async () => {
+    const job = await api(last, `/v1/jobs/${JOB}`);
+    return job.allocations?.filter((a) => a.state === 'running').length === 3;
+  });
+  await meshctlRun(last, 'alloc', 'list');
+  await meshctlRun(last, 'job', 'status', JOB);
   if (exitAfter) await stopAll(0);
   console.log('\nthe mesh is running; try the meshctl commands above. Ctrl-C stops it.');
 } catch (err) {

@@ -85,7 +85,7 @@ describe('meshd as a process', () => {
     expect(bad.output()).toMatch(/--listen \/ MESH_LISTEN \(0\): expected a TCP multiaddr/);
   });
 
-  test('npm run demo starts five agents that all see each other, and stops them cleanly', async () => {
+  test('npm run demo: five agents see each other, a job runs on three of them, all stop cleanly', async () => {
     const tmp = await tempDir();
     dirs.push(tmp.cleanup);
     const { spawn } = await import('node:child_process');
@@ -104,6 +104,14 @@ describe('meshd as a process', () => {
     expect(await exited(demo), out).toBe(0);
     const peerRows = out.split('\n').filter((line) => /^edge-\d +12D3Ko\S+ +alive /.test(line));
     expect(peerRows, out).toHaveLength(4);
+    // The job was placed by every agent and runs on three of them; `alloc list` shows three distinct nodes.
+    expect(out).toMatch(/job "demo-worker" version 1 submitted/);
+    const runRows = out
+      .split('\n')
+      .filter((line) => /^demo-worker\.\d\.\d\.\w+ +demo-worker +1 +edge-\d +run$/.test(line));
+    expect(runRows, out).toHaveLength(3);
+    expect(new Set(runRows.map((row) => row.split(/ +/)[3])).size).toBe(3);
     expect(out).toMatch(/all agents stopped cleanly/);
+    expect(out).not.toMatch(/did not report stopped/);
   }, 90_000);
 });

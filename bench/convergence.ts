@@ -3,6 +3,7 @@
  * submitted one at a time on random agents. For each job: time until its submitter acknowledged it (on disk) and
  * until every agent holds it; p50/p99/max. Then an idle minute: bytes and write calls each agent's state store
  * issues, and the block-device bytes the whole process wrote (/proc/self/io), extrapolated per agent per hour.
+ * The agents are relay-only (`driver: none`): this measures replication, not placement or workloads.
  * Prints one JSON object. `node dist/build/bench/convergence.js [agents] [jobs] [idleMs]`
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -90,7 +91,7 @@ async function main(): Promise<void> {
             name: `edge-${i}`,
             listen: ['/ip4/127.0.0.1/tcp/0'],
             api: '127.0.0.1:0',
-            driver: 'exec',
+            driver: 'none',
             logLevel: 'silent',
             join: addresses.filter((a) => a !== ''),
           },

@@ -74,7 +74,7 @@ export function testMesh(): TestMesh {
       }
       let self: string | undefined;
       const agent = await Agent.start(
-        testConfig({ dataDir, name, driver: 'exec', join: options.join ?? [], ...CALM_LIVENESS }),
+        testConfig({ dataDir, name, driver: 'none', join: options.join ?? [], ...CALM_LIVENESS }),
         {
           log: options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent', base: { node: name } }),
           processMetrics: false,

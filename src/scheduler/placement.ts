@@ -63,6 +63,12 @@ interface SlotWork {
   readonly slot: number;
   readonly copies: readonly Copy[];
   survivor: Copy | undefined;
+  /**
+   * The survivor only stands in for an unheard copy that would beat it were its node heard. It yields
+   * capacity to every other survivor, so that a node dropping out cannot revive a duplicate that then
+   * evicts copies the node never ran.
+   */
+  readonly standsIn: boolean;
   readonly unknown: readonly Copy[];
   /**
    * No heard copy survived, yet a new one is unnecessary: a copy on an unheard node still waits out
@@ -109,6 +115,17 @@ function handedOver(job: SchedJob, copies: readonly Copy[]): number | undefined 
   if (latest === undefined || latest.state !== 'complete' || latest.jobVersion >= job.version)
     return undefined;
   return latest.nodeIndex >= 0 ? latest.nodeIndex : undefined;
+}
+
+/** Above every real score, which lies in [-1, 1] in millionths. */
+const UNSCORED = Number.MAX_SAFE_INTEGER;
+
+/**
+ * An unheard copy as a rival of the slot's heard survivor. A copy whose node has no record cannot be scored;
+ * it is taken to score best, so the heard copy yields capacity rather than evicting anything for it.
+ */
+function unheardRival(c: Copy): SlotCopy {
+  return c.nodeIndex >= 0 ? c : { ...c, score: UNSCORED };
 }
 
 class Placer {
@@ -229,12 +246,17 @@ class Placer {
       const unknown = copies.filter((c) => c.heard.condition === 'disconnected' && isLive(c.state));
       const { survivor, losers } = reconcile(connected, disconnect.reconcile);
       for (const l of losers) this.#stop(l.record, 'duplicate');
+      const standsIn =
+        survivor !== undefined &&
+        unknown.length > 0 &&
+        reconcile([survivor, ...unknown.map(unheardRival)], disconnect.reconcile).survivor !== survivor;
       const batchDone =
         job.type === 'batch' && copies.some((c) => c.state === 'complete' && c.jobVersion === job.version);
       slots.push({
         slot,
         copies,
         survivor,
+        standsIn,
         unknown,
         covered: survivor === undefined && (batchDone || unknown.some(stillWaiting)),
         preferred: survivor === undefined ? handedOver(job, copies) : undefined,
@@ -244,8 +266,11 @@ class Placer {
   }
 
   /**
-   * Surviving copies are committed oldest first; one that no longer fits its node (its capacity shrank, or
-   * two sides of a partition filled it) is evicted and its slot placed again, so capacity always holds.
+   * Surviving copies are committed oldest first, those standing in for an unheard copy after all others;
+   * one that no longer fits its node (its capacity shrank, or two sides of a partition filled it) is evicted
+   * and its slot placed again, so capacity always holds. Stand-ins go last because whether a copy stands in
+   * depends on who is heard: losing a node turns its slots' duplicates elsewhere into stand-ins, and taken
+   * oldest first among the rest they could evict copies that node never ran.
    */
   #keepWhatFits(work: readonly JobWork[]): void {
     const kept: { job: SchedJob; ports: readonly string[]; slot: SlotWork; copy: Copy }[] = [];
@@ -255,7 +280,10 @@ class Placer {
         if (slot.survivor !== undefined) kept.push({ job, ports, slot, copy: slot.survivor });
     }
     kept.sort(
-      (a, b) => a.copy.startedAt - b.copy.startedAt || compareStrings(a.copy.allocId, b.copy.allocId),
+      (a, b) =>
+        Number(a.slot.standsIn) - Number(b.slot.standsIn) ||
+        a.copy.startedAt - b.copy.startedAt ||
+        compareStrings(a.copy.allocId, b.copy.allocId),
     );
     for (const { job, ports, slot, copy } of kept) {
       if (copy.nodeIndex < 0) continue;

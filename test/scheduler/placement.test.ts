@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { allocId } from '../../src/scheduler/alloc-id.js';
 import { place } from '../../src/scheduler/placement.js';
 import { plan } from '../../src/scheduler/plan.js';
 import type {
@@ -205,6 +206,52 @@ describe('disconnect and reconnect', () => {
       20,
     );
     expect(JSON.stringify(elsewhere)).toBe(JSON.stringify(healed));
+  });
+
+  test("a lost node revives its slots' duplicates only as stand-ins: they never evict copies it did not run", () => {
+    // Two partition sides placed slot 0 on x and on b, slot 1 on b; b has room for one copy, and x's copy of
+    // slot 0 outranks b's (b pays the job's anti-affinity), so b runs slot 1 and stops its duplicate.
+    const web = job('web', { count: 2, resources: { cpu: 1001, memory: 32 } });
+    const copy = (slot: number, at: string, startedAt: number): SchedAllocation => ({
+      allocId: allocId('web', 1, slot, 0, at),
+      job: 'web',
+      jobVersion: 1,
+      node: at,
+      state: 'running',
+      health: 'healthy',
+      startedAt,
+      restarts: 0,
+    });
+    const duplicate = copy(0, 'b', 0);
+    const actual = [duplicate, copy(0, 'x', 1), copy(1, 'b', 2)];
+    const run = (b: Partial<SchedNode>, view: Map<string, LivenessEntry>) =>
+      place([web], [node('x'), node('b', b)], actual, view, 0);
+    const running = (d: ReturnType<typeof place>) =>
+      d.allocs.filter((a) => a.status === 'run').map((a) => [a.allocId, a.node]);
+
+    const before = run({ cpu: 2000 }, alive(['x', 'b']));
+    expect(running(before)).toEqual([
+      [actual[1]!.allocId, 'x'],
+      [actual[2]!.allocId, 'b'],
+    ]);
+    expect(before.stops).toEqual([
+      { allocId: duplicate.allocId, job: 'web', node: 'b', reason: 'duplicate' },
+    ]);
+
+    // x is lost before b has stopped the duplicate: the duplicate, older than slot 1's copy, stands in for
+    // x's and so is the one that yields b's room.
+    const after = run({ cpu: 2000 }, view({ x: lost(0), b: { status: 'alive', lastSeen: 0 } }));
+    expect(running(after)).toEqual([[actual[2]!.allocId, 'b']]);
+    expect(after.stops).toEqual([{ allocId: duplicate.allocId, job: 'web', node: 'b', reason: 'evicted' }]);
+    expect(after.allocs.find((a) => a.node === 'x')?.status).toBe('unknown');
+
+    // With room for both, the stand-in keeps running in place of x's copy.
+    const roomy = run({ cpu: 4000 }, view({ x: lost(0), b: { status: 'alive', lastSeen: 0 } }));
+    expect(running(roomy)).toEqual([
+      [duplicate.allocId, 'b'],
+      [actual[2]!.allocId, 'b'],
+    ]);
+    expect(roomy.stops).toEqual([]);
   });
 });
 

@@ -61,9 +61,17 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+/** The flags an entry's `#!/usr/bin/env -S node <flags>` line gives it: measured as it is deployed. */
+function shebangFlags(entry: string): string[] {
+  const first = readFileSync(entry, 'utf8').slice(0, 200).split('\n')[0] ?? '';
+  const match = /^#!\/usr\/bin\/env -S node (.*)$/.exec(first);
+  return match?.[1] ? match[1].split(' ').filter(Boolean) : [];
+}
+
 async function runVariant(variant: string): Promise<Record<string, unknown>> {
   const entry = entries[variant];
   if (!entry) throw new Error(`unknown variant ${variant}`);
+  const flags = [...shebangFlags(entry), ...nodeFlags];
   const work = mkdtempSync(join(tmpdir(), `mycel-bench-memory-${variant}-`));
   const children: { child: ChildProcess; api: string }[] = [];
   const spawnAgent = (i: number, join: string[]) => {
@@ -71,7 +79,7 @@ async function runVariant(variant: string): Promise<Record<string, unknown>> {
     const child = spawn(
       process.execPath,
       [
-        ...nodeFlags,
+        ...flags,
         entry,
         '--name',
         `bench-${i}`,
@@ -136,6 +144,7 @@ async function runVariant(variant: string): Promise<Record<string, unknown>> {
     const heap = await Promise.all(children.map(async (c) => (await heapUsedBytes(c.api)) / 2 ** 20));
     return {
       variant,
+      nodeFlags: flags,
       agents,
       formedMs,
       idleSeconds,
@@ -180,11 +189,6 @@ function partCosts(): Record<string, number> {
         `await import('libp2p'); await import('@libp2p/gossipsub'); await import('@chainsafe/libp2p-noise'); await import('@chainsafe/libp2p-yamux'); await import('@libp2p/tcp'); ${report}`,
       ),
     ),
-    bundleLoadedNotStartedMb: round(
-      probe(
-        `process.argv = [process.argv[0], 'x', '--help']; process.exit = () => {}; process.stdout.write = () => true; await import('./dist/meshd.mjs'); ${report}`,
-      ),
-    ),
   };
 }
 
@@ -193,7 +197,11 @@ function round(x: number): number {
 }
 
 const results = [];
-for (const variant of values.variants.split(',')) results.push(await runVariant(variant));
+for (const variant of values.variants.split(',')) {
+  const result = await runVariant(variant);
+  console.error(JSON.stringify(result));
+  results.push(result);
+}
 console.log(
   JSON.stringify(
     { benchmark: 'memory', node: process.version, nodeFlags, parts: partCosts(), results, targetRssMb: 72 },

@@ -1,7 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1 --optimize-for-size --single-threaded --v8-pool-size=0
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { parse as parseYaml } from 'yaml';
 import { Agent } from '../node/agent.js';
 import { agentRoutes } from '../node/api-routes.js';
 import { ConfigError, parseLabels, resolveConfig } from '../node/config.js';
@@ -126,7 +125,9 @@ async function readConfigFile(path: string): Promise<unknown> {
     throw new ConfigError(`cannot read --config ${path}: ${(err as Error).message}`);
   }
   try {
-    return parseYaml(text);
+    // Only agents started with --config pay for the YAML parser.
+    const { parse } = await import('yaml');
+    return parse(text);
   } catch (err) {
     throw new ConfigError(`${path}: not valid YAML: ${(err as Error).message}`);
   }

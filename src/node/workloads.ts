@@ -2,7 +2,6 @@ import type { JobSpec } from '../crdt/job-spec.js';
 import type { GossipMessage, MeshState } from '../crdt/mesh-state.js';
 import type { AllocStatus } from '../crdt/records.js';
 import type { AgentConfig } from './config.js';
-import { DockerDriver } from './drivers/docker-driver.js';
 import type { Driver, DriverName } from './drivers/driver.js';
 import { ExecDriver } from './drivers/exec-driver.js';
 import type { Logger } from './logger.js';
@@ -74,6 +73,8 @@ export class Workloads {
     if (deps.drivers.includes('exec'))
       drivers.set('exec', new ExecDriver({ owner: deps.self, dataDir: deps.config.dataDir }));
     if (deps.drivers.includes('docker')) {
+      // Loaded only where Docker answers: dockerode and its ssh2 stack cost ~30 MB of RSS on a device without it.
+      const { DockerDriver } = await import('./drivers/docker-driver.js');
       drivers.set('docker', new DockerDriver({ owner: deps.self, socketPath: deps.config.dockerSocket }));
     }
     const workloads = new Workloads(deps, drivers);

@@ -74,6 +74,7 @@ export class Agent {
   readonly log: Logger;
   readonly startedAt: number;
   readonly #now: () => number;
+  readonly #random: () => number;
   readonly #knownPeers: KnownPeers;
   readonly #dialer: PeerDialer;
   readonly #peerExchange: PeerExchange;
@@ -95,6 +96,7 @@ export class Agent {
     this.host = init.host;
     this.log = init.env.log;
     this.#now = init.now;
+    this.#random = init.env.random ?? Math.random;
     this.startedAt = init.now();
     this.#knownPeers = init.knownPeers;
     this.metrics = new MeshMetrics({ processMetrics: init.env.processMetrics ?? true });
@@ -246,6 +248,7 @@ export class Agent {
     this.#every(heartbeatIntervalMs, () => void this.#publishHeartbeat());
     this.#every(Math.max(250, Math.floor(heartbeatIntervalMs / 2)), () => this.#tickLiveness());
     this.#every(60_000, () => void this.#saveKnownPeers());
+    this.#every(10_000, () => this.#exchangeIfShort());
     this.#dialer.start();
     void this.#publishHeartbeat();
   }
@@ -297,6 +300,35 @@ export class Agent {
     const connections = this.host.getConnections();
     this.metrics.connections.set(connections.length);
     for (const conn of connections) if (conn.rtt !== undefined) this.metrics.rtt.observe(conn.rtt / 1000);
+    this.#closeSilentLinks(now);
+  }
+
+  /**
+   * A link that has been open past the lost period while its peer's heartbeats never arrive is broken above
+   * TCP (seen under load: a gossipsub stream that failed to open is never retried). Closing it lets the dialer
+   * build a fresh one, instead of a newcomer staying attached to one peer that relays nothing to it.
+   */
+  #closeSilentLinks(now: number): void {
+    for (const conn of this.host.getConnections()) {
+      const peer = conn.remotePeer.toString();
+      if (now - conn.timeline.open < this.config.lostAfterMs) continue;
+      // Suspect is only slow (a loaded device); lost or never heard is what a broken link looks like.
+      const status = this.liveness.get(peer, now)?.status;
+      if (status === 'alive' || status === 'suspect') continue;
+      this.log.warn({ peer }, 'closing a link that carries no heartbeats');
+      void conn.close().catch((err: unknown) => conn.abort(err as Error));
+    }
+  }
+
+  /** Short of links: ask a connected peer for more peers, so the dialer has candidates beyond its bootstrap. */
+  #exchangeIfShort(): void {
+    const peers = this.host.getPeers();
+    if (peers.length === 0 || peers.length >= this.config.targetPeers) return;
+    const peer = peers[Math.floor((this.#random() * peers.length) % peers.length)];
+    if (!peer) return;
+    void this.#peerExchange.request(peer).then((offered) => {
+      if (offered > 0) this.#dialer.tick();
+    });
   }
 
   #emitLiveness(changes: LivenessChange[]): void {

@@ -2,21 +2,12 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { AgentStatus, PeerInfo } from '../node/agent.js';
 import { VERSION } from '../version.js';
-import { type ApiClient, apiClient, CliError } from './api-client.js';
+import { CliError } from './api-client.js';
 import { registerAllocCommands } from './commands/alloc.js';
 import { registerJobCommands } from './commands/job.js';
 import { registerNodeCommands } from './commands/node.js';
-import { ago, duration, type OutputFormat, render, renderRecord, shortId } from './output.js';
-
-interface Globals {
-  api: string;
-  output: OutputFormat;
-}
-
-function globals(cmd: Command): { client: ApiClient; format: OutputFormat } {
-  const opts = cmd.optsWithGlobals<Globals>();
-  return { client: apiClient(opts.api), format: opts.output };
-}
+import { globals } from './globals.js';
+import { ago, duration, render, renderRecord, shortId } from './output.js';
 
 function print(text: string): void {
   process.stdout.write(text);

@@ -3,18 +3,9 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import type { JobPlacement } from '../../node/placement-service.js';
 import type { JobDetail, JobHistoryEntry, JobSummary, SubmitAnswer } from '../../node/routes/state-routes.js';
-import { type ApiClient, apiClient, CliError } from '../api-client.js';
-import { ago, type OutputFormat, render, renderRecord, shortId } from '../output.js';
-
-interface Globals {
-  api: string;
-  output: OutputFormat;
-}
-
-function globals(cmd: Command): { client: ApiClient; format: OutputFormat } {
-  const opts = cmd.optsWithGlobals<Globals>();
-  return { client: apiClient(opts.api), format: opts.output };
-}
+import { CliError } from '../api-client.js';
+import { globals } from '../globals.js';
+import { ago, render, renderRecord, shortId } from '../output.js';
 
 const jobPath = (name: string) => `/v1/jobs/${encodeURIComponent(name)}`;
 

@@ -1,17 +1,7 @@
 import type { Command } from 'commander';
 import type { NodeInfo } from '../../node/routes/state-routes.js';
-import { type ApiClient, apiClient } from '../api-client.js';
-import { type OutputFormat, render, renderRecord, shortId } from '../output.js';
-
-interface Globals {
-  api: string;
-  output: OutputFormat;
-}
-
-function globals(cmd: Command): { client: ApiClient; format: OutputFormat } {
-  const opts = cmd.optsWithGlobals<Globals>();
-  return { client: apiClient(opts.api), format: opts.output };
-}
+import { globals } from '../globals.js';
+import { render, renderRecord, shortId } from '../output.js';
 
 const labels = (n: NodeInfo) =>
   Object.entries(n.labels)

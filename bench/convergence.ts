@@ -14,21 +14,12 @@ import { pino } from 'pino';
 import { parseJobFile } from '../src/crdt/job-file.js';
 import { Agent } from '../src/node/agent.js';
 import { defaultConfig } from '../src/node/config.js';
+import { rng } from './rng.js';
 
 const AGENTS = Number(process.argv[2] ?? 50);
 const JOBS = Number(process.argv[3] ?? 30);
 const IDLE_MS = Number(process.argv[4] ?? 60_000);
 const HOLD_TIMEOUT_MS = 30_000;
-
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Progress on stderr, so that stdout stays one JSON object. */
 const progress = (message: string) => process.stderr.write(`${new Date().toISOString()} ${message}\n`);

@@ -17,19 +17,9 @@ import { actorFor, type GossipMessage, MeshState } from '../src/crdt/mesh-state.
 import type { AllocStatus, NodeRecord } from '../src/crdt/records.js';
 import { loadAutomerge } from '../src/node/automerge-wasm.js';
 import { StateStore } from '../src/node/state-store.js';
+import { rng } from './rng.js';
 
 const DAY = 86_400_000;
-
-/** Deterministic PRNG (mulberry32): the same run every time. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function record(peerId: string, boots: number): NodeRecord {
   return {

@@ -14,7 +14,7 @@ import { DockerDriver } from '../../src/node/drivers/docker-driver.js';
 import type { Driver, DriverName } from '../../src/node/drivers/driver.js';
 import { Reconciler } from '../../src/node/reconciler.js';
 import { allocId } from '../../src/scheduler/alloc-id.js';
-import type { DesiredAlloc, Plan } from '../../src/scheduler/types.js';
+import type { DesiredAlloc } from '../../src/scheduler/types.js';
 import {
   connectDocker,
   DOCKER_SOCKET,
@@ -22,6 +22,7 @@ import {
   removeByLabel,
   TEST_IMAGE,
 } from '../support/docker.js';
+import { startPlan } from '../support/reconciler.js';
 
 let docker: Docker;
 const cleanups: (() => Promise<void>)[] = [];
@@ -92,8 +93,6 @@ function setup(input: Partial<JobSpecInput> & { script: string }) {
     reports.filter((s) => s.allocId === id).map((s) => `${s.state}/${s.health}/${s.restarts}`);
   return { spec, reports, make, desired, containers, sequence };
 }
-
-const startPlan = (...start: DesiredAlloc[]): Plan => ({ start, stop: [], keep: [] });
 
 async function until(probe: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;

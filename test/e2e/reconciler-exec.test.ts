@@ -7,52 +7,26 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type JobSpec, type JobSpecInput, validateJobSpec } from '../../src/crdt/job-spec.js';
+import type { JobSpec } from '../../src/crdt/job-spec.js';
 import type { AllocStatus } from '../../src/crdt/records.js';
 import type { Driver, DriverName } from '../../src/node/drivers/driver.js';
 import { ExecDriver } from '../../src/node/drivers/exec-driver.js';
 import { Reconciler, type ReconcilerOptions } from '../../src/node/reconciler.js';
-import { allocId } from '../../src/scheduler/alloc-id.js';
-import type { DesiredAlloc, Plan, SchedAllocation } from '../../src/scheduler/types.js';
+import type { DesiredAlloc, SchedAllocation } from '../../src/scheduler/types.js';
+import { desiredAlloc, shJobSpec, startPlan } from '../support/reconciler.js';
 
 const SELF = 'peer-self';
+const jobSpec = shJobSpec;
+const desired = (spec: JobSpec, slot: number) => desiredAlloc(spec.name, slot, SELF);
 const cleanups: (() => Promise<void>)[] = [];
 
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-function jobSpec(input: Partial<JobSpecInput> & { script: string }): JobSpec {
-  const { script, ...rest } = input;
-  const result = validateJobSpec({
-    name: 'web',
-    driver: 'exec',
-    command: 'sh',
-    args: ['-c', script],
-    ...rest,
-  });
-  if (!result.ok) throw new Error(JSON.stringify(result.issues));
-  return result.spec;
-}
-
-function desired(spec: JobSpec, slot: number): DesiredAlloc {
-  return {
-    allocId: allocId(spec.name, 1, slot, 0, SELF),
-    job: spec.name,
-    jobVersion: 1,
-    slot,
-    generation: 0,
-    node: SELF,
-    status: 'run',
-    score: 0,
-  };
-}
-
 function asActual(d: DesiredAlloc): SchedAllocation {
   return { ...d, state: 'running', health: 'unknown', startedAt: 0, restarts: 0 };
 }
-
-const startPlan = (...start: DesiredAlloc[]): Plan => ({ start, stop: [], keep: [] });
 
 async function until<T>(probe: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
   const end = Date.now() + ms;

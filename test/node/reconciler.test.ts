@@ -8,17 +8,18 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type JobSpec, type JobSpecInput, validateJobSpec } from '../../src/crdt/job-spec.js';
+import { type JobSpecInput, validateJobSpec } from '../../src/crdt/job-spec.js';
 import type { AllocStatus } from '../../src/crdt/records.js';
 import { AllocEvents } from '../../src/node/alloc-events.js';
 import type { Driver, DriverName, ExecTaskSpec, TaskHandle } from '../../src/node/drivers/driver.js';
 import { ExecDriver } from '../../src/node/drivers/exec-driver.js';
 import { Reconciler, type ReconcilerOptions } from '../../src/node/reconciler.js';
 import { taskSpecFor } from '../../src/node/task-spec.js';
-import { allocId } from '../../src/scheduler/alloc-id.js';
-import type { DesiredAlloc, Plan } from '../../src/scheduler/types.js';
+import { desiredAlloc, shJobSpec, startPlan } from '../support/reconciler.js';
 
 const SELF = 'peer-self';
+const jobSpec = shJobSpec;
+const desired = (job: string, slot: number) => desiredAlloc(job, slot, SELF);
 const cleanups: (() => Promise<void>)[] = [];
 
 afterEach(async () => {
@@ -52,34 +53,6 @@ class InstrumentedExec extends ExecDriver {
     return super.list();
   }
 }
-
-function jobSpec(input: Partial<JobSpecInput> & { script: string }): JobSpec {
-  const { script, ...rest } = input;
-  const result = validateJobSpec({
-    name: 'web',
-    driver: 'exec',
-    command: 'sh',
-    args: ['-c', script],
-    ...rest,
-  });
-  if (!result.ok) throw new Error(JSON.stringify(result.issues));
-  return result.spec;
-}
-
-function desired(job: string, slot: number): DesiredAlloc {
-  return {
-    allocId: allocId(job, 1, slot, 0, SELF),
-    job,
-    jobVersion: 1,
-    slot,
-    generation: 0,
-    node: SELF,
-    status: 'run',
-    score: 0,
-  };
-}
-
-const startPlan = (...start: DesiredAlloc[]): Plan => ({ start, stop: [], keep: [] });
 
 async function until(probe: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;

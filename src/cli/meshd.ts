@@ -6,6 +6,7 @@ import { agentRoutes } from '../node/api-routes.js';
 import { ConfigError, parseLabels, resolveConfig } from '../node/config.js';
 import { ControlApi } from '../node/control-api.js';
 import { createLogger } from '../node/logger.js';
+import { allocRoutes } from '../node/routes/alloc-routes.js';
 import { placementRoutes } from '../node/routes/placement-routes.js';
 import { stateRoutes } from '../node/routes/state-routes.js';
 import { VERSION } from '../version.js';
@@ -87,7 +88,12 @@ async function main(): Promise<void> {
   log.debug({ config }, 'configuration resolved');
   const agent = await Agent.start(config, { log });
   const api = new ControlApi(
-    [...agentRoutes(agent), ...stateRoutes(agent), ...placementRoutes(agent.workloads.placement)],
+    [
+      ...agentRoutes(agent),
+      ...stateRoutes(agent),
+      ...placementRoutes(agent.workloads.placement),
+      ...allocRoutes(agent),
+    ],
     log,
   );
   try {

@@ -4,6 +4,8 @@ import { parseJobFile } from '../../src/crdt/job-file.js';
 import type { JobSpec } from '../../src/crdt/job-spec.js';
 import { Agent } from '../../src/node/agent.js';
 import type { AgentConfig } from '../../src/node/config.js';
+import { ControlApi } from '../../src/node/control-api.js';
+import { type AllocDetail, allocRoutes } from '../../src/node/routes/alloc-routes.js';
 import { FAST_LIVENESS, joinAddress, tempDir, testConfig, waitFor } from '../support/agents.js';
 
 /**
@@ -102,6 +104,28 @@ test('count 3 on 3 agents: one copy each, same placement everywhere, replaced wh
     const mine = running(a).filter((r) => r.node === a.peerId);
     expect(mine).toHaveLength(1);
     expect(a.workloads.reconciler.status(mine[0]!.allocId)?.state).toBe('running');
+  }
+
+  // `meshctl alloc status`: the owner answers with its events; another agent with the replicated status only.
+  const api = new ControlApi(allocRoutes(agents[0]!), pino({ level: 'silent' }));
+  const { port } = await api.listen('127.0.0.1:0', false);
+  try {
+    const own = running(agents[0]!).find((r) => r.node === agents[0]!.peerId)!;
+    const other = running(agents[0]!).find((r) => r.node !== agents[0]!.peerId)!;
+    const mine = (await (
+      await fetch(`http://127.0.0.1:${port}/v1/allocs/${own.allocId}`)
+    ).json()) as AllocDetail;
+    expect(mine.owner).toMatchObject({ local: true, name: 'w0' });
+    expect(mine.status?.state).toBe('running');
+    expect(mine.events?.map((e) => e.kind)).toContain('started');
+    const theirs = (await (
+      await fetch(`http://127.0.0.1:${port}/v1/allocs/${other.allocId}`)
+    ).json()) as AllocDetail;
+    expect(theirs.owner?.local).toBe(false);
+    expect(theirs.events).toBeNull();
+    expect((await fetch(`http://127.0.0.1:${port}/v1/allocs/nope.0.0.0`)).status).toBe(404);
+  } finally {
+    await api.close();
   }
 
   // Restart w2 on its data dir: its process is adopted, not started again.

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import type { AllocRow } from '../../node/placement-service.js';
+import type { AllocDetail } from '../../node/routes/alloc-routes.js';
 import { apiClient } from '../api-client.js';
-import { type OutputFormat, render, shortId } from '../output.js';
+import { ago, type OutputFormat, render, renderRecord, shortId } from '../output.js';
 
 /** `meshctl alloc list [--job NAME]`: the placement every agent computes, as this agent sees it. */
 export function registerAllocCommands(program: Command): void {
@@ -30,5 +31,54 @@ export function registerAllocCommands(program: Command): void {
           output,
         ),
       );
+    });
+
+  alloc
+    .command('status <id>')
+    .description('one allocation: its state and health, where it runs, and its recent events with reasons')
+    .action(async (id: string, _opts, cmd: Command) => {
+      const { api, output } = cmd.optsWithGlobals<{ api: string; output: OutputFormat }>();
+      const detail = await apiClient(api).get<AllocDetail>(`/v1/allocs/${encodeURIComponent(id)}`);
+      if (output !== 'table') {
+        process.stdout.write(render([], [], output, detail));
+        return;
+      }
+      const now = Date.now();
+      const s = detail.status;
+      const desired = detail.desired
+        ? 'reason' in detail.desired
+          ? `stop (${detail.desired.reason})`
+          : detail.desired.desired
+        : '-';
+      const head = renderRecord(
+        [
+          ['Alloc ID', detail.allocId],
+          ['Job', s ? `${s.job} v${s.jobVersion}` : (detail.desired?.job ?? '-')],
+          ['Node', detail.owner ? `${detail.owner.name} (${shortId(detail.owner.peerId)})` : '-'],
+          ['State', s ? s.state : 'not reported yet'],
+          ['Health', s?.health ?? '-'],
+          ['Started', s?.startedAt ? ago(s.startedAt, now) : '-'],
+          ['Restarts', s ? String(s.restarts) : '-'],
+          ['Last error', s?.lastError ?? '-'],
+          ['Desired', desired],
+        ],
+        'table',
+        detail,
+      );
+      const events =
+        detail.events === null
+          ? `Events are kept by the node that runs it; ask its agent: meshctl --api <its API> alloc status ${id}\n`
+          : detail.events.length === 0
+            ? 'No events yet.\n'
+            : render(
+                [...detail.events].reverse(),
+                [
+                  { header: 'WHEN', value: (e) => ago(e.at, now) },
+                  { header: 'EVENT', value: (e) => e.kind },
+                  { header: 'REASON', value: (e) => e.reason ?? '' },
+                ],
+                'table',
+              );
+      process.stdout.write(`${head}\nRecent events\n${events}`);
     });
 }

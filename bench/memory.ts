@@ -31,9 +31,15 @@ const entries: Record<string, string> = {
   tsc: join(root, 'dist/build/src/cli/meshd.js'),
 };
 
-function rssKb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
+/**
+ * RSS counts the Node binary's text pages (about 50 MB of clean, shared, reclaimable file pages) in every
+ * process; PSS splits shared pages between their users and private-dirty is what only this agent holds.
+ */
+function memoryKb(pid: number): { rss: number; pss: number; privateDirty: number } {
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const field = (name: string) =>
+    Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(rollup)?.[1] ?? Number.NaN);
+  return { rss: field('Rss'), pss: field('Pss'), privateDirty: field('Private_Dirty') };
 }
 
 async function getJson(url: string): Promise<unknown> {
@@ -140,7 +146,10 @@ async function runVariant(variant: string): Promise<Record<string, unknown>> {
     }
     const formedMs = Date.now() - formStart;
     await sleep(idleSeconds * 1000);
-    const rss = children.map((c) => rssKb(c.child.pid!) / 1024);
+    const memory = children.map((c) => memoryKb(c.child.pid!));
+    const rss = memory.map((m) => m.rss / 1024);
+    const pss = memory.map((m) => m.pss / 1024);
+    const privateDirty = memory.map((m) => m.privateDirty / 1024);
     const heap = await Promise.all(children.map(async (c) => (await heapUsedBytes(c.api)) / 2 ** 20));
     return {
       variant,
@@ -149,6 +158,8 @@ async function runVariant(variant: string): Promise<Record<string, unknown>> {
       formedMs,
       idleSeconds,
       rssMb: { median: round(median(rss)), max: round(Math.max(...rss)), min: round(Math.min(...rss)) },
+      pssMb: { median: round(median(pss)), max: round(Math.max(...pss)) },
+      privateDirtyMb: { median: round(median(privateDirty)), max: round(Math.max(...privateDirty)) },
       heapUsedMb: { median: round(median(heap)), max: round(Math.max(...heap)) },
     };
   } finally {

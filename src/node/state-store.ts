@@ -178,7 +178,12 @@ export class StateStore {
   }
 
   private async append(path: string, data: Uint8Array): Promise<void> {
-    const handle = await open(path, 'a');
+    await this.writeSynced(path, 'a', data);
+  }
+
+  /** Writes and fsyncs `data`: nothing counts as stored before it is on the device. */
+  private async writeSynced(path: string, flags: 'a' | 'w', data: Uint8Array): Promise<void> {
+    const handle = await open(path, flags);
     try {
       await handle.write(data);
       await handle.sync();
@@ -190,14 +195,7 @@ export class StateStore {
 
   private async writeAtomically(path: string, data: Uint8Array): Promise<void> {
     const temp = `${path}.tmp`;
-    const handle = await open(temp, 'w');
-    try {
-      await handle.write(data);
-      await handle.sync();
-      this.count(data.length);
-    } finally {
-      await handle.close();
-    }
+    await this.writeSynced(temp, 'w', data);
     await rename(temp, path);
     const dir = await open(this.dir, 'r');
     try {

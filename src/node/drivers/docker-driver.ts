@@ -149,6 +149,18 @@ export class DockerDriver implements Driver<'docker'> {
     return err;
   }
 
+  /** The alloc's container, when this owner runs it; otherwise a not-found error that says where to look. */
+  private async ownContainer(allocId: string, options: CallOptions): Promise<Docker.Container> {
+    if (!(await this.inspect(allocId, options))) {
+      throw new DriverError(
+        'not-found',
+        `no container for alloc ${allocId}`,
+        'list() shows what this agent runs',
+      );
+    }
+    return this.container(allocId);
+  }
+
   private container(allocId: string): Docker.Container {
     if (!SAFE_ALLOC_ID.test(allocId)) {
       throw new DriverError(
@@ -364,14 +376,7 @@ export class DockerDriver implements Driver<'docker'> {
   }
 
   async *logs(allocId: string, options: LogOptions = {}): AsyncGenerator<LogLine> {
-    if (!(await this.inspect(allocId, options))) {
-      throw new DriverError(
-        'not-found',
-        `no container for alloc ${allocId}`,
-        'list() shows what this agent runs',
-      );
-    }
-    const container = this.container(allocId);
+    const container = await this.ownContainer(allocId, options);
     const what = `logs ${containerName(allocId)}`;
     const common = { stdout: true, stderr: true, timestamps: true } as const;
     const tail = options.tail === undefined ? {} : { tail: options.tail };
@@ -426,14 +431,7 @@ export class DockerDriver implements Driver<'docker'> {
   }
 
   async exec(allocId: string, command: readonly string[], options: CallOptions = {}): Promise<ExecResult> {
-    if (!(await this.inspect(allocId, options))) {
-      throw new DriverError(
-        'not-found',
-        `no container for alloc ${allocId}`,
-        'list() shows what this agent runs',
-      );
-    }
-    const container = this.container(allocId);
+    const container = await this.ownContainer(allocId, options);
     const what = `exec in ${containerName(allocId)}`;
     return this.call(
       what,

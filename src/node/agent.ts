@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { PeerId } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { VERSION } from '../version.js';
@@ -238,17 +239,12 @@ export class Agent {
       const { peerId, listenAddrs } = evt.detail;
       const addresses = dialableAddresses(listenAddrs.map((a) => a.toString()));
       if (addresses.length > 0) this.#knownPeers.remember(peerId.toString(), addresses, this.#now());
-      // Short of links: ask the new peer whom it knows, then let the dialer connect to them.
-      if (this.host.getPeers().length < this.config.targetPeers) {
-        void this.#peerExchange.request(peerId).then((offered) => {
-          if (offered > 0) this.#dialer.tick();
-        });
-      }
+      this.#askForPeers(peerId);
     });
     this.#every(heartbeatIntervalMs, () => void this.#publishHeartbeat());
     this.#every(Math.max(250, Math.floor(heartbeatIntervalMs / 2)), () => this.#tickLiveness());
     this.#every(60_000, () => void this.#saveKnownPeers());
-    this.#every(10_000, () => this.#exchangeIfShort());
+    this.#every(10_000, () => this.#askRandomPeer());
     this.#dialer.start();
     void this.#publishHeartbeat();
   }
@@ -320,15 +316,18 @@ export class Agent {
     }
   }
 
-  /** Short of links: ask a connected peer for more peers, so the dialer has candidates beyond its bootstrap. */
-  #exchangeIfShort(): void {
-    const peers = this.host.getPeers();
-    if (peers.length === 0 || peers.length >= this.config.targetPeers) return;
-    const peer = peers[Math.floor((this.#random() * peers.length) % peers.length)];
-    if (!peer) return;
+  /** Short of links: ask `peer` whom it knows, so the dialer has candidates beyond the bootstrap peer. */
+  #askForPeers(peer: PeerId): void {
+    if (this.host.getPeers().length >= this.config.targetPeers) return;
     void this.#peerExchange.request(peer).then((offered) => {
       if (offered > 0) this.#dialer.tick();
     });
+  }
+
+  #askRandomPeer(): void {
+    const peers = this.host.getPeers();
+    const peer = peers[Math.floor(this.#random() * peers.length)];
+    if (peer) this.#askForPeers(peer);
   }
 
   #emitLiveness(changes: LivenessChange[]): void {

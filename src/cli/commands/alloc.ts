@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import type { AllocRow } from '../../node/placement-service.js';
 import type { AllocDetail } from '../../node/routes/alloc-routes.js';
-import { apiClient } from '../api-client.js';
-import { ago, type OutputFormat, render, renderRecord, shortId } from '../output.js';
+import { globals } from '../globals.js';
+import { ago, render, renderRecord, shortId } from '../output.js';
 
 /** `meshctl alloc list [--job NAME]`: the placement every agent computes, as this agent sees it. */
 export function registerAllocCommands(program: Command): void {
@@ -12,9 +12,9 @@ export function registerAllocCommands(program: Command): void {
     .description('every allocation the placement wants running, unreachable or stopped')
     .option('--job <name>', 'only the allocations of this job')
     .action(async (opts: { job?: string }, cmd: Command) => {
-      const { api, output } = cmd.optsWithGlobals<{ api: string; output: OutputFormat }>();
+      const { client, format: output } = globals(cmd);
       const query = opts.job === undefined ? '' : `?job=${encodeURIComponent(opts.job)}`;
-      const rows = await apiClient(api).get<AllocRow[]>(`/v1/allocs${query}`);
+      const rows = await client.get<AllocRow[]>(`/v1/allocs${query}`);
       process.stdout.write(
         render(
           rows,
@@ -37,8 +37,8 @@ export function registerAllocCommands(program: Command): void {
     .command('status <id>')
     .description('one allocation: its state and health, where it runs, and its recent events with reasons')
     .action(async (id: string, _opts, cmd: Command) => {
-      const { api, output } = cmd.optsWithGlobals<{ api: string; output: OutputFormat }>();
-      const detail = await apiClient(api).get<AllocDetail>(`/v1/allocs/${encodeURIComponent(id)}`);
+      const { client, format: output } = globals(cmd);
+      const detail = await client.get<AllocDetail>(`/v1/allocs/${encodeURIComponent(id)}`);
       if (output !== 'table') {
         process.stdout.write(render([], [], output, detail));
         return;

@@ -1,8 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PeerId } from '@libp2p/interface';
-import { peerIdFromString } from '@libp2p/peer-id';
-import { multiaddr } from '@multiformats/multiaddr';
 import { VERSION } from '../version.js';
 import type { AgentConfig } from './config.js';
 import { GossipBus } from './gossip-bus.js';
@@ -265,11 +263,6 @@ export class Agent {
       addresses,
     });
     this.#knownPeers.remember(from, addresses, now);
-    if (addresses.length > 0) {
-      void this.host.peerStore
-        .merge(peerIdFromString(from), { multiaddrs: addresses.map((a) => multiaddr(a)) })
-        .catch((err: unknown) => this.log.debug({ err }, 'peer store update failed'));
-    }
     if (change) this.#emitLiveness([change]);
   }
 

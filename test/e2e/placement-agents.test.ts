@@ -1,9 +1,8 @@
-import { pino } from 'pino';
 import { afterAll, expect, test } from 'vitest';
 import { parseJobFile } from '../../src/crdt/job-file.js';
 import type { JobSpec } from '../../src/crdt/job-spec.js';
-import { Agent } from '../../src/node/agent.js';
-import { joinAddress, tempDir, testConfig, waitFor } from '../support/agents.js';
+import type { Agent } from '../../src/node/agent.js';
+import { FAST_WORKLOADS, joinAddress, startAgent, tempDir, testConfig, waitFor } from '../support/agents.js';
 import { Partition } from './state-support.js';
 
 /**
@@ -83,12 +82,9 @@ test('7 agents, 20 jobs: one placement everywhere; a partition past lostAfter he
     const join = agents[0] ? [joinAddress(agents[0])] : [];
     let self: string | undefined;
     const config = testConfig({ dataDir: dir.path, name: `p${i}`, join, driver: 'exec' });
-    const agent = await Agent.start(config, {
-      log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent', base: { node: config.name } }),
-      processMetrics: false,
+    const agent = await startAgent(config, {
+      ...FAST_WORKLOADS,
       connectionGater: partition.gaterFor(() => self),
-      state: { syncIntervalMs: 1_000 },
-      workloads: { debounceMs: 50, pollMs: 250 },
     });
     self = agent.peerId;
     agents.push(agent);

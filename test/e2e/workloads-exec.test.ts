@@ -2,11 +2,19 @@ import { pino } from 'pino';
 import { afterAll, expect, test } from 'vitest';
 import { parseJobFile } from '../../src/crdt/job-file.js';
 import type { JobSpec } from '../../src/crdt/job-spec.js';
-import { Agent } from '../../src/node/agent.js';
+import type { Agent } from '../../src/node/agent.js';
 import type { AgentConfig } from '../../src/node/config.js';
 import { ControlApi } from '../../src/node/control-api.js';
 import { type AllocDetail, allocRoutes } from '../../src/node/routes/alloc-routes.js';
-import { FAST_LIVENESS, joinAddress, tempDir, testConfig, waitFor } from '../support/agents.js';
+import {
+  FAST_LIVENESS,
+  FAST_WORKLOADS,
+  joinAddress,
+  startAgent,
+  tempDir,
+  testConfig,
+  waitFor,
+} from '../support/agents.js';
 
 /**
  * The whole pipeline through real agents: a job submitted on one agent is replicated, placed identically by
@@ -25,14 +33,7 @@ afterAll(async () => {
   await Promise.all(cleanups.map((c) => c()));
 });
 
-function start(config: AgentConfig): Promise<Agent> {
-  return Agent.start(config, {
-    log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent', base: { node: config.name } }),
-    processMetrics: false,
-    state: { syncIntervalMs: 1_000 },
-    workloads: { debounceMs: 50, pollMs: 200 },
-  });
-}
+const start = (config: AgentConfig) => startAgent(config, FAST_WORKLOADS);
 
 function sleeperJob(count: number): JobSpec {
   const parsed = parseJobFile(

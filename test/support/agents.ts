@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { Agent } from '../../src/node/agent.js';
+import { Agent, type AgentEnvironment } from '../../src/node/agent.js';
 import { type AgentConfig, defaultConfig } from '../../src/node/config.js';
 
 /**
@@ -31,10 +31,17 @@ export function testConfig(overrides: Partial<AgentConfig> & { dataDir: string }
   };
 }
 
-export function startAgent(config: AgentConfig): Promise<Agent> {
+/** Tests that run workloads want placement and the reconciler to react within tens of milliseconds. */
+export const FAST_WORKLOADS = {
+  state: { syncIntervalMs: 1_000 },
+  workloads: { debounceMs: 50, pollMs: 200 },
+} as const satisfies Partial<AgentEnvironment>;
+
+export function startAgent(config: AgentConfig, env: Partial<AgentEnvironment> = {}): Promise<Agent> {
   return Agent.start(config, {
     log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent', base: { node: config.name } }),
     processMetrics: false,
+    ...env,
   });
 }
 

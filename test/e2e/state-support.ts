@@ -1,11 +1,11 @@
 import type { ConnectionGater, PeerId } from '@libp2p/interface';
-import { type Logger, pino } from 'pino';
+import type { Logger } from 'pino';
 import { canonicalJson } from '../../src/crdt/canonical-json.js';
 import { parseJobFile } from '../../src/crdt/job-file.js';
 import type { JobSpec } from '../../src/crdt/job-spec.js';
-import { Agent } from '../../src/node/agent.js';
+import type { Agent } from '../../src/node/agent.js';
 import type { StateServiceOptions } from '../../src/node/state-service.js';
-import { joinAddress, tempDir, testConfig } from '../support/agents.js';
+import { joinAddress, startAgent, tempDir, testConfig } from '../support/agents.js';
 
 /** Shared by the replicated-state acceptance tests: agents with short anti-entropy periods, and views to compare. */
 export const FAST_STATE: Partial<StateServiceOptions> = { syncIntervalMs: 1_000, sessionTimeoutMs: 10_000 };
@@ -73,11 +73,10 @@ export function testMesh(): TestMesh {
         dataDir = dir.path;
       }
       let self: string | undefined;
-      const agent = await Agent.start(
+      const agent = await startAgent(
         testConfig({ dataDir, name, driver: 'none', join: options.join ?? [], ...CALM_LIVENESS }),
         {
-          log: options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent', base: { node: name } }),
-          processMetrics: false,
+          ...(options.log ? { log: options.log } : {}),
           connectionGater: options.partition?.gaterFor(() => self),
           state: { ...FAST_STATE, ...options.state },
         },

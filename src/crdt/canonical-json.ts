@@ -14,7 +14,8 @@ function sortKeys(value: unknown): unknown {
     if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError(`not JSON: ${value}`);
     return value;
   }
-  const out: Record<string, unknown> = {};
+  // No prototype: an own "__proto__" key (hostile or not) must be kept as data, not set the object's prototype.
+  const out: Record<string, unknown> = Object.create(null);
   for (const key of Object.keys(value).sort()) {
     const member = (value as Record<string, unknown>)[key];
     if (member !== undefined) out[key] = sortKeys(member);

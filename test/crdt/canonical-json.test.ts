@@ -16,3 +16,9 @@ test('undefined members are dropped and non-finite numbers refused', () => {
   expect(canonicalJson({ b: 1, a: undefined, c: [undefined] })).toBe('{"b":1,"c":[null]}');
   expect(() => canonicalJson({ a: Number.NaN })).toThrow(/not JSON/);
 });
+
+test('an own __proto__ key is data, kept like any other key', () => {
+  const hostile = JSON.parse('{"b":1,"__proto__":{"polluted":true}}') as Record<string, unknown>;
+  expect(canonicalJson(hostile)).toBe('{"__proto__":{"polluted":true},"b":1}');
+  expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+});

@@ -1,9 +1,15 @@
 /**
  * Every replicated document has one owner class and one id: `job/<name>` (multi-writer, one per job so each stays
- * small and compacts on its own) and `node/<peerId>` (single writer: the node itself).
+ * small and compacts on its own), `node/<peerId>` (single writer: the node itself) and `trust/mesh` (operator
+ * keys and revoked devices; any agent carries it, only operator signatures make its entries count).
  */
-export type DocId = `job/${string}` | `node/${string}`;
-export type ParsedDocId = { kind: 'job'; name: string } | { kind: 'node'; peerId: string };
+export type DocId = `job/${string}` | `node/${string}` | 'trust/mesh';
+export type ParsedDocId =
+  | { kind: 'job'; name: string }
+  | { kind: 'node'; peerId: string }
+  | { kind: 'trust' };
+
+export const TRUST_DOC_ID: DocId = 'trust/mesh';
 
 const JOB_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const PEER_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -16,6 +22,7 @@ export function isJobName(name: string): boolean {
 }
 
 export function parseDocId(text: string): ParsedDocId | undefined {
+  if (text === TRUST_DOC_ID) return { kind: 'trust' };
   if (text.startsWith('job/')) {
     const name = text.slice(4);
     return JOB_NAME.test(name) ? { kind: 'job', name } : undefined;

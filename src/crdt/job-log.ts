@@ -20,7 +20,9 @@ import { sha256Hex } from './digest.js';
  *   the history and the later (then greater key) one is current everywhere.
  */
 const int = z.number().int();
-const common = { seq: int.min(1), at: int.min(0), by: z.string().max(256) };
+/** An operator's signature over the event (job-auth.ts); required in a closed mesh, absent in an open one. */
+const auth = z.object({ signer: z.string().min(1).max(128), sig: z.string().max(128) }).optional();
+const common = { seq: int.min(1), at: int.min(0), by: z.string().max(256), auth };
 const eventSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('submit'), ...common, version: int.min(1), spec: z.string() }),
   z.object({ kind: z.literal('start'), ...common }),

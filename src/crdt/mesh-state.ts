@@ -1,9 +1,12 @@
+import { z } from 'zod';
 import * as A from './automerge.js';
 import { canonicalJson, type JsonValue } from './canonical-json.js';
 import { sha256Hex } from './digest.js';
-import { type DocId, isJobName, jobDocId, nodeDocId, parseDocId } from './doc-id.js';
+import { type DocId, isJobName, jobDocId, nodeDocId, parseDocId, TRUST_DOC_ID } from './doc-id.js';
 import { entriesOf, epochOf, type FlatDoc, freshDoc, headsKey, writeEntries } from './flat-doc.js';
+import { jobEventRejection } from './job-auth.js';
 import {
+  compareEvents,
   deriveJob,
   eventText,
   type JobEvent,
@@ -24,6 +27,8 @@ import {
   parseStored,
 } from './records.js';
 import { err, ok, type Result } from './result.js';
+import { type Sign, signValue, verifyValue } from './signature.js';
+import { deriveTrust, type TrustChange, type TrustView, trustEntry } from './trust.js';
 
 /**
  * The replicated state an agent holds: one Automerge document per job and one per node (see README.md for why).
@@ -60,7 +65,28 @@ export interface MeshStateOptions {
   readonly actor: string;
   /** A document a local write leaves with more changes than this is rewritten fresh at the next epoch. */
   readonly compactAfterChanges?: number;
+  /**
+   * Signs with this node's identity key (the one `self` names). Given, this node signs its own records and
+   * every node's records count only with their owner's signature (owned records).
+   */
+  readonly sign?: Sign;
+  /**
+   * The mesh's initial operator keys (peer-id form). Given, the mesh is closed: job events count only when a
+   * trusted operator signed them, and the trust document (operators added or removed, devices revoked) applies.
+   * Absent, the mesh is open (development): unsigned jobs run and nothing can be revoked.
+   */
+  readonly operators?: readonly string[];
 }
+
+/** Why a job's newest event does not count (a closed mesh): what `job status` shows as `rejected`. */
+export interface JobRejection {
+  readonly name: string;
+  readonly reason: string;
+  readonly at: number;
+  readonly by: string;
+}
+
+export type CommitOutcome = 'added' | 'duplicate';
 
 export interface DocSummary {
   readonly docId: DocId;
@@ -80,8 +106,12 @@ interface Slot {
   readonly doc: FlatDoc;
   readonly epoch: number;
   entries?: Map<string, string>;
-  job?: { view: JobView | undefined };
+  job?: { view: JobView | undefined; rejection: JobRejection | undefined; trust: number };
+  node?: { record: NodeRecord | undefined; allocations: AllocStatus[] };
 }
+
+export const RECORD_DOMAIN = 'node-entry';
+const MAX_NOTES = 256;
 
 const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -98,12 +128,27 @@ export class MeshState {
   private readonly ownId: DocId;
   /** Once this session has written its own document, its local view is the truth and is never merged over. */
   private ownWritten = false;
+  private readonly sign: Sign | undefined;
+  private readonly genesis: readonly string[] | undefined;
+  /** Bumped whenever the trust document changes: cached job views depend on it. */
+  private trustGeneration = 0;
+  private trustCache: { generation: number; view: TrustView } | undefined;
+  /** What was ignored and why (forged records, unsigned events), for the shell to log once each. */
+  private notes: string[] = [];
+  private readonly noted = new Set<string>();
 
   constructor(options: MeshStateOptions) {
     this.self = options.self;
     this.actor = options.actor;
     this.compactAfterChanges = options.compactAfterChanges ?? 64;
     this.ownId = nodeDocId(options.self);
+    this.sign = options.sign;
+    this.genesis = options.operators;
+  }
+
+  /** Whether job events must carry an operator's signature. */
+  get closed(): boolean {
+    return this.genesis !== undefined;
   }
 
   // ---- local operations: each returns the gossip to publish ----
@@ -114,6 +159,21 @@ export class MeshState {
     by: string,
     now: number,
   ): { outcome: SubmitOutcome; version: number; publish: GossipMessage[] } {
+    const plan = this.planSubmit(name, spec, by, now);
+    const publish = plan.event ? this.commitJobEvent(name, plan.event, now).publish : [];
+    return { outcome: plan.outcome, version: plan.version, publish };
+  }
+
+  /**
+   * The event `submitJob` would add, without adding it: in a closed mesh an operator signs it (job-auth.ts) and
+   * hands it to `commitJobEvent`. No event when the job already runs this spec.
+   */
+  planSubmit(
+    name: string,
+    spec: JsonValue,
+    by: string,
+    now: number,
+  ): { outcome: SubmitOutcome; version: number; event?: JobEvent } {
     if (!isJobName(name)) throw new RangeError(`invalid job name: ${name}`);
     const id = jobDocId(name);
     const events = this.jobEvents(id);
@@ -121,41 +181,122 @@ export class MeshState {
     const specText = canonicalJson(spec);
     const base = { seq: nextSeq(events), at: now, by };
     if (view && canonicalJson(view.current.spec) === specText) {
-      if (view.desired === 'running')
-        return { outcome: 'unchanged', version: view.current.version, publish: [] };
-      const publish = this.addJobEvents(id, [keyed({ kind: 'start', ...base })], now);
-      return { outcome: 'started', version: view.current.version, publish };
+      if (view.desired === 'running') return { outcome: 'unchanged', version: view.current.version };
+      return { outcome: 'started', version: view.current.version, event: { kind: 'start', ...base } };
     }
     const version = nextVersion(events);
-    const publish = this.addJobEvents(id, [keyed({ kind: 'submit', ...base, version, spec: specText })], now);
-    return { outcome: view ? 'updated' : 'created', version, publish };
+    const event: JobEvent = { kind: 'submit', ...base, version, spec: specText };
+    return { outcome: view ? 'updated' : 'created', version, event };
+  }
+
+  /** The stop or purge event for `name`, unsigned; none when the job is missing or already stopped. */
+  planStatus(
+    name: string,
+    kind: 'stop' | 'purge',
+    by: string,
+    now: number,
+  ): { outcome: StatusOutcome; event?: JobEvent } {
+    const view = this.job(name);
+    if (!view) return { outcome: 'not-found' };
+    if (kind === 'stop' && view.desired === 'stopped') return { outcome: 'unchanged' };
+    const events = this.jobEvents(jobDocId(name));
+    const base = { seq: nextSeq(events), at: now, by };
+    const event: JobEvent =
+      kind === 'stop'
+        ? { kind: 'stop', ...base }
+        : { kind: 'purge', ...base, version: nextVersion(events) - 1 };
+    return { outcome: 'changed', event };
+  }
+
+  /**
+   * Adds one job event (planned by `planSubmit`/`planStatus`, signed in a closed mesh). An event that would not
+   * count here is refused with the reason, so an operator hears it at once rather than from `job status`.
+   */
+  commitJobEvent(
+    name: string,
+    event: JobEvent,
+    now: number,
+  ): { outcome: CommitOutcome; publish: GossipMessage[] } {
+    if (!isJobName(name)) throw new RangeError(`invalid job name: ${name}`);
+    if (this.genesis) {
+      const reason = jobEventRejection(name, event, this.trust().operators);
+      if (reason) throw new RangeError(`job "${name}": ${reason}`);
+    }
+    const publish = this.addJobEvents(jobDocId(name), [keyed(event)], now);
+    return { outcome: publish.length > 0 ? 'added' : 'duplicate', publish };
   }
 
   stopJob(name: string, by: string, now: number): { outcome: StatusOutcome; publish: GossipMessage[] } {
-    return this.jobStatus(
-      name,
-      (view) => (view.desired === 'stopped' ? undefined : { kind: 'stop' }),
-      by,
-      now,
-    );
+    return this.jobStatus(name, 'stop', by, now);
   }
 
   /** Removes the job from every view; its document keeps only a tombstone. Resubmitting the name starts anew. */
   purgeJob(name: string, by: string, now: number): { outcome: StatusOutcome; publish: GossipMessage[] } {
-    return this.jobStatus(name, () => ({ kind: 'purge' }), by, now);
+    return this.jobStatus(name, 'purge', by, now);
+  }
+
+  /** Adds an operator-signed trust change; one that would not count under the present chain is refused. */
+  addTrustChange(change: TrustChange, now: number): { outcome: CommitOutcome; publish: GossipMessage[] } {
+    if (!this.genesis) throw new RangeError('this mesh is open (no operators): there is nothing to change');
+    const [key, value] = trustEntry(change);
+    const slot = this.slots.get(TRUST_DOC_ID);
+    const entries = new Map(slot ? this.entries(slot) : []);
+    entries.set(key, value);
+    const rejected = deriveTrust(this.genesis, entries).rejected.find((r) => r.key === key);
+    if (rejected) throw new RangeError(`trust change refused: ${rejected.reason}`);
+    if (!slot)
+      return { outcome: 'added', publish: [this.replaceFresh(TRUST_DOC_ID, 0, [[key, value]], now)] };
+    const next = writeEntries(slot.doc, [[key, value]], [], now);
+    if (next === slot.doc) return { outcome: 'duplicate', publish: [] };
+    this.set(TRUST_DOC_ID, next);
+    return {
+      outcome: 'added',
+      publish: [{ docId: TRUST_DOC_ID, epoch: slot.epoch, changes: [A.getLastLocalChange(next)!] }],
+    };
+  }
+
+  /** Trusted operators and revoked devices as the chain from the genesis operators says (empty when open). */
+  trust(): TrustView {
+    if (!this.genesis) return { operators: new Set(), revoked: new Set(), rejected: [] };
+    if (this.trustCache?.generation !== this.trustGeneration) {
+      const slot = this.slots.get(TRUST_DOC_ID);
+      const view = deriveTrust(this.genesis, slot ? this.entries(slot) : new Map());
+      for (const { key, reason } of view.rejected) this.note(`${TRUST_DOC_ID} ${key}`, reason);
+      this.trustCache = { generation: this.trustGeneration, view };
+    }
+    return this.trustCache.view;
+  }
+
+  isRevoked(peerId: string): boolean {
+    return this.trust().revoked.has(peerId);
+  }
+
+  /** What was ignored since the last call and why (each thing once): the shell logs it. */
+  drainNotes(): string[] {
+    const out = this.notes;
+    this.notes = [];
+    return out;
   }
 
   putNodeRecord(record: NodeRecord, now: number): GossipMessage[] {
     const checked = nodeRecordSchema.parse(record);
     if (checked.peerId !== this.self) throw new RangeError(`record of ${checked.peerId} is not ours`);
-    return this.writeOwn([[RECORD, canonicalJson(checked)]], [], now);
+    return this.writeOwn([[RECORD, this.ownEntry(RECORD, checked)]], [], now);
   }
 
   /** Call on state transitions only: the history of this document is what the mesh stores. */
   putAllocStatus(status: AllocStatus, now: number): GossipMessage[] {
     const checked = allocStatusSchema.parse(status);
     if (checked.node !== this.self) throw new RangeError(`allocation ${checked.allocId} runs elsewhere`);
-    return this.writeOwn([[ALLOC + checked.allocId, canonicalJson(checked)]], [], now);
+    const key = ALLOC + checked.allocId;
+    return this.writeOwn([[key, this.ownEntry(key, checked)]], [], now);
+  }
+
+  /** The stored text of one of this node's entries: signed by its identity when records are owned. */
+  private ownEntry(key: string, value: NodeRecord | AllocStatus): string {
+    if (!this.sign) return canonicalJson(value);
+    const { sig } = signValue(RECORD_DOMAIN, { key, value }, this.self, this.sign);
+    return canonicalJson({ ...value, sig });
   }
 
   removeAllocStatus(allocId: string, now: number): GossipMessage[] {
@@ -208,34 +349,44 @@ export class MeshState {
     for (const id of [...this.slots.keys()].sort()) {
       const parsed = parseDocId(id);
       if (parsed?.kind !== 'job') continue;
-      const view = this.jobView(id, parsed.name);
+      const view = this.jobView(id, parsed.name)?.view;
       if (view) out.push(view);
     }
     return out;
   }
 
   job(name: string): JobView | undefined {
-    return isJobName(name) ? this.jobView(jobDocId(name), name) : undefined;
+    return isJobName(name) ? this.jobView(jobDocId(name), name)?.view : undefined;
+  }
+
+  /**
+   * Jobs whose newest event does not count (closed mesh): unsigned, forged, or signed by a key that is not a
+   * trusted operator. Such a job never runs; if an earlier version was signed, that one stays in force.
+   */
+  jobRejections(): JobRejection[] {
+    const out: JobRejection[] = [];
+    for (const id of [...this.slots.keys()].sort()) {
+      const parsed = parseDocId(id);
+      if (parsed?.kind !== 'job') continue;
+      const rejection = this.jobView(id, parsed.name)?.rejection;
+      if (rejection) out.push(rejection);
+    }
+    return out;
+  }
+
+  jobRejection(name: string): JobRejection | undefined {
+    return isJobName(name) ? this.jobView(jobDocId(name), name)?.rejection : undefined;
   }
 
   nodes(): NodeRecord[] {
     const out: NodeRecord[] = [];
-    for (const [peerId, entries] of this.liveNodes()) {
-      const record = parseStored(nodeRecordSchema, entries.get(RECORD) ?? '');
-      if (record?.peerId === peerId) out.push(record);
-    }
+    for (const [, view] of this.liveNodes()) if (view.record) out.push(view.record);
     return out.sort((a, b) => compareText(a.peerId, b.peerId));
   }
 
   allocations(): AllocStatus[] {
     const out: AllocStatus[] = [];
-    for (const [peerId, entries] of this.liveNodes()) {
-      for (const [key, text] of entries) {
-        if (!key.startsWith(ALLOC)) continue;
-        const status = parseStored(allocStatusSchema, text);
-        if (status && status.node === peerId && ALLOC + status.allocId === key) out.push(status);
-      }
-    }
+    for (const [, view] of this.liveNodes()) out.push(...view.allocations);
     return out.sort((a, b) => compareText(a.allocId, b.allocId) || compareText(a.node, b.node));
   }
 
@@ -355,47 +506,111 @@ export class MeshState {
   private set(docId: DocId, doc: FlatDoc): void {
     this.slots.set(docId, { doc, epoch: epochOf(doc) });
     this.dirty.add(docId);
+    if (docId === TRUST_DOC_ID) this.trustGeneration++;
   }
 
+  private note(what: string, reason: string): void {
+    const key = `${what}\0${reason}`;
+    if (this.noted.has(key)) return;
+    if (this.noted.size >= 4 * MAX_NOTES) this.noted.clear();
+    this.noted.add(key);
+    if (this.notes.length < MAX_NOTES) this.notes.push(`${what}: ${reason}`);
+  }
+
+  /** The events of a job that count: all of them in an open mesh, the operator-signed ones in a closed one. */
   private jobEvents(id: DocId): KeyedEvent[] {
-    const slot = this.slots.get(id);
-    return slot ? readEvents(this.entries(slot)) : [];
+    return this.splitJobEvents(id).accepted;
   }
 
-  private jobView(id: DocId, name: string): JobView | undefined {
+  private splitJobEvents(id: DocId): { accepted: KeyedEvent[]; rejected: [KeyedEvent, string][] } {
+    const slot = this.slots.get(id);
+    const all = slot ? readEvents(this.entries(slot)) : [];
+    const parsed = parseDocId(id);
+    if (!this.genesis || parsed?.kind !== 'job') return { accepted: all, rejected: [] };
+    const operators = this.trust().operators;
+    const accepted: KeyedEvent[] = [];
+    const rejected: [KeyedEvent, string][] = [];
+    for (const e of all) {
+      const reason = jobEventRejection(parsed.name, e.event, operators);
+      if (reason) rejected.push([e, reason]);
+      else accepted.push(e);
+    }
+    return { accepted, rejected };
+  }
+
+  private jobView(id: DocId, name: string): NonNullable<Slot['job']> | undefined {
     const slot = this.slots.get(id);
     if (!slot) return undefined;
-    slot.job ??= { view: deriveJob(name, readEvents(this.entries(slot))) };
-    return slot.job.view;
+    if (slot.job?.trust === this.trustGeneration) return slot.job;
+    const { accepted, rejected } = this.splitJobEvents(id);
+    const newest = accepted.reduce<KeyedEvent | undefined>(
+      (max, e) => (max && compareEvents(max, e) >= 0 ? max : e),
+      undefined,
+    );
+    let rejection: JobRejection | undefined;
+    for (const [e, reason] of rejected) {
+      this.note(`${id} ${e.key}`, reason);
+      if (newest && compareEvents(e, newest) < 0) continue;
+      if (!rejection || e.event.at >= rejection.at)
+        rejection = { name, reason, at: e.event.at, by: e.event.by };
+    }
+    slot.job = { view: deriveJob(name, accepted), rejection, trust: this.trustGeneration };
+    return slot.job;
   }
 
-  private *liveNodes(): Generator<[string, Map<string, string>]> {
+  /** Node documents that count: not retired, not of a revoked device; with their verified records. */
+  private *liveNodes(): Generator<[string, NonNullable<Slot['node']>]> {
+    const revoked = this.trust().revoked;
     for (const [id, slot] of this.slots) {
       const parsed = parseDocId(id);
-      if (parsed?.kind !== 'node') continue;
+      if (parsed?.kind !== 'node' || revoked.has(parsed.peerId)) continue;
       const entries = this.entries(slot);
-      if (!entries.has(RETIRED)) yield [parsed.peerId, entries];
+      if (entries.has(RETIRED)) continue;
+      slot.node ??= this.readNode(id, parsed.peerId, entries);
+      yield [parsed.peerId, slot.node];
     }
+  }
+
+  private readNode(id: DocId, peerId: string, entries: Map<string, string>): NonNullable<Slot['node']> {
+    let record: NodeRecord | undefined;
+    const allocations: AllocStatus[] = [];
+    for (const [key, text] of entries) {
+      if (key === RECORD) {
+        const value = parseStored(nodeRecordSchema, text);
+        if (value?.peerId === peerId && this.owned(id, key, value, text)) record = value;
+      } else if (key.startsWith(ALLOC)) {
+        const status = parseStored(allocStatusSchema, text);
+        if (
+          status &&
+          status.node === peerId &&
+          ALLOC + status.allocId === key &&
+          this.owned(id, key, status, text)
+        )
+          allocations.push(status);
+      }
+    }
+    return { record, allocations };
+  }
+
+  /** With owned records on, an entry counts only with its owner's signature; a forgery is noted. */
+  private owned(id: DocId, key: string, value: NodeRecord | AllocStatus, text: string): boolean {
+    if (!this.sign) return true;
+    const owner = 'peerId' in value ? value.peerId : value.node;
+    const sig = parseStored(signatureField, text)?.sig;
+    if (sig && verifyValue(RECORD_DOMAIN, { key, value }, { signer: owner, sig })) return true;
+    this.note(`${id} ${key}`, sig ? 'forged owner signature' : 'unsigned record');
+    return false;
   }
 
   private jobStatus(
     name: string,
-    decide: (view: JobView) => { kind: 'stop' | 'purge' } | undefined,
+    kind: 'stop' | 'purge',
     by: string,
     now: number,
   ): { outcome: StatusOutcome; publish: GossipMessage[] } {
-    const view = this.job(name);
-    if (!view) return { outcome: 'not-found', publish: [] };
-    const decided = decide(view);
-    if (!decided) return { outcome: 'unchanged', publish: [] };
-    const id = jobDocId(name);
-    const events = this.jobEvents(id);
-    const base = { seq: nextSeq(events), at: now, by };
-    const event: JobEvent =
-      decided.kind === 'stop'
-        ? { kind: 'stop', ...base }
-        : { kind: 'purge', ...base, version: nextVersion(events) - 1 };
-    return { outcome: 'changed', publish: this.addJobEvents(id, [keyed(event)], now) };
+    const plan = this.planStatus(name, kind, by, now);
+    if (!plan.event) return { outcome: plan.outcome, publish: [] };
+    return { outcome: plan.outcome, publish: this.addJobEvents(jobDocId(name), [keyed(plan.event)], now) };
   }
 
   private addJobEvents(id: DocId, events: readonly KeyedEvent[], now: number): GossipMessage[] {
@@ -405,7 +620,7 @@ export class MeshState {
     const next = writeEntries(slot.doc, puts, [], now);
     if (next === slot.doc) return [];
     this.set(id, next);
-    const all = readEvents(entriesOf(next));
+    const all = this.jobEvents(id);
     const kept = prune(all);
     if (all.length - kept.length >= KEPT_VERSIONS || A.stats(next).numChanges > this.compactAfterChanges) {
       return [
@@ -467,6 +682,7 @@ export class MeshState {
       const epoch = Math.max(epochOf(next), slot.epoch) + 1;
       return [this.replaceFresh(id, epoch, this.entries(slot), now)];
     }
+    if (slot && id === TRUST_DOC_ID) return this.keepTrustEntries(slot, next, now);
     const before = slot && parseDocId(id)?.kind === 'job' ? this.jobEvents(id) : [];
     this.set(id, next);
     if (!slot || epochOf(next) <= slot.epoch || before.length === 0) return [];
@@ -475,4 +691,21 @@ export class MeshState {
     const missing = prune(union).filter((e) => !present.has(e.key));
     return missing.length > 0 ? this.addJobEvents(id, missing, now) : [];
   }
+
+  /**
+   * Trust changes are never dropped: a copy that lacks some (a peer's rewrite at a higher epoch, hostile or not)
+   * is adopted and the missing ones written back, so an agent cannot make the mesh forget a revocation.
+   */
+  private keepTrustEntries(slot: Slot, next: FlatDoc, now: number): GossipMessage[] {
+    const before = this.entries(slot);
+    this.set(TRUST_DOC_ID, next);
+    const present = entriesOf(next);
+    const missing = [...before].filter(([key]) => !present.has(key));
+    if (missing.length === 0) return [];
+    const written = writeEntries(next, missing, [], now);
+    this.set(TRUST_DOC_ID, written);
+    return [{ docId: TRUST_DOC_ID, epoch: epochOf(written), changes: [A.getLastLocalChange(written)!] }];
+  }
 }
+
+const signatureField = z.object({ sig: z.string().max(128) });

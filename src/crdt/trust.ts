@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import { canonicalJson } from './canonical-json.js';
+import { sha256Hex } from './digest.js';
+import { type Signature, verifyValue } from './signature.js';
+
+/**
+ * The mesh's trust document: which operator keys are trusted and which devices are revoked. It is a set of
+ * operator-signed changes, replicated like a job's events (keyed by the hash of their content, so they cannot be
+ * edited), and every agent derives the same view from the same set and the mesh's initial operators (the
+ * genesis, from the join token): changes are applied in (at, key) order, and one counts only if its signer is a
+ * trusted operator at that point of the chain. A device that could write to the document still cannot add an
+ * operator, un-revoke itself or revoke others without an operator key.
+ */
+const text = z.string().min(1).max(128);
+const authSchema = z.object({ signer: text, sig: z.string().max(128) });
+const changeSchema = z.object({
+  kind: z.enum(['add-operator', 'remove-operator', 'revoke-node']),
+  /** The operator key or the node's peer id the change is about. */
+  subject: text,
+  at: z.number().int().min(0),
+  auth: authSchema,
+});
+export type TrustChange = z.output<typeof changeSchema>;
+export type UnsignedTrustChange = Omit<TrustChange, 'auth'>;
+
+export const TRUST_DOMAIN = 'trust-change';
+const KEY_PREFIX = 't:';
+
+export interface TrustView {
+  readonly operators: ReadonlySet<string>;
+  readonly revoked: ReadonlySet<string>;
+  /** Changes that did not count, with why; the shell logs them. */
+  readonly rejected: readonly { key: string; reason: string }[];
+}
+
+export function trustEntry(change: TrustChange): [string, string] {
+  const value = canonicalJson(change);
+  return [KEY_PREFIX + sha256Hex(value, 32), value];
+}
+
+export function signedTrustChange(change: UnsignedTrustChange, auth: Signature): TrustChange {
+  return { ...change, auth: { signer: auth.signer, sig: auth.sig } };
+}
+
+function readChange(key: string, value: string): TrustChange | undefined {
+  if (!key.startsWith(KEY_PREFIX)) return undefined;
+  try {
+    const parsed = changeSchema.safeParse(JSON.parse(value));
+    if (!parsed.success) return undefined;
+    return trustEntry(parsed.data)[0] === key ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function deriveTrust(genesis: readonly string[], entries: ReadonlyMap<string, string>): TrustView {
+  const operators = new Set(genesis);
+  const revoked = new Set<string>();
+  const rejected: { key: string; reason: string }[] = [];
+  const changes: { key: string; change: TrustChange }[] = [];
+  for (const [key, value] of entries) {
+    const change = readChange(key, value);
+    if (change) changes.push({ key, change });
+    else if (key.startsWith(KEY_PREFIX)) rejected.push({ key, reason: 'malformed trust change' });
+  }
+  changes.sort((a, b) => a.change.at - b.change.at || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  for (const { key, change } of changes) {
+    const { auth, ...unsigned } = change;
+    if (!operators.has(auth.signer)) {
+      rejected.push({ key, reason: `signer ${auth.signer} is not a trusted operator` });
+      continue;
+    }
+    if (!verifyValue(TRUST_DOMAIN, unsigned, auth)) {
+      rejected.push({ key, reason: 'bad signature' });
+      continue;
+    }
+    if (change.kind === 'add-operator') operators.add(change.subject);
+    else if (change.kind === 'revoke-node') revoked.add(change.subject);
+    else if (operators.size > 1) operators.delete(change.subject);
+    else rejected.push({ key, reason: 'would remove the last operator' });
+  }
+  return { operators, revoked, rejected };
+}

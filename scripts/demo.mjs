@@ -1,9 +1,10 @@
-// `npm run demo`: five agents as separate processes on loopback, joined through the first one's address; a
-// job submitted on one agent is placed by all of them and run by the agents it lands on (exec driver: plain
-// processes, so the demo needs no Docker). Ctrl-C stops the job and the agents cleanly. `--exit` does so
-// after printing (used by the test that keeps this demo true).
-import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
+// `npm run demo`: a closed mesh (`meshctl mesh init`, one join token) of five agents as separate processes on
+// loopback, joined through the first one's address; a job signed with the operator key and submitted on one
+// agent is placed by all of them and run by the agents it lands on (exec driver: plain processes, so the demo
+// needs no Docker). Ctrl-C stops the job and the agents cleanly. `--exit` does so after printing (used by the
+// test that keeps this demo true).
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -18,9 +19,20 @@ const COUNT = 5;
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 
+// The mesh: its key and the operator key, and the one token every device is flashed with.
+const meshDir = join(work, 'mesh');
+const operatorKey = join(meshDir, 'operator.key');
+execFileSync(process.execPath, [meshctl, 'mesh', 'init', '--dir', meshDir], { stdio: 'ignore' });
+const joinToken = execFileSync(process.execPath, [
+  meshctl,
+  ...['mesh', 'join-token', '--dir', meshDir, '--bootstrap', `/ip4/127.0.0.1/tcp/${basePort}`],
+])
+  .toString()
+  .trim();
+
 const agents = [];
 const died = [];
-function startAgent(i, joinAddresses) {
+function startAgent(i) {
   const name = `edge-${i + 1}`;
   const dataDir = join(work, name);
   mkdirSync(dataDir, { recursive: true });
@@ -37,18 +49,24 @@ function startAgent(i, joinAddresses) {
     `127.0.0.1:${basePort + 100 + i}`,
     '--label',
     `zone=${i % 2 === 0 ? 'north' : 'south'}`,
-    ...joinAddresses.flatMap((a) => ['--join', a]),
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', log] });
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'ignore', log],
+    env: { ...process.env, MESH_JOIN_TOKEN: joinToken },
+  });
   child.once('exit', (code) => {
     if (!stopping) died.push(`${name} exited with code ${code}; see ${join(work, `${name}.log`)}`);
   });
-  agents.push({ name, child, api: `http://127.0.0.1:${basePort + 100 + i}` });
+  agents.push({ name, child, dataDir, api: `http://127.0.0.1:${basePort + 100 + i}` });
   return agents.at(-1);
 }
 
 async function api(agent, path) {
-  const res = await fetch(`${agent.api}${path}`, { signal: AbortSignal.timeout(2_000) });
+  const token = readFileSync(join(agent.dataDir, 'api.token'), 'utf8').trim();
+  const res = await fetch(`${agent.api}${path}`, {
+    headers: { authorization: `Bearer ${token}` },
+    signal: AbortSignal.timeout(2_000),
+  });
   return res.json();
 }
 
@@ -67,7 +85,10 @@ async function until(what, check, timeoutMs = 60_000) {
 function meshctlRun(agent, ...args) {
   console.log(`\n$ meshctl --api ${agent.api} ${args.join(' ')}`);
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [meshctl, '--api', agent.api, ...args], { stdio: 'inherit' });
+    const child = spawn(process.execPath, [meshctl, '--api', agent.api, ...args], {
+      stdio: 'inherit',
+      env: { ...process.env, MESH_DATA_DIR: agent.dataDir, MESH_OPERATOR_KEY: operatorKey },
+    });
     child.on('exit', (code) =>
       code === 0 ? resolveRun() : reject(new Error(`meshctl ${args.join(' ')}: ${code}`)),
     );
@@ -94,12 +115,7 @@ async function stopAll(code) {
   stopping = true;
   if (agents[0]?.child.exitCode === null) {
     // Stop the job first and wait until every agent has stopped its copy, so no process outlives the demo.
-    await fetch(`${agents[0].api}/v1/jobs/${JOB}/stop`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ purge: false }),
-      signal: AbortSignal.timeout(5_000),
-    }).catch(() => {});
+    await meshctlRun(agents[0], 'job', 'stop', JOB).catch(() => {});
     await until(
       'every copy to stop',
       async () => {
@@ -129,12 +145,11 @@ process.on('SIGINT', () => void stopAll(0));
 process.on('SIGTERM', () => void stopAll(0));
 
 try {
-  const first = startAgent(0, []);
+  console.log(`closed mesh created in ${meshDir}; every agent starts with the same join token`);
+  const first = startAgent(0);
   console.log(`starting ${COUNT} agents on 127.0.0.1 (logs and data in ${work})`);
   await until('the first agent', async () => (await api(first, '/v1/status')).peerId);
-  const bootstrap = (await api(first, '/v1/status')).addresses[0];
-  console.log(`bootstrap address: ${bootstrap}`);
-  for (let i = 1; i < COUNT; i++) startAgent(i, [bootstrap]);
+  for (let i = 1; i < COUNT; i++) startAgent(i);
   const last = agents.at(-1);
   await until('every agent to see the others alive', async () => {
     const counts = await Promise.all(agents.map(async (a) => (await api(a, '/v1/status')).peers.alive));

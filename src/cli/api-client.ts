@@ -14,7 +14,13 @@ export interface ApiClient {
   stream(path: string, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>>;
 }
 
-export function apiClient(base: string, timeoutMs = 10_000): ApiClient {
+/** `token` is asked once, on the first call, so commands that never reach the agent never read it. */
+export function apiClient(
+  base: string,
+  token: () => Promise<string | undefined> = async () => undefined,
+  timeoutMs = 10_000,
+): ApiClient {
+  let tokenOnce: Promise<string | undefined> | undefined;
   let root: URL;
   try {
     root = new URL(base);
@@ -23,10 +29,14 @@ export function apiClient(base: string, timeoutMs = 10_000): ApiClient {
   }
   const call = async (method: string, path: string, body?: unknown, timeout = true): Promise<Response> => {
     let res: Response;
+    tokenOnce ??= token();
+    const bearer = await tokenOnce;
+    const headers: Record<string, string> = bearer ? { authorization: `Bearer ${bearer}` } : {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
     try {
       res = await fetch(new URL(path, root), {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: timeout ? AbortSignal.timeout(timeoutMs) : undefined,
       });

@@ -1,14 +1,38 @@
+import { join } from 'node:path';
 import type { Command } from 'commander';
-import { type ApiClient, apiClient } from './api-client.js';
+import { API_TOKEN_FILE } from '../node/api-token.js';
+import { readSecretFile } from '../node/key-file.js';
+import { type ApiClient, apiClient, CliError } from './api-client.js';
 import type { OutputFormat } from './output.js';
 
 interface Globals {
   api: string;
   output: OutputFormat;
+  dataDir: string;
+  tokenFile?: string;
+  operatorKey?: string;
 }
 
-/** The options every meshctl command shares: where the agent is, and how to print. */
-export function globals(cmd: Command): { client: ApiClient; format: OutputFormat } {
+/** The options every meshctl command shares: where the agent is, how to prove we may talk to it, how to print. */
+export function globals(cmd: Command): { client: ApiClient; format: OutputFormat; operatorKey?: string } {
   const opts = cmd.optsWithGlobals<Globals>();
-  return { client: apiClient(opts.api), format: opts.output };
+  return {
+    client: apiClient(opts.api, () => apiToken(opts)),
+    format: opts.output,
+    operatorKey: opts.operatorKey,
+  };
+}
+
+/** MESH_API_TOKEN, else --token-file, else `<data dir>/api.token` of an agent on this device. */
+async function apiToken(opts: Globals): Promise<string | undefined> {
+  const fromEnv = process.env.MESH_API_TOKEN?.trim();
+  if (fromEnv) return fromEnv;
+  const path = opts.tokenFile ?? join(opts.dataDir, API_TOKEN_FILE);
+  try {
+    return (await readSecretFile(path, 'API token')).toString('utf8').trim();
+  } catch (err) {
+    // No token file where the default says: the agent's answer tells the operator where to find one.
+    if (!opts.tokenFile && (err as Error).message.includes('ENOENT')) return undefined;
+    throw new CliError((err as Error).message);
+  }
 }

@@ -5,6 +5,7 @@ import { VERSION } from '../version.js';
 import { CliError } from './api-client.js';
 import { registerAllocCommands } from './commands/alloc.js';
 import { registerJobCommands } from './commands/job.js';
+import { registerMeshCommands } from './commands/mesh.js';
 import { registerNodeCommands } from './commands/node.js';
 import { globals } from './globals.js';
 import { ago, duration, render, renderRecord, shortId } from './output.js';
@@ -21,6 +22,17 @@ export function buildProgram(): Command {
       new Option('--api <url>', 'control API of the local agent')
         .env('MESH_API')
         .default('http://127.0.0.1:7411'),
+    )
+    .addOption(
+      new Option('--data-dir <dir>', 'data dir of the local agent: its api.token is read from there')
+        .env('MESH_DATA_DIR')
+        .default('./mesh-data'),
+    )
+    .addOption(new Option('--token-file <file>', 'control API token file (or MESH_API_TOKEN=<token>)'))
+    .addOption(
+      new Option('--operator-key <file>', 'operator key that signs jobs and trust changes (closed mesh)').env(
+        'MESH_OPERATOR_KEY',
+      ),
     )
     .addOption(
       new Option('-o, --output <format>', 'output format')
@@ -85,6 +97,7 @@ export function buildProgram(): Command {
   registerJobCommands(program);
   registerNodeCommands(program);
   registerAllocCommands(program);
+  registerMeshCommands(program);
 
   return program;
 }

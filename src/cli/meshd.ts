@@ -1,13 +1,15 @@
 #!/usr/bin/env -S node --max-semi-space-size=1 --optimize-for-size --single-threaded --v8-pool-size=0
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { Agent } from '../node/agent.js';
 import { agentRoutes } from '../node/api-routes.js';
+import { loadOrCreateApiToken } from '../node/api-token.js';
 import { ConfigError, parseLabels, resolveConfig } from '../node/config.js';
 import { ControlApi } from '../node/control-api.js';
 import { createLogger } from '../node/logger.js';
 import { allocRoutes } from '../node/routes/alloc-routes.js';
 import { placementRoutes } from '../node/routes/placement-routes.js';
+import { signedRoutes } from '../node/routes/signed-routes.js';
 import { stateRoutes } from '../node/routes/state-routes.js';
 import { VERSION } from '../version.js';
 
@@ -29,6 +31,7 @@ const program = new Command('meshd')
     collect,
   )
   .option('--join <multiaddr>', 'address of any mesh member to join through, repeatable', collect)
+  .option('--join-token <token>', 'join a closed mesh (`meshctl mesh join-token`); kept in the data dir')
   .option('--api <host:port>', 'control API address for meshctl (default 127.0.0.1:7411)')
   .option('--allow-remote-api', 'allow the control API on a non-loopback address')
   .option('--name <name>', 'this node’s name (default: hostname)')
@@ -80,12 +83,16 @@ async function main(): Promise<void> {
       lostAfterMs: o.lostAfterMs,
       targetPeers: o.targetPeers,
       maxConnections: o.maxConnections,
+      joinToken: o.joinToken,
     },
     env: process.env,
     file,
   });
   const log = createLogger(config.logLevel, { node: config.name });
-  log.debug({ config }, 'configuration resolved');
+  // The join token holds the mesh key: never in a log.
+  log.debug({ config: { ...config, joinToken: config.joinToken && '<redacted>' } }, 'configuration resolved');
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const token = await loadOrCreateApiToken(config.dataDir);
   const agent = await Agent.start(config, { log });
   const api = new ControlApi(
     [
@@ -93,8 +100,10 @@ async function main(): Promise<void> {
       ...stateRoutes(agent),
       ...placementRoutes(agent.workloads.placement),
       ...allocRoutes(agent),
+      ...signedRoutes(agent),
     ],
     log,
+    { token },
   );
   try {
     const bound = await api.listen(config.api, config.allowRemoteApi);

@@ -58,6 +58,12 @@ export function keyed(event: JobEvent): KeyedEvent {
   return { key: KEY_PREFIX + sha256Hex(canonicalJson(event), 32), event };
 }
 
+/** A job event from outside (the control API): undefined unless it is exactly an event. */
+export function parseJobEvent(value: unknown): JobEvent | undefined {
+  const parsed = eventSchema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
 export function eventText(event: JobEvent): string {
   return canonicalJson(event);
 }

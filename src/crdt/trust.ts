@@ -42,6 +42,12 @@ export function signedTrustChange(change: UnsignedTrustChange, auth: Signature):
   return { ...change, auth: { signer: auth.signer, sig: auth.sig } };
 }
 
+/** A trust change from outside (the control API): undefined unless it is exactly a change. */
+export function parseTrustChange(value: unknown): TrustChange | undefined {
+  const parsed = changeSchema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
 function readChange(key: string, value: string): TrustChange | undefined {
   if (!key.startsWith(KEY_PREFIX)) return undefined;
   try {

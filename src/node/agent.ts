@@ -12,14 +12,17 @@ import {
   MAX_HEARTBEAT_BYTES,
 } from './heartbeat.js';
 import { loadOrCreateIdentity } from './identity.js';
+import type { MeshSecrets } from './join-token.js';
 import { KnownPeers } from './known-peers.js';
 import { createHost, type HostOptions, type MeshHost } from './libp2p-host.js';
 import { type LivenessChange, type LivenessStatus, LivenessView } from './liveness.js';
 import type { Logger } from './logger.js';
+import { resolveMembership } from './mesh-membership.js';
 import { MeshMetrics } from './metrics.js';
 import { dialableAddresses, PeerDialer } from './peer-dialer.js';
 import { PeerExchange } from './peer-exchange.js';
 import type { PeerLiveness } from './placement-input.js';
+import { revocationGater } from './revocation-gater.js';
 import { StateService, type StateServiceOptions } from './state-service.js';
 import { Workloads, type WorkloadsDeps } from './workloads.js';
 
@@ -72,6 +75,10 @@ export class Agent {
   readonly liveness: LivenessView;
   readonly log: Logger;
   readonly startedAt: number;
+  /** The closed mesh this agent belongs to; undefined in an open (development) mesh. */
+  readonly mesh: MeshSecrets | undefined;
+  /** Devices an operator revoked: refused by the connection gater, their heartbeats and records ignored. */
+  readonly #revoked: Set<string>;
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #knownPeers: KnownPeers;
@@ -90,8 +97,12 @@ export class Agent {
     knownPeers: KnownPeers;
     env: AgentEnvironment;
     now: () => number;
+    mesh: MeshSecrets | undefined;
+    revoked: Set<string>;
   }) {
     this.config = init.config;
+    this.mesh = init.mesh;
+    this.#revoked = init.revoked;
     this.host = init.host;
     this.log = init.env.log;
     this.#now = init.now;
@@ -109,7 +120,7 @@ export class Agent {
       init.host,
       init.knownPeers,
       {
-        join: init.config.join,
+        join: [...init.config.join, ...(init.mesh?.bootstrap ?? [])],
         targetPeers: init.config.targetPeers,
         tickMs: Math.min(1_000, init.config.heartbeatIntervalMs),
         dialTimeoutMs: 10_000,
@@ -131,6 +142,8 @@ export class Agent {
     const now = env.now ?? Date.now;
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
     const identity = await loadOrCreateIdentity(config.dataDir);
+    const mesh = await resolveMembership(config.dataDir, config.joinToken, env.log);
+    const revoked = new Set<string>();
     const knownPeers = await KnownPeers.load(join(config.dataDir, 'peers.json'), (reason) =>
       env.log.warn({ reason }, 'known peers file unreadable; starting from the --join addresses alone'),
     );
@@ -141,13 +154,23 @@ export class Agent {
       // Each ping opens a stream (a multistream negotiation): every 10 s is plenty for an RTT figure.
       pingIntervalMs: 10_000,
       transport: env.transport,
-      connectionGater: env.connectionGater,
+      connectionGater: revocationGater((peer) => revoked.has(peer), env.connectionGater),
+      psk: mesh?.psk,
     });
-    const agent = new Agent({ config, host, knownPeers, env, now });
+    const agent = new Agent({ config, host, knownPeers, env, now, mesh, revoked });
     await agent.#peerExchange.start();
     try {
       agent.#state = await StateService.start(
-        { host, gossip: agent.gossip, config, log: env.log, now, random: env.random ?? Math.random },
+        {
+          host,
+          gossip: agent.gossip,
+          config,
+          log: env.log,
+          now,
+          random: env.random ?? Math.random,
+          sign: (bytes) => identity.key.sign(bytes) as Uint8Array,
+          operators: mesh?.operators,
+        },
         env.state,
       );
       agent.#workloads = await agent.#startWorkloads(agent.#state, env);
@@ -158,7 +181,12 @@ export class Agent {
     }
     agent.#wire();
     agent.log.info(
-      { peerId: agent.peerId, addresses: agent.addresses(), newIdentity: identity.created },
+      {
+        peerId: agent.peerId,
+        addresses: agent.addresses(),
+        newIdentity: identity.created,
+        mesh: mesh ? 'closed' : 'open',
+      },
       'agent started',
     );
     return agent;
@@ -181,6 +209,8 @@ export class Agent {
       tuning: env.workloads,
     });
     state.onChange(() => workloads.changed());
+    state.onChange(() => this.#applyRevocations(state));
+    this.#applyRevocations(state);
     this.onLivenessChange(() => workloads.changed());
     return workloads;
   }
@@ -253,8 +283,29 @@ export class Agent {
     this.#timers.push(timer);
   }
 
+  /**
+   * Cuts off devices newly revoked in the trust document: the gater refuses them from now on, open connections
+   * close, and they leave the liveness view (placement already ignores their records).
+   */
+  #applyRevocations(state: StateService): void {
+    for (const peer of state.state.trust().revoked) {
+      if (this.#revoked.has(peer)) continue;
+      this.#revoked.add(peer);
+      if (peer === this.peerId) {
+        this.log.error('this device has been revoked by an operator: the mesh refuses it');
+        continue;
+      }
+      this.log.warn({ peer }, 'device revoked: refusing and dropping it');
+      this.liveness.forget(peer);
+      for (const conn of this.host.getConnections()) {
+        if (conn.remotePeer.toString() === peer)
+          void conn.close().catch((err: unknown) => conn.abort(err as Error));
+      }
+    }
+  }
+
   #onHeartbeat(from: string, hb: Heartbeat): void {
-    if (from === this.peerId) return;
+    if (from === this.peerId || this.#revoked.has(from)) return;
     const now = this.#now();
     const addresses = dialableAddresses(hb.addresses);
     const change = this.liveness.observe(from, now, {

@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { decodeJoinToken } from './join-token.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const DRIVERS = ['auto', 'docker', 'exec', 'none'] as const;
@@ -42,6 +43,14 @@ export const configSchema = z
     lostAfterMs: durationMs,
     targetPeers: z.number().int().min(1).max(256),
     maxConnections: z.number().int().min(2).max(10_000),
+    /** A closed mesh's join token (`meshctl mesh join-token`); without one the agent runs an open dev mesh. */
+    joinToken: z
+      .string()
+      .optional()
+      .superRefine((token, ctx) => {
+        const decoded = token === undefined ? undefined : decodeJoinToken(token);
+        if (decoded && !decoded.ok) ctx.addIssue({ code: 'custom', message: decoded.error });
+      }),
   })
   .strict()
   .refine((c) => c.suspectAfterMs > c.heartbeatIntervalMs, {
@@ -107,6 +116,7 @@ const KEYS: Record<
   lostAfterMs: { env: 'MESH_LOST_AFTER_MS', file: 'lost-after-ms', kind: 'number' },
   targetPeers: { env: 'MESH_TARGET_PEERS', file: 'target-peers', kind: 'number' },
   maxConnections: { env: 'MESH_MAX_CONNECTIONS', file: 'max-connections', kind: 'number' },
+  joinToken: { env: 'MESH_JOIN_TOKEN', file: 'join-token', kind: 'string' },
 };
 
 export class ConfigError extends Error {

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
+import { bearerMatches } from './api-token.js';
 
 export class ApiError extends Error {
   readonly status: number;
@@ -32,6 +33,8 @@ export interface Route {
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
+/** A load balancer or supervisor may probe liveness without the token; it reveals nothing. */
+const OPEN_PATHS = new Set(['/healthz']);
 
 export function isLoopbackHost(host: string): boolean {
   const bare = host.replace(/^\[|\]$/g, '');
@@ -52,11 +55,14 @@ export function splitHostPort(listen: string): { host: string; port: number } {
 export class ControlApi {
   readonly #routes: { method: string; segments: string[]; route: Route }[];
   readonly #log: Logger;
+  readonly #token: string | undefined;
   #server: Server | undefined;
 
-  constructor(routes: Route[], log: Logger) {
+  /** With `auth`, every request but /healthz must carry `Authorization: Bearer <token>` (meshd always sets it). */
+  constructor(routes: Route[], log: Logger, auth?: { token: string }) {
     this.#routes = routes.map((route) => ({ method: route.method, segments: route.path.split('/'), route }));
     this.#log = log;
+    this.#token = auth?.token;
   }
 
   async listen(address: string, allowRemote: boolean): Promise<{ host: string; port: number }> {
@@ -96,6 +102,16 @@ export class ControlApi {
     const abort = new AbortController();
     res.on('close', () => abort.abort());
     try {
+      if (this.#token !== undefined && !OPEN_PATHS.has(url.pathname)) {
+        if (!bearerMatches(req.headers.authorization, this.#token)) {
+          throw new ApiError(
+            401,
+            req.headers.authorization
+              ? 'wrong API token'
+              : 'missing API token: meshctl reads it from <data dir>/api.token (--data-dir), --token-file or MESH_API_TOKEN',
+          );
+        }
+      }
       const match = this.#match(req.method ?? 'GET', url.pathname);
       const response = await match.route.handler({
         params: match.params,

@@ -3,8 +3,10 @@ import { yamux } from '@chainsafe/libp2p-yamux';
 import { identify } from '@libp2p/identify';
 import type { ConnectionGater, Libp2p, PrivateKey, Transport } from '@libp2p/interface';
 import { ping } from '@libp2p/ping';
+import { preSharedKey } from '@libp2p/pnet';
 import { tcp } from '@libp2p/tcp';
 import { createLibp2p } from 'libp2p';
+import { pnetKey } from './join-token.js';
 import { createPubsub, type GossipSub } from './pubsub.js';
 
 export const PROTOCOL_PREFIX = 'mycel';
@@ -25,6 +27,9 @@ export interface HostOptions {
   /** The simulator wraps the transport and gates connections to inject faults; agents use plain TCP. */
   transport?: (components: Parameters<ReturnType<typeof tcp>>[0]) => Transport;
   connectionGater?: ConnectionGater;
+  /** A closed mesh's pre-shared key: every connection is encrypted with it before Noise, so a device without it
+   * cannot even start a handshake. Absent: an open mesh. */
+  psk?: Uint8Array;
 }
 
 /**
@@ -44,6 +49,7 @@ export async function createHost(opts: HostOptions): Promise<MeshHost> {
           dialOpts: { noDelay: true },
         }),
     ],
+    ...(opts.psk ? { connectionProtector: preSharedKey({ psk: pnetKey(opts.psk), timeout: 10_000 }) } : {}),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ maxInboundStreams: 256, maxOutboundStreams: 256 })],
     connectionGater: opts.connectionGater ?? { denyDialMultiaddr: () => false },

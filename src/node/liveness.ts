@@ -88,6 +88,11 @@ export class LivenessView {
     return changes;
   }
 
+  /** Drops a peer at once (a revoked device); true if it was known. */
+  forget(peerId: string): boolean {
+    return this.#entries.delete(peerId);
+  }
+
   get(peerId: string, now: number): PeerView | undefined {
     const entry = this.#entries.get(peerId);
     return entry ? toView(entry, this.statusAt(entry.lastSeen, now)) : undefined;

@@ -2,15 +2,19 @@ import { randomBytes } from 'node:crypto';
 import { arch, availableParallelism, platform, totalmem } from 'node:os';
 import { canonicalJson, type JsonValue } from '../crdt/canonical-json.js';
 import { decodeGossip, encodeGossip, MAX_GOSSIP_BYTES } from '../crdt/gossip-codec.js';
+import type { JobEvent } from '../crdt/job-log.js';
 import type { JobSpec } from '../crdt/job-spec.js';
 import {
   actorFor,
+  type CommitOutcome,
   type GossipMessage,
   MeshState,
   type StatusOutcome,
   type SubmitOutcome,
 } from '../crdt/mesh-state.js';
 import type { NodeRecord } from '../crdt/records.js';
+import type { Sign } from '../crdt/signature.js';
+import type { TrustChange } from '../crdt/trust.js';
 import { VERSION } from '../version.js';
 import { loadAutomerge } from './automerge-wasm.js';
 import type { AgentConfig } from './config.js';
@@ -54,6 +58,10 @@ export interface StateServiceDeps {
   readonly log: Logger;
   readonly now: () => number;
   readonly random: () => number;
+  /** Signs with this node's identity: its records carry its signature (owned records). */
+  readonly sign?: Sign;
+  /** The closed mesh's initial operator keys; undefined for an open mesh. */
+  readonly operators?: readonly string[];
 }
 
 /** How soon to try again with another peer while documents still miss dependencies after a session. */
@@ -135,7 +143,12 @@ export class StateService {
     const options = { ...DEFAULT_STATE_OPTIONS, ...overrides };
     await loadAutomerge();
     const self = deps.host.peerId.toString();
-    const state = new MeshState({ self, actor: actorFor(self, randomBytes(16)) });
+    const state = new MeshState({
+      self,
+      actor: actorFor(self, randomBytes(16)),
+      sign: deps.sign,
+      operators: deps.operators,
+    });
     const { store, peerStates, report } = await StateStore.open(
       { dataDir: deps.config.dataDir, flushIntervalMs: options.flushIntervalMs, log: deps.log },
       state,
@@ -193,6 +206,34 @@ export class StateService {
     return { name, outcome: result.outcome };
   }
 
+  /** The job event an operator is asked to sign (closed mesh): nothing is written until `commitJob`. */
+  planJob(
+    name: string,
+    action: { kind: 'submit'; spec: JobSpec } | { kind: 'stop' | 'purge' },
+    by: string,
+  ): { outcome: SubmitOutcome | StatusOutcome; version?: number; event?: JobEvent } {
+    const now = this.#deps.now();
+    return action.kind === 'submit'
+      ? this.state.planSubmit(name, action.spec as unknown as JsonValue, by, now)
+      : this.state.planStatus(name, action.kind, by, now);
+  }
+
+  /** Adds a signed job event; refused (RangeError, with the reason) unless a trusted operator signed it. */
+  async commitJob(name: string, event: JobEvent): Promise<{ outcome: CommitOutcome }> {
+    const result = this.state.commitJobEvent(name, event, this.#deps.now());
+    if (result.outcome === 'added') await this.store.flush();
+    this.publish(result.publish);
+    return { outcome: result.outcome };
+  }
+
+  /** Adds an operator-signed trust change (operator added or removed, device revoked). */
+  async addTrustChange(change: TrustChange): Promise<{ outcome: CommitOutcome }> {
+    const result = this.state.addTrustChange(change, this.#deps.now());
+    if (result.outcome === 'added') await this.store.flush();
+    this.publish(result.publish);
+    return { outcome: result.outcome };
+  }
+
   /** One anti-entropy session with `peer` now (tests, and operators through the API later). */
   syncWith(peer: string): Promise<SyncOutcome> {
     return this.#protocol.sync(peer);
@@ -212,7 +253,16 @@ export class StateService {
   }
 
   #changed(): void {
+    this.#logIgnored();
     for (const listener of this.#listeners) listener();
+  }
+
+  /** Reads the views (cached, so cheap) so what they ignore is logged as it arrives, not when someone asks. */
+  #logIgnored(): void {
+    this.state.nodes();
+    this.state.jobRejections();
+    for (const note of this.state.drainNotes())
+      this.#deps.log.warn({ reason: note }, 'ignored replicated entry');
   }
 
   /** Gossips changes; one too big for gossip travels by anti-entropy instead. */
@@ -265,6 +315,8 @@ export class StateService {
   }
 
   #onGossip(from: string, message: GossipMessage): void {
+    // A revoked device's content is not even looked at (what it gossiped before is ignored by the views).
+    if (this.state.isRevoked(from)) return;
     const outcome = this.state.applyGossip(message, this.#deps.now());
     switch (outcome.kind) {
       case 'applied':

@@ -50,14 +50,16 @@ describe('meshd as a process', () => {
       MESH_LOG_LEVEL: 'debug',
     });
     try {
-      const api = ['--api', 'http://127.0.0.1:7490', '-o', 'json'];
+      const api = ['--api', 'http://127.0.0.1:7490', '--data-dir', join(tmp.path, 'data'), '-o', 'json'];
       await waitFor('the agent API', async () => (await meshctl([...api, 'status'])).code === 0);
       const status = JSON.parse((await meshctl([...api, 'status'])).stdout);
       expect(status.name).toBe('from-flag'); // flag beats env and file
       expect(status.labels).toEqual({ zone: 'from-env' }); // env beats file (a whole setting, not merged)
       expect(status.addresses[0]).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//); // file beats default
       expect(agent.output()).toMatch(/"level":20/); // env log level (debug) beats the file's info
-      const table = await meshctl(['--api', 'http://127.0.0.1:7490', 'status']);
+      const table = await meshctl(['--api', 'http://127.0.0.1:7490', 'status'], {
+        MESH_DATA_DIR: join(tmp.path, 'data'),
+      });
       expect(table.stdout).toMatch(/^Peer ID: +12D3Koo/m);
     } finally {
       agent.kill('SIGTERM');

@@ -31,7 +31,7 @@ test('meshctl job and node commands against a meshd process', async () => {
       api = /"api":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(agent.output())?.[1] ?? '';
       return api !== '';
     });
-    const ctl = (...args: string[]) => meshctl(['--api', api, ...args]);
+    const ctl = (...args: string[]) => meshctl(['--api', api, '--data-dir', join(tmp.path, 'data'), ...args]);
 
     const bad = join(tmp.path, 'bad.yaml');
     await writeFile(bad, ['name: web', 'driver: exec', 'command: /bin/sleep', 'count: -1', ''].join('\n'));

@@ -1,11 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
+import { parseJobFile } from '../../crdt/job-file.js';
 import type { JobPlacement } from '../../node/placement-service.js';
-import type { JobDetail, JobHistoryEntry, JobSummary, SubmitAnswer } from '../../node/routes/state-routes.js';
-import { CliError } from '../api-client.js';
+import type {
+  JobDetail,
+  JobHistoryEntry,
+  JobSummary,
+  RejectedJobDetail,
+  SubmitAnswer,
+} from '../../node/routes/state-routes.js';
+import { type ApiClient, CliError } from '../api-client.js';
 import { globals } from '../globals.js';
 import { ago, render, renderRecord, shortId } from '../output.js';
+import { meshIsClosed, operatorSigner, signedJobChange } from '../signing.js';
 
 const jobPath = (name: string) => `/v1/jobs/${encodeURIComponent(name)}`;
 
@@ -17,9 +25,11 @@ export function registerJobCommands(program: Command): void {
     .command('run <file>')
     .description('submit a job file (YAML or JSON); answers once the agent has it on disk')
     .action(async (file: string, _opts, cmd: Command) => {
-      const { client, format } = globals(cmd);
+      const { client, format, operatorKey } = globals(cmd);
       const source = await readJobFile(file);
-      const answer = await client.post<SubmitAnswer>('/v1/jobs', { source, fileName: basename(file) });
+      const answer = (await meshIsClosed(client))
+        ? await signedSubmit(client, await operatorSigner(operatorKey), source, basename(file))
+        : await client.post<SubmitAnswer>('/v1/jobs', { source, fileName: basename(file) });
       if (format !== 'table') {
         process.stdout.write(render([], [], format, answer));
         return;
@@ -62,7 +72,12 @@ export function registerJobCommands(program: Command): void {
     .description('a job: current version, status, who submitted it and its allocations')
     .action(async (name: string, _opts, cmd: Command) => {
       const { client, format } = globals(cmd);
-      const detail = await client.get<JobDetail>(jobPath(name));
+      const detail = await client.get<JobDetail | RejectedJobDetail>(jobPath(name));
+      if (detail.status === 'rejected') {
+        if (format !== 'table') process.stdout.write(render([], [], format, detail));
+        else process.stdout.write(rejectedSection(detail));
+        return;
+      }
       const placement = await client
         .get<JobPlacement>(`/v1/placement/${encodeURIComponent(name)}`)
         .catch(() => undefined);
@@ -81,6 +96,9 @@ export function registerJobCommands(program: Command): void {
           ['Version', String(detail.version)],
           ['Spec hash', detail.specHash.slice(0, 16)],
           ['Submitted', `${ago(detail.submittedAt, now)} by ${shortId(detail.submittedBy)}`],
+          ...(detail.rejected
+            ? [['Newest change', `rejected: ${detail.rejected.reason}`] as [string, string]]
+            : []),
         ],
         format,
         detail,
@@ -108,9 +126,18 @@ export function registerJobCommands(program: Command): void {
     .description('stop a job everywhere; --purge also forgets it')
     .option('--purge', 'remove the job from every view; resubmitting the name continues its version numbers')
     .action(async (name: string, opts: { purge?: boolean }, cmd: Command) => {
-      const { client, format } = globals(cmd);
+      const { client, format, operatorKey } = globals(cmd);
       const purge = opts.purge === true;
-      const answer = await client.post<{ name: string; outcome: string }>(`${jobPath(name)}/stop`, { purge });
+      const answer = (await meshIsClosed(client))
+        ? {
+            name,
+            outcome: (
+              await signedJobChange(client, await operatorSigner(operatorKey), name, {
+                kind: purge ? 'purge' : 'stop',
+              })
+            ).plan.outcome,
+          }
+        : await client.post<{ name: string; outcome: string }>(`${jobPath(name)}/stop`, { purge });
       if (format !== 'table') {
         process.stdout.write(render([], [], format, answer));
         return;
@@ -141,6 +168,33 @@ export function registerJobCommands(program: Command): void {
         ),
       );
     });
+}
+
+/** A closed mesh: the spec is parsed here too, so the operator signs exactly the spec in the file. */
+async function signedSubmit(
+  client: ApiClient,
+  key: Awaited<ReturnType<typeof operatorSigner>>,
+  source: string,
+  fileName: string,
+): Promise<SubmitAnswer> {
+  const parsed = parseJobFile(source, fileName);
+  // The agent explains a bad file with the same parser; send it on so the error reads the same either way.
+  const name = parsed.ok ? parsed.spec.name : '_';
+  const spec = parsed.ok ? parsed.spec : undefined;
+  const { plan } = await signedJobChange(client, key, name, { kind: 'submit', source, fileName, spec });
+  return { name, version: plan.version ?? 0, outcome: plan.outcome as SubmitAnswer['outcome'] };
+}
+
+function rejectedSection(detail: RejectedJobDetail): string {
+  return renderRecord(
+    [
+      ['Name', detail.name],
+      ['Status', `rejected: ${detail.rejected.reason}`],
+      ['Written', `${ago(detail.rejected.at, Date.now())} by ${shortId(detail.rejected.by)}`],
+    ],
+    'table',
+    detail,
+  );
 }
 
 async function readJobFile(file: string): Promise<string> {

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
+import { isKeyId } from '../../crdt/signature.js';
 import type { NodeInfo } from '../../node/routes/state-routes.js';
 import { globals } from '../globals.js';
 import { render, renderRecord, shortId } from '../output.js';
+import { operatorSigner, submitTrustChange } from '../signing.js';
 
 const labels = (n: NodeInfo) =>
   Object.entries(n.labels)
@@ -60,6 +62,26 @@ export function registerNodeCommands(program: Command): void {
           format,
           n,
         ),
+      );
+    });
+
+  node
+    .command('revoke <peer>')
+    .description(
+      'cut a device off everywhere (closed mesh; signed with your operator key); by name or peer id',
+    )
+    .action(async (peer: string, _opts, cmd: Command) => {
+      const { client, operatorKey } = globals(cmd);
+      const key = await operatorSigner(operatorKey);
+      // A peer id is taken as given (the device may never have written a record); a name is looked up.
+      const peerId = isKeyId(peer)
+        ? peer
+        : (await client.get<NodeInfo>(`/v1/nodes/${encodeURIComponent(peer)}`)).peerId;
+      const outcome = await submitTrustChange(client, key, 'revoke-node', peerId);
+      process.stdout.write(
+        outcome === 'added'
+          ? `node ${shortId(peerId)} revoked\n`
+          : `node ${shortId(peerId)} was already revoked\n`,
       );
     });
 }

@@ -1,6 +1,6 @@
 import { formatJobFileErrors, parseJobFile } from '../../crdt/job-file.js';
 import type { JobVersion, JobView } from '../../crdt/job-log.js';
-import type { SubmitOutcome } from '../../crdt/mesh-state.js';
+import type { JobRejection, SubmitOutcome } from '../../crdt/mesh-state.js';
 import type { AllocStatus, NodeRecord } from '../../crdt/records.js';
 import type { Agent } from '../agent.js';
 import { ApiError, type Route } from '../control-api.js';
@@ -9,7 +9,7 @@ import type { LivenessStatus } from '../liveness.js';
 /** What `meshctl job list` shows per job. */
 export interface JobSummary {
   name: string;
-  status: JobView['desired'];
+  status: JobView['desired'] | 'rejected';
   version: number;
   type: string;
   count: number | null;
@@ -29,7 +29,20 @@ export interface JobDetail {
   submittedBy: string;
   submittedAt: number;
   allocations: AllocStatus[];
+  /** The newest change to the job did not count (closed mesh): why, and who wrote it. */
+  rejected?: JobRejection;
 }
+
+/** A job whose every change was refused: it never runs. */
+export interface RejectedJobDetail {
+  name: string;
+  status: 'rejected';
+  rejected: JobRejection;
+}
+
+/** In a closed mesh a job is changed only through `/plan` and `/events`, with an operator's signature. */
+const SIGNATURE_REQUIRED =
+  'this mesh only accepts operator-signed jobs: run meshctl with --operator-key FILE (or MESH_OPERATOR_KEY)';
 
 export type JobHistoryEntry = Omit<JobVersion, 'spec'> & { current: boolean };
 
@@ -54,6 +67,7 @@ export function stateRoutes(agent: Agent): Route[] {
       method: 'POST',
       path: '/v1/jobs',
       handler: async (req) => {
+        if (agent.state.state.closed) throw new ApiError(403, SIGNATURE_REQUIRED);
         const body = submitBody(await req.body());
         const parsed = parseJobFile(body.source, body.fileName);
         if (!parsed.ok) throw new ApiError(400, formatJobFileErrors(parsed.errors, body.fileName));
@@ -75,14 +89,32 @@ export function stateRoutes(agent: Agent): Route[] {
           submittedAt: job.current.submittedAt,
           allocations: allocations.filter((a) => a.job === job.name).length,
         }));
-        return { json: jobs };
+        const known = new Set(jobs.map((j) => j.name));
+        for (const rejected of agent.state.state.jobRejections()) {
+          if (known.has(rejected.name)) continue;
+          jobs.push({
+            name: rejected.name,
+            status: 'rejected',
+            version: 0,
+            type: '-',
+            count: null,
+            submittedAt: rejected.at,
+            allocations: 0,
+          });
+        }
+        return { json: jobs.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) };
       },
     },
     {
       method: 'GET',
       path: '/v1/jobs/:name',
       handler: (req) => {
-        const job = findJob(agent, req.params.name ?? '');
+        const name = req.params.name ?? '';
+        const rejected = agent.state.state.jobRejection(name);
+        if (rejected && !agent.state.state.job(name)) {
+          return { json: { name, status: 'rejected', rejected } satisfies RejectedJobDetail };
+        }
+        const job = findJob(agent, name);
         const detail: JobDetail = {
           name: job.name,
           status: job.desired,
@@ -94,6 +126,7 @@ export function stateRoutes(agent: Agent): Route[] {
           submittedBy: job.current.submittedBy,
           submittedAt: job.current.submittedAt,
           allocations: agent.state.state.allocations().filter((a) => a.job === job.name),
+          ...(rejected ? { rejected } : {}),
         };
         return { json: detail };
       },
@@ -115,6 +148,7 @@ export function stateRoutes(agent: Agent): Route[] {
       path: '/v1/jobs/:name/stop',
       handler: async (req) => {
         const name = req.params.name ?? '';
+        if (agent.state.state.closed) throw new ApiError(403, SIGNATURE_REQUIRED);
         const body = await req.body();
         const purge = isRecord(body) && body.purge === true;
         const result = await agent.state.stopJob(name, purge);

@@ -1,0 +1,28 @@
+import type { ConnectionGater, PeerId } from '@libp2p/interface';
+
+/**
+ * The connection gater every agent runs: a revoked device is refused at every step (dial, inbound and outbound
+ * handshakes), on top of whatever gater the environment brings (the simulator's partitions).
+ */
+export function revocationGater(
+  isRevoked: (peer: string) => boolean,
+  inner: ConnectionGater = {},
+): ConnectionGater {
+  const revoked = (peer: PeerId) => isRevoked(peer.toString());
+  return {
+    // libp2p's default refuses private and loopback addresses; a LAN fleet lives on them.
+    denyDialMultiaddr: (ma) => inner.denyDialMultiaddr?.(ma) ?? false,
+    denyDialPeer: (peer) => revoked(peer) || (inner.denyDialPeer?.(peer) ?? false),
+    denyInboundConnection: (conn) => inner.denyInboundConnection?.(conn) ?? false,
+    denyOutboundConnection: (peer, conn) =>
+      revoked(peer) || (inner.denyOutboundConnection?.(peer, conn) ?? false),
+    denyInboundEncryptedConnection: (peer, conn) =>
+      revoked(peer) || (inner.denyInboundEncryptedConnection?.(peer, conn) ?? false),
+    denyOutboundEncryptedConnection: (peer, conn) =>
+      revoked(peer) || (inner.denyOutboundEncryptedConnection?.(peer, conn) ?? false),
+    denyInboundUpgradedConnection: (peer, conn) =>
+      revoked(peer) || (inner.denyInboundUpgradedConnection?.(peer, conn) ?? false),
+    denyOutboundUpgradedConnection: (peer, conn) =>
+      revoked(peer) || (inner.denyOutboundUpgradedConnection?.(peer, conn) ?? false),
+  };
+}

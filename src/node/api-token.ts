@@ -1,6 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
-import { readSecretFile, writeSecretFile } from './key-file.js';
+import { readSecretFile, writeSecretFile } from './secret-file.js';
 
 export const API_TOKEN_FILE = 'api.token';
 

@@ -1,45 +1,8 @@
-import { open, readFile, stat } from 'node:fs/promises';
 import { privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import type { Sign } from '../crdt/signature.js';
-
-/** A secret file someone else on the device can read is a leaked secret: refuse it and say how to fix it. */
-export async function readSecretFile(path: string, what: string): Promise<Buffer> {
-  let mode: number;
-  try {
-    mode = (await stat(path)).mode;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`cannot read ${what} ${path} (${code ?? (err as Error).message})`);
-  }
-  if ((mode & 0o077) !== 0) {
-    const octal = (mode & 0o777).toString(8).padStart(3, '0');
-    throw new Error(
-      `${what} ${path} is readable by other users (mode ${octal}); run \`chmod 600 ${path}\` and try again`,
-    );
-  }
-  return readFile(path);
-}
-
-/** Creates a file only it does not exist yet, mode 0600, fsynced: secrets are never silently overwritten. */
-export async function writeSecretFile(path: string, data: Uint8Array | string): Promise<void> {
-  let file: Awaited<ReturnType<typeof open>>;
-  try {
-    file = await open(path, 'wx', 0o600);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new Error(`${path} already exists; move it away first if you mean to replace it`);
-    }
-    throw err;
-  }
-  try {
-    await file.writeFile(data);
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-}
+import { readSecretFile, writeSecretFile } from './secret-file.js';
 
 /** An operator's Ed25519 key: its public name (peer-id form) and a signer for the pure code. */
 export interface OperatorKey {

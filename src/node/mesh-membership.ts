@@ -1,8 +1,8 @@
 import { readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeJoinToken, type MeshSecrets } from './join-token.js';
-import { readSecretFile, writeSecretFile } from './key-file.js';
 import type { Logger } from './logger.js';
+import { readSecretFile, writeSecretFile } from './secret-file.js';
 
 export const TOKEN_FILE = 'mesh.token';
 

@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Agent, type AgentEnvironment } from '../../src/node/agent.js';
 import { type AgentConfig, defaultConfig } from '../../src/node/config.js';
+import { encodeJoinToken } from '../../src/node/join-token.js';
+import { type TestKey, testKey } from './keys.js';
 
 /**
  * Liveness times short enough for tests yet long enough that a busy 2-core CI machine (two test files in
@@ -69,4 +72,23 @@ export async function waitFor(
 
 export function livenessOf(observer: Agent, peerId: string): string | undefined {
   return observer.peers().find((p) => p.peerId === peerId)?.liveness;
+}
+
+/** A closed mesh for tests: its key, an operator, and join tokens that bootstrap through given agents. */
+export interface TestMesh {
+  readonly psk: Uint8Array;
+  readonly operator: TestKey;
+  /** The token a device is flashed with; pass it as `testConfig({ joinToken })`. */
+  joinToken(bootstrap?: readonly Agent[]): string;
+}
+
+export async function testMesh(): Promise<TestMesh> {
+  const psk = new Uint8Array(randomBytes(32));
+  const operator = await testKey();
+  return {
+    psk,
+    operator,
+    joinToken: (bootstrap = []) =>
+      encodeJoinToken({ psk, operators: [operator.id], bootstrap: bootstrap.map(joinAddress) }),
+  };
 }

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { parseJobFile } from '../../crdt/job-file.js';
 import type { JobPlacement } from '../../node/placement-service.js';
+import type { TrustInfo } from '../../node/routes/signed-routes.js';
 import type {
   JobDetail,
   JobHistoryEntry,
@@ -13,7 +13,10 @@ import type {
 import { type ApiClient, CliError } from '../api-client.js';
 import { globals } from '../globals.js';
 import { ago, render, renderRecord, shortId } from '../output.js';
-import { meshIsClosed, operatorSigner, signedJobChange } from '../signing.js';
+
+/** In a closed mesh every job change is signed here; the signing code loads only then. */
+const signing = () => import('../signing.js');
+const meshIsClosed = async (client: ApiClient) => (await client.get<TrustInfo>('/v1/trust')).closed;
 
 const jobPath = (name: string) => `/v1/jobs/${encodeURIComponent(name)}`;
 
@@ -28,7 +31,7 @@ export function registerJobCommands(program: Command): void {
       const { client, format, operatorKey } = globals(cmd);
       const source = await readJobFile(file);
       const answer = (await meshIsClosed(client))
-        ? await signedSubmit(client, await operatorSigner(operatorKey), source, basename(file))
+        ? await signedSubmit(client, operatorKey, source, basename(file))
         : await client.post<SubmitAnswer>('/v1/jobs', { source, fileName: basename(file) });
       if (format !== 'table') {
         process.stdout.write(render([], [], format, answer));
@@ -132,7 +135,9 @@ export function registerJobCommands(program: Command): void {
         ? {
             name,
             outcome: (
-              await signedJobChange(client, await operatorSigner(operatorKey), name, {
+              await (
+                await signing()
+              ).signedJobChange(client, await (await signing()).operatorSigner(operatorKey), name, {
                 kind: purge ? 'purge' : 'stop',
               })
             ).plan.outcome,
@@ -173,10 +178,13 @@ export function registerJobCommands(program: Command): void {
 /** A closed mesh: the spec is parsed here too, so the operator signs exactly the spec in the file. */
 async function signedSubmit(
   client: ApiClient,
-  key: Awaited<ReturnType<typeof operatorSigner>>,
+  keyPath: string | undefined,
   source: string,
   fileName: string,
 ): Promise<SubmitAnswer> {
+  const { operatorSigner, signedJobChange } = await signing();
+  const key = await operatorSigner(keyPath);
+  const { parseJobFile } = await import('../../crdt/job-file.js');
   const parsed = parseJobFile(source, fileName);
   // The agent explains a bad file with the same parser; send it on so the error reads the same either way.
   const name = parsed.ok ? parsed.spec.name : '_';

@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
-import { isKeyId } from '../../crdt/signature.js';
 import type { NodeInfo } from '../../node/routes/state-routes.js';
 import { globals } from '../globals.js';
 import { render, renderRecord, shortId } from '../output.js';
-import { operatorSigner, submitTrustChange } from '../signing.js';
 
 const labels = (n: NodeInfo) =>
   Object.entries(n.labels)
@@ -72,6 +70,8 @@ export function registerNodeCommands(program: Command): void {
     )
     .action(async (peer: string, _opts, cmd: Command) => {
       const { client, operatorKey } = globals(cmd);
+      const { isKeyId } = await import('../../crdt/signature.js');
+      const { operatorSigner, submitTrustChange } = await import('../signing.js');
       const key = await operatorSigner(operatorKey);
       // A peer id is taken as given (the device may never have written a record); a name is looked up.
       const peerId = isKeyId(peer)

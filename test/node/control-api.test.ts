@@ -1,5 +1,9 @@
+import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, expect, test } from 'vitest';
+import { API_TOKEN_FILE, loadOrCreateApiToken } from '../../src/node/api-token.js';
 import { ApiError, ControlApi, isLoopbackHost } from '../../src/node/control-api.js';
 
 const log = pino({ level: 'silent' });
@@ -46,4 +50,37 @@ test('routes, params, errors and body limits', async () => {
     () => undefined,
   );
   if (huge) expect(huge.status).toBe(413);
+});
+
+test('with a token, refuses a request without it or with a wrong one; /healthz stays open', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mycel-token-'));
+  try {
+    const token = await loadOrCreateApiToken(dir);
+    expect((await stat(join(dir, API_TOKEN_FILE))).mode & 0o777).toBe(0o600);
+    expect(await loadOrCreateApiToken(dir)).toBe(token); // the same token across restarts
+    api = new ControlApi(
+      [
+        { method: 'GET', path: '/v1/status', handler: () => ({ json: { ok: true } }) },
+        { method: 'GET', path: '/healthz', handler: () => ({ json: { ok: true } }) },
+      ],
+      log,
+      { token },
+    );
+    const { port } = await api.listen('127.0.0.1:0', false);
+    const url = `http://127.0.0.1:${port}/v1/status`;
+    const missing = await fetch(url);
+    expect(missing.status).toBe(401);
+    expect((await missing.json()).error).toMatch(/missing API token.*api\.token.*MESH_API_TOKEN/);
+    const wrong = await fetch(url, { headers: { authorization: `Bearer ${'0'.repeat(64)}` } });
+    expect(wrong.status).toBe(401);
+    const right = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+    expect(right.status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    await chmod(join(dir, API_TOKEN_FILE), 0o644);
+    await expect(loadOrCreateApiToken(dir)).rejects.toThrow(
+      /readable by other users \(mode 644\).*chmod 600/,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -70,7 +70,9 @@ test('with a token, refuses a request without it or with a wrong one; /healthz s
     const url = `http://127.0.0.1:${port}/v1/status`;
     const missing = await fetch(url);
     expect(missing.status).toBe(401);
-    expect((await missing.json()).error).toMatch(/missing API token.*api\.token.*MESH_API_TOKEN/);
+    expect(((await missing.json()) as { error: string }).error).toMatch(
+      /missing API token.*api\.token.*MESH_API_TOKEN/,
+    );
     const wrong = await fetch(url, { headers: { authorization: `Bearer ${'0'.repeat(64)}` } });
     expect(wrong.status).toBe(401);
     const right = await fetch(url, { headers: { authorization: `Bearer ${token}` } });

@@ -11,15 +11,28 @@ interface Globals {
   dataDir: string;
   tokenFile?: string;
   operatorKey?: string;
+  remoteToken?: string;
 }
 
 /** The options every meshctl command shares: where the agent is, how to prove we may talk to it, how to print. */
 export function globals(cmd: Command): { client: ApiClient; format: OutputFormat; operatorKey?: string } {
   const opts = cmd.optsWithGlobals<Globals>();
   return {
-    client: apiClient(opts.api, () => apiToken(opts)),
+    client: opts.remoteToken ? lazyRemote(opts.remoteToken) : apiClient(opts.api, () => apiToken(opts)),
     format: opts.output,
     operatorKey: opts.operatorKey,
+  };
+}
+
+/** The light-peer client pulls in libp2p: loaded only by a command that talks to a remote mesh. */
+function lazyRemote(token: string): ApiClient {
+  const client = import('./remote-client.js').then((m) => m.remoteClient(token));
+  client.catch(() => {});
+  return {
+    get: async (path) => (await client).get(path),
+    post: async (path, body) => (await client).post(path, body),
+    delete: async (path) => (await client).delete(path),
+    stream: async (path, signal) => (await client).stream(path, signal),
   };
 }
 

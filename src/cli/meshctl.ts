@@ -28,6 +28,12 @@ export function buildProgram(): Command {
         .env('MESH_DATA_DIR')
         .default('./mesh-data'),
     )
+    .addOption(
+      new Option(
+        '--remote-token <token>',
+        'talk to the mesh from afar: a join token whose bootstrap agent is asked over libp2p (light peer)',
+      ).env('MESH_REMOTE_TOKEN'),
+    )
     .addOption(new Option('--token-file <file>', 'control API token file (or MESH_API_TOKEN=<token>)'))
     .addOption(
       new Option('--operator-key <file>', 'operator key that signs jobs and trust changes (closed mesh)').env(

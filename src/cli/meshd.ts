@@ -6,6 +6,7 @@ import { agentRoutes } from '../node/api-routes.js';
 import { loadOrCreateApiToken } from '../node/api-token.js';
 import { ConfigError, parseLabels, resolveConfig } from '../node/config.js';
 import { ControlApi } from '../node/control-api.js';
+import { serveControlProtocol } from '../node/control-protocol.js';
 import { createLogger } from '../node/logger.js';
 import { allocRoutes } from '../node/routes/alloc-routes.js';
 import { placementRoutes } from '../node/routes/placement-routes.js';
@@ -106,6 +107,8 @@ async function main(): Promise<void> {
     { token },
   );
   try {
+    // A closed mesh serves remote meshctl over libp2p: reaching this agent already took the mesh key.
+    if (agent.mesh) await serveControlProtocol(agent.host, api, log);
     const bound = await api.listen(config.api, config.allowRemoteApi);
     log.info({ api: `http://${bound.host}:${bound.port}` }, 'control API listening');
   } catch (err) {

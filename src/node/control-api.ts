@@ -97,6 +97,23 @@ export class ControlApi {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  /** One request without HTTP (the libp2p control protocol): the same routes, the same errors. */
+  call(
+    method: Route['method'],
+    pathAndQuery: string,
+    body: unknown,
+    signal: AbortSignal,
+  ): Promise<ApiResponse> | ApiResponse {
+    const url = new URL(pathAndQuery, 'http://api');
+    const match = this.#match(method, url.pathname);
+    return match.route.handler({
+      params: match.params,
+      query: url.searchParams,
+      body: async () => body,
+      signal,
+    });
+  }
+
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://api');
     const abort = new AbortController();

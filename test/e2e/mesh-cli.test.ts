@@ -82,6 +82,30 @@ test('mesh init, meshd --join-token, the API token and operator-signed commands'
     const trust = JSON.parse((await ctl('-o', 'json', 'operator', 'list')).stdout);
     expect(trust.operators).toContain(secondId);
     expect(trust.revoked).toEqual([secondId]);
+
+    // A laptop with the mesh key and an operator key, but no access to the device: meshctl as a light peer.
+    const address = JSON.parse((await ctl('-o', 'json', 'status')).stdout).addresses[0];
+    const remoteToken = (
+      await meshctl(['mesh', 'join-token', '--dir', meshDir, '--bootstrap', address])
+    ).stdout.trim();
+    const remote = (...args: string[]) =>
+      meshctl(['--api', 'http://127.0.0.1:9', '--data-dir', join(tmp.path, 'nowhere'), ...args], {
+        MESH_REMOTE_TOKEN: remoteToken,
+      });
+    expect(JSON.parse((await remote('-o', 'json', 'status')).stdout).name).toBe(
+      JSON.parse((await ctl('-o', 'json', 'status')).stdout).name,
+    );
+    expect((await remote('--operator-key', key, 'job', 'run', job)).stdout).toBe(
+      'job "web" version 1 started again\n',
+    );
+    const outsider = await meshctl(['mesh', 'init', '--dir', join(tmp.path, 'other')]);
+    expect(outsider.code).toBe(0);
+    const foreign = (
+      await meshctl(['mesh', 'join-token', '--dir', join(tmp.path, 'other'), '--bootstrap', address])
+    ).stdout.trim();
+    const refused = await meshctl(['-o', 'json', 'status'], { MESH_REMOTE_TOKEN: foreign });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/cannot reach the mesh/);
   } finally {
     agent.kill('SIGTERM');
   }

@@ -1,0 +1,69 @@
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { preSharedKey } from '@libp2p/pnet';
+import { tcp } from '@libp2p/tcp';
+import { lpStream } from '@libp2p/utils';
+import { multiaddr } from '@multiformats/multiaddr';
+import { createLibp2p } from 'libp2p';
+import { CONTROL_PROTOCOL, type ControlAnswer, type ControlRequest } from '../node/control-protocol.js';
+import { decodeJoinToken, pnetKey } from '../node/join-token.js';
+import { type ApiClient, CliError } from './api-client.js';
+
+const MAX_FRAME_BYTES = 1024 * 1024;
+
+/**
+ * meshctl as a light peer: with a join token (the mesh key and bootstrap addresses) it dials a member over
+ * libp2p and asks over the control protocol. It listens on nothing and joins no gossip; each request is one
+ * short-lived connection, so the command exits as soon as it has its answer.
+ */
+export function remoteClient(token: string, timeoutMs = 15_000): ApiClient {
+  const mesh = decodeJoinToken(token);
+  if (!mesh.ok) throw new CliError(`--remote-token: ${mesh.error}`, 2);
+  if (mesh.value.bootstrap.length === 0) {
+    throw new CliError('--remote-token: the token names no bootstrap address to reach the mesh through', 2);
+  }
+  const { psk, bootstrap } = mesh.value;
+  const call = async <T>(method: ControlRequest['method'], path: string, body?: unknown): Promise<T> => {
+    const node = await createLibp2p({
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionProtector: preSharedKey({ psk: pnetKey(psk), timeout: timeoutMs }),
+      connectionGater: { denyDialMultiaddr: () => false },
+    });
+    const signal = AbortSignal.timeout(timeoutMs);
+    const failures: string[] = [];
+    try {
+      for (const address of bootstrap) {
+        try {
+          const stream = await node.dialProtocol(multiaddr(address), CONTROL_PROTOCOL, { signal });
+          const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES });
+          const request: ControlRequest = { method, path, body };
+          await lp.write(new TextEncoder().encode(JSON.stringify(request)), { signal });
+          const answer = JSON.parse(
+            new TextDecoder().decode((await lp.read({ signal })).subarray()),
+          ) as ControlAnswer;
+          await stream.close({ signal }).catch(() => {});
+          if ('error' in answer) throw new CliError(answer.error);
+          return answer.json as T;
+        } catch (err) {
+          if (err instanceof CliError) throw err;
+          failures.push(`${address}: ${(err as Error).message}`);
+        }
+      }
+    } finally {
+      await node.stop();
+    }
+    throw new CliError(
+      `cannot reach the mesh through the token's bootstrap addresses (is the mesh key right?): ${failures.join('; ')}`,
+    );
+  };
+  return {
+    get: (path) => call('GET', path),
+    post: (path, body) => call('POST', path, body),
+    delete: (path) => call('DELETE', path),
+    stream: async () => {
+      throw new CliError('streaming (logs -f) is not served to remote meshctl; run meshctl on the device');
+    },
+  } as ApiClient;
+}

@@ -1,0 +1,80 @@
+import type { Stream } from '@libp2p/interface';
+import { lpStream } from '@libp2p/utils';
+import type { Logger } from 'pino';
+import { ApiError, type ControlApi, type Route } from './control-api.js';
+import type { MeshHost } from './libp2p-host.js';
+
+/**
+ * The control API over libp2p, for a remote `meshctl` (an operator's laptop holding the mesh key): one
+ * length-prefixed JSON request `{ method, path, body }` per stream, one JSON answer `{ status, json | error }`.
+ * Served only in a closed mesh, where reaching this agent already took the mesh key; and only reads plus the
+ * operator-signed writes, so a member device with the mesh key but no operator key can do nothing over it that
+ * replication does not already give it.
+ */
+export const CONTROL_PROTOCOL = '/mycel/control/1.0.0';
+const MAX_FRAME_BYTES = 1024 * 1024;
+const TIMEOUT_MS = 30_000;
+
+export interface ControlRequest {
+  method: Route['method'];
+  path: string;
+  body?: unknown;
+}
+
+export type ControlAnswer = { status: number; json: unknown } | { status: number; error: string };
+
+const SIGNED_WRITES = [/^\/v1\/trust$/, /^\/v1\/jobs\/[^/]+\/plan$/, /^\/v1\/jobs\/[^/]+\/events$/];
+
+export function remotelyAllowed(method: string, path: string): boolean {
+  const pathname = path.split('?')[0] ?? '';
+  if (method === 'GET') return !pathname.endsWith('/logs');
+  return method === 'POST' && SIGNED_WRITES.some((re) => re.test(pathname));
+}
+
+export async function serveControlProtocol(host: MeshHost, api: ControlApi, log: Logger): Promise<void> {
+  await host.handle(CONTROL_PROTOCOL, (stream) => void serve(stream, api, log), {
+    maxInboundStreams: 4,
+    maxOutboundStreams: 0,
+  });
+}
+
+async function serve(stream: Stream, api: ControlApi, log: Logger): Promise<void> {
+  const signal = AbortSignal.timeout(TIMEOUT_MS);
+  const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES });
+  try {
+    const answer = await answerFor(await lp.read({ signal }), api, signal);
+    await lp.write(new TextEncoder().encode(JSON.stringify(answer)), { signal });
+    await stream.close({ signal });
+  } catch (err) {
+    log.debug({ err }, 'control protocol: request failed');
+    stream.abort(err as Error);
+  }
+}
+
+async function answerFor(
+  frame: { subarray(): Uint8Array },
+  api: ControlApi,
+  signal: AbortSignal,
+): Promise<ControlAnswer> {
+  let request: ControlRequest;
+  try {
+    request = JSON.parse(
+      new TextDecoder('utf-8', { fatal: true }).decode(frame.subarray()),
+    ) as ControlRequest;
+    if (typeof request?.method !== 'string' || typeof request.path !== 'string') throw new Error('shape');
+  } catch {
+    return { status: 400, error: 'expected { "method", "path", "body"? } as JSON' };
+  }
+  if (!remotelyAllowed(request.method, request.path)) {
+    return { status: 403, error: `${request.method} ${request.path} is not served to remote meshctl` };
+  }
+  try {
+    const response = await api.call(request.method, request.path, request.body, signal);
+    if ('json' in response) return { status: response.status ?? 200, json: response.json };
+    if ('text' in response) return { status: response.status ?? 200, json: response.text };
+    return { status: 501, error: 'streams are not served to remote meshctl' };
+  } catch (err) {
+    if (err instanceof ApiError) return { status: err.status, error: err.message };
+    return { status: 500, error: (err as Error).message };
+  }
+}

@@ -8,7 +8,8 @@ import type { OutputFormat } from './output.js';
 interface Globals {
   api: string;
   output: OutputFormat;
-  dataDir: string;
+  /** Absent in programs that do not declare it (tests build their own): meshd's default then. */
+  dataDir?: string;
   tokenFile?: string;
   operatorKey?: string;
   remoteToken?: string;
@@ -40,7 +41,7 @@ function lazyRemote(token: string): ApiClient {
 async function apiToken(opts: Globals): Promise<string | undefined> {
   const fromEnv = process.env.MESH_API_TOKEN?.trim();
   if (fromEnv) return fromEnv;
-  const path = opts.tokenFile ?? join(opts.dataDir, API_TOKEN_FILE);
+  const path = opts.tokenFile ?? join(opts.dataDir ?? './mesh-data', API_TOKEN_FILE);
   try {
     return (await readSecretFile(path, 'API token')).toString('utf8').trim();
   } catch (err) {

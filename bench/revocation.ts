@@ -73,7 +73,7 @@ async function main(): Promise<void> {
     progress(`${AGENTS} agents started`);
     const formed = await waitUntil(
       () => agents.every((a) => a.state.state.nodes().length === AGENTS),
-      180_000,
+      600_000,
       500,
     );
     progress(`${AGENTS} agents, every agent holds every node record: ${formed}`);

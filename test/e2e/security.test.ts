@@ -75,8 +75,10 @@ describe('a closed mesh', () => {
     a = await start('a', mesh.joinToken());
     b = await start('b', mesh.joinToken([a]));
     c = await start('c', mesh.joinToken([a]));
-    await waitFor('three members that hold each other’s records', () =>
-      [a, b, c].every((x) => x.state.state.nodes().length === 3),
+    await waitFor(
+      'three members that hold each other’s records',
+      () => [a, b, c].every((x) => x.state.state.nodes().length === 3),
+      30_000,
     );
 
     const otherMesh = await testMesh();
@@ -103,11 +105,14 @@ describe('a closed mesh', () => {
     c.state.publish(forger.submitJob('evil', spec('evil', 3) as never, c.peerId, Date.now()).publish);
     const good = signed(a, 'good', { kind: 'submit', spec: spec('good', 2) });
     await a.state.commitJob('good', good);
-    await waitFor('the signed job running twice, as every member sees it', () =>
-      [a, b, c].every(
-        (x) =>
-          x.state.state.allocations().filter((s) => s.job === 'good' && s.state === 'running').length === 2,
-      ),
+    await waitFor(
+      'the signed job running twice, as every member sees it',
+      () =>
+        [a, b, c].every(
+          (x) =>
+            x.state.state.allocations().filter((s) => s.job === 'good' && s.state === 'running').length === 2,
+        ),
+      30_000,
     );
     stopEvent = signed(a, 'good', { kind: 'stop' });
     for (const member of [a, b]) {

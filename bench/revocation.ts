@@ -68,9 +68,8 @@ async function main(): Promise<void> {
           { log, processMetrics: false },
         ),
       );
-      if ((i + 1) % 5 === 0) progress(`${i + 1} agents started`);
+      if ((i + 1) % 5 === 0 || i + 1 === AGENTS) progress(`${i + 1} agents started`);
     }
-    progress(`${AGENTS} agents started`);
     const formed = await waitUntil(
       () => agents.every((a) => a.state.state.nodes().length === AGENTS),
       600_000,

@@ -466,7 +466,10 @@ export class Reconciler {
     clearTimeout(t.verdictTimer);
     clearTimeout(t.deadlineTimer);
     t.healthySince = undefined;
-    if (t.status?.verdict !== undefined) return this.transition(t, patch);
+    if (t.status?.verdict !== undefined) {
+      this.transition(t, patch);
+      return;
+    }
     this.options.log.info({ allocId: t.allocId, healthy, reason }, 'alloc judged');
     const at = this.options.now();
     this.transition(t, { ...patch, verdict: { healthy, at, ...(reason === undefined ? {} : { reason }) } });

@@ -12,9 +12,9 @@
  *    last bit cannot flip a tie, and JSON prints them identically.
  *  - The output is sorted (allocs by job, slot, id; stops by id; unplaced by job, slot).
  * "Views agree" means: same jobs, node records and allocation statuses, and every node in the same
- * condition (ready, suspect, disconnected) with the same side of its job's `lostAfter` and, during a
- * rolling update, the same side of `minHealthyTime`. `now` enters only through those two comparisons, so
- * agents with different clocks still agree whenever the comparisons do.
+ * condition (ready, suspect, disconnected) with the same side of its job's `lostAfter`. `now` enters only
+ * through that comparison (rollouts are gated on the owners' verdicts, not on clocks), so agents with
+ * different clocks still agree whenever it does.
  * Views that disagree (partitions) may place a slot twice; the copies carry different ids (the node is in
  * the id) and `reconcile` picks one survivor per slot as soon as both are visible.
  *

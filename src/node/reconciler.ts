@@ -68,6 +68,9 @@ export interface ReconcilerOptions {
 
 type Phase = 'starting' | 'running' | 'waiting' | 'stopping' | 'failed' | 'complete' | 'stopped';
 
+/** The status schema's limit: a longer reason would make the whole status unwritable. */
+const MAX_VERDICT_REASON = 1_024;
+
 const FINISHED: ReadonlySet<Phase> = new Set(['failed', 'complete', 'stopped']);
 
 interface Tracked {
@@ -472,7 +475,8 @@ export class Reconciler {
     }
     this.options.log.info({ allocId: t.allocId, healthy, reason }, 'alloc judged');
     const at = this.options.now();
-    this.transition(t, { ...patch, verdict: { healthy, at, ...(reason === undefined ? {} : { reason }) } });
+    const why = reason === undefined ? {} : { reason: reason.slice(0, MAX_VERDICT_REASON) };
+    this.transition(t, { ...patch, verdict: { healthy, at, ...why } });
   }
 
   private armDeadline(t: Tracked): void {

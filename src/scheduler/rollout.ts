@@ -10,8 +10,9 @@
  * - With `autoRevert`, a failed newest version makes the newest earlier stable version the target. The failed
  *   version's unhealthy verdicts stay recorded, so it stays failed and is never the target again until a newer
  *   version is submitted: the revert cannot flap.
- * - Which slots move is `movesNow`: canary slots first, then `maxParallel` at a time in slot order, each move
- *   gated on the verdicts of the copies already moved.
+ * - Which slots move is `movesNow`: canary slots first, together, then `maxParallel` at a time in slot order;
+ *   slots already in transition count against either budget, so each move is gated on the verdicts of the
+ *   copies already moved.
  */
 import { parseAllocId } from './alloc-id.js';
 import { isLive } from './reconcile.js';
@@ -164,7 +165,8 @@ export function movesNow(rollout: Rollout, slots: readonly SlotProgress[]): numb
     case 'failed':
       return [];
     case 'canary':
-      return outdated.filter((slot) => slot < rollout.canary);
+      // Slots already in transition (a failed copy's refill) count against the canaries too.
+      return outdated.filter((slot) => slot < rollout.canary).slice(0, Math.max(0, rollout.canary - moving));
     default: {
       const budget = rollout.maxParallel === undefined ? outdated.length : rollout.maxParallel - moving;
       return outdated.slice(0, Math.max(0, budget));

@@ -34,7 +34,7 @@ const job = (file: string) =>
     command: 'sh',
     args: ['-c', 'trap "exit 0" TERM; echo > /tmp/ready; sleep 300 & wait'],
     health: { type: 'exec', command: ['sh', '-c', `[ -f /tmp/${file} ]`], interval: '1s' },
-    update: { maxParallel: 1, minHealthyTime: '500ms', healthyDeadline: '5s', autoRevert: true },
+    update: { maxParallel: 1, minHealthyTime: '500ms', healthyDeadline: '1m', autoRevert: true },
   });
 
 const containers = async (version: number) =>

@@ -5,7 +5,8 @@ import { RolloutMesh, spec } from './rollout-mesh.js';
 /**
  * Staged rollouts through three whole agents with the exec driver (real processes). The version to run, the
  * order and the gate are derived by every agent on its own from the replicated job log and the verdicts the
- * owners write into their allocation statuses; no agent leads.
+ * owners write into their allocation statuses; no agent leads. healthyDeadline is long: it is not under test
+ * here (test/node/reconciler.test.ts is), and a short one would rightly fail healthy copies on a loaded machine.
  */
 let mesh: RolloutMesh;
 beforeAll(async () => {
@@ -22,7 +23,7 @@ const web = (file: string, extra: Record<string, unknown> = {}) =>
     command: '/bin/sh',
     args: ['-c', 'echo > ready && exec sleep 300'],
     health: { type: 'exec', command: ['/bin/sh', '-c', `[ -f ${file} ]`], interval: '1s' },
-    update: { maxParallel: 1, minHealthyTime: '500ms', healthyDeadline: '5s', autoRevert: true },
+    update: { maxParallel: 1, minHealthyTime: '500ms', healthyDeadline: '1m', autoRevert: true },
     ...extra,
   });
 
@@ -60,7 +61,7 @@ test('a healthy new version rolls out one slot at a time, each after the one bef
       command: '/bin/sh',
       args: ['-c', `echo ${version} > ready && exec sleep 300`],
       health: { type: 'exec', command: ['/bin/sh', '-c', '[ -f ready ]'], interval: '1s' },
-      update: { maxParallel: 1, minHealthyTime: '500ms', healthyDeadline: '5s' },
+      update: { maxParallel: 1, minHealthyTime: '500ms', healthyDeadline: '1m' },
     });
   expect(await mesh.submit(api('one'))).toBe(1);
   await mesh.settledOn('api', 1, 3);

@@ -75,6 +75,8 @@ describe('rollout order', () => {
     const base = deriveRollout(web(2, 4, { maxParallel: 2, canary: 1 }), []);
     expect(base.phase).toBe('canary');
     expect(movesNow(base, ['outdated', 'outdated', 'outdated', 'outdated'])).toEqual([0]);
+    // A failed copy's slot being refilled is in transition: it holds the canary back.
+    expect(movesNow(base, ['outdated', 'moving', 'outdated', 'outdated'])).toEqual([]);
     const running = { ...base, phase: 'running' as const };
     expect(movesNow(running, ['settled', 'moving', 'outdated', 'outdated'])).toEqual([2]);
     expect(movesNow(running, ['settled', 'idle', 'outdated', 'outdated'])).toEqual([2, 3]);

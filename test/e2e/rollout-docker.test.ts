@@ -33,7 +33,7 @@ const job = (file: string) =>
     image: TEST_IMAGE,
     command: 'sh',
     args: ['-c', 'trap "exit 0" TERM; echo > /tmp/ready; sleep 300 & wait'],
-    health: { type: 'exec', command: ['sh', '-c', `[ -f /tmp/${file} ]`], interval: '1s' },
+    health: { type: 'exec', command: ['sh', '-c', `[ -f /tmp/${file} ]`], interval: '1s', timeout: '10s' },
     update: { maxParallel: 1, minHealthyTime: '500ms', healthyDeadline: '1m', autoRevert: true },
   });
 
@@ -64,4 +64,4 @@ test('docker: a new version whose check fails runs in one container only and eve
   const status = await mesh.jobStatus(name);
   expect(status).toMatch(/State\s+reverted/);
   expect(status).toContain(`version 2 failed, reverted to version 1: ${rollout.failure!.allocId}`);
-});
+}, 180_000);

@@ -5,8 +5,9 @@ import { RolloutMesh, spec } from './rollout-mesh.js';
 /**
  * Staged rollouts through three whole agents with the exec driver (real processes). The version to run, the
  * order and the gate are derived by every agent on its own from the replicated job log and the verdicts the
- * owners write into their allocation statuses; no agent leads. healthyDeadline is long: it is not under test
- * here (test/node/reconciler.test.ts is), and a short one would rightly fail healthy copies on a loaded machine.
+ * owners write into their allocation statuses; no agent leads. healthyDeadline and the check's timeout are
+ * long: they are not under test here (test/node/reconciler.test.ts is), and short ones would rightly fail
+ * healthy copies on a loaded machine.
  */
 let mesh: RolloutMesh;
 beforeAll(async () => {
@@ -22,7 +23,7 @@ const web = (file: string, extra: Record<string, unknown> = {}) =>
     driver: 'exec',
     command: '/bin/sh',
     args: ['-c', 'echo > ready && exec sleep 300'],
-    health: { type: 'exec', command: ['/bin/sh', '-c', `[ -f ${file} ]`], interval: '1s' },
+    health: { type: 'exec', command: ['/bin/sh', '-c', `[ -f ${file} ]`], interval: '1s', timeout: '10s' },
     update: { maxParallel: 1, minHealthyTime: '500ms', healthyDeadline: '1m', autoRevert: true },
     ...extra,
   });
@@ -51,7 +52,7 @@ test('a new version whose check fails goes to one copy only, turns unhealthy and
   expect(status).toMatch(/Target\s+version 1 \(newest is 2\)/);
   expect(status).toMatch(/State\s+reverted/);
   expect(status).toContain(`version 2 failed, reverted to version 1: ${v2[0]!.allocId}: health check failed`);
-});
+}, 180_000);
 
 test('a healthy new version rolls out one slot at a time, each after the one before is healthy', async () => {
   const api = (version: string) =>
@@ -60,7 +61,7 @@ test('a healthy new version rolls out one slot at a time, each after the one bef
       driver: 'exec',
       command: '/bin/sh',
       args: ['-c', `echo ${version} > ready && exec sleep 300`],
-      health: { type: 'exec', command: ['/bin/sh', '-c', '[ -f ready ]'], interval: '1s' },
+      health: { type: 'exec', command: ['/bin/sh', '-c', '[ -f ready ]'], interval: '1s', timeout: '10s' },
       update: { maxParallel: 1, minHealthyTime: '500ms', healthyDeadline: '1m' },
     });
   expect(await mesh.submit(api('one'))).toBe(1);
@@ -81,4 +82,4 @@ test('a healthy new version rolls out one slot at a time, each after the one bef
   expect(v2.map((s) => s.allocId.split('.')[1])).toEqual(['0', '1', '2']);
   for (let i = 1; i < v2.length; i++) expect(v2[i]!.startedAt).toBeGreaterThanOrEqual(v2[i - 1]!.verdict!.at);
   expect(await mesh.jobStatus('api')).toMatch(/State\s+complete/);
-});
+}, 180_000);

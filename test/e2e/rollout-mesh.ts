@@ -75,7 +75,7 @@ export class RolloutMesh {
   }
 
   /** Every agent's replica shows exactly `count` live copies of the job, all of `version` and judged healthy. */
-  async settledOn(job: string, version: number, count: number, timeoutMs = 30_000): Promise<void> {
+  async settledOn(job: string, version: number, count: number, timeoutMs = 60_000): Promise<void> {
     await waitFor(
       `every agent to see ${count} healthy copies of ${job} v${version} and nothing else live`,
       () =>
@@ -114,7 +114,7 @@ export class RolloutMesh {
           return false;
         }
       },
-      10_000,
+      60_000,
       () => JSON.stringify(all()),
     );
     return agreed()!;

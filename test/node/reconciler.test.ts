@@ -387,6 +387,26 @@ describe('reconciler: verdicts for rollouts', () => {
     expect(reconciler.status(a.allocId)?.state).toBe('starting');
   });
 
+  it('an agent restart adopts the verdict with the workload and never judges it again', async () => {
+    const { make, reports } = await setup('exec sleep 60', {
+      update: { minHealthyTime: '0', healthyDeadline: '5s' },
+    });
+    const first = make();
+    await first.reconciler.start();
+    const a = desired('web', 0);
+    await first.reconciler.apply(startPlan(a));
+    await until(() => first.reconciler.status(a.allocId)?.verdict !== undefined);
+    const verdict = first.reconciler.status(a.allocId)!.verdict;
+    await first.reconciler.close();
+    const written = reports.length;
+
+    const second = make();
+    await second.reconciler.start([...reports]);
+    await sleep(200);
+    expect(second.reconciler.status(a.allocId)).toMatchObject({ state: 'running', verdict });
+    expect(reports).toHaveLength(written);
+  });
+
   it('without a health check, running for minHealthyTime is healthy', async () => {
     const { make } = await setup('exec sleep 60', {
       update: { minHealthyTime: '200ms', healthyDeadline: '5s' },

@@ -241,7 +241,12 @@ describe.each([dockerRuntime(), execRuntime()])('$driver driver, whole agents', 
         await waitFor(
           `every copy of ${job} to stop`,
           async () => {
-            const views = await Promise.all(live.map((a) => apiGet<JobDetail>(a, `/v1/jobs/${job}`)));
+            // An agent that does not know the job (a failed test may leave one behind) runs none of it.
+            const views = await Promise.all(
+              live.map((a) =>
+                apiGet<JobDetail>(a, `/v1/jobs/${job}`).catch(() => ({ allocations: [] as AllocStatus[] })),
+              ),
+            );
             return views.every((v) =>
               v.allocations.every((s) => !['pending', 'starting', 'running'].includes(s.state)),
             );
@@ -343,12 +348,19 @@ describe.each([dockerRuntime(), execRuntime()])('$driver driver, whole agents', 
     expect(orphan).toEqual(before);
 
     await restartMeshd(victim, [bootstrap], options);
+    // From its own disk, before any peer could have told it: the job was persisted before the copy started.
+    // (Without that, the adopted copy belongs to a job the agent has never heard of, and it stops it.)
+    expect((await apiGet<JobDetail>(victim, `/v1/jobs/${job}`)).name).toBe(job);
     await waitFor(
-      'the restarted agent to adopt its copy',
-      async () => kinds((await detail(victim, before.allocId)).events).includes('adopted'),
+      'the restarted agent to adopt its copy and place it on itself',
+      async () => {
+        const seen = await detail(victim, before.allocId);
+        return kinds(seen.events).includes('adopted') && seen.desired?.desired === 'run';
+      },
       30_000,
     );
     const adopted = await detail(victim, before.allocId);
+    expect(adopted.desired).toMatchObject({ desired: 'run', node: victim.peerId });
     // Adopted, nothing started: the event ring of the new process holds the adoption only.
     expect(kinds(adopted.events)).toEqual(['adopted']);
     expect(adopted.status).toMatchObject({

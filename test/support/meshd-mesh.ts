@@ -105,7 +105,11 @@ export async function startMeshd(
   return { name, dataDir, peerId: status.peerId, api, child, address };
 }
 
-/** A mesh of one agent per name, every one joined through the first, each seeing the others alive. */
+/**
+ * A mesh of one agent per name, every one joined through the first, each seeing the others alive and holding
+ * their node records (so every agent places with the same view from the first job on). If any agent fails to
+ * start, the ones already started are stopped before the error is thrown.
+ */
 export async function startMeshdMesh(
   root: string,
   names: readonly string[],
@@ -114,12 +118,31 @@ export async function startMeshdMesh(
   const [firstName, ...rest] = names;
   if (firstName === undefined) throw new Error('a mesh needs at least one agent');
   const first = await startMeshd(root, firstName, [], options);
-  const others = await Promise.all(rest.map((name) => startMeshd(root, name, [first.address], options)));
-  const agents: MeshdAgent[] = [first, ...others];
-  await waitFor('every agent to see the others alive', async () => {
-    const views = await Promise.all(agents.map((a) => apiGet<{ peers: { alive: number } }>(a, '/v1/status')));
-    return views.every((v) => v.peers.alive === agents.length - 1);
-  });
+  const agents: MeshdAgent[] = [first];
+  try {
+    const others = await Promise.allSettled(
+      rest.map((name) => startMeshd(root, name, [first.address], options)),
+    );
+    for (const o of others) if (o.status === 'fulfilled') agents.push(o.value);
+    const failed = others.find((o) => o.status === 'rejected');
+    if (failed) throw failed.reason;
+    await waitFor(
+      'every agent to see the others alive and hold their node records',
+      async () => {
+        const views = await Promise.all(
+          agents.map(async (a) => ({
+            alive: (await apiGet<{ peers: { alive: number } }>(a, '/v1/status')).peers.alive,
+            nodes: (await apiGet<unknown[]>(a, '/v1/nodes')).length,
+          })),
+        );
+        return views.every((v) => v.alive === agents.length - 1 && v.nodes === agents.length);
+      },
+      30_000,
+    );
+  } catch (err) {
+    await Promise.all(agents.map(stopMeshd));
+    throw err;
+  }
   return { agents, bootstrap: first.address };
 }
 

@@ -91,8 +91,10 @@ describe('meshd as a process', () => {
     dirs.push(tmp.cleanup);
     const { spawn } = await import('node:child_process');
     const { ROOT } = await import('../support/processes.js');
+    // Ports base..base+4 and base+100..base+104; a random base keeps concurrent runs on one machine apart.
+    const base = 20_000 + Math.floor(Math.random() * 20_000);
     const demo = spawn(process.execPath, [join(ROOT, 'scripts/demo.mjs'), '--exit'], {
-      env: { ...process.env, MESH_DEMO_DIR: tmp.path, MESH_DEMO_PORT: '4301' },
+      env: { ...process.env, MESH_DEMO_DIR: tmp.path, MESH_DEMO_PORT: String(base) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -160,5 +162,5 @@ describe('meshd as a process', () => {
     for (const c of [...before, ...after]) {
       await expect(docker.getContainer(c.container).inspect()).rejects.toMatchObject({ statusCode: 404 });
     }
-  }, 150_000);
+  }, 240_000);
 });

@@ -597,7 +597,10 @@ export class MeshState {
     if (!this.sign) return true;
     const owner = 'peerId' in value ? value.peerId : value.node;
     const sig = parseStored(signatureField, text)?.sig;
-    if (sig && verifyValue(RECORD_DOMAIN, { key, value }, { signer: owner, sig })) return true;
+    // Verified over the stored JSON, not the parsed value: an agent whose schema lacks a field a newer owner
+    // wrote must still accept the owner's signature.
+    const { sig: _sig, ...stored } = JSON.parse(text) as Record<string, unknown>;
+    if (sig && verifyValue(RECORD_DOMAIN, { key, value: stored }, { signer: owner, sig })) return true;
     this.note(`${id} ${key}`, sig ? 'forged owner signature' : 'unsigned record');
     return false;
   }

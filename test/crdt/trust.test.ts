@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import * as A from '../../src/crdt/automerge.js';
+import { canonicalJson } from '../../src/crdt/canonical-json.js';
 import { freshDoc } from '../../src/crdt/flat-doc.js';
 import { signJobEvent } from '../../src/crdt/job-auth.js';
 import type { MeshState } from '../../src/crdt/mesh-state.js';
@@ -130,4 +131,27 @@ describe('owned records and revocation', () => {
     deliver(echo, [b]);
     expect(b.isRevoked(nodeB.id)).toBe(true);
   });
+});
+
+test('an owner signature still verifies on an agent whose schema lacks a field the owner wrote', async () => {
+  const owner = await testKey();
+  const newer = replica(owner.id, 1, { sign: owner.sign });
+  const older = replica('observer', 2, { sign: (await testKey()).sign });
+  const published = newer.putNodeRecord(nodeRecord(owner.id), 1000);
+  // What a newer agent's schema would keep and an older one strips: re-sign with an extra field by hand.
+  const record = { ...nodeRecord(owner.id), fromTheFuture: 'x' };
+  const sig = signValue('node-entry', { key: 'record', value: record }, owner.id, owner.sign).sig;
+  deliver(published, [older]);
+  const doc = older.applyGossip(
+    {
+      docId: `node/${owner.id}`,
+      epoch: 1,
+      changes: A.getAllChanges(
+        freshDoc('ab'.repeat(16), 1, [['record', canonicalJson({ ...record, sig })]], 2000),
+      ),
+    },
+    2000,
+  );
+  expect(doc.kind).toBe('applied');
+  expect(older.nodes().map((n) => n.peerId)).toEqual([owner.id]);
 });

@@ -426,7 +426,15 @@ describe.each([dockerRuntime(), execRuntime()])('$driver driver, whole agents', 
     expect(failed.events?.at(-1)?.reason).toMatch(reason);
 
     // What an operator sees: `meshctl alloc status` on the owner shows the count, the reason and the events.
-    const shown = await meshctl(['--api', owner.api, 'alloc', 'status', allocId]);
+    const shown = await meshctl([
+      '--api',
+      owner.api,
+      '--data-dir',
+      owner.dataDir,
+      'alloc',
+      'status',
+      allocId,
+    ]);
     expect(shown.code, shown.stderr).toBe(0);
     expect(shown.stdout).toMatch(/^State: +failed$/m);
     expect(shown.stdout).toMatch(/^Restarts: +2$/m);

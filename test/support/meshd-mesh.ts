@@ -3,7 +3,7 @@
  * start it again on the same data dir. Each agent binds port 0 for both libp2p and its control API; the API's
  * address is read from the agent's log line "control API listening", again after every restart.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { waitFor } from './agents.js';
 import { exited, spawnMeshd } from './processes.js';
@@ -52,16 +52,29 @@ function argsOf(
   ];
 }
 
-export async function apiGet<T>(agent: Pick<MeshdAgent, 'api'>, path: string): Promise<T> {
-  const res = await fetch(`${agent.api}${path}`, { signal: AbortSignal.timeout(5_000) });
+/** The bearer token meshd wrote into its data dir at first start. */
+async function authorization(agent: Pick<MeshdAgent, 'dataDir'>): Promise<Record<string, string>> {
+  const token = (await readFile(join(agent.dataDir, 'api.token'), 'utf8')).trim();
+  return { authorization: `Bearer ${token}` };
+}
+
+export async function apiGet<T>(agent: Pick<MeshdAgent, 'api' | 'dataDir'>, path: string): Promise<T> {
+  const res = await fetch(`${agent.api}${path}`, {
+    headers: await authorization(agent),
+    signal: AbortSignal.timeout(5_000),
+  });
   if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
 }
 
-export async function apiPost<T>(agent: Pick<MeshdAgent, 'api'>, path: string, body: unknown): Promise<T> {
+export async function apiPost<T>(
+  agent: Pick<MeshdAgent, 'api' | 'dataDir'>,
+  path: string,
+  body: unknown,
+): Promise<T> {
   const res = await fetch(`${agent.api}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...(await authorization(agent)) },
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(5_000),
   });
@@ -99,7 +112,7 @@ export async function startMeshd(
   const dataDir = join(root, name);
   await mkdir(dataDir, { recursive: true });
   const { child, api } = await spawnUntilServing(name, argsOf(name, dataDir, joinAddresses, options));
-  const status = await apiGet<{ peerId: string; addresses: string[] }>({ api }, '/v1/status');
+  const status = await apiGet<{ peerId: string; addresses: string[] }>({ api, dataDir }, '/v1/status');
   const address = status.addresses.find((a) => a.includes('/tcp/'));
   if (!address) throw new Error(`${name} has no TCP address`);
   return { name, dataDir, peerId: status.peerId, api, child, address };

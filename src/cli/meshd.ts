@@ -6,6 +6,7 @@ import { agentRoutes } from '../node/api-routes.js';
 import { ConfigError, parseLabels, resolveConfig } from '../node/config.js';
 import { ControlApi } from '../node/control-api.js';
 import { createLogger } from '../node/logger.js';
+import { allocLogsRoutes } from '../node/routes/alloc-logs-routes.js';
 import { allocRoutes } from '../node/routes/alloc-routes.js';
 import { placementRoutes } from '../node/routes/placement-routes.js';
 import { stateRoutes } from '../node/routes/state-routes.js';
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
       ...stateRoutes(agent),
       ...placementRoutes(agent.workloads.placement),
       ...allocRoutes(agent),
+      ...allocLogsRoutes(agent),
     ],
     log,
   );

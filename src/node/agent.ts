@@ -2,6 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PeerId } from '@libp2p/interface';
 import { VERSION } from '../version.js';
+import { localAllocLogs, ownerView } from './alloc-logs-local.js';
+import { AllocLogsProtocol } from './alloc-logs-protocol.js';
 import type { AgentConfig } from './config.js';
 import { GossipBus } from './gossip-bus.js';
 import {
@@ -81,6 +83,7 @@ export class Agent {
   #seq = 0;
   #state: StateService | undefined;
   #workloads: Workloads | undefined;
+  #allocLogs: AllocLogsProtocol | undefined;
   #stopping: Promise<void> | undefined;
   readonly #livenessListeners = new Set<(changes: LivenessChange[]) => void>();
 
@@ -151,7 +154,9 @@ export class Agent {
         env.state,
       );
       agent.#workloads = await agent.#startWorkloads(agent.#state, env);
+      agent.#allocLogs = await agent.#startAllocLogs(agent.#state, agent.#workloads);
     } catch (err) {
+      await agent.#workloads?.stop();
       await agent.#state?.stop();
       await host.stop();
       throw err;
@@ -183,6 +188,27 @@ export class Agent {
     state.onChange(() => workloads.changed());
     this.onLivenessChange(() => workloads.changed());
     return workloads;
+  }
+
+  async #startAllocLogs(state: StateService, workloads: Workloads): Promise<AllocLogsProtocol> {
+    const protocol = new AllocLogsProtocol({
+      host: this.host,
+      log: this.log,
+      local: localAllocLogs({
+        self: this.peerId,
+        view: ownerView(state.state, workloads.placement),
+        now: this.#now,
+        logs: (allocId, options) => workloads.logs(allocId, options),
+      }),
+    });
+    await protocol.start();
+    return protocol;
+  }
+
+  /** Logs of any allocation: served to other agents, and asked of them (`meshctl alloc logs`). */
+  get allocLogs(): AllocLogsProtocol {
+    if (!this.#allocLogs) throw new Error('the agent has not started its log service');
+    return this.#allocLogs;
   }
 
   /**
@@ -386,6 +412,7 @@ export class Agent {
     for (const timer of this.#timers) clearInterval(timer);
     this.#dialer.stop();
     await this.#saveKnownPeers();
+    await this.#allocLogs?.stop();
     // Workloads keep running: an agent restart adopts them instead of starting them again.
     await this.#workloads?.stop();
     await this.#state?.stop();

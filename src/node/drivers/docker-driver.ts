@@ -378,13 +378,18 @@ export class DockerDriver implements Driver<'docker'> {
   async *logs(allocId: string, options: LogOptions = {}): AsyncGenerator<LogLine> {
     const container = await this.ownContainer(allocId, options);
     const what = `logs ${containerName(allocId)}`;
-    const common = { stdout: true, stderr: true, timestamps: true } as const;
-    const tail = options.tail === undefined ? {} : { tail: options.tail };
+    const common = {
+      stdout: options.stream !== 'stderr',
+      stderr: options.stream !== 'stdout',
+      timestamps: true,
+    } as const;
+    const since = options.since === undefined ? {} : { since: sinceParam(BigInt(options.since) * 1_000_000n) };
+    const range = { ...since, ...(options.tail === undefined ? {} : { tail: options.tail }) };
     const cursor: LogCursor = { last: undefined };
     if (!options.follow) {
       const buffer = await this.call(
         what,
-        (abortSignal) => container.logs({ ...common, ...tail, abortSignal }),
+        (abortSignal) => container.logs({ ...common, ...range, abortSignal }),
         options,
       );
       yield* linesOf(once(buffer), cursor);
@@ -394,7 +399,7 @@ export class DockerDriver implements Driver<'docker'> {
     const abortSignal = options.signal ?? new AbortController().signal;
     const stream = await this.call(
       what,
-      () => container.logs({ ...common, ...tail, follow: true, abortSignal }),
+      () => container.logs({ ...common, ...range, follow: true, abortSignal }),
       options,
     );
     try {
@@ -406,10 +411,10 @@ export class DockerDriver implements Driver<'docker'> {
     if (options.signal?.aborted) return;
     // The engine can end a follow before it has read the container's last message out of its log file; what
     // came after the last line seen is still there.
-    const since = cursor.last === undefined ? tail : { since: sinceParam(cursor.last) };
+    const resume = cursor.last === undefined ? range : { since: sinceParam(cursor.last) };
     const rest = await this.call(
       what,
-      (abortSignal) => container.logs({ ...common, ...since, abortSignal }),
+      (abortSignal) => container.logs({ ...common, ...resume, abortSignal }),
       options,
     );
     yield* linesOf(once(rest), cursor);

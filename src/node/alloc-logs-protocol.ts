@@ -1,0 +1,386 @@
+import type { Connection, Stream } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { lpStream } from '@libp2p/utils';
+import {
+  decodeFrame,
+  decodeRequest,
+  encodeFrame,
+  encodeLine,
+  encodeRequest,
+  type LogErrorCode,
+  type LogRequest,
+  MAX_LOG_FRAME,
+  MAX_LOG_REQUEST,
+} from './alloc-logs-frames.js';
+import type { LogLine } from './drivers/driver.js';
+import type { MeshHost } from './libp2p-host.js';
+import type { Logger } from './logger.js';
+
+/**
+ * Logs of an allocation from any agent: the asker opens a stream to the node that runs it and sends one
+ * request; the owner answers `open` and streams the driver's lines, or answers `error` and closes. A follow
+ * lasts until the workload exits (`end`) or the asker goes away: the owner aborts the driver's reader when its
+ * stream closes, so nothing keeps polling for a reader that left. Quiet follows carry keepalives, so the asker
+ * tells a silent workload from a dead owner by its idle timeout. Bounded: a request size limit, a frame size
+ * limit, a deadline to connect and one between frames, and a cap on sessions per peer and in all.
+ */
+export const ALLOC_LOGS_PROTOCOL = '/mycel/alloc-logs/1.0.0';
+
+export interface AllocLogsOptions {
+  /** Asker: dial, request and the owner's first answer. */
+  readonly connectTimeoutMs: number;
+  /** Asker: no frame for this long ends the session. Larger than the owner's keepalive period. */
+  readonly idleTimeoutMs: number;
+  /** Owner: a frame at least this often while a follow is quiet. */
+  readonly keepaliveMs: number;
+  /** Owner: the request must arrive within this after the stream opens. */
+  readonly requestTimeoutMs: number;
+  readonly maxSessionsPerPeer: number;
+  readonly maxSessions: number;
+}
+
+export const DEFAULT_ALLOC_LOGS_OPTIONS: AllocLogsOptions = {
+  connectTimeoutMs: 10_000,
+  idleTimeoutMs: 30_000,
+  keepaliveMs: 10_000,
+  requestTimeoutMs: 5_000,
+  maxSessionsPerPeer: 4,
+  maxSessions: 32,
+};
+
+/** Failures on either side: the owner's refusals, and the asker's own (cannot reach, timed out, bad frames). */
+export type AllocLogsErrorCode = LogErrorCode | 'unreachable' | 'timeout' | 'protocol';
+
+export class AllocLogsError extends Error {
+  override readonly name = 'AllocLogsError';
+  constructor(
+    readonly code: AllocLogsErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface AllocLogsDeps {
+  readonly host: Pick<MeshHost, 'handle' | 'unhandle' | 'dialProtocol'>;
+  /**
+   * The lines of an allocation this node runs; throws an AllocLogsError (`not-owner`, `not-found`,
+   * `unsupported`) when it cannot give them. Ends when the request is done or `signal` aborts.
+   */
+  readonly local: (request: LogRequest, signal: AbortSignal) => Promise<AsyncIterable<LogLine>>;
+  readonly log: Logger;
+}
+
+export class AllocLogsProtocol {
+  readonly #deps: AllocLogsDeps;
+  readonly #options: AllocLogsOptions;
+  readonly #perPeer = new Map<string, number>();
+  readonly #sessions = new Set<AbortController>();
+  #stopped = false;
+
+  constructor(deps: AllocLogsDeps, options: Partial<AllocLogsOptions> = {}) {
+    this.#deps = deps;
+    this.#options = { ...DEFAULT_ALLOC_LOGS_OPTIONS, ...options };
+  }
+
+  async start(): Promise<void> {
+    await this.#deps.host.handle(
+      ALLOC_LOGS_PROTOCOL,
+      (stream, connection) => this.#serve(stream, connection),
+      // One over the per-peer cap, so that a refusal can still be answered instead of a reset.
+      { maxInboundStreams: this.#options.maxSessionsPerPeer + 1, maxOutboundStreams: 8 },
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const session of this.#sessions) session.abort(new Error('agent stopping'));
+    await this.#deps.host.unhandle(ALLOC_LOGS_PROTOCOL);
+  }
+
+  /** Sessions this owner is serving now, per asking peer (for tests and metrics). */
+  sessions(): ReadonlyMap<string, number> {
+    return this.#perPeer;
+  }
+
+  /** The logs of an allocation this node runs, under the same checks a remote asker gets. */
+  local(request: LogRequest, signal: AbortSignal): Promise<AsyncIterable<LogLine>> {
+    return this.#deps.local(request, signal);
+  }
+
+  /**
+   * Asks `owner` for the logs. Resolves once the owner has accepted, so refusals and unreachable owners are
+   * errors here (AllocLogsError), before any line; the lines then end at the owner's `end`, or throw.
+   */
+  async open(owner: string, request: LogRequest, signal?: AbortSignal): Promise<AsyncGenerator<LogLine>> {
+    const { connectTimeoutMs } = this.#options;
+    const connect = anySignal(signal, AbortSignal.timeout(connectTimeoutMs));
+    let stream: Stream | undefined;
+    try {
+      stream = await this.#deps.host.dialProtocol(peerIdFromString(owner), ALLOC_LOGS_PROTOCOL, {
+        signal: connect,
+      });
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      if (connect.aborted) throw new AllocLogsError('timeout', `no connection within ${connectTimeoutMs} ms`);
+      throw new AllocLogsError('unreachable', describe(err));
+    }
+    const lp = lpStream(stream, { maxDataLength: MAX_LOG_FRAME, maxBufferSize: 4 * 1024 * 1024 });
+    try {
+      await lp.write(encodeRequest(request), { signal: connect });
+      await stream.close({ signal: connect });
+      const first = await this.#readFrame(stream, lp, connect, `no answer within ${connectTimeoutMs} ms`);
+      if (first.kind === 'error') throw new AllocLogsError(first.code, first.message);
+      if (first.kind !== 'open')
+        throw new AllocLogsError('protocol', `the owner answered ${first.kind} first`);
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)));
+      if (signal?.aborted) throw signal.reason;
+      throw err;
+    }
+    return this.#lines(stream, lp, signal);
+  }
+
+  async *#lines(
+    stream: Stream,
+    lp: ReturnType<typeof lpStream<Stream>>,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<LogLine> {
+    const { idleTimeoutMs } = this.#options;
+    const idle = new AbortController();
+    const timer = setTimeout(() => idle.abort(), idleTimeoutMs);
+    timer.unref();
+    const reading = anySignal(signal, idle.signal);
+    let ended = false;
+    try {
+      while (true) {
+        const frame = await this.#readFrame(
+          stream,
+          lp,
+          reading,
+          `nothing from the owner for ${idleTimeoutMs} ms`,
+        );
+        timer.refresh();
+        if (frame.kind === 'keepalive') continue;
+        if (frame.kind === 'line') {
+          // Paused while the consumer holds the line: the owner's writes wait instead of piling up here.
+          yield frame.line;
+          continue;
+        }
+        if (frame.kind === 'end') {
+          ended = true;
+          return;
+        }
+        if (frame.kind === 'error') throw new AllocLogsError(frame.code, frame.message);
+        throw new AllocLogsError('protocol', `unexpected ${frame.kind} frame`);
+      }
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      if (!ended) stream.abort(new Error('the asker stopped reading'));
+    }
+  }
+
+  async #readFrame(
+    stream: Stream,
+    lp: ReturnType<typeof lpStream<Stream>>,
+    signal: AbortSignal,
+    timedOut: string,
+  ) {
+    let bytes: Uint8Array;
+    try {
+      flow(stream, true);
+      bytes = (await lp.read({ signal })).subarray();
+      flow(stream, false);
+    } catch (err) {
+      if (signal.aborted) {
+        if (err instanceof AllocLogsError) throw err;
+        throw new AllocLogsError('timeout', timedOut);
+      }
+      if (err instanceof Error && /too long|overflow/i.test(err.message))
+        throw new AllocLogsError('protocol', `the owner sent an oversized frame: ${err.message}`);
+      throw new AllocLogsError('unreachable', `the stream broke: ${describe(err)}`);
+    }
+    const frame = decodeFrame(bytes);
+    if (!frame.ok) {
+      this.#deps.log.warn({ error: frame.error }, 'alloc logs: dropped a malformed frame from the owner');
+      throw new AllocLogsError('protocol', `the owner sent a malformed frame (${frame.error})`);
+    }
+    return frame.value;
+  }
+
+  async #serve(stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer.toString();
+    const lp = lpStream(stream, { maxDataLength: MAX_LOG_REQUEST, maxBufferSize: MAX_LOG_REQUEST + 16 });
+    const { maxSessionsPerPeer, maxSessions, requestTimeoutMs } = this.#options;
+    const mine = this.#perPeer.get(peer) ?? 0;
+    if (this.#stopped || mine >= maxSessionsPerPeer || this.#sessions.size >= maxSessions) {
+      const message = this.#stopped
+        ? 'the agent is stopping'
+        : mine >= maxSessionsPerPeer
+          ? `already ${mine} log streams open to your agent (the limit); end one first`
+          : `already ${this.#sessions.size} log streams open (the limit); try again later`;
+      await this.#refuse(stream, lp, 'busy', message);
+      return;
+    }
+    const session = new AbortController();
+    this.#sessions.add(session);
+    this.#perPeer.set(peer, mine + 1);
+    const gone = () => session.abort(new Error('the asker went away'));
+    stream.addEventListener('close', gone);
+    try {
+      let raw: Uint8Array;
+      try {
+        raw = (
+          await lp.read({ signal: anySignal(session.signal, AbortSignal.timeout(requestTimeoutMs)) })
+        ).subarray();
+      } catch (err) {
+        this.#deps.log.warn({ peer, error: describe(err) }, 'alloc logs: no usable request; dropped');
+        stream.abort(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      const request = decodeRequest(raw);
+      if (!request.ok) {
+        this.#deps.log.warn({ peer, error: request.error }, 'alloc logs: dropped a bad request');
+        await this.#refuse(stream, lp, 'bad-request', request.error);
+        return;
+      }
+      let lines: AsyncIterable<LogLine>;
+      try {
+        lines = await this.#deps.local(request.value, session.signal);
+      } catch (err) {
+        const code = err instanceof AllocLogsError && isOwnerCode(err.code) ? err.code : 'failed';
+        await this.#refuse(stream, lp, code, describe(err));
+        return;
+      }
+      const send = (bytes: Uint8Array) => lp.write(bytes, { signal: session.signal });
+      await send(encodeFrame({ kind: 'open' }));
+      try {
+        await this.#pump(lines, send, session);
+      } catch (err) {
+        if (session.signal.aborted) return;
+        await send(encodeFrame({ kind: 'error', code: 'failed', message: describe(err) }));
+        await stream.close({ signal: AbortSignal.timeout(requestTimeoutMs) });
+        return;
+      }
+      await send(encodeFrame({ kind: 'end' }));
+      await stream.close({ signal: AbortSignal.timeout(requestTimeoutMs) });
+    } catch (err) {
+      if (!session.signal.aborted)
+        this.#deps.log.debug({ peer, error: describe(err) }, 'alloc logs: session failed');
+      stream.abort(err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      stream.removeEventListener('close', gone);
+      session.abort(new Error('session over'));
+      this.#sessions.delete(session);
+      const left = (this.#perPeer.get(peer) ?? 1) - 1;
+      if (left > 0) this.#perPeer.set(peer, left);
+      else this.#perPeer.delete(peer);
+    }
+  }
+
+  /**
+   * Sends the driver's lines, and keepalives while it has none. Whatever ends the session (the log, an error,
+   * the asker leaving), the driver's reader is stopped and awaited before this returns: it may hold a poll
+   * loop or an engine connection.
+   */
+  async #pump(
+    lines: AsyncIterable<LogLine>,
+    send: (bytes: Uint8Array) => Promise<void>,
+    session: AbortController,
+  ): Promise<void> {
+    const iterator = lines[Symbol.asyncIterator]();
+    let next: Watched<IteratorResult<LogLine>> | undefined;
+    try {
+      while (true) {
+        next ??= watch(iterator.next());
+        if (!(await next.settledWithin(this.#options.keepaliveMs))) {
+          await send(encodeFrame({ kind: 'keepalive' }));
+          continue;
+        }
+        const step = await next.promise;
+        next = undefined;
+        if (step.done) return;
+        for (const frame of encodeLine(step.value)) await send(frame);
+      }
+    } finally {
+      session.abort(new Error('session over'));
+      await next?.promise.catch(() => undefined);
+      await iterator.return?.()?.catch(() => undefined);
+    }
+  }
+
+  async #refuse(
+    stream: Stream,
+    lp: ReturnType<typeof lpStream<Stream>>,
+    code: LogErrorCode,
+    message: string,
+  ): Promise<void> {
+    const signal = AbortSignal.timeout(this.#options.requestTimeoutMs);
+    try {
+      await lp.write(encodeFrame({ kind: 'error', code, message }), { signal });
+      await stream.close({ signal });
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+}
+
+const OWNER_CODES: ReadonlySet<AllocLogsErrorCode> = new Set([
+  'not-owner',
+  'not-found',
+  'unsupported',
+  'bad-request',
+]);
+function isOwnerCode(code: AllocLogsErrorCode): code is LogErrorCode {
+  return OWNER_CODES.has(code);
+}
+
+interface Watched<T> {
+  readonly promise: Promise<T>;
+  /** Whether the promise settled within `ms`; asking again and again adds no reactions to it. */
+  settledWithin(ms: number): Promise<boolean>;
+}
+
+function watch<T>(promise: Promise<T>): Watched<T> {
+  let settled = false;
+  let wake: (() => void) | undefined;
+  const done = () => {
+    settled = true;
+    wake?.();
+  };
+  promise.then(done, done);
+  return {
+    promise,
+    settledWithin: (ms) =>
+      settled
+        ? Promise.resolve(true)
+        : new Promise<boolean>((resolve) => {
+            const timer = setTimeout(() => resolve(settled), ms);
+            wake = () => {
+              clearTimeout(timer);
+              resolve(true);
+            };
+          }),
+  };
+}
+
+/** Reading pauses the stream between frames, so a slow consumer stops the owner's writes (yamux window). */
+function flow(stream: Stream, reading: boolean): void {
+  try {
+    if (reading) stream.resume();
+    else stream.pause();
+  } catch {
+    // A stream whose readable end has closed cannot pause or resume; nothing more arrives on it anyway.
+  }
+}
+
+function anySignal(signal: AbortSignal | undefined, other: AbortSignal): AbortSignal {
+  return signal ? AbortSignal.any([signal, other]) : other;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -228,14 +228,17 @@ export class AllocLogsProtocol {
     const session = new AbortController();
     this.#sessions.add(session);
     this.#perPeer.set(peer, mine + 1);
-    const gone = () => session.abort(new Error('the asker went away'));
+    let left = false;
+    const gone = () => {
+      left = true;
+      session.abort(new Error('the asker went away'));
+    };
     stream.addEventListener('close', gone);
     try {
       let raw: Uint8Array;
       try {
-        raw = (
-          await lp.read({ signal: anySignal(session.signal, AbortSignal.timeout(requestTimeoutMs)) })
-        ).subarray();
+        const signal = anySignal(session.signal, AbortSignal.timeout(requestTimeoutMs));
+        raw = (await lp.read({ signal })).subarray();
       } catch (err) {
         this.#deps.log.warn({ peer, error: describe(err) }, 'alloc logs: no usable request; dropped');
         stream.abort(err instanceof Error ? err : new Error(String(err)));
@@ -251,32 +254,33 @@ export class AllocLogsProtocol {
       try {
         lines = await this.#deps.local(request.value, session.signal);
       } catch (err) {
-        const code = err instanceof AllocLogsError && isOwnerCode(err.code) ? err.code : 'failed';
-        await this.#refuse(stream, lp, code, describe(err));
+        await this.#refuse(stream, lp, codeOf(err), describe(err));
         return;
       }
-      const send = (bytes: Uint8Array) => lp.write(bytes, { signal: session.signal });
-      await send(encodeFrame({ kind: 'open' }));
+      await lp.write(encodeFrame({ kind: 'open' }), { signal: session.signal });
+      let failure: { error: unknown } | undefined;
       try {
-        await this.#pump(lines, send, session);
-      } catch (err) {
-        if (session.signal.aborted) return;
-        await send(encodeFrame({ kind: 'error', code: 'failed', message: describe(err) }));
-        await stream.close({ signal: AbortSignal.timeout(requestTimeoutMs) });
-        return;
+        await this.#pump(lines, (bytes) => lp.write(bytes, { signal: session.signal }), session);
+      } catch (error) {
+        failure = { error };
       }
-      await send(encodeFrame({ kind: 'end' }));
-      await stream.close({ signal: AbortSignal.timeout(requestTimeoutMs) });
+      // The pump has stopped the reader by now; whoever is still there hears how the log ended.
+      if (left || this.#stopped) return;
+      const closing = AbortSignal.timeout(requestTimeoutMs);
+      const last = failure
+        ? encodeFrame({ kind: 'error', code: codeOf(failure.error), message: describe(failure.error) })
+        : encodeFrame({ kind: 'end' });
+      await lp.write(last, { signal: closing });
+      await stream.close({ signal: closing });
     } catch (err) {
-      if (!session.signal.aborted)
-        this.#deps.log.debug({ peer, error: describe(err) }, 'alloc logs: session failed');
+      if (!left) this.#deps.log.debug({ peer, error: describe(err) }, 'alloc logs: session failed');
       stream.abort(err instanceof Error ? err : new Error(String(err)));
     } finally {
       stream.removeEventListener('close', gone);
       session.abort(new Error('session over'));
       this.#sessions.delete(session);
-      const left = (this.#perPeer.get(peer) ?? 1) - 1;
-      if (left > 0) this.#perPeer.set(peer, left);
+      const remaining = (this.#perPeer.get(peer) ?? 1) - 1;
+      if (remaining > 0) this.#perPeer.set(peer, remaining);
       else this.#perPeer.delete(peer);
     }
   }
@@ -336,6 +340,11 @@ const OWNER_CODES: ReadonlySet<AllocLogsErrorCode> = new Set([
 ]);
 function isOwnerCode(code: AllocLogsErrorCode): code is LogErrorCode {
   return OWNER_CODES.has(code);
+}
+
+/** What the owner tells the asker: its own refusals as they are, anything else as `failed`. */
+function codeOf(err: unknown): LogErrorCode {
+  return err instanceof AllocLogsError && isOwnerCode(err.code) ? err.code : 'failed';
 }
 
 interface Watched<T> {

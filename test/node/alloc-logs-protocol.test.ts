@@ -52,7 +52,11 @@ class Feed {
     try {
       let next = request.tail === undefined ? 0 : Math.max(0, this.lines.length - request.tail);
       while (true) {
-        while (next < this.lines.length) yield this.lines[next++]!;
+        while (next < this.lines.length) {
+          const line = this.lines[next++]!;
+          if (line.line === 'BOOM') throw new Error('the engine went away');
+          yield line;
+        }
         if (!request.follow || signal.aborted) return;
         await new Promise<void>((resolve) => {
           this.#wake = resolve;
@@ -121,6 +125,18 @@ test('tail, then end; a long multi-byte line arrives in pieces that join to it; 
     code: 'not-found',
     message: 'no such workload here',
   });
+});
+
+test('a reader failing mid-stream reaches the asker as the last frame, after the lines before it', async () => {
+  const { feed, asking, ownerId, serving } = await pair();
+  feed.push('fine', 'BOOM', 'never');
+  const seen: string[] = [];
+  const failed = (async () => {
+    for await (const { line } of await asking.open(ownerId, request())) seen.push(line);
+  })();
+  await expect(failed).rejects.toMatchObject({ code: 'failed', message: 'the engine went away' });
+  expect(seen).toEqual(['fine']);
+  await waitFor('the session to end', () => serving.sessions().size === 0);
 });
 
 test('a follow gets lines written after it started; the asker leaving stops the owner reading', async () => {

@@ -383,7 +383,8 @@ export class DockerDriver implements Driver<'docker'> {
       stderr: options.stream !== 'stdout',
       timestamps: true,
     } as const;
-    const since = options.since === undefined ? {} : { since: sinceParam(BigInt(options.since) * 1_000_000n) };
+    const since =
+      options.since === undefined ? {} : { since: sinceParam(BigInt(options.since) * 1_000_000n) };
     const range = { ...since, ...(options.tail === undefined ? {} : { tail: options.tail }) };
     const cursor: LogCursor = { last: undefined };
     if (!options.follow) {

@@ -295,9 +295,8 @@ export class ExecDriver implements Driver<'exec'> {
     return handles.filter((h) => h !== undefined);
   }
 
-  async *logs(allocId: string, options: LogOptions = {}): AsyncGenerator<LogLine> {
-    const record = await this.readRecord(allocId);
-    if (!record) throw this.notFound(allocId);
+  logs(allocId: string, options: LogOptions = {}): AsyncGenerator<LogLine> {
+    // Refused here rather than at the first line, so a caller can refuse before it starts streaming.
     if (options.since !== undefined) {
       throw new DriverError(
         'unsupported',
@@ -305,6 +304,12 @@ export class ExecDriver implements Driver<'exec'> {
         'ask for the last lines with a tail instead',
       );
     }
+    return this.readLogs(allocId, options);
+  }
+
+  private async *readLogs(allocId: string, options: LogOptions): AsyncGenerator<LogLine> {
+    const record = await this.readRecord(allocId);
+    if (!record) throw this.notFound(allocId);
     const dir = this.dir(allocId);
     const sources = [
       { path: join(dir, 'stdout.log'), stream: 'stdout' as const },

@@ -149,4 +149,14 @@ test('logs of an allocation another agent runs, read through this one', async ()
   expect(gone.stderr).toContain(`cannot reach l1 (${b.peerId}), the node that runs alloc ${allocId}`);
   expect(gone.stderr).toMatch(/meshctl peers/);
   expect(gone.stderr.trim().split('\n')).toHaveLength(1);
+  // Once liveness calls it lost, the answer says so without dialling.
+  await waitFor(
+    'agent a to call b lost',
+    () => a.peers().find((p) => p.peerId === b.peerId)?.liveness === 'lost',
+  );
+  const lost = await logs('alloc', 'logs', allocId);
+  expect(lost.code).toBe(1);
+  expect(lost.stderr).toMatch(
+    new RegExp(`cannot reach l1 \\(${b.peerId}\\).*: it is lost \\(not heard from for \\d+s\\)`),
+  );
 }, 120_000);

@@ -263,6 +263,22 @@ describe('exec driver', () => {
     expect(seen).toEqual(['out5', 'err1', 'late']);
   });
 
+  it('gives one stream when asked, and refuses a time filter before reading, having no timestamps', async () => {
+    const { make } = await setup();
+    const driver = make();
+    await driver.start(task('a1', 'echo out; echo err >&2; exec sleep 30'));
+    await until(async () => ((await collect(driver.logs('a1'))).length === 2 ? true : undefined));
+    expect(await collect(driver.logs('a1', { stream: 'stderr' }))).toEqual([
+      { stream: 'stderr', line: 'err' },
+    ]);
+    expect(await collect(driver.logs('a1', { stream: 'stdout' }))).toEqual([
+      { stream: 'stdout', line: 'out' },
+    ]);
+    expect(() => driver.logs('a1', { since: Date.now() - 60_000 })).toThrow(
+      expect.objectContaining({ code: 'unsupported' }),
+    );
+  });
+
   it('ends a follow when the process exits', async () => {
     const { make } = await setup();
     const driver = make();

@@ -15,6 +15,7 @@ import {
 import type { LogLine } from './drivers/driver.js';
 import type { MeshHost } from './libp2p-host.js';
 import type { Logger } from './logger.js';
+import { type Watched, watch } from './watched-promise.js';
 
 /**
  * Logs of an allocation from any agent: the asker opens a stream to the node that runs it and sends one
@@ -265,7 +266,8 @@ export class AllocLogsProtocol {
         failure = { error };
       }
       // The pump has stopped the reader by now; whoever is still there hears how the log ended.
-      if (left || this.#stopped) return;
+      if (left) return;
+      if (this.#stopped) failure = { error: new Error('the agent of the owner is stopping') };
       const closing = AbortSignal.timeout(requestTimeoutMs);
       const last = failure
         ? encodeFrame({ kind: 'error', code: codeOf(failure.error), message: describe(failure.error) })
@@ -345,35 +347,6 @@ function isOwnerCode(code: AllocLogsErrorCode): code is LogErrorCode {
 /** What the owner tells the asker: its own refusals as they are, anything else as `failed`. */
 function codeOf(err: unknown): LogErrorCode {
   return err instanceof AllocLogsError && isOwnerCode(err.code) ? err.code : 'failed';
-}
-
-interface Watched<T> {
-  readonly promise: Promise<T>;
-  /** Whether the promise settled within `ms`; asking again and again adds no reactions to it. */
-  settledWithin(ms: number): Promise<boolean>;
-}
-
-function watch<T>(promise: Promise<T>): Watched<T> {
-  let settled = false;
-  let wake: (() => void) | undefined;
-  const done = () => {
-    settled = true;
-    wake?.();
-  };
-  promise.then(done, done);
-  return {
-    promise,
-    settledWithin: (ms) =>
-      settled
-        ? Promise.resolve(true)
-        : new Promise<boolean>((resolve) => {
-            const timer = setTimeout(() => resolve(settled), ms);
-            wake = () => {
-              clearTimeout(timer);
-              resolve(true);
-            };
-          }),
-  };
 }
 
 /** Reading pauses the stream between frames, so a slow consumer stops the owner's writes (yamux window). */

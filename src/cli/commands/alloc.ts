@@ -122,6 +122,8 @@ export function registerAllocCommands(program: Command): void {
       const splitter = new LineSplitter(1024 * 1024);
       for await (const chunk of body) {
         for (const text of splitter.push(chunk)) {
+          // Blank lines keep a quiet follow's connection alive.
+          if (text === '') continue;
           const record = JSON.parse(text) as LogRecord;
           if ('error' in record) throw new CliError(record.error);
           if ('end' in record) return;

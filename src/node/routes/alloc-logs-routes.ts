@@ -5,6 +5,7 @@ import { type AllocOwner, allocOwner, ownerView } from '../alloc-logs-local.js';
 import { AllocLogsError } from '../alloc-logs-protocol.js';
 import { ApiError, type Route } from '../control-api.js';
 import type { LogLine } from '../drivers/driver.js';
+import { type Watched, watch } from '../watched-promise.js';
 
 /** One NDJSON record of `GET /v1/allocs/:id/logs`: lines, then exactly one `end` or `error` as the last. */
 export type LogRecord = LogLine | { end: true } | { error: string };
@@ -15,7 +16,14 @@ export type LogRecord = LogLine | { end: true } | { error: string };
  * Refusals and unreachable owners are HTTP errors before the first line; a failure after it is the last
  * record. A client that disconnects aborts the stream to the owner, which stops reading the workload's log.
  */
-export function allocLogsRoutes(agent: Agent): Route[] {
+/**
+ * A blank line this often while a follow is quiet: HTTP clients give up on a body that says nothing for long
+ * (fetch after 5 minutes), and a follow of a quiet workload can say nothing for hours.
+ */
+const QUIET_MS = 30_000;
+
+export function allocLogsRoutes(agent: Agent, options: { quietMs?: number } = {}): Route[] {
+  const quietMs = options.quietMs ?? QUIET_MS;
   return [
     {
       method: 'GET',
@@ -31,7 +39,7 @@ export function allocLogsRoutes(agent: Agent): Route[] {
                 throw refusal(err, request.allocId, { ...owner, name: `${owner.name}, this node` });
               })
             : await openRemote(agent, owner, request, req.signal);
-        return { stream: ndjson(lines, owner, req.signal), contentType: 'application/x-ndjson' };
+        return { stream: ndjson(lines, owner, quietMs, req.signal), contentType: 'application/x-ndjson' };
       },
     },
   ];
@@ -113,16 +121,32 @@ function unreachable(allocId: string, owner: AllocOwner, reason: string): ApiErr
 async function* ndjson(
   lines: AsyncIterable<LogLine>,
   owner: AllocOwner,
+  quietMs: number,
   signal: AbortSignal,
 ): AsyncGenerator<string> {
   const record = (r: LogRecord) => `${JSON.stringify(r)}\n`;
+  const iterator = lines[Symbol.asyncIterator]();
   try {
-    for await (const line of lines) yield record({ stream: line.stream, line: line.line });
+    let next: Watched<IteratorResult<LogLine>> | undefined;
+    while (true) {
+      next ??= watch(iterator.next());
+      if (!(await next.settledWithin(quietMs))) {
+        yield '\n';
+        continue;
+      }
+      const step = await next.promise;
+      next = undefined;
+      if (step.done) break;
+      yield record({ stream: step.value.stream, line: step.value.line });
+    }
   } catch (err) {
     if (signal.aborted) return;
     const reason = err instanceof Error ? err.message : String(err);
     yield record({ error: `the log from ${owner.name} (${owner.peerId}) broke off: ${reason}` });
     return;
+  } finally {
+    // The reader also ends on the request's signal; this covers a consumer that stops without aborting.
+    void iterator.return?.()?.catch(() => undefined);
   }
   if (!signal.aborted) yield record({ end: true });
 }

@@ -11,17 +11,17 @@ import { type Watched, watch } from '../watched-promise.js';
 export type LogRecord = LogLine | { end: true } | { error: string };
 
 /**
- * `GET /v1/allocs/:id/logs?follow=true&tail=N&since=10m&stream=stdout|stderr`, NDJSON. The allocation's own
- * node serves it: this agent's drivers when that is this node, else the owner over the alloc-logs protocol.
- * Refusals and unreachable owners are HTTP errors before the first line; a failure after it is the last
- * record. A client that disconnects aborts the stream to the owner, which stops reading the workload's log.
- */
-/**
  * A blank line this often while a follow is quiet: HTTP clients give up on a body that says nothing for long
  * (fetch after 5 minutes), and a follow of a quiet workload can say nothing for hours.
  */
 const QUIET_MS = 30_000;
 
+/**
+ * `GET /v1/allocs/:id/logs?follow=true&tail=N&since=10m&stream=stdout|stderr`, NDJSON. The allocation's own
+ * node serves it: this agent's drivers when that is this node, else the owner over the alloc-logs protocol.
+ * Refusals and unreachable owners are HTTP errors before the first line; a failure after it is the last
+ * record. A client that disconnects aborts the stream to the owner, which stops reading the workload's log.
+ */
 export function allocLogsRoutes(agent: Agent, options: { quietMs?: number } = {}): Route[] {
   const quietMs = options.quietMs ?? QUIET_MS;
   return [

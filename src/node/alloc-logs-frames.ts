@@ -9,6 +9,14 @@ import { z } from 'zod';
 import type { LogLine } from './drivers/driver.js';
 
 export const MAX_LOG_REQUEST = 1024;
+/**
+ * Bytes of line frames the owner may send before the asker grants more. Flow control is the protocol's own:
+ * a stream muxer's window grows to many MB on a fast link, and a slow reader (a paused `less`) must hold the
+ * owner back, not buffer the log. The asker grants again as it consumes, so a link carries a window per RTT.
+ */
+export const INITIAL_CREDIT = 256 * 1024;
+const MAX_GRANT = 16 * 1024 * 1024;
+const CREDIT_KIND = 6;
 /** Bytes of line text in one frame; a line splitter emits at most 64 Ki characters, which may be more bytes. */
 export const MAX_LINE_BYTES = 16 * 1024;
 export const MAX_LOG_FRAME = MAX_LINE_BYTES + 2;
@@ -29,6 +37,21 @@ export const logRequestSchema = z
   })
   .strict();
 export type LogRequest = z.output<typeof logRequestSchema>;
+
+/** The asker's only message after its request: `bytes` more of line frames may come. */
+export function encodeCredit(bytes: number): Uint8Array {
+  const frame = new Uint8Array(5);
+  frame[0] = CREDIT_KIND;
+  new DataView(frame.buffer).setUint32(1, bytes);
+  return frame;
+}
+
+export function decodeCredit(bytes: Uint8Array): Decoded<number> {
+  if (bytes.length !== 5 || bytes[0] !== CREDIT_KIND) return { ok: false, error: 'not a credit frame' };
+  const grant = new DataView(bytes.buffer, bytes.byteOffset, 5).getUint32(1);
+  if (grant === 0 || grant > MAX_GRANT) return { ok: false, error: `credit of ${grant} bytes` };
+  return { ok: true, value: grant };
+}
 
 /** Why the owner refused or ended a session; the asker shows the message to the operator. */
 export type LogErrorCode = 'bad-request' | 'not-owner' | 'not-found' | 'busy' | 'unsupported' | 'failed';

@@ -2,11 +2,14 @@ import type { Connection, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { lpStream } from '@libp2p/utils';
 import {
+  decodeCredit,
   decodeFrame,
   decodeRequest,
+  encodeCredit,
   encodeFrame,
   encodeLine,
   encodeRequest,
+  INITIAL_CREDIT,
   type LogErrorCode,
   type LogRequest,
   MAX_LOG_FRAME,
@@ -126,11 +129,14 @@ export class AllocLogsProtocol {
       if (connect.aborted) throw new AllocLogsError('timeout', `no connection within ${connectTimeoutMs} ms`);
       throw new AllocLogsError('unreachable', describe(err));
     }
-    const lp = lpStream(stream, { maxDataLength: MAX_LOG_FRAME, maxBufferSize: 4 * 1024 * 1024 });
+    // Credit bounds what the owner sends ahead of the reader; one frame may overshoot it.
+    const lp = lpStream(stream, {
+      maxDataLength: MAX_LOG_FRAME,
+      maxBufferSize: INITIAL_CREDIT + 4 * MAX_LOG_FRAME,
+    });
     try {
       await lp.write(encodeRequest(request), { signal: connect });
-      await stream.close({ signal: connect });
-      const first = await this.#readFrame(stream, lp, connect, `no answer within ${connectTimeoutMs} ms`);
+      const first = await this.#readFrame(lp, connect, `no answer within ${connectTimeoutMs} ms`);
       if (first.kind === 'error') throw new AllocLogsError(first.code, first.message);
       if (first.kind !== 'open')
         throw new AllocLogsError('protocol', `the owner answered ${first.kind} first`);
@@ -148,28 +154,34 @@ export class AllocLogsProtocol {
     signal: AbortSignal | undefined,
   ): AsyncGenerator<LogLine> {
     const { idleTimeoutMs } = this.#options;
+    // Idle is time spent waiting for the owner, not time the consumer spends with a line.
+    let waiting = false;
     const idle = new AbortController();
-    const timer = setTimeout(() => idle.abort(), idleTimeoutMs);
+    const timer = setTimeout(() => waiting && idle.abort(), idleTimeoutMs);
     timer.unref();
     const reading = anySignal(signal, idle.signal);
+    let consumed = 0;
     let ended = false;
     try {
       while (true) {
-        const frame = await this.#readFrame(
-          stream,
-          lp,
-          reading,
-          `nothing from the owner for ${idleTimeoutMs} ms`,
-        );
         timer.refresh();
+        waiting = true;
+        const frame = await this.#readFrame(lp, reading, `nothing from the owner for ${idleTimeoutMs} ms`);
+        waiting = false;
         if (frame.kind === 'keepalive') continue;
         if (frame.kind === 'line') {
-          // Paused while the consumer holds the line: the owner's writes wait instead of piling up here.
           yield frame.line;
+          consumed += frame.size;
+          // Half the window used up: grant it again, so the owner never stalls on a reader that keeps up.
+          if (consumed >= INITIAL_CREDIT / 2) {
+            await lp.write(encodeCredit(consumed), { signal: reading });
+            consumed = 0;
+          }
           continue;
         }
         if (frame.kind === 'end') {
           ended = true;
+          await stream.close({ signal: AbortSignal.timeout(idleTimeoutMs) }).catch(() => undefined);
           return;
         }
         if (frame.kind === 'error') throw new AllocLogsError(frame.code, frame.message);
@@ -184,24 +196,14 @@ export class AllocLogsProtocol {
     }
   }
 
-  async #readFrame(
-    stream: Stream,
-    lp: ReturnType<typeof lpStream<Stream>>,
-    signal: AbortSignal,
-    timedOut: string,
-  ) {
+  async #readFrame(lp: ReturnType<typeof lpStream<Stream>>, signal: AbortSignal, timedOut: string) {
     let bytes: Uint8Array;
     try {
-      flow(stream, true);
       bytes = (await lp.read({ signal })).subarray();
-      flow(stream, false);
     } catch (err) {
-      if (signal.aborted) {
-        if (err instanceof AllocLogsError) throw err;
-        throw new AllocLogsError('timeout', timedOut);
-      }
+      if (signal.aborted) throw new AllocLogsError('timeout', timedOut);
       if (err instanceof Error && /too long|overflow/i.test(err.message))
-        throw new AllocLogsError('protocol', `the owner sent an oversized frame: ${err.message}`);
+        throw new AllocLogsError('protocol', `the owner sent more than allowed: ${err.message}`);
       throw new AllocLogsError('unreachable', `the stream broke: ${describe(err)}`);
     }
     const frame = decodeFrame(bytes);
@@ -209,7 +211,7 @@ export class AllocLogsProtocol {
       this.#deps.log.warn({ error: frame.error }, 'alloc logs: dropped a malformed frame from the owner');
       throw new AllocLogsError('protocol', `the owner sent a malformed frame (${frame.error})`);
     }
-    return frame.value;
+    return { ...frame.value, size: bytes.length };
   }
 
   async #serve(stream: Stream, connection: Connection): Promise<void> {
@@ -259,9 +261,19 @@ export class AllocLogsProtocol {
         return;
       }
       await lp.write(encodeFrame({ kind: 'open' }), { signal: session.signal });
+      const credit = new Credit(INITIAL_CREDIT);
+      void this.#readCredit(stream, lp, credit, session, peer);
       let failure: { error: unknown } | undefined;
       try {
-        await this.#pump(lines, (bytes) => lp.write(bytes, { signal: session.signal }), session);
+        await this.#pump(
+          lines,
+          async (frames) => {
+            const cost = frames.reduce((sum, f) => sum + (f[0] === KEEPALIVE ? 0 : f.length), 0);
+            if (cost > 0) await credit.take(cost, session.signal);
+            await lp.writeV(frames, { signal: session.signal });
+          },
+          session,
+        );
       } catch (error) {
         failure = { error };
       }
@@ -287,30 +299,78 @@ export class AllocLogsProtocol {
     }
   }
 
+  /** The asker's grants, until it closes or sends something else (then the session ends). */
+  async #readCredit(
+    stream: Stream,
+    lp: ReturnType<typeof lpStream<Stream>>,
+    credit: Credit,
+    session: AbortController,
+    peer: string,
+  ): Promise<void> {
+    try {
+      while (!session.signal.aborted) {
+        const grant = decodeCredit((await lp.read({ signal: session.signal })).subarray());
+        if (!grant.ok) {
+          this.#deps.log.warn({ peer, error: grant.error }, 'alloc logs: dropped a session on a bad frame');
+          stream.abort(new Error(grant.error));
+          return;
+        }
+        credit.give(grant.value);
+      }
+    } catch {
+      // The asker closed its side or left; the stream's close event ends the session.
+    }
+  }
+
   /**
-   * Sends the driver's lines, and keepalives while it has none. Whatever ends the session (the log, an error,
-   * the asker leaving), the driver's reader is stopped and awaited before this returns: it may hold a poll
-   * loop or an engine connection.
+   * Sends the driver's lines, and keepalives while it has none. Lines that are ready together go out as one
+   * write (one muxer frame, one encryption), up to `MAX_BATCH` bytes. Whatever ends the session (the log, an
+   * error, the asker leaving), the driver's reader is stopped and awaited before this returns: it may hold a
+   * poll loop or an engine connection.
    */
   async #pump(
     lines: AsyncIterable<LogLine>,
-    send: (bytes: Uint8Array) => Promise<void>,
+    send: (frames: Uint8Array[]) => Promise<void>,
     session: AbortController,
   ): Promise<void> {
     const iterator = lines[Symbol.asyncIterator]();
     let next: Watched<IteratorResult<LogLine>> | undefined;
+    let batch: Uint8Array[] = [];
+    let size = 0;
+    const flush = async () => {
+      const frames = batch;
+      batch = [];
+      size = 0;
+      await send(frames);
+    };
     try {
       while (true) {
         next ??= watch(iterator.next());
-        if (!(await next.settledWithin(this.#options.keepaliveMs))) {
-          await send(encodeFrame({ kind: 'keepalive' }));
+        if (batch.length > 0 && (size >= MAX_BATCH || !(await next.settledWithin(0)))) {
+          await flush();
           continue;
         }
-        const step = await next.promise;
+        if (batch.length === 0 && !(await next.settledWithin(this.#options.keepaliveMs))) {
+          await send([encodeFrame({ kind: 'keepalive' })]);
+          continue;
+        }
+        let step: IteratorResult<LogLine>;
+        try {
+          step = await next.promise;
+        } catch (err) {
+          // The lines read before the failure still reach the asker, ahead of the error.
+          next = undefined;
+          if (batch.length > 0) await flush();
+          throw err;
+        }
         next = undefined;
-        if (step.done) return;
-        for (const frame of encodeLine(step.value)) await send(frame);
+        if (step.done) break;
+        for (const frame of encodeLine(step.value)) {
+          batch.push(frame);
+          size += frame.length;
+        }
       }
+      if (batch.length > 0) await flush();
     } finally {
       session.abort(new Error('session over'));
       await next?.promise.catch(() => undefined);
@@ -349,15 +409,40 @@ function codeOf(err: unknown): LogErrorCode {
   return err instanceof AllocLogsError && isOwnerCode(err.code) ? err.code : 'failed';
 }
 
-/** Reading pauses the stream between frames, so a slow consumer stops the owner's writes (yamux window). */
-function flow(stream: Stream, reading: boolean): void {
-  try {
-    if (reading) stream.resume();
-    else stream.pause();
-  } catch {
-    // A stream whose readable end has closed cannot pause or resume; nothing more arrives on it anyway.
+/** Bytes the asker has allowed; a send waits while there are none (one frame may overdraw it). */
+class Credit {
+  #bytes: number;
+  #wake: (() => void) | undefined;
+
+  constructor(bytes: number) {
+    this.#bytes = bytes;
+  }
+
+  give(bytes: number): void {
+    this.#bytes += bytes;
+    this.#wake?.();
+  }
+
+  async take(bytes: number, signal: AbortSignal): Promise<void> {
+    while (this.#bytes <= 0) {
+      signal.throwIfAborted();
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          signal.removeEventListener('abort', done);
+          this.#wake = undefined;
+          resolve();
+        };
+        this.#wake = done;
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+    this.#bytes -= bytes;
   }
 }
+
+const KEEPALIVE = encodeFrame({ kind: 'keepalive' })[0];
+/** Bytes of lines sent in one write: large enough to amortise a muxer frame, well under the credit window. */
+const MAX_BATCH = 64 * 1024;
 
 function anySignal(signal: AbortSignal | undefined, other: AbortSignal): AbortSignal {
   return signal ? AbortSignal.any([signal, other]) : other;

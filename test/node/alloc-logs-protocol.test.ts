@@ -38,6 +38,8 @@ async function host(): Promise<MeshHost> {
 /** A log the test appends to; tracks the readers that are open, and whether their abort reached them. */
 class Feed {
   readonly lines: LogLine[] = [];
+  /** Lines handed to the protocol so far, over all readers. */
+  served = 0;
   open = 0;
   aborted = 0;
   #wake: (() => void) | undefined;
@@ -55,6 +57,7 @@ class Feed {
         while (next < this.lines.length) {
           const line = this.lines[next++]!;
           if (line.line === 'BOOM') throw new Error('the engine went away');
+          this.served++;
           yield line;
         }
         if (!request.follow || signal.aborted) return;
@@ -161,16 +164,16 @@ test('a follow gets lines written after it started; the asker leaving stops the 
 });
 
 test('quiet follows stay open on keepalives; a silent owner is an idle timeout; a mute one a connect timeout', async () => {
-  const { feed, asking, ownerId, asker } = await pair({ keepaliveMs: 100, idleTimeoutMs: 500 });
+  const { feed, asking, ownerId, asker } = await pair({ keepaliveMs: 100, idleTimeoutMs: 1_000 });
   const abort = new AbortController();
   const quiet = await asking.open(ownerId, request({ follow: true }), abort.signal);
   const seen: string[] = [];
   const got = (async () => {
     for await (const { line } of quiet) seen.push(line);
   })();
-  await new Promise((r) => setTimeout(r, 1_500));
+  await new Promise((r) => setTimeout(r, 2_000));
   feed.push('still here');
-  await waitFor('the line after 1.5 s of silence', () => seen.length === 1);
+  await waitFor('the line after 2 s of silence', () => seen.length === 1);
   abort.abort();
   await got;
   expect(seen).toEqual(['still here']);
@@ -184,15 +187,20 @@ test('quiet follows stay open on keepalives; a silent owner is an idle timeout; 
     await lp.write(Uint8Array.of(1));
   });
   await asker.dial(impostor.getMultiaddrs()[0]!);
-  const fast = new AllocLogsProtocol(
-    { host: asker, log: pino({ level: 'silent' }), local: () => Promise.reject(new Error('unused')) },
-    { idleTimeoutMs: 300, connectTimeoutMs: 300 },
+  const impatient = (options: Partial<AllocLogsOptions>) =>
+    new AllocLogsProtocol(
+      { host: asker, log: pino({ level: 'silent' }), local: () => Promise.reject(new Error('unused')) },
+      options,
+    );
+  const silent = await impatient({ idleTimeoutMs: 300 }).open(
+    impostor.peerId.toString(),
+    request({ follow: true }),
   );
-  const silent = await fast.open(impostor.peerId.toString(), request({ follow: true }));
   await expect(collect(silent)).rejects.toMatchObject({
     code: 'timeout',
     message: /nothing from the owner for 300 ms/,
   });
+  const fast = impatient({ connectTimeoutMs: 300 });
   await expect(fast.open(impostor.peerId.toString(), request({ allocId: 'mute' }))).rejects.toMatchObject({
     code: 'timeout',
     message: /no answer within 300 ms/,
@@ -275,4 +283,21 @@ test('at most N sessions per peer: the next is refused as busy, and admitted onc
   expect(await collect(await asking.open(ownerId, request()))).toEqual(['admitted']);
   aborts[1]!.abort();
   await drains[1];
+});
+
+test('a slow asker holds the owner back (credit) instead of either side buffering the log', async () => {
+  const { feed, asking, ownerId } = await pair();
+  const line = 'x'.repeat(1_000);
+  for (let i = 0; i < 2_000; i++) feed.push(line);
+  const lines = await asking.open(ownerId, request());
+  for (let i = 0; i < 10; i++) expect((await lines.next()).done).toBe(false);
+  // The asker holds its reader without reading on. Give the owner time to run ahead if nothing stopped it.
+  await new Promise((r) => setTimeout(r, 1_000));
+  // 2 MB of log; what left the owner is one window of credit (256 KiB) and one batch (64 KiB), not the log.
+  expect(feed.served).toBeLessThan(400);
+  // A reader that keeps up gets all of it, the credit renewed as it goes.
+  let read = 10;
+  for await (const _ of lines) read++;
+  expect(read).toBe(2_000);
+  await waitFor('the owner to finish', () => feed.open === 0);
 });

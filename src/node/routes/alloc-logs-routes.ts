@@ -36,7 +36,12 @@ export function allocLogsRoutes(agent: Agent, options: { quietMs?: number } = {}
         const lines =
           owner.peerId === agent.peerId
             ? await agent.allocLogs.local(request, req.signal).catch((err: unknown) => {
-                throw refusal(err, request.allocId, { ...owner, name: `${owner.name}, this node` });
+                throw refusal(
+                  err,
+                  request.allocId,
+                  { ...owner, name: `${owner.name}, this node` },
+                  req.signal,
+                );
               })
             : await openRemote(agent, owner, request, req.signal);
         return { stream: ndjson(lines, owner, quietMs, req.signal), contentType: 'application/x-ndjson' };
@@ -85,11 +90,13 @@ async function openRemote(
   try {
     return await agent.allocLogs.open(owner.peerId, request, signal);
   } catch (err) {
-    throw refusal(err, request.allocId, owner);
+    throw refusal(err, request.allocId, owner, signal);
   }
 }
 
-function refusal(err: unknown, allocId: string, owner: AllocOwner): unknown {
+function refusal(err: unknown, allocId: string, owner: AllocOwner, signal: AbortSignal): unknown {
+  // The client left before the owner answered: nobody reads this, and it is not the agent's failure.
+  if (signal.aborted) return new ApiError(499, 'the client went away');
   if (!(err instanceof AllocLogsError)) return err;
   switch (err.code) {
     case 'unreachable':

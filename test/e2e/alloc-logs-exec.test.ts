@@ -142,7 +142,14 @@ test('logs of an allocation another agent runs, read through this one', async ()
   expect(unknown.code).toBe(1);
   expect(unknown.stderr).toMatch(/no allocation "nope\.0\.1\.abcd"; meshctl alloc list/);
 
-  // The owner gone: a clear error naming it, at once (its agent refuses the connection).
+  // The owner gone: a clear error naming it, at once (its agent refuses the connection). The job is stopped
+  // first, so that each agent stops its own process; the statuses, naming their nodes, stay.
+  await a.state.stopJob('printer', false);
+  await waitFor(
+    'every copy stopped by its own agent',
+    () => a.state.state.allocations().every((s) => s.job !== 'printer' || s.state === 'complete'),
+    30_000,
+  );
   await b.stop();
   const gone = await logs('alloc', 'logs', allocId);
   expect(gone.code).toBe(1);

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PeerId } from '@libp2p/interface';
+import { RegistryService, type RegistryTuning } from '../registry-p2p/registry-service.js';
 import { VERSION } from '../version.js';
 import type { AgentConfig } from './config.js';
 import { GossipBus } from './gossip-bus.js';
@@ -19,7 +20,7 @@ import type { Logger } from './logger.js';
 import { MeshMetrics } from './metrics.js';
 import { dialableAddresses, PeerDialer } from './peer-dialer.js';
 import { PeerExchange } from './peer-exchange.js';
-import type { PeerLiveness } from './placement-input.js';
+import { type PeerLiveness, readJobSpec } from './placement-input.js';
 import { StateService, type StateServiceOptions } from './state-service.js';
 import { Workloads, type WorkloadsDeps } from './workloads.js';
 
@@ -36,6 +37,8 @@ export interface AgentEnvironment {
   state?: Partial<StateServiceOptions>;
   /** Placement debounce, health and poll intervals; tests shorten them. */
   workloads?: WorkloadsDeps['tuning'];
+  /** Image sharing timeouts; tests shorten them. */
+  registry?: Partial<RegistryTuning>;
 }
 
 export interface AgentStatus {
@@ -81,6 +84,7 @@ export class Agent {
   #seq = 0;
   #state: StateService | undefined;
   #workloads: Workloads | undefined;
+  #registry: RegistryService | undefined;
   #stopping: Promise<void> | undefined;
   readonly #livenessListeners = new Set<(changes: LivenessChange[]) => void>();
 
@@ -150,8 +154,10 @@ export class Agent {
         { host, gossip: agent.gossip, config, log: env.log, now, random: env.random ?? Math.random },
         env.state,
       );
+      agent.#registry = await agent.#startRegistry(agent.#state, env);
       agent.#workloads = await agent.#startWorkloads(agent.#state, env);
     } catch (err) {
+      await agent.#registry?.stop();
       await agent.#state?.stop();
       await host.stop();
       throw err;
@@ -178,11 +184,56 @@ export class Agent {
       publish: (messages) => state.publish(messages),
       drivers: state.drivers,
       liveness: () => this.#placementLiveness(state),
+      imageMirror: () => this.#registry?.endpoint,
       tuning: env.workloads,
     });
     state.onChange(() => workloads.changed());
     this.onLivenessChange(() => workloads.changed());
     return workloads;
+  }
+
+  #startRegistry(state: StateService, env: AgentEnvironment): Promise<RegistryService> {
+    const { config } = this;
+    return RegistryService.start({
+      self: this.peerId,
+      host: this.host,
+      gossip: this.gossip,
+      dataDir: config.dataDir,
+      labels: config.labels,
+      settings: {
+        listen: config.registryListen,
+        cacheMb: config.registryCacheMb,
+        insecure: config.registryInsecure,
+        authFile: config.registryAuthFile,
+      },
+      inUseImages: () => this.#imagesInUse(state),
+      log: this.log,
+      ...(env.registry ? { tuning: env.registry } : {}),
+    });
+  }
+
+  /** Images of the copies this node runs or is about to start: the store never evicts their blobs. */
+  #imagesInUse(state: StateService): string[] {
+    const copies = new Map<string, number>();
+    for (const a of state.state.allocations())
+      if (a.node === this.peerId && !['complete', 'failed', 'lost'].includes(a.state))
+        copies.set(a.job, a.jobVersion);
+    for (const row of this.#workloads?.placement.allocs() ?? [])
+      if (row.node === this.peerId && row.desired !== 'stop') copies.set(row.job, row.jobVersion);
+    const images = new Set<string>();
+    for (const [job, version] of copies) {
+      const view = state.state.job(job);
+      const entry = view?.history.find((v) => v.version === version) ?? view?.current;
+      const spec = entry ? readJobSpec(entry.spec) : undefined;
+      if (spec?.ok && spec.value.driver === 'docker' && spec.value.image) images.add(spec.value.image);
+    }
+    return [...images];
+  }
+
+  /** Image sharing: the layer store, the protocol between agents, the endpoint Docker pulls through. */
+  get registry(): RegistryService {
+    if (!this.#registry) throw new Error('the agent has not started its registry');
+    return this.#registry;
   }
 
   /**
@@ -388,6 +439,7 @@ export class Agent {
     await this.#saveKnownPeers();
     // Workloads keep running: an agent restart adopts them instead of starting them again.
     await this.#workloads?.stop();
+    await this.#registry?.stop();
     await this.#state?.stop();
     await this.host.stop();
     this.log.info({ peerId: this.peerId }, 'agent stopped');

@@ -4,7 +4,7 @@ import { type ContentStore, DigestMismatch } from './content-store.js';
 import type { Digest } from './digest.js';
 import { type PeerClient, StallError } from './peer-client.js';
 import type { Offence, PeerScores } from './peer-scores.js';
-import { rendezvousOwner } from './rendezvous.js';
+import { rendezvousOwner, rendezvousWeight } from './rendezvous.js';
 import type { UpstreamClient } from './upstream-client.js';
 
 export interface BlobContext {
@@ -134,9 +134,7 @@ export class BlobFetcher {
     for (const source of sources) {
       const controller = new AbortController();
       try {
-        const delivered = await this.#pullFrom(source, writer, ctx, controller.signal, contributors);
-        if (source.kind === 'upstream') this.bytesFrom.upstream += delivered;
-        else this.bytesFrom.peers += delivered;
+        await this.#pullFrom(source, writer, ctx, controller.signal, contributors);
         return;
       } catch (err) {
         controller.abort(err);
@@ -170,7 +168,15 @@ export class BlobFetcher {
           .catch(() => ({ peer, holding: undefined })),
       ),
     );
-    const holders = shuffle(answers.filter((a) => a.holding !== undefined)) as {
+    // Follow a peer still fetching only when it ranks above us for this digest: edges of "streams from" then
+    // always climb in rank, so agents that start together can never wait on each other in a cycle, and the
+    // owner (top rank) takes only complete copies or upstream.
+    const myWeight = rendezvousWeight(digest, this.#opts.self);
+    const useful = answers.filter(
+      (a) =>
+        a.holding === 'complete' || (a.holding === 'partial' && rendezvousWeight(digest, a.peer) > myWeight),
+    );
+    const holders = shuffle(useful) as {
       peer: string;
       holding: 'complete' | 'partial';
     }[];
@@ -198,7 +204,7 @@ export class BlobFetcher {
     ctx: BlobContext,
     signal: AbortSignal,
     contributors: Set<string>,
-  ): Promise<number> {
+  ): Promise<void> {
     const limit = ctx.size ?? this.#opts.maxBlobBytes;
     const start = writer.written;
     let chunks: AsyncIterable<Uint8Array>;
@@ -217,10 +223,11 @@ export class BlobFetcher {
         throw new Error(`source sent more than the blob's ${limit} bytes`);
       if (source.kind !== 'upstream') contributors.add(source.peer);
       await writer.append(chunk);
+      if (source.kind === 'upstream') this.bytesFrom.upstream += chunk.length;
+      else this.bytesFrom.peers += chunk.length;
     }
     if (ctx.size !== undefined && writer.written !== ctx.size)
       throw new Error(`source ended at ${writer.written} of ${ctx.size} bytes`);
-    return writer.written - start;
   }
 }
 

@@ -9,11 +9,16 @@ export function rendezvousOwner(digest: string, candidates: readonly string[]): 
   let best: string | undefined;
   let bestWeight = '';
   for (const peer of candidates) {
-    const weight = createHash('sha256').update(digest).update('\0').update(peer).digest('hex');
+    const weight = rendezvousWeight(digest, peer);
     if (best === undefined || weight > bestWeight) {
       best = peer;
       bestWeight = weight;
     }
   }
   return best;
+}
+
+/** A peer's rank for `digest`; comparing two strings compares ranks. */
+export function rendezvousWeight(digest: string, peer: string): string {
+  return createHash('sha256').update(digest).update('\0').update(peer).digest('hex');
 }

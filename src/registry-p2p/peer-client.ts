@@ -110,17 +110,22 @@ export class PeerClient {
     const request: OciRequest = { op: 'blob', digest, offset, ...(through ? { through } : {}) };
     const header = await this.#request(peer, request, signal);
     const { size, mediaType } = header.value as { size?: unknown; mediaType?: unknown };
-    const stallMs = this.#opts.stallMs;
+    const { stallMs, requestTimeoutMs } = this.#opts;
     async function* chunks(): AsyncGenerator<Uint8Array> {
+      // A peer still fetching may wait on its own source for the first bytes as long as a request may take;
+      // once bytes flow, a silence of stallMs is a stall.
+      let wait = size === null ? Math.max(stallMs, requestTimeoutMs) : stallMs;
       try {
         while (true) {
-          const frameSignal = AbortSignal.any([signal, AbortSignal.timeout(stallMs)]);
+          const limit = wait;
+          wait = stallMs;
+          const frameSignal = AbortSignal.any([signal, AbortSignal.timeout(limit)]);
           let frame: Uint8Array;
           try {
             frame = (await header.lp.read({ signal: frameSignal })).subarray();
           } catch (err) {
             if (!signal.aborted && frameSignal.aborted)
-              throw new StallError(`peer sent nothing for ${stallMs} ms`);
+              throw new StallError(`peer sent nothing for ${limit} ms`);
             throw err;
           }
           if (frame.length === 0) return;

@@ -71,7 +71,8 @@ export class PeerServer {
 
   async start(): Promise<void> {
     await this.#host.handle(OCI_PROTOCOL, (stream, connection) => void this.#serve(stream, connection), {
-      maxInboundStreams: this.#opts.maxServesPerPeer * 2 + 4,
+      // Blob serves are limited per peer above; "have" and "tag" questions are short and come in bursts.
+      maxInboundStreams: this.#opts.maxServesPerPeer + 64,
       maxOutboundStreams: 64,
     });
   }

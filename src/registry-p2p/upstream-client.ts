@@ -99,16 +99,27 @@ export class UpstreamClient {
     let retried = false;
     while (true) {
       const auth = this.#tokens.get(key) ?? this.#basic(registry);
-      const timeout = AbortSignal.timeout(this.#opts.timeoutMs);
+      // The deadline covers the wait for headers only: a body streams as long as bytes keep coming, and its
+      // silences are the caller's stall timer's business.
+      const headersDeadline = new AbortController();
+      const timer = setTimeout(
+        () =>
+          headersDeadline.abort(
+            new UpstreamError(`${registry} sent no headers in ${this.#opts.timeoutMs} ms`),
+          ),
+        this.#opts.timeoutMs,
+      );
       let res: Response;
       try {
         res = await fetch(url, {
           headers: { ...headers, ...(auth ? { authorization: auth } : {}) },
-          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+          signal: signal ? AbortSignal.any([signal, headersDeadline.signal]) : headersDeadline.signal,
           redirect: 'follow',
         });
       } catch (err) {
         throw new UpstreamError(`${registry} unreachable: ${(err as Error).message}`);
+      } finally {
+        clearTimeout(timer);
       }
       if (res.status === 401 && !retried) {
         retried = true;

@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises';
+import { multiaddr } from '@multiformats/multiaddr';
 import type { Agent } from '../../src/node/agent.js';
 import type { RegistryTuning } from '../../src/registry-p2p/registry-service.js';
 import { joinAddress, startAgent, tempDir, testConfig, waitFor } from '../support/agents.js';
@@ -47,13 +48,23 @@ export async function startSite(
         ),
       );
     }
-    if (linked)
+    if (linked) {
+      // Dial the pairs still missing rather than wait for the dialer's next rounds on a loaded machine.
+      await Promise.all(
+        agents.flatMap((a, i) =>
+          agents
+            .slice(i + 1)
+            .filter((b) => !a.host.getPeers().some((p) => p.toString() === b.peerId))
+            .map((b) => a.host.dial(multiaddr(joinAddress(b))).catch(() => undefined)),
+        ),
+      );
       await waitFor(
         'every agent linked to every other',
         () => agents.every((a) => a.host.getPeers().length >= n - 1),
         120_000,
         () => agents.map((a) => a.host.getPeers().length).join(','),
       );
+    }
   } catch (err) {
     await stop();
     throw err;

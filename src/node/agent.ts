@@ -182,6 +182,7 @@ export class Agent {
       now: this.#now,
       state: state.state,
       publish: (messages) => state.publish(messages),
+      persist: () => state.store.flush(),
       drivers: state.drivers,
       liveness: () => this.#placementLiveness(state),
       imageMirror: () => this.#registry?.endpoint,

@@ -16,6 +16,7 @@ export async function startSite(
   n: number,
   tuning: Partial<RegistryTuning> = FAST_REGISTRY,
   linked = true,
+  labels: (i: number) => Record<string, string> = () => ({}),
 ): Promise<{ agents: Agent[]; stop: () => Promise<void> }> {
   const agents: Agent[] = [];
   const dirs: { path: string }[] = [];
@@ -33,6 +34,7 @@ export async function startSite(
           testConfig({
             dataDir: dir.path,
             name: `reg-${i}`,
+            labels: labels(i),
             registryListen: '127.0.0.1:0',
             // Image sharing does not hinge on liveness; slow heartbeats keep a loaded machine from closing links
             // it has not heard on yet (the agent closes links silent past the lost period).

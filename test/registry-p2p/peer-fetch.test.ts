@@ -6,6 +6,7 @@ import type { Agent } from '../../src/node/agent.js';
 import { type Digest, hexOf } from '../../src/registry-p2p/digest.js';
 import { parseImageRef } from '../../src/registry-p2p/image-ref.js';
 import { rendezvousOwner } from '../../src/registry-p2p/rendezvous.js';
+import { waitFor } from '../support/agents.js';
 import {
   imageConfig,
   type PushedImage,
@@ -124,6 +125,30 @@ describe('a peer that stalls mid-blob', () => {
       // The stall timeout (1.5 s) plus the hand-over, not a hang.
       expect(elapsed).toBeLessThan(10_000);
       await staller.registry.store.abort(writer, new Error('test over'));
+    } finally {
+      await site.stop();
+    }
+  }, 60_000);
+});
+
+describe('meshctl image prepull and list', () => {
+  it('fetch the image on the nodes whose labels match, and show what each node holds', async () => {
+    const site = await startSite(3, undefined, true, (i) => ({ zone: i === 2 ? 'south' : 'north' }));
+    try {
+      const [asker, north, south] = site.agents as [Agent, Agent, Agent];
+      await asker.registry.prepull(`${upstream.host}/${REPO}:v1`, { zone: 'north' });
+      await waitFor(
+        'the northern nodes to hold the image',
+        () => holdsImage(asker) && holdsImage(north),
+        30_000,
+      );
+      const listed = await asker.registry.meshImages();
+      const byPeer = new Map(listed.map((l) => [l.peer, l.images]));
+      const ref = `${upstream.host}/${REPO}:v1`;
+      expect(byPeer.get(north.peerId)).toEqual([{ ref, digest: image.manifest.digest, complete: true }]);
+      expect(byPeer.get(asker.peerId)).toEqual([{ ref, digest: image.manifest.digest, complete: true }]);
+      // South may hold some blobs, fetched as a digest's owner for the others, but no image of its own.
+      expect(byPeer.get(south.peerId)).toEqual([]);
     } finally {
       await site.stop();
     }

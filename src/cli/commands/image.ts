@@ -51,6 +51,7 @@ export function registerImageCommands(program: Command): void {
             { header: 'COMPLETE', value: (r) => (r.digest ? String(r.complete) : '-') },
           ],
           format,
+          nodes,
         ),
       );
     });

@@ -4,10 +4,13 @@ import type { Agent } from '../../src/node/agent.js';
 import type { RegistryTuning } from '../../src/registry-p2p/registry-service.js';
 import { joinAddress, startAgent, tempDir, testConfig, waitFor } from '../support/agents.js';
 
-/** Timeouts short enough that a stalled source hands over within a test, long enough for a loaded CI box. */
+/**
+ * Timeouts short enough that a stalled source hands over within a test, long enough for a loaded CI box. Silence
+ * to "have" counts as "not held": the corrupt and stall tests need a loaded machine's holder heard.
+ */
 export const FAST_REGISTRY: Partial<RegistryTuning> = {
   stallMs: 1_500,
-  haveTimeoutMs: 2_000,
+  haveTimeoutMs: 5_000,
   requestTimeoutMs: 5_000,
 };
 

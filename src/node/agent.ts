@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PeerId } from '@libp2p/interface';
+import { RegistryService, type RegistryTuning } from '../registry-p2p/registry-service.js';
 import { VERSION } from '../version.js';
 import { localAllocLogs, ownerView } from './alloc-logs-local.js';
 import { AllocLogsProtocol } from './alloc-logs-protocol.js';
@@ -21,7 +22,7 @@ import type { Logger } from './logger.js';
 import { MeshMetrics } from './metrics.js';
 import { dialableAddresses, PeerDialer } from './peer-dialer.js';
 import { PeerExchange } from './peer-exchange.js';
-import type { PeerLiveness } from './placement-input.js';
+import { type PeerLiveness, readJobSpec } from './placement-input.js';
 import { StateService, type StateServiceOptions } from './state-service.js';
 import { Workloads, type WorkloadsDeps } from './workloads.js';
 
@@ -38,6 +39,8 @@ export interface AgentEnvironment {
   state?: Partial<StateServiceOptions>;
   /** Placement debounce, health and poll intervals; tests shorten them. */
   workloads?: WorkloadsDeps['tuning'];
+  /** Image sharing timeouts; tests shorten them. */
+  registry?: Partial<RegistryTuning>;
 }
 
 export interface AgentStatus {
@@ -84,6 +87,7 @@ export class Agent {
   #state: StateService | undefined;
   #workloads: Workloads | undefined;
   #allocLogs: AllocLogsProtocol | undefined;
+  #registry: RegistryService | undefined;
   #stopping: Promise<void> | undefined;
   readonly #livenessListeners = new Set<(changes: LivenessChange[]) => void>();
 
@@ -153,10 +157,12 @@ export class Agent {
         { host, gossip: agent.gossip, config, log: env.log, now, random: env.random ?? Math.random },
         env.state,
       );
+      agent.#registry = await agent.#startRegistry(agent.#state, env);
       agent.#workloads = await agent.#startWorkloads(agent.#state, env);
       agent.#allocLogs = await agent.#startAllocLogs(agent.#state, agent.#workloads);
     } catch (err) {
       await agent.#workloads?.stop();
+      await agent.#registry?.stop();
       await agent.#state?.stop();
       await host.stop();
       throw err;
@@ -184,6 +190,7 @@ export class Agent {
       persist: () => state.store.flush(),
       drivers: state.drivers,
       liveness: () => this.#placementLiveness(state),
+      imageMirror: () => this.#registry?.endpoint,
       tuning: env.workloads,
     });
     state.onChange(() => workloads.changed());
@@ -210,6 +217,50 @@ export class Agent {
   get allocLogs(): AllocLogsProtocol {
     if (!this.#allocLogs) throw new Error('the agent has not started its log service');
     return this.#allocLogs;
+  }
+
+  #startRegistry(state: StateService, env: AgentEnvironment): Promise<RegistryService> {
+    const { config } = this;
+    return RegistryService.start({
+      self: this.peerId,
+      host: this.host,
+      gossip: this.gossip,
+      dataDir: config.dataDir,
+      labels: config.labels,
+      settings: {
+        listen: config.registryListen,
+        cacheMb: config.registryCacheMb,
+        insecure: config.registryInsecure,
+        authFile: config.registryAuthFile,
+      },
+      inUseImages: () => this.#imagesInUse(state),
+      log: this.log,
+      ...(env.registry ? { tuning: env.registry } : {}),
+    });
+  }
+
+  /** Images of the copies this node runs or is about to start: the store never evicts their blobs. */
+  #imagesInUse(state: StateService): string[] {
+    const copies = new Map<string, number>();
+    for (const a of state.state.allocations())
+      if (a.node === this.peerId && !['complete', 'failed', 'lost'].includes(a.state))
+        copies.set(a.job, a.jobVersion);
+    for (const row of this.#workloads?.placement.allocs() ?? [])
+      if (row.node === this.peerId && row.desired !== 'stop') copies.set(row.job, row.jobVersion);
+    const images = new Set<string>();
+    for (const [job, version] of copies) {
+      const view = state.state.job(job);
+      const entry = view?.history.find((v) => v.version === version) ?? view?.current;
+      const spec = entry ? readJobSpec(entry.spec) : undefined;
+      if (spec?.ok && spec.value.driver === 'docker' && spec.value.image) images.add(spec.value.image);
+    }
+    return [...images];
+  }
+
+  /** Image sharing: the layer store, the protocol between agents, the endpoint Docker pulls through. */
+  get registry(): RegistryService {
+    if (!this.#registry) throw new Error('the agent has not started its registry');
+    return this.#registry;
   }
 
   /**
@@ -416,6 +467,7 @@ export class Agent {
     await this.#allocLogs?.stop();
     // Workloads keep running: an agent restart adopts them instead of starting them again.
     await this.#workloads?.stop();
+    await this.#registry?.stop();
     await this.#state?.stop();
     await this.host.stop();
     this.log.info({ peerId: this.peerId }, 'agent stopped');

@@ -24,6 +24,8 @@ export interface WorkloadsDeps {
   /** Drivers this node offers (the same list its node record advertises). */
   drivers: readonly DriverName[];
   liveness(): readonly PeerLiveness[];
+  /** `host:port` of the agent's registry endpoint, when up: Docker pulls images through it. */
+  imageMirror?: () => string | undefined;
   /** Tests shrink placement debounce and health intervals. */
   tuning?: { debounceMs?: number; healthIntervalScale?: number; pollMs?: number };
 }
@@ -79,7 +81,14 @@ export class Workloads {
     if (deps.drivers.includes('docker')) {
       // Loaded only where Docker answers: dockerode and its ssh2 stack cost ~30 MB of RSS on a device without it.
       const { DockerDriver } = await import('./drivers/docker-driver.js');
-      drivers.set('docker', new DockerDriver({ owner: deps.self, socketPath: deps.config.dockerSocket }));
+      drivers.set(
+        'docker',
+        new DockerDriver({
+          owner: deps.self,
+          socketPath: deps.config.dockerSocket,
+          ...(deps.imageMirror ? { mirror: deps.imageMirror } : {}),
+        }),
+      );
     }
     const workloads = new Workloads(deps, drivers);
     // Adopt what already runs before the first plan, so an agent restart never starts a workload twice; with

@@ -229,7 +229,10 @@ describe('exec driver', () => {
     expect(performance.now() - t0).toBeLessThan(1_000);
     expect(isAlive({ pid: pidOf(polite), startTime: Number(polite.ref.split(':')[1]) })).toBe(false);
 
-    const stubborn = await driver.start(task('s1', 'trap "" TERM; sleep 30; sleep 30'));
+    // The shell must have installed its trap before the stop, or SIGTERM ends it at once.
+    const trapped = join(dataDir, 'trapped');
+    const stubborn = await driver.start(task('s1', `trap "" TERM; touch ${trapped}; sleep 30; sleep 30`));
+    await until(() => existsSync(trapped) || undefined);
     t0 = performance.now();
     await driver.stop('s1', { graceMs: 300 });
     expect(performance.now() - t0).toBeGreaterThanOrEqual(290);

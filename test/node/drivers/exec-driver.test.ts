@@ -78,8 +78,9 @@ describe('exec driver', () => {
   it('starts a detached process with the task env, limits and ports, identified by pid and start time', async () => {
     const { dataDir, make } = await setup();
     const driver = make();
+    // Written aside and renamed, so the test never reads the file between its creation and its content.
     const handle = await driver.start(
-      task('a1', 'env > env.txt; exec sleep 30', {
+      task('a1', 'env > env.tmp && mv env.tmp env.txt; exec sleep 30', {
         env: { GREETING: 'hello world' },
         ports: [{ name: 'http', host: 8080, container: 80, protocol: 'tcp' }],
         resources: { cpu: 250, memory: 128 },

@@ -4,6 +4,7 @@ import type { AgentStatus, PeerInfo } from '../node/agent.js';
 import { VERSION } from '../version.js';
 import { CliError } from './api-client.js';
 import { registerAllocCommands } from './commands/alloc.js';
+import { registerImageCommands } from './commands/image.js';
 import { registerJobCommands } from './commands/job.js';
 import { registerMeshCommands } from './commands/mesh.js';
 import { registerNodeCommands } from './commands/node.js';
@@ -104,6 +105,7 @@ export function buildProgram(): Command {
   registerNodeCommands(program);
   registerAllocCommands(program);
   registerMeshCommands(program);
+  registerImageCommands(program);
 
   return program;
 }

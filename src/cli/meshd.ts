@@ -8,7 +8,9 @@ import { ConfigError, parseLabels, resolveConfig } from '../node/config.js';
 import { ControlApi } from '../node/control-api.js';
 import { serveControlProtocol } from '../node/control-protocol.js';
 import { createLogger } from '../node/logger.js';
+import { allocLogsRoutes } from '../node/routes/alloc-logs-routes.js';
 import { allocRoutes } from '../node/routes/alloc-routes.js';
+import { imageRoutes } from '../node/routes/image-routes.js';
 import { placementRoutes } from '../node/routes/placement-routes.js';
 import { signedRoutes } from '../node/routes/signed-routes.js';
 import { stateRoutes } from '../node/routes/state-routes.js';
@@ -61,7 +63,12 @@ const program = new Command('meshd')
   .option('--suspect-after-ms <ms>', 'silence before a peer is suspect (default 6000)', int)
   .option('--lost-after-ms <ms>', 'silence before a peer is lost (default 20000)', int)
   .option('--target-peers <n>', 'connections this agent keeps open (default 8)', int)
-  .option('--max-connections <n>', 'hard connection limit (default 64)', int);
+  .option('--max-connections <n>', 'hard connection limit (default 64)', int)
+  .option(
+    '--registry-listen <host:port|off>',
+    'loopback registry Docker pulls images through (default 127.0.0.1:5050)',
+  )
+  .option('--registry-cache-mb <mb>', 'size cap of the image layer store (default 4096)', int);
 
 async function main(): Promise<void> {
   program.parse();
@@ -85,6 +92,8 @@ async function main(): Promise<void> {
       targetPeers: o.targetPeers,
       maxConnections: o.maxConnections,
       joinToken: o.joinToken,
+      registryListen: o.registryListen,
+      registryCacheMb: o.registryCacheMb,
     },
     env: process.env,
     file,
@@ -102,6 +111,8 @@ async function main(): Promise<void> {
       ...placementRoutes(agent.workloads.placement),
       ...allocRoutes(agent),
       ...signedRoutes(agent),
+      ...allocLogsRoutes(agent),
+      ...imageRoutes(agent),
     ],
     log,
     { token },

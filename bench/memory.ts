@@ -42,16 +42,24 @@ function memoryKb(pid: number): { rss: number; pss: number; privateDirty: number
   return { rss: field('Rss'), pss: field('Pss'), privateDirty: field('Private_Dirty') };
 }
 
-async function getJson(url: string): Promise<unknown> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(3_000) });
+/** The control API wants the token the agent wrote into its data dir at first start. */
+function authorization(dataDir: string): Record<string, string> {
+  return { authorization: `Bearer ${readFileSync(join(dataDir, 'api.token'), 'utf8').trim()}` };
+}
+
+async function getJson(url: string, dataDir: string): Promise<unknown> {
+  const res = await fetch(url, { headers: authorization(dataDir), signal: AbortSignal.timeout(3_000) });
   return res.json();
 }
 
 /** A busy machine can delay an answer; a missing figure is reported as null, never a crash. */
-async function heapUsedBytes(api: string): Promise<number> {
+async function heapUsedBytes(api: string, dataDir: string): Promise<number> {
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      const res = await fetch(`${api}/metrics`, { signal: AbortSignal.timeout(10_000) });
+      const res = await fetch(`${api}/metrics`, {
+        headers: authorization(dataDir),
+        signal: AbortSignal.timeout(10_000),
+      });
       const text = await res.text();
       return Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? Number.NaN);
     } catch {
@@ -79,7 +87,7 @@ async function runVariant(variant: string): Promise<Record<string, unknown>> {
   if (!entry) throw new Error(`unknown variant ${variant}`);
   const flags = [...shebangFlags(entry), ...nodeFlags];
   const work = mkdtempSync(join(tmpdir(), `mycel-bench-memory-${variant}-`));
-  const children: { child: ChildProcess; api: string }[] = [];
+  const children: { child: ChildProcess; api: string; dataDir: string }[] = [];
   const spawnAgent = (i: number, join: string[]) => {
     const api = `127.0.0.1:${basePort + 200 + i}`;
     const child = spawn(
@@ -106,7 +114,7 @@ async function runVariant(variant: string): Promise<Record<string, unknown>> {
     child.once('exit', (code) => {
       if (!stopping) exitedEarly.push(`bench-${i} exited with ${code}`);
     });
-    children.push({ child, api: `http://${api}` });
+    children.push({ child, api: `http://${api}`, dataDir: `${work}/a${i}` });
   };
   let stopping = false;
   const exitedEarly: string[] = [];
@@ -121,7 +129,9 @@ async function runVariant(variant: string): Promise<Record<string, unknown>> {
     let bootstrap = '';
     for (let t = 0; t < 100 && !bootstrap; t++) {
       try {
-        bootstrap = ((await getJson(`${first.api}/v1/status`)) as { addresses: string[] }).addresses[0] ?? '';
+        bootstrap =
+          ((await getJson(`${first.api}/v1/status`, first.dataDir)) as { addresses: string[] })
+            .addresses[0] ?? '';
       } catch {
         await sleep(100);
       }
@@ -132,7 +142,8 @@ async function runVariant(variant: string): Promise<Record<string, unknown>> {
       const alive = await Promise.all(
         children.map(async (c) => {
           try {
-            return ((await getJson(`${c.api}/v1/status`)) as { peers: { alive: number } }).peers.alive;
+            return ((await getJson(`${c.api}/v1/status`, c.dataDir)) as { peers: { alive: number } }).peers
+              .alive;
           } catch {
             return 0;
           }
@@ -150,7 +161,9 @@ async function runVariant(variant: string): Promise<Record<string, unknown>> {
     const rss = memory.map((m) => m.rss / 1024);
     const pss = memory.map((m) => m.pss / 1024);
     const privateDirty = memory.map((m) => m.privateDirty / 1024);
-    const heap = await Promise.all(children.map(async (c) => (await heapUsedBytes(c.api)) / 2 ** 20));
+    const heap = await Promise.all(
+      children.map(async (c) => (await heapUsedBytes(c.api, c.dataDir)) / 2 ** 20),
+    );
     return {
       variant,
       nodeFlags: flags,

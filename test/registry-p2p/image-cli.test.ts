@@ -45,7 +45,7 @@ describe('meshctl image', () => {
       '--label',
       'zone=north',
     ]);
-    const api = ['--api', `http://127.0.0.1:${port}`];
+    const api = ['--api', `http://127.0.0.1:${port}`, '--data-dir', join(tmp.path, 'data')];
     try {
       await waitFor('the agent API', async () => (await meshctl([...api, 'status'])).code === 0, 30_000);
       const ref = `${upstream.host}/mycel/cli:v1`;

@@ -23,6 +23,7 @@ import { MeshMetrics } from './metrics.js';
 import { dialableAddresses, PeerDialer } from './peer-dialer.js';
 import { PeerExchange } from './peer-exchange.js';
 import { type PeerLiveness, readJobSpec } from './placement-input.js';
+import { placementLiveness } from './placement-liveness.js';
 import { StateService, type StateServiceOptions } from './state-service.js';
 import { Workloads, type WorkloadsDeps } from './workloads.js';
 
@@ -263,23 +264,16 @@ export class Agent {
     return this.#registry;
   }
 
-  /**
-   * Liveness as placement sees it. A node this agent has a record of but has not heard yet counts as suspect
-   * (keeps its work, gets no new work) until one lost-period after start: a freshly booted agent that has not
-   * heard the fleet yet must not conclude everyone is lost and start their work on itself.
-   */
   #placementLiveness(state: StateService): PeerLiveness[] {
     const now = this.#now();
-    const heard = this.liveness
-      .list(now)
-      .map(({ peerId, status, lastSeen }) => ({ peerId, status, lastSeen }));
-    if (now - this.startedAt >= this.config.lostAfterMs) return heard;
-    const known = new Set(heard.map((p) => p.peerId));
-    const unheard = state.state
-      .nodes()
-      .filter((n) => n.peerId !== this.peerId && !known.has(n.peerId))
-      .map((n) => ({ peerId: n.peerId, status: 'suspect' as const, lastSeen: this.startedAt }));
-    return [...heard, ...unheard];
+    return placementLiveness({
+      heard: this.liveness.list(now).map(({ peerId, status, lastSeen }) => ({ peerId, status, lastSeen })),
+      recorded: state.state.nodes().map((n) => n.peerId),
+      self: this.peerId,
+      startedAt: this.startedAt,
+      now,
+      lostAfterMs: this.config.lostAfterMs,
+    });
   }
 
   /** Placement of every allocation in the mesh, and the reconciler running this node's share. */

@@ -36,6 +36,8 @@ export interface AgentEnvironment {
   state?: Partial<StateServiceOptions>;
   /** Placement debounce, health and poll intervals; tests shorten them. */
   workloads?: WorkloadsDeps['tuning'];
+  /** The simulator's in-memory drivers; absent, the agent runs real processes and containers. */
+  makeDriver?: WorkloadsDeps['makeDriver'];
 }
 
 export interface AgentStatus {
@@ -179,6 +181,7 @@ export class Agent {
       drivers: state.drivers,
       liveness: () => this.#placementLiveness(state),
       tuning: env.workloads,
+      makeDriver: env.makeDriver,
     });
     state.onChange(() => workloads.changed());
     this.onLivenessChange(() => workloads.changed());

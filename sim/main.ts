@@ -1,0 +1,35 @@
+/**
+ * `npm run sim -- <scenario>`: runs sim/scenarios/<scenario>.ts and prints one JSON report on stdout
+ * (progress on stderr). Exits 1 when an invariant failed, 2 on bad usage.
+ */
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runScenario } from './fault/run-scenario.js';
+import type { Scenario } from './scenario.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const scenarioDir = join(here, 'scenarios');
+
+function available(): string[] {
+  return readdirSync(scenarioDir)
+    .filter((f) => f.endsWith('.js'))
+    .map((f) => f.slice(0, -3))
+    .sort();
+}
+
+async function main(): Promise<number> {
+  const [name] = process.argv.slice(2);
+  if (!name || !available().includes(name)) {
+    process.stderr.write(
+      `usage: npm run sim -- <scenario>\n${name ? `unknown scenario "${name}"; ` : ''}scenarios: ${available().join(', ')}\n`,
+    );
+    return 2;
+  }
+  const { scenario } = (await import(join(scenarioDir, `${name}.js`))) as { scenario: Scenario };
+  const report = await runScenario(scenario);
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  return report.ok ? 0 : 1;
+}
+
+process.exitCode = await main();

@@ -1,5 +1,5 @@
 /**
- * `npm run sim -- <scenario>`: runs sim/scenarios/<scenario>.ts and prints one JSON report on stdout
+ * `npm run sim -- <scenario> [--netns]`: runs sim/scenarios/<scenario>.ts and prints one JSON report on stdout
  * (progress on stderr). Exits 1 when an invariant failed, 2 on bad usage.
  */
 import { readdirSync } from 'node:fs';
@@ -19,15 +19,17 @@ function available(): string[] {
 }
 
 async function main(): Promise<number> {
-  const [name] = process.argv.slice(2);
+  const [name, ...flags] = process.argv.slice(2);
   if (!name || !available().includes(name)) {
     process.stderr.write(
-      `usage: npm run sim -- <scenario>\n${name ? `unknown scenario "${name}"; ` : ''}scenarios: ${available().join(', ')}\n`,
+      `usage: npm run sim -- <scenario> [--netns]\n${name ? `unknown scenario "${name}"; ` : ''}scenarios: ${available().join(', ')}\n`,
     );
     return 2;
   }
   const { scenario } = (await import(join(scenarioDir, `${name}.js`))) as { scenario: Scenario };
-  const report = await runScenario(scenario);
+  const report = flags.includes('--netns')
+    ? await (await import('./netns/run-netns.js')).runNetnsScenario(scenario)
+    : await runScenario(scenario);
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   return report.ok ? 0 : 1;
 }

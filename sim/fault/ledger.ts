@@ -42,14 +42,11 @@ export class CopyLedger {
   }
 }
 
-/** `<job>.<slot>.<generation>.<hash>` → slot. */
-function slotOf(w: Workload): string {
-  return w.allocId.slice(w.job.length + 1).split('.')[0] ?? '';
-}
-
 /**
  * Originals are the copies running when the faults began. A restart of a surviving original: its device never
- * lost power, yet the copy stopped and the same slot of the same job started again on that device.
+ * lost power, yet the very same allocation stopped and started again there (what an agent that fails to adopt
+ * its workloads, or flaps them, does). An original stopped for good (a duplicate that lost its slot to another
+ * copy) is counted apart: the job keeps running elsewhere.
  */
 export function originalsOutcome(
   baseline: readonly Workload[],
@@ -61,20 +58,13 @@ export function originalsOutcome(
   const restarted: string[] = [];
   for (const original of baseline) {
     if (!survivors.has(original.owner)) continue;
-    const stop = events.find(
-      (e) => e.kind === 'stop' && e.at >= since && e.workload.allocId === original.allocId,
-    );
+    const mine = (e: RuntimeEvent) =>
+      e.at >= since && e.workload.allocId === original.allocId && e.workload.owner === original.owner;
+    const stop = events.find((e) => e.kind === 'stop' && mine(e));
     if (!stop) continue;
     stopped++;
-    const again = events.find(
-      (e) =>
-        e.kind === 'start' &&
-        e.at >= stop.at &&
-        e.workload.owner === original.owner &&
-        e.workload.job === original.job &&
-        slotOf(e.workload) === slotOf(original),
-    );
-    if (again) restarted.push(`${original.allocId} on ${original.owner.slice(-8)}`);
+    if (events.some((e) => e.kind === 'start' && e.at >= stop.at && mine(e)))
+      restarted.push(`${original.allocId} on ${original.owner.slice(-8)}`);
   }
   return { stopped, restarted };
 }

@@ -13,7 +13,7 @@ const PRODUCTION = { heartbeatIntervalMs: 2_000, suspectAfterMs: 6_000, lostAfte
 
 export interface ScenarioReport {
   scenario: string;
-  mode: 'in-process';
+  mode: 'in-process' | 'netns';
   nodes: number;
   scale: number;
   ok: boolean;
@@ -25,9 +25,12 @@ export interface ScenarioReport {
   restartsOfSurvivingOriginals: number;
   survivingOriginalsStopped: number;
   acknowledgedJobsLost: number;
-  perNodePerSecond: { messagesIn: number; messagesDropped: number; bytesOut: number };
+  /** In process: gossip messages received and lost, bytes sent. In netns: eth0 packets and bytes. */
+  perNodePerSecond: Record<string, number>;
   peakRssMb: number;
   realSeconds: { startup: number; run: number; total: number };
+  /** On failure: where each job's copies run, and what each agent's placement wants. */
+  diagnosis?: Record<string, unknown>;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -102,7 +105,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
   try {
     progress(`${scenario.name}: starting ${scenario.nodes} agents (timings ${JSON.stringify(timings)})`);
     await fleet.startAll();
-    const meshDeadline = now() + 30_000 + scenario.nodes * 500;
+    const meshDeadline = now() + 60_000 + scenario.nodes * 500;
     while (
       !fleet.running.every((a) => a.status().peers.alive >= scenario.nodes - 1) &&
       now() < meshDeadline
@@ -114,7 +117,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
       await submit(fleet, job.name, job.count, job.on, acked);
       ledger.want(job.name, job.count);
     }
-    const initialDeadline = now() + 60_000;
+    const initialDeadline = now() + 120_000;
     while (!(ledger.exact(fleet.runtime.copiesPerJob()) && placementsAgree(fleet)) && now() < initialDeadline)
       await sleep(100);
     if (!ledger.exact(fleet.runtime.copiesPerJob())) failures.push('initial jobs never ran their count');
@@ -185,6 +188,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
       perNodePerSecond: traffic,
       peakRssMb: Math.round(peakRss / 1024 / 1024),
       realSeconds: { startup: round(startup), run: round(runSeconds), total: round(total) },
+      ...(failures.length > 0 ? { diagnosis: diagnose(fleet, ledger) } : {}),
     };
   } finally {
     clearInterval(rssTimer);
@@ -256,6 +260,32 @@ async function perform(
       ledger.want(action.job, action.count);
       return;
   }
+}
+
+function diagnose(fleet: Fleet, ledger: CopyLedger): Record<string, unknown> {
+  const name = (peerId: string) => fleet.nameOf(peerId) ?? peerId.slice(-6);
+  const jobs: Record<string, unknown> = {};
+  for (const [job, count] of ledger.jobs)
+    jobs[job] = {
+      count,
+      runningOn: fleet.runtime
+        .all()
+        .filter((w) => w.job === job)
+        .map((w) => `${w.allocId.split('.').slice(1, 3).join('.')}@${name(w.owner)}`),
+      placement: Object.fromEntries(
+        fleet.running.map((a) => [
+          a.config.name,
+          a.workloads.placement
+            .allocs(job)
+            .map((r) => `${r.allocId.split('.').slice(1, 3).join('.')}@${name(r.node)}:${r.desired}`)
+            .join(' '),
+        ]),
+      ),
+    };
+  const liveness = Object.fromEntries(
+    fleet.running.map((a) => [a.config.name, a.peers().map((p) => `${p.name}:${p.liveness}`).join(' ')]),
+  );
+  return { jobs, liveness };
 }
 
 function statesAgree(fleet: Fleet): boolean {

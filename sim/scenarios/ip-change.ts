@@ -8,7 +8,7 @@ export const scenario: Scenario = {
   name: 'ip-change',
   description: 'n3 and then n0 (everyone’s join address) move to new addresses',
   nodes: 6,
-  scale: 6,
+  scale: 4,
   jobs: [
     { name: 'web', count: 3, on: 'n0' },
     { name: 'edge', count: 5, on: 'n2' },
@@ -18,5 +18,5 @@ export const scenario: Scenario = {
     { at: 60, do: { kind: 'ip-change', node: 'n0' } },
     { at: 90, do: { kind: 'submit', job: 'late', count: 4, on: 'n0' } },
   ],
-  settleS: 120,
+  settleS: 300,
 };

@@ -9,7 +9,7 @@ export const scenario: Scenario = {
   name: 'long-disconnect',
   description: 'n5 cut off from everyone for 600 s (simulated) while its workloads keep running',
   nodes: 6,
-  scale: 6,
+  scale: 4,
   jobs: [
     { name: 'web', count: 3, on: 'n0' },
     { name: 'db', count: 1, on: 'n1' },
@@ -19,5 +19,5 @@ export const scenario: Scenario = {
     { at: 0, do: { kind: 'partition', groups: [range(0, 5), ['n5']] } },
     { at: 600, do: { kind: 'heal' } },
   ],
-  settleS: 120,
+  settleS: 300,
 };

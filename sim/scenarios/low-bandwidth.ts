@@ -8,7 +8,7 @@ export const scenario: Scenario = {
   name: 'low-bandwidth',
   description: 'every link 4 KB/s, 300 ms ± 100 ms (real time); a job submitted and a node crashed over it',
   nodes: 6,
-  scale: 6,
+  scale: 4,
   jobs: [
     { name: 'web', count: 3, on: 'n0' },
     { name: 'edge', count: 5, on: 'n2' },
@@ -18,5 +18,5 @@ export const scenario: Scenario = {
     { at: 30, do: { kind: 'submit', job: 'late', count: 4, on: 'n3' } },
     { at: 60, do: { kind: 'crash', node: 'n4' } },
   ],
-  settleS: 240,
+  settleS: 300,
 };

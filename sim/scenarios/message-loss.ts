@@ -8,7 +8,7 @@ export const scenario: Scenario = {
   name: 'message-loss',
   description: '30 % gossip message loss everywhere; a job submitted, a node crashed and restarted',
   nodes: 6,
-  scale: 6,
+  scale: 4,
   jobs: [
     { name: 'web', count: 3, on: 'n0' },
     { name: 'edge', count: 5, on: 'n2' },
@@ -19,5 +19,5 @@ export const scenario: Scenario = {
     { at: 40, do: { kind: 'crash', node: 'n4' } },
     { at: 100, do: { kind: 'restart', node: 'n4' } },
   ],
-  settleS: 180,
+  settleS: 300,
 };

@@ -11,7 +11,7 @@ export const scenario: Scenario = {
   name: 'one-way-dial',
   description: 'n5 behind a NAT: others cannot dial it; n5 restarts and must rebuild its links by dialling out',
   nodes: 6,
-  scale: 6,
+  scale: 4,
   jobs: [
     { name: 'web', count: 3, on: 'n0' },
     { name: 'edge', count: 5, on: 'n2' },
@@ -22,5 +22,5 @@ export const scenario: Scenario = {
     { at: 10, do: { kind: 'restart', node: 'n5' } },
     { at: 60, do: { kind: 'submit', job: 'late', count: 6, on: 'n0' } },
   ],
-  settleS: 120,
+  settleS: 300,
 };

@@ -10,7 +10,7 @@ export const scenario: Scenario = {
   name: 'one-way-in',
   description: 'others → n5 cut for 120 s (simulated); n5 → others still flows on open connections',
   nodes: 6,
-  scale: 6,
+  scale: 4,
   jobs: [
     { name: 'web', count: 3, on: 'n0' },
     { name: 'edge', count: 5, on: 'n2' },
@@ -19,5 +19,5 @@ export const scenario: Scenario = {
     ...others.map((o) => ({ at: 0, do: { kind: 'cut' as const, from: o, to: 'n5' } })),
     { at: 120, do: { kind: 'heal' } },
   ],
-  settleS: 120,
+  settleS: 300,
 };

@@ -11,7 +11,7 @@ export const scenario: Scenario = {
   name: 'one-way-out',
   description: 'n5 → others cut for 120 s (simulated); others → n5 still flows on open connections',
   nodes: 6,
-  scale: 6,
+  scale: 4,
   jobs: [
     { name: 'web', count: 3, on: 'n0' },
     { name: 'edge', count: 5, on: 'n2' },
@@ -20,5 +20,5 @@ export const scenario: Scenario = {
     ...others.map((o) => ({ at: 0, do: { kind: 'cut' as const, from: 'n5', to: o } })),
     { at: 120, do: { kind: 'heal' } },
   ],
-  settleS: 120,
+  settleS: 300,
 };

@@ -7,7 +7,7 @@ export const scenario: Scenario = {
   name: 'rolling-reboot',
   description: 'each of 6 nodes powered off for 10 s, one every 40 s (simulated)',
   nodes: NODES,
-  scale: 6,
+  scale: 4,
   jobs: [
     { name: 'web', count: 3, on: 'n0' },
     { name: 'edge', count: 5, on: 'n2' },
@@ -16,5 +16,5 @@ export const scenario: Scenario = {
     { at: i * 40, do: { kind: 'crash' as const, node: `n${i}` } },
     { at: i * 40 + 10, do: { kind: 'restart' as const, node: `n${i}` } },
   ]).flat(),
-  settleS: 120,
+  settleS: 300,
 };

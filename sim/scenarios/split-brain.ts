@@ -5,7 +5,7 @@ export const scenario: Scenario = {
   name: 'split-brain',
   description: 'two halves cut apart for 60 s with a job submitted on each side, then healed',
   nodes: 6,
-  scale: 6,
+  scale: 4,
   jobs: [
     { name: 'web', count: 2, on: 'n0' },
     { name: 'db', count: 1, on: 'n1' },
@@ -17,5 +17,5 @@ export const scenario: Scenario = {
     { at: 30, do: { kind: 'submit', job: 'right', count: 2, on: 'n4' } },
     { at: 60, do: { kind: 'heal' } },
   ],
-  settleS: 120,
+  settleS: 300,
 };

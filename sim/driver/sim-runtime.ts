@@ -63,7 +63,8 @@ export class SimRuntime {
   crash(owner: string): void {
     const mine = this.#of(owner);
     const at = this.#now();
-    for (const workload of mine.values()) this.events.push({ kind: 'stop', at, workload, why: 'device-crash' });
+    for (const workload of mine.values())
+      this.events.push({ kind: 'stop', at, workload, why: 'device-crash' });
     mine.clear();
   }
 

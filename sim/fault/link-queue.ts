@@ -112,7 +112,7 @@ export class LinkQueue {
     const now = this.#network.options.now();
     if (head?.arriveAt === undefined && head?.heldSince !== undefined) {
       if (now - head.heldSince >= this.#network.options.tcpTimeoutMs) {
-        this.#reset(`bytes held ${now - head.heldSince} ms on a down link`);
+        this.#reset(`bytes held ${Math.round(now - head.heldSince)} ms on a down link`);
         return;
       }
     }
@@ -127,7 +127,11 @@ export class LinkQueue {
       if (head.arriveAt === undefined || head.arriveAt > now) break;
       if (down) {
         // In flight when the link went down: lost on the wire, TCP sends it again once the link is back.
-        for (const c of this.#chunks) if (c.arriveAt !== undefined) (c.arriveAt = undefined), (c.heldSince = now);
+        for (const c of this.#chunks) {
+          if (c.arriveAt === undefined) continue;
+          c.arriveAt = undefined;
+          c.heldSince = now;
+        }
         break;
       }
       this.#chunks.shift();

@@ -9,7 +9,12 @@ import { Fleet, type FleetTimings } from './fleet.js';
 import { CopyLedger, originalsOutcome } from './ledger.js';
 
 /** Production defaults (src/node/config.ts, state-service.ts) that the scale divides. */
-const PRODUCTION = { heartbeatIntervalMs: 2_000, suspectAfterMs: 6_000, lostAfterMs: 20_000, syncIntervalMs: 30_000 };
+const PRODUCTION = {
+  heartbeatIntervalMs: 2_000,
+  suspectAfterMs: 6_000,
+  lostAfterMs: 20_000,
+  syncIntervalMs: 30_000,
+};
 
 export interface ScenarioReport {
   scenario: string;
@@ -34,6 +39,19 @@ export interface ScenarioReport {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Every awaited step of a run has a deadline: a hang becomes a failure that names the step. */
+export async function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 const progress = (message: string) =>
   process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${message}\n`);
 
@@ -104,12 +122,9 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
   const acked = new Set<string>();
   try {
     progress(`${scenario.name}: starting ${scenario.nodes} agents (timings ${JSON.stringify(timings)})`);
-    await fleet.startAll();
+    await within(60_000 + scenario.nodes * 2_000, 'starting the fleet', fleet.startAll());
     const meshDeadline = now() + 60_000 + scenario.nodes * 500;
-    while (
-      !fleet.running.every((a) => a.status().peers.alive >= scenario.nodes - 1) &&
-      now() < meshDeadline
-    )
+    while (!fleet.running.every((a) => a.status().peers.alive >= scenario.nodes - 1) && now() < meshDeadline)
       await sleep(100);
     progress(`mesh formed: ${fleet.running.map((a) => a.status().peers.alive).join(' ')}`);
 
@@ -141,7 +156,11 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
       while (stepIndex < steps.length && now() - t0 >= realMs((steps[stepIndex] as (typeof steps)[0]).at)) {
         const step = steps[stepIndex++] as (typeof steps)[0];
         progress(`t=${step.at}s ${JSON.stringify(step.do)}`);
-        await perform(fleet, network, step.do, acked, ledger);
+        await within(
+          30_000,
+          `step ${JSON.stringify(step.do)}`,
+          perform(fleet, network, step.do, acked, ledger),
+        );
         lastStepAt = now();
         stateAt = null;
         placementAt = null;
@@ -153,7 +172,11 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
         if (placementAt === null && ledger.exact(copies) && placementsAgree(fleet)) placementAt = now();
         if (placementAt !== null) maxCopiesAfterConvergence.push(...ledger.overCount(copies));
         // Converged, and held for a lost-period: nothing left to see.
-        if (stateAt !== null && placementAt !== null && now() - Math.max(stateAt, placementAt) > timings.lostAfterMs * 2)
+        if (
+          stateAt !== null &&
+          placementAt !== null &&
+          now() - Math.max(stateAt, placementAt) > timings.lostAfterMs * 2
+        )
           break;
       }
       await sleep(tickMs);
@@ -162,7 +185,9 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
     maxCopiesAfterConvergence = [...new Set(maxCopiesAfterConvergence)];
     if (stateAt === null) failures.push('state did not converge');
     if (placementAt === null)
-      failures.push(`placement did not converge: copies ${JSON.stringify(Object.fromEntries(fleet.runtime.copiesPerJob()))}`);
+      failures.push(
+        `placement did not converge: copies ${JSON.stringify(Object.fromEntries(fleet.runtime.copiesPerJob()))}`,
+      );
     failures.push(...maxCopiesAfterConvergence.map((m) => `after convergence ${m}`));
     const lost = lostJobs(fleet, acked);
     failures.push(...lost.map((j) => `acknowledged job lost: ${j}`));
@@ -192,14 +217,24 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
     };
   } finally {
     clearInterval(rssTimer);
-    await fleet.stopAll();
+    await within(60_000, 'stopping the fleet', fleet.stopAll());
   }
 }
 
 const round = (n: number) => Math.round(n * 10) / 10;
 
-async function submit(fleet: Fleet, job: string, count: number, on: string, acked: Set<string>): Promise<void> {
-  const result = await fleet.agent(on).state.submitJob(simJob(job, count));
+async function submit(
+  fleet: Fleet,
+  job: string,
+  count: number,
+  on: string,
+  acked: Set<string>,
+): Promise<void> {
+  const result = await within(
+    15_000,
+    `submitting ${job} on ${on}`,
+    fleet.agent(on).state.submitJob(simJob(job, count)),
+  );
   // submitJob resolves once the job is on the submitter's disk: that is the acknowledgement meshctl shows.
   progress(`submitted ${job} (count ${count}) on ${on}: ${result.outcome}`);
   acked.add(job);
@@ -282,10 +317,32 @@ function diagnose(fleet: Fleet, ledger: CopyLedger): Record<string, unknown> {
         ]),
       ),
     };
+  // Copies every agent wants running that no device runs: what their owner did and reported about them.
+  const running = new Set(fleet.runtime.all().map((w) => w.allocId));
+  const missing: Record<string, unknown> = {};
+  for (const agent of fleet.running)
+    for (const row of agent.workloads.placement.allocs())
+      if (row.desired === 'run' && !running.has(row.allocId) && !(row.allocId in missing)) {
+        const owner = fleet.running.find((a) => a.peerId === row.node);
+        missing[row.allocId] = {
+          node: name(row.node),
+          replicated: agent.state.state.allocations().find((s) => s.allocId === row.allocId),
+          ownerEvents: owner?.workloads.reconciler.events(row.allocId),
+          runtime: fleet.runtime.events
+            .filter((e) => e.workload.allocId === row.allocId)
+            .map((e) => `${e.kind}${e.kind === 'stop' ? `(${e.why})` : ''}@${name(e.workload.owner)}`),
+        };
+      }
   const liveness = Object.fromEntries(
-    fleet.running.map((a) => [a.config.name, a.peers().map((p) => `${p.name}:${p.liveness}`).join(' ')]),
+    fleet.running.map((a) => [
+      a.config.name,
+      a
+        .peers()
+        .map((p) => `${p.name}:${p.liveness}`)
+        .join(' '),
+    ]),
   );
-  return { jobs, liveness };
+  return { jobs, missing, liveness };
 }
 
 function statesAgree(fleet: Fleet): boolean {

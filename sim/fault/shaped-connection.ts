@@ -34,7 +34,8 @@ export class ShapedConnection extends AbstractMultiaddrConnection {
       to: remote,
       deliver: (bytes) => {
         if (this.#inner.status === 'open') this.#inner.send(bytes);
-        if (this.#out.queuedBytes < HIGH_WATER_BYTES / 2 && this.writableNeedsDrain) this.safeDispatchEvent('drain');
+        if (this.#out.queuedBytes < HIGH_WATER_BYTES / 2 && this.writableNeedsDrain)
+          this.safeDispatchEvent('drain');
       },
       reset,
     });

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { openSync, readFileSync } from 'node:fs';
+import { existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -12,9 +12,20 @@ import { timingsFor } from '../fault/run-scenario.js';
 import { type Action, expandSteps, type Scenario } from '../scenario.js';
 import { kill, Topology } from './topology.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const MESHD = join(here, '..', '..', '..', 'meshd.mjs');
-const RELAY = join(here, 'api-relay.js');
+/** The checkout this file is in (from sim/netns/ or from dist/build/sim/netns/). */
+function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot find the project root above the simulator');
+    dir = up;
+  }
+  return dir;
+}
+
+const ROOT = projectRoot();
+const MESHD = join(ROOT, 'dist', 'meshd.mjs');
+const RELAY = join(ROOT, 'dist', 'build', 'sim', 'netns', 'api-relay.js');
 const API_PORT = 7411;
 const MESH_PORT = 4001;
 
@@ -59,6 +70,11 @@ export async function runNetnsScenario(scenario: Scenario): Promise<ScenarioRepo
   for (const step of scenario.steps)
     if (step.do.kind === 'link')
       throw new Error(`${scenario.name}: netns mode cannot shape links (this kernel has no tc netem)`);
+  for (const [file, make] of [
+    [MESHD, 'npm run bundle'],
+    [RELAY, 'npm run build'],
+  ] as const)
+    if (!existsSync(file)) throw new Error(`netns mode runs ${file}: run \`${make}\` first`);
   const topo = new Topology(`myc${process.pid % 100_000}`, scenario.nodes);
   const root = await mkdtemp(join(tmpdir(), 'mycel-netns-'));
   const timings = timingsFor(scenario.scale);
@@ -101,7 +117,8 @@ export async function runNetnsScenario(scenario: Scenario): Promise<ScenarioRepo
       '--lost-after-ms',
       String(timings.lostAfterMs),
     ];
-    for (const j of [0, i - 1]) if (j >= 0 && j !== i) args.push('--join', `/ip4/${topo.ip(j)}/tcp/${MESH_PORT}`);
+    for (const j of [0, i - 1])
+      if (j >= 0 && j !== i) args.push('--join', `/ip4/${topo.ip(j)}/tcp/${MESH_PORT}`);
     agents.set(i, spawn('ip', args, { stdio: ['ignore', log, log] }));
   };
   const crash = (i: number) => {
@@ -121,14 +138,24 @@ export async function runNetnsScenario(scenario: Scenario): Promise<ScenarioRepo
       );
       startAgent(i);
     }
-    progress(`${scenario.name}: ${scenario.nodes} agents in namespaces ${topo.ns(0)}..; timings ${JSON.stringify(timings)}`);
+    progress(
+      `${scenario.name}: ${scenario.nodes} agents in namespaces ${topo.ns(0)}..; timings ${JSON.stringify(timings)}`,
+    );
     const all = Array.from({ length: scenario.nodes }, (_, i) => i);
-    const meshDeadline = now() + 60_000;
+    const meshDeadline = now() + 120_000;
     while (now() < meshDeadline) {
-      const alive = await Promise.all(all.map((i) => api(i, 'GET', '/v1/status').then((s) => aliveOf(s), () => -1)));
+      const alive = await Promise.all(
+        all.map((i) =>
+          api(i, 'GET', '/v1/status').then(
+            (s) => aliveOf(s),
+            () => -1,
+          ),
+        ),
+      );
       if (alive.every((a) => a >= scenario.nodes - 1)) break;
       await sleep(500);
     }
+    progress(`mesh formed after ${round((now() - began) / 1000)} s`);
     for (const job of scenario.jobs) {
       await submit(api, job.name, job.count, job.on, acked);
       ledger.want(job.name, job.count);
@@ -189,7 +216,11 @@ export async function runNetnsScenario(scenario: Scenario): Promise<ScenarioRepo
         if (stateAt === null && agree('jobs')) stateAt = now();
         if (placementAt === null && ledger.exact(copies) && agree('allocs')) placementAt = now();
         if (placementAt !== null) for (const m of ledger.overCount(copies)) overCount.add(m);
-        if (stateAt !== null && placementAt !== null && now() - Math.max(stateAt, placementAt) > timings.lostAfterMs * 2)
+        if (
+          stateAt !== null &&
+          placementAt !== null &&
+          now() - Math.max(stateAt, placementAt) > timings.lostAfterMs * 2
+        )
           break;
       }
       await sleep(500);
@@ -197,14 +228,19 @@ export async function runNetnsScenario(scenario: Scenario): Promise<ScenarioRepo
     const runSeconds = (now() - t0) / 1000;
     if (stateAt === null) failures.push('state did not converge');
     if (placementAt === null)
-      failures.push(`placement did not converge: copies ${JSON.stringify(Object.fromEntries(copiesOf(truth())))}`);
+      failures.push(
+        `placement did not converge: copies ${JSON.stringify(Object.fromEntries(copiesOf(truth())))}`,
+      );
     failures.push(...[...overCount].map((m) => `after convergence ${m}`));
     const lost: string[] = [];
     for (const job of acked) {
       const everywhere = await Promise.all(
         [...agents.keys()].map((i) =>
           api(i, 'GET', '/v1/jobs').then(
-            (jobs) => (jobs as { name: string; status: string }[]).some((j) => j.name === job && j.status === 'running'),
+            (jobs) =>
+              (jobs as { name: string; status: string }[]).some(
+                (j) => j.name === job && j.status === 'running',
+              ),
             () => false,
           ),
         ),
@@ -220,7 +256,8 @@ export async function runNetnsScenario(scenario: Scenario): Promise<ScenarioRepo
           scenario.nodes /
           runSeconds,
       );
-    const sim = (ms: number | null) => (ms === null ? null : round(((ms - lastStepAt) / 1000) * scenario.scale));
+    const sim = (ms: number | null) =>
+      ms === null ? null : round(((ms - lastStepAt) / 1000) * scenario.scale);
     return {
       scenario: scenario.name,
       mode: 'netns',
@@ -363,15 +400,19 @@ function apiCall(socketPath: string, method: string, path: string, body?: unknow
         socketPath,
         method,
         path,
-        timeout: 5_000,
-        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+        // A submit answers once the job is on disk; on a loaded machine that takes seconds.
+        timeout: 30_000,
+        headers: payload
+          ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+          : {},
       },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          if ((res.statusCode ?? 500) >= 400) reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`));
+          if ((res.statusCode ?? 500) >= 400)
+            reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`));
           else resolve(text ? JSON.parse(text) : undefined);
         });
       },

@@ -140,7 +140,9 @@ export class Topology {
 
   /** Bytes and packets through node i's eth0 (from the namespace's own /proc/net/dev). */
   traffic(i: number): { rxBytes: number; rxPackets: number; txBytes: number; txPackets: number } {
-    const dev = execFileSync('ip', ['netns', 'exec', this.ns(i), 'cat', '/proc/net/dev'], { encoding: 'utf8' });
+    const dev = execFileSync('ip', ['netns', 'exec', this.ns(i), 'cat', '/proc/net/dev'], {
+      encoding: 'utf8',
+    });
     const line = dev.split('\n').find((l) => l.trim().startsWith('eth0:'));
     const f = (line?.split(':')[1] ?? '').trim().split(/\s+/).map(Number);
     return { rxBytes: f[0] ?? 0, rxPackets: f[1] ?? 0, txBytes: f[8] ?? 0, txPackets: f[9] ?? 0 };
@@ -162,7 +164,9 @@ function ip(...args: string[]): void {
 }
 
 function iptables(ns: string, ...args: string[]): void {
-  execFileSync('ip', ['netns', 'exec', ns, 'iptables', '-w', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync('ip', ['netns', 'exec', ns, 'iptables', '-w', ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
 }
 
 export function kill(pid: number): void {

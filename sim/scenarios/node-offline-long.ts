@@ -7,7 +7,8 @@ import type { Scenario } from '../scenario.js';
  */
 export const scenario: Scenario = {
   name: 'node-offline-long',
-  description: 'n5 powered off for 1800 s (simulated) and restarted on its data dir; a job is submitted meanwhile',
+  description:
+    'n5 powered off for 1800 s (simulated) and restarted on its data dir; a job is submitted meanwhile',
   nodes: 6,
   scale: 8,
   jobs: [

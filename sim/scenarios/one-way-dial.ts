@@ -9,7 +9,8 @@ const others = range(0, 5);
  */
 export const scenario: Scenario = {
   name: 'one-way-dial',
-  description: 'n5 behind a NAT: others cannot dial it; n5 restarts and must rebuild its links by dialling out',
+  description:
+    'n5 behind a NAT: others cannot dial it; n5 restarts and must rebuild its links by dialling out',
   nodes: 6,
   scale: 4,
   jobs: [

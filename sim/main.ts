@@ -1,5 +1,5 @@
 /**
- * `npm run sim -- <scenario> [--netns]`: runs sim/scenarios/<scenario>.ts and prints one JSON report on stdout
+ * `npm run sim -- <scenario> [--netns] [--nodes N]`: runs sim/scenarios/<scenario>.ts and prints one JSON report on stdout
  * (progress on stderr). Exits 1 when an invariant failed, 2 on bad usage.
  */
 import { readdirSync } from 'node:fs';
@@ -22,11 +22,18 @@ async function main(): Promise<number> {
   const [name, ...flags] = process.argv.slice(2);
   if (!name || !available().includes(name)) {
     process.stderr.write(
-      `usage: npm run sim -- <scenario> [--netns]\n${name ? `unknown scenario "${name}"; ` : ''}scenarios: ${available().join(', ')}\n`,
+      `usage: npm run sim -- <scenario> [--netns] [--nodes N]\n${name ? `unknown scenario "${name}"; ` : ''}scenarios: ${available().join(', ')}\n`,
     );
     return 2;
   }
-  const { scenario } = (await import(join(scenarioDir, `${name}.js`))) as { scenario: Scenario };
+  const { scenario: file } = (await import(join(scenarioDir, `${name}.js`))) as { scenario: Scenario };
+  const nodesFlag = flags.indexOf('--nodes');
+  const nodes = nodesFlag >= 0 ? Number(flags[nodesFlag + 1]) : file.nodes;
+  if (!Number.isInteger(nodes) || nodes < 2) {
+    process.stderr.write('--nodes takes a whole number of at least 2\n');
+    return 2;
+  }
+  const scenario = { ...file, nodes };
   const report = flags.includes('--netns')
     ? await (await import('./netns/run-netns.js')).runNetnsScenario(scenario)
     : await runScenario(scenario);

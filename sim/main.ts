@@ -34,11 +34,20 @@ async function main(): Promise<number> {
     return 2;
   }
   const scenario = { ...file, nodes };
-  const report = flags.includes('--netns')
-    ? await (await import('./netns/run-netns.js')).runNetnsScenario(scenario)
-    : await runScenario(scenario);
-  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  return report.ok ? 0 : 1;
+  try {
+    const report = flags.includes('--netns')
+      ? await (await import('./netns/run-netns.js')).runNetnsScenario(scenario)
+      : await runScenario(scenario);
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return report.ok ? 0 : 1;
+  } catch (err) {
+    // A step that never answered (or a setup that failed) is a failed run, reported as one.
+    const failure = err instanceof Error ? err.message : String(err);
+    process.stdout.write(
+      `${JSON.stringify({ scenario: scenario.name, ok: false, failures: [failure] }, null, 2)}\n`,
+    );
+    return 1;
+  }
 }
 
 process.exitCode = await main();

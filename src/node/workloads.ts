@@ -2,7 +2,8 @@ import type { JobSpec } from '../crdt/job-spec.js';
 import type { GossipMessage, MeshState } from '../crdt/mesh-state.js';
 import type { AllocStatus } from '../crdt/records.js';
 import type { AgentConfig } from './config.js';
-import type { Driver, DriverName } from './drivers/driver.js';
+import type { Driver, DriverName, LogLine, LogOptions } from './drivers/driver.js';
+import { DriverError } from './drivers/driver-error.js';
 import { ExecDriver } from './drivers/exec-driver.js';
 import type { Logger } from './logger.js';
 import { type PeerLiveness, readJobSpec } from './placement-input.js';
@@ -23,6 +24,8 @@ export interface WorkloadsDeps {
   /** Drivers this node offers (the same list its node record advertises). */
   drivers: readonly DriverName[];
   liveness(): readonly PeerLiveness[];
+  /** `host:port` of the agent's registry endpoint, when up: Docker pulls images through it. */
+  imageMirror?: () => string | undefined;
   /** Tests shrink placement debounce and health intervals. */
   tuning?: { debounceMs?: number; healthIntervalScale?: number; pollMs?: number };
   /** The simulator runs allocations in memory: it supplies the drivers instead of Docker and processes. */
@@ -83,6 +86,21 @@ export class Workloads {
     return workloads;
   }
 
+  /**
+   * The logs of a workload this node runs, from whichever driver runs it; a DriverError `not-found` before any
+   * line when none does, so callers can refuse cleanly.
+   */
+  async logs(allocId: string, options: LogOptions): Promise<AsyncIterable<LogLine>> {
+    for (const driver of this.#drivers.values()) {
+      if (await driver.inspect(allocId, { signal: options.signal })) return driver.logs(allocId, options);
+    }
+    throw new DriverError(
+      'not-found',
+      `no workload for alloc ${allocId}`,
+      'meshctl alloc list shows where it runs',
+    );
+  }
+
   /** Something changed that placement depends on: replicated state or liveness. Debounced. */
   changed(): void {
     this.placement.schedule();
@@ -109,7 +127,14 @@ async function startDrivers(deps: WorkloadsDeps): Promise<Map<DriverName, Driver
   if (deps.drivers.includes('docker')) {
     // Loaded only where Docker answers: dockerode and its ssh2 stack cost ~30 MB of RSS on a device without it.
     const { DockerDriver } = await import('./drivers/docker-driver.js');
-    drivers.set('docker', new DockerDriver({ owner: deps.self, socketPath: deps.config.dockerSocket }));
+    drivers.set(
+      'docker',
+      new DockerDriver({
+        owner: deps.self,
+        socketPath: deps.config.dockerSocket,
+        ...(deps.imageMirror ? { mirror: deps.imageMirror } : {}),
+      }),
+    );
   }
   return drivers;
 }

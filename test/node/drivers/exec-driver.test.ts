@@ -229,7 +229,10 @@ describe('exec driver', () => {
     expect(performance.now() - t0).toBeLessThan(1_000);
     expect(isAlive({ pid: pidOf(polite), startTime: Number(polite.ref.split(':')[1]) })).toBe(false);
 
-    const stubborn = await driver.start(task('s1', 'trap "" TERM; sleep 30; sleep 30'));
+    // The shell must have installed its trap before the stop, or SIGTERM ends it at once.
+    const trapped = join(dataDir, 'trapped');
+    const stubborn = await driver.start(task('s1', `trap "" TERM; touch ${trapped}; sleep 30; sleep 30`));
+    await until(() => existsSync(trapped) || undefined);
     t0 = performance.now();
     await driver.stop('s1', { graceMs: 300 });
     expect(performance.now() - t0).toBeGreaterThanOrEqual(290);
@@ -261,6 +264,22 @@ describe('exec driver', () => {
       if (line === 'late') abort.abort();
     }
     expect(seen).toEqual(['out5', 'err1', 'late']);
+  });
+
+  it('gives one stream when asked, and refuses a time filter before reading, having no timestamps', async () => {
+    const { make } = await setup();
+    const driver = make();
+    await driver.start(task('a1', 'echo out; echo err >&2; exec sleep 30'));
+    await until(async () => ((await collect(driver.logs('a1'))).length === 2 ? true : undefined));
+    expect(await collect(driver.logs('a1', { stream: 'stderr' }))).toEqual([
+      { stream: 'stderr', line: 'err' },
+    ]);
+    expect(await collect(driver.logs('a1', { stream: 'stdout' }))).toEqual([
+      { stream: 'stdout', line: 'out' },
+    ]);
+    expect(() => driver.logs('a1', { since: Date.now() - 60_000 })).toThrow(
+      expect.objectContaining({ code: 'unsupported' }),
+    );
   });
 
   it('ends a follow when the process exits', async () => {

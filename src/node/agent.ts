@@ -42,6 +42,8 @@ export interface AgentEnvironment {
   workloads?: WorkloadsDeps['tuning'];
   /** Image sharing timeouts; tests shorten them. */
   registry?: Partial<RegistryTuning>;
+  /** The simulator's in-memory drivers; absent, the agent runs real processes and containers. */
+  makeDriver?: WorkloadsDeps['makeDriver'];
 }
 
 export interface AgentStatus {
@@ -193,6 +195,7 @@ export class Agent {
       liveness: () => this.#placementLiveness(state),
       imageMirror: () => this.#registry?.endpoint,
       tuning: env.workloads,
+      makeDriver: env.makeDriver,
     });
     state.onChange(() => workloads.changed());
     this.onLivenessChange(() => workloads.changed());

@@ -97,7 +97,8 @@ export function handleOf(w: Workload): TaskHandle {
     jobVersion: w.jobVersion,
     driver: 'exec',
     ref: `sim:${w.allocId}`,
-    startedAt: w.startedAt,
+    // Drivers give wall-clock milliseconds, whole (the allocation status schema takes nothing else).
+    startedAt: Math.floor(performance.timeOrigin + w.startedAt),
     state: 'running',
   };
 }

@@ -5,6 +5,7 @@ import { comparePlacements, type PlacementAgreement } from './placement-check.js
 import { derive } from './prng.js';
 import { BYTE_KINDS, type ByteKind, EPOCH_MS, ScaleSimulator, type Via } from './simulator.js';
 import { round, type Spread, spread } from './stats.js';
+import { controlBytes } from './wire-size.js';
 
 /**
  * One scale run: builds the fleet, runs the simulator, and reports. Deterministic: the same options give the
@@ -38,6 +39,10 @@ export interface ScaleReport {
     readonly receivedPerSecond: Spread;
     /** Mean bytes sent per node over the run, by kind. */
     readonly sentByKind: Record<ByteKind, number>;
+    /** Mean gossip bytes (publish, IHAVE, IWANT, IDONTWANT) a node sends per measured change. */
+    readonly gossipSentPerChange: number;
+    /** Mean anti-entropy bytes a node sends per second (both as dialer and as listener). */
+    readonly antiEntropySentPerSecond: number;
   };
   readonly counters: ScaleSimulator['counters'];
   /** One liveness heartbeat routed through the same overlay, extrapolated to every node beating. */
@@ -45,7 +50,10 @@ export interface ScaleReport {
     readonly wireBytes: number;
     readonly receiptsPerNode: number;
     readonly reachedNodes: number;
-    readonly extrapolatedBytesPerNodePerSecond: number;
+    /** Every node beating every `livenessHeartbeatMs`: publish RPCs each node receives (and about as many it sends). */
+    readonly extrapolatedPublishBytesPerNodePerSecond: number;
+    /** The IHAVEs those ids cause: each id advertised for `historyGossip` heartbeats, at most 5,000 per IHAVE. */
+    readonly extrapolatedIhaveBytesPerNodePerSecond: number;
   };
   readonly converged: {
     /** Replicas whose state digest equals the submitter's of the last change at the end of the run. */
@@ -125,15 +133,21 @@ function report(sim: ScaleSimulator, records: ReturnType<typeof fleetRecords>): 
       sentPerSecond: spread(perSecond(sent)),
       receivedPerSecond: spread(perSecond(received)),
       sentByKind: Object.fromEntries(measured.map((k) => [k, mean(sim.sent[k])])) as Record<ByteKind, number>,
+      gossipSentPerChange: round(
+        (['publish', 'ihave', 'iwant', 'idontwant'] as const).reduce((sum, k) => sum + mean(sim.sent[k]), 0) /
+          o.changes,
+      ),
+      antiEntropySentPerSecond: round(mean(sim.sent.sync) / seconds),
     },
     counters: { ...sim.counters },
     livenessTopic: {
       wireBytes: livenessWire,
       receiptsPerNode: round(receiptsPerNode, 2),
       reachedNodes: sim.liveness.firstReceipts + 1,
-      extrapolatedBytesPerNodePerSecond: Math.round(
+      extrapolatedPublishBytesPerNodePerSecond: Math.round(
         (n / (o.livenessHeartbeatMs / 1000)) * receiptsPerNode * livenessWire,
       ),
+      extrapolatedIhaveBytesPerNodePerSecond: livenessIhaveRate(sim),
     },
     converged: {
       identicalReplicas: digests.filter((d) => d === reference).length,
@@ -144,6 +158,26 @@ function report(sim: ScaleSimulator, records: ReturnType<typeof fleetRecords>): 
       ),
     },
   };
+}
+
+/** gossipsub's cap on message ids in one IHAVE (GossipsubMaxIHaveLength). */
+const MAX_IHAVE_LENGTH = 5000;
+
+function livenessIhaveRate(sim: ScaleSimulator): number {
+  const o = sim.options;
+  const beatsPerSecond = o.nodes / (o.livenessHeartbeatMs / 1000);
+  const ids = Math.min(
+    MAX_IHAVE_LENGTH,
+    Math.ceil(beatsPerSecond * (o.heartbeatMs / 1000) * o.historyGossip),
+  );
+  const { connections, mesh } = sim.topology;
+  let peers = 0;
+  connections.forEach((c, i) => {
+    const nonMesh = c.length - mesh[i]!.length;
+    peers += Math.min(nonMesh, Math.max(o.Dlazy, Math.floor(o.gossipFactor * nonMesh)));
+  });
+  const perHeartbeat = (peers / o.nodes) * controlBytes('ihave', ids);
+  return Math.round(perHeartbeat * (1000 / o.heartbeatMs));
 }
 
 function describe(o: ScaleOptions): Record<string, number | string | boolean> {

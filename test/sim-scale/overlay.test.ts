@@ -11,7 +11,7 @@ describe('event queue', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: 20 }), { maxLength: 200 }), (times) => {
         const queue = new EventQueue<number>();
-        times.forEach((t, i) => queue.push(t, i));
+        for (const [i, t] of times.entries()) queue.push(t, i);
         const out: { at: number; event: number }[] = [];
         for (let e = queue.pop(); e; e = queue.pop()) out.push(e);
         const expected = times

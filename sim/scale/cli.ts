@@ -5,6 +5,11 @@
  * Prints one JSON object: the deterministic report of the run, and `measured` (wall time, memory per node).
  * Memory is real: process.memoryUsage() after a forced GC, before the fleet exists and after the run, divided
  * by the number of nodes. Needs --expose-gc (the npm script passes it).
+ *
+ * The npm script also passes --external-memory-accounted-in-global-limit: every received message allocates
+ * short-lived off-heap buffers (Automerge changes, digests), and by default V8 answers each few tens of MB of
+ * them with a full mark-compact of a heap that grows with N, which made a run quadratic in N (18 s instead of
+ * 4 s of CPU for 3,000 nodes). The flag changes when V8 collects, not what the run computes or measures.
  */
 import { parseArgs } from 'node:util';
 import { loadAutomerge } from '../../src/node/automerge-wasm.js';

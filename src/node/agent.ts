@@ -176,6 +176,7 @@ export class Agent {
       now: this.#now,
       state: state.state,
       publish: (messages) => state.publish(messages),
+      persist: () => state.store.flush(),
       drivers: state.drivers,
       liveness: () => this.#placementLiveness(state),
       tuning: env.workloads,

@@ -57,6 +57,14 @@ export function registerAllocCommands(program: Command): void {
           ['Node', detail.owner ? `${detail.owner.name} (${shortId(detail.owner.peerId)})` : '-'],
           ['State', s ? s.state : 'not reported yet'],
           ['Health', s?.health ?? '-'],
+          [
+            'Verdict',
+            s?.verdict === undefined
+              ? 'not judged yet'
+              : `${s.verdict.healthy ? 'healthy' : 'unhealthy'} (${ago(s.verdict.at, now)}${
+                  s.verdict.reason ? `: ${s.verdict.reason}` : ''
+                })`,
+          ],
           ['Started', s?.startedAt ? ago(s.startedAt, now) : '-'],
           ['Restarts', s ? String(s.restarts) : '-'],
           ['Last error', s?.lastError ?? '-'],

@@ -1,5 +1,5 @@
-import * as A from './automerge.js';
 import { ByteWriter, decodeAll } from './byte-codec.js';
+import { checkChange } from './change-bytes.js';
 import { sha256 } from './digest.js';
 import { isDocId } from './doc-id.js';
 import type { GossipMessage } from './mesh-state.js';
@@ -43,11 +43,8 @@ export function decodeGossip(bytes: Uint8Array): Result<GossipMessage> {
     const changes: Uint8Array[] = [];
     for (let i = 0; i < count; i++) {
       const change = reader.blob(MAX_GOSSIP_BYTES).slice();
-      try {
-        A.decodeChange(change);
-      } catch {
-        reader.fail(`change ${i} is not an Automerge change`);
-      }
+      const checked = checkChange(change);
+      if (!checked.ok) reader.fail(`change ${i} is not an Automerge change: ${checked.error}`);
       changes.push(change);
     }
     return { docId, epoch, changes };

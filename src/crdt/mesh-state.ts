@@ -1,5 +1,6 @@
 import * as A from './automerge.js';
 import { canonicalJson, type JsonValue } from './canonical-json.js';
+import { checkChange } from './change-bytes.js';
 import { sha256Hex } from './digest.js';
 import { type DocId, isJobName, jobDocId, nodeDocId, parseDocId } from './doc-id.js';
 import { entriesOf, epochOf, type FlatDoc, freshDoc, headsKey, writeEntries } from './flat-doc.js';
@@ -182,23 +183,28 @@ export class MeshState {
     if (!parseDocId(docId)) return { kind: 'rejected', reason: `invalid document id ${docId}` };
     const slot = this.slots.get(docId);
     if (slot && epoch < slot.epoch) return { kind: 'stale-epoch' };
+    const hashes: string[] = [];
+    for (const change of changes) {
+      const checked = checkChange(change);
+      if (!checked.ok) return { kind: 'rejected', reason: checked.error };
+      hashes.push(checked.value.hash);
+    }
     let next: FlatDoc;
     try {
       if (slot && epoch === slot.epoch) {
-        const hashes = changes.map((change) => A.decodeChange(change).hash);
         if (A.hasHeads(slot.doc, hashes)) return { kind: 'duplicate' };
         [next] = A.applyChanges(A.clone(slot.doc), [...changes]);
       } else {
         [next] = A.applyChanges(A.init<Record<string, unknown>>({ actor: this.actor }), [...changes]);
-        // A new epoch is adopted whole or not at all; sync brings the missing part.
-        if (A.getMissingDeps(next, []).length > 0) return { kind: 'missing-deps' };
       }
+      // Changes are taken whole or not at all; sync brings the missing part. Automerge would hold the others in
+      // a queue it never checks, and a queued change it cannot reload makes the saved document unloadable.
+      if (A.getMissingDeps(next, []).length > 0) return { kind: 'missing-deps' };
     } catch (e) {
       return { kind: 'rejected', reason: `unusable changes: ${e instanceof Error ? e.message : String(e)}` };
     }
     if (epochOf(next) !== epoch) return { kind: 'rejected', reason: `changes do not match epoch ${epoch}` };
-    const publish = this.integrate(docId, next, now);
-    return A.getMissingDeps(next, []).length > 0 ? { kind: 'missing-deps' } : { kind: 'applied', publish };
+    return { kind: 'applied', publish: this.integrate(docId, next, now) };
   }
 
   // ---- read-only views (plain data) ----
@@ -459,7 +465,9 @@ export class MeshState {
    *   crash that lost its latest changes, or a peer writing where it should not): it answers with its own view
    *   at a higher epoch instead;
    * - a replica adopting a compacted job document re-adds the events only it held that survive pruning, so a
-   *   submission made concurrently with a compaction is not lost.
+   *   submission made concurrently with a compaction is not lost; within an epoch events are only ever added,
+   *   so one that a peer's change deleted or overwrote (hostile or broken: found by the gossip fuzzer) is
+   *   written back the same way.
    */
   private integrate(id: DocId, next: FlatDoc, now: number): GossipMessage[] {
     const slot = this.slots.get(id);
@@ -469,7 +477,7 @@ export class MeshState {
     }
     const before = slot && parseDocId(id)?.kind === 'job' ? this.jobEvents(id) : [];
     this.set(id, next);
-    if (!slot || epochOf(next) <= slot.epoch || before.length === 0) return [];
+    if (!slot || before.length === 0) return [];
     const present = new Set(this.jobEvents(id).map((e) => e.key));
     const union = [...this.jobEvents(id), ...before.filter((e) => !present.has(e.key))];
     const missing = prune(union).filter((e) => !present.has(e.key));

@@ -44,3 +44,45 @@ export function checkChange(bytes: Uint8Array): Result<DecodedChange> {
     return err('change is not canonically encoded');
   return ok(decoded);
 }
+
+/**
+ * Checks an Automerge sync message from a peer before Automerge sees it: every change in it as above, and every
+ * Bloom filter well-formed. A filter claiming entries with zero bits per entry was stored in the sync state, and
+ * the next `A.generateSyncMessage` panicked inside the WebAssembly ("remainder with a divisor of zero").
+ */
+export function checkSyncMessage(bytes: Uint8Array): Result<void> {
+  let message: ReturnType<typeof A.decodeSyncMessage>;
+  try {
+    message = A.decodeSyncMessage(bytes);
+  } catch (e) {
+    return err(`undecodable sync message: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  for (const have of message.have) {
+    const bloom = bloomHeader(have.bloom);
+    if (!bloom.ok) return bloom;
+  }
+  for (const change of message.changes) {
+    const checked = checkChange(change);
+    if (!checked.ok) return checked;
+  }
+  return ok(undefined);
+}
+
+function bloomHeader(bytes: Uint8Array): Result<void> {
+  if (bytes.length === 0) return ok(undefined);
+  const fields: number[] = [];
+  let at = 0;
+  for (let field = 0; field < 3; field++) {
+    let value = 0;
+    for (let scale = 1; ; scale *= 0x80) {
+      const byte = bytes[at++];
+      if (byte === undefined || scale > 2 ** 28) return err('bad Bloom filter header');
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) break;
+    }
+    fields.push(value);
+  }
+  const [entries = 0, bitsPerEntry = 0, probes = 0] = fields;
+  if (entries > 0 && (bitsPerEntry === 0 || probes === 0)) return err('Bloom filter without bits or probes');
+  return ok(undefined);
+}

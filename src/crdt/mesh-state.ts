@@ -1,6 +1,6 @@
 import * as A from './automerge.js';
 import { canonicalJson, type JsonValue } from './canonical-json.js';
-import { checkChange } from './change-bytes.js';
+import { checkChange, checkSyncMessage } from './change-bytes.js';
 import { sha256Hex } from './digest.js';
 import { type DocId, isJobName, jobDocId, nodeDocId, parseDocId } from './doc-id.js';
 import { entriesOf, epochOf, type FlatDoc, freshDoc, headsKey, writeEntries } from './flat-doc.js';
@@ -330,7 +330,12 @@ export class MeshState {
   generateSyncMessage(docId: DocId, state: A.SyncState): [A.SyncState, Uint8Array | null] {
     const slot = this.slots.get(docId);
     if (!slot) return [state, null];
-    return A.generateSyncMessage(slot.doc, state);
+    try {
+      return A.generateSyncMessage(slot.doc, state);
+    } catch {
+      // A state Automerge cannot use (whatever a peer managed to put in it) costs a fresh start, not the session.
+      return A.generateSyncMessage(slot.doc, A.initSyncState());
+    }
   }
 
   receiveSyncMessage(
@@ -341,6 +346,8 @@ export class MeshState {
   ): Result<{ state: A.SyncState; publish: GossipMessage[] }> {
     const slot = this.slots.get(docId);
     if (!slot) return err(`no document ${docId}`);
+    const checked = checkSyncMessage(message);
+    if (!checked.ok) return err(`${docId}: ${checked.error}`);
     try {
       const [next, nextState] = A.receiveSyncMessage(A.clone(slot.doc), state, message);
       if (epochOf(next) !== slot.epoch) return err(`${docId}: sync message changes the epoch`);

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import * as A from '../../src/crdt/automerge.js';
 import { decodeGossip } from '../../src/crdt/gossip-codec.js';
 import type { GossipMessage } from '../../src/crdt/mesh-state.js';
 import { buildFixture, expectIntact } from './replica-fixture.js';
@@ -79,6 +80,30 @@ describe('fuzzer finds', () => {
     expect(decodeGossip(bytes)).toMatchObject({ ok: false, error: reason });
     const victim = fixture.victim();
     expect(victim.applyGossip(unchecked(bytes), 10_000).kind).toMatch(/rejected|missing-deps/);
+    expectIntact(victim, fixture.before);
+  });
+
+  test('a sync message with a Bloom filter of zero bits is refused; a state spoiled by one costs a fresh start', () => {
+    const victim = fixture.victim();
+    const docId = 'job/web' as const;
+    const spoiled = A.encodeSyncMessage({
+      heads: [],
+      need: [],
+      have: [{ lastSync: [], bloom: Uint8Array.from([1, 0, 7]) }],
+      changes: [],
+    });
+    expect(victim.receiveSyncMessage(docId, A.initSyncState(), spoiled, 10_000)).toMatchObject({
+      ok: false,
+      error: /Bloom/,
+    });
+    // What Automerge itself does with it: the next generateSyncMessage panicked inside the WebAssembly.
+    const [, state] = A.receiveSyncMessage(
+      A.load(fixture.saved.get(docId)!.bytes),
+      A.initSyncState(),
+      spoiled,
+    );
+    const [, message] = victim.generateSyncMessage(docId, state);
+    expect(message).toBeInstanceOf(Uint8Array);
     expectIntact(victim, fixture.before);
   });
 

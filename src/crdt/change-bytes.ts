@@ -11,6 +11,7 @@ import { err, ok, type Result } from './result.js';
  */
 const MAGIC = [0x85, 0x6f, 0x4a, 0x83];
 const HEADER = 8;
+const DOCUMENT_CHUNK = 0;
 /**
  * Op counters of a document compacted every few dozen changes stay tiny; a change claiming a start op near 2^32
  * was applied, and `A.load` of the saved document then ran out of memory.
@@ -46,7 +47,8 @@ export function checkChange(bytes: Uint8Array): Result<DecodedChange> {
 }
 
 /**
- * Checks an Automerge sync message from a peer before Automerge sees it: every change in it as above, and every
+ * Checks an Automerge sync message from a peer before Automerge sees it: every change in it as above (or, for a
+ * whole document, that it loads), and every
  * Bloom filter well-formed. A filter claiming entries with zero bits per entry was stored in the sync state, and
  * the next `A.generateSyncMessage` panicked inside the WebAssembly ("remainder with a divisor of zero").
  */
@@ -61,11 +63,21 @@ export function checkSyncMessage(bytes: Uint8Array): Result<void> {
     const bloom = bloomHeader(have.bloom);
     if (!bloom.ok) return bloom;
   }
-  for (const change of message.changes) {
-    const checked = checkChange(change);
+  for (const chunk of message.changes) {
+    const checked = chunk[8] === DOCUMENT_CHUNK ? checkDocument(chunk) : checkChange(chunk);
     if (!checked.ok) return checked;
   }
   return ok(undefined);
+}
+
+/** A whole document inside a sync message (Automerge sends one to a peer that has nothing): it must load. */
+function checkDocument(bytes: Uint8Array): Result<void> {
+  try {
+    A.load(bytes);
+    return ok(undefined);
+  } catch (e) {
+    return err(`unloadable document: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 function bloomHeader(bytes: Uint8Array): Result<void> {

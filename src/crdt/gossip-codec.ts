@@ -10,6 +10,8 @@ import { err, ok, type Result } from './result.js';
  * Decoding is the topic validator: it enforces the limits and checks that every change parses as an Automerge
  * change, so garbage is rejected before it reaches the state.
  */
+/** The gossipsub topic that carries these messages. */
+export const STATE_TOPIC = '/mycel/state/1';
 export const GOSSIP_VERSION = 1;
 export const MAX_GOSSIP_BYTES = 256 * 1024;
 export const MAX_GOSSIP_CHANGES = 64;

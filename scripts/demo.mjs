@@ -1,9 +1,22 @@
-// `npm run demo`: five agents as separate processes on loopback, joined through the first one's address; a
-// job submitted on one agent is placed by all of them and run by the agents it lands on (exec driver: plain
-// processes, so the demo needs no Docker). Ctrl-C stops the job and the agents cleanly. `--exit` does so
-// after printing (used by the test that keeps this demo true).
-import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
+// `npm run demo`: five agents as separate processes on loopback, joined through the first one's address. A
+// 3-copy job submitted on one agent is placed by all of them and run by the agents it lands on: in Docker
+// containers when a Docker Engine answers (a tiny image imported from the host's static busybox, as the tests
+// do; no registry needed), otherwise as plain processes with the exec driver. The demo then stops one agent
+// that runs a copy and shows the mesh start a replacement on another agent. The agents use short liveness
+// timings (a peer is lost after 4 s of silence) so this takes seconds. Ctrl-C stops the job and the agents and
+// removes what they ran; `--exit` does so right after the replacement (used by the test that keeps this true).
+import { execFileSync, spawn } from 'node:child_process';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -12,14 +25,25 @@ const meshd = join(root, 'dist/meshd.mjs');
 const meshctl = join(root, 'dist/meshctl.mjs');
 const work = resolve(process.env.MESH_DEMO_DIR ?? join(root, '.mesh-demo'));
 const basePort = Number(process.env.MESH_DEMO_PORT ?? 4101);
+const dockerSocket = process.env.MESH_DOCKER_SOCKET ?? '/var/run/docker.sock';
 const exitAfter = process.argv.includes('--exit');
 const COUNT = 5;
+const JOB = 'demo-worker';
+const IMAGE = 'mycel-demo/busybox:1';
+const BUSYBOX = '/bin/busybox';
+// Short enough that the demo shows a replacement within seconds (a peer is lost after 4 s of silence), long
+// enough not to flap on a loaded machine; real devices keep the defaults (suspect 6 s, lost 20 s).
+const LIVENESS = ['--heartbeat-interval-ms', '500', '--suspect-after-ms', '2000', '--lost-after-ms', '4000'];
 
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 
 const agents = [];
 const died = [];
+let stopping = false;
+let stopped; // the agent the demo stops on purpose
+let runtime; // { driver: 'docker', docker } | { driver: 'exec' }
+
 function startAgent(i, joinAddresses) {
   const name = `edge-${i + 1}`;
   const dataDir = join(work, name);
@@ -37,15 +61,25 @@ function startAgent(i, joinAddresses) {
     `127.0.0.1:${basePort + 100 + i}`,
     '--label',
     `zone=${i % 2 === 0 ? 'north' : 'south'}`,
+    '--driver',
+    runtime.driver,
+    '--docker-socket',
+    dockerSocket,
+    ...LIVENESS,
     ...joinAddresses.flatMap((a) => ['--join', a]),
   ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', log] });
+  const agent = { name, dataDir, child, api: `http://127.0.0.1:${basePort + 100 + i}`, peerId: undefined };
   child.once('exit', (code) => {
-    if (!stopping) died.push(`${name} exited with code ${code}; see ${join(work, `${name}.log`)}`);
+    if (!stopping && agent !== stopped)
+      died.push(`${name} exited with code ${code}; see ${join(work, `${name}.log`)}`);
   });
-  agents.push({ name, child, api: `http://127.0.0.1:${basePort + 100 + i}` });
-  return agents.at(-1);
+  agents.push(agent);
+  return agent;
 }
+
+const live = () => agents.filter((a) => a !== stopped && a.child.exitCode === null);
+const nameOf = (peerId) => agents.find((a) => a.peerId === peerId)?.name ?? peerId;
 
 async function api(agent, path) {
   const res = await fetch(`${agent.api}${path}`, { signal: AbortSignal.timeout(2_000) });
@@ -59,7 +93,7 @@ async function until(what, check, timeoutMs = 60_000) {
     try {
       if (await check()) return;
     } catch {}
-    await sleep(200);
+    await sleep(100);
   }
   throw new Error(`demo: timed out waiting for ${what}; logs are in ${work}`);
 }
@@ -74,42 +108,143 @@ function meshctlRun(agent, ...args) {
   });
 }
 
-const JOB = 'demo-worker';
-const jobFile = join(work, `${JOB}.yaml`);
-writeFileSync(
-  jobFile,
-  [
+/** Docker when an engine answers and the demo image exists or can be imported; otherwise exec, saying why. */
+async function chooseRuntime() {
+  const { default: Docker } = await import('dockerode');
+  const docker = new Docker({ socketPath: dockerSocket });
+  try {
+    await Promise.race([
+      docker.ping(),
+      sleep(2_000).then(() => {
+        throw new Error('no answer within 2 s');
+      }),
+    ]);
+  } catch (err) {
+    return { driver: 'exec', why: `no Docker Engine answers on ${dockerSocket} (${err.message})` };
+  }
+  try {
+    await docker.getImage(IMAGE).inspect();
+  } catch {
+    if (!existsSync(BUSYBOX)) {
+      return {
+        driver: 'exec',
+        why: `a Docker Engine answers, but there is no ${BUSYBOX} to build the demo image from (apt-get install busybox-static)`,
+      };
+    }
+    await importImage(docker);
+  }
+  return { driver: 'docker', docker };
+}
+
+/** A one-binary image from the host's static busybox, made with `docker import`: no registry is needed. */
+async function importImage(docker) {
+  const dir = join(work, 'image');
+  const bin = join(dir, 'root', 'bin');
+  mkdirSync(bin, { recursive: true });
+  copyFileSync(BUSYBOX, join(bin, 'busybox'));
+  for (const applet of ['sh', 'sleep', 'echo']) symlinkSync('busybox', join(bin, applet));
+  const tar = join(dir, 'image.tar');
+  execFileSync('tar', ['-C', join(dir, 'root'), '-cf', tar, '.']);
+  const [repo, tag] = IMAGE.split(':');
+  const stream = await docker.importImage(tar, { repo, tag });
+  await new Promise((done, fail) => docker.modem.followProgress(stream, (err) => (err ? fail(err) : done())));
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function jobSource() {
+  // Exits at once on SIGTERM (a shell as PID 1 in a container ignores it otherwise), so stops take no grace.
+  const script = "trap 'exit 0' TERM; while true; do echo tick from $MYCEL_NODE; sleep 2 & wait $!; done";
+  const runtimeLines =
+    runtime.driver === 'docker'
+      ? ['driver: docker', `image: ${IMAGE}`, 'command: sh']
+      : ['driver: exec', 'command: /bin/sh'];
+  return [
     `name: ${JOB}`,
     'count: 3',
-    'driver: exec',
-    'command: /bin/sh',
-    'args: ["-c", "while true; do echo tick from $MYCEL_NODE; sleep 5; done"]',
+    ...runtimeLines,
+    `args: ["-c", ${JSON.stringify(script)}]`,
     'resources: { cpu: 50, memory: 16 }',
-  ].join('\n'),
-);
+  ].join('\n');
+}
 
-let stopping = false;
+async function runningCopies(observer) {
+  const job = await api(observer, `/v1/jobs/${JOB}`);
+  return (job.allocations ?? []).filter((a) => a.state === 'running');
+}
+
+/** What runs the copy, as its owner recorded it when it started it: a container id or pid:starttime. */
+async function runtimeRef(copy) {
+  const owner = agents.find((a) => a.peerId === copy.node);
+  const detail = await api(owner, `/v1/allocs/${copy.allocId}`);
+  const started = (detail.events ?? []).findLast((e) => e.kind === 'started' || e.kind === 'adopted');
+  const [driver, ref = '?'] = (started?.reason ?? '').split(' ');
+  return driver === 'docker' ? `container ${ref.slice(0, 12)}` : `process ${ref.split(':')[0]}`;
+}
+
+async function printCopies(title, copies) {
+  console.log(`\n${title}`);
+  for (const copy of copies.sort((a, b) => a.allocId.localeCompare(b.allocId))) {
+    console.log(`  ${copy.allocId}  on ${nameOf(copy.node)}  (${await runtimeRef(copy)})`);
+  }
+}
+
+/** What the stopped agent left running: its agent is gone, so nobody else may stop it for it. */
+function removeLeftovers() {
+  if (!stopped) return;
+  if (runtime.driver === 'docker') return;
+  const allocDir = join(stopped.dataDir, 'alloc');
+  for (const entry of existsSync(allocDir) ? readdirSync(allocDir) : []) {
+    try {
+      const record = JSON.parse(readFileSync(join(allocDir, entry, 'proc.json'), 'utf8'));
+      const stat = readFileSync(`/proc/${record.pid}/stat`, 'utf8');
+      // Field 22 (start time), counted after the command name: never signal a recycled pid.
+      const startTime = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+      if (startTime !== record.startTime) continue;
+      process.kill(-record.pid, 'SIGKILL');
+      console.log(`removed the copy ${stopped.name} left running (process ${record.pid})`);
+    } catch {}
+  }
+}
+
+async function removeContainers() {
+  if (runtime?.driver !== 'docker') return;
+  for (const agent of agents.filter((a) => a.peerId)) {
+    const found = await runtime.docker.listContainers({
+      all: true,
+      filters: { label: [`mycel.owner=${agent.peerId}`] },
+    });
+    for (const c of found) {
+      await runtime.docker.getContainer(c.Id).remove({ force: true });
+      console.log(`removed container ${c.Id.slice(0, 12)} that ${agent.name} left running`);
+    }
+  }
+}
+
 async function stopAll(code) {
   if (stopping) return;
   stopping = true;
-  if (agents[0]?.child.exitCode === null) {
-    // Stop the job first and wait until every agent has stopped its copy, so no process outlives the demo.
-    await fetch(`${agents[0].api}/v1/jobs/${JOB}/stop`, {
+  const [any] = live();
+  if (any) {
+    // Stop the job first and wait until every running agent has stopped its copy, so nothing outlives the demo.
+    await fetch(`${any.api}/v1/jobs/${JOB}/stop`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ purge: false }),
       signal: AbortSignal.timeout(5_000),
     }).catch(() => {});
+    const running = new Set(live().map((a) => a.peerId));
     await until(
       'every copy to stop',
       async () => {
-        const views = await Promise.all(agents.map((a) => api(a, `/v1/jobs/${JOB}`)));
+        const views = await Promise.all(live().map((a) => api(a, `/v1/jobs/${JOB}`)));
         return views.every((v) =>
-          (v.allocations ?? []).every((a) => a.state !== 'running' && a.state !== 'starting'),
+          (v.allocations ?? [])
+            .filter((a) => running.has(a.node))
+            .every((a) => a.state !== 'running' && a.state !== 'starting'),
         );
       },
       20_000,
-    ).catch(() => console.error('demo: some copies did not report stopped; check with ps'));
+    ).catch(() => console.error('demo: some copies did not report stopped; check with docker ps / ps'));
   }
   console.log('\nstopping the agents...');
   await Promise.all(
@@ -122,6 +257,8 @@ async function stopAll(code) {
         }),
     ),
   );
+  removeLeftovers();
+  await removeContainers().catch((err) => console.error(`demo: cannot remove containers: ${err.message}`));
   console.log('all agents stopped cleanly');
   process.exit(code);
 }
@@ -129,6 +266,12 @@ process.on('SIGINT', () => void stopAll(0));
 process.on('SIGTERM', () => void stopAll(0));
 
 try {
+  runtime = await chooseRuntime();
+  console.log(
+    runtime.driver === 'docker'
+      ? `driver: docker (a Docker Engine answers on ${dockerSocket}; image ${IMAGE}, imported from ${BUSYBOX})`
+      : `driver: exec, plain processes, because ${runtime.why}`,
+  );
   const first = startAgent(0, []);
   console.log(`starting ${COUNT} agents on 127.0.0.1 (logs and data in ${work})`);
   await until('the first agent', async () => (await api(first, '/v1/status')).peerId);
@@ -136,18 +279,62 @@ try {
   console.log(`bootstrap address: ${bootstrap}`);
   for (let i = 1; i < COUNT; i++) startAgent(i, [bootstrap]);
   const last = agents.at(-1);
-  await until('every agent to see the others alive', async () => {
-    const counts = await Promise.all(agents.map(async (a) => (await api(a, '/v1/status')).peers.alive));
-    return counts.every((n) => n === COUNT - 1);
+  await until('every agent to see the others alive and hold their node records', async () => {
+    const views = await Promise.all(agents.map((a) => api(a, '/v1/status')));
+    views.forEach((v, i) => {
+      agents[i].peerId = v.peerId;
+    });
+    // Every agent places with the same view from the start, so no copy is placed on a partial view and moved.
+    const nodes = await Promise.all(agents.map((a) => api(a, '/v1/nodes')));
+    return views.every((v) => v.peers.alive === COUNT - 1) && nodes.every((n) => n.length === COUNT);
   });
   await meshctlRun(last, 'peers');
+  const jobFile = join(work, `${JOB}.yaml`);
+  writeFileSync(jobFile, jobSource());
   await meshctlRun(agents[1], 'job', 'run', jobFile);
-  await until('three copies running', async () => {
-    const job = await api(last, `/v1/jobs/${JOB}`);
-    return job.allocations?.filter((a) => a.state === 'running').length === 3;
-  });
+  await until('three copies running', async () => (await runningCopies(last)).length === 3);
   await meshctlRun(last, 'alloc', 'list');
   await meshctlRun(last, 'job', 'status', JOB);
+  const before = await runningCopies(last);
+  await printCopies('before: three copies, one per agent it was placed on', before);
+
+  // Stop an agent that runs a copy (not the one this demo asks): its device "goes away".
+  const victimCopy = before.find((c) => c.node !== last.peerId);
+  stopped = agents.find((a) => a.peerId === victimCopy.node);
+  console.log(`\nstopping ${stopped.name}, which runs ${victimCopy.allocId}...`);
+  await new Promise((done) => {
+    stopped.child.once('exit', done);
+    stopped.child.kill('SIGTERM');
+  });
+  const stoppedAt = Date.now();
+  console.log(
+    `${stopped.name} stopped. Its copy keeps running on its device (offline autonomy), but the mesh cannot see it.`,
+  );
+  const known = new Set(before.map((c) => c.allocId));
+  let replacement;
+  await until(
+    'a replacement copy to run',
+    async () => {
+      replacement = (await runningCopies(last)).find(
+        (c) => !known.has(c.allocId) && c.node !== stopped.peerId,
+      );
+      return replacement !== undefined;
+    },
+    30_000,
+  );
+  const tookMs = Date.now() - stoppedAt;
+  console.log(
+    `replacement: ${replacement.allocId} started on ${nameOf(replacement.node)} ` +
+      `(replaces ${victimCopy.allocId} of ${stopped.name}) ${(tookMs / 1000).toFixed(1)} s after ${stopped.name} stopped`,
+  );
+  const survivors = (await runningCopies(last)).filter((c) => c.node !== stopped.peerId);
+  await printCopies('after: three copies on the agents the mesh can see', survivors);
+  await meshctlRun(
+    agents.find((a) => a.peerId === replacement.node),
+    'alloc',
+    'status',
+    replacement.allocId,
+  );
   if (exitAfter) await stopAll(0);
   console.log('\nthe mesh is running; try the meshctl commands above. Ctrl-C stops it.');
 } catch (err) {

@@ -187,6 +187,7 @@ export class Agent {
       now: this.#now,
       state: state.state,
       publish: (messages) => state.publish(messages),
+      persist: () => state.store.flush(),
       drivers: state.drivers,
       liveness: () => this.#placementLiveness(state),
       tuning: env.workloads,

@@ -19,6 +19,8 @@
  * - Health checks run at the job's interval (times `healthIntervalScale`). The first failing check turns
  *   health unhealthy; `checkRestartLimit` failing checks in a row (default 3) kill the workload and count as
  *   an exit toward the restart policy, as Nomad's check_restart with `limit = 3` does.
+ * - `persist` is awaited before every driver start, so a workload never runs on this device unless its job
+ *   spec and its status are on disk: after a crash the agent knows what it adopts (offline autonomy too).
  * - `report` is called on transitions only: every status differs from the one before it for that alloc.
  *   `start(previous)` takes the statuses this node last wrote so that adoption writes nothing when the
  *   workload still runs as recorded, and restart counts carry over an agent restart (the times of earlier
@@ -43,6 +45,12 @@ export interface ReconcilerOptions {
   readonly resolveSpec: (job: string, version: number) => JobSpec | undefined;
   /** Called on every transition of an alloc's status; the caller writes it with MeshState.putAllocStatus. */
   readonly report: (status: AllocStatus) => void;
+  /**
+   * Makes the replicated state durable (the job spec and the statuses reported so far); awaited before every
+   * driver start. Without it, a crash soon after a start leaves a replica that has never heard of the job
+   * running here: the restarted agent adopts the workload, finds no job for it, and stops it as orphaned.
+   */
+  readonly persist?: () => Promise<void>;
   readonly now: () => number;
   readonly log: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
   /** Multiplies health check intervals; tests and the simulator shrink them below the spec's 1 s minimum. */
@@ -408,6 +416,8 @@ export class Reconciler {
       jobVersion: t.jobVersion,
       owner: this.options.self,
     });
+    await this.persist(t);
+    if (this.closed) return;
     let handle: TaskHandle;
     try {
       const driver = this.driverOf(t);
@@ -427,6 +437,16 @@ export class Reconciler {
     this.transition(t, { state: 'running', startedAt: handle.startedAt });
     if (handle.state === 'exited') return this.onExit(t, handle.exitCode, describeExit(handle.exitCode));
     this.scheduleHealth(t);
+  }
+
+  /** A disk that cannot be written must not keep workloads from running: the batched flush tries again. */
+  private async persist(t: Tracked): Promise<void> {
+    if (!this.options.persist) return;
+    try {
+      await this.options.persist();
+    } catch (err) {
+      this.options.log.warn({ allocId: t.allocId, err }, 'cannot persist the state before a start');
+    }
   }
 
   /** The workload ended (or could not start): restart, fail or complete. Runs under the alloc's lock. */

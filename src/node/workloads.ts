@@ -18,6 +18,8 @@ export interface WorkloadsDeps {
   now: () => number;
   state: MeshState;
   publish(messages: readonly GossipMessage[]): void;
+  /** Writes the replicated state to disk now (fsync'd); the reconciler awaits it before each start. */
+  persist(): Promise<void>;
   /** Drivers this node offers (the same list its node record advertises). */
   drivers: readonly DriverName[];
   liveness(): readonly PeerLiveness[];
@@ -45,6 +47,7 @@ export class Workloads {
       drivers,
       resolveSpec: (job, version) => resolveSpec(state, job, version),
       report: (status: AllocStatus) => deps.publish(state.putAllocStatus(status, now())),
+      persist: deps.persist,
       now,
       log,
       ...(deps.tuning?.healthIntervalScale ? { healthIntervalScale: deps.tuning.healthIntervalScale } : {}),

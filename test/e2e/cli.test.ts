@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { tempDir, waitFor } from '../support/agents.js';
+import { connectDocker } from '../support/docker.js';
 import { bundle, exited, meshctl, spawnMeshd } from '../support/processes.js';
 
 beforeAll(bundle, 60_000);
@@ -85,13 +86,15 @@ describe('meshd as a process', () => {
     expect(bad.output()).toMatch(/--listen \/ MESH_LISTEN \(0\): expected a TCP multiaddr/);
   });
 
-  test('npm run demo: five agents see each other, a job runs on three of them, all stop cleanly', async () => {
+  test('npm run demo: five agents, a job on three of them in Docker, one agent stopped and its copy replaced', async () => {
     const tmp = await tempDir();
     dirs.push(tmp.cleanup);
     const { spawn } = await import('node:child_process');
     const { ROOT } = await import('../support/processes.js');
+    // Ports base..base+4 and base+100..base+104; a random base keeps concurrent runs on one machine apart.
+    const base = 20_000 + Math.floor(Math.random() * 20_000);
     const demo = spawn(process.execPath, [join(ROOT, 'scripts/demo.mjs'), '--exit'], {
-      env: { ...process.env, MESH_DEMO_DIR: tmp.path, MESH_DEMO_PORT: '4301' },
+      env: { ...process.env, MESH_DEMO_DIR: tmp.path, MESH_DEMO_PORT: String(base) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -102,6 +105,8 @@ describe('meshd as a process', () => {
       out += d.toString();
     });
     expect(await exited(demo), out).toBe(0);
+    // Tests always have a Docker Engine, so the demo must have chosen containers.
+    expect(out).toMatch(/^driver: docker \(a Docker Engine answers on /m);
     const peerRows = out.split('\n').filter((line) => /^edge-\d +12D3Ko\S+ +alive /.test(line));
     expect(peerRows, out).toHaveLength(4);
     // The job was placed by every agent and runs on three of them; `alloc list` shows three distinct nodes.
@@ -111,7 +116,51 @@ describe('meshd as a process', () => {
       .filter((line) => /^demo-worker\.\d\.\d\.\w+ +demo-worker +1 +edge-\d +run$/.test(line));
     expect(runRows, out).toHaveLength(3);
     expect(new Set(runRows.map((row) => row.split(/ +/)[3])).size).toBe(3);
+
+    // Who ran what before and after, in containers: `  <alloc>  on <agent>  (container <id>)`.
+    const copies = (section: string) => {
+      const lines = out.slice(out.indexOf(section)).split('\n').slice(1, 4);
+      return lines.map((line) => {
+        const m = /^ {2}(demo-worker\.(\d)\.(\d+)\.\w+) {2}on (edge-\d) {2}\(container (\w{12})\)$/.exec(
+          line,
+        );
+        expect(m, out).not.toBeNull();
+        return { alloc: m![1]!, slot: m![2]!, generation: Number(m![3]), node: m![4]!, container: m![5]! };
+      });
+    };
+    const before = copies('before: three copies');
+    expect(new Set(before.map((c) => c.node)).size).toBe(3);
+    const stop = /^stopping (edge-\d), which runs (\S+)\.\.\.$/m.exec(out);
+    expect(stop, out).not.toBeNull();
+    const [, stopped, lostAlloc] = stop!;
+    expect(before.find((c) => c.alloc === lostAlloc)?.node).toBe(stopped);
+
+    // The replacement actually ran: same slot, next generation, on a surviving agent, which reports it running.
+    const replaced =
+      /^replacement: (\S+) started on (edge-\d) \(replaces (\S+) of (edge-\d)\) ([\d.]+) s after/m.exec(out);
+    expect(replaced, out).not.toBeNull();
+    const [, newAlloc, newNode, oldAlloc, oldNode] = replaced!;
+    expect([oldAlloc, oldNode]).toEqual([lostAlloc, stopped]);
+    expect(newNode).not.toBe(stopped);
+    const lost = before.find((c) => c.alloc === lostAlloc)!;
+    expect(newAlloc).toMatch(new RegExp(`^demo-worker\\.${lost.slot}\\.${lost.generation + 1}\\.`));
+    const after = copies('after: three copies');
+    expect(after.map((c) => c.node)).not.toContain(stopped);
+    expect(after.find((c) => c.alloc === newAlloc)?.node).toBe(newNode);
+    const status = out.slice(out.indexOf(`alloc status ${newAlloc}`));
+    expect(status).toMatch(new RegExp(`^Node: +${newNode} `, 'm'));
+    expect(status).toMatch(/^State: +running$/m);
+    expect(status).toMatch(/ago +started +docker \w{64}$/m);
+
+    // Everything stops, and no container of the demo survives it, not even the stopped agent's.
+    expect(out).toMatch(
+      new RegExp(`^removed container ${lost.container} that ${stopped} left running$`, 'm'),
+    );
     expect(out).toMatch(/all agents stopped cleanly/);
     expect(out).not.toMatch(/did not report stopped/);
-  }, 90_000);
+    const docker = await connectDocker();
+    for (const c of [...before, ...after]) {
+      await expect(docker.getContainer(c.container).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    }
+  }, 240_000);
 });

@@ -252,6 +252,45 @@ describe('reconciler: bounds and serialisation', () => {
     });
     expect((await driver.list()).map((h) => h.allocId)).toEqual([a.allocId]);
   });
+
+  it('persists the state before every start, restarts included, so a crash never forgets what runs', async () => {
+    const { make, reports } = await setup('sleep 0.2; exit 1', {
+      restart: { attempts: 1, interval: '1m', delay: '0s', mode: 'fail' },
+    });
+    const log: string[] = [];
+    let release: () => void = () => {};
+    const { driver, reconciler } = make({
+      // The first persist is held: the driver must not be asked to start until it is done.
+      persist: () => {
+        log.push(`persist after ${reports.at(-1)?.state}/${reports.at(-1)?.restarts}`);
+        return log.length === 1 ? new Promise<void>((resolve) => (release = resolve)) : Promise.resolve();
+      },
+    });
+    const start = driver.start.bind(driver);
+    driver.start = (task) => {
+      log.push('start');
+      return start(task);
+    };
+    await reconciler.start();
+    const a = desired('web', 0);
+    const applied = reconciler.apply(startPlan(a));
+    await until(() => log.length === 1);
+    await sleep(100);
+    expect(log).toEqual(['persist after starting/0']);
+    release();
+    await applied;
+    await until(() => reconciler.status(a.allocId)?.state === 'failed');
+    expect(log).toEqual(['persist after starting/0', 'start', 'persist after starting/1', 'start']);
+  });
+
+  it('a persist that fails is logged and the workload starts anyway', async () => {
+    const { make } = await setup();
+    const { reconciler } = make({ persist: () => Promise.reject(new Error('disk full')) });
+    await reconciler.start();
+    const a = desired('web', 0);
+    await reconciler.apply(startPlan(a));
+    expect(reconciler.status(a.allocId)?.state).toBe('running');
+  });
 });
 
 describe('alloc events ring', () => {

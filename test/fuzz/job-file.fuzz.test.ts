@@ -26,7 +26,7 @@ const hostileYaml: fc.Arbitrary<string> = fc.oneof(
   }),
   fc.nat(2_000).map((d) => `name: deep\ndriver: exec\nenv: ${'['.repeat(d)}${']'.repeat(d)}\n`),
   fc
-    .nat(2_000)
+    .nat(300)
     .map(
       (d) =>
         `name: deep\ndriver: exec\nenv:\n${Array.from({ length: d }, (_, i) => `${' '.repeat(i + 1)}k${i}:`).join('\n')} 1\n`,

@@ -193,18 +193,20 @@ export class MeshState {
     try {
       if (slot && epoch === slot.epoch) {
         if (A.hasHeads(slot.doc, hashes)) return { kind: 'duplicate' };
+        // Changes whose dependencies are missing wait in Automerge's queue (and in saved bytes) until sync brings
+        // the rest: checkChange above is what keeps a queued change from making the document unloadable.
         [next] = A.applyChanges(A.clone(slot.doc), [...changes]);
       } else {
         [next] = A.applyChanges(A.init<Record<string, unknown>>({ actor: this.actor }), [...changes]);
+        // A new epoch is adopted whole or not at all; sync brings the missing part.
+        if (A.getMissingDeps(next, []).length > 0) return { kind: 'missing-deps' };
       }
-      // Changes are taken whole or not at all; sync brings the missing part. Automerge would hold the others in
-      // a queue it never checks, and a queued change it cannot reload makes the saved document unloadable.
-      if (A.getMissingDeps(next, []).length > 0) return { kind: 'missing-deps' };
     } catch (e) {
       return { kind: 'rejected', reason: `unusable changes: ${e instanceof Error ? e.message : String(e)}` };
     }
     if (epochOf(next) !== epoch) return { kind: 'rejected', reason: `changes do not match epoch ${epoch}` };
-    return { kind: 'applied', publish: this.integrate(docId, next, now) };
+    const publish = this.integrate(docId, next, now);
+    return A.getMissingDeps(next, []).length > 0 ? { kind: 'missing-deps' } : { kind: 'applied', publish };
   }
 
   // ---- read-only views (plain data) ----

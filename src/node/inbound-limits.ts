@@ -4,8 +4,11 @@ import { PeerRateLimiter, type RateLimit } from './rate-limiter.js';
 
 /** Per-peer limits on what others can make this agent do; generous for honest peers, fatal for floods. */
 export const INBOUND_LIMITS = {
-  /** Anti-entropy sessions a peer may open: honest ones run one every sync interval, more on churn. */
-  sync: { perSecond: 0.5, burst: 10 },
+  /**
+   * Anti-entropy sessions a peer may open: one per sync interval, more while gossip is lost (every change that
+   * arrives before its dependencies asks for one). Sessions are cheap to refuse and capped in number already.
+   */
+  sync: { perSecond: 4, burst: 40 },
   peerExchange: { perSecond: 0.1, burst: 4 },
   /** Heartbeats by their signer: one every heartbeat interval. */
   heartbeat: { perSecond: 4, burst: 16 },

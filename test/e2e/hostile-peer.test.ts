@@ -75,7 +75,7 @@ test('a peer that gossips garbage and floods requests is graylisted and rate-lim
   );
 
   // A flood of sync sessions and peer-exchange requests, sent one after another as fast as they are refused.
-  for (let i = 0; i < 30; i++) {
+  for (let i = 0; i < 80; i++) {
     const stream = await attacker
       .dialProtocol(victim.host.peerId, STATE_SYNC_PROTOCOL)
       .catch(() => undefined);

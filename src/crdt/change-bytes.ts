@@ -12,6 +12,7 @@ import { err, ok, type Result } from './result.js';
 const MAGIC = [0x85, 0x6f, 0x4a, 0x83];
 const HEADER = 8;
 const DOCUMENT_CHUNK = 0;
+const COMPRESSED_CHANGE_CHUNK = 2;
 /**
  * Op counters of a document compacted every few dozen changes stay tiny; a change claiming a start op near 2^32
  * was applied, and `A.load` of the saved document then ran out of memory.
@@ -33,6 +34,8 @@ export function checkChange(bytes: Uint8Array): Result<DecodedChange> {
   const checksum = Buffer.from(bytes.buffer, bytes.byteOffset + 4, 4).toString('hex');
   if (typeof decoded.hash !== 'string' || !decoded.hash.startsWith(checksum))
     return err('change checksum does not match its content');
+  // A compressed change re-encodes uncompressed: its checksum above is what is left to check.
+  if (bytes[8] === COMPRESSED_CHANGE_CHUNK) return ok(decoded);
   // A change that does not re-encode to itself gets another hash once a saved document is loaded again, and
   // A.load then refuses the document ("mismatching heads"): only canonical changes are let in.
   let again: Uint8Array;
@@ -63,11 +66,36 @@ export function checkSyncMessage(bytes: Uint8Array): Result<void> {
     const bloom = bloomHeader(have.bloom);
     if (!bloom.ok) return bloom;
   }
-  for (const chunk of message.changes) {
-    const checked = chunk[8] === DOCUMENT_CHUNK ? checkDocument(chunk) : checkChange(chunk);
-    if (!checked.ok) return checked;
+  for (const item of message.changes) {
+    const chunks = splitChunks(item);
+    if (!chunks.ok) return chunks;
+    for (const chunk of chunks.value) {
+      const checked = chunk[8] === DOCUMENT_CHUNK ? checkDocument(chunk) : checkChange(chunk);
+      if (!checked.ok) return checked;
+    }
   }
   return ok(undefined);
+}
+
+/** One entry of a sync message's changes may hold several chunks back to back. */
+function splitChunks(bytes: Uint8Array): Result<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  let at = 0;
+  while (at < bytes.length) {
+    if (MAGIC.some((b, i) => bytes[at + i] !== b)) return err('not an Automerge chunk');
+    let end = at + 9;
+    let length = 0;
+    for (let scale = 1; ; scale *= 0x80) {
+      const byte = bytes[end++];
+      if (byte === undefined || scale > 2 ** 28) return err('bad chunk length');
+      length += (byte & 0x7f) * scale;
+      if (byte < 0x80) break;
+    }
+    if (end + length > bytes.length) return err('truncated chunk');
+    out.push(bytes.subarray(at, end + length));
+    at = end + length;
+  }
+  return ok(out);
 }
 
 /** A whole document inside a sync message (Automerge sends one to a peer that has nothing): it must load. */

@@ -21,14 +21,19 @@ export function apiClient(base: string, timeoutMs = 10_000): ApiClient {
   } catch {
     throw new CliError(`--api "${base}" is not a URL; expected something like http://127.0.0.1:7411`, 2);
   }
-  const call = async (method: string, path: string, body?: unknown, timeout = true): Promise<Response> => {
+  const call = async (
+    method: string,
+    path: string,
+    body?: unknown,
+    signal: AbortSignal = AbortSignal.timeout(timeoutMs),
+  ): Promise<Response> => {
     let res: Response;
     try {
       res = await fetch(new URL(path, root), {
         method,
         headers: body === undefined ? {} : { 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: timeout ? AbortSignal.timeout(timeoutMs) : undefined,
+        signal,
       });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
@@ -50,10 +55,23 @@ export function apiClient(base: string, timeoutMs = 10_000): ApiClient {
     get: async (path) => (await call('GET', path)).json(),
     post: async (path, body) => (await call('POST', path, body)).json(),
     delete: async (path) => (await call('DELETE', path)).json(),
-    stream: async (path) => {
-      const res = await call('GET', path, undefined, false);
-      if (!res.body) throw new CliError('agent sent no stream');
-      return res.body;
+    stream: async (path, signal) => {
+      // The deadline covers the answer's headers only (the agent may have to reach another device first);
+      // the body lasts as long as the agent streams it.
+      const headers = new AbortController();
+      const timer = setTimeout(() => headers.abort(), 3 * timeoutMs);
+      try {
+        const res = await call(
+          'GET',
+          path,
+          undefined,
+          signal ? AbortSignal.any([signal, headers.signal]) : headers.signal,
+        );
+        if (!res.body) throw new CliError('agent sent no stream');
+        return res.body;
+      } finally {
+        clearTimeout(timer);
+      }
     },
   } as ApiClient;
 }

@@ -4,6 +4,7 @@ import type { AgentStatus, PeerInfo } from '../node/agent.js';
 import { VERSION } from '../version.js';
 import { CliError } from './api-client.js';
 import { registerAllocCommands } from './commands/alloc.js';
+import { registerImageCommands } from './commands/image.js';
 import { registerJobCommands } from './commands/job.js';
 import { registerNodeCommands } from './commands/node.js';
 import { globals } from './globals.js';
@@ -85,6 +86,7 @@ export function buildProgram(): Command {
   registerJobCommands(program);
   registerNodeCommands(program);
   registerAllocCommands(program);
+  registerImageCommands(program);
 
   return program;
 }

@@ -6,7 +6,9 @@ import { agentRoutes } from '../node/api-routes.js';
 import { ConfigError, parseLabels, resolveConfig } from '../node/config.js';
 import { ControlApi } from '../node/control-api.js';
 import { createLogger } from '../node/logger.js';
+import { allocLogsRoutes } from '../node/routes/alloc-logs-routes.js';
 import { allocRoutes } from '../node/routes/alloc-routes.js';
+import { imageRoutes } from '../node/routes/image-routes.js';
 import { placementRoutes } from '../node/routes/placement-routes.js';
 import { stateRoutes } from '../node/routes/state-routes.js';
 import { VERSION } from '../version.js';
@@ -57,7 +59,12 @@ const program = new Command('meshd')
   .option('--suspect-after-ms <ms>', 'silence before a peer is suspect (default 6000)', int)
   .option('--lost-after-ms <ms>', 'silence before a peer is lost (default 20000)', int)
   .option('--target-peers <n>', 'connections this agent keeps open (default 8)', int)
-  .option('--max-connections <n>', 'hard connection limit (default 64)', int);
+  .option('--max-connections <n>', 'hard connection limit (default 64)', int)
+  .option(
+    '--registry-listen <host:port|off>',
+    'loopback registry Docker pulls images through (default 127.0.0.1:5050)',
+  )
+  .option('--registry-cache-mb <mb>', 'size cap of the image layer store (default 4096)', int);
 
 async function main(): Promise<void> {
   program.parse();
@@ -80,6 +87,8 @@ async function main(): Promise<void> {
       lostAfterMs: o.lostAfterMs,
       targetPeers: o.targetPeers,
       maxConnections: o.maxConnections,
+      registryListen: o.registryListen,
+      registryCacheMb: o.registryCacheMb,
     },
     env: process.env,
     file,
@@ -93,6 +102,8 @@ async function main(): Promise<void> {
       ...stateRoutes(agent),
       ...placementRoutes(agent.workloads.placement),
       ...allocRoutes(agent),
+      ...allocLogsRoutes(agent),
+      ...imageRoutes(agent),
     ],
     log,
   );

@@ -35,6 +35,11 @@ export const allocStatusSchema = z.object({
   startedAt: count,
   restarts: count,
   lastError: z.string().max(4096).optional(),
+  /**
+   * The owner's one-time judgement of the copy for rollouts (scheduler/types.ts Verdict): written once, never
+   * changed. Optional: statuses from agents that do not judge simply have none.
+   */
+  verdict: z.object({ healthy: z.boolean(), at: count, reason: z.string().max(1024).optional() }).optional(),
 });
 export type AllocStatus = z.output<typeof allocStatusSchema>;
 

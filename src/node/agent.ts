@@ -1,7 +1,10 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PeerId } from '@libp2p/interface';
+import { RegistryService, type RegistryTuning } from '../registry-p2p/registry-service.js';
 import { VERSION } from '../version.js';
+import { localAllocLogs, ownerView } from './alloc-logs-local.js';
+import { AllocLogsProtocol } from './alloc-logs-protocol.js';
 import type { AgentConfig } from './config.js';
 import { GossipBus } from './gossip-bus.js';
 import {
@@ -20,7 +23,8 @@ import type { Logger } from './logger.js';
 import { MeshMetrics } from './metrics.js';
 import { dialableAddresses, PeerDialer } from './peer-dialer.js';
 import { PeerExchange } from './peer-exchange.js';
-import type { PeerLiveness } from './placement-input.js';
+import { type PeerLiveness, readJobSpec } from './placement-input.js';
+import { placementLiveness } from './placement-liveness.js';
 import { StateService, type StateServiceOptions } from './state-service.js';
 import { Workloads, type WorkloadsDeps } from './workloads.js';
 
@@ -37,6 +41,10 @@ export interface AgentEnvironment {
   state?: Partial<StateServiceOptions>;
   /** Placement debounce, health and poll intervals; tests shorten them. */
   workloads?: WorkloadsDeps['tuning'];
+  /** Image sharing timeouts; tests shorten them. */
+  registry?: Partial<RegistryTuning>;
+  /** The simulator's in-memory drivers; absent, the agent runs real processes and containers. */
+  makeDriver?: WorkloadsDeps['makeDriver'];
 }
 
 export interface AgentStatus {
@@ -83,6 +91,8 @@ export class Agent {
   #seq = 0;
   #state: StateService | undefined;
   #workloads: Workloads | undefined;
+  #allocLogs: AllocLogsProtocol | undefined;
+  #registry: RegistryService | undefined;
   #stopping: Promise<void> | undefined;
   readonly #livenessListeners = new Set<(changes: LivenessChange[]) => void>();
 
@@ -161,8 +171,12 @@ export class Agent {
         },
         env.state,
       );
+      agent.#registry = await agent.#startRegistry(agent.#state, env);
       agent.#workloads = await agent.#startWorkloads(agent.#state, env);
+      agent.#allocLogs = await agent.#startAllocLogs(agent.#state, agent.#workloads);
     } catch (err) {
+      await agent.#workloads?.stop();
+      await agent.#registry?.stop();
       await agent.#state?.stop();
       await host.stop();
       throw err;
@@ -190,30 +204,90 @@ export class Agent {
       persist: () => state.store.flush(),
       drivers: state.drivers,
       liveness: () => this.#placementLiveness(state),
+      imageMirror: () => this.#registry?.endpoint,
       tuning: env.workloads,
+      makeDriver: env.makeDriver,
     });
     state.onChange(() => workloads.changed());
     this.onLivenessChange(() => workloads.changed());
     return workloads;
   }
 
-  /**
-   * Liveness as placement sees it. A node this agent has a record of but has not heard yet counts as suspect
-   * (keeps its work, gets no new work) until one lost-period after start: a freshly booted agent that has not
-   * heard the fleet yet must not conclude everyone is lost and start their work on itself.
-   */
+  async #startAllocLogs(state: StateService, workloads: Workloads): Promise<AllocLogsProtocol> {
+    const protocol = new AllocLogsProtocol({
+      host: this.host,
+      log: this.log,
+      local: localAllocLogs({
+        self: this.peerId,
+        view: ownerView(state.state, workloads.placement),
+        now: this.#now,
+        logs: (allocId, options) => workloads.logs(allocId, options),
+      }),
+    });
+    await protocol.start();
+    return protocol;
+  }
+
+  /** Logs of any allocation: served to other agents, and asked of them (`meshctl alloc logs`). */
+  get allocLogs(): AllocLogsProtocol {
+    if (!this.#allocLogs) throw new Error('the agent has not started its log service');
+    return this.#allocLogs;
+  }
+
+  #startRegistry(state: StateService, env: AgentEnvironment): Promise<RegistryService> {
+    const { config } = this;
+    return RegistryService.start({
+      self: this.peerId,
+      host: this.host,
+      gossip: this.gossip,
+      dataDir: config.dataDir,
+      labels: config.labels,
+      settings: {
+        listen: config.registryListen,
+        cacheMb: config.registryCacheMb,
+        insecure: config.registryInsecure,
+        authFile: config.registryAuthFile,
+      },
+      inUseImages: () => this.#imagesInUse(state),
+      log: this.log,
+      ...(env.registry ? { tuning: env.registry } : {}),
+    });
+  }
+
+  /** Images of the copies this node runs or is about to start: the store never evicts their blobs. */
+  #imagesInUse(state: StateService): string[] {
+    const copies = new Map<string, number>();
+    for (const a of state.state.allocations())
+      if (a.node === this.peerId && !['complete', 'failed', 'lost'].includes(a.state))
+        copies.set(a.job, a.jobVersion);
+    for (const row of this.#workloads?.placement.allocs() ?? [])
+      if (row.node === this.peerId && row.desired !== 'stop') copies.set(row.job, row.jobVersion);
+    const images = new Set<string>();
+    for (const [job, version] of copies) {
+      const view = state.state.job(job);
+      const entry = view?.history.find((v) => v.version === version) ?? view?.current;
+      const spec = entry ? readJobSpec(entry.spec) : undefined;
+      if (spec?.ok && spec.value.driver === 'docker' && spec.value.image) images.add(spec.value.image);
+    }
+    return [...images];
+  }
+
+  /** Image sharing: the layer store, the protocol between agents, the endpoint Docker pulls through. */
+  get registry(): RegistryService {
+    if (!this.#registry) throw new Error('the agent has not started its registry');
+    return this.#registry;
+  }
+
   #placementLiveness(state: StateService): PeerLiveness[] {
     const now = this.#now();
-    const heard = this.liveness
-      .list(now)
-      .map(({ peerId, status, lastSeen }) => ({ peerId, status, lastSeen }));
-    if (now - this.startedAt >= this.config.lostAfterMs) return heard;
-    const known = new Set(heard.map((p) => p.peerId));
-    const unheard = state.state
-      .nodes()
-      .filter((n) => n.peerId !== this.peerId && !known.has(n.peerId))
-      .map((n) => ({ peerId: n.peerId, status: 'suspect' as const, lastSeen: this.startedAt }));
-    return [...heard, ...unheard];
+    return placementLiveness({
+      heard: this.liveness.list(now).map(({ peerId, status, lastSeen }) => ({ peerId, status, lastSeen })),
+      recorded: state.state.nodes().map((n) => n.peerId),
+      self: this.peerId,
+      startedAt: this.startedAt,
+      now,
+      lostAfterMs: this.config.lostAfterMs,
+    });
   }
 
   /** Placement of every allocation in the mesh, and the reconciler running this node's share. */
@@ -399,8 +473,10 @@ export class Agent {
     for (const timer of this.#timers) clearInterval(timer);
     this.#dialer.stop();
     await this.#saveKnownPeers();
+    await this.#allocLogs?.stop();
     // Workloads keep running: an agent restart adopts them instead of starting them again.
     await this.#workloads?.stop();
+    await this.#registry?.stop();
     await this.#state?.stop();
     await this.host.stop();
     this.log.info({ peerId: this.peerId }, 'agent stopped');

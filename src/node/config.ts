@@ -42,6 +42,11 @@ export const configSchema = z
     lostAfterMs: durationMs,
     targetPeers: z.number().int().min(1).max(256),
     maxConnections: z.number().int().min(2).max(10_000),
+    /** Loopback `host:port` of the registry endpoint Docker pulls through, or `off`. */
+    registryListen: z.union([z.literal('off'), hostPort]),
+    registryCacheMb: z.number().int().min(16),
+    registryInsecure: z.array(z.string().regex(/^[a-z0-9.-]+(:\d{1,5})?$/, 'expected host or host:port')),
+    registryAuthFile: z.string(),
   })
   .strict()
   .refine((c) => c.suspectAfterMs > c.heartbeatIntervalMs, {
@@ -81,6 +86,10 @@ export function defaultConfig(): AgentConfig {
     lostAfterMs: 20_000,
     targetPeers: 8,
     maxConnections: 64,
+    registryListen: '127.0.0.1:5050',
+    registryCacheMb: 4096,
+    registryInsecure: [],
+    registryAuthFile: '',
   };
 }
 
@@ -107,6 +116,10 @@ const KEYS: Record<
   lostAfterMs: { env: 'MESH_LOST_AFTER_MS', file: 'lost-after-ms', kind: 'number' },
   targetPeers: { env: 'MESH_TARGET_PEERS', file: 'target-peers', kind: 'number' },
   maxConnections: { env: 'MESH_MAX_CONNECTIONS', file: 'max-connections', kind: 'number' },
+  registryListen: { env: 'MESH_REGISTRY_LISTEN', file: 'registry-listen', kind: 'string' },
+  registryCacheMb: { env: 'MESH_REGISTRY_CACHE_MB', file: 'registry-cache-mb', kind: 'number' },
+  registryInsecure: { env: 'MESH_REGISTRY_INSECURE', file: 'registry-insecure', kind: 'list' },
+  registryAuthFile: { env: 'MESH_REGISTRY_AUTH_FILE', file: 'registry-auth-file', kind: 'string' },
 };
 
 export class ConfigError extends Error {

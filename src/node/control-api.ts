@@ -170,7 +170,18 @@ async function send(res: ServerResponse, response: ApiResponse, signal: AbortSig
   res.writeHead(200, { 'content-type': response.contentType, 'cache-control': 'no-store' });
   for await (const chunk of response.stream) {
     if (signal.aborted) break;
-    if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
+    // A client that leaves while its buffer is full never drains: 'close' must end the wait too.
+    if (!res.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    }
   }
   res.end();
 }

@@ -13,7 +13,13 @@ import type { JobVersion, JobView } from '../crdt/job-log.js';
 import { type JobSpec, jobSpecToInput, validateJobSpec } from '../crdt/job-spec.js';
 import type { AllocStatus, NodeRecord } from '../crdt/records.js';
 import type { Result } from '../crdt/result.js';
-import type { LivenessEntry, SchedAllocation, SchedJob, SchedNode } from '../scheduler/index.js';
+import type {
+  LivenessEntry,
+  SchedAllocation,
+  SchedJob,
+  SchedJobVersion,
+  SchedNode,
+} from '../scheduler/index.js';
 
 /** What MeshState's views return (`jobs()`, `nodes()`, `allocations()`). */
 export interface StateViews {
@@ -66,7 +72,7 @@ export function placementInput(
         version: view.current.version,
         reason: `spec names job "${spec.value.name}"`,
       });
-    else jobs.push(schedJob(view, spec.value));
+    else jobs.push({ ...schedJob(view, spec.value), history: earlier(view, readSpec) });
   }
   const unreadable = new Set(skipped.map((s) => s.job));
   return {
@@ -96,11 +102,30 @@ export function readJobSpec(stored: JsonValue): Result<JobSpec> {
   };
 }
 
+/**
+ * Earlier versions autoRevert may fall back to, newest first. Of concurrent submissions that share a number
+ * the one the job log ranks first counts (copies carry only the number; resolveSpec picks the same one), and
+ * versions this agent cannot read are left out: it could not run them anyway.
+ */
+function earlier(view: JobView, readSpec: SpecReader): SchedJobVersion[] {
+  const out: SchedJobVersion[] = [];
+  const seen = new Set<number>([view.current.version]);
+  for (const entry of view.history) {
+    if (seen.has(entry.version)) continue;
+    seen.add(entry.version);
+    const spec = readSpec(entry);
+    if (spec.ok && spec.value.name === view.name) out.push(schedVersion(entry.version, spec.value));
+  }
+  return out;
+}
+
 function schedJob(view: JobView, spec: JobSpec): SchedJob {
+  return { name: view.name, status: view.desired, ...schedVersion(view.current.version, spec) };
+}
+
+function schedVersion(version: number, spec: JobSpec): SchedJobVersion {
   return {
-    name: view.name,
-    version: view.current.version,
-    status: view.desired,
+    version,
     type: spec.type,
     count: spec.count,
     driver: spec.driver,
@@ -110,7 +135,11 @@ function schedJob(view: JobView, spec: JobSpec): SchedJob {
     scheduling: { algorithm: spec.scheduling.algorithm },
     ports: spec.ports.map((p) => ({ host: p.host, protocol: p.protocol })),
     disconnect: { ...spec.disconnect },
-    update: { maxParallel: spec.update.maxParallel, minHealthyTime: spec.update.minHealthyTime },
+    update: {
+      maxParallel: spec.update.maxParallel,
+      canary: spec.update.canary,
+      autoRevert: spec.update.autoRevert,
+    },
   };
 }
 
@@ -138,6 +167,7 @@ function schedAllocation(a: AllocStatus): SchedAllocation {
     health: a.health,
     startedAt: a.startedAt,
     restarts: a.restarts,
+    ...(a.verdict === undefined ? {} : { verdict: a.verdict }),
   };
 }
 

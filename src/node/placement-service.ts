@@ -9,6 +9,7 @@ import {
   type Plan,
   place,
   plan,
+  type Rollout,
   type StopReason,
 } from '../scheduler/index.js';
 import {
@@ -85,6 +86,8 @@ export type JobPlacement = {
   readonly allocs: readonly CopyExplanation[];
   readonly stops: readonly StopExplanation[];
   readonly unplaced: readonly UnplacedExplanation[];
+  /** The job's rollout as this agent derives it (every agent with the same statuses derives the same). */
+  readonly rollout?: Rollout | undefined;
 } & (
   | { readonly status: 'running' | 'stopped'; readonly version: number; readonly count: number }
   | { readonly status: 'unreadable'; readonly version: number; readonly unreadable: string }
@@ -266,7 +269,15 @@ export class PlacementService {
         ...u.failure,
         reasons: failureLines(u.failure),
       }));
-    const common = { job, computedAt: p.computedAt, allocs, stops, unplaced };
+    const rollout = p.desired.rollouts.find((r) => r.job === job);
+    const common = {
+      job,
+      computedAt: p.computedAt,
+      allocs,
+      stops,
+      unplaced,
+      ...(rollout === undefined ? {} : { rollout }),
+    };
     const known = p.input.jobs.find((j) => j.name === job);
     if (known !== undefined)
       return { ...common, version: known.version, status: known.status, count: known.count };

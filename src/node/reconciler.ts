@@ -25,6 +25,10 @@
  *   `start(previous)` takes the statuses this node last wrote so that adoption writes nothing when the
  *   workload still runs as recorded, and restart counts carry over an agent restart (the times of earlier
  *   restarts do not: the restart window starts afresh).
+ * - Verdict (rollouts, scheduler/rollout.ts): each alloc is judged once, by this node's clock, and the verdict
+ *   rides in its status from then on: healthy once it has passed every check (or, without a check, run) for
+ *   its version's `update.minHealthyTime`; unhealthy at the first failing check, exit or failure before that,
+ *   or when `update.healthyDeadline` passes from placement (from adoption after an agent restart) without it.
  * - Bounded: at most `maxConcurrentCalls` driver starts and stops at once, a deadline on every driver call, one
  *   health check in flight per alloc, a ring of events per alloc, a cap on finished allocs remembered.
  */
@@ -72,6 +76,9 @@ export interface ReconcilerOptions {
 
 type Phase = 'starting' | 'running' | 'waiting' | 'stopping' | 'failed' | 'complete' | 'stopped';
 
+/** The status schema's limit: a longer reason would make the whole status unwritable. */
+const MAX_VERDICT_REASON = 1_024;
+
 const FINISHED: ReadonlySet<Phase> = new Set(['failed', 'complete', 'stopped']);
 
 interface Tracked {
@@ -92,6 +99,12 @@ interface Tracked {
   lock: Promise<void>;
   restartTimer: NodeJS.Timeout | undefined;
   healthTimer: NodeJS.Timeout | undefined;
+  /** When this node took the alloc on: `healthyDeadline` counts from here. */
+  placedAt: number;
+  /** Start of the current unbroken run of passing checks, while no verdict is written. */
+  healthySince: number | undefined;
+  verdictTimer: NodeJS.Timeout | undefined;
+  deadlineTimer: NodeJS.Timeout | undefined;
 }
 
 class Limiter {
@@ -153,7 +166,10 @@ function sameStatus(a: AllocStatus, b: AllocStatus): boolean {
     a.health === b.health &&
     a.startedAt === b.startedAt &&
     a.restarts === b.restarts &&
-    a.lastError === b.lastError
+    a.lastError === b.lastError &&
+    a.verdict?.healthy === b.verdict?.healthy &&
+    a.verdict?.at === b.verdict?.at &&
+    a.verdict?.reason === b.verdict?.reason
   );
 }
 
@@ -224,6 +240,8 @@ export class Reconciler {
     for (const t of this.tracked.values()) {
       clearTimeout(t.restartTimer);
       clearTimeout(t.healthTimer);
+      clearTimeout(t.verdictTimer);
+      clearTimeout(t.deadlineTimer);
     }
     await Promise.all([...this.tracked.values()].map((t) => t.lock));
   }
@@ -267,6 +285,10 @@ export class Reconciler {
       lock: Promise.resolve(),
       restartTimer: undefined,
       healthTimer: undefined,
+      placedAt: this.options.now(),
+      healthySince: undefined,
+      verdictTimer: undefined,
+      deadlineTimer: undefined,
     };
     this.tracked.delete(t.allocId);
     this.tracked.set(t.allocId, t);
@@ -300,6 +322,7 @@ export class Reconciler {
       ...patch,
     };
     const lastError = 'lastError' in patch ? patch.lastError : before?.lastError;
+    const verdict = before?.verdict ?? patch.verdict;
     // Field by field: the caller's records may carry more than the contract's fields.
     const next: AllocStatus = {
       allocId: t.allocId,
@@ -311,6 +334,7 @@ export class Reconciler {
       startedAt: merged.startedAt,
       restarts: merged.restarts,
       ...(lastError === undefined ? {} : { lastError }),
+      ...(verdict === undefined ? {} : { verdict }),
     };
     if (before && sameStatus(before, next)) return;
     t.status = next;
@@ -325,6 +349,8 @@ export class Reconciler {
     t.phase = phase;
     clearTimeout(t.restartTimer);
     clearTimeout(t.healthTimer);
+    clearTimeout(t.verdictTimer);
+    clearTimeout(t.deadlineTimer);
     let finished = 0;
     for (const x of this.tracked.values()) if (FINISHED.has(x.phase)) finished++;
     for (const [id, x] of this.tracked) {
@@ -366,6 +392,8 @@ export class Reconciler {
         if (h.state === 'running') {
           this.event(t, 'adopted', `${name} ${h.ref}`);
           this.transition(t, { state: 'running', startedAt: h.startedAt });
+          this.armDeadline(t);
+          this.settleWithoutCheck(t);
           this.scheduleHealth(t);
         } else {
           await this.locked(t, () =>
@@ -390,6 +418,7 @@ export class Reconciler {
     });
     this.event(t, 'placed');
     this.transition(t, { state: 'pending' });
+    this.armDeadline(t);
     if (!spec) return this.fail(t, `job ${d.job} version ${d.jobVersion} is not known on this node`);
     if (!this.options.drivers.has(spec.driver)) {
       return this.fail(t, `this node has no ${spec.driver} driver`);
@@ -399,7 +428,7 @@ export class Reconciler {
 
   private fail(t: Tracked, reason: string): void {
     this.event(t, 'failed', reason);
-    this.transition(t, { state: 'failed', lastError: reason });
+    this.judge(t, false, reason, { state: 'failed', lastError: reason });
     this.finish(t, 'failed');
   }
 
@@ -436,7 +465,60 @@ export class Reconciler {
     this.event(t, restart ? 'restarted' : 'started', `${t.driver} ${handle.ref}`);
     this.transition(t, { state: 'running', startedAt: handle.startedAt });
     if (handle.state === 'exited') return this.onExit(t, handle.exitCode, describeExit(handle.exitCode));
+    this.settleWithoutCheck(t);
     this.scheduleHealth(t);
+  }
+
+  /** `transition(patch)` with the alloc's one verdict, unless it has one already: one report, not two. */
+  private judge(
+    t: Tracked,
+    healthy: boolean,
+    reason: string | undefined,
+    patch: Partial<Omit<AllocStatus, 'allocId' | 'node'>> = {},
+  ): void {
+    clearTimeout(t.verdictTimer);
+    clearTimeout(t.deadlineTimer);
+    t.healthySince = undefined;
+    if (t.status?.verdict !== undefined) {
+      this.transition(t, patch);
+      return;
+    }
+    this.options.log.info({ allocId: t.allocId, healthy, reason }, 'alloc judged');
+    const at = this.options.now();
+    const why = reason === undefined ? {} : { reason: reason.slice(0, MAX_VERDICT_REASON) };
+    this.transition(t, { ...patch, verdict: { healthy, at, ...why } });
+  }
+
+  private armDeadline(t: Tracked): void {
+    const update = t.spec?.update;
+    if (!update || t.status?.verdict !== undefined || t.deadlineTimer !== undefined) return;
+    const delay = t.placedAt + update.healthyDeadline - this.options.now();
+    t.deadlineTimer = setTimeout(
+      () => {
+        if (FINISHED.has(t.phase) || t.phase === 'stopping') return;
+        this.judge(t, false, `not healthy within healthyDeadline (${update.healthyDeadline} ms)`);
+      },
+      Math.max(0, delay),
+    );
+    t.deadlineTimer.unref();
+  }
+
+  /** A run of passing checks (or, without a check, of running) began: healthy after `minHealthyTime`. */
+  private startHealthyRun(t: Tracked): void {
+    const update = t.spec?.update;
+    if (!update || t.status?.verdict !== undefined || t.healthySince !== undefined) return;
+    const since = this.options.now();
+    const run = t.run;
+    t.healthySince = since;
+    clearTimeout(t.verdictTimer);
+    t.verdictTimer = setTimeout(() => {
+      if (t.phase === 'running' && t.run === run && t.healthySince === since) this.judge(t, true, undefined);
+    }, update.minHealthyTime);
+    t.verdictTimer.unref();
+  }
+
+  private settleWithoutCheck(t: Tracked): void {
+    if (!t.spec?.health) this.startHealthyRun(t);
   }
 
   /** A disk that cannot be written must not keep workloads from running: the batched flush tries again. */
@@ -458,6 +540,8 @@ export class Reconciler {
       await this.cleanUp(t);
       return this.fail(t, `${reason}; job ${t.job} version ${t.jobVersion} is not known on this node`);
     }
+    clearTimeout(t.verdictTimer);
+    t.healthySince = undefined;
     const now = this.options.now();
     const policy = t.spec.restart;
     t.restarts = restartsInWindow(policy, t.restarts, now);
@@ -472,7 +556,7 @@ export class Reconciler {
       case 'complete':
         await this.cleanUp(t);
         this.event(t, 'completed', reason);
-        this.transition(t, { state: 'complete' });
+        this.judge(t, true, undefined, { state: 'complete' });
         return this.finish(t, 'complete');
       case 'fail':
         await this.cleanUp(t);
@@ -481,7 +565,7 @@ export class Reconciler {
         t.restarts.push(decision.at);
         t.phase = 'waiting';
         this.event(t, 'exited', `${reason}; ${decision.reason}`);
-        this.transition(t, {
+        this.judge(t, false, reason, {
           state: 'pending',
           health: 'unknown',
           restarts: (t.status?.restarts ?? 0) + 1,
@@ -527,6 +611,8 @@ export class Reconciler {
       t.phase = 'stopping';
       clearTimeout(t.restartTimer);
       clearTimeout(t.healthTimer);
+      clearTimeout(t.verdictTimer);
+      t.healthySince = undefined;
       try {
         const driver = this.driverOf(t);
         await this.slots.run(() =>
@@ -540,7 +626,10 @@ export class Reconciler {
       } catch (err) {
         // As it was, as far as anyone knows: the next plan asks again.
         t.phase = phase;
-        if (phase === 'running') this.scheduleHealth(t);
+        if (phase === 'running') {
+          this.settleWithoutCheck(t);
+          this.scheduleHealth(t);
+        }
         if (phase === 'waiting') this.scheduleRestart(t, 0);
         this.options.log.warn({ allocId: t.allocId, err }, 'stop failed; the next plan retries it');
         return;
@@ -660,11 +749,12 @@ export class Reconciler {
       t.healthFailures = 0;
       if (t.status?.health !== 'healthy') this.event(t, 'healthy');
       this.transition(t, { health: 'healthy' });
+      this.startHealthyRun(t);
       return this.scheduleHealth(t);
     }
     t.healthFailures++;
     if (t.status?.health !== 'unhealthy') this.event(t, 'unhealthy', result.reason);
-    this.transition(t, { health: 'unhealthy' });
+    this.judge(t, false, `health check failed: ${result.reason}`, { health: 'unhealthy' });
     if (t.healthFailures < this.checkRestartLimit) return this.scheduleHealth(t);
     const failures = t.healthFailures;
     await this.locked(t, async () => {

@@ -2,7 +2,8 @@ import type { JobSpec } from '../crdt/job-spec.js';
 import type { GossipMessage, MeshState } from '../crdt/mesh-state.js';
 import type { AllocStatus } from '../crdt/records.js';
 import type { AgentConfig } from './config.js';
-import type { Driver, DriverName } from './drivers/driver.js';
+import type { Driver, DriverName, LogLine, LogOptions } from './drivers/driver.js';
+import { DriverError } from './drivers/driver-error.js';
 import { ExecDriver } from './drivers/exec-driver.js';
 import type { Logger } from './logger.js';
 import { type PeerLiveness, readJobSpec } from './placement-input.js';
@@ -23,8 +24,12 @@ export interface WorkloadsDeps {
   /** Drivers this node offers (the same list its node record advertises). */
   drivers: readonly DriverName[];
   liveness(): readonly PeerLiveness[];
+  /** `host:port` of the agent's registry endpoint, when up: Docker pulls images through it. */
+  imageMirror?: () => string | undefined;
   /** Tests shrink placement debounce and health intervals. */
   tuning?: { debounceMs?: number; healthIntervalScale?: number; pollMs?: number };
+  /** The simulator runs allocations in memory: it supplies the drivers instead of Docker and processes. */
+  makeDriver?: (name: DriverName, owner: string) => Driver;
 }
 
 /**
@@ -72,21 +77,28 @@ export class Workloads {
   }
 
   static async start(deps: WorkloadsDeps): Promise<Workloads> {
-    const drivers = new Map<DriverName, Driver>();
-    if (deps.drivers.includes('exec'))
-      drivers.set('exec', new ExecDriver({ owner: deps.self, dataDir: deps.config.dataDir }));
-    if (deps.drivers.includes('docker')) {
-      // Loaded only where Docker answers: dockerode and its ssh2 stack cost ~30 MB of RSS on a device without it.
-      const { DockerDriver } = await import('./drivers/docker-driver.js');
-      drivers.set('docker', new DockerDriver({ owner: deps.self, socketPath: deps.config.dockerSocket }));
-    }
-    const workloads = new Workloads(deps, drivers);
+    const workloads = new Workloads(deps, await startDrivers(deps));
     // Adopt what already runs before the first plan, so an agent restart never starts a workload twice; with
     // no network at all the local replica still says what this device should run (offline autonomy).
     const previous = deps.state.allocations().filter((a) => a.node === deps.self);
     await workloads.reconciler.start(previous);
     workloads.placement.schedule();
     return workloads;
+  }
+
+  /**
+   * The logs of a workload this node runs, from whichever driver runs it; a DriverError `not-found` before any
+   * line when none does, so callers can refuse cleanly.
+   */
+  async logs(allocId: string, options: LogOptions): Promise<AsyncIterable<LogLine>> {
+    for (const driver of this.#drivers.values()) {
+      if (await driver.inspect(allocId, { signal: options.signal })) return driver.logs(allocId, options);
+    }
+    throw new DriverError(
+      'not-found',
+      `no workload for alloc ${allocId}`,
+      'meshctl alloc list shows where it runs',
+    );
   }
 
   /** Something changed that placement depends on: replicated state or liveness. Debounced. */
@@ -101,6 +113,30 @@ export class Workloads {
     await this.reconciler.close();
     for (const driver of this.#drivers.values()) await driver.close();
   }
+}
+
+async function startDrivers(deps: WorkloadsDeps): Promise<Map<DriverName, Driver>> {
+  const drivers = new Map<DriverName, Driver>();
+  const { makeDriver } = deps;
+  if (makeDriver) {
+    for (const name of deps.drivers) drivers.set(name, makeDriver(name, deps.self));
+    return drivers;
+  }
+  if (deps.drivers.includes('exec'))
+    drivers.set('exec', new ExecDriver({ owner: deps.self, dataDir: deps.config.dataDir }));
+  if (deps.drivers.includes('docker')) {
+    // Loaded only where Docker answers: dockerode and its ssh2 stack cost ~30 MB of RSS on a device without it.
+    const { DockerDriver } = await import('./drivers/docker-driver.js');
+    drivers.set(
+      'docker',
+      new DockerDriver({
+        owner: deps.self,
+        socketPath: deps.config.dockerSocket,
+        ...(deps.imageMirror ? { mirror: deps.imageMirror } : {}),
+      }),
+    );
+  }
+  return drivers;
 }
 
 function resolveSpec(state: MeshState, job: string, version: number): JobSpec | undefined {

@@ -12,9 +12,9 @@
  *    last bit cannot flip a tie, and JSON prints them identically.
  *  - The output is sorted (allocs by job, slot, id; stops by id; unplaced by job, slot).
  * "Views agree" means: same jobs, node records and allocation statuses, and every node in the same
- * condition (ready, suspect, disconnected) with the same side of its job's `lostAfter` and, during a
- * rolling update, the same side of `minHealthyTime`. `now` enters only through those two comparisons, so
- * agents with different clocks still agree whenever the comparisons do.
+ * condition (ready, suspect, disconnected) with the same side of its job's `lostAfter`. `now` enters only
+ * through that comparison (rollouts are gated on the owners' verdicts, not on clocks), so agents with
+ * different clocks still agree whenever it does.
  * Views that disagree (partitions) may place a slot twice; the copies carry different ids (the node is in
  * the id) and `reconcile` picks one survivor per slot as soon as both are visible.
  *
@@ -29,6 +29,7 @@ import { finish, HASH_SEED, mixInt, mixString, rendezvous } from './hash.js';
 import { buildNodeTable, type Heard, type NodeInfo, type NodeTable } from './node-table.js';
 import { isLive, reconcile, type SlotCopy } from './reconcile.js';
 import { type ClassRing, classRing, ringOrder, ringStart } from './ring.js';
+import { deriveRollout, movesNow, type SlotProgress, targetJob } from './rollout.js';
 import { affinityScore, finalScore, fitScore } from './score.js';
 import type {
   Desired,
@@ -36,6 +37,7 @@ import type {
   Dimension,
   LivenessView,
   PlacementFailure,
+  Rollout,
   SchedAllocation,
   SchedDisconnect,
   SchedJob,
@@ -112,7 +114,7 @@ function canonical<T>(items: readonly T[], key: (item: T) => string): T[] {
 function handedOver(job: SchedJob, copies: readonly Copy[]): number | undefined {
   let latest: Copy | undefined;
   for (const c of copies) if (latest === undefined || c.generation > latest.generation) latest = c;
-  if (latest === undefined || latest.state !== 'complete' || latest.jobVersion >= job.version)
+  if (latest === undefined || latest.state !== 'complete' || latest.jobVersion === job.version)
     return undefined;
   return latest.nodeIndex >= 0 ? latest.nodeIndex : undefined;
 }
@@ -138,6 +140,8 @@ class Placer {
   readonly allocs: DesiredAlloc[] = [];
   readonly stops: StopDecision[] = [];
   readonly unplaced: Unplaced[] = [];
+  readonly rollouts: Rollout[] = [];
+  readonly #rollout = new Map<string, Rollout>();
 
   constructor(table: NodeTable, now: number) {
     this.#table = table;
@@ -147,12 +151,30 @@ class Placer {
   }
 
   run(jobs: readonly SchedJob[], allocations: readonly SchedAllocation[]): void {
-    const grouped = this.#group(jobs, allocations);
-    const work = jobs
+    const targeted = this.#targets(jobs, allocations);
+    const grouped = this.#group(targeted, allocations);
+    const work = targeted
       .filter((job) => job.status === 'running')
       .map((job) => this.#reconcileJob(job, grouped.get(job.name)));
     this.#keepWhatFits(work);
     for (const w of work) this.#placeJob(w);
+  }
+
+  /** Each running job as its rollout targets it: the newest version, or the one autoRevert fell back to. */
+  #targets(jobs: readonly SchedJob[], allocations: readonly SchedAllocation[]): SchedJob[] {
+    const byJob = new Map<string, SchedAllocation[]>();
+    for (const a of allocations) {
+      const list = byJob.get(a.job);
+      if (list === undefined) byJob.set(a.job, [a]);
+      else list.push(a);
+    }
+    return jobs.map((job) => {
+      if (job.status !== 'running') return job;
+      const rollout = deriveRollout(job, byJob.get(job.name) ?? []);
+      this.rollouts.push(rollout);
+      this.#rollout.set(job.name, rollout);
+      return targetJob(job, rollout);
+    });
   }
 
   /** Live copies of jobs that no longer want them are stopped; the rest are grouped by job and slot. */
@@ -244,12 +266,13 @@ class Placer {
       const copies = slotCopies?.[slot] ?? [];
       const connected = copies.filter((c) => c.heard.condition !== 'disconnected');
       const unknown = copies.filter((c) => c.heard.condition === 'disconnected' && isLive(c.state));
-      const { survivor, losers } = reconcile(connected, disconnect.reconcile);
+      const { survivor, losers } = reconcile(connected, disconnect.reconcile, job.version);
       for (const l of losers) this.#stop(l.record, 'duplicate');
       const standsIn =
         survivor !== undefined &&
         unknown.length > 0 &&
-        reconcile([survivor, ...unknown.map(unheardRival)], disconnect.reconcile).survivor !== survivor;
+        reconcile([survivor, ...unknown.map(unheardRival)], disconnect.reconcile, job.version).survivor !==
+          survivor;
       const batchDone =
         job.type === 'batch' && copies.some((c) => c.state === 'complete' && c.jobVersion === job.version);
       slots.push({
@@ -337,11 +360,9 @@ class Placer {
   }
 
   /**
-   * Slots still on an older version move to the current one, at most `maxParallel` at a time. In flight are
-   * slots with a current copy that has not yet settled, and slots with no copy at all (the old one already
-   * stopped, the new one not yet started: counting those keeps the gap between two evaluations from opening
-   * the gate). The old copy stops (destructive update, as Nomad) and frees its node, which the new copy tries
-   * first.
+   * Slots on another version than the target move to it as the job's rollout allows (rollout.ts: canaries
+   * first, then `maxParallel` at a time, each gated on the verdicts of the copies already moved). The old
+   * copy stops (destructive update, as Nomad) and frees its node, which the new copy tries first.
    */
   #startUpdates(
     job: SchedJob,
@@ -349,26 +370,16 @@ class Placer {
     ports: readonly string[],
     collisions: Map<number, number>,
   ) {
-    const outdated = slots.filter((s) => s.survivor !== undefined && s.survivor.jobVersion < job.version);
-    if (outdated.length === 0) return;
-    let budget = Number.POSITIVE_INFINITY;
-    if (job.update !== undefined) {
-      const { maxParallel, minHealthyTime } = job.update;
-      const inFlight = slots.filter((s) => {
-        const c = s.survivor;
-        if (c === undefined) return !s.covered;
-        if (c.jobVersion !== job.version) return false;
-        const settled =
-          c.state === 'running' &&
-          c.record.health !== 'unhealthy' &&
-          this.#now - c.startedAt >= minHealthyTime;
-        return !settled;
-      }).length;
-      budget = maxParallel - inFlight;
-    }
-    for (const s of outdated) {
-      if (budget <= 0) return;
-      budget--;
+    const rollout = this.#rollout.get(job.name);
+    if (rollout === undefined) return;
+    const progress = slots.map((s): SlotProgress => {
+      const c = s.survivor;
+      if (c === undefined) return s.covered ? 'idle' : 'moving';
+      if (c.jobVersion !== job.version) return 'outdated';
+      return c.record.verdict?.healthy === true ? 'settled' : 'moving';
+    });
+    for (const slot of movesNow(rollout, progress)) {
+      const s = slots[slot]!;
       const old = s.survivor!;
       this.#stop(old.record, 'updated');
       s.survivor = undefined;
@@ -562,5 +573,6 @@ export function place(
     ),
     stops: placer.stops.sort((a, b) => compareStrings(a.allocId, b.allocId)),
     unplaced: placer.unplaced.sort((a, b) => compareStrings(a.job, b.job) || a.slot - b.slot),
+    rollouts: placer.rollouts,
   };
 }

@@ -3,7 +3,8 @@
  * heals (Nomad's disconnect.reconcile). Order of precedence:
  *   1. only live copies (pending, starting, running) can survive: a failed original never beats a running
  *      replacement;
- *   2. a newer job version always wins;
+ *   2. a copy of `target` (the version the job's rollout targets) wins, then a newer job version: after an
+ *      autoRevert the older target must beat the failed newer version, or the two would swap back and forth;
  *   3. the job's mode decides; every remaining tie goes to the original: the lowest generation, then the
  *      earliest start, then the smaller alloc id, so the answer never depends on the order copies came in.
  */
@@ -43,8 +44,13 @@ const modeOrder: Record<ReconcileMode, Order> = {
   longest_running: (a, b) => a.startedAt - b.startedAt || originalFirst(a, b),
 };
 
-export function reconcile<C extends SlotCopy>(copies: readonly C[], mode: ReconcileMode): Reconciled<C> {
+export function reconcile<C extends SlotCopy>(
+  copies: readonly C[],
+  mode: ReconcileMode,
+  target?: number,
+): Reconciled<C> {
   const order = modeOrder[mode];
+  const rank = (v: number) => (v === target ? Number.POSITIVE_INFINITY : v);
   let survivor: C | undefined;
   const losers: C[] = [];
   for (const copy of copies) {
@@ -52,7 +58,7 @@ export function reconcile<C extends SlotCopy>(copies: readonly C[], mode: Reconc
     if (survivor === undefined) {
       survivor = copy;
     } else if (
-      copy.jobVersion > survivor.jobVersion ||
+      rank(copy.jobVersion) > rank(survivor.jobVersion) ||
       (copy.jobVersion === survivor.jobVersion && order(copy, survivor) < 0)
     ) {
       losers.push(survivor);

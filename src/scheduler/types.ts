@@ -29,11 +29,17 @@ export interface SchedDisconnect {
   readonly reconcile: ReconcileMode;
 }
 
+/**
+ * How a new version rolls out (see rollout.ts). `minHealthyTime` and `healthyDeadline` are not here: the node
+ * that runs a copy judges them with its own clock and records the outcome as the copy's `verdict`.
+ */
 export interface SchedUpdate {
   /** How many slots may move to a new job version at once; the rest keep the old version meanwhile. */
   readonly maxParallel: number;
-  /** A new copy counts as settled once it has run this long without turning unhealthy. */
-  readonly minHealthyTime: number;
+  /** The first `canary` slots move first, together, and must all be healthy before any other moves. 0 = none. */
+  readonly canary?: number | undefined;
+  /** A version whose new copy turns out unhealthy is replaced by the newest earlier version that was stable. */
+  readonly autoRevert?: boolean | undefined;
 }
 
 export interface SchedPort {
@@ -58,7 +64,15 @@ export interface SchedJob {
   readonly disconnect?: SchedDisconnect | undefined;
   /** Absent: every outdated slot moves to the new version at once. */
   readonly update?: SchedUpdate | undefined;
+  /**
+   * Earlier submitted versions (any order): what autoRevert may fall back to, and the `count` that tells
+   * when one of them was stable. Absent: nothing to revert to.
+   */
+  readonly history?: readonly SchedJobVersion[] | undefined;
 }
+
+/** One submitted version of a job: what placement needs to run copies of it. */
+export type SchedJobVersion = Omit<SchedJob, 'name' | 'status' | 'history'>;
 
 export interface SchedNode {
   readonly peerId: string;
@@ -75,6 +89,18 @@ export interface SchedNode {
 export type AllocState = 'pending' | 'starting' | 'running' | 'failed' | 'complete' | 'lost';
 export type AllocHealth = 'unknown' | 'healthy' | 'unhealthy';
 
+/**
+ * The owner's one-time judgement of a copy, written once and never changed (Nomad's deployment health of an
+ * allocation): healthy once it has passed its checks for the version's `minHealthyTime`, unhealthy when a
+ * check fails, it exits or fails first, or `healthyDeadline` passes without it becoming healthy.
+ */
+export interface Verdict {
+  readonly healthy: boolean;
+  /** Wall-clock ms on the owner when it was judged. */
+  readonly at: number;
+  readonly reason?: string | undefined;
+}
+
 /** What a node reports about an allocation it runs (the "actual" world). */
 export interface SchedAllocation {
   readonly allocId: string;
@@ -85,6 +111,8 @@ export interface SchedAllocation {
   readonly health: AllocHealth;
   readonly startedAt: number;
   readonly restarts: number;
+  /** Absent until the owner has judged the copy. */
+  readonly verdict?: Verdict | undefined;
 }
 
 export interface LivenessEntry {
@@ -119,7 +147,7 @@ export type StopReason =
   | 'orphaned' // the job no longer exists, or the alloc id is not one this scheduler names
   | 'scaled-down' // its slot is at or above the job's count
   | 'duplicate' // another copy of its slot survived reconciliation
-  | 'updated' // its slot moves to a newer job version
+  | 'updated' // its slot moves to the version the job's rollout targets (newer, or reverted to)
   | 'evicted'; // its node no longer has room for everything it runs
 
 export interface StopDecision {
@@ -149,10 +177,60 @@ export interface Unplaced {
   readonly failure: PlacementFailure;
 }
 
+/**
+ * - `canary`: the first `canary` slots move to the new version; the rest wait until all of them are healthy.
+ * - `running`: slots move `maxParallel` at a time, each once the ones before it are healthy.
+ * - `complete`: every slot has had a healthy copy of the newest version.
+ * - `failed`: a copy of the newest version was judged unhealthy first; no further slot moves (no autoRevert,
+ *   or no earlier version was ever stable).
+ * - `reverted`: as failed, and slots move back to the newest earlier stable version.
+ */
+export type RolloutPhase = 'canary' | 'running' | 'complete' | 'failed' | 'reverted';
+
+export interface RolloutFailure {
+  readonly version: number;
+  /** The first copy (by verdict time, then id) judged unhealthy. */
+  readonly allocId: string;
+  readonly node: string;
+  readonly at: number;
+  readonly reason: string;
+}
+
+/** Progress of the slots `0..count-1` of the target version. */
+export interface RolloutCounts {
+  readonly total: number;
+  /** Slots with a live copy of the target version. */
+  readonly updated: number;
+  /** ... of which judged healthy, */
+  readonly healthy: number;
+  /** ... and not yet judged. */
+  readonly pending: number;
+  /** Copies of the newest version judged unhealthy (live or not). */
+  readonly unhealthy: number;
+}
+
+/** A job's rollout, derived from versions and verdicts alone (rollout.ts); the same on every agent. */
+export interface Rollout {
+  readonly job: string;
+  /** The newest submitted version. */
+  readonly latest: number;
+  /** The version every slot should run: the newest, or what autoRevert fell back to. */
+  readonly target: number;
+  readonly phase: RolloutPhase;
+  readonly failure?: RolloutFailure | undefined;
+  /** Slots that go first, together. */
+  readonly canary: number;
+  /** Undefined: no update strategy, every slot moves at once. */
+  readonly maxParallel?: number | undefined;
+  readonly counts: RolloutCounts;
+}
+
 export interface Desired {
   readonly allocs: readonly DesiredAlloc[];
   readonly stops: readonly StopDecision[];
   readonly unplaced: readonly Unplaced[];
+  /** One per running job, sorted by job. */
+  readonly rollouts: readonly Rollout[];
 }
 
 export interface Plan {

@@ -378,7 +378,8 @@ describe.each([dockerRuntime(), execRuntime()])('$driver driver, whole agents', 
       async () => (await apiGet<{ peers: { alive: number } }>(observer, '/v1/status')).peers.alive === 2,
     );
     const replicated = (await statuses(observer, job)).find((s) => s.allocId === before.allocId);
-    expect(replicated).toEqual(statusBefore);
+    // Matched, not equal: the owner may meanwhile have written the copy's one-time rollout verdict.
+    expect(replicated).toMatchObject(statusBefore!);
     expect(await running(observer, job)).toHaveLength(3);
   });
 

@@ -53,6 +53,9 @@ function sleeperJob(count: number): JobSpec {
 const running = (observer: Agent) =>
   observer.state.state.allocations().filter((a) => a.job === 'sleeper' && a.state === 'running');
 
+/** Alloc ids are `<job>.<slot>.<generation>.<hash>`. */
+const slotOf = (allocId: string) => allocId.split('.')[1];
+
 const describeMesh = () =>
   agents
     .map(
@@ -145,15 +148,26 @@ test('count 3 on 3 agents: one copy each, same placement everywhere, replaced wh
   expect(after.restarts).toBe(before.restarts);
 
   // Lose w0 for good: its copy is replaced on a surviving agent, and three copies run again.
+  // A restart slow enough to pass the lost period gets w2's slot a stand-in, stopped once w2 is heard again;
+  // wait for that, or the stand-in would pass below for the replacement of w0's copy.
+  await waitFor(
+    'exactly three running copies and one placement after the restart',
+    () => agents.every((a) => running(a).length === 3) && new Set(agents.map(placementKey)).size === 1,
+    30_000,
+  );
   const lost = agents[0]!;
+  const lostCopy = running(agents[1]!).find((r) => r.node === lost.peerId)!;
+  const lostSlot = slotOf(lostCopy.allocId);
   await lost.stop();
   const lostAt = Date.now();
   agents.splice(0, 1);
   await waitFor(
     'a replacement for the lost copy on a survivor',
     () =>
-      agents.every((a) => running(a).filter((r) => r.node !== lost.peerId).length === 3) &&
-      new Set(agents.map(placementKey)).size === 1,
+      agents.every((a) => {
+        const survivors = running(a).filter((r) => r.node !== lost.peerId);
+        return survivors.length === 3 && survivors.some((r) => slotOf(r.allocId) === lostSlot);
+      }) && new Set(agents.map(placementKey)).size === 1,
     30_000,
   );
   const replacement = running(agents[0]!).filter((r) => r.node !== lost.peerId);

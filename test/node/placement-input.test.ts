@@ -68,8 +68,22 @@ describe('placementInput', () => {
       scheduling: { algorithm: 'spread' },
       ports: [],
       disconnect: { lostAfter: 30_000, replace: true, reconcile: 'keep_original' },
-      update: { maxParallel: 1, minHealthyTime: 10_000 },
+      update: { maxParallel: 1, canary: 0, autoRevert: false },
+      history: [],
     });
+  });
+
+  test('earlier versions come along for autoRevert, one per number, newest first', () => {
+    const state = replica('a');
+    state.submitJob('web', webSpec(3), 'op', 1);
+    state.submitJob('web', webSpec(2), 'op', 2);
+    state.submitJob('web', webSpec(1), 'op', 3);
+    const [job] = inputOf(state).jobs;
+    expect(job?.version).toBe(3);
+    expect(job?.history?.map((v) => [v.version, v.count])).toEqual([
+      [2, 2],
+      [1, 3],
+    ]);
   });
 
   test('a stopped job maps as stopped, and its running copies are stopped by placement', () => {

@@ -348,3 +348,115 @@ describe('task spec', () => {
     });
   });
 });
+
+describe('reconciler: verdicts for rollouts', () => {
+  const checked = (command: string[], update: JobSpecInput['update']) => ({
+    health: { type: 'exec' as const, command, interval: '1s' },
+    update,
+    restart: { attempts: 2, interval: '10s', delay: '0', mode: 'fail' as const },
+  });
+
+  it('judges a copy healthy once its checks have passed for minHealthyTime, and never again', async () => {
+    const { make, reports } = await setup(
+      'exec sleep 60',
+      checked(['true'], { minHealthyTime: '300ms', healthyDeadline: '10s' }),
+    );
+    const { reconciler } = make({ healthIntervalScale: 0.05 });
+    await reconciler.start();
+    const a = desired('web', 0);
+    await reconciler.apply(startPlan(a));
+    await until(() => reconciler.status(a.allocId)?.verdict !== undefined);
+    const verdict = reconciler.status(a.allocId)?.verdict;
+    const firstHealthy = reconciler.events(a.allocId).find((e) => e.kind === 'healthy');
+    expect(verdict).toMatchObject({ healthy: true });
+    expect(verdict!.at - firstHealthy!.at).toBeGreaterThanOrEqual(300);
+    // Only the report that wrote it carries a new verdict; earlier ones have none.
+    await sleep(300);
+    const withVerdict = reports.filter((r) => r.allocId === a.allocId && r.verdict !== undefined);
+    expect(new Set(withVerdict.map((r) => JSON.stringify(r.verdict)))).toEqual(
+      new Set([JSON.stringify(verdict)]),
+    );
+  });
+
+  it('judges a copy unhealthy at its first failing check, and keeps that verdict through restarts', async () => {
+    const { make } = await setup(
+      'exec sleep 60',
+      checked(['false'], { minHealthyTime: '0', healthyDeadline: '10s' }),
+    );
+    const { reconciler } = make({ healthIntervalScale: 0.05, checkRestartLimit: 1 });
+    await reconciler.start();
+    const a = desired('web', 0);
+    await reconciler.apply(startPlan(a));
+    await until(() => reconciler.status(a.allocId)?.verdict !== undefined);
+    const verdict = reconciler.status(a.allocId)?.verdict;
+    expect(verdict).toMatchObject({ healthy: false, reason: expect.stringMatching(/^health check failed/) });
+    await until(() => reconciler.status(a.allocId)?.state === 'failed');
+    expect(reconciler.status(a.allocId)?.restarts).toBe(2);
+    expect(reconciler.status(a.allocId)?.verdict).toEqual(verdict);
+  });
+
+  it('judges a copy unhealthy when it exits before it is healthy', async () => {
+    const { make } = await setup('exit 3', { update: { minHealthyTime: '5s', healthyDeadline: '10s' } });
+    const { reconciler } = make();
+    await reconciler.start();
+    const a = desired('web', 0);
+    await reconciler.apply(startPlan(a));
+    await until(() => reconciler.status(a.allocId)?.verdict !== undefined);
+    expect(reconciler.status(a.allocId)?.verdict).toMatchObject({
+      healthy: false,
+      reason: 'exited with code 3',
+    });
+  });
+
+  it('judges a copy unhealthy when healthyDeadline passes first, counted from placement', async () => {
+    const { make } = await setup('exec sleep 60', { update: { minHealthyTime: '0', healthyDeadline: '1s' } });
+    const { driver, reconciler } = make();
+    const a = desired('web', 0);
+    driver.hold.add(a.allocId);
+    await reconciler.start();
+    const placed = Date.now();
+    void reconciler.apply(startPlan(a));
+    await until(() => reconciler.status(a.allocId)?.verdict !== undefined, 5_000);
+    const verdict = reconciler.status(a.allocId)?.verdict;
+    expect(verdict).toMatchObject({
+      healthy: false,
+      reason: 'not healthy within healthyDeadline (1000 ms)',
+    });
+    expect(verdict!.at - placed).toBeGreaterThanOrEqual(1_000);
+    expect(reconciler.status(a.allocId)?.state).toBe('starting');
+  });
+
+  it('an agent restart adopts the verdict with the workload and never judges it again', async () => {
+    const { make, reports } = await setup('exec sleep 60', {
+      update: { minHealthyTime: '0', healthyDeadline: '5s' },
+    });
+    const first = make();
+    await first.reconciler.start();
+    const a = desired('web', 0);
+    await first.reconciler.apply(startPlan(a));
+    await until(() => first.reconciler.status(a.allocId)?.verdict !== undefined);
+    const verdict = first.reconciler.status(a.allocId)!.verdict;
+    await first.reconciler.close();
+    const written = reports.length;
+
+    const second = make();
+    await second.reconciler.start([...reports]);
+    await sleep(200);
+    expect(second.reconciler.status(a.allocId)).toMatchObject({ state: 'running', verdict });
+    expect(reports).toHaveLength(written);
+  });
+
+  it('without a health check, running for minHealthyTime is healthy', async () => {
+    const { make } = await setup('exec sleep 60', {
+      update: { minHealthyTime: '200ms', healthyDeadline: '5s' },
+    });
+    const { reconciler } = make();
+    await reconciler.start();
+    const a = desired('web', 0);
+    await reconciler.apply(startPlan(a));
+    const running = Date.now();
+    await until(() => reconciler.status(a.allocId)?.verdict !== undefined);
+    expect(reconciler.status(a.allocId)?.verdict).toMatchObject({ healthy: true });
+    expect(reconciler.status(a.allocId)!.verdict!.at - running).toBeGreaterThanOrEqual(190);
+  });
+});

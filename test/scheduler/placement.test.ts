@@ -395,8 +395,9 @@ describe('job lifecycle', () => {
       withoutOld,
       started(step1, 100).filter((a) => a.jobVersion === 2),
     );
-    // Not yet settled: running for less than minHealthyTime.
+    // Not yet settled: running, even healthy, but not yet judged healthy by its owner (minHealthyTime).
     expect(place([v2], nodes, actual, everyone, 105).stops).toEqual([]);
+    actual = actual.map((a) => (a.jobVersion === 2 ? { ...a, verdict: { healthy: true, at: 110 } } : a));
     const step2 = place([v2], nodes, actual, everyone, 110);
     expect(step2.allocs.filter((a) => a.jobVersion === 2).map((a) => a.slot)).toEqual([0, 1]);
     expect(runOn(step2, where.get('1')!)).toContain(step2.allocs.find((a) => a.slot === 1)!.allocId);

@@ -1,6 +1,11 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { parseDuration } from '../../crdt/duration.js';
+import type { LogLine } from '../../node/drivers/driver.js';
+import { LineSplitter } from '../../node/drivers/line-splitter.js';
 import type { AllocRow } from '../../node/placement-service.js';
+import type { LogRecord } from '../../node/routes/alloc-logs-routes.js';
 import type { AllocDetail } from '../../node/routes/alloc-routes.js';
+import { CliError } from '../api-client.js';
 import { globals } from '../globals.js';
 import { ago, render, renderRecord, shortId } from '../output.js';
 
@@ -57,6 +62,14 @@ export function registerAllocCommands(program: Command): void {
           ['Node', detail.owner ? `${detail.owner.name} (${shortId(detail.owner.peerId)})` : '-'],
           ['State', s ? s.state : 'not reported yet'],
           ['Health', s?.health ?? '-'],
+          [
+            'Verdict',
+            s?.verdict === undefined
+              ? 'not judged yet'
+              : `${s.verdict.healthy ? 'healthy' : 'unhealthy'} (${ago(s.verdict.at, now)}${
+                  s.verdict.reason ? `: ${s.verdict.reason}` : ''
+                })`,
+          ],
           ['Started', s?.startedAt ? ago(s.startedAt, now) : '-'],
           ['Restarts', s ? String(s.restarts) : '-'],
           ['Last error', s?.lastError ?? '-'],
@@ -81,4 +94,63 @@ export function registerAllocCommands(program: Command): void {
               );
       process.stdout.write(`${head}\nRecent events\n${events}`);
     });
+
+  alloc
+    .command('logs <id>')
+    .description('the output of an allocation, read from the node that runs it, whichever agent you ask')
+    .option('-f, --follow', 'keep printing new lines until the workload exits (Ctrl-C to stop)')
+    .option('--tail <n>', 'only the last n lines of history (exec: of each stream)', wholeNumber)
+    .option(
+      '--since <duration>',
+      'only lines of the last duration, e.g. 10m (docker only: exec has no times)',
+    )
+    .addOption(new Option('--stdout', 'only standard output').conflicts('stderr'))
+    .addOption(new Option('--stderr', 'only standard error'))
+    .action(async (id: string, opts: LogsOptions, cmd: Command) => {
+      const { client, format } = globals(cmd);
+      if (format === 'yaml') throw new CliError('alloc logs prints lines, or JSON lines with -o json', 2);
+      const query = new URLSearchParams({ follow: String(opts.follow === true) });
+      if (opts.tail !== undefined) query.set('tail', String(opts.tail));
+      if (opts.since !== undefined) {
+        const since = parseDuration(opts.since);
+        if (!since.ok) throw new CliError(`--since: ${since.error}`, 2);
+        query.set('since', opts.since);
+      }
+      if (opts.stdout) query.set('stream', 'stdout');
+      if (opts.stderr) query.set('stream', 'stderr');
+      const body = await client.stream(`/v1/allocs/${encodeURIComponent(id)}/logs?${query}`);
+      // Waits for a full pipe (meshctl alloc logs -f | less), so the agent's stream slows down instead of
+      // meshctl buffering without bound.
+      const print = async (record: LogLine) => {
+        const out = format === 'json' || record.stream === 'stdout' ? process.stdout : process.stderr;
+        const text = format === 'json' ? JSON.stringify(record) : record.line;
+        if (!out.write(`${text}\n`)) await new Promise((resolve) => out.once('drain', resolve));
+      };
+      // Records are one JSON text a line; a line of log is at most 16 KiB, so 1 MiB never cuts a record.
+      const splitter = new LineSplitter(1024 * 1024);
+      for await (const chunk of body) {
+        for (const text of splitter.push(chunk)) {
+          // Blank lines keep a quiet follow's connection alive.
+          if (text === '') continue;
+          const record = JSON.parse(text) as LogRecord;
+          if ('error' in record) throw new CliError(record.error);
+          if ('end' in record) return;
+          await print(record);
+        }
+      }
+      throw new CliError(`the agent ended the log of ${id} early; is it still running?`);
+    });
+}
+
+interface LogsOptions {
+  follow?: boolean;
+  tail?: number;
+  since?: string;
+  stdout?: boolean;
+  stderr?: boolean;
+}
+
+function wholeNumber(value: string): number {
+  if (!/^\d+$/.test(value)) throw new CliError(`--tail takes a whole number of lines, not "${value}"`, 2);
+  return Number(value);
 }

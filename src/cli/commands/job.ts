@@ -96,11 +96,17 @@ export function registerJobCommands(program: Command): void {
                 { header: 'VERSION', value: (a) => String(a.jobVersion) },
                 { header: 'STATE', value: (a) => a.state },
                 { header: 'HEALTH', value: (a) => a.health },
+                {
+                  header: 'VERDICT',
+                  value: (a) => (a.verdict === undefined ? '-' : a.verdict.healthy ? 'healthy' : 'unhealthy'),
+                },
                 { header: 'RESTARTS', value: (a) => String(a.restarts) },
               ],
               format,
             );
-      process.stdout.write(`${head}\nAllocations\n${allocations}${placementSection(placement)}`);
+      process.stdout.write(
+        `${head}${rolloutSection(placement)}\nAllocations\n${allocations}${placementSection(placement)}`,
+      );
     });
 
   job
@@ -154,6 +160,31 @@ async function readJobFile(file: string): Promise<string> {
         : `cannot read job file ${file}: ${(err as Error).message}`,
     );
   }
+}
+
+/** The rollout as this agent derives it: target, phase, progress, and why it failed or reverted. */
+function rolloutSection(placement: JobPlacement | undefined): string {
+  const r = placement?.rollout;
+  if (!r) return '';
+  const c = r.counts;
+  const lines: [string, string][] = [
+    ['Target', r.target === r.latest ? `version ${r.target}` : `version ${r.target} (newest is ${r.latest})`],
+    ['State', r.phase],
+    [
+      'Progress',
+      `${c.updated}/${c.total} updated, ${c.healthy} healthy, ${c.pending} pending, ${c.unhealthy} unhealthy`,
+    ],
+    ['Strategy', `maxParallel ${r.maxParallel ?? 'all'}${r.canary > 0 ? `, canary ${r.canary}` : ''}`],
+  ];
+  if (r.failure !== undefined) {
+    const what =
+      r.phase === 'reverted'
+        ? `version ${r.failure.version} failed, reverted to version ${r.target}`
+        : `version ${r.failure.version} failed`;
+    lines.push(['Failure', `${what}: ${r.failure.allocId}: ${r.failure.reason}`]);
+  }
+  const width = Math.max(...lines.map(([k]) => k.length));
+  return `\nRollout\n${lines.map(([k, v]) => `${k.padEnd(width)}  ${v}\n`).join('')}`;
 }
 
 /** Where this agent's placement puts each copy, and why a copy could not be placed (per dimension). */

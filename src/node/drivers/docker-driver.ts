@@ -4,6 +4,7 @@
  * and agents sharing one engine never touch each other's. Every call carries a deadline.
  */
 import Docker from 'dockerode';
+import { mirrorRef, parseImageRef } from '../../registry-p2p/image-ref.js';
 import { containerConfig, containerName, LABELS } from './docker-container-config.js';
 import { demuxFrames } from './docker-log-frames.js';
 import { sinceParam, splitTimestamp } from './docker-log-timestamps.js';
@@ -31,6 +32,11 @@ export interface DockerDriverOptions {
   readonly callTimeoutMs?: number;
   /** Deadline of a whole image pull. */
   readonly pullTimeoutMs?: number;
+  /**
+   * `host:port` of the agent's registry endpoint, when it is up: images are pulled through it (local store,
+   * then peers, then upstream) and retagged to the name the job spec gives.
+   */
+  readonly mirror?: () => string | undefined;
 }
 
 const SAFE_ALLOC_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -270,7 +276,48 @@ export class DockerDriver implements Driver<'docker'> {
     } catch (err) {
       if (statusOf(err) !== 404) throw err;
     }
+    const mirror = this.options.mirror?.();
+    const ref = mirror ? parseImageRef(image) : undefined;
+    // By digest Docker records the image under the pulled name only, so such images are pulled directly.
+    if (mirror && ref && 'tag' in ref.reference) {
+      const via = mirrorRef(mirror, ref);
+      try {
+        await this.pull(via, options);
+        await this.retag(via, image, options);
+        return;
+      } catch (err) {
+        // The agent's endpoint failing must not stop a pull the engine could do on its own.
+        await this.pull(image, options).catch((direct: unknown) => {
+          throw new DriverError(
+            'image-pull-failed',
+            `cannot pull ${image} through the agent (${(err as Error).message}) nor directly (${(direct as Error).message})`,
+            'check that a peer or the upstream registry holds the image',
+            { cause: direct },
+          );
+        });
+        return;
+      }
+    }
     await this.pull(image, options);
+  }
+
+  /** Gives the image pulled as `from` the spec's name, and drops the endpoint's name for it. */
+  private async retag(from: string, to: string, options: CallOptions): Promise<void> {
+    const colon = to.lastIndexOf(':');
+    const tagged = colon > to.lastIndexOf('/');
+    const repo = tagged ? to.slice(0, colon) : to;
+    const tag = tagged ? to.slice(colon + 1) : 'latest';
+    const image = this.docker.getImage(from);
+    await this.call(
+      `tag ${from} as ${to}`,
+      (abortSignal) => image.tag({ repo, tag, abortSignal } as { repo: string }),
+      options,
+    );
+    await this.call(
+      `untag ${from}`,
+      (abortSignal) => image.remove({ noprune: true, abortSignal } as { noprune: boolean }),
+      options,
+    );
   }
 
   /** Follows the pull's progress stream to its end: errors arrive inside it, under a 200 status. */
@@ -378,13 +425,19 @@ export class DockerDriver implements Driver<'docker'> {
   async *logs(allocId: string, options: LogOptions = {}): AsyncGenerator<LogLine> {
     const container = await this.ownContainer(allocId, options);
     const what = `logs ${containerName(allocId)}`;
-    const common = { stdout: true, stderr: true, timestamps: true } as const;
-    const tail = options.tail === undefined ? {} : { tail: options.tail };
+    const common = {
+      stdout: options.stream !== 'stderr',
+      stderr: options.stream !== 'stdout',
+      timestamps: true,
+    } as const;
+    const since =
+      options.since === undefined ? {} : { since: sinceParam(BigInt(options.since) * 1_000_000n) };
+    const range = { ...since, ...(options.tail === undefined ? {} : { tail: options.tail }) };
     const cursor: LogCursor = { last: undefined };
     if (!options.follow) {
       const buffer = await this.call(
         what,
-        (abortSignal) => container.logs({ ...common, ...tail, abortSignal }),
+        (abortSignal) => container.logs({ ...common, ...range, abortSignal }),
         options,
       );
       yield* linesOf(once(buffer), cursor);
@@ -394,7 +447,7 @@ export class DockerDriver implements Driver<'docker'> {
     const abortSignal = options.signal ?? new AbortController().signal;
     const stream = await this.call(
       what,
-      () => container.logs({ ...common, ...tail, follow: true, abortSignal }),
+      () => container.logs({ ...common, ...range, follow: true, abortSignal }),
       options,
     );
     try {
@@ -406,10 +459,10 @@ export class DockerDriver implements Driver<'docker'> {
     if (options.signal?.aborted) return;
     // The engine can end a follow before it has read the container's last message out of its log file; what
     // came after the last line seen is still there.
-    const since = cursor.last === undefined ? tail : { since: sinceParam(cursor.last) };
+    const resume = cursor.last === undefined ? range : { since: sinceParam(cursor.last) };
     const rest = await this.call(
       what,
-      (abortSignal) => container.logs({ ...common, ...since, abortSignal }),
+      (abortSignal) => container.logs({ ...common, ...resume, abortSignal }),
       options,
     );
     yield* linesOf(once(rest), cursor);

@@ -8,6 +8,7 @@ export type DriverErrorCode =
   | 'create-failed'
   | 'start-failed'
   | 'not-found'
+  | 'unsupported'
   | 'io';
 
 export class DriverError extends Error {

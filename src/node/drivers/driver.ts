@@ -70,6 +70,13 @@ export interface LogOptions {
   readonly tail?: number;
   /** Keep yielding new lines until the workload exits or `signal` aborts. */
   readonly follow?: boolean;
+  /**
+   * Only lines written at or after this wall-clock time (ms). Needs timestamps: the exec driver, which keeps
+   * none, refuses it with an `unsupported` error rather than guess.
+   */
+  readonly since?: number;
+  /** One stream only; both when absent. */
+  readonly stream?: LogLine['stream'];
   readonly signal?: AbortSignal;
 }
 

@@ -295,17 +295,27 @@ export class ExecDriver implements Driver<'exec'> {
     return handles.filter((h) => h !== undefined);
   }
 
-  async *logs(allocId: string, options: LogOptions = {}): AsyncGenerator<LogLine> {
+  logs(allocId: string, options: LogOptions = {}): AsyncGenerator<LogLine> {
+    // Refused here rather than at the first line, so a caller can refuse before it starts streaming.
+    if (options.since !== undefined) {
+      throw new DriverError(
+        'unsupported',
+        'the exec driver keeps no timestamps, so it cannot pick lines by time',
+        'ask for the last lines with a tail instead',
+      );
+    }
+    return this.readLogs(allocId, options);
+  }
+
+  private async *readLogs(allocId: string, options: LogOptions): AsyncGenerator<LogLine> {
     const record = await this.readRecord(allocId);
     if (!record) throw this.notFound(allocId);
     const dir = this.dir(allocId);
-    yield* readLogFiles(
-      [
-        { path: join(dir, 'stdout.log'), stream: 'stdout' },
-        { path: join(dir, 'stderr.log'), stream: 'stderr' },
-      ],
-      { ...options, writerAlive: () => isAlive(identityOf(record)) },
-    );
+    const sources = [
+      { path: join(dir, 'stdout.log'), stream: 'stdout' as const },
+      { path: join(dir, 'stderr.log'), stream: 'stderr' as const },
+    ].filter((s) => options.stream === undefined || s.stream === options.stream);
+    yield* readLogFiles(sources, { ...options, writerAlive: () => isAlive(identityOf(record)) });
   }
 
   async stats(allocId: string): Promise<TaskStats | undefined> {

@@ -1,0 +1,262 @@
+import type { Logger } from 'pino';
+import type { BlobWriter } from './blob-writer.js';
+import { type ContentStore, DigestMismatch } from './content-store.js';
+import type { Digest } from './digest.js';
+import { type PeerClient, StallError } from './peer-client.js';
+import type { Offence, PeerScores } from './peer-scores.js';
+import { rendezvousOwner, rendezvousWeight } from './rendezvous.js';
+import type { UpstreamClient } from './upstream-client.js';
+
+export interface BlobContext {
+  readonly registry: string;
+  readonly repository: string;
+  /** From the manifest's descriptor; a source sending more is cut off. */
+  readonly size?: number;
+  /** False when a peer asked us to fetch for it: we are the owner, and asking another owner could loop. */
+  readonly delegate: boolean;
+}
+
+export interface FetcherOptions {
+  readonly self: string;
+  /** Wait for holders to answer "have"; silence means no. */
+  readonly haveTimeoutMs: number;
+  /** Longest silence from upstream before its stream counts as stalled. */
+  readonly upstreamStallMs: number;
+  /** Attempts over all sources after a digest mismatch. */
+  readonly maxRounds: number;
+  /** Blobs of unknown size are cut off past this. */
+  readonly maxBlobBytes: number;
+}
+
+type Source =
+  | { kind: 'peer'; peer: string; holding: 'complete' | 'partial' }
+  | { kind: 'owner'; peer: string }
+  | { kind: 'upstream' };
+
+export class NoSource extends Error {
+  override readonly name = 'NoSource';
+}
+
+const describe = (s: Source) => (s.kind === 'upstream' ? 'upstream' : `${s.kind} ${s.peer}`);
+
+/**
+ * Gets a blob into the store, once per digest however many ask at once: the local store, then peers that hold it
+ * (complete or still fetching: partial holders stream it as it arrives), then the digest's rendezvous owner
+ * (asked to fetch it for us), then upstream. A source that fails or stalls hands over to the next, which resumes
+ * at the byte offset reached; bytes that do not match the digest are thrown away and their peers penalised.
+ */
+export class BlobFetcher {
+  readonly #store: ContentStore;
+  readonly #peers: PeerClient;
+  readonly #upstream: UpstreamClient;
+  readonly #scores: PeerScores;
+  readonly #opts: FetcherOptions;
+  readonly #log: Logger;
+  readonly #flights = new Map<Digest, { ready: Promise<void>; done: Promise<void> }>();
+  /** Bytes each source delivered, for the benchmark and the tests. */
+  readonly bytesFrom = { peers: 0, upstream: 0 };
+
+  constructor(deps: {
+    store: ContentStore;
+    peers: PeerClient;
+    upstream: UpstreamClient;
+    scores: PeerScores;
+    opts: FetcherOptions;
+    log: Logger;
+  }) {
+    this.#store = deps.store;
+    this.#peers = deps.peers;
+    this.#upstream = deps.upstream;
+    this.#scores = deps.scores;
+    this.#opts = deps.opts;
+    this.#log = deps.log;
+  }
+
+  /** Resolves when the blob is in the store, verified. */
+  async fetch(digest: Digest, ctx: BlobContext): Promise<void> {
+    if (this.#store.has(digest)) return;
+    await this.#flight(digest, ctx).done;
+  }
+
+  /** Starts (or joins) the fetch and resolves once its bytes can be followed through `store.partial()`. */
+  async start(digest: Digest, ctx: BlobContext): Promise<void> {
+    if (this.#store.has(digest)) return;
+    const flight = this.#flight(digest, ctx);
+    flight.done.catch(() => {});
+    await flight.ready;
+  }
+
+  #flight(digest: Digest, ctx: BlobContext): { ready: Promise<void>; done: Promise<void> } {
+    let flight = this.#flights.get(digest);
+    if (!flight) {
+      const writer = this.#store.begin(digest, ctx.size);
+      const done = writer.then((w) => this.#run(w, ctx)).finally(() => this.#flights.delete(digest));
+      flight = { ready: writer.then(() => {}), done };
+      this.#flights.set(digest, flight);
+    }
+    return flight;
+  }
+
+  async #run(first: BlobWriter, ctx: BlobContext): Promise<void> {
+    let writer = first;
+    const excluded = new Set<string>();
+    for (let round = 1; ; round++) {
+      const contributors = new Set<string>();
+      try {
+        await this.#fill(writer, ctx, excluded, contributors);
+        await this.#store.commit(writer);
+        return;
+      } catch (err) {
+        if (!(err instanceof DigestMismatch)) {
+          await this.#store.abort(writer, err as Error);
+          throw err;
+        }
+        // commit() already dropped the bytes; whoever sent them lied or is broken.
+        for (const peer of contributors) {
+          this.#scores.penalise(peer, 'corrupt');
+          excluded.add(peer);
+        }
+        this.#log.warn({ digest: writer.digest, peers: [...contributors], round }, 'blob failed its digest');
+        if (round >= this.#opts.maxRounds) throw err;
+        writer = await this.#store.begin(writer.digest, ctx.size);
+      }
+    }
+  }
+
+  async #fill(
+    writer: BlobWriter,
+    ctx: BlobContext,
+    excluded: ReadonlySet<string>,
+    contributors: Set<string>,
+  ): Promise<void> {
+    const sources = await this.#plan(writer.digest, ctx, excluded);
+    const errors: string[] = [];
+    for (const source of sources) {
+      const controller = new AbortController();
+      try {
+        await this.#pullFrom(source, writer, ctx, controller.signal, contributors);
+        return;
+      } catch (err) {
+        controller.abort(err);
+        errors.push(`${describe(source)}: ${(err as Error).message}`);
+        if (source.kind !== 'upstream') {
+          const offence: Offence = err instanceof StallError ? 'stalled' : 'failed';
+          this.#scores.penalise(source.peer, offence);
+        }
+        this.#log.info(
+          {
+            digest: writer.digest,
+            source: describe(source),
+            at: writer.written,
+            err: (err as Error).message,
+          },
+          'blob source failed; resuming from the next',
+        );
+      }
+    }
+    throw new NoSource(`no source could provide ${writer.digest}: ${errors.join('; ') || 'none known'}`);
+  }
+
+  async #plan(digest: Digest, ctx: BlobContext, excluded: ReadonlySet<string>): Promise<Source[]> {
+    const connected = this.#peers.connectedPeers();
+    const usable = connected.filter((p) => !excluded.has(p) && this.#scores.usable(p));
+    const answers = await Promise.all(
+      usable.map((peer) =>
+        this.#peers
+          .have(peer, [digest], AbortSignal.timeout(this.#opts.haveTimeoutMs))
+          .then((have) => ({ peer, holding: have[digest] }))
+          .catch(() => ({ peer, holding: undefined })),
+      ),
+    );
+    // Follow a peer still fetching only when it ranks above us for this digest: edges of "streams from" then
+    // always climb in rank, so agents that start together can never wait on each other in a cycle, and the
+    // owner (top rank) takes only complete copies or upstream.
+    const myWeight = rendezvousWeight(digest, this.#opts.self);
+    const useful = answers.filter(
+      (a) =>
+        a.holding === 'complete' || (a.holding === 'partial' && rendezvousWeight(digest, a.peer) > myWeight),
+    );
+    const holders = shuffle(useful) as {
+      peer: string;
+      holding: 'complete' | 'partial';
+    }[];
+    // Complete copies first: a partial holder is only as fast as its own source.
+    holders.sort((a, b) => (a.holding === b.holding ? 0 : a.holding === 'complete' ? -1 : 1));
+    const sources: Source[] = holders.map((h) => ({ kind: 'peer', ...h }));
+    if (ctx.delegate) {
+      // Every peer that is linked counts, penalised or not, so linked agents agree on the owner.
+      const owner = rendezvousOwner(digest, [this.#opts.self, ...connected]);
+      if (
+        owner &&
+        owner !== this.#opts.self &&
+        usable.includes(owner) &&
+        !holders.some((h) => h.peer === owner)
+      )
+        sources.push({ kind: 'owner', peer: owner });
+    }
+    sources.push({ kind: 'upstream' });
+    return sources;
+  }
+
+  async #pullFrom(
+    source: Source,
+    writer: BlobWriter,
+    ctx: BlobContext,
+    signal: AbortSignal,
+    contributors: Set<string>,
+  ): Promise<void> {
+    const limit = ctx.size ?? this.#opts.maxBlobBytes;
+    const start = writer.written;
+    let chunks: AsyncIterable<Uint8Array>;
+    if (source.kind === 'upstream') {
+      chunks = withStall(
+        await this.#upstream.blob(ctx.registry, ctx.repository, writer.digest, start, signal),
+        this.#opts.upstreamStallMs,
+      );
+    } else {
+      const through =
+        source.kind === 'owner' ? { registry: ctx.registry, repository: ctx.repository } : undefined;
+      chunks = (await this.#peers.blob(source.peer, writer.digest, start, through, signal)).chunks;
+    }
+    for await (const chunk of chunks) {
+      if (writer.written + chunk.length > limit)
+        throw new Error(`source sent more than the blob's ${limit} bytes`);
+      if (source.kind !== 'upstream') contributors.add(source.peer);
+      await writer.append(chunk);
+      if (source.kind === 'upstream') this.bytesFrom.upstream += chunk.length;
+      else this.bytesFrom.peers += chunk.length;
+    }
+    if (ctx.size !== undefined && writer.written !== ctx.size)
+      throw new Error(`source ended at ${writer.written} of ${ctx.size} bytes`);
+  }
+}
+
+/** Upstream bodies have no frames to time: a silent body ends with StallError instead of hanging. */
+async function* withStall(body: AsyncIterable<Uint8Array>, stallMs: number): AsyncGenerator<Uint8Array> {
+  const iterator = body[Symbol.asyncIterator]();
+  try {
+    while (true) {
+      let timer: NodeJS.Timeout | undefined;
+      const stalled = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new StallError(`upstream sent nothing for ${stallMs} ms`)), stallMs);
+      });
+      try {
+        const next = await Promise.race([iterator.next(), stalled]);
+        if (next.done) return;
+        yield next.value;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  } finally {
+    void iterator.return?.();
+  }
+}
+
+function shuffle<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items;
+}

@@ -1,0 +1,94 @@
+import { createHash, type Hash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import type { Digest } from './digest.js';
+
+export type WriterState = 'writing' | 'complete' | 'failed';
+
+/**
+ * One blob being written into the store: a temp file that grows as bytes arrive from any source, hashed as it
+ * grows. Readers (peers streaming a blob still in flight) follow `written` through `waitFor`. The bytes become
+ * a blob only through the store's commit, after the hash matched.
+ */
+export class BlobWriter {
+  readonly digest: Digest;
+  readonly tempPath: string;
+  #file: FileHandle;
+  #hash: Hash = createHash('sha256');
+  #written = 0;
+  #state: WriterState = 'writing';
+  #error: Error | undefined;
+  #waiters: (() => void)[] = [];
+
+  constructor(digest: Digest, tempPath: string, file: FileHandle) {
+    this.digest = digest;
+    this.tempPath = tempPath;
+    this.#file = file;
+  }
+
+  get written(): number {
+    return this.#written;
+  }
+
+  get state(): WriterState {
+    return this.#state;
+  }
+
+  get error(): Error | undefined {
+    return this.#error;
+  }
+
+  async append(chunk: Uint8Array): Promise<void> {
+    if (this.#state !== 'writing') throw new Error(`blob ${this.digest} is ${this.#state}`);
+    await this.#file.write(chunk, 0, chunk.length, this.#written);
+    this.#hash.update(chunk);
+    this.#written += chunk.length;
+    this.#wake();
+  }
+
+  /** Bytes from a source that lied: start again from nothing. Followers reading those bytes fail their own check. */
+  async reset(): Promise<void> {
+    await this.#file.truncate(0);
+    this.#hash = createHash('sha256');
+    this.#written = 0;
+  }
+
+  /** The sha256 of what was written so far, as a digest string; consumes the hash. */
+  digestOfWritten(): string {
+    return `sha256:${this.#hash.digest('hex')}`;
+  }
+
+  async sync(): Promise<void> {
+    await this.#file.sync();
+    await this.#file.close();
+  }
+
+  settle(state: 'complete' | 'failed', error?: Error): void {
+    this.#state = state;
+    this.#error = error;
+    this.#wake();
+  }
+
+  async closeQuietly(): Promise<void> {
+    await this.#file.close().catch(() => {});
+  }
+
+  /** Resolves once more than `offset` bytes exist or the writer has settled. */
+  waitFor(offset: number, signal: AbortSignal): Promise<void> {
+    if (this.#written > offset || this.#state !== 'writing') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.push(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      });
+    });
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+}

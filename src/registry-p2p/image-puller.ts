@@ -1,0 +1,241 @@
+import type { Logger } from 'pino';
+import type { BlobFetcher } from './blob-fetcher.js';
+import { type ContentStore, DigestMismatch, MAX_MANIFEST_BYTES } from './content-store.js';
+import { type Digest, parseDigest } from './digest.js';
+import { type ImageRef, tagKey } from './image-ref.js';
+import {
+  declaredMediaType,
+  type ParsedManifest,
+  parseManifest,
+  pickPlatform,
+  sha256Digest,
+} from './manifest.js';
+import type { PeerClient } from './peer-client.js';
+import type { PeerScores } from './peer-scores.js';
+import { MANIFEST_TYPES, type UpstreamClient } from './upstream-client.js';
+
+export interface PullerOptions {
+  /** Wait for peers asked about a tag or a manifest. */
+  readonly peerTimeoutMs: number;
+  /** Blobs of one image fetched at once. */
+  readonly parallelBlobs: number;
+}
+
+export interface Manifest {
+  readonly digest: Digest;
+  readonly bytes: Uint8Array;
+  readonly mediaType: string;
+}
+
+const MAX_PARSED = 4096;
+
+/**
+ * Images on top of blobs: tags resolve upstream when it answers, else from this store's last answer, else from
+ * the peers (the answer most of them give); manifests come from the store, peers or upstream, always checked
+ * against their digest; a pull fetches the platform's manifest, config and layers.
+ */
+export class ImagePuller {
+  readonly #store: ContentStore;
+  readonly #fetcher: BlobFetcher;
+  readonly #peers: PeerClient;
+  readonly #upstream: UpstreamClient;
+  readonly #scores: PeerScores;
+  readonly #opts: PullerOptions;
+  readonly #log: Logger;
+  /** Parsed manifests by digest: what pins and image listings walk without touching the disk. */
+  readonly #parsed = new Map<Digest, ParsedManifest>();
+
+  constructor(deps: {
+    store: ContentStore;
+    fetcher: BlobFetcher;
+    peers: PeerClient;
+    upstream: UpstreamClient;
+    scores: PeerScores;
+    opts: PullerOptions;
+    log: Logger;
+  }) {
+    this.#store = deps.store;
+    this.#fetcher = deps.fetcher;
+    this.#peers = deps.peers;
+    this.#upstream = deps.upstream;
+    this.#scores = deps.scores;
+    this.#opts = deps.opts;
+    this.#log = deps.log;
+  }
+
+  /** Parses the manifests already in the store, so pins hold from the first moment after a restart. */
+  async load(): Promise<void> {
+    for (const { digest } of this.#store.list()) {
+      if (this.#store.mediaType(digest)) this.#remember(digest, await this.#store.readBytes(digest));
+    }
+  }
+
+  async resolveTag(registry: string, repository: string, tag: string): Promise<Manifest> {
+    const key = tagKey(registry, repository, tag);
+    try {
+      const { bytes, mediaType } = await this.#upstream.manifest(registry, repository, tag);
+      const digest = sha256Digest(bytes);
+      await this.#keep(digest, bytes, mediaType);
+      await this.#store.setTag(key, digest, mediaType);
+      return { digest, bytes, mediaType };
+    } catch (err) {
+      this.#log.info(
+        { ref: key, err: (err as Error).message },
+        'upstream cannot resolve the tag; asking the mesh',
+      );
+    }
+    const known = this.#store.tag(key) ?? (await this.#tagFromPeers(registry, repository, tag));
+    if (!known) throw new Error(`cannot resolve ${key}: upstream unreachable and no peer knows the tag`);
+    const manifest = await this.manifest(registry, repository, known.digest);
+    await this.#store.setTag(key, manifest.digest, manifest.mediaType);
+    return manifest;
+  }
+
+  async #tagFromPeers(
+    registry: string,
+    repository: string,
+    tag: string,
+  ): Promise<{ digest: Digest; mediaType: string } | undefined> {
+    const answers = await Promise.all(
+      this.#usablePeers().map((peer) =>
+        this.#peers
+          .tag(peer, registry, repository, tag, AbortSignal.timeout(this.#opts.peerTimeoutMs))
+          .catch(() => undefined),
+      ),
+    );
+    const votes = new Map<Digest, { count: number; mediaType: string }>();
+    for (const answer of answers) {
+      const digest = parseDigest(answer?.digest);
+      if (!digest || !answer) continue;
+      const vote = votes.get(digest) ?? { count: 0, mediaType: answer.mediaType };
+      vote.count++;
+      votes.set(digest, vote);
+    }
+    const best = [...votes].sort((a, b) => b[1].count - a[1].count)[0];
+    return best ? { digest: best[0], mediaType: best[1].mediaType } : undefined;
+  }
+
+  async manifest(registry: string, repository: string, digest: Digest): Promise<Manifest> {
+    if (this.#store.has(digest)) {
+      const bytes = await this.#store.readBytes(digest);
+      this.#remember(digest, bytes);
+      return {
+        digest,
+        bytes,
+        mediaType: this.#store.mediaType(digest) ?? declaredMediaType(bytes) ?? MANIFEST_TYPES[1]!,
+      };
+    }
+    const fromPeer = await this.#manifestFromPeers(digest);
+    if (fromPeer) return fromPeer;
+    const { bytes, mediaType } = await this.#upstream.manifest(registry, repository, digest);
+    const actual = sha256Digest(bytes);
+    if (actual !== digest) throw new DigestMismatch(digest, actual);
+    await this.#keep(digest, bytes, mediaType);
+    return { digest, bytes, mediaType };
+  }
+
+  async #manifestFromPeers(digest: Digest): Promise<Manifest | undefined> {
+    for (const peer of this.#usablePeers()) {
+      const signal = AbortSignal.timeout(this.#opts.peerTimeoutMs);
+      try {
+        const have = await this.#peers.have(peer, [digest], signal);
+        if (have[digest] !== 'complete') continue;
+        const blob = await this.#peers.blob(peer, digest, 0, undefined, signal);
+        const parts: Uint8Array[] = [];
+        let length = 0;
+        for await (const chunk of blob.chunks) {
+          length += chunk.length;
+          if (length > MAX_MANIFEST_BYTES) throw new Error('manifest too large');
+          parts.push(chunk);
+        }
+        const bytes = Buffer.concat(parts);
+        if (sha256Digest(bytes) !== digest) {
+          this.#scores.penalise(peer, 'corrupt');
+          this.#log.warn({ peer, digest }, 'peer served a manifest that fails its digest');
+          continue;
+        }
+        const mediaType = blob.mediaType ?? declaredMediaType(bytes) ?? MANIFEST_TYPES[1]!;
+        await this.#keep(digest, bytes, mediaType);
+        return { digest, bytes, mediaType };
+      } catch (err) {
+        this.#log.debug({ peer, digest, err: (err as Error).message }, 'manifest from peer failed');
+      }
+    }
+    return undefined;
+  }
+
+  #usablePeers(): string[] {
+    return this.#peers.connectedPeers().filter((p) => this.#scores.usable(p));
+  }
+
+  async #keep(digest: Digest, bytes: Uint8Array, mediaType: string): Promise<void> {
+    if (bytes.length > MAX_MANIFEST_BYTES) throw new Error(`manifest ${digest} is too large`);
+    if (!parseManifest(bytes)) throw new Error(`manifest ${digest} is not an OCI or Docker v2 manifest`);
+    await this.#store.putBytes(digest, bytes, mediaType);
+    this.#remember(digest, bytes);
+  }
+
+  #remember(digest: Digest, bytes: Uint8Array): void {
+    const parsed = parseManifest(bytes);
+    if (!parsed) return;
+    this.#parsed.set(digest, parsed);
+    while (this.#parsed.size > MAX_PARSED) this.#parsed.delete(this.#parsed.keys().next().value as Digest);
+  }
+
+  /** The size a manifest seen here declared for `digest`, so a blob fetched alone is still bounded. */
+  sizeOf(digest: Digest): number | undefined {
+    for (const parsed of this.#parsed.values()) {
+      const list = parsed.kind === 'index' ? parsed.manifests : parsed.blobs;
+      const found = list.find((d) => d.digest === digest);
+      if (found) return found.size;
+    }
+    return undefined;
+  }
+
+  /** Every digest the image under `digest` needs that this agent knows of (for pins and listings). */
+  closure(digest: Digest): Digest[] {
+    const out: Digest[] = [digest];
+    const parsed = this.#parsed.get(digest);
+    if (parsed?.kind === 'image') out.push(...parsed.blobs.map((b) => b.digest));
+    if (parsed?.kind === 'index')
+      for (const m of parsed.manifests) if (this.#store.has(m.digest)) out.push(...this.closure(m.digest));
+    return out;
+  }
+
+  /** Whether the store holds everything the image under `digest` needs on this platform. */
+  complete(digest: Digest): boolean {
+    const parsed = this.#parsed.get(digest);
+    if (!parsed || !this.#store.has(digest)) return false;
+    if (parsed.kind === 'index') {
+      const mine = pickPlatform(parsed.manifests);
+      return mine !== undefined && this.complete(mine.digest);
+    }
+    return parsed.blobs.every((b) => this.#store.has(b.digest));
+  }
+
+  /** Manifest, config and layers of `ref` for this platform into the store; returns the top manifest's digest. */
+  async pull(ref: ImageRef): Promise<Digest> {
+    const { registry, repository } = ref;
+    const top =
+      'tag' in ref.reference
+        ? await this.resolveTag(registry, repository, ref.reference.tag)
+        : await this.manifest(registry, repository, ref.reference.digest);
+    let manifest = top;
+    let parsed = parseManifest(manifest.bytes);
+    if (parsed?.kind === 'index') {
+      const mine = pickPlatform(parsed.manifests);
+      if (!mine) throw new Error(`${repository} has no image for linux/${process.arch}`);
+      manifest = await this.manifest(registry, repository, mine.digest);
+      parsed = parseManifest(manifest.bytes);
+    }
+    if (parsed?.kind !== 'image') throw new Error(`${repository}: not an image manifest`);
+    const queue = [...parsed.blobs];
+    const worker = async () => {
+      for (let next = queue.shift(); next; next = queue.shift()) {
+        await this.#fetcher.fetch(next.digest, { registry, repository, size: next.size, delegate: true });
+      }
+    };
+    await Promise.all(Array.from({ length: this.#opts.parallelBlobs }, worker));
+    return top.digest;
+  }
+}

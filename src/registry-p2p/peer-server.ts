@@ -1,0 +1,221 @@
+import { open } from 'node:fs/promises';
+import type { Connection, Stream } from '@libp2p/interface';
+import { lpStream } from '@libp2p/utils';
+import type { Logger } from 'pino';
+import type { BlobFetcher } from './blob-fetcher.js';
+import type { ContentStore } from './content-store.js';
+import type { Digest } from './digest.js';
+import { tagKey } from './image-ref.js';
+import {
+  DATA_FRAME_BYTES,
+  decodeJson,
+  encodeJson,
+  type Holding,
+  type ImageHolding,
+  MAX_REQUEST_BYTES,
+  OCI_PROTOCOL,
+  type OciRequest,
+  type OciResponse,
+  requestSchema,
+} from './oci-protocol.js';
+
+export interface PeerServerOptions {
+  /** Blob streams served to one peer at once; more are refused as busy. */
+  readonly maxServesPerPeer: number;
+  readonly maxServes: number;
+  /** Longest a single frame write may wait on a peer that stopped reading. */
+  readonly writeTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+}
+
+export interface ServedHost {
+  handle(
+    protocol: string,
+    handler: (stream: Stream, connection: Connection) => void,
+    options: { maxInboundStreams: number; maxOutboundStreams: number },
+  ): Promise<void>;
+  unhandle(protocol: string): Promise<void>;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** The serving side of the OCI stream protocol: what this agent holds, and what it is fetching right now. */
+export class PeerServer {
+  readonly #host: ServedHost;
+  readonly #store: ContentStore;
+  readonly #fetcher: BlobFetcher;
+  readonly #images: () => ImageHolding[];
+  readonly #opts: PeerServerOptions;
+  readonly #log: Logger;
+  readonly #perPeer = new Map<string, number>();
+  readonly #stop = new AbortController();
+  #serving = 0;
+  /** Blob bytes sent to peers, for the benchmark. */
+  bytesServed = 0;
+
+  constructor(deps: {
+    host: ServedHost;
+    store: ContentStore;
+    fetcher: BlobFetcher;
+    images: () => ImageHolding[];
+    opts: PeerServerOptions;
+    log: Logger;
+  }) {
+    this.#host = deps.host;
+    this.#store = deps.store;
+    this.#fetcher = deps.fetcher;
+    this.#images = deps.images;
+    this.#opts = deps.opts;
+    this.#log = deps.log;
+  }
+
+  async start(): Promise<void> {
+    await this.#host.handle(OCI_PROTOCOL, (stream, connection) => void this.#serve(stream, connection), {
+      // Blob serves are limited per peer above; "have" and "tag" questions are short and come in bursts.
+      maxInboundStreams: this.#opts.maxServesPerPeer + 64,
+      maxOutboundStreams: 64,
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#stop.abort(new Error('agent stopping'));
+    await this.#host.unhandle(OCI_PROTOCOL);
+  }
+
+  async #serve(stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer.toString();
+    const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES, maxBufferSize: MAX_REQUEST_BYTES * 2 });
+    const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(this.#opts.requestTimeoutMs)]);
+    let request: OciRequest;
+    try {
+      const parsed = requestSchema.safeParse(decodeJson((await lp.read({ signal })).subarray()));
+      if (!parsed.success) {
+        this.#log.warn({ peer, error: parsed.error.issues[0]?.message }, 'oci: malformed request dropped');
+        stream.abort(new Error('malformed request'));
+        return;
+      }
+      request = parsed.data;
+    } catch (err) {
+      this.#log.debug({ peer, err }, 'oci: unreadable request');
+      stream.abort(err as Error);
+      return;
+    }
+    try {
+      if (request.op === 'blob') {
+        await this.#serveBlob(peer, request, lp);
+      } else {
+        await lp.write(encodeJson(this.#answer(request)), { signal });
+      }
+      await stream.close({ signal: AbortSignal.timeout(this.#opts.writeTimeoutMs) });
+    } catch (err) {
+      this.#log.debug({ peer, op: request.op, err: (err as Error).message }, 'oci: serving failed');
+      stream.abort(err as Error);
+    }
+  }
+
+  #answer(request: Exclude<OciRequest, { op: 'blob' }>): OciResponse {
+    switch (request.op) {
+      case 'have': {
+        const have: Record<string, Holding> = {};
+        for (const digest of request.digests) {
+          if (this.#store.has(digest)) have[digest] = 'complete';
+          else if (this.#store.partial(digest)) have[digest] = 'partial';
+        }
+        return { ok: true, have };
+      }
+      case 'tag': {
+        const entry = this.#store.tag(tagKey(request.registry, request.repository, request.tag));
+        return entry
+          ? { ok: true, digest: entry.digest, mediaType: entry.mediaType }
+          : { ok: false, error: 'unknown tag' };
+      }
+      case 'images':
+        return { ok: true, images: this.#images() };
+    }
+  }
+
+  async #serveBlob(
+    peer: string,
+    request: Extract<OciRequest, { op: 'blob' }>,
+    lp: ReturnType<typeof lpStream>,
+  ): Promise<void> {
+    const write = (data: Uint8Array) =>
+      lp.write(data, {
+        signal: AbortSignal.any([this.#stop.signal, AbortSignal.timeout(this.#opts.writeTimeoutMs)]),
+      });
+    const active = this.#perPeer.get(peer) ?? 0;
+    if (active >= this.#opts.maxServesPerPeer || this.#serving >= this.#opts.maxServes) {
+      await write(encodeJson({ ok: false, error: 'busy', busy: true } satisfies OciResponse));
+      return;
+    }
+    this.#perPeer.set(peer, active + 1);
+    this.#serving++;
+    try {
+      const { digest, offset } = request;
+      if (!this.#store.has(digest) && !this.#store.partial(digest) && request.through) {
+        await this.#fetcher.start(digest, { ...request.through, delegate: false });
+      }
+      const size = this.#store.size(digest);
+      if (size !== undefined) {
+        await write(encodeJson({ ok: true, size, mediaType: this.#store.mediaType(digest) ?? null }));
+        if (offset < size) {
+          for await (const chunk of this.#store.read(digest, offset))
+            await this.#send(write, chunk as Buffer);
+        }
+      } else {
+        const writer = this.#store.partial(digest);
+        if (!writer) {
+          await write(encodeJson({ ok: false, error: 'not held' } satisfies OciResponse));
+          return;
+        }
+        await write(encodeJson({ ok: true, size: null, mediaType: null } satisfies OciResponse));
+        await this.#follow(digest, offset, write);
+      }
+      await write(EMPTY);
+    } finally {
+      this.#serving--;
+      const left = (this.#perPeer.get(peer) ?? 1) - 1;
+      if (left === 0) this.#perPeer.delete(peer);
+      else this.#perPeer.set(peer, left);
+    }
+  }
+
+  async #send(write: (data: Uint8Array) => Promise<void>, chunk: Uint8Array): Promise<void> {
+    for (let at = 0; at < chunk.length; at += DATA_FRAME_BYTES) {
+      const frame = chunk.subarray(at, at + DATA_FRAME_BYTES);
+      await write(frame);
+      this.bytesServed += frame.length;
+    }
+  }
+
+  /** Streams a blob still being fetched, following its temp file as it grows. */
+  async #follow(digest: Digest, offset: number, write: (data: Uint8Array) => Promise<void>): Promise<void> {
+    const writer = this.#store.partial(digest);
+    if (!writer) throw new Error('fetch ended before it could be followed');
+    const file = await open(writer.tempPath, 'r');
+    try {
+      let at = offset;
+      while (true) {
+        await writer.waitFor(at, this.#stop.signal);
+        if (writer.written > at) {
+          // A fresh buffer per frame: the muxer may still hold the previous one when write() returns.
+          const buffer = Buffer.allocUnsafe(DATA_FRAME_BYTES);
+          const { bytesRead } = await file.read(
+            buffer,
+            0,
+            Math.min(DATA_FRAME_BYTES, writer.written - at),
+            at,
+          );
+          if (bytesRead === 0) throw new Error('temp file shorter than written');
+          await this.#send(write, buffer.subarray(0, bytesRead));
+          at += bytesRead;
+          continue;
+        }
+        if (writer.state === 'complete') return;
+        if (writer.state === 'failed') throw writer.error ?? new Error('fetch failed');
+      }
+    } finally {
+      await file.close();
+    }
+  }
+}

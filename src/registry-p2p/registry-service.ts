@@ -1,0 +1,247 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Connection } from '@libp2p/interface';
+import type { Logger } from 'pino';
+import type { GossipBus } from '../node/gossip-bus.js';
+import { BlobFetcher } from './blob-fetcher.js';
+import { ContentStore } from './content-store.js';
+import type { Digest } from './digest.js';
+import { ImagePuller } from './image-puller.js';
+import { formatImageRef, parseImageRef, tagKey } from './image-ref.js';
+import { LocalEndpoint } from './local-endpoint.js';
+import type { ImageHolding } from './oci-protocol.js';
+import { PeerClient } from './peer-client.js';
+import { PeerScores } from './peer-scores.js';
+import { PeerServer, type ServedHost } from './peer-server.js';
+import {
+  decodePrepull,
+  MAX_PREPULL_BYTES,
+  matchesLabels,
+  PREPULL_TOPIC,
+  type PrepullRequest,
+} from './prepull.js';
+import { type Credentials, UpstreamClient } from './upstream-client.js';
+
+export interface RegistrySettings {
+  /** `host:port` of the endpoint Docker pulls from, or `off`. */
+  readonly listen: string;
+  readonly cacheMb: number;
+  readonly insecure: readonly string[];
+  /** JSON file `{ "<registry host>": { "username": …, "password": … } }`; empty for none. */
+  readonly authFile: string;
+}
+
+/** Timeouts and limits; tests and the benchmark shorten them. */
+export interface RegistryTuning {
+  stallMs: number;
+  haveTimeoutMs: number;
+  requestTimeoutMs: number;
+  upstreamTimeoutMs: number;
+  parallelBlobs: number;
+}
+
+const DEFAULT_TUNING: RegistryTuning = {
+  stallMs: 5_000,
+  haveTimeoutMs: 1_500,
+  requestTimeoutMs: 10_000,
+  upstreamTimeoutMs: 15_000,
+  parallelBlobs: 3,
+};
+const MAX_PREPULLS = 8;
+
+export interface RegistryDeps {
+  readonly self: string;
+  readonly host: ServedHost & { getConnections(): Connection[] };
+  readonly gossip?: GossipBus;
+  readonly dataDir: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly settings: RegistrySettings;
+  /** Images of the allocations this node runs: their blobs are never evicted. */
+  readonly inUseImages: () => readonly string[];
+  readonly log: Logger;
+  readonly tuning?: Partial<RegistryTuning>;
+}
+
+/**
+ * Image sharing for one agent: the content store, the OCI protocol between agents, the pull path and the
+ * loopback endpoint Docker pulls through.
+ */
+export class RegistryService {
+  readonly store: ContentStore;
+  readonly fetcher: BlobFetcher;
+  readonly puller: ImagePuller;
+  readonly scores: PeerScores;
+  readonly server: PeerServer;
+  readonly peers: PeerClient;
+  readonly #endpoint: LocalEndpoint;
+  readonly #deps: RegistryDeps;
+  readonly #prepulls = new Set<string>();
+  #address: string | undefined;
+
+  private constructor(deps: RegistryDeps, store: ContentStore, credentials: Record<string, Credentials>) {
+    this.#deps = deps;
+    const tuning = { ...DEFAULT_TUNING, ...deps.tuning };
+    const log = deps.log.child({ part: 'registry' });
+    this.store = store;
+    this.scores = new PeerScores(Date.now);
+    this.peers = new PeerClient(() => deps.host.getConnections(), {
+      requestTimeoutMs: tuning.requestTimeoutMs,
+      stallMs: tuning.stallMs,
+    });
+    const upstream = new UpstreamClient({
+      insecure: deps.settings.insecure,
+      credentials,
+      timeoutMs: tuning.upstreamTimeoutMs,
+    });
+    this.fetcher = new BlobFetcher({
+      store,
+      peers: this.peers,
+      upstream,
+      scores: this.scores,
+      log,
+      opts: {
+        self: deps.self,
+        haveTimeoutMs: tuning.haveTimeoutMs,
+        upstreamStallMs: tuning.upstreamTimeoutMs,
+        maxRounds: 3,
+        maxBlobBytes: 16 * 1024 ** 3,
+      },
+    });
+    this.puller = new ImagePuller({
+      store,
+      fetcher: this.fetcher,
+      peers: this.peers,
+      upstream,
+      scores: this.scores,
+      log,
+      opts: { peerTimeoutMs: tuning.requestTimeoutMs, parallelBlobs: tuning.parallelBlobs },
+    });
+    this.server = new PeerServer({
+      host: deps.host,
+      store,
+      fetcher: this.fetcher,
+      images: () => this.images(),
+      log,
+      opts: {
+        maxServesPerPeer: 8,
+        maxServes: 64,
+        writeTimeoutMs: 30_000,
+        requestTimeoutMs: tuning.requestTimeoutMs,
+      },
+    });
+    this.#endpoint = new LocalEndpoint({ store, fetcher: this.fetcher, puller: this.puller, log });
+  }
+
+  static async start(deps: RegistryDeps): Promise<RegistryService> {
+    let pins: () => ReadonlySet<string> = () => new Set();
+    const store = await ContentStore.open({
+      root: join(deps.dataDir, 'registry'),
+      capBytes: deps.settings.cacheMb * 1024 * 1024,
+      pinned: () => pins(),
+      log: deps.log,
+    });
+    const service = new RegistryService(deps, store, await readCredentials(deps.settings.authFile));
+    pins = () => service.pinned();
+    await service.puller.load();
+    await service.server.start();
+    if (deps.settings.listen !== 'off') {
+      const colon = deps.settings.listen.lastIndexOf(':');
+      const host = deps.settings.listen.slice(0, colon);
+      const port = Number(deps.settings.listen.slice(colon + 1));
+      try {
+        service.#address = await service.#endpoint.listen(host, port);
+      } catch (err) {
+        // Another agent on this host holds the port: peers can still fetch from this one; Docker pulls direct.
+        deps.log.warn(
+          { err: (err as Error).message, listen: deps.settings.listen },
+          'local registry endpoint not started',
+        );
+      }
+    }
+    deps.gossip?.subscribe<PrepullRequest>(PREPULL_TOPIC, {
+      maxBytes: MAX_PREPULL_BYTES,
+      decode: decodePrepull,
+      deliver: (_from, request) => service.#onPrepull(request),
+    });
+    return service;
+  }
+
+  /** `host:port` Docker pulls through, when the endpoint is up. */
+  get endpoint(): string | undefined {
+    return this.#address;
+  }
+
+  pinned(): Set<Digest> {
+    const out = new Set<Digest>();
+    for (const image of this.#deps.inUseImages()) {
+      const ref = parseImageRef(image);
+      if (!ref) continue;
+      const top =
+        'digest' in ref.reference
+          ? ref.reference.digest
+          : this.store.tag(tagKey(ref.registry, ref.repository, ref.reference.tag))?.digest;
+      if (top) for (const digest of this.puller.closure(top)) out.add(digest);
+    }
+    return out;
+  }
+
+  images(): ImageHolding[] {
+    return this.store.tags().map(([ref, entry]) => ({
+      ref,
+      digest: entry.digest,
+      complete: this.puller.complete(entry.digest),
+    }));
+  }
+
+  /** What each linked peer holds, beside this agent's own. */
+  async meshImages(timeoutMs = 3_000): Promise<{ peer: string; images: ImageHolding[] | null }[]> {
+    const others = await Promise.all(
+      this.peers.connectedPeers().map(async (peer) => ({
+        peer,
+        images: await this.peers.images(peer, AbortSignal.timeout(timeoutMs)).catch(() => null),
+      })),
+    );
+    return [{ peer: this.#deps.self, images: this.images() }, ...others];
+  }
+
+  /** Asks every agent whose labels match (this one included) to pull `ref` now. */
+  async prepull(ref: string, labels: Record<string, string>): Promise<void> {
+    if (!parseImageRef(ref)) throw new Error(`"${ref}" is not an image reference`);
+    const request = { ref, labels };
+    await this.#deps.gossip?.publish(PREPULL_TOPIC, new TextEncoder().encode(JSON.stringify(request)));
+    this.#onPrepull(request);
+  }
+
+  #onPrepull(request: PrepullRequest): void {
+    if (!matchesLabels(request.labels, this.#deps.labels)) return;
+    const ref = parseImageRef(request.ref);
+    if (!ref) return;
+    const key = formatImageRef(ref);
+    if (this.#prepulls.has(key) || this.#prepulls.size >= MAX_PREPULLS) return;
+    this.#prepulls.add(key);
+    this.puller
+      .pull(ref)
+      .then((digest) => this.#deps.log.info({ ref: key, digest }, 'pre-pulled image'))
+      .catch((err: unknown) =>
+        this.#deps.log.warn({ ref: key, err: (err as Error).message }, 'pre-pull failed'),
+      )
+      .finally(() => this.#prepulls.delete(key));
+  }
+
+  async stop(): Promise<void> {
+    await this.#endpoint.close();
+    await this.server.stop();
+  }
+}
+
+async function readCredentials(file: string): Promise<Record<string, Credentials>> {
+  if (!file) return {};
+  const raw = JSON.parse(await readFile(file, 'utf8')) as Record<string, Partial<Credentials>>;
+  const out: Record<string, Credentials> = {};
+  for (const [host, c] of Object.entries(raw)) {
+    if (typeof c?.username !== 'string' || typeof c.password !== 'string')
+      throw new Error(`${file}: "${host}" needs a username and a password`);
+    out[host] = { username: c.username, password: c.password };
+  }
+  return out;
+}

@@ -1,0 +1,175 @@
+/**
+ * Staged rollouts without a leader. Every agent derives a job's rollout from two replicated facts only: the
+ * submitted versions (the job log) and the verdicts the owners wrote into their copies' statuses. A verdict is
+ * written once by the node that runs the copy and never changes, so both facts only ever grow, and the
+ * derivation is monotone in them: agents that hold the same statuses reach the same rollout whatever their
+ * clocks say, and an agent that has seen a failure never forgets it.
+ *
+ * - A version is *stable* once every one of its slots `0..count-1` has had a copy judged healthy.
+ * - The newest version is *failed* once any of its copies is judged unhealthy before it is stable.
+ * - With `autoRevert`, a failed newest version makes the newest earlier stable version the target. The failed
+ *   version's unhealthy verdicts stay recorded, so it stays failed and is never the target again until a newer
+ *   version is submitted: the revert cannot flap.
+ * - Which slots move is `movesNow`: canary slots first, together, then `maxParallel` at a time in slot order;
+ *   slots already in transition count against either budget, so each move is gated on the verdicts of the
+ *   copies already moved.
+ */
+import { parseAllocId } from './alloc-id.js';
+import { isLive } from './reconcile.js';
+import type {
+  Rollout,
+  RolloutCounts,
+  RolloutFailure,
+  RolloutPhase,
+  SchedAllocation,
+  SchedJob,
+  SchedJobVersion,
+} from './types.js';
+
+interface Judged {
+  readonly record: SchedAllocation;
+  readonly slot: number;
+}
+
+function judgedCopies(job: string, allocations: readonly SchedAllocation[]): Judged[] {
+  const out: Judged[] = [];
+  for (const record of allocations) {
+    if (record.job !== job) continue;
+    const key = parseAllocId(record.allocId);
+    if (key === undefined || key.job !== job) continue;
+    out.push({ record, slot: key.slot });
+  }
+  return out;
+}
+
+function isStable(version: SchedJobVersion, copies: readonly Judged[]): boolean {
+  const healthy = new Set<number>();
+  for (const c of copies)
+    if (c.record.jobVersion === version.version && c.record.verdict?.healthy === true) healthy.add(c.slot);
+  for (let slot = 0; slot < version.count; slot++) if (!healthy.has(slot)) return false;
+  return true;
+}
+
+function firstFailure(version: number, copies: readonly Judged[]): RolloutFailure | undefined {
+  let first: SchedAllocation | undefined;
+  for (const { record } of copies) {
+    if (record.jobVersion !== version || record.verdict?.healthy !== false) continue;
+    if (
+      first === undefined ||
+      record.verdict.at < first.verdict!.at ||
+      (record.verdict.at === first.verdict!.at && record.allocId < first.allocId)
+    )
+      first = record;
+  }
+  if (first === undefined) return undefined;
+  return {
+    version,
+    allocId: first.allocId,
+    node: first.node,
+    at: first.verdict!.at,
+    reason: first.verdict!.reason ?? 'judged unhealthy',
+  };
+}
+
+/** The newest version below `latest` that was ever stable. */
+function lastStable(job: SchedJob, copies: readonly Judged[]): SchedJobVersion | undefined {
+  let best: SchedJobVersion | undefined;
+  for (const v of job.history ?? []) {
+    if (v.version >= job.version || (best !== undefined && v.version <= best.version)) continue;
+    if (isStable(v, copies)) best = v;
+  }
+  return best;
+}
+
+function counts(target: SchedJobVersion, latest: number, copies: readonly Judged[]): RolloutCounts {
+  const bySlot = new Map<number, SchedAllocation>();
+  let unhealthy = 0;
+  for (const { record, slot } of copies) {
+    if (record.jobVersion === latest && record.verdict?.healthy === false) unhealthy++;
+    if (record.jobVersion !== target.version || slot >= target.count || !isLive(record.state)) continue;
+    // Of two live copies of a slot (until reconcile stops one) the judged healthy one counts.
+    const seen = bySlot.get(slot);
+    if (seen === undefined || (record.verdict?.healthy === true && seen.verdict?.healthy !== true))
+      bySlot.set(slot, record);
+  }
+  let healthy = 0;
+  let pending = 0;
+  for (const record of bySlot.values()) {
+    if (record.verdict === undefined) pending++;
+    else if (record.verdict.healthy) healthy++;
+  }
+  return { total: target.count, updated: bySlot.size, healthy, pending, unhealthy };
+}
+
+/**
+ * The rollout of a running job. `allocations` may hold other jobs' copies; only `job.name`'s with ids this
+ * scheduler names are read.
+ */
+export function deriveRollout(job: SchedJob, allocations: readonly SchedAllocation[]): Rollout {
+  const copies = judgedCopies(job.name, allocations);
+  const canary = Math.min(job.update?.canary ?? 0, job.count);
+  const failure = firstFailure(job.version, copies);
+  let phase: RolloutPhase;
+  let target: SchedJobVersion = job;
+  if (isStable(job, copies)) phase = 'complete';
+  else if (failure !== undefined) {
+    const fallback = job.update?.autoRevert === true ? lastStable(job, copies) : undefined;
+    if (fallback === undefined) phase = 'failed';
+    else {
+      phase = 'reverted';
+      target = fallback;
+    }
+  } else {
+    const canariesHealthy = isStable({ ...job, count: canary }, copies);
+    phase = canariesHealthy ? 'running' : 'canary';
+  }
+  return {
+    job: job.name,
+    latest: job.version,
+    target: target.version,
+    phase,
+    ...(phase === 'complete' || failure === undefined ? {} : { failure }),
+    canary,
+    ...(job.update === undefined ? {} : { maxParallel: job.update.maxParallel }),
+    counts: counts(target, job.version, copies),
+  };
+}
+
+/** The job as placement should run it: the target version's fields under the job's name and status. */
+export function targetJob(job: SchedJob, rollout: Rollout): SchedJob {
+  if (rollout.target === job.version) return job;
+  const version = job.history?.find((v) => v.version === rollout.target);
+  if (version === undefined) return job;
+  // The newest version's update strategy still governs: it is the one that asked for the revert.
+  return { ...version, update: job.update, name: job.name, status: job.status, history: job.history };
+}
+
+/**
+ * Where a slot stands in the rollout. `settled`: a live copy of the target judged healthy. `moving`: a live
+ * copy of the target not yet judged healthy, or no copy at all and placement will start one (the gap between
+ * an old copy stopping and its successor starting counts, so that two evaluations cannot both open the gate).
+ * `outdated`: a live copy of another version. `idle`: nothing to start (e.g. its copy's node waits out
+ * `lostAfter`).
+ */
+export type SlotProgress = 'settled' | 'moving' | 'outdated' | 'idle';
+
+/** The outdated slots that move to the target now, in rollout order (slot order, canaries first). */
+export function movesNow(rollout: Rollout, slots: readonly SlotProgress[]): number[] {
+  const outdated: number[] = [];
+  let moving = 0;
+  slots.forEach((s, slot) => {
+    if (s === 'outdated') outdated.push(slot);
+    else if (s === 'moving') moving++;
+  });
+  switch (rollout.phase) {
+    case 'failed':
+      return [];
+    case 'canary':
+      // Slots already in transition (a failed copy's refill) count against the canaries too.
+      return outdated.filter((slot) => slot < rollout.canary).slice(0, Math.max(0, rollout.canary - moving));
+    default: {
+      const budget = rollout.maxParallel === undefined ? outdated.length : rollout.maxParallel - moving;
+      return outdated.slice(0, Math.max(0, budget));
+    }
+  }
+}

@@ -1,0 +1,241 @@
+/**
+ * Rollouts played out step by step against `place`: every step places, applies the placement (stops complete,
+ * new copies run) and has the owners judge copies started in an earlier step, by a fate drawn per version and
+ * slot. A new version is submitted once the world is quiet (or a step budget runs out).
+ */
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import { parseAllocId } from '../../src/scheduler/alloc-id.js';
+import { place } from '../../src/scheduler/placement.js';
+import type {
+  Desired,
+  Rollout,
+  SchedAllocation,
+  SchedJob,
+  SchedJobVersion,
+  SchedUpdate,
+} from '../../src/scheduler/types.js';
+import { alive, job, node } from './fixtures.js';
+import { shuffle } from './world.js';
+
+const NODES = ['a', 'b', 'c', 'd'].map((id) => node(id));
+const EVERYONE = alive(['a', 'b', 'c', 'd']);
+const LIVE = new Set(['pending', 'starting', 'running']);
+
+/** How copies of one version end: judged healthy, or unhealthy and then failed or left running. */
+type Fate = 'healthy' | 'unhealthy-running' | 'unhealthy-failed';
+
+interface Scenario {
+  readonly count: number;
+  readonly update: SchedUpdate;
+  /** Per version after the first (which is always healthy): the fate of each slot's copies. */
+  readonly versions: readonly (readonly Fate[])[];
+  readonly seed: number;
+}
+
+const fateArb = fc.constantFrom<Fate>('healthy', 'healthy', 'unhealthy-running', 'unhealthy-failed');
+
+const scenarioArb = (fates: fc.Arbitrary<Fate>) =>
+  fc
+    .record({
+      count: fc.integer({ min: 1, max: 5 }),
+      maxParallel: fc.integer({ min: 1, max: 3 }),
+      canary: fc.integer({ min: 0, max: 5 }),
+      autoRevert: fc.boolean(),
+      versions: fc.array(fc.array(fates, { minLength: 5, maxLength: 5 }), { minLength: 1, maxLength: 3 }),
+      seed: fc.nat(),
+    })
+    .map(
+      ({ count, maxParallel, canary, autoRevert, versions, seed }): Scenario => ({
+        count,
+        update: { maxParallel, canary: Math.min(canary, count), autoRevert },
+        versions,
+        seed,
+      }),
+    );
+
+function jobAt(s: Scenario, version: number): SchedJob {
+  const fields = (v: number): SchedJobVersion => {
+    const {
+      name: _n,
+      status: _s,
+      ...rest
+    } = job('web', {
+      count: s.count,
+      update: s.update,
+      driver: 'exec',
+      version: v,
+    });
+    return rest;
+  };
+  return {
+    ...fields(version),
+    name: 'web',
+    status: 'running',
+    history: Array.from({ length: version - 1 }, (_, i) => fields(i + 1)),
+  };
+}
+
+const fateOf = (s: Scenario, version: number, slot: number): Fate =>
+  version === 1 ? 'healthy' : (s.versions[version - 2]![slot] ?? 'healthy');
+
+interface Step {
+  readonly job: SchedJob;
+  readonly before: readonly SchedAllocation[];
+  readonly desired: Desired;
+  readonly rollout: Rollout;
+}
+
+/** Plays the scenario out; returns every step and the final world. */
+function play(s: Scenario, stepsPerVersion = 40): { steps: Step[]; actual: SchedAllocation[] } {
+  const steps: Step[] = [];
+  let actual: SchedAllocation[] = [];
+  let now = 0;
+  for (let version = 1; version <= s.versions.length + 1; version++) {
+    const current = jobAt(s, version);
+    for (let i = 0; i < stepsPerVersion; i++) {
+      now++;
+      const desired = place([current], NODES, actual, EVERYONE, now);
+      steps.push({ job: current, before: actual, desired, rollout: desired.rollouts[0]! });
+      const stopped = new Set(desired.stops.map((x) => x.allocId));
+      const known = new Set(actual.map((a) => a.allocId));
+      const fresh = desired.allocs
+        .filter((a) => a.status === 'run' && !known.has(a.allocId))
+        .map(
+          (a): SchedAllocation => ({
+            allocId: a.allocId,
+            job: a.job,
+            jobVersion: a.jobVersion,
+            node: a.node,
+            state: 'running',
+            health: 'unknown',
+            startedAt: now,
+            restarts: 0,
+          }),
+        );
+      const judgedBefore = actual.every((a) => a.verdict !== undefined || !LIVE.has(a.state));
+      actual = [
+        ...actual.map((a): SchedAllocation => {
+          if (stopped.has(a.allocId)) return { ...a, state: 'complete' };
+          if (a.verdict !== undefined || !LIVE.has(a.state)) return a;
+          const fate = fateOf(s, a.jobVersion, parseAllocId(a.allocId)!.slot);
+          if (fate === 'healthy') return { ...a, health: 'healthy', verdict: { healthy: true, at: now } };
+          const verdict = { healthy: false, at: now, reason: 'check failed' };
+          return fate === 'unhealthy-failed'
+            ? { ...a, state: 'failed', verdict }
+            : { ...a, health: 'unhealthy', verdict };
+        }),
+        ...fresh,
+      ];
+      if (desired.stops.length === 0 && fresh.length === 0 && judgedBefore) break;
+    }
+  }
+  return { steps, actual };
+}
+
+/** Slots whose desired copy is the target version and not yet judged healthy: the ones in transition. */
+function inTransition(step: Step): number {
+  const byId = new Map(step.before.map((a) => [a.allocId, a]));
+  return step.desired.allocs.filter(
+    (a) =>
+      a.status === 'run' &&
+      a.jobVersion === step.rollout.target &&
+      byId.get(a.allocId)?.verdict?.healthy !== true,
+  ).length;
+}
+
+describe('rollouts', () => {
+  test('never more than max(maxParallel, canary) slots in transition', () => {
+    fc.assert(
+      fc.property(scenarioArb(fateArb), (s) => {
+        const bound = Math.max(s.update.maxParallel, s.update.canary ?? 0);
+        // The first version is a deployment, not a rollout: every slot is empty and is filled at once.
+        for (const step of play(s).steps.filter((x) => x.job.version > 1))
+          expect(inTransition(step)).toBeLessThanOrEqual(bound);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  test('shuffled versions and statuses give byte-identical placements and rollouts', () => {
+    fc.assert(
+      fc.property(scenarioArb(fateArb), (s) => {
+        const { steps } = play(s);
+        for (const [i, step] of steps.entries()) {
+          const shuffledJob = { ...step.job, history: shuffle(step.job.history ?? [], s.seed + i) };
+          const again = place(
+            [shuffledJob],
+            shuffle(NODES, s.seed),
+            shuffle(step.before, s.seed + i),
+            EVERYONE,
+            i + 1,
+          );
+          const first = place([step.job], NODES, step.before, EVERYONE, i + 1);
+          expect(JSON.stringify(again)).toBe(JSON.stringify(first));
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  test('under autoRevert a failed version is never the target, nor placed, again until a newer one is submitted', () => {
+    fc.assert(
+      fc.property(scenarioArb(fateArb), (s) => {
+        const reverted = new Set<number>();
+        for (const step of play(s).steps) {
+          const { latest, target, phase } = step.rollout;
+          if (reverted.has(latest)) {
+            expect(target).not.toBe(latest);
+            const known = new Set(step.before.map((a) => a.allocId));
+            const placedNew = step.desired.allocs.filter(
+              (a) => !known.has(a.allocId) && a.jobVersion === latest,
+            );
+            expect(placedNew).toEqual([]);
+          }
+          if (phase === 'reverted') reverted.add(latest);
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  test('without failures every rollout completes: every slot on the newest version, judged healthy', () => {
+    fc.assert(
+      fc.property(scenarioArb(fc.constant<Fate>('healthy')), (s) => {
+        const { steps, actual } = play(s);
+        const last = steps.at(-1)!;
+        expect(last.rollout).toMatchObject({
+          phase: 'complete',
+          target: s.versions.length + 1,
+          counts: { total: s.count, updated: s.count, healthy: s.count },
+        });
+        const live = actual.filter((a) => LIVE.has(a.state));
+        expect(live).toHaveLength(s.count);
+        expect(live.every((a) => a.jobVersion === s.versions.length + 1 && a.verdict?.healthy)).toBe(true);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  test('with autoRevert, a failing newest version ends with every slot back on the last stable one', () => {
+    const failing = fc.array(fc.constantFrom<Fate>('unhealthy-running', 'unhealthy-failed'), {
+      minLength: 5,
+      maxLength: 5,
+    });
+    fc.assert(
+      fc.property(scenarioArb(fc.constant<Fate>('healthy')), failing, (base, bad) => {
+        const s = {
+          ...base,
+          update: { ...base.update, autoRevert: true },
+          versions: [...base.versions, bad],
+        };
+        const { steps, actual } = play(s);
+        const stable = s.versions.length;
+        expect(steps.at(-1)!.rollout).toMatchObject({ phase: 'reverted', target: stable });
+        const live = actual.filter((a) => LIVE.has(a.state));
+        expect(live.map((a) => a.jobVersion)).toEqual(Array(s.count).fill(stable));
+      }),
+      { numRuns: 100 },
+    );
+  });
+});

@@ -15,6 +15,7 @@ import {
   MAX_HEARTBEAT_BYTES,
 } from './heartbeat.js';
 import { loadOrCreateIdentity } from './identity.js';
+import { INBOUND_LIMITS, InboundLimits } from './inbound-limits.js';
 import { KnownPeers } from './known-peers.js';
 import { createHost, type HostOptions, type MeshHost } from './libp2p-host.js';
 import { type LivenessChange, type LivenessStatus, LivenessView } from './liveness.js';
@@ -77,6 +78,7 @@ export class Agent {
   readonly host: MeshHost;
   readonly metrics: MeshMetrics;
   readonly gossip: GossipBus;
+  readonly limits: InboundLimits;
   readonly liveness: LivenessView;
   readonly log: Logger;
   readonly startedAt: number;
@@ -109,7 +111,8 @@ export class Agent {
     this.startedAt = init.now();
     this.#knownPeers = init.knownPeers;
     this.metrics = new MeshMetrics({ processMetrics: init.env.processMetrics ?? true });
-    this.gossip = new GossipBus(init.host.services.pubsub, this.metrics, this.log);
+    this.limits = new InboundLimits(this.metrics, this.log, init.now);
+    this.gossip = new GossipBus(init.host.services.pubsub, this.metrics, this.limits);
     this.liveness = new LivenessView({
       suspectAfterMs: init.config.suspectAfterMs,
       lostAfterMs: init.config.lostAfterMs,
@@ -132,7 +135,7 @@ export class Agent {
     this.#peerExchange = new PeerExchange(
       init.host,
       init.knownPeers,
-      { random: init.env.random ?? Math.random, now: init.now, timeoutMs: 5_000 },
+      { random: init.env.random ?? Math.random, now: init.now, timeoutMs: 5_000, limits: this.limits },
       this.log,
     );
   }
@@ -157,7 +160,15 @@ export class Agent {
     await agent.#peerExchange.start();
     try {
       agent.#state = await StateService.start(
-        { host, gossip: agent.gossip, config, log: env.log, now, random: env.random ?? Math.random },
+        {
+          host,
+          gossip: agent.gossip,
+          limits: agent.limits,
+          config,
+          log: env.log,
+          now,
+          random: env.random ?? Math.random,
+        },
         env.state,
       );
       agent.#registry = await agent.#startRegistry(agent.#state, env);
@@ -305,6 +316,7 @@ export class Agent {
     const { heartbeatIntervalMs } = this.config;
     this.gossip.subscribe<Heartbeat>(HEARTBEAT_TOPIC, {
       maxBytes: MAX_HEARTBEAT_BYTES,
+      rateLimit: INBOUND_LIMITS.heartbeat,
       decode: decodeHeartbeat,
       deliver: (from, hb) => this.#onHeartbeat(from, hb),
     });

@@ -1,5 +1,5 @@
-import * as A from './automerge.js';
 import { ByteWriter, decodeAll } from './byte-codec.js';
+import { checkChange } from './change-bytes.js';
 import { sha256 } from './digest.js';
 import { isDocId } from './doc-id.js';
 import type { GossipMessage } from './mesh-state.js';
@@ -10,6 +10,8 @@ import { err, ok, type Result } from './result.js';
  * Decoding is the topic validator: it enforces the limits and checks that every change parses as an Automerge
  * change, so garbage is rejected before it reaches the state.
  */
+/** The gossipsub topic that carries these messages. */
+export const STATE_TOPIC = '/mycel/state/1';
 export const GOSSIP_VERSION = 1;
 export const MAX_GOSSIP_BYTES = 256 * 1024;
 export const MAX_GOSSIP_CHANGES = 64;
@@ -43,11 +45,8 @@ export function decodeGossip(bytes: Uint8Array): Result<GossipMessage> {
     const changes: Uint8Array[] = [];
     for (let i = 0; i < count; i++) {
       const change = reader.blob(MAX_GOSSIP_BYTES).slice();
-      try {
-        A.decodeChange(change);
-      } catch {
-        reader.fail(`change ${i} is not an Automerge change`);
-      }
+      const checked = checkChange(change);
+      if (!checked.ok) reader.fail(`change ${i} is not an Automerge change: ${checked.error}`);
       changes.push(change);
     }
     return { docId, epoch, changes };

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import * as A from './automerge.js';
 import { canonicalJson, type JsonValue } from './canonical-json.js';
+import { checkChange, checkSyncMessage } from './change-bytes.js';
 import { sha256Hex } from './digest.js';
 import { type DocId, isJobName, jobDocId, nodeDocId, parseDocId, TRUST_DOC_ID } from './doc-id.js';
 import { entriesOf, epochOf, type FlatDoc, freshDoc, headsKey, writeEntries } from './flat-doc.js';
@@ -323,11 +324,18 @@ export class MeshState {
     if (!parseDocId(docId)) return { kind: 'rejected', reason: `invalid document id ${docId}` };
     const slot = this.slots.get(docId);
     if (slot && epoch < slot.epoch) return { kind: 'stale-epoch' };
+    const hashes: string[] = [];
+    for (const change of changes) {
+      const checked = checkChange(change);
+      if (!checked.ok) return { kind: 'rejected', reason: checked.error };
+      hashes.push(checked.value.hash);
+    }
     let next: FlatDoc;
     try {
       if (slot && epoch === slot.epoch) {
-        const hashes = changes.map((change) => A.decodeChange(change).hash);
         if (A.hasHeads(slot.doc, hashes)) return { kind: 'duplicate' };
+        // Changes whose dependencies are missing wait in Automerge's queue (and in saved bytes) until sync brings
+        // the rest: checkChange above is what keeps a queued change from making the document unloadable.
         [next] = A.applyChanges(A.clone(slot.doc), [...changes]);
       } else {
         [next] = A.applyChanges(A.init<Record<string, unknown>>({ actor: this.actor }), [...changes]);
@@ -475,7 +483,12 @@ export class MeshState {
   generateSyncMessage(docId: DocId, state: A.SyncState): [A.SyncState, Uint8Array | null] {
     const slot = this.slots.get(docId);
     if (!slot) return [state, null];
-    return A.generateSyncMessage(slot.doc, state);
+    try {
+      return A.generateSyncMessage(slot.doc, state);
+    } catch {
+      // A state Automerge cannot use (whatever a peer managed to put in it) costs a fresh start, not the session.
+      return A.generateSyncMessage(slot.doc, A.initSyncState());
+    }
   }
 
   receiveSyncMessage(
@@ -486,6 +499,8 @@ export class MeshState {
   ): Result<{ state: A.SyncState; publish: GossipMessage[] }> {
     const slot = this.slots.get(docId);
     if (!slot) return err(`no document ${docId}`);
+    const checked = checkSyncMessage(message);
+    if (!checked.ok) return err(`${docId}: ${checked.error}`);
     try {
       const [next, nextState] = A.receiveSyncMessage(A.clone(slot.doc), state, message);
       if (epochOf(next) !== slot.epoch) return err(`${docId}: sync message changes the epoch`);
@@ -677,7 +692,9 @@ export class MeshState {
    *   crash that lost its latest changes, or a peer writing where it should not): it answers with its own view
    *   at a higher epoch instead;
    * - a replica adopting a compacted job document re-adds the events only it held that survive pruning, so a
-   *   submission made concurrently with a compaction is not lost.
+   *   submission made concurrently with a compaction is not lost; within an epoch events are only ever added,
+   *   so one that a peer's change deleted or overwrote (hostile or broken: found by the gossip fuzzer) is
+   *   written back the same way.
    */
   private integrate(id: DocId, next: FlatDoc, now: number): GossipMessage[] {
     const slot = this.slots.get(id);
@@ -688,7 +705,7 @@ export class MeshState {
     if (slot && id === TRUST_DOC_ID) return this.keepTrustEntries(slot, next, now);
     const before = slot && parseDocId(id)?.kind === 'job' ? this.jobEvents(id) : [];
     this.set(id, next);
-    if (!slot || epochOf(next) <= slot.epoch || before.length === 0) return [];
+    if (!slot || before.length === 0) return [];
     const present = new Set(this.jobEvents(id).map((e) => e.key));
     const union = [...this.jobEvents(id), ...before.filter((e) => !present.has(e.key))];
     const missing = prune(union).filter((e) => !present.has(e.key));

@@ -15,6 +15,7 @@ import {
   MAX_HEARTBEAT_BYTES,
 } from './heartbeat.js';
 import { loadOrCreateIdentity } from './identity.js';
+import { INBOUND_LIMITS, InboundLimits } from './inbound-limits.js';
 import type { MeshSecrets } from './join-token.js';
 import { KnownPeers } from './known-peers.js';
 import { createHost, type HostOptions, type MeshHost } from './libp2p-host.js';
@@ -25,6 +26,7 @@ import { MeshMetrics } from './metrics.js';
 import { dialableAddresses, PeerDialer } from './peer-dialer.js';
 import { PeerExchange } from './peer-exchange.js';
 import { type PeerLiveness, readJobSpec } from './placement-input.js';
+import { placementLiveness } from './placement-liveness.js';
 import { revocationGater } from './revocation-gater.js';
 import { StateService, type StateServiceOptions } from './state-service.js';
 import { Workloads, type WorkloadsDeps } from './workloads.js';
@@ -44,6 +46,8 @@ export interface AgentEnvironment {
   workloads?: WorkloadsDeps['tuning'];
   /** Image sharing timeouts; tests shorten them. */
   registry?: Partial<RegistryTuning>;
+  /** The simulator's in-memory drivers; absent, the agent runs real processes and containers. */
+  makeDriver?: WorkloadsDeps['makeDriver'];
 }
 
 export interface AgentStatus {
@@ -77,6 +81,7 @@ export class Agent {
   readonly host: MeshHost;
   readonly metrics: MeshMetrics;
   readonly gossip: GossipBus;
+  readonly limits: InboundLimits;
   readonly liveness: LivenessView;
   readonly log: Logger;
   readonly startedAt: number;
@@ -117,7 +122,8 @@ export class Agent {
     this.startedAt = init.now();
     this.#knownPeers = init.knownPeers;
     this.metrics = new MeshMetrics({ processMetrics: init.env.processMetrics ?? true });
-    this.gossip = new GossipBus(init.host.services.pubsub, this.metrics, this.log);
+    this.limits = new InboundLimits(this.metrics, this.log, init.now);
+    this.gossip = new GossipBus(init.host.services.pubsub, this.metrics, this.limits);
     this.liveness = new LivenessView({
       suspectAfterMs: init.config.suspectAfterMs,
       lostAfterMs: init.config.lostAfterMs,
@@ -140,7 +146,7 @@ export class Agent {
     this.#peerExchange = new PeerExchange(
       init.host,
       init.knownPeers,
-      { random: init.env.random ?? Math.random, now: init.now, timeoutMs: 5_000 },
+      { random: init.env.random ?? Math.random, now: init.now, timeoutMs: 5_000, limits: this.limits },
       this.log,
     );
   }
@@ -171,6 +177,7 @@ export class Agent {
         {
           host,
           gossip: agent.gossip,
+          limits: agent.limits,
           config,
           log: env.log,
           now,
@@ -220,6 +227,7 @@ export class Agent {
       liveness: () => this.#placementLiveness(state),
       imageMirror: () => this.#registry?.endpoint,
       tuning: env.workloads,
+      makeDriver: env.makeDriver,
     });
     state.onChange(() => workloads.changed());
     state.onChange(() => this.#applyRevocations(state));
@@ -293,23 +301,16 @@ export class Agent {
     return this.#registry;
   }
 
-  /**
-   * Liveness as placement sees it. A node this agent has a record of but has not heard yet counts as suspect
-   * (keeps its work, gets no new work) until one lost-period after start: a freshly booted agent that has not
-   * heard the fleet yet must not conclude everyone is lost and start their work on itself.
-   */
   #placementLiveness(state: StateService): PeerLiveness[] {
     const now = this.#now();
-    const heard = this.liveness
-      .list(now)
-      .map(({ peerId, status, lastSeen }) => ({ peerId, status, lastSeen }));
-    if (now - this.startedAt >= this.config.lostAfterMs) return heard;
-    const known = new Set(heard.map((p) => p.peerId));
-    const unheard = state.state
-      .nodes()
-      .filter((n) => n.peerId !== this.peerId && !known.has(n.peerId))
-      .map((n) => ({ peerId: n.peerId, status: 'suspect' as const, lastSeen: this.startedAt }));
-    return [...heard, ...unheard];
+    return placementLiveness({
+      heard: this.liveness.list(now).map(({ peerId, status, lastSeen }) => ({ peerId, status, lastSeen })),
+      recorded: state.state.nodes().map((n) => n.peerId),
+      self: this.peerId,
+      startedAt: this.startedAt,
+      now,
+      lostAfterMs: this.config.lostAfterMs,
+    });
   }
 
   /** Placement of every allocation in the mesh, and the reconciler running this node's share. */
@@ -338,6 +339,7 @@ export class Agent {
     const { heartbeatIntervalMs } = this.config;
     this.gossip.subscribe<Heartbeat>(HEARTBEAT_TOPIC, {
       maxBytes: MAX_HEARTBEAT_BYTES,
+      rateLimit: INBOUND_LIMITS.heartbeat,
       decode: decodeHeartbeat,
       deliver: (from, hb) => this.#onHeartbeat(from, hb),
     });

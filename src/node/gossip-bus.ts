@@ -1,5 +1,5 @@
 import type { PeerId } from '@libp2p/interface';
-import type { Logger } from 'pino';
+import type { InboundLimits } from './inbound-limits.js';
 import type { MeshMetrics } from './metrics.js';
 import {
   type GossipSub,
@@ -7,32 +7,36 @@ import {
   type PubsubMessage,
   TopicValidatorResult,
 } from './pubsub.js';
+import type { RateLimit } from './rate-limiter.js';
 
 export interface TopicHandler<T> {
   maxBytes: number;
+  /** Per signer: a flood from one peer is dropped before it is decoded (and costs the others nothing). */
+  rateLimit: RateLimit;
   /** Decode and check a message; an error string rejects it (and penalises the peer that forwarded it). */
   decode(data: Uint8Array): { ok: true; value: T } | { ok: false; error: string };
   deliver(from: string, value: T): void;
 }
 
 /**
- * Every gossip topic goes through here: size limits and decoding in the topic validator (before gossipsub
- * forwards anything), metrics per topic, and the fault hook tests and the simulator use to lose messages.
+ * Every gossip topic goes through here: per-signer rate limits, size limits and decoding in the topic validator
+ * (before gossipsub forwards anything; a rejection lowers the forwarder's peer score, see pubsub.ts), metrics per
+ * topic, and the fault hook tests and the simulator use to lose messages.
  */
 export class GossipBus {
   readonly #pubsub: GossipSub;
   readonly #metrics: MeshMetrics;
-  readonly #log: Logger;
+  readonly #limits: InboundLimits;
   /** Gossipsub hands the same message object to the validator and to the listener: decode once. */
   readonly #decoded = new WeakMap<PubsubMessage, unknown>();
   readonly #handlers = new Map<string, TopicHandler<unknown>>();
   /** Returns true to drop an inbound message as if the network lost it. */
   dropInbound: ((topic: string) => boolean) | undefined;
 
-  constructor(pubsub: GossipSub, metrics: MeshMetrics, log: Logger) {
+  constructor(pubsub: GossipSub, metrics: MeshMetrics, limits: InboundLimits) {
     this.#pubsub = pubsub;
     this.#metrics = metrics;
-    this.#log = log;
+    this.#limits = limits;
     pubsub.addEventListener('message', (evt) => this.#onMessage(evt.detail));
   }
 
@@ -42,6 +46,12 @@ export class GossipBus {
     this.#handlers.set(topic, handler as TopicHandler<unknown>);
     this.#pubsub.topicValidators.set(topic, (peer: PeerId, msg: PubsubMessage) => {
       if (this.dropInbound?.(topic)) return TopicValidatorResult.Ignore;
+      // Excess is ignored, not rejected: the forwarder may be an honest peer relaying someone else's flood.
+      if (
+        msg.type === 'signed' &&
+        !this.#limits.admit(`gossip ${topic}`, msg.from.toString(), handler.rateLimit)
+      )
+        return TopicValidatorResult.Ignore;
       if (msg.data.length > handler.maxBytes) return this.#reject(topic, peer, `${msg.data.length} bytes`);
       const decoded = handler.decode(msg.data);
       if (!decoded.ok) return this.#reject(topic, peer, decoded.error);
@@ -59,7 +69,7 @@ export class GossipBus {
 
   #reject(topic: string, peer: PeerId, reason: string): TopicValidatorResult {
     this.#metrics.gossipMessages.inc({ topic, direction: 'rejected' });
-    this.#log.warn({ topic, peer: peer.toString(), reason }, 'rejected gossip message');
+    this.#limits.rejected(`gossip ${topic}`, peer.toString(), reason);
     return TopicValidatorResult.Reject;
   }
 
@@ -75,7 +85,7 @@ export class GossipBus {
     try {
       handler.deliver(msg.from.toString(), value);
     } catch (err) {
-      this.#log.error({ topic: msg.topic, err }, 'gossip handler failed');
+      this.#limits.rejected(`gossip ${msg.topic} handler`, msg.from.toString(), String(err));
     }
   }
 }

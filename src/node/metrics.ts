@@ -26,6 +26,12 @@ export class MeshMetrics {
     labelNames: ['topic', 'direction'] as const,
     registers: [this.registry],
   });
+  readonly inboundDropped = new Counter({
+    name: 'mycel_inbound_dropped_total',
+    help: 'Inbound requests and messages dropped by the per-peer rate limits, by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
   readonly rtt = new Histogram({
     name: 'mycel_peer_rtt_seconds',
     help: 'Round-trip time to directly connected peers, from the connection monitor pings',

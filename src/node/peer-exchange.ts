@@ -1,6 +1,8 @@
 import type { Connection, Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
 import type { Logger } from 'pino';
+import type { Decoded } from './heartbeat.js';
+import { INBOUND_LIMITS, type InboundLimits } from './inbound-limits.js';
 import type { KnownPeers } from './known-peers.js';
 import type { MeshHost } from './libp2p-host.js';
 import { dialableAddresses } from './peer-dialer.js';
@@ -27,11 +29,12 @@ export class PeerExchange {
   readonly #random: () => number;
   readonly #now: () => number;
   readonly #timeoutMs: number;
+  readonly #limits: InboundLimits;
 
   constructor(
     host: MeshHost,
     known: KnownPeers,
-    opts: { random: () => number; now: () => number; timeoutMs: number },
+    opts: { random: () => number; now: () => number; timeoutMs: number; limits: InboundLimits },
     log: Logger,
   ) {
     this.#host = host;
@@ -39,6 +42,7 @@ export class PeerExchange {
     this.#random = opts.random;
     this.#now = opts.now;
     this.#timeoutMs = opts.timeoutMs;
+    this.#limits = opts.limits;
     this.#log = log;
   }
 
@@ -54,9 +58,13 @@ export class PeerExchange {
   }
 
   async #serve(stream: Stream, connection: Connection): Promise<void> {
+    const asker = connection.remotePeer.toString();
+    if (!this.#limits.admit('peer-exchange', asker, INBOUND_LIMITS.peerExchange)) {
+      stream.abort(new Error('rate limited'));
+      return;
+    }
     const signal = AbortSignal.timeout(this.#timeoutMs);
     try {
-      const asker = connection.remotePeer.toString();
       const sample = this.#known
         .list()
         .filter((p) => p.peerId !== asker && p.addresses.length > 0)
@@ -79,7 +87,12 @@ export class PeerExchange {
       const lp = lpStream(stream, { maxDataLength: MAX_RESPONSE_BYTES });
       const bytes = await lp.read({ signal });
       await stream.close({ signal }).catch(() => stream.abort(new Error('close failed')));
-      const peers = decodePeers(bytes.subarray());
+      const decoded = decodePeers(bytes.subarray());
+      if (!decoded.ok) {
+        this.#limits.rejected('peer-exchange answer', peerId.toString(), decoded.error);
+        return 0;
+      }
+      const peers = decoded.value;
       const now = this.#now();
       const self = this.#host.peerId.toString();
       for (const peer of peers) {
@@ -93,24 +106,35 @@ export class PeerExchange {
   }
 }
 
-export function decodePeers(bytes: Uint8Array): ExchangedPeer[] {
-  if (bytes.length > MAX_RESPONSE_BYTES) throw new Error('peer exchange response too large');
-  const raw: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+/** Never throws: the answer comes from a peer, and a bad one costs only this exchange. */
+export function decodePeers(bytes: Uint8Array): Decoded<ExchangedPeer[]> {
+  if (bytes.length > MAX_RESPONSE_BYTES) return { ok: false, error: 'peer exchange response too large' };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    return { ok: false, error: 'not UTF-8 JSON' };
+  }
   if (!Array.isArray(raw) || raw.length > MAX_PEERS)
-    throw new Error('peer exchange response is not a peer list');
-  return raw.map((entry) => {
-    const { peerId, addresses } = (entry ?? {}) as Partial<ExchangedPeer>;
+    return { ok: false, error: 'peer exchange response is not a peer list' };
+  const peers: ExchangedPeer[] = [];
+  for (const entry of raw) {
+    const { peerId, addresses } = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<
+      string,
+      unknown
+    >;
     if (typeof peerId !== 'string' || !/^[1-9A-HJ-NP-Za-km-z]{32,64}$/.test(peerId))
-      throw new Error('bad peer id');
+      return { ok: false, error: 'bad peer id' };
     if (
       !Array.isArray(addresses) ||
       addresses.length > MAX_ADDRESSES ||
       !addresses.every((a) => typeof a === 'string' && a.startsWith('/') && a.length <= 200)
     ) {
-      throw new Error('bad addresses');
+      return { ok: false, error: 'bad addresses' };
     }
-    return { peerId, addresses };
-  });
+    peers.push({ peerId, addresses: addresses as string[] });
+  }
+  return { ok: true, value: peers };
 }
 
 function sampleOf<T>(items: T[], n: number, random: () => number): T[] {

@@ -4,6 +4,9 @@
  * the same implementation with the same options. Swapping back is this import.
  */
 import { gossipsub } from '@libp2p/gossipsub';
+import { createTopicScoreParams } from '@libp2p/gossipsub/score';
+import { STATE_TOPIC } from '../crdt/gossip-codec.js';
+import { HEARTBEAT_TOPIC } from './heartbeat.js';
 
 export type { GossipSub, Message as PubsubMessage } from '@libp2p/gossipsub';
 export { TopicValidatorResult } from '@libp2p/gossipsub';
@@ -14,6 +17,28 @@ export const MAX_GOSSIP_MESSAGE_BYTES = 512 * 1024;
 function bytesKey(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
+
+/**
+ * Peer scoring on our topics, tuned for sparse traffic: a message that fails its topic validator costs its
+ * forwarder 10 × (invalid deliveries)², so a peer that pushes three bad messages in a short while falls below the
+ * graylist threshold (-80) and everything it sends is ignored until the count decays (×0.99 a second: minutes).
+ * Gossipsub's mesh-delivery penalties stay off: they expect a steady message rate per topic, and a quiet mesh
+ * here (heartbeats every few seconds, state changes rarely) would push honest peers out of the mesh.
+ */
+const TOPIC_SCORE = createTopicScoreParams({
+  topicWeight: 1,
+  timeInMeshWeight: 0.01,
+  timeInMeshQuantum: 1_000,
+  timeInMeshCap: 300,
+  firstMessageDeliveriesWeight: 0.5,
+  firstMessageDeliveriesDecay: 0.9,
+  firstMessageDeliveriesCap: 10,
+  meshMessageDeliveriesWeight: 0,
+  meshFailurePenaltyWeight: 0,
+  invalidMessageDeliveriesWeight: -10,
+  invalidMessageDeliveriesDecay: 0.99,
+});
+export const GRAYLIST_THRESHOLD = -80;
 
 export function createPubsub() {
   return gossipsub({
@@ -42,6 +67,12 @@ export function createPubsub() {
       // address graylist them all and the mesh silently stops. Edge sites put dozens of devices behind one NAT
       // address, and membership here is closed by the mesh key, so the defence costs more than it protects.
       IPColocationFactorWeight: 0,
+      topics: { [HEARTBEAT_TOPIC]: TOPIC_SCORE, [STATE_TOPIC]: TOPIC_SCORE },
+    },
+    scoreThresholds: {
+      gossipThreshold: -10,
+      publishThreshold: -50,
+      graylistThreshold: GRAYLIST_THRESHOLD,
     },
   });
 }

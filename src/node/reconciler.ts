@@ -93,7 +93,10 @@ interface Tracked {
   ref: string | undefined;
   /** Times of restarts still inside the policy's interval. */
   restarts: number[];
+  /** This node's view of the alloc, shown locally; it runs ahead of `reported` while the state refuses writes. */
   status: AllocStatus | undefined;
+  /** The status the replicated state last accepted for the alloc. */
+  reported: AllocStatus | undefined;
   healthFailures: number;
   /** Every driver call for one alloc goes through this chain, in order. */
   lock: Promise<void>;
@@ -220,7 +223,7 @@ export class Reconciler {
     return this.applying;
   }
 
-  /** The status last reported for the alloc. */
+  /** This node's view of the alloc's status (what it reports, or tries to). */
   status(allocId: string): AllocStatus | undefined {
     return this.tracked.get(allocId)?.status;
   }
@@ -281,6 +284,7 @@ export class Reconciler {
       ref: undefined,
       restarts: [],
       status: undefined,
+      reported: undefined,
       healthFailures: 0,
       lock: Promise.resolve(),
       restartTimer: undefined,
@@ -336,12 +340,15 @@ export class Reconciler {
       ...(lastError === undefined ? {} : { lastError }),
       ...(verdict === undefined ? {} : { verdict }),
     };
-    if (before && sameStatus(before, next)) return;
     t.status = next;
+    if (t.reported && sameStatus(t.reported, next)) return;
     try {
       this.options.report(next);
+      t.reported = next;
     } catch (err) {
-      this.options.log.warn({ allocId: t.allocId, err }, 'could not report an alloc status');
+      // Not taken as reported: the next transition writes the whole status again, rather than the replicated
+      // state keeping a stale one (a copy stopped here but `starting` everywhere would never run again).
+      this.options.log.error({ allocId: t.allocId, err, status: next }, 'could not report an alloc status');
     }
   }
 
@@ -385,7 +392,10 @@ export class Reconciler {
           driver: name,
         });
         const before = known.get(h.allocId);
-        if (before && before.job === h.job && before.jobVersion === h.jobVersion) t.status = before;
+        if (before && before.job === h.job && before.jobVersion === h.jobVersion) {
+          t.status = before;
+          t.reported = before;
+        }
         t.ref = h.ref;
         t.run = 1;
         t.phase = 'running';
@@ -672,6 +682,7 @@ export class Reconciler {
       startedAt: a.startedAt,
       restarts: a.restarts,
     };
+    t.reported = t.status;
     this.event(t, 'stopped', 'no longer placed on this node');
     this.transition(t, { state: 'complete' });
     this.finish(t, 'stopped');

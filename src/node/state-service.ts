@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { arch, availableParallelism, platform, totalmem } from 'node:os';
 import { canonicalJson, type JsonValue } from '../crdt/canonical-json.js';
-import { decodeGossip, encodeGossip, MAX_GOSSIP_BYTES } from '../crdt/gossip-codec.js';
+import { decodeGossip, encodeGossip, MAX_GOSSIP_BYTES, STATE_TOPIC } from '../crdt/gossip-codec.js';
 import type { JobEvent } from '../crdt/job-log.js';
 import type { JobSpec } from '../crdt/job-spec.js';
 import {
@@ -22,6 +22,7 @@ import { probeDocker } from './drivers/docker-probe.js';
 import type { DriverName } from './drivers/driver.js';
 import { driversFor } from './drivers/driver-selection.js';
 import type { GossipBus } from './gossip-bus.js';
+import { INBOUND_LIMITS, type InboundLimits } from './inbound-limits.js';
 import type { MeshHost } from './libp2p-host.js';
 import type { Logger } from './logger.js';
 import { dialableAddresses } from './peer-dialer.js';
@@ -33,7 +34,7 @@ import { STATE_SYNC_PROTOCOL, StateSyncProtocol, type SyncOutcome } from './stat
  * on `/mycel/state/1`, applies what peers gossip, and repairs what gossip lost with anti-entropy sessions: on
  * connect, when changes arrive whose dependencies are missing, and periodically with a random connected peer.
  */
-export const STATE_TOPIC = '/mycel/state/1';
+export { STATE_TOPIC } from '../crdt/gossip-codec.js';
 
 export interface StateServiceOptions {
   /** Mean period of anti-entropy with a random connected peer; each wait is jittered to 50–150 %. */
@@ -54,6 +55,7 @@ export const DEFAULT_STATE_OPTIONS: StateServiceOptions = {
 export interface StateServiceDeps {
   readonly host: MeshHost;
   readonly gossip: GossipBus;
+  readonly limits: InboundLimits;
   readonly config: AgentConfig;
   readonly log: Logger;
   readonly now: () => number;
@@ -162,6 +164,7 @@ export class StateService {
         peerStates,
         now: deps.now,
         log: deps.log,
+        admit: (peer) => deps.limits.admit('sync', peer, INBOUND_LIMITS.sync),
         publish: (messages) => service?.publish(messages),
         received: () => {
           if (service) service.#changed();
@@ -298,6 +301,7 @@ export class StateService {
     const { host, gossip } = this.#deps;
     gossip.subscribe<GossipMessage>(STATE_TOPIC, {
       maxBytes: MAX_GOSSIP_BYTES,
+      rateLimit: INBOUND_LIMITS.state,
       decode: decodeGossip,
       deliver: (from, message) => this.#onGossip(from, message),
     });
@@ -328,7 +332,7 @@ export class StateService {
         this.#requestSync(from);
         return;
       case 'rejected':
-        this.#deps.log.warn({ from, docId: message.docId, reason: outcome.reason }, 'state gossip rejected');
+        this.#deps.limits.rejected('state gossip', from, `${message.docId}: ${outcome.reason}`);
         return;
       case 'duplicate':
         return;

@@ -34,6 +34,8 @@ export interface SyncProtocolDeps {
   readonly peerStates: PeerSyncStates;
   readonly now: () => number;
   readonly log: Logger;
+  /** Per-peer rate limit on inbound sessions: false refuses the session (counted and logged by the limiter). */
+  readonly admit?: (peer: string) => boolean;
   /** Changes a session caused that the rest of the mesh must hear about. */
   readonly publish: (messages: readonly GossipMessage[]) => void;
   /** A session ended after receiving frames: the local replica may have changed. */
@@ -100,6 +102,10 @@ export class StateSyncProtocol {
     if (this.#stopped || this.#active.has(peer) || this.#inbound >= this.#options.maxInboundSessions) {
       // Closing at once tells the dialer to try later; its own periodic sync or ours will cover the gap.
       stream.abort(new Error('busy'));
+      return;
+    }
+    if (this.#deps.admit && !this.#deps.admit(peer)) {
+      stream.abort(new Error('rate limited'));
       return;
     }
     this.#inbound++;

@@ -28,6 +28,8 @@ export interface WorkloadsDeps {
   imageMirror?: () => string | undefined;
   /** Tests shrink placement debounce and health intervals. */
   tuning?: { debounceMs?: number; healthIntervalScale?: number; pollMs?: number };
+  /** The simulator runs allocations in memory: it supplies the drivers instead of Docker and processes. */
+  makeDriver?: (name: DriverName, owner: string) => Driver;
 }
 
 /**
@@ -75,22 +77,7 @@ export class Workloads {
   }
 
   static async start(deps: WorkloadsDeps): Promise<Workloads> {
-    const drivers = new Map<DriverName, Driver>();
-    if (deps.drivers.includes('exec'))
-      drivers.set('exec', new ExecDriver({ owner: deps.self, dataDir: deps.config.dataDir }));
-    if (deps.drivers.includes('docker')) {
-      // Loaded only where Docker answers: dockerode and its ssh2 stack cost ~30 MB of RSS on a device without it.
-      const { DockerDriver } = await import('./drivers/docker-driver.js');
-      drivers.set(
-        'docker',
-        new DockerDriver({
-          owner: deps.self,
-          socketPath: deps.config.dockerSocket,
-          ...(deps.imageMirror ? { mirror: deps.imageMirror } : {}),
-        }),
-      );
-    }
-    const workloads = new Workloads(deps, drivers);
+    const workloads = new Workloads(deps, await startDrivers(deps));
     // Adopt what already runs before the first plan, so an agent restart never starts a workload twice; with
     // no network at all the local replica still says what this device should run (offline autonomy).
     const previous = deps.state.allocations().filter((a) => a.node === deps.self);
@@ -126,6 +113,30 @@ export class Workloads {
     await this.reconciler.close();
     for (const driver of this.#drivers.values()) await driver.close();
   }
+}
+
+async function startDrivers(deps: WorkloadsDeps): Promise<Map<DriverName, Driver>> {
+  const drivers = new Map<DriverName, Driver>();
+  const { makeDriver } = deps;
+  if (makeDriver) {
+    for (const name of deps.drivers) drivers.set(name, makeDriver(name, deps.self));
+    return drivers;
+  }
+  if (deps.drivers.includes('exec'))
+    drivers.set('exec', new ExecDriver({ owner: deps.self, dataDir: deps.config.dataDir }));
+  if (deps.drivers.includes('docker')) {
+    // Loaded only where Docker answers: dockerode and its ssh2 stack cost ~30 MB of RSS on a device without it.
+    const { DockerDriver } = await import('./drivers/docker-driver.js');
+    drivers.set(
+      'docker',
+      new DockerDriver({
+        owner: deps.self,
+        socketPath: deps.config.dockerSocket,
+        ...(deps.imageMirror ? { mirror: deps.imageMirror } : {}),
+      }),
+    );
+  }
+  return drivers;
 }
 
 function resolveSpec(state: MeshState, job: string, version: number): JobSpec | undefined {

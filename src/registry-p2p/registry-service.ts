@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Connection } from '@libp2p/interface';
 import type { Logger } from 'pino';
 import type { GossipBus } from '../node/gossip-bus.js';
+import { INBOUND_LIMITS } from '../node/inbound-limits.js';
 import { BlobFetcher } from './blob-fetcher.js';
 import { ContentStore } from './content-store.js';
 import type { Digest } from './digest.js';
@@ -160,6 +161,7 @@ export class RegistryService {
     }
     deps.gossip?.subscribe<PrepullRequest>(PREPULL_TOPIC, {
       maxBytes: MAX_PREPULL_BYTES,
+      rateLimit: INBOUND_LIMITS.prepull,
       decode: decodePrepull,
       deliver: (_from, request) => service.#onPrepull(request),
     });

@@ -98,6 +98,30 @@ async function setup(script = 'exec sleep 60', extra: Partial<JobSpecInput> = {}
   return { spec, reports, make, states };
 }
 
+describe('reconciler: reporting', () => {
+  it('a status the state refused is not taken as reported: the next transition writes it again', async () => {
+    const { reports, make } = await setup();
+    let refuse = false;
+    const { reconciler } = make({
+      report: (status) => {
+        if (refuse) throw new RangeError('refused');
+        reports.push(status);
+      },
+    });
+    const a = desired('web', 0);
+    refuse = true;
+    await reconciler.apply(startPlan(a));
+    expect(reconciler.status(a.allocId)?.state).toBe('running');
+    expect(reports).toEqual([]);
+    refuse = false;
+    const live = { ...a, state: 'running' as const, health: 'unknown' as const, startedAt: 0, restarts: 0 };
+    await reconciler.apply({ start: [], stop: [live], keep: [] });
+    // The whole status, not a delta from what was refused.
+    expect(reports).toEqual([expect.objectContaining({ allocId: a.allocId, state: 'complete', job: 'web' })]);
+    expect(reconciler.status(a.allocId)?.state).toBe('complete');
+  });
+});
+
 describe('reconciler: bounds and serialisation', () => {
   it('runs at most maxConcurrentCalls driver starts at once', async () => {
     const { make } = await setup();

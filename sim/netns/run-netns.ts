@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { API_TOKEN_FILE } from '../../src/node/api-token.js';
 import { CopyLedger } from '../fault/ledger.js';
 import type { ScenarioReport } from '../fault/run-scenario.js';
 import { timingsFor } from '../fault/run-scenario.js';
@@ -87,8 +88,11 @@ export async function runNetnsScenario(scenario: Scenario): Promise<ScenarioRepo
   let peakRssKb = 0;
 
   const socket = (i: number) => join(root, `api-${i}.sock`);
-  const api = (i: number, method: string, path: string, body?: unknown) =>
-    apiCall(socket(i), method, path, body);
+  // Each agent makes its API token at first start; read it per call, as meshctl would.
+  const token = (i: number) => readFileSync(join(root, `n${i}`, API_TOKEN_FILE), 'utf8').trim();
+  // Async, so a token not written yet is a failed call (the mesh-forming poll retries it), not a throw.
+  const api = async (i: number, method: string, path: string, body?: unknown) =>
+    apiCall(socket(i), token(i), method, path, body);
   const startAgent = (i: number) => {
     const dataDir = join(root, `n${i}`);
     const log = openSync(join(root, `n${i}.log`), 'a');
@@ -392,7 +396,13 @@ function workloads(topo: Topology, relays: readonly ChildProcess[]): Seen[] {
   return seen;
 }
 
-function apiCall(socketPath: string, method: string, path: string, body?: unknown): Promise<unknown> {
+function apiCall(
+  socketPath: string,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = request(
@@ -402,9 +412,12 @@ function apiCall(socketPath: string, method: string, path: string, body?: unknow
         path,
         // A submit answers once the job is on disk; on a loaded machine that takes seconds.
         timeout: 30_000,
-        headers: payload
-          ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
-          : {},
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(payload
+            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+            : {}),
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];

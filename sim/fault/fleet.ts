@@ -1,9 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateKeyPairFromSeed, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import { pino } from 'pino';
 import { Agent } from '../../src/node/agent.js';
 import { type AgentConfig, defaultConfig } from '../../src/node/config.js';
+import { IDENTITY_FILE } from '../../src/node/identity.js';
 import { SimDriver } from '../driver/sim-driver.js';
 import { SimRuntime } from '../driver/sim-runtime.js';
 import type { FaultNetwork } from './fault-network.js';
@@ -51,15 +54,18 @@ export class Fleet {
 
   static async create(network: FaultNetwork, timings: FleetTimings, size: number): Promise<Fleet> {
     const fleet = new Fleet(network, timings, await mkdtemp(join(tmpdir(), 'mycel-sim-')));
-    for (let i = 0; i < size; i++)
-      fleet.#slots.push({
+    for (let i = 0; i < size; i++) {
+      const slot = {
         name: `n${i}`,
         dataDir: join(fleet.#root, `n${i}`),
         addressGeneration: 0,
         agent: undefined,
         peerId: undefined,
         crashed: false,
-      });
+      };
+      await writeSeededIdentity(slot.dataDir, slot.name);
+      fleet.#slots.push(slot);
+    }
     return fleet;
   }
 
@@ -191,4 +197,15 @@ function joinAddressOf(agent: Agent): string {
   const address = agent.addresses().find((a) => a.includes('/tcp/'));
   if (!address) throw new Error(`${agent.config.name} has no TCP address`);
   return address;
+}
+
+/**
+ * Node n<i> has the same identity in every run: placement ranks nodes by hashes of their peer ids, so with
+ * random keys a scenario's faults would hit a node holding different work each run (sometimes none at all).
+ */
+async function writeSeededIdentity(dataDir: string, name: string): Promise<void> {
+  const seed = createHash('sha256').update(`mycel-sim/${name}`).digest();
+  const key = await generateKeyPairFromSeed('Ed25519', seed);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await writeFile(join(dataDir, IDENTITY_FILE), privateKeyToProtobuf(key), { mode: 0o600 });
 }

@@ -351,13 +351,16 @@ describe.each([dockerRuntime(), execRuntime()])('$driver driver, whole agents', 
     // From its own disk, before any peer could have told it: the job was persisted before the copy started.
     // (Without that, the adopted copy belongs to a job the agent has never heard of, and it stops it.)
     expect((await apiGet<JobDetail>(victim, `/v1/jobs/${job}`)).name).toBe(job);
+    let lastSeen: unknown;
     await waitFor(
       'the restarted agent to adopt its copy and place it on itself',
       async () => {
         const seen = await detail(victim, before.allocId);
+        lastSeen = seen;
         return kinds(seen.events).includes('adopted') && seen.desired?.desired === 'run';
       },
       30_000,
+      () => JSON.stringify(lastSeen),
     );
     const adopted = await detail(victim, before.allocId);
     expect(adopted.desired).toMatchObject({ desired: 'run', node: victim.peerId });

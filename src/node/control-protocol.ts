@@ -27,8 +27,26 @@ const SIGNED_WRITES = [/^\/v1\/trust$/, /^\/v1\/jobs\/[^/]+\/plan$/, /^\/v1\/job
 
 export function remotelyAllowed(method: string, path: string): boolean {
   const pathname = path.split('?')[0] ?? '';
-  if (method === 'GET') return !pathname.endsWith('/logs');
+  if (method === 'GET') return !/\/logs\/?$/.test(pathname);
   return method === 'POST' && SIGNED_WRITES.some((re) => re.test(pathname));
+}
+
+/**
+ * The path a remote request may run, normalised, or undefined when it is not served remotely. The allow-list is
+ * checked on the same path that is then called: a URL parser reads `\` as `/`, resolves `..` and cuts at `#`,
+ * so checking the raw path would let one route pass for another.
+ */
+export function remoteRequestPath(method: string, rawPath: string): string | undefined {
+  if (!rawPath.startsWith('/') || rawPath.startsWith('//') || rawPath.includes('\\')) return undefined;
+  let url: URL;
+  try {
+    url = new URL(rawPath, 'http://api');
+  } catch {
+    return undefined;
+  }
+  const path = url.pathname + url.search;
+  // Only paths that need no normalisation at all: what is checked is byte for byte what runs.
+  return path === rawPath && remotelyAllowed(method, path) ? path : undefined;
 }
 
 export async function serveControlProtocol(host: MeshHost, api: ControlApi, log: Logger): Promise<void> {
@@ -65,11 +83,12 @@ async function answerFor(
   } catch {
     return { status: 400, error: 'expected { "method", "path", "body"? } as JSON' };
   }
-  if (!remotelyAllowed(request.method, request.path)) {
+  const path = remoteRequestPath(request.method, request.path);
+  if (path === undefined) {
     return { status: 403, error: `${request.method} ${request.path} is not served to remote meshctl` };
   }
   try {
-    const response = await api.call(request.method, request.path, request.body, signal);
+    const response = await api.call(request.method, path, request.body, signal);
     if ('json' in response) return { status: response.status ?? 200, json: response.json };
     if ('text' in response) return { status: response.status ?? 200, json: response.text };
     return { status: 501, error: 'streams are not served to remote meshctl' };

@@ -92,6 +92,8 @@ export class BlobFetcher {
       const writer = this.#store.begin(digest, ctx.size);
       const done = writer.then((w) => this.#run(w, ctx)).finally(() => this.#flights.delete(digest));
       flight = { ready: writer.then(() => {}), done };
+      // `fetch` awaits only `done`: a store that cannot open the blob must not become an unhandled rejection.
+      flight.ready.catch(() => {});
       this.#flights.set(digest, flight);
     }
     return flight;

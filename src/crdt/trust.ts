@@ -60,8 +60,6 @@ function readChange(key: string, value: string): TrustChange | undefined {
 }
 
 export function deriveTrust(genesis: readonly string[], entries: ReadonlyMap<string, string>): TrustView {
-  const operators = new Set(genesis);
-  const revoked = new Set<string>();
   const rejected: { key: string; reason: string }[] = [];
   const changes: { key: string; change: TrustChange }[] = [];
   for (const [key, value] of entries) {
@@ -70,6 +68,28 @@ export function deriveTrust(genesis: readonly string[], entries: ReadonlyMap<str
     else if (key.startsWith(KEY_PREFIX)) rejected.push({ key, reason: 'malformed trust change' });
   }
   changes.sort((a, b) => a.change.at - b.change.at || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  // `at` is chosen by the signer, so a removed (say, leaked) key could backdate an `add-operator` to before its
+  // removal. A removed key's operator changes therefore never count, whatever their time: derive, void the
+  // operator changes of every key removed, and derive again until the set of removed keys settles.
+  let voided = new Set<string>();
+  for (let round = 0; ; round++) {
+    const view = applyChanges(genesis, changes, voided);
+    if (round >= changes.length || sameSet(view.removed, voided)) {
+      return { operators: view.operators, revoked: view.revoked, rejected: [...rejected, ...view.rejected] };
+    }
+    voided = view.removed;
+  }
+}
+
+function applyChanges(
+  genesis: readonly string[],
+  changes: readonly { key: string; change: TrustChange }[],
+  voided: ReadonlySet<string>,
+): TrustView & { removed: Set<string> } {
+  const operators = new Set(genesis);
+  const revoked = new Set<string>();
+  const removed = new Set<string>();
+  const rejected: { key: string; reason: string }[] = [];
   for (const { key, change } of changes) {
     const { auth, ...unsigned } = change;
     if (!operators.has(auth.signer)) {
@@ -80,10 +100,20 @@ export function deriveTrust(genesis: readonly string[], entries: ReadonlyMap<str
       rejected.push({ key, reason: 'bad signature' });
       continue;
     }
+    if (change.kind !== 'revoke-node' && voided.has(auth.signer)) {
+      rejected.push({ key, reason: `signer ${auth.signer} was removed as an operator` });
+      continue;
+    }
     if (change.kind === 'add-operator') operators.add(change.subject);
     else if (change.kind === 'revoke-node') revoked.add(change.subject);
-    else if (operators.size > 1) operators.delete(change.subject);
-    else rejected.push({ key, reason: 'would remove the last operator' });
+    else if (operators.size > 1) {
+      operators.delete(change.subject);
+      removed.add(change.subject);
+    } else rejected.push({ key, reason: 'would remove the last operator' });
   }
-  return { operators, revoked, rejected };
+  return { operators, revoked, rejected, removed };
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  return a.size === b.size && [...a].every((x) => b.has(x));
 }

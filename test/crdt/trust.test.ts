@@ -5,7 +5,13 @@ import { freshDoc } from '../../src/crdt/flat-doc.js';
 import { signJobEvent } from '../../src/crdt/job-auth.js';
 import type { MeshState } from '../../src/crdt/mesh-state.js';
 import { signValue } from '../../src/crdt/signature.js';
-import { signedTrustChange, TRUST_DOMAIN, type UnsignedTrustChange } from '../../src/crdt/trust.js';
+import {
+  deriveTrust,
+  signedTrustChange,
+  TRUST_DOMAIN,
+  trustEntry,
+  type UnsignedTrustChange,
+} from '../../src/crdt/trust.js';
 import { type TestKey, testKey } from '../support/keys.js';
 import { deliver, nodeRecord, replica, spec } from './replicas.js';
 
@@ -95,6 +101,26 @@ describe('operator-signed jobs in a closed mesh', () => {
     const removed = trustChange({ kind: 'remove-operator', subject: stranger.id, at: 2000 }, operator);
     deliver(a.addTrustChange(removed, 2000).publish, [b]);
     expect(b.job('web')).toBeUndefined();
+  });
+});
+
+describe('trust chain', () => {
+  test("a removed operator's changes never count, even backdated to before its removal", async () => {
+    const [accomplice, device] = await Promise.all([testKey(), testKey()]);
+    const entries = new Map(
+      [
+        trustChange({ kind: 'add-operator', subject: stranger.id, at: 600 }, operator),
+        // Signed with the leaked key after its removal, dated before it.
+        trustChange({ kind: 'add-operator', subject: accomplice.id, at: 1000 }, stranger),
+        trustChange({ kind: 'revoke-node', subject: device.id, at: 1100 }, stranger),
+        trustChange({ kind: 'remove-operator', subject: stranger.id, at: 2000 }, operator),
+      ].map(trustEntry),
+    );
+    const view = deriveTrust([operator.id], entries);
+    expect([...view.operators]).toEqual([operator.id]);
+    expect(view.rejected.map((r) => r.reason)).toContain(`signer ${stranger.id} was removed as an operator`);
+    // Revocations stay: cutting a device off is the safe side.
+    expect(view.revoked.has(device.id)).toBe(true);
   });
 });
 

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PeerId } from '@libp2p/interface';
+import { formatImageRef, parseImageRef } from '../registry-p2p/image-ref.js';
 import { RegistryService, type RegistryTuning } from '../registry-p2p/registry-service.js';
 import { VERSION } from '../version.js';
 import { localAllocLogs, ownerView } from './alloc-logs-local.js';
@@ -272,6 +273,9 @@ export class Agent {
         authFile: config.registryAuthFile,
       },
       inUseImages: () => this.#imagesInUse(state),
+      ...(state.state.closed
+        ? { acceptsRemotePrepull: (ref: string) => signedJobImages(state).has(normalImage(ref)) }
+        : {}),
       log: this.log,
       ...(env.registry ? { tuning: env.registry } : {}),
     });
@@ -525,4 +529,20 @@ export class Agent {
     await this.host.stop();
     this.log.info({ peerId: this.peerId }, 'agent stopped');
   }
+}
+
+/** Images named by any version of any job in the state (in a closed mesh: operator-signed ones only). */
+function signedJobImages(state: StateService): Set<string> {
+  const images = new Set<string>();
+  for (const view of state.state.jobs())
+    for (const entry of view.history) {
+      const spec = readJobSpec(entry.spec);
+      if (spec.ok && spec.value.driver === 'docker') images.add(normalImage(spec.value.image));
+    }
+  return images;
+}
+
+function normalImage(image: string): string {
+  const ref = parseImageRef(image);
+  return ref ? formatImageRef(ref) : image;
 }

@@ -59,6 +59,11 @@ export interface RegistryDeps {
   readonly settings: RegistrySettings;
   /** Images of the allocations this node runs: their blobs are never evicted. */
   readonly inUseImages: () => readonly string[];
+  /**
+   * Whether a pre-pull asked for over gossip may run here. Absent: any (an open mesh). A closed mesh passes only
+   * images of operator-signed jobs, so a device holding the mesh key cannot fill the fleet's disks and uplink.
+   */
+  readonly acceptsRemotePrepull?: (ref: string) => boolean;
   readonly log: Logger;
   readonly tuning?: Partial<RegistryTuning>;
 }
@@ -163,7 +168,13 @@ export class RegistryService {
       maxBytes: MAX_PREPULL_BYTES,
       rateLimit: INBOUND_LIMITS.prepull,
       decode: decodePrepull,
-      deliver: (_from, request) => service.#onPrepull(request),
+      deliver: (from, request) => {
+        if (deps.acceptsRemotePrepull && !deps.acceptsRemotePrepull(request.ref)) {
+          deps.log.debug({ from, ref: request.ref }, 'ignored a pre-pull of an image no signed job uses');
+          return;
+        }
+        service.#onPrepull(request);
+      },
     });
     return service;
   }

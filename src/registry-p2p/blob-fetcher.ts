@@ -37,6 +37,9 @@ export class NoSource extends Error {
   override readonly name = 'NoSource';
 }
 
+/** Concurrent fetches peers may start here (an image has a handful of layers; a site pulls a few at once). */
+const MAX_DELEGATED_FLIGHTS = 16;
+
 const describe = (s: Source) => (s.kind === 'upstream' ? 'upstream' : `${s.kind} ${s.peer}`);
 
 /**
@@ -76,6 +79,15 @@ export class BlobFetcher {
   async fetch(digest: Digest, ctx: BlobContext): Promise<void> {
     if (this.#store.has(digest)) return;
     await this.#flight(digest, ctx).done;
+  }
+
+  /**
+   * Whether a peer may have this agent fetch `digest` on its behalf now: joining a fetch already under way always,
+   * a new one only while fewer than MAX_DELEGATED_FLIGHTS run, since a peer's request starts a fetch that outlives
+   * it.
+   */
+  mayStartFor(digest: Digest): boolean {
+    return this.#flights.has(digest) || this.#flights.size < MAX_DELEGATED_FLIGHTS;
   }
 
   /** Starts (or joins) the fetch and resolves once its bytes can be followed through `store.partial()`. */

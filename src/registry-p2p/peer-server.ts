@@ -153,6 +153,10 @@ export class PeerServer {
     try {
       const { digest, offset } = request;
       if (!this.#store.has(digest) && !this.#store.partial(digest) && request.through) {
+        if (!this.#fetcher.mayStartFor(digest)) {
+          await write(encodeJson({ ok: false, error: 'busy', busy: true } satisfies OciResponse));
+          return;
+        }
         await this.#fetcher.start(digest, { ...request.through, delegate: false });
       }
       const size = this.#store.size(digest);

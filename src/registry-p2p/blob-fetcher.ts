@@ -40,6 +40,9 @@ export class NoSource extends Error {
 /** Concurrent fetches peers may start here (an image has a handful of layers; a site pulls a few at once). */
 const MAX_DELEGATED_FLIGHTS = 16;
 
+/** Peers whose bytes went into a blob, and whether they only relayed a fetch of their own under way. */
+type Contributors = Map<string, boolean>;
+
 const describe = (s: Source) => (s.kind === 'upstream' ? 'upstream' : `${s.kind} ${s.peer}`);
 
 /**
@@ -115,7 +118,7 @@ export class BlobFetcher {
     let writer = first;
     const excluded = new Set<string>();
     for (let round = 1; ; round++) {
-      const contributors = new Set<string>();
+      const contributors: Contributors = new Map();
       try {
         await this.#fill(writer, ctx, excluded, contributors);
         await this.#store.commit(writer);
@@ -125,9 +128,10 @@ export class BlobFetcher {
           await this.#store.abort(writer, err as Error);
           throw err;
         }
-        // commit() already dropped the bytes; whoever sent them lied or is broken.
-        for (const peer of contributors) {
-          this.#scores.penalise(peer, 'corrupt');
+        // commit() already dropped the bytes; whoever sent them lied or is broken. A relay (a peer streaming a
+        // fetch of its own still under way) passes on bytes nobody has verified yet: it failed, it did not lie.
+        for (const [peer, relayed] of contributors) {
+          this.#scores.penalise(peer, relayed ? 'failed' : 'corrupt');
           excluded.add(peer);
         }
         this.#log.warn({ digest: writer.digest, peers: [...contributors], round }, 'blob failed its digest');
@@ -141,11 +145,13 @@ export class BlobFetcher {
     writer: BlobWriter,
     ctx: BlobContext,
     excluded: ReadonlySet<string>,
-    contributors: Set<string>,
+    contributors: Contributors,
   ): Promise<void> {
     const sources = await this.#plan(writer.digest, ctx, excluded);
     const errors: string[] = [];
     for (const source of sources) {
+      // A source that failed after its last byte left nothing to fetch: the digest check decides.
+      if (ctx.size !== undefined && writer.written === ctx.size) return;
       const controller = new AbortController();
       try {
         await this.#pullFrom(source, writer, ctx, controller.signal, contributors);
@@ -217,7 +223,7 @@ export class BlobFetcher {
     writer: BlobWriter,
     ctx: BlobContext,
     signal: AbortSignal,
-    contributors: Set<string>,
+    contributors: Contributors,
   ): Promise<void> {
     const limit = ctx.size ?? this.#opts.maxBlobBytes;
     const start = writer.written;
@@ -235,7 +241,11 @@ export class BlobFetcher {
     for await (const chunk of chunks) {
       if (writer.written + chunk.length > limit)
         throw new Error(`source sent more than the blob's ${limit} bytes`);
-      if (source.kind !== 'upstream') contributors.add(source.peer);
+      if (source.kind !== 'upstream')
+        contributors.set(
+          source.peer,
+          (contributors.get(source.peer) ?? false) || source.kind === 'owner' || source.holding === 'partial',
+        );
       await writer.append(chunk);
       if (source.kind === 'upstream') this.bytesFrom.upstream += chunk.length;
       else this.bytesFrom.peers += chunk.length;

@@ -1,6 +1,7 @@
 import type { JobSpec } from '../crdt/job-spec.js';
 import type { GossipMessage, MeshState } from '../crdt/mesh-state.js';
 import type { AllocStatus } from '../crdt/records.js';
+import type { Plan } from '../scheduler/types.js';
 import type { AgentConfig } from './config.js';
 import type { Driver, DriverName, LogLine, LogOptions } from './drivers/driver.js';
 import { DriverError } from './drivers/driver-error.js';
@@ -43,6 +44,7 @@ export class Workloads {
   readonly #drivers: Map<DriverName, Driver>;
   readonly #unsubscribe: () => void;
   readonly #timer: NodeJS.Timeout;
+  readonly #warmTimer: NodeJS.Timeout;
 
   private constructor(deps: WorkloadsDeps, drivers: Map<DriverName, Driver>) {
     this.#drivers = drivers;
@@ -66,11 +68,21 @@ export class Workloads {
       ...(deps.tuning?.debounceMs !== undefined ? { debounceMs: deps.tuning.debounceMs } : {}),
       onError: (err) => log.error({ err }, 'placement failed; keeping the last placement'),
     });
-    this.#unsubscribe = this.placement.onPlan((plan) => {
+    const apply = (plan: Plan) =>
       void this.reconciler
-        .apply(plan)
+        .apply(warmingUp() ? ownStartsOnly(plan, state.allocations(), deps.self) : plan)
         .catch((err: unknown) => log.error({ err }, 'applying the plan failed'));
-    });
+    // Until one lost-period after start the replica may lack statuses peers wrote while this agent was down (a
+    // kill -9 loses what was not flushed), and every peer is only suspect, so this node is the one place left
+    // for slots that look empty. Restart what this node itself recorded; start new copies once warmed up.
+    const warmUntil = now() + deps.config.lostAfterMs;
+    const warmingUp = () => now() < warmUntil;
+    this.#unsubscribe = this.placement.onPlan(apply);
+    this.#warmTimer = setTimeout(() => {
+      const plan = this.placement.localPlan();
+      if (plan) apply(plan);
+    }, deps.config.lostAfterMs);
+    this.#warmTimer.unref();
     // Time alone changes placement too: a job's `lostAfter` can run out long after liveness last changed.
     this.#timer = setInterval(() => this.placement.schedule(), TIME_TICK_MS);
     this.#timer.unref();
@@ -109,6 +121,7 @@ export class Workloads {
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     this.#unsubscribe();
+    clearTimeout(this.#warmTimer);
     this.placement.close();
     await this.reconciler.close();
     for (const driver of this.#drivers.values()) await driver.close();
@@ -147,4 +160,10 @@ function resolveSpec(state: MeshState, job: string, version: number): JobSpec | 
   if (!entry) return undefined;
   const spec = readJobSpec(entry.spec);
   return spec.ok ? spec.value : undefined;
+}
+
+/** The plan without starts of copies this node has no status of its own for: restarts only. */
+function ownStartsOnly(plan: Plan, allocations: readonly AllocStatus[], self: string): Plan {
+  const own = new Set(allocations.filter((a) => a.node === self).map((a) => a.allocId));
+  return { ...plan, start: plan.start.filter((d) => own.has(d.allocId)) };
 }

@@ -55,7 +55,9 @@ test('one-way cut: a node whose bytes cannot get out is replaced, and its copies
     name: 'one-way-out-ci',
     steps: [
       ...['n0', 'n1', 'n2'].map((to) => ({ at: 0, do: { kind: 'cut' as const, from: 'n3', to } })),
-      { at: 40, do: { kind: 'heal' } },
+      // Long enough past the lost period that the replacements run for a while before the heal, even when a
+      // loaded machine delays them (at 40 s a slow run healed before any replacement started).
+      { at: 90, do: { kind: 'heal' } },
     ],
   };
   const report = await runScenario(scenario);

@@ -43,7 +43,8 @@ export function decodeHeartbeat(bytes: Uint8Array): Decoded<Heartbeat> {
   }
   if (typeof raw !== 'object' || raw === null) return { ok: false, error: 'not an object' };
   const { v, n, i, s, a } = raw as Record<string, unknown>;
-  if (v !== 1) return { ok: false, error: `unknown version ${String(v)}` };
+  // Never String(v): a peer's object can carry a `toString` that is not a function, and String() then throws.
+  if (v !== 1) return { ok: false, error: `unknown version ${typeof v === 'number' ? v : typeof v}` };
   if (typeof n !== 'string' || n.length === 0 || n.length > 63) return { ok: false, error: 'bad name' };
   if (!Number.isSafeInteger(i) || (i as number) < 0) return { ok: false, error: 'bad incarnation' };
   if (!Number.isSafeInteger(s) || (s as number) < 0) return { ok: false, error: 'bad seq' };

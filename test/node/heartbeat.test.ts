@@ -30,3 +30,8 @@ test('hostile bytes are refused with a reason, never thrown', () => {
     error: expect.stringMatching(/too large/),
   });
 });
+
+test('a version object whose toString is not a function is refused, not thrown on (found by the fuzzer)', () => {
+  const bytes = new TextEncoder().encode('{"v":{"toString":""},"n":"","i":0,"s":false,"a":[]}');
+  expect(decodeHeartbeat(bytes)).toEqual({ ok: false, error: 'unknown version object' });
+});

@@ -95,6 +95,14 @@ test('a container on one agent, its logs through another', async () => {
     'agent a to see b run the container',
     () => a.state.state.allocations().some((s) => s.node === b.peerId && s.state === 'running'),
     60_000,
+    () =>
+      JSON.stringify({
+        seenByA: a.state.state.allocations(),
+        placedByB: b.workloads.placement.allocs(),
+        eventsOnB: b.workloads.placement
+          .allocs()
+          .map((r) => ({ allocId: r.allocId, events: b.workloads.reconciler.events(r.allocId) })),
+      }),
   );
   const allocId = a.state.state.allocations().find((s) => s.node === b.peerId)!.allocId;
   const logs = `http://127.0.0.1:${port}/v1/allocs/${allocId}/logs`;

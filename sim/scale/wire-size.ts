@@ -1,4 +1,5 @@
 import { RPC } from '@libp2p/gossipsub/message';
+import { STATE_TOPIC } from '../../src/crdt/gossip-codec.js';
 import { encodeSyncFrame, SHORT_DIGEST } from '../../src/crdt/sync-codec.js';
 
 /**
@@ -7,8 +8,6 @@ import { encodeSyncFrame, SHORT_DIGEST } from '../../src/crdt/sync-codec.js';
  * is added (yamux header 12 B, noise length 2 B and tag 16 B, the length prefix); TCP/IP headers and ACKs are
  * not counted, the same as libp2p's own bandwidth metrics.
  */
-export const STATE_TOPIC = '/mycel/state/1';
-
 /** Yamux data-frame header + noise length prefix + noise AEAD tag. */
 export const FRAME_OVERHEAD = 12 + 2 + 16;
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { API_TOKEN_FILE } from '../node/api-token.js';
-import { readSecretFile } from '../node/secret-file.js';
+import { readSecretFile, readSecretFileIfExists } from '../node/secret-file.js';
 import { type ApiClient, apiClient, CliError } from './api-client.js';
 import type { OutputFormat } from './output.js';
 
@@ -41,12 +41,12 @@ function lazyRemote(token: string): ApiClient {
 async function apiToken(opts: Globals): Promise<string | undefined> {
   const fromEnv = process.env.MESH_API_TOKEN?.trim();
   if (fromEnv) return fromEnv;
-  const path = opts.tokenFile ?? join(opts.dataDir ?? './mesh-data', API_TOKEN_FILE);
   try {
-    return (await readSecretFile(path, 'API token')).toString('utf8').trim();
-  } catch (err) {
+    if (opts.tokenFile) return (await readSecretFile(opts.tokenFile, 'API token')).toString('utf8').trim();
     // No token file where the default says: the agent's answer tells the operator where to find one.
-    if (!opts.tokenFile && (err as Error).message.includes('ENOENT')) return undefined;
+    const path = join(opts.dataDir ?? './mesh-data', API_TOKEN_FILE);
+    return (await readSecretFileIfExists(path, 'API token'))?.toString('utf8').trim();
+  } catch (err) {
     throw new CliError((err as Error).message);
   }
 }

@@ -1,6 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
-import { readSecretFile, writeSecretFile } from './secret-file.js';
+import { readSecretFileIfExists, writeSecretFile } from './secret-file.js';
 
 export const API_TOKEN_FILE = 'api.token';
 
@@ -10,11 +10,8 @@ export const API_TOKEN_FILE = 'api.token';
  */
 export async function loadOrCreateApiToken(dataDir: string): Promise<string> {
   const path = join(dataDir, API_TOKEN_FILE);
-  try {
-    return (await readSecretFile(path, 'API token')).toString('utf8').trim();
-  } catch (err) {
-    if (!(err as Error).message.includes('ENOENT')) throw err;
-  }
+  const stored = await readSecretFileIfExists(path, 'API token');
+  if (stored !== undefined) return stored.toString('utf8').trim();
   const token = randomBytes(32).toString('hex');
   await writeSecretFile(path, `${token}\n`);
   return token;

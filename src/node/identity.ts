@@ -1,7 +1,8 @@
-import { chmod, mkdir, open, readFile, rename } from 'node:fs/promises';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
+import { replaceSecretFile } from './secret-file.js';
 
 export const IDENTITY_FILE = 'identity.key';
 
@@ -33,14 +34,6 @@ export async function loadOrCreateIdentity(dataDir: string): Promise<{ key: Priv
   }
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const key = await generateKeyPair('Ed25519');
-  const tmp = `${path}.tmp`;
-  const file = await open(tmp, 'w', 0o600);
-  try {
-    await file.writeFile(privateKeyToProtobuf(key));
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  await rename(tmp, path);
+  await replaceSecretFile(path, privateKeyToProtobuf(key));
   return { key, created: true };
 }

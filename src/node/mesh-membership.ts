@@ -1,8 +1,8 @@
-import { readFile, rename, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeJoinToken, type MeshSecrets } from './join-token.js';
 import type { Logger } from './logger.js';
-import { readSecretFile, writeSecretFile } from './secret-file.js';
+import { readSecretFileIfExists, replaceSecretFile } from './secret-file.js';
 
 export const TOKEN_FILE = 'mesh.token';
 
@@ -21,21 +21,10 @@ export async function resolveMembership(
     const decoded = decodeJoinToken(given);
     if (!decoded.ok) throw new Error(`join token: ${decoded.error}`);
     const stored = await readFile(path, 'utf8').catch(() => undefined);
-    if (stored?.trim() !== given.trim()) {
-      const tmp = `${path}.tmp`;
-      await rm(tmp, { force: true });
-      await writeSecretFile(tmp, given.trim());
-      await rename(tmp, path);
-    }
+    if (stored?.trim() !== given.trim()) await replaceSecretFile(path, given.trim());
     return decoded.value;
   }
-  let stored: string | undefined;
-  try {
-    stored = (await readSecretFile(path, 'join token')).toString('utf8');
-  } catch (err) {
-    if ((err as Error).message.includes('ENOENT')) stored = undefined;
-    else throw err;
-  }
+  const stored = (await readSecretFileIfExists(path, 'join token'))?.toString('utf8');
   if (stored === undefined) {
     log.warn(
       'OPEN MESH: no join token, so any device that reaches this one can join, and jobs run unsigned. ' +

@@ -1,6 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PeerId } from '@libp2p/interface';
+import type { JobVersion } from '../crdt/job-log.js';
+import type { JobSpec } from '../crdt/job-spec.js';
+import type { Result } from '../crdt/result.js';
 import { formatImageRef, parseImageRef } from '../registry-p2p/image-ref.js';
 import { RegistryService, type RegistryTuning } from '../registry-p2p/registry-service.js';
 import { VERSION } from '../version.js';
@@ -274,7 +277,7 @@ export class Agent {
       },
       inUseImages: () => this.#imagesInUse(state),
       ...(state.state.closed
-        ? { acceptsRemotePrepull: (ref: string) => signedJobImages(state).has(normalImage(ref)) }
+        ? { acceptsRemotePrepull: (ref: string) => this.#jobImages(state).has(normalImage(ref)) }
         : {}),
       log: this.log,
       ...(env.registry ? { tuning: env.registry } : {}),
@@ -293,10 +296,26 @@ export class Agent {
     for (const [job, version] of copies) {
       const view = state.state.job(job);
       const entry = view?.history.find((v) => v.version === version) ?? view?.current;
-      const spec = entry ? readJobSpec(entry.spec) : undefined;
+      const spec = entry ? this.#readSpec(entry) : undefined;
       if (spec?.ok && spec.value.driver === 'docker' && spec.value.image) images.add(spec.value.image);
     }
     return [...images];
+  }
+
+  /** Images named by any version of any job in the state (in a closed mesh: operator-signed ones only). */
+  #jobImages(state: StateService): Set<string> {
+    const images = new Set<string>();
+    for (const view of state.state.jobs())
+      for (const entry of view.history) {
+        const spec = this.#readSpec(entry);
+        if (spec.ok && spec.value.driver === 'docker') images.add(normalImage(spec.value.image));
+      }
+    return images;
+  }
+
+  /** Through placement's cache: every version placement reads is validated once, not once per question. */
+  #readSpec(entry: JobVersion): Result<JobSpec> {
+    return this.#workloads?.placement.spec(entry) ?? readJobSpec(entry.spec);
   }
 
   /** Image sharing: the layer store, the protocol between agents, the endpoint Docker pulls through. */
@@ -529,17 +548,6 @@ export class Agent {
     await this.host.stop();
     this.log.info({ peerId: this.peerId }, 'agent stopped');
   }
-}
-
-/** Images named by any version of any job in the state (in a closed mesh: operator-signed ones only). */
-function signedJobImages(state: StateService): Set<string> {
-  const images = new Set<string>();
-  for (const view of state.state.jobs())
-    for (const entry of view.history) {
-      const spec = readJobSpec(entry.spec);
-      if (spec.ok && spec.value.driver === 'docker') images.add(normalImage(spec.value.image));
-    }
-  return images;
 }
 
 function normalImage(image: string): string {

@@ -147,10 +147,9 @@ export class PlacementService {
     }
     const { self } = this.#options;
     const now = this.#options.now();
-    const known = this.#specs;
     const used = new Map<string, Result<JobSpec>>();
     const readSpec = (version: JobVersion) => {
-      const spec = known.get(version.specHash) ?? readJobSpec(version.spec);
+      const spec = this.spec(version);
       used.set(version.specHash, spec);
       return spec;
     };
@@ -179,6 +178,19 @@ export class PlacementService {
         this.#report(error);
       }
     }
+  }
+
+  /**
+   * A job version's spec, validated once per content hash: the reconciler and the image store ask for the
+   * versions placement already read. What placement stops using is forgotten at its next run.
+   */
+  spec(version: JobVersion): Result<JobSpec> {
+    let spec = this.#specs.get(version.specHash);
+    if (spec === undefined) {
+      spec = readJobSpec(version.spec);
+      this.#specs.set(version.specHash, spec);
+    }
+    return spec;
   }
 
   /** Undefined until the first placement. */

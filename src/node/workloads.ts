@@ -1,4 +1,3 @@
-import type { JobSpec } from '../crdt/job-spec.js';
 import type { GossipMessage, MeshState } from '../crdt/mesh-state.js';
 import type { AllocStatus } from '../crdt/records.js';
 import type { Plan } from '../scheduler/types.js';
@@ -7,7 +6,7 @@ import type { Driver, DriverName, LogLine, LogOptions } from './drivers/driver.j
 import { DriverError } from './drivers/driver-error.js';
 import { ExecDriver } from './drivers/exec-driver.js';
 import type { Logger } from './logger.js';
-import { type PeerLiveness, readJobSpec } from './placement-input.js';
+import type { PeerLiveness } from './placement-input.js';
 import { PlacementService } from './placement-service.js';
 import { Reconciler } from './reconciler.js';
 
@@ -49,17 +48,6 @@ export class Workloads {
   private constructor(deps: WorkloadsDeps, drivers: Map<DriverName, Driver>) {
     this.#drivers = drivers;
     const { state, now, log } = deps;
-    this.reconciler = new Reconciler({
-      self: deps.self,
-      drivers,
-      resolveSpec: (job, version) => resolveSpec(state, job, version),
-      report: (status: AllocStatus) => deps.publish(state.putAllocStatus(status, now())),
-      persist: deps.persist,
-      now,
-      log,
-      ...(deps.tuning?.healthIntervalScale ? { healthIntervalScale: deps.tuning.healthIntervalScale } : {}),
-      ...(deps.tuning?.pollMs ? { pollMs: deps.tuning.pollMs } : {}),
-    });
     this.placement = new PlacementService({
       self: deps.self,
       readState: () => ({ jobs: state.jobs(), nodes: state.nodes(), allocations: state.allocations() }),
@@ -67,6 +55,21 @@ export class Workloads {
       now,
       ...(deps.tuning?.debounceMs !== undefined ? { debounceMs: deps.tuning.debounceMs } : {}),
       onError: (err) => log.error({ err }, 'placement failed; keeping the last placement'),
+    });
+    this.reconciler = new Reconciler({
+      self: deps.self,
+      drivers,
+      resolveSpec: (job, version) => {
+        const entry = state.job(job)?.history.find((v) => v.version === version);
+        const spec = entry && this.placement.spec(entry);
+        return spec?.ok ? spec.value : undefined;
+      },
+      report: (status: AllocStatus) => deps.publish(state.putAllocStatus(status, now())),
+      persist: deps.persist,
+      now,
+      log,
+      ...(deps.tuning?.healthIntervalScale ? { healthIntervalScale: deps.tuning.healthIntervalScale } : {}),
+      ...(deps.tuning?.pollMs ? { pollMs: deps.tuning.pollMs } : {}),
     });
     const apply = (plan: Plan) =>
       void this.reconciler
@@ -150,16 +153,6 @@ async function startDrivers(deps: WorkloadsDeps): Promise<Map<DriverName, Driver
     );
   }
   return drivers;
-}
-
-function resolveSpec(state: MeshState, job: string, version: number): JobSpec | undefined {
-  const view = state.job(job);
-  const entry =
-    view?.history.find((v) => v.version === version) ??
-    (view?.current.version === version ? view.current : undefined);
-  if (!entry) return undefined;
-  const spec = readJobSpec(entry.spec);
-  return spec.ok ? spec.value : undefined;
 }
 
 /** The plan without starts of copies this node has no status of its own for: restarts only. */

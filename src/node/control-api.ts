@@ -49,6 +49,37 @@ export function splitHostPort(listen: string): { host: string; port: number } {
 }
 
 /**
+ * An HTTP server on `host:port` (port 0 picks one) with its limits set before it accepts anything; a failed bind
+ * (port taken) rejects instead of surfacing as an unhandled 'error' event.
+ */
+export async function listenHttp(
+  handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  host: string,
+  port: number,
+  limits: Partial<Pick<Server, 'requestTimeout' | 'headersTimeout' | 'maxHeadersCount'>>,
+): Promise<Server> {
+  const server = Object.assign(
+    createServer((req, res) => void handler(req, res)),
+    limits,
+  );
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}
+
+/** Stops `server` now: open keep-alive and streaming connections would otherwise hold close() up. */
+export async function closeHttp(server: Server | undefined): Promise<void> {
+  if (!server) return;
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/**
  * The local control API that meshctl talks to: JSON over HTTP. It binds loopback unless the operator opts in,
  * because it can steer the whole mesh.
  */
@@ -73,16 +104,10 @@ export class ControlApi {
           'Anyone who reaches it can steer the mesh; pass --allow-remote-api to do it anyway',
       );
     }
-    const server = createServer((req, res) => void this.#handle(req, res));
-    server.requestTimeout = 30_000;
-    server.headersTimeout = 10_000;
-    server.maxHeadersCount = 50;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
+    const server = await listenHttp((req, res) => this.#handle(req, res), host, port, {
+      requestTimeout: 30_000,
+      headersTimeout: 10_000,
+      maxHeadersCount: 50,
     });
     this.#server = server;
     const bound = server.address();
@@ -91,10 +116,8 @@ export class ControlApi {
 
   async close(): Promise<void> {
     const server = this.#server;
-    if (!server) return;
     this.#server = undefined;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeHttp(server);
   }
 
   /** One request without HTTP (the libp2p control protocol): the same routes, the same errors. */

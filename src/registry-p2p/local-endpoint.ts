@@ -1,6 +1,7 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { closeHttp, listenHttp } from '../node/control-api.js';
 import type { BlobFetcher } from './blob-fetcher.js';
 import type { ContentStore } from './content-store.js';
 import { parseDigest } from './digest.js';
@@ -30,15 +31,9 @@ export class LocalEndpoint {
 
   /** Binds `host:port` (port 0 picks one); returns the bound `host:port`. */
   async listen(host: string, port: number): Promise<string> {
-    const server = createServer((req, res) => void this.#handle(req, res));
-    server.requestTimeout = 0;
-    server.headersTimeout = 10_000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
+    const server = await listenHttp((req, res) => this.#handle(req, res), host, port, {
+      requestTimeout: 0,
+      headersTimeout: 10_000,
     });
     this.#server = server;
     const address = server.address() as AddressInfo;
@@ -46,10 +41,7 @@ export class LocalEndpoint {
   }
 
   async close(): Promise<void> {
-    const server = this.#server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeHttp(this.#server);
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

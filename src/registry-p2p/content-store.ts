@@ -1,10 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, type ReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { BlobWriter } from './blob-writer.js';
-import { type Digest, hexOf, parseDigest } from './digest.js';
+import { type Digest, hexOf, parseDigest, sha256Digest } from './digest.js';
 
 export interface StoreOptions {
   /** Directory of the store, e.g. `<data dir>/registry`. */
@@ -180,7 +180,7 @@ export class ContentStore {
   /** Small content (manifests) in one go, verified like any blob. */
   async putBytes(digest: Digest, bytes: Uint8Array, mediaType?: string): Promise<void> {
     if (this.has(digest)) return;
-    const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const actual = sha256Digest(bytes);
     if (actual !== digest) throw new DigestMismatch(digest, actual);
     this.#evict(bytes.length);
     const temp = join(this.#opts.root, 'tmp', `${hexOf(digest)}.${randomBytes(4).toString('hex')}`);

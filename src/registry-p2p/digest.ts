@@ -1,3 +1,5 @@
+import { sha256Hex } from '../crdt/digest.js';
+
 /** A content address this store accepts: sha256 only, lower-case hex. Anything else is refused at the edge. */
 export type Digest = string & { readonly __digest: unique symbol };
 
@@ -5,6 +7,10 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 export function parseDigest(value: unknown): Digest | undefined {
   return typeof value === 'string' && DIGEST.test(value) ? (value as Digest) : undefined;
+}
+
+export function sha256Digest(bytes: Uint8Array): Digest {
+  return `sha256:${sha256Hex(bytes)}` as Digest;
 }
 
 export function hexOf(digest: Digest): string {

@@ -1,15 +1,9 @@
 import type { Logger } from 'pino';
 import type { BlobFetcher } from './blob-fetcher.js';
 import { type ContentStore, DigestMismatch, MAX_MANIFEST_BYTES } from './content-store.js';
-import { type Digest, parseDigest } from './digest.js';
+import { type Digest, parseDigest, sha256Digest } from './digest.js';
 import { type ImageRef, tagKey } from './image-ref.js';
-import {
-  declaredMediaType,
-  type ParsedManifest,
-  parseManifest,
-  pickPlatform,
-  sha256Digest,
-} from './manifest.js';
+import { declaredMediaType, type ParsedManifest, parseManifest, pickPlatform } from './manifest.js';
 import type { PeerClient } from './peer-client.js';
 import type { PeerScores } from './peer-scores.js';
 import { MANIFEST_TYPES, type UpstreamClient } from './upstream-client.js';

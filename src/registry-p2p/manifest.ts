@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { type Digest, parseDigest } from './digest.js';
 
@@ -68,10 +67,6 @@ export function declaredMediaType(bytes: Uint8Array): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-export function sha256Digest(bytes: Uint8Array): Digest {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}` as Digest;
 }
 
 const ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386' };

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../crdt/digest.js';
 
 /**
  * The peer that fetches `digest` upstream for everyone: highest-random-weight hashing over the candidates. Agents
@@ -20,5 +20,5 @@ export function rendezvousOwner(digest: string, candidates: readonly string[]): 
 
 /** A peer's rank for `digest`; comparing two strings compares ranks. */
 export function rendezvousWeight(digest: string, peer: string): string {
-  return createHash('sha256').update(digest).update('\0').update(peer).digest('hex');
+  return sha256Hex(`${digest}\0${peer}`);
 }

@@ -1,16 +1,13 @@
-import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { ContentStore, DigestMismatch } from '../../src/registry-p2p/content-store.js';
-import type { Digest } from '../../src/registry-p2p/digest.js';
+import { type Digest, sha256Digest } from '../../src/registry-p2p/digest.js';
 import { tempDir } from '../support/agents.js';
 
 const log = pino({ level: 'silent' });
-const digestOf = (bytes: Uint8Array) =>
-  `sha256:${createHash('sha256').update(bytes).digest('hex')}` as Digest;
 
 describe('content store', () => {
   it('keeps under its cap under pressure and never evicts what running images pin', async () => {
@@ -39,7 +36,7 @@ describe('content store', () => {
             });
             for (const { size, seed, pin } of blobs) {
               const bytes = new Uint8Array(size).map((_, i) => (seed + i * 31) & 0xff);
-              const digest = digestOf(bytes);
+              const digest = sha256Digest(bytes);
               if (pin && pinnedBytes + size <= CAP / 2 && !store.has(digest)) {
                 pinned.add(digest);
                 pinnedBytes += size;
@@ -84,7 +81,7 @@ describe('content store', () => {
         log,
       });
       const good = new TextEncoder().encode('the real layer');
-      const digest = digestOf(good);
+      const digest = sha256Digest(good);
       const writer = await store.begin(digest, good.length);
       await writer.append(new TextEncoder().encode('a forged layer'));
       await expect(store.commit(writer)).rejects.toBeInstanceOf(DigestMismatch);

@@ -4,12 +4,12 @@
  * unreachable uplink. Images are pushed with a minimal OCI push client.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { sha256Digest } from '../../src/registry-p2p/digest.js';
 
 export interface UpstreamRegistry {
   /** `127.0.0.1:PORT` of the counting proxy: what agents and Docker call the upstream. */
@@ -100,7 +100,7 @@ export interface Blob {
 }
 
 export function blobOf(bytes: Uint8Array): Blob {
-  return { digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, bytes };
+  return { digest: sha256Digest(bytes), bytes };
 }
 
 export interface PushedImage {

@@ -55,6 +55,12 @@ const placementOf = (a: Agent) =>
 const runningCopies = (a: Agent, jobName: string) =>
   a.state.state.allocations().filter((s) => s.job === jobName && s.state === 'running');
 
+/** Every agent sees exactly one running copy of every job, and all of them place the same way. */
+const oneCopyEachAndOnePlacement = () =>
+  agents.every((a) =>
+    Array.from({ length: JOBS }, (_, j) => runningCopies(a, `job-${j}`).length === 1).every(Boolean),
+  ) && new Set(agents.map(placementOf)).size === 1;
+
 const describeMesh = () =>
   agents
     .map((a) => {
@@ -106,10 +112,7 @@ test('7 agents, 20 jobs: one placement everywhere; a partition past lostAfter he
   for (let j = 0; j < JOBS; j++) await agents[j % 7]!.state.submitJob(job(j));
   await waitFor(
     'one running copy of every job, seen by every agent, and one placement everywhere',
-    () =>
-      agents.every((a) =>
-        Array.from({ length: JOBS }, (_, j) => runningCopies(a, `job-${j}`).length === 1).every(Boolean),
-      ) && new Set(agents.map(placementOf)).size === 1,
+    oneCopyEachAndOnePlacement,
     60_000,
     describeMesh,
   );
@@ -142,10 +145,7 @@ test('7 agents, 20 jobs: one placement everywhere; a partition past lostAfter he
   partition.active = false;
   await waitFor(
     'exactly one running copy per job everywhere, and one placement everywhere',
-    () =>
-      agents.every((a) =>
-        Array.from({ length: JOBS }, (_, j) => runningCopies(a, `job-${j}`).length === 1).every(Boolean),
-      ) && new Set(agents.map(placementOf)).size === 1,
+    oneCopyEachAndOnePlacement,
     90_000,
     describeMesh,
   );

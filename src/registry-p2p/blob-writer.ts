@@ -12,8 +12,8 @@ export type WriterState = 'writing' | 'complete' | 'failed';
 export class BlobWriter {
   readonly digest: Digest;
   readonly tempPath: string;
-  #file: FileHandle;
-  #hash: Hash = createHash('sha256');
+  readonly #file: FileHandle;
+  readonly #hash: Hash = createHash('sha256');
   #written = 0;
   #state: WriterState = 'writing';
   #error: Error | undefined;
@@ -43,13 +43,6 @@ export class BlobWriter {
     this.#hash.update(chunk);
     this.#written += chunk.length;
     this.#wake();
-  }
-
-  /** Bytes from a source that lied: start again from nothing. Followers reading those bytes fail their own check. */
-  async reset(): Promise<void> {
-    await this.#file.truncate(0);
-    this.#hash = createHash('sha256');
-    this.#written = 0;
   }
 
   /** The sha256 of what was written so far, as a digest string; consumes the hash. */

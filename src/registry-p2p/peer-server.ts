@@ -50,8 +50,6 @@ export class PeerServer {
   readonly #perPeer = new Map<string, number>();
   readonly #stop = new AbortController();
   #serving = 0;
-  /** Blob bytes sent to peers, for the benchmark. */
-  bytesServed = 0;
 
   constructor(deps: {
     host: ServedHost;
@@ -164,7 +162,7 @@ export class PeerServer {
         await write(encodeJson({ ok: true, size, mediaType: this.#store.mediaType(digest) ?? null }));
         if (offset < size) {
           for await (const chunk of this.#store.read(digest, offset))
-            await this.#send(write, chunk as Buffer);
+            await writeFrames(write, chunk as Buffer);
         }
       } else {
         const writer = this.#store.partial(digest);
@@ -181,14 +179,6 @@ export class PeerServer {
       const left = (this.#perPeer.get(peer) ?? 1) - 1;
       if (left === 0) this.#perPeer.delete(peer);
       else this.#perPeer.set(peer, left);
-    }
-  }
-
-  async #send(write: (data: Uint8Array) => Promise<void>, chunk: Uint8Array): Promise<void> {
-    for (let at = 0; at < chunk.length; at += DATA_FRAME_BYTES) {
-      const frame = chunk.subarray(at, at + DATA_FRAME_BYTES);
-      await write(frame);
-      this.bytesServed += frame.length;
     }
   }
 
@@ -211,7 +201,7 @@ export class PeerServer {
             at,
           );
           if (bytesRead === 0) throw new Error('temp file shorter than written');
-          await this.#send(write, buffer.subarray(0, bytesRead));
+          await write(buffer.subarray(0, bytesRead));
           at += bytesRead;
           continue;
         }
@@ -222,4 +212,10 @@ export class PeerServer {
       await file.close();
     }
   }
+}
+
+/** A read stream's chunk size is its own business; a frame must stay within what the asking side accepts. */
+async function writeFrames(write: (data: Uint8Array) => Promise<void>, chunk: Uint8Array): Promise<void> {
+  for (let at = 0; at < chunk.length; at += DATA_FRAME_BYTES)
+    await write(chunk.subarray(at, at + DATA_FRAME_BYTES));
 }

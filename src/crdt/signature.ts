@@ -1,5 +1,6 @@
 import { peerIdFromString } from '@libp2p/peer-id';
 import { canonicalJson } from './canonical-json.js';
+import { sha256Hex } from './digest.js';
 
 /**
  * Ed25519 signatures over canonical JSON. A key is named by its libp2p peer-id string (the base58 multihash of
@@ -27,15 +28,40 @@ export function signValue(domain: string, value: unknown, signer: string, sign: 
   return { signer, sig: Buffer.from(sign(signedBytes(domain, value))).toString('base64') };
 }
 
+/**
+ * Outcomes of verifications already made, by signer, signature and hash of the signed bytes. The views read every
+ * entry of a document again whenever one of its entries changes (a node's statuses, a job's events, the trust
+ * chain once per round), and an Ed25519 verification costs about thirty hashes of the same bytes. The least
+ * recently used outcome is dropped first.
+ */
+const verified = new Map<string, boolean>();
+const MAX_VERIFIED = 4096;
+
 /** True only for a well-formed signature by `signer` over `value`; anything malformed is simply false. */
 export function verifyValue(domain: string, value: unknown, signature: Signature): boolean {
+  let bytes: Uint8Array;
+  try {
+    bytes = signedBytes(domain, value);
+  } catch {
+    return false;
+  }
+  const memo = JSON.stringify([signature.signer, signature.sig, sha256Hex(bytes)]);
+  let result = verified.get(memo);
+  if (result === undefined) {
+    result = verifyBytes(bytes, signature);
+    if (verified.size >= MAX_VERIFIED) verified.delete(verified.keys().next().value!);
+  } else verified.delete(memo);
+  verified.set(memo, result);
+  return result;
+}
+
+function verifyBytes(bytes: Uint8Array, signature: Signature): boolean {
   try {
     const key = peerIdFromString(signature.signer).publicKey;
     if (key?.type !== 'Ed25519') return false;
     const sig = Buffer.from(signature.sig, 'base64');
     if (sig.length !== 64) return false;
-    const result = key.verify(signedBytes(domain, value), sig);
-    return result === true;
+    return key.verify(bytes, sig) === true;
   } catch {
     return false;
   }

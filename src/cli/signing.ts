@@ -6,7 +6,7 @@ import { type JobEvent, parseJobEvent } from '../crdt/job-log.js';
 import { signValue } from '../crdt/signature.js';
 import { signedTrustChange, TRUST_DOMAIN, type TrustChange } from '../crdt/trust.js';
 import { loadOperatorKey, type OperatorKey } from '../node/key-file.js';
-import type { PlannedJobEvent, TrustInfo } from '../node/routes/signed-routes.js';
+import type { PlannedJobEvent } from '../node/routes/signed-routes.js';
 import { type ApiClient, CliError } from './api-client.js';
 
 /** Where `meshctl mesh init` puts the mesh key and the first operator key unless told otherwise. */
@@ -24,10 +24,6 @@ export async function operatorSigner(path: string | undefined): Promise<Operator
     const hint = path ? '' : ' (pass --operator-key FILE or set MESH_OPERATOR_KEY)';
     throw new CliError(`${(err as Error).message}${hint}`);
   }
-}
-
-export async function meshIsClosed(client: ApiClient): Promise<boolean> {
-  return (await client.get<TrustInfo>('/v1/trust')).closed;
 }
 
 /**

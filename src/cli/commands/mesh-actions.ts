@@ -11,7 +11,7 @@ import { readSecretFile, writeSecretFile } from '../../node/secret-file.js';
 import { type ApiClient, CliError } from '../api-client.js';
 import type { OutputFormat } from '../output.js';
 import { render, shortId } from '../output.js';
-import { OPERATOR_KEY_FILE, operatorSigner, submitTrustChange } from '../signing.js';
+import { meshHome, OPERATOR_KEY_FILE, operatorSigner, submitTrustChange } from '../signing.js';
 
 /**
  * What `meshctl mesh ...` and `meshctl operator ...` do; loaded only when one of them runs, so the other
@@ -26,7 +26,7 @@ interface MeshFile {
   operators: string[];
 }
 
-export async function init(dir: string): Promise<void> {
+export async function init(dir = meshHome()): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const key = await generateKeyPair('Ed25519');
   const operator = operatorKey(key);
@@ -43,7 +43,7 @@ export async function init(dir: string): Promise<void> {
 }
 
 export async function joinToken(
-  dir: string,
+  dir = meshHome(),
   bootstrap: string[] | undefined,
   client: ApiClient,
 ): Promise<void> {

@@ -1,10 +1,7 @@
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { globals } from '../globals.js';
 
 const actions = () => import('./mesh-actions.js');
-const defaultDir = () => process.env.MESH_HOME ?? join(homedir(), '.mycel');
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /** `meshctl mesh init|join-token` and `meshctl operator ...`: a closed mesh's secrets and its operators. */
@@ -15,7 +12,7 @@ export function registerMeshCommands(program: Command): void {
     .command('init')
     .description('create a mesh: its pre-shared key and the first operator key (files, mode 0600)')
     .option('--dir <dir>', 'where to write them (default $MESH_HOME or ~/.mycel)')
-    .action(async (opts: { dir?: string }) => (await actions()).init(opts.dir ?? defaultDir()));
+    .action(async (opts: { dir?: string }) => (await actions()).init(opts.dir));
 
   mesh
     .command('join-token')
@@ -27,7 +24,7 @@ export function registerMeshCommands(program: Command): void {
       collect,
     )
     .action(async (opts: { dir?: string; bootstrap?: string[] }, cmd: Command) =>
-      (await actions()).joinToken(opts.dir ?? defaultDir(), opts.bootstrap, globals(cmd).client),
+      (await actions()).joinToken(opts.dir, opts.bootstrap, globals(cmd).client),
     );
 
   const operator = program.command('operator').description('operator keys the mesh trusts (closed mesh)');

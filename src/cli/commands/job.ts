@@ -138,16 +138,7 @@ export function registerJobCommands(program: Command): void {
       const { client, format, operatorKey } = globals(cmd);
       const purge = opts.purge === true;
       const answer = (await meshIsClosed(client))
-        ? {
-            name,
-            outcome: (
-              await (
-                await signing()
-              ).signedJobChange(client, await (await signing()).operatorSigner(operatorKey), name, {
-                kind: purge ? 'purge' : 'stop',
-              })
-            ).plan.outcome,
-          }
+        ? await signedStop(client, operatorKey, name, purge)
         : await client.post<{ name: string; outcome: string }>(`${jobPath(name)}/stop`, { purge });
       if (format !== 'table') {
         process.stdout.write(render([], [], format, answer));
@@ -197,6 +188,18 @@ async function signedSubmit(
   const spec = parsed.ok ? parsed.spec : undefined;
   const { plan } = await signedJobChange(client, key, name, { kind: 'submit', source, fileName, spec });
   return { name, version: plan.version ?? 0, outcome: plan.outcome as SubmitAnswer['outcome'] };
+}
+
+async function signedStop(
+  client: ApiClient,
+  keyPath: string | undefined,
+  name: string,
+  purge: boolean,
+): Promise<{ name: string; outcome: string }> {
+  const { operatorSigner, signedJobChange } = await signing();
+  const key = await operatorSigner(keyPath);
+  const { plan } = await signedJobChange(client, key, name, { kind: purge ? 'purge' : 'stop' });
+  return { name, outcome: plan.outcome };
 }
 
 function rejectedSection(detail: RejectedJobDetail): string {

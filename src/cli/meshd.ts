@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { Agent } from '../node/agent.js';
 import { agentRoutes } from '../node/api-routes.js';
 import { loadOrCreateApiToken } from '../node/api-token.js';
-import { ConfigError, parseLabels, resolveConfig } from '../node/config.js';
+import { ConfigError, DRIVERS, LOG_LEVELS, parseLabels, resolveConfig } from '../node/config.js';
 import { ControlApi } from '../node/control-api.js';
 import { serveControlProtocol } from '../node/control-protocol.js';
 import { createLogger } from '../node/logger.js';
@@ -39,25 +39,8 @@ const program = new Command('meshd')
   .option('--allow-remote-api', 'allow the control API on a non-loopback address')
   .option('--name <name>', 'this node’s name (default: hostname)')
   .option('--label <key=value>', 'node label for placement constraints, repeatable', collect)
-  .addOption(
-    new Option('--log-level <level>', 'log level').choices([
-      'fatal',
-      'error',
-      'warn',
-      'info',
-      'debug',
-      'trace',
-      'silent',
-    ]),
-  )
-  .addOption(
-    new Option('--driver <driver>', 'workload drivers to offer (none: relay only)').choices([
-      'auto',
-      'docker',
-      'exec',
-      'none',
-    ]),
-  )
+  .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
+  .addOption(new Option('--driver <driver>', 'workload drivers to offer (none: relay only)').choices(DRIVERS))
   .option('--docker-socket <path>', 'Docker Engine socket (default /var/run/docker.sock)')
   .option('--heartbeat-interval-ms <ms>', 'liveness heartbeat period (default 2000)', int)
   .option('--suspect-after-ms <ms>', 'silence before a peer is suspect (default 6000)', int)

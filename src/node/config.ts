@@ -6,8 +6,8 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { decodeJoinToken } from './join-token.js';
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const DRIVERS = ['auto', 'docker', 'exec', 'none'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const DRIVERS = ['auto', 'docker', 'exec', 'none'] as const;
 
 const hostPort = z
   .string()

@@ -5,11 +5,14 @@ import { tcp } from '@libp2p/tcp';
 import { lpStream } from '@libp2p/utils';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
-import { CONTROL_PROTOCOL, type ControlAnswer, type ControlRequest } from '../node/control-protocol.js';
+import {
+  CONTROL_PROTOCOL,
+  type ControlAnswer,
+  type ControlRequest,
+  MAX_FRAME_BYTES,
+} from '../node/control-protocol.js';
 import { decodeJoinToken, pnetKey } from '../node/join-token.js';
 import { type ApiClient, CliError } from './api-client.js';
-
-const MAX_FRAME_BYTES = 1024 * 1024;
 
 /**
  * meshctl as a light peer: with a join token (the mesh key and bootstrap addresses) it dials a member over

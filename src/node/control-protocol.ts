@@ -12,7 +12,7 @@ import type { MeshHost } from './libp2p-host.js';
  * replication does not already give it.
  */
 export const CONTROL_PROTOCOL = '/mycel/control/1.0.0';
-const MAX_FRAME_BYTES = 1024 * 1024;
+export const MAX_FRAME_BYTES = 1024 * 1024;
 const TIMEOUT_MS = 30_000;
 
 export interface ControlRequest {

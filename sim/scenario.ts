@@ -61,6 +61,27 @@ export interface Scenario {
   readonly settleS: number;
 }
 
+type Defaulted = 'nodes' | 'scale' | 'jobs' | 'settleS';
+
+/**
+ * A scenario on the usual fleet unless it says otherwise: six nodes at scale 4 running web (3) and edge (5),
+ * 300 simulated seconds to settle. Each scenario file then says only what it is about.
+ */
+export function defineScenario(
+  scenario: Omit<Scenario, Defaulted> & Partial<Pick<Scenario, Defaulted>>,
+): Scenario {
+  return {
+    nodes: 6,
+    scale: 4,
+    jobs: [
+      { name: 'web', count: 3, on: 'n0' },
+      { name: 'edge', count: 5, on: 'n2' },
+    ],
+    settleS: 300,
+    ...scenario,
+  };
+}
+
 /** n<from>..n<to-1>. */
 export function range(from: number, to: number): string[] {
   return Array.from({ length: to - from }, (_, i) => `n${from + i}`);

@@ -1,10 +1,10 @@
-import type { Scenario } from '../scenario.js';
+import { defineScenario } from '../scenario.js';
 
 /**
  * How many agents one process carries: production timings (scale 1), 20 jobs worth of copies, one node
  * crashed and restarted. Run with `--nodes N` to try other sizes; figures in sim/README.md.
  */
-export const scenario: Scenario = {
+export const scenario = defineScenario({
   name: 'many-agents',
   description: 'production timings; n1 crashes for 60 s and comes back',
   nodes: 50,
@@ -17,5 +17,4 @@ export const scenario: Scenario = {
     { at: 0, do: { kind: 'crash', node: 'n1' } },
     { at: 60, do: { kind: 'restart', node: 'n1' } },
   ],
-  settleS: 300,
-};
+});

@@ -1,4 +1,4 @@
-import { range, type Scenario } from '../scenario.js';
+import { defineScenario, range } from '../scenario.js';
 
 const others = range(0, 5);
 
@@ -7,18 +7,11 @@ const others = range(0, 5);
  * gets through (its bytes are held, as unacknowledged TCP segments are; no new connection can be made either
  * way), while bytes towards n5 still arrive on the connections that were open.
  */
-export const scenario: Scenario = {
+export const scenario = defineScenario({
   name: 'one-way-out',
   description: 'n5 → others cut for 120 s (simulated); others → n5 still flows on open connections',
-  nodes: 6,
-  scale: 4,
-  jobs: [
-    { name: 'web', count: 3, on: 'n0' },
-    { name: 'edge', count: 5, on: 'n2' },
-  ],
   steps: [
     ...others.map((o) => ({ at: 0, do: { kind: 'cut' as const, from: 'n5', to: o } })),
     { at: 120, do: { kind: 'heal' } },
   ],
-  settleS: 300,
-};
+});

@@ -1,11 +1,9 @@
-import { range, type Scenario } from '../scenario.js';
+import { defineScenario, range } from '../scenario.js';
 
 /** The fleet splits in two past lostAfter; each side gets a new job; after the heal every job runs `count`. */
-export const scenario: Scenario = {
+export const scenario = defineScenario({
   name: 'split-brain',
   description: 'two halves cut apart for 60 s with a job submitted on each side, then healed',
-  nodes: 6,
-  scale: 4,
   jobs: [
     { name: 'web', count: 2, on: 'n0' },
     { name: 'db', count: 1, on: 'n1' },
@@ -17,5 +15,4 @@ export const scenario: Scenario = {
     { at: 30, do: { kind: 'submit', job: 'right', count: 2, on: 'n4' } },
     { at: 60, do: { kind: 'heal' } },
   ],
-  settleS: 300,
-};
+});

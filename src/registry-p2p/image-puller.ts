@@ -112,7 +112,7 @@ export class ImagePuller {
   async manifest(registry: string, repository: string, digest: Digest): Promise<Manifest> {
     if (this.#store.has(digest)) {
       const bytes = await this.#store.readBytes(digest);
-      this.#remember(digest, bytes);
+      if (!this.#parsed.has(digest)) this.#remember(digest, bytes);
       return {
         digest,
         bytes,
@@ -164,16 +164,22 @@ export class ImagePuller {
 
   async #keep(digest: Digest, bytes: Uint8Array, mediaType: string): Promise<void> {
     if (bytes.length > MAX_MANIFEST_BYTES) throw new Error(`manifest ${digest} is too large`);
-    if (!parseManifest(bytes)) throw new Error(`manifest ${digest} is not an OCI or Docker v2 manifest`);
+    const parsed = parseManifest(bytes);
+    if (!parsed) throw new Error(`manifest ${digest} is not an OCI or Docker v2 manifest`);
     await this.#store.putBytes(digest, bytes, mediaType);
-    this.#remember(digest, bytes);
+    this.#remember(digest, parsed);
   }
 
-  #remember(digest: Digest, bytes: Uint8Array): void {
-    const parsed = parseManifest(bytes);
+  #remember(digest: Digest, content: Uint8Array | ParsedManifest): void {
+    const parsed = content instanceof Uint8Array ? parseManifest(content) : content;
     if (!parsed) return;
     this.#parsed.set(digest, parsed);
     while (this.#parsed.size > MAX_PARSED) this.#parsed.delete(this.#parsed.keys().next().value as Digest);
+  }
+
+  /** Manifests come back through resolveTag or manifest(), which parsed them already. */
+  #parsedOf(manifest: Manifest): ParsedManifest | undefined {
+    return this.#parsed.get(manifest.digest) ?? parseManifest(manifest.bytes);
   }
 
   /** The size a manifest seen here declared for `digest`, so a blob fetched alone is still bounded. */
@@ -214,13 +220,11 @@ export class ImagePuller {
       'tag' in ref.reference
         ? await this.resolveTag(registry, repository, ref.reference.tag)
         : await this.manifest(registry, repository, ref.reference.digest);
-    let manifest = top;
-    let parsed = parseManifest(manifest.bytes);
+    let parsed = this.#parsedOf(top);
     if (parsed?.kind === 'index') {
       const mine = pickPlatform(parsed.manifests);
       if (!mine) throw new Error(`${repository} has no image for linux/${process.arch}`);
-      manifest = await this.manifest(registry, repository, mine.digest);
-      parsed = parseManifest(manifest.bytes);
+      parsed = this.#parsedOf(await this.manifest(registry, repository, mine.digest));
     }
     if (parsed?.kind !== 'image') throw new Error(`${repository}: not an image manifest`);
     const queue = [...parsed.blobs];

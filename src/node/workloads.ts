@@ -71,17 +71,19 @@ export class Workloads {
       ...(deps.tuning?.healthIntervalScale ? { healthIntervalScale: deps.tuning.healthIntervalScale } : {}),
       ...(deps.tuning?.pollMs ? { pollMs: deps.tuning.pollMs } : {}),
     });
-    const apply = (plan: Plan) =>
-      void this.reconciler
-        .apply(warmingUp() ? ownStartsOnly(plan, state.allocations(), deps.self) : plan)
-        .catch((err: unknown) => log.error({ err }, 'applying the plan failed'));
     // Until one lost-period after start the replica may lack statuses peers wrote while this agent was down (a
     // kill -9 loses what was not flushed), and every peer is only suspect, so this node is the one place left
     // for slots that look empty. Restart what this node itself recorded; start new copies once warmed up.
-    const warmUntil = now() + deps.config.lostAfterMs;
-    const warmingUp = () => now() < warmUntil;
+    // The timer alone ends warm-up: a plan is only re-announced when it changes, so the timer's re-apply must
+    // not itself be filtered, and Node timers may fire a millisecond before the wall clock says they are due.
+    let warm = false;
+    const apply = (plan: Plan) =>
+      void this.reconciler
+        .apply(warm ? plan : ownStartsOnly(plan, state.allocations(), deps.self))
+        .catch((err: unknown) => log.error({ err }, 'applying the plan failed'));
     this.#unsubscribe = this.placement.onPlan(apply);
     this.#warmTimer = setTimeout(() => {
+      warm = true;
       const plan = this.placement.localPlan();
       if (plan) apply(plan);
     }, deps.config.lostAfterMs);

@@ -23,7 +23,7 @@ import { readProcStat } from '../../src/node/drivers/proc-identity.js';
 import type { AllocDetail } from '../../src/node/routes/alloc-routes.js';
 import type { JobDetail } from '../../src/node/routes/state-routes.js';
 import { tempDir, waitFor } from '../support/agents.js';
-import { connectDocker, ensureTestImage, removeByLabel, TEST_IMAGE } from '../support/docker.js';
+import { dockerWithTestImage, removeByLabel, TEST_IMAGE } from '../support/docker.js';
 import {
   apiGet,
   apiPost,
@@ -82,8 +82,7 @@ function dockerRuntime(): Runtime {
     driver: 'docker',
     noun: { one: 'container', many: 'containers' },
     async prepare() {
-      docker = await connectDocker();
-      await ensureTestImage(docker);
+      docker = await dockerWithTestImage();
     },
     jobFile: (name, script, extra) =>
       [

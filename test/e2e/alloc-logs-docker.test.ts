@@ -8,13 +8,7 @@ import { containerName, LABELS } from '../../src/node/drivers/docker-container-c
 import { demuxFrames } from '../../src/node/drivers/docker-log-frames.js';
 import { allocLogsRoutes, type LogRecord } from '../../src/node/routes/alloc-logs-routes.js';
 import { FAST_WORKLOADS, joinAddress, startAgent, tempDir, testConfig, waitFor } from '../support/agents.js';
-import {
-  connectDocker,
-  DOCKER_SOCKET,
-  ensureTestImage,
-  removeByLabel,
-  TEST_IMAGE,
-} from '../support/docker.js';
+import { DOCKER_SOCKET, dockerWithTestImage, removeByLabel, TEST_IMAGE } from '../support/docker.js';
 
 /**
  * Logs of a container (real Docker Engine) read through a different agent: agent a runs nothing (`--driver
@@ -25,8 +19,7 @@ const agents: Agent[] = [];
 const cleanups: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
-  docker = await connectDocker();
-  await ensureTestImage(docker);
+  docker = await dockerWithTestImage();
 });
 
 afterAll(async () => {

@@ -13,20 +13,13 @@ import { probeDocker } from '../../src/node/drivers/docker-probe.js';
 import type { DockerTaskSpec, LogLine, TaskHandle } from '../../src/node/drivers/driver.js';
 import { DriverError } from '../../src/node/drivers/driver-error.js';
 import { runCheck } from '../../src/node/health-check.js';
-import {
-  connectDocker,
-  DOCKER_SOCKET,
-  ensureTestImage,
-  removeByLabel,
-  TEST_IMAGE,
-} from '../support/docker.js';
+import { DOCKER_SOCKET, dockerWithTestImage, removeByLabel, TEST_IMAGE } from '../support/docker.js';
 
 let docker: Docker;
 const owners: string[] = [];
 
 beforeAll(async () => {
-  docker = await connectDocker();
-  await ensureTestImage(docker);
+  docker = await dockerWithTestImage();
 });
 
 afterEach(async () => {

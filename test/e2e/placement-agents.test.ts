@@ -2,7 +2,15 @@ import { afterAll, expect, test } from 'vitest';
 import { parseJobFile } from '../../src/crdt/job-file.js';
 import type { JobSpec } from '../../src/crdt/job-spec.js';
 import type { Agent } from '../../src/node/agent.js';
-import { FAST_WORKLOADS, joinAddress, startAgent, tempDir, testConfig, waitFor } from '../support/agents.js';
+import {
+  FAST_WORKLOADS,
+  joinAddress,
+  meshFormed,
+  startAgent,
+  tempDir,
+  testConfig,
+  waitFor,
+} from '../support/agents.js';
 import { Partition } from './state-support.js';
 
 /**
@@ -99,15 +107,7 @@ test('7 agents, 20 jobs: one placement everywhere; a partition past lostAfter he
   const majority = agents.slice(0, 5);
   for (const a of majority) partition.assign(a.peerId, 0);
   for (const a of minority) partition.assign(a.peerId, 1);
-  await waitFor(
-    'all seven to hold every node record and hear each other',
-    () =>
-      agents.every(
-        (a) =>
-          a.state.state.nodes().length === 7 && a.peers().filter((p) => p.liveness === 'alive').length === 6,
-      ),
-    30_000,
-  );
+  await waitFor('all seven to hold every node record and hear each other', () => meshFormed(agents), 30_000);
 
   for (let j = 0; j < JOBS; j++) await agents[j % 7]!.state.submitJob(job(j));
   await waitFor(

@@ -15,21 +15,14 @@ import type { Driver, DriverName } from '../../src/node/drivers/driver.js';
 import { Reconciler } from '../../src/node/reconciler.js';
 import { allocId } from '../../src/scheduler/alloc-id.js';
 import type { DesiredAlloc } from '../../src/scheduler/types.js';
-import {
-  connectDocker,
-  DOCKER_SOCKET,
-  ensureTestImage,
-  removeByLabel,
-  TEST_IMAGE,
-} from '../support/docker.js';
+import { DOCKER_SOCKET, dockerWithTestImage, removeByLabel, TEST_IMAGE } from '../support/docker.js';
 import { startPlan } from '../support/reconciler.js';
 
 let docker: Docker;
 const cleanups: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
-  docker = await connectDocker();
-  await ensureTestImage(docker);
+  docker = await dockerWithTestImage();
 });
 
 afterEach(async () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { LABELS } from '../../src/node/drivers/docker-container-config.js';
-import { connectDocker, ensureTestImage, removeByLabel, TEST_IMAGE } from '../support/docker.js';
+import { dockerWithTestImage, removeByLabel, TEST_IMAGE } from '../support/docker.js';
 import { bundle } from '../support/processes.js';
 import { RolloutMesh, spec } from './rollout-mesh.js';
 
@@ -15,8 +15,7 @@ let mesh: RolloutMesh;
 const name = `rollout-${randomBytes(3).toString('hex')}`;
 
 beforeAll(async () => {
-  docker = await connectDocker();
-  await ensureTestImage(docker);
+  docker = await dockerWithTestImage();
   await bundle();
   mesh = await RolloutMesh.start('docker');
 }, 90_000);

@@ -14,7 +14,15 @@ import type { DriverName } from '../../src/node/drivers/driver.js';
 import { placementRoutes } from '../../src/node/routes/placement-routes.js';
 import { stateRoutes } from '../../src/node/routes/state-routes.js';
 import type { Rollout } from '../../src/scheduler/types.js';
-import { FAST_WORKLOADS, joinAddress, startAgent, tempDir, testConfig, waitFor } from '../support/agents.js';
+import {
+  FAST_WORKLOADS,
+  joinAddress,
+  meshFormed,
+  startAgent,
+  tempDir,
+  testConfig,
+  waitFor,
+} from '../support/agents.js';
 import { meshctl } from '../support/processes.js';
 
 /** Health checks every 200 ms instead of the spec's 1 s minimum. */
@@ -48,10 +56,7 @@ export class RolloutMesh {
       mesh.agents.push(await startAgent(testConfig({ dataDir: dir.path, name: `r${i}`, join, driver }), ENV));
     }
     await waitFor('every agent to hold three node records and hear the other two', () =>
-      mesh.agents.every(
-        (a) =>
-          a.state.state.nodes().length === 3 && a.peers().filter((p) => p.liveness === 'alive').length === 2,
-      ),
+      meshFormed(mesh.agents),
     );
     const first = mesh.agents[0]!;
     const api = new ControlApi(

@@ -1,8 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { tempDir, waitFor } from '../support/agents.js';
-import { bundle, exited, meshctl, spawnMeshd } from '../support/processes.js';
+import { tempDir } from '../support/agents.js';
+import { startLocalMeshd } from '../support/local-meshd.js';
+import { bundle, exited } from '../support/processes.js';
 
 beforeAll(bundle, 60_000);
 
@@ -12,13 +13,7 @@ afterAll(() => Promise.all(cleanups.map((c) => c())));
 test('meshctl job and node commands against a meshd process', async () => {
   const tmp = await tempDir();
   cleanups.push(tmp.cleanup);
-  const agent = spawnMeshd([
-    '--data-dir',
-    join(tmp.path, 'data'),
-    '--listen',
-    '/ip4/127.0.0.1/tcp/0',
-    '--api',
-    '127.0.0.1:0',
+  const { agent, ctl } = await startLocalMeshd(join(tmp.path, 'data'), [
     '--name',
     'cli-node',
     '--driver',
@@ -26,13 +21,6 @@ test('meshctl job and node commands against a meshd process', async () => {
     'none',
   ]);
   try {
-    let api = '';
-    await waitFor('the control API address in the log', () => {
-      api = /"api":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(agent.output())?.[1] ?? '';
-      return api !== '';
-    });
-    const ctl = (...args: string[]) => meshctl(['--api', api, '--data-dir', join(tmp.path, 'data'), ...args]);
-
     const bad = join(tmp.path, 'bad.yaml');
     await writeFile(bad, ['name: web', 'driver: exec', 'command: /bin/sleep', 'count: -1', ''].join('\n'));
     const refused = await ctl('job', 'run', bad);

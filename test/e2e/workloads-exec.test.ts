@@ -10,6 +10,7 @@ import {
   FAST_LIVENESS,
   FAST_WORKLOADS,
   joinAddress,
+  meshFormed,
   startAgent,
   tempDir,
   testConfig,
@@ -86,10 +87,7 @@ test('count 3 on 3 agents: one copy each, same placement everywhere, replaced wh
     agents.push(await start(testConfig({ dataDir: dir.path, name: `w${i}`, join, driver: 'exec' })));
   }
   await waitFor('every agent to hold all three node records and hear the other two', () =>
-    agents.every(
-      (a) =>
-        a.state.state.nodes().length === 3 && a.peers().filter((p) => p.liveness === 'alive').length === 2,
-    ),
+    meshFormed(agents),
   );
 
   const submitted = await agents[1]!.state.submitJob(sleeperJob(3));

@@ -70,6 +70,15 @@ export async function waitFor(
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${describe ? `: ${describe()}` : ''}`);
 }
 
+/** Every agent holds every agent's node record and hears all the others alive. */
+export function meshFormed(agents: readonly Agent[]): boolean {
+  return agents.every(
+    (a) =>
+      a.state.state.nodes().length === agents.length &&
+      a.peers().filter((p) => p.liveness === 'alive').length === agents.length - 1,
+  );
+}
+
 export function livenessOf(observer: Agent, peerId: string): string | undefined {
   return observer.peers().find((p) => p.peerId === peerId)?.liveness;
 }

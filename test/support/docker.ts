@@ -60,6 +60,13 @@ export async function ensureTestImage(docker: Docker): Promise<void> {
   }
 }
 
+/** The engine with the test image in it: what every test that runs containers starts from. */
+export async function dockerWithTestImage(): Promise<Docker> {
+  const docker = await connectDocker();
+  await ensureTestImage(docker);
+  return docker;
+}
+
 /** Removes every container carrying `label` (`key=value`); for cleanup even after a failed test. */
 export async function removeByLabel(docker: Docker, label: string): Promise<void> {
   const found = await docker.listContainers({ all: true, filters: { label: [label] } });

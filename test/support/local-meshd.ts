@@ -1,0 +1,39 @@
+import { waitFor } from './agents.js';
+import { type CliResult, meshctl, spawnMeshd } from './processes.js';
+
+/** The address meshd logs once its control API listens ("control API listening"). */
+export const API_LOG_LINE = /"api":"(http:\/\/127\.0\.0\.1:\d+)"/;
+
+export interface LocalMeshd {
+  readonly agent: ReturnType<typeof spawnMeshd>;
+  /** Control API base URL, read from the agent's log. */
+  readonly api: string;
+  /** meshctl against this agent, with its data dir for the API token. */
+  ctl(...args: string[]): Promise<CliResult>;
+}
+
+/**
+ * One `dist/meshd.mjs` on loopback for the meshctl tests: libp2p and the control API on port 0, so concurrent
+ * runs never collide; `args` are added. Resolves once the API listens; the caller stops the agent.
+ */
+export async function startLocalMeshd(
+  dataDir: string,
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<LocalMeshd> {
+  const agent = spawnMeshd(
+    ['--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', ...args],
+    env,
+  );
+  let api = '';
+  try {
+    await waitFor('the control API address in the log', () => {
+      api = API_LOG_LINE.exec(agent.output())?.[1] ?? '';
+      return api !== '';
+    });
+  } catch (err) {
+    agent.kill('SIGTERM');
+    throw err;
+  }
+  return { agent, api, ctl: (...more) => meshctl(['--api', api, '--data-dir', dataDir, ...more]) };
+}

@@ -353,14 +353,7 @@ export class MeshState {
   // ---- read-only views (plain data) ----
 
   jobs(): JobView[] {
-    const out: JobView[] = [];
-    for (const id of [...this.slots.keys()].sort()) {
-      const parsed = parseDocId(id);
-      if (parsed?.kind !== 'job') continue;
-      const view = this.jobView(id, parsed.name)?.view;
-      if (view) out.push(view);
-    }
-    return out;
+    return this.jobSlots().flatMap((job) => (job.view ? [job.view] : []));
   }
 
   job(name: string): JobView | undefined {
@@ -372,14 +365,7 @@ export class MeshState {
    * trusted operator. Such a job never runs; if an earlier version was signed, that one stays in force.
    */
   jobRejections(): JobRejection[] {
-    const out: JobRejection[] = [];
-    for (const id of [...this.slots.keys()].sort()) {
-      const parsed = parseDocId(id);
-      if (parsed?.kind !== 'job') continue;
-      const rejection = this.jobView(id, parsed.name)?.rejection;
-      if (rejection) out.push(rejection);
-    }
-    return out;
+    return this.jobSlots().flatMap((job) => (job.rejection ? [job.rejection] : []));
   }
 
   jobRejection(name: string): JobRejection | undefined {
@@ -553,6 +539,17 @@ export class MeshState {
     return { accepted, rejected };
   }
 
+  /** Every job document's derived view and rejection, by document id. */
+  private jobSlots(): NonNullable<Slot['job']>[] {
+    const out: NonNullable<Slot['job']>[] = [];
+    for (const id of [...this.slots.keys()].sort()) {
+      const parsed = parseDocId(id);
+      const job = parsed?.kind === 'job' ? this.jobView(id, parsed.name) : undefined;
+      if (job) out.push(job);
+    }
+    return out;
+  }
+
   private jobView(id: DocId, name: string): NonNullable<Slot['job']> | undefined {
     const slot = this.slots.get(id);
     if (!slot) return undefined;
@@ -706,9 +703,11 @@ export class MeshState {
     const before = slot && parseDocId(id)?.kind === 'job' ? this.jobEvents(id) : [];
     this.set(id, next);
     if (!slot || before.length === 0) return [];
-    const present = new Set(this.jobEvents(id).map((e) => e.key));
-    const union = [...this.jobEvents(id), ...before.filter((e) => !present.has(e.key))];
-    const missing = prune(union).filter((e) => !present.has(e.key));
+    const after = this.jobEvents(id);
+    const present = new Set(after.map((e) => e.key));
+    const missing = prune([...after, ...before.filter((e) => !present.has(e.key))]).filter(
+      (e) => !present.has(e.key),
+    );
     return missing.length > 0 ? this.addJobEvents(id, missing, now) : [];
   }
 

@@ -73,13 +73,16 @@ export class LocalEndpoint {
       }
       const digest = parseDigest(reference);
       if (!digest) return error(res, 400, 'DIGEST_INVALID', 'blobs are addressed by sha256 digest');
-      const size = this.#puller.sizeOf(digest);
-      await this.#fetcher.fetch(digest, {
-        registry,
-        repository,
-        ...(size === undefined ? {} : { size }),
-        delegate: true,
-      });
+      // sizeOf walks every manifest seen: only a blob still to fetch needs its bound.
+      if (!this.#store.has(digest)) {
+        const size = this.#puller.sizeOf(digest);
+        await this.#fetcher.fetch(digest, {
+          registry,
+          repository,
+          ...(size === undefined ? {} : { size }),
+          delegate: true,
+        });
+      }
       this.#sendBlob(req, res, digest);
     } catch (err) {
       this.#log.warn({ url: req.url, err: (err as Error).message }, 'local registry request failed');

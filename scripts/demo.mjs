@@ -84,7 +84,14 @@ function startAgent(i, joinAddresses) {
     stdio: ['ignore', 'ignore', log],
     env: { ...process.env, MESH_JOIN_TOKEN: joinToken },
   });
-  const agent = { name, dataDir, child, api: `http://127.0.0.1:${basePort + 100 + i}`, peerId: undefined };
+  const agent = {
+    name,
+    dataDir,
+    child,
+    api: `http://127.0.0.1:${basePort + 100 + i}`,
+    peerId: undefined,
+    token: undefined,
+  };
   child.once('exit', (code) => {
     if (!stopping && agent !== stopped)
       died.push(`${name} exited with code ${code}; see ${join(work, `${name}.log`)}`);
@@ -97,9 +104,10 @@ const live = () => agents.filter((a) => a !== stopped && a.child.exitCode === nu
 const nameOf = (peerId) => agents.find((a) => a.peerId === peerId)?.name ?? peerId;
 
 async function api(agent, path) {
-  const token = readFileSync(join(agent.dataDir, 'api.token'), 'utf8').trim();
+  // Read once, not on every 100 ms poll; an empty read (the agent is still writing the file) is read again.
+  agent.token ||= readFileSync(join(agent.dataDir, 'api.token'), 'utf8').trim();
   const res = await fetch(`${agent.api}${path}`, {
-    headers: { authorization: `Bearer ${token}` },
+    headers: { authorization: `Bearer ${agent.token}` },
     signal: AbortSignal.timeout(2_000),
   });
   return res.json();

@@ -10,21 +10,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { pino } from 'pino';
 import { parseJobFile } from '../src/crdt/job-file.js';
-import { Agent } from '../src/node/agent.js';
-import { defaultConfig } from '../src/node/config.js';
+import type { Agent } from '../src/node/agent.js';
+import { progress, sleep, startMesh, waitForMesh, waitUntil } from './mesh.js';
 import { rng } from './rng.js';
 
 const AGENTS = Number(process.argv[2] ?? 50);
 const JOBS = Number(process.argv[3] ?? 30);
 const IDLE_MS = Number(process.argv[4] ?? 60_000);
 const HOLD_TIMEOUT_MS = 30_000;
-
-/** Progress on stderr, so that stdout stays one JSON object. */
-const progress = (message: string) => process.stderr.write(`${new Date().toISOString()} ${message}\n`);
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
@@ -47,15 +41,6 @@ function diskWriteBytes(): number {
   return Number(line?.split(':')[1] ?? Number.NaN);
 }
 
-async function waitUntil(check: () => boolean, timeoutMs: number, pollMs = 2): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (check()) return true;
-    await sleep(pollMs);
-  }
-  return check();
-}
-
 function jobSpec(name: string, count: number) {
   const parsed = parseJobFile(
     [`name: ${name}`, 'driver: exec', 'command: /bin/sleep', 'args: ["3600"]', `count: ${count}`].join('\n'),
@@ -68,34 +53,10 @@ async function main(): Promise<void> {
   const random = rng(7);
   const root = mkdtempSync(join(tmpdir(), 'mycel-bench-convergence-'));
   const agents: Agent[] = [];
-  const log = pino({ level: 'silent' });
   const startedAt = performance.now();
   try {
-    for (let i = 0; i < AGENTS; i++) {
-      const peers = agents.length === 0 ? [] : [agents[0], agents[Math.floor(random() * agents.length)]];
-      const addresses = [...new Set(peers.map((a) => a?.addresses().find((x) => x.includes('/tcp/')) ?? ''))];
-      agents.push(
-        await Agent.start(
-          {
-            ...defaultConfig(),
-            dataDir: join(root, `agent-${i}`),
-            name: `edge-${i}`,
-            listen: ['/ip4/127.0.0.1/tcp/0'],
-            api: '127.0.0.1:0',
-            driver: 'none',
-            logLevel: 'silent',
-            join: addresses.filter((a) => a !== ''),
-          },
-          { log, processMetrics: false },
-        ),
-      );
-    }
-    progress(`${AGENTS} agents started`);
-    const meshFormed = await waitUntil(
-      () => agents.every((a) => a.state.state.nodes().length === AGENTS),
-      180_000,
-      1_000,
-    );
+    await startMesh(agents, AGENTS, root, random, (bootstrap) => ({ join: bootstrap }));
+    const meshFormed = await waitForMesh(agents, 180_000, 1_000);
     const startupMs = performance.now() - startedAt;
     progress(`every agent holds every node record: ${meshFormed}`);
 
@@ -116,6 +77,7 @@ async function main(): Promise<void> {
       const held = await waitUntil(
         () => agents.every((a) => a.state.state.job(name) !== undefined),
         HOLD_TIMEOUT_MS,
+        2,
       );
       if (held) {
         everywhereMs.push(performance.now() - t0);

@@ -11,29 +11,16 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
-import { pino } from 'pino';
 import { signValue } from '../src/crdt/signature.js';
 import { signedTrustChange, TRUST_DOMAIN } from '../src/crdt/trust.js';
-import { Agent } from '../src/node/agent.js';
-import { defaultConfig } from '../src/node/config.js';
+import type { Agent } from '../src/node/agent.js';
 import { encodeJoinToken } from '../src/node/join-token.js';
+import { progress, sleep, startMesh, waitForMesh, waitUntil } from './mesh.js';
 import { rng } from './rng.js';
 
 const AGENTS = Number(process.argv[2] ?? 20);
 const REVOCATIONS = Number(process.argv[3] ?? 3);
 const CUT_OFF_TIMEOUT_MS = 60_000;
-
-const progress = (message: string) => process.stderr.write(`${new Date().toISOString()} ${message}\n`);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitUntil(check: () => boolean, timeoutMs: number, pollMs = 5): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (check()) return true;
-    await sleep(pollMs);
-  }
-  return check();
-}
 
 const connected = (a: Agent, peer: string) =>
   a.host.getConnections().some((c) => c.remotePeer.toString() === peer && c.status === 'open');
@@ -45,36 +32,11 @@ async function main(): Promise<void> {
   const operator = peerIdFromPrivateKey(operatorKey).toString();
   const psk = new Uint8Array(32).map(() => Math.floor(random() * 256));
   const agents: Agent[] = [];
-  const log = pino({ level: 'silent' });
   try {
-    for (let i = 0; i < AGENTS; i++) {
-      const bootstrap = agents.length === 0 ? [] : [agents[0], agents[Math.floor(random() * agents.length)]];
-      const addresses = [
-        ...new Set(bootstrap.map((a) => a?.addresses().find((x) => x.includes('/tcp/')) ?? '')),
-      ];
-      const joinToken = encodeJoinToken({ psk, operators: [operator], bootstrap: addresses.filter(Boolean) });
-      agents.push(
-        await Agent.start(
-          {
-            ...defaultConfig(),
-            dataDir: join(root, `agent-${i}`),
-            name: `edge-${i}`,
-            listen: ['/ip4/127.0.0.1/tcp/0'],
-            api: '127.0.0.1:0',
-            driver: 'none',
-            logLevel: 'silent',
-            joinToken,
-          },
-          { log, processMetrics: false },
-        ),
-      );
-      if ((i + 1) % 5 === 0 || i + 1 === AGENTS) progress(`${i + 1} agents started`);
-    }
-    const formed = await waitUntil(
-      () => agents.every((a) => a.state.state.nodes().length === AGENTS),
-      600_000,
-      500,
-    );
+    await startMesh(agents, AGENTS, root, random, (bootstrap) => ({
+      joinToken: encodeJoinToken({ psk, operators: [operator], bootstrap }),
+    }));
+    const formed = await waitForMesh(agents, 600_000, 500);
     progress(`${AGENTS} agents, every agent holds every node record: ${formed}`);
 
     const rounds = [];
@@ -93,16 +55,24 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       await issuer.state.addTrustChange(signed);
       const refusedAt = new Map<Agent, number>();
-      const everyMember = await waitUntil(() => {
-        for (const m of members) {
-          if (refusedAt.has(m)) continue;
-          if (m.state.state.isRevoked(victim.peerId) && !connected(m, victim.peerId)) {
-            refusedAt.set(m, performance.now() - t0);
+      const everyMember = await waitUntil(
+        () => {
+          for (const m of members) {
+            if (refusedAt.has(m)) continue;
+            if (m.state.state.isRevoked(victim.peerId) && !connected(m, victim.peerId)) {
+              refusedAt.set(m, performance.now() - t0);
+            }
           }
-        }
-        return refusedAt.size === members.size;
-      }, CUT_OFF_TIMEOUT_MS);
-      const isolated = await waitUntil(() => victim.host.getConnections().length === 0, CUT_OFF_TIMEOUT_MS);
+          return refusedAt.size === members.size;
+        },
+        CUT_OFF_TIMEOUT_MS,
+        5,
+      );
+      const isolated = await waitUntil(
+        () => victim.host.getConnections().length === 0,
+        CUT_OFF_TIMEOUT_MS,
+        5,
+      );
       const cutOffMs = performance.now() - t0;
       await sleep(5_000);
       const stillCutOff = [...members].every((m) => !connected(m, victim.peerId));

@@ -1,10 +1,6 @@
-/** Deterministic PRNG (mulberry32): a benchmark makes the same run every time. */
+import { prng } from '../sim/scale/prng.js';
+
+/** Deterministic PRNG (the simulator's mulberry32): a benchmark makes the same run every time. */
 export function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return prng(seed).next;
 }

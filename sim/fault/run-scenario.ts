@@ -3,7 +3,8 @@ import { canonicalJson } from '../../src/crdt/canonical-json.js';
 import { parseJobFile } from '../../src/crdt/job-file.js';
 import type { JobSpec } from '../../src/crdt/job-spec.js';
 import type { Agent } from '../../src/node/agent.js';
-import { type Action, expandSteps, type Scenario } from '../scenario.js';
+import { progress, runSteps, type ScenarioReport, scenarioReport, sleep } from '../run-steps.js';
+import type { Action, Scenario } from '../scenario.js';
 import { FaultNetwork } from './fault-network.js';
 import { Fleet, type FleetTimings } from './fleet.js';
 import { CopyLedger, originalsOutcome } from './ledger.js';
@@ -16,32 +17,8 @@ const PRODUCTION = {
   syncIntervalMs: 30_000,
 };
 
-export interface ScenarioReport {
-  scenario: string;
-  mode: 'in-process' | 'netns';
-  nodes: number;
-  scale: number;
-  ok: boolean;
-  failures: string[];
-  /** Seconds after the last step (simulated; real = simulated / scale). */
-  convergeS: { state: number | null; placement: number | null };
-  duplicateAllocSeconds: number;
-  missingAllocSeconds: number;
-  restartsOfSurvivingOriginals: number;
-  survivingOriginalsStopped: number;
-  acknowledgedJobsLost: number;
-  /** In process: gossip messages received and lost, bytes sent. In netns: eth0 packets and bytes. */
-  perNodePerSecond: Record<string, number>;
-  peakRssMb: number;
-  realSeconds: { startup: number; run: number; total: number };
-  /** On failure: where each job's copies run, and what each agent's placement wants. */
-  diagnosis?: Record<string, unknown>;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** Every awaited step of a run has a deadline: a hang becomes a failure that names the step. */
-export async function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
+async function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
@@ -52,8 +29,6 @@ export async function within<T>(ms: number, what: string, work: Promise<T>): Pro
     clearTimeout(timer);
   }
 }
-const progress = (message: string) =>
-  process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${message}\n`);
 
 export function timingsFor(scale: number): FleetTimings {
   const s = (ms: number) => Math.max(50, Math.round(ms / scale));
@@ -67,7 +42,7 @@ export function timingsFor(scale: number): FleetTimings {
   };
 }
 
-export function simJob(name: string, count: number): JobSpec {
+function simJob(name: string, count: number): JobSpec {
   const parsed = parseJobFile(
     [
       `name: ${name}`,
@@ -113,7 +88,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
   const timings = timingsFor(scenario.scale);
   const network = new FaultNetwork({ now, random, tcpTimeoutMs: timings.lostAfterMs * 3 });
   const fleet = await Fleet.create(network, timings, scenario.nodes);
-  const failures: string[] = [];
+  const startFailures: string[] = [];
   let peakRss = process.memoryUsage().rss;
   const rssTimer = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
@@ -135,93 +110,43 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
     const initialDeadline = now() + 120_000;
     while (!(ledger.exact(fleet.runtime.copiesPerJob()) && placementsAgree(fleet)) && now() < initialDeadline)
       await sleep(100);
-    if (!ledger.exact(fleet.runtime.copiesPerJob())) failures.push('initial jobs never ran their count');
+    if (!ledger.exact(fleet.runtime.copiesPerJob())) startFailures.push('initial jobs never ran their count');
     const startup = (now() - began) / 1000;
 
     // Faults begin.
-    const t0 = now();
     const baseline = fleet.runtime.all();
     const counters0 = snapshotCounters(network, fleet.names);
-    const steps = expandSteps(scenario.steps);
-    const realMs = (simS: number) => (simS * 1000) / scenario.scale;
-    let stepIndex = 0;
-    let lastStepAt = t0;
-    const lastStepS = steps.at(-1)?.at ?? 0;
-    const settleDeadline = t0 + realMs(lastStepS + scenario.settleS);
-    let stateAt: number | null = null;
-    let placementAt: number | null = null;
-    let maxCopiesAfterConvergence: string[] = [];
-    const tickMs = scenario.nodes > 50 ? 500 : 100;
-    while (now() < settleDeadline) {
-      while (stepIndex < steps.length && now() - t0 >= realMs((steps[stepIndex] as (typeof steps)[0]).at)) {
-        const step = steps[stepIndex++] as (typeof steps)[0];
-        progress(`t=${step.at}s ${JSON.stringify(step.do)}`);
-        await within(
-          30_000,
-          `step ${JSON.stringify(step.do)}`,
-          perform(fleet, network, step.do, acked, ledger),
-        );
-        lastStepAt = now();
-        stateAt = null;
-        placementAt = null;
-      }
-      const copies = fleet.runtime.copiesPerJob();
-      ledger.sample(now(), copies);
-      if (stepIndex >= steps.length) {
-        if (stateAt === null && statesAgree(fleet)) stateAt = now();
-        if (placementAt === null && ledger.exact(copies) && placementsAgree(fleet)) placementAt = now();
-        if (placementAt !== null) maxCopiesAfterConvergence.push(...ledger.overCount(copies));
-        // Converged, and held for a lost-period: nothing left to see.
-        if (
-          stateAt !== null &&
-          placementAt !== null &&
-          now() - Math.max(stateAt, placementAt) > timings.lostAfterMs * 2
-        )
-          break;
-      }
-      await sleep(tickMs);
-    }
-    const runSeconds = (now() - t0) / 1000;
-    maxCopiesAfterConvergence = [...new Set(maxCopiesAfterConvergence)];
-    if (stateAt === null) failures.push('state did not converge');
-    if (placementAt === null)
-      failures.push(
-        `placement did not converge: copies ${JSON.stringify(Object.fromEntries(fleet.runtime.copiesPerJob()))}`,
-      );
-    failures.push(...maxCopiesAfterConvergence.map((m) => `after convergence ${m}`));
+    const run = await runSteps(
+      scenario,
+      {
+        perform: (action) =>
+          within(30_000, `step ${JSON.stringify(action)}`, perform(fleet, network, action, acked, ledger)),
+        look: () => fleet.runtime.copiesPerJob(),
+        copies: () => fleet.runtime.copiesPerJob(),
+        statesAgree: () => statesAgree(fleet),
+        placementsAgree: () => placementsAgree(fleet),
+      },
+      ledger,
+      { tickMs: scenario.nodes > 50 ? 500 : 100, lostAfterMs: timings.lostAfterMs, log: progress },
+    );
     const lost = lostJobs(fleet, acked);
-    failures.push(...lost.map((j) => `acknowledged job lost: ${j}`));
-    const originals = originalsOutcome(baseline, fleet.runtime.events, t0, fleet.survivors());
-    failures.push(...originals.restarted.map((r) => `surviving original restarted: ${r}`));
-    const traffic = trafficSince(network, fleet.names, counters0, runSeconds);
-    const sim = (ms: number | null) =>
-      ms === null ? null : Math.round(((ms - lastStepAt) / 1000) * scenario.scale * 10) / 10;
-    const total = (now() - began) / 1000;
-    return {
-      scenario: scenario.name,
-      mode: 'in-process',
-      nodes: scenario.nodes,
-      scale: scenario.scale,
-      ok: failures.length === 0,
-      failures,
-      convergeS: { state: sim(stateAt), placement: sim(placementAt) },
-      duplicateAllocSeconds: round(ledger.duplicateSeconds * scenario.scale),
-      missingAllocSeconds: round(ledger.missingSeconds * scenario.scale),
-      restartsOfSurvivingOriginals: originals.restarted.length,
-      survivingOriginalsStopped: originals.stopped,
-      acknowledgedJobsLost: lost.length,
-      perNodePerSecond: traffic,
+    const originals = originalsOutcome(baseline, fleet.runtime.events, run.t0, fleet.survivors());
+    const report = scenarioReport(scenario, 'in-process', ledger, run, {
+      startFailures,
+      lostJobs: lost,
+      restartedOriginals: originals.restarted,
+      stoppedOriginals: originals.stopped,
+      perNodePerSecond: trafficSince(network, fleet.names, counters0, run.runSeconds),
       peakRssMb: Math.round(peakRss / 1024 / 1024),
-      realSeconds: { startup: round(startup), run: round(runSeconds), total: round(total) },
-      ...(failures.length > 0 ? { diagnosis: diagnose(fleet, ledger) } : {}),
-    };
+      startupS: startup,
+      totalS: (now() - began) / 1000,
+    });
+    return report.ok ? report : { ...report, diagnosis: diagnose(fleet, ledger) };
   } finally {
     clearInterval(rssTimer);
     await within(60_000, 'stopping the fleet', fleet.stopAll());
   }
 }
-
-const round = (n: number) => Math.round(n * 10) / 10;
 
 async function submit(
   fleet: Fleet,

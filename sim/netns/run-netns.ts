@@ -8,9 +8,16 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { API_TOKEN_FILE } from '../../src/node/api-token.js';
 import { CopyLedger } from '../fault/ledger.js';
-import type { ScenarioReport } from '../fault/run-scenario.js';
 import { timingsFor } from '../fault/run-scenario.js';
-import { type Action, expandSteps, type Scenario } from '../scenario.js';
+import {
+  progress as log,
+  round,
+  runSteps,
+  type ScenarioReport,
+  scenarioReport,
+  sleep,
+} from '../run-steps.js';
+import type { Action, Scenario } from '../scenario.js';
 import { kill, Topology } from './topology.js';
 
 /** The checkout this file is in (from sim/netns/ or from dist/build/sim/netns/). */
@@ -30,10 +37,7 @@ const RELAY = join(ROOT, 'dist', 'build', 'sim', 'netns', 'api-relay.js');
 const API_PORT = 7411;
 const MESH_PORT = 4001;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const progress = (message: string) =>
-  process.stderr.write(`${new Date().toISOString().slice(11, 23)} netns ${message}\n`);
-const round = (n: number) => Math.round(n * 10) / 10;
+const progress = (message: string) => log(`netns ${message}`);
 
 /** A workload process found in a namespace: the exec driver marks each with its alloc and job. */
 interface Seen {
@@ -82,7 +86,7 @@ export async function runNetnsScenario(scenario: Scenario): Promise<ScenarioRepo
   const agents = new Map<number, ChildProcess>();
   const relays: ChildProcess[] = [];
   const crashed = new Set<number>();
-  const failures: string[] = [];
+  const startFailures: string[] = [];
   const ledger = new CopyLedger();
   const acked = new Set<string>();
   let peakRssKb = 0;
@@ -167,75 +171,46 @@ export async function runNetnsScenario(scenario: Scenario): Promise<ScenarioRepo
     const truth = () => workloads(topo, relays);
     const initialDeadline = now() + 90_000;
     while (now() < initialDeadline && !ledger.exact(copiesOf(truth()))) await sleep(500);
-    if (!ledger.exact(copiesOf(truth()))) failures.push('initial jobs never ran their count');
+    if (!ledger.exact(copiesOf(truth()))) startFailures.push('initial jobs never ran their count');
     const startup = (now() - began) / 1000;
 
-    const t0 = now();
     const baseline = truth();
     const traffic0 = all.map((i) => topo.traffic(i));
-    const steps = expandSteps(scenario.steps);
-    const realMs = (simS: number) => (simS * 1000) / scenario.scale;
-    const settleDeadline = t0 + realMs((steps.at(-1)?.at ?? 0) + scenario.settleS);
-    let stepIndex = 0;
-    let lastStepAt = t0;
-    let stateAt: number | null = null;
-    let placementAt: number | null = null;
-    const overCount = new Set<string>();
     const restarted = new Set<string>();
     const stoppedOriginals = new Set<string>();
-    while (now() < settleDeadline) {
-      while (stepIndex < steps.length && now() - t0 >= realMs((steps[stepIndex] as (typeof steps)[0]).at)) {
-        const step = steps[stepIndex++] as (typeof steps)[0];
-        progress(`t=${step.at}s ${JSON.stringify(step.do)}`);
-        await perform(step.do);
-        lastStepAt = now();
-        stateAt = null;
-        placementAt = null;
-      }
-      const seen = truth();
-      const copies = copiesOf(seen);
-      ledger.sample(now(), copies);
-      for (const original of baseline) {
-        if (crashed.has(original.node)) continue;
-        const key = `${original.allocId} on n${original.node}`;
-        const same = seen.find((w) => w.node === original.node && w.allocId === original.allocId);
-        if (same && same.pid !== original.pid) restarted.add(key);
-        // Gone, then back under the same alloc id with a new process: also a restart.
-        if (!same) stoppedOriginals.add(key);
-        else if (stoppedOriginals.has(key)) restarted.add(key);
-      }
-      for (const [i] of agents) peakRssKb = Math.max(peakRssKb, ...topo.pids(topo.ns(i)).map(Topology.rssKb));
-      if (stepIndex >= steps.length) {
-        const up = [...agents.keys()];
-        const views = await Promise.all(
-          up.map((i) =>
-            Promise.all([api(i, 'GET', '/v1/jobs'), api(i, 'GET', '/v1/allocs')]).then(
-              ([jobs, allocs]) => ({ jobs: jobsKey(jobs), allocs: allocsKey(allocs) }),
-              () => undefined,
-            ),
-          ),
-        );
-        const answered = views.every((v) => v !== undefined);
-        const agree = (k: 'jobs' | 'allocs') => answered && views.every((v) => v?.[k] === views[0]?.[k]);
-        if (stateAt === null && agree('jobs')) stateAt = now();
-        if (placementAt === null && ledger.exact(copies) && agree('allocs')) placementAt = now();
-        if (placementAt !== null) for (const m of ledger.overCount(copies)) overCount.add(m);
-        if (
-          stateAt !== null &&
-          placementAt !== null &&
-          now() - Math.max(stateAt, placementAt) > timings.lostAfterMs * 2
-        )
-          break;
-      }
-      await sleep(500);
-    }
-    const runSeconds = (now() - t0) / 1000;
-    if (stateAt === null) failures.push('state did not converge');
-    if (placementAt === null)
-      failures.push(
-        `placement did not converge: copies ${JSON.stringify(Object.fromEntries(copiesOf(truth())))}`,
+    // Every running agent gives the same answer (by `key`) to one API path.
+    const agree = async (path: string, key: (body: unknown) => string) => {
+      const answers = await Promise.all(
+        [...agents.keys()].map((i) => api(i, 'GET', path).then(key, () => undefined)),
       );
-    failures.push(...[...overCount].map((m) => `after convergence ${m}`));
+      return answers.every((a) => a !== undefined && a === answers[0]);
+    };
+    const run = await runSteps(
+      scenario,
+      {
+        perform,
+        look: () => {
+          const seen = truth();
+          for (const original of baseline) {
+            if (crashed.has(original.node)) continue;
+            const key = `${original.allocId} on n${original.node}`;
+            const same = seen.find((w) => w.node === original.node && w.allocId === original.allocId);
+            if (same && same.pid !== original.pid) restarted.add(key);
+            // Gone, then back under the same alloc id with a new process: also a restart.
+            if (!same) stoppedOriginals.add(key);
+            else if (stoppedOriginals.has(key)) restarted.add(key);
+          }
+          for (const [i] of agents)
+            peakRssKb = Math.max(peakRssKb, ...topo.pids(topo.ns(i)).map(Topology.rssKb));
+          return copiesOf(seen);
+        },
+        copies: () => copiesOf(truth()),
+        statesAgree: () => agree('/v1/jobs', jobsKey),
+        placementsAgree: () => agree('/v1/allocs', allocsKey),
+      },
+      ledger,
+      { tickMs: 500, lostAfterMs: timings.lostAfterMs, log: progress },
+    );
     const lost: string[] = [];
     for (const job of acked) {
       const everywhere = await Promise.all(
@@ -251,38 +226,27 @@ export async function runNetnsScenario(scenario: Scenario): Promise<ScenarioRepo
       );
       if (!everywhere.every(Boolean)) lost.push(job);
     }
-    failures.push(...lost.map((j) => `acknowledged job lost: ${j}`));
-    failures.push(...[...restarted].map((r) => `surviving original restarted: ${r}`));
     const traffic1 = all.map((i) => topo.traffic(i));
     const per = (f: (t: ReturnType<Topology['traffic']>) => number) =>
       round(
         traffic1.reduce((s, t, i) => s + f(t) - f(traffic0[i] as ReturnType<Topology['traffic']>), 0) /
           scenario.nodes /
-          runSeconds,
+          run.runSeconds,
       );
-    const sim = (ms: number | null) =>
-      ms === null ? null : round(((ms - lastStepAt) / 1000) * scenario.scale);
-    return {
-      scenario: scenario.name,
-      mode: 'netns',
-      nodes: scenario.nodes,
-      scale: scenario.scale,
-      ok: failures.length === 0,
-      failures,
-      convergeS: { state: sim(stateAt), placement: sim(placementAt) },
-      duplicateAllocSeconds: round(ledger.duplicateSeconds * scenario.scale),
-      missingAllocSeconds: round(ledger.missingSeconds * scenario.scale),
-      restartsOfSurvivingOriginals: restarted.size,
-      survivingOriginalsStopped: stoppedOriginals.size,
-      acknowledgedJobsLost: lost.length,
+    return scenarioReport(scenario, 'netns', ledger, run, {
+      startFailures,
+      lostJobs: lost,
+      restartedOriginals: [...restarted],
+      stoppedOriginals: stoppedOriginals.size,
       perNodePerSecond: {
         packetsIn: per((t) => t.rxPackets),
         packetsOut: per((t) => t.txPackets),
         bytesOut: per((t) => t.txBytes),
       },
       peakRssMb: Math.round(peakRssKb / 1024),
-      realSeconds: { startup: round(startup), run: round(runSeconds), total: round((now() - began) / 1000) },
-    };
+      startupS: startup,
+      totalS: (now() - began) / 1000,
+    });
   } finally {
     topo.destroy();
     for (const r of relays) r.kill('SIGKILL');

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { checkActorHistory } from './actor-history.js';
 import * as A from './automerge.js';
 import { canonicalJson, type JsonValue } from './canonical-json.js';
 import { checkChange, checkSyncMessage } from './change-bytes.js';
@@ -346,6 +347,8 @@ export class MeshState {
       return { kind: 'rejected', reason: `unusable changes: ${e instanceof Error ? e.message : String(e)}` };
     }
     if (epochOf(next) !== epoch) return { kind: 'rejected', reason: `changes do not match epoch ${epoch}` };
+    const history = checkActorHistory(next);
+    if (!history.ok) return { kind: 'rejected', reason: history.error };
     const publish = this.integrate(docId, next, now);
     return A.getMissingDeps(next, []).length > 0 ? { kind: 'missing-deps' } : { kind: 'applied', publish };
   }
@@ -463,6 +466,8 @@ export class MeshState {
     if (epochOf(next) !== epoch)
       return { kind: 'rejected', reason: `document does not match epoch ${epoch}` };
     if (slot && headsKey(next) === headsKey(slot.doc)) return { kind: 'duplicate' };
+    const history = checkActorHistory(next);
+    if (!history.ok) return { kind: 'rejected', reason: history.error };
     return { kind: 'applied', publish: this.integrate(docId, next, now) };
   }
 
@@ -491,7 +496,10 @@ export class MeshState {
       const [next, nextState] = A.receiveSyncMessage(A.clone(slot.doc), state, message);
       if (epochOf(next) !== slot.epoch) return err(`${docId}: sync message changes the epoch`);
       const changed = headsKey(next) !== headsKey(slot.doc);
-      return ok({ state: nextState, publish: changed ? this.integrate(docId, next, now) : [] });
+      if (!changed) return ok({ state: nextState, publish: [] });
+      const history = checkActorHistory(next);
+      if (!history.ok) return err(`${docId}: ${history.error}`);
+      return ok({ state: nextState, publish: this.integrate(docId, next, now) });
     } catch (e) {
       return err(`${docId}: ${e instanceof Error ? e.message : String(e)}`);
     }

@@ -63,6 +63,14 @@ const found = {
     '646f636b6572222c2265786563225d2c226c6162656c73223a7b227a6f6e65223a226e6f727468227d2c226d656d6f727922' +
     '3a323034382c226e616d65223a226465762d706565722d61222c226f73223a226c696e7578222c22706565724964223a2270' +
     '6565722d61222c227265736572766564223a7b22637075223a3130302c226d656d6f7279223a3132387d7d0200',
+  reusedOpIds:
+    '010b6e6f64652f706565722d610001c802856f4a83b1657ab201bd020010cbbec16125403a788ec802f6f860711f03010100' +
+    '0006150e34014202560457810270027e0565706f6368067265636f72640202017e148620007b22616464726573736573223a' +
+    '5b222f6970342f3132372e302e302e312f7463702f343030312f7032702f706565722d61225d2c226167656e745665727369' +
+    '6f6e223a22302e312e30222c2261726368223a2261726d3634222c22637075223a343030302c2264726976657273223a5b22' +
+    '646f636b6572222c2265786563225d2c226c6162656c73223a7b227a6f6e65223a226e6f727468227d2c226d656d6f727922' +
+    '3a323034382c226e616d65223a226465762d706565722d61222c226f73223a226c696e7578222c22706565724964223a2270' +
+    '6565722d61222c227265736572766564223a7b22637075223a3130302c226d656d6f7279223a3132387d7d0200',
 };
 
 describe('fuzzer finds', () => {
@@ -104,6 +112,29 @@ describe('fuzzer finds', () => {
     );
     const [, message] = victim.generateSyncMessage(docId, state);
     expect(message).toBeInstanceOf(Uint8Array);
+    expectIntact(victim, fixture.before);
+  });
+
+  // A resealed copy of a node's first change claiming sequence number 3: every check on the change alone passes,
+  // Automerge applies it, the document reads fine, and `A.load` of its saved bytes panicked in the WebAssembly
+  // (its op ids duplicate those of the real first change).
+  test("a change that reuses an actor's op counters is refused by the replica, by gossip and by sync", () => {
+    const bytes = wire(found.reusedOpIds);
+    const decoded = decodeGossip(bytes);
+    if (!decoded.ok) throw new Error(decoded.error);
+    const victim = fixture.victim();
+    expect(victim.applyGossip(decoded.value, 10_000)).toMatchObject({
+      kind: 'rejected',
+      reason: /reuses op counters/,
+    });
+    expectIntact(victim, fixture.before);
+
+    const docId = decoded.value.docId;
+    const sync = A.encodeSyncMessage({ heads: [], need: [], have: [], changes: [...decoded.value.changes] });
+    expect(victim.receiveSyncMessage(docId, A.initSyncState(), sync, 10_000)).toMatchObject({
+      ok: false,
+      error: /reuses op counters/,
+    });
     expectIntact(victim, fixture.before);
   });
 

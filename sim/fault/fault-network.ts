@@ -119,7 +119,7 @@ export class FaultNetwork {
     this.#changed();
   }
 
-  /** Fraction of gossip messages `name` loses on receipt (undefined `name`: every node). */
+  /** Fraction of gossip messages and liveness digests `name` loses on receipt (undefined `name`: every node). */
   setLoss(fraction: number, name?: string): void {
     if (name === undefined) this.#defaultLoss = fraction;
     else this.#loss.set(name, fraction);

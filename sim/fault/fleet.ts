@@ -135,6 +135,7 @@ export class Fleet {
       makeDriver: (_driver, owner) => new SimDriver(this.runtime, owner),
     });
     agent.gossip.dropInbound = () => this.network.dropsMessage(name);
+    agent.livenessExchange.dropInbound = () => this.network.dropsMessage(name);
     this.network.register(
       name,
       agent.peerId,

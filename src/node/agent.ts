@@ -11,19 +11,14 @@ import { localAllocLogs, ownerView } from './alloc-logs-local.js';
 import { AllocLogsProtocol } from './alloc-logs-protocol.js';
 import type { AgentConfig } from './config.js';
 import { GossipBus } from './gossip-bus.js';
-import {
-  decodeHeartbeat,
-  encodeHeartbeat,
-  HEARTBEAT_TOPIC,
-  type Heartbeat,
-  MAX_HEARTBEAT_BYTES,
-} from './heartbeat.js';
 import { loadOrCreateIdentity } from './identity.js';
-import { INBOUND_LIMITS, InboundLimits } from './inbound-limits.js';
+import { InboundLimits } from './inbound-limits.js';
 import type { MeshSecrets } from './join-token.js';
 import { KnownPeers } from './known-peers.js';
 import { createHost, type HostOptions, type MeshHost } from './libp2p-host.js';
 import { type LivenessChange, type LivenessStatus, LivenessView } from './liveness.js';
+import type { DescribedPeer, DigestEntry } from './liveness-digest.js';
+import { LivenessExchange } from './liveness-exchange.js';
 import type { Logger } from './logger.js';
 import { resolveMembership } from './mesh-membership.js';
 import { MeshMetrics } from './metrics.js';
@@ -77,8 +72,8 @@ export interface PeerInfo {
 }
 
 /**
- * One meshd: the libp2p host and the loops around it. Data flows one way: heartbeats in → liveness view →
- * (later) placement; the view is never written back to the network except as this agent's own heartbeat.
+ * One meshd: the libp2p host and the loops around it. Data flows one way: neighbours' liveness digests in →
+ * liveness view → placement; the view goes back out only as this agent's digest to its neighbours.
  */
 export class Agent {
   readonly config: AgentConfig;
@@ -87,11 +82,13 @@ export class Agent {
   readonly gossip: GossipBus;
   readonly limits: InboundLimits;
   readonly liveness: LivenessView;
+  /** Liveness digests to and from direct neighbours. */
+  readonly livenessExchange: LivenessExchange;
   readonly log: Logger;
   readonly startedAt: number;
   /** The closed mesh this agent belongs to; undefined in an open (development) mesh. */
   readonly mesh: MeshSecrets | undefined;
-  /** Devices an operator revoked: refused by the connection gater, their heartbeats and records ignored. */
+  /** Devices an operator revoked: refused by the connection gater, their beats and records ignored. */
   readonly #revoked: Set<string>;
   readonly #now: () => number;
   readonly #random: () => number;
@@ -99,7 +96,7 @@ export class Agent {
   readonly #dialer: PeerDialer;
   readonly #peerExchange: PeerExchange;
   readonly #timers: NodeJS.Timeout[] = [];
-  #seq = 0;
+  #beat = 0;
   #state: StateService | undefined;
   #workloads: Workloads | undefined;
   #allocLogs: AllocLogsProtocol | undefined;
@@ -147,6 +144,21 @@ export class Agent {
       },
       this.log,
     );
+    this.livenessExchange = new LivenessExchange(
+      {
+        host: init.host,
+        log: this.log,
+        random: this.#random,
+        limits: this.limits,
+        peers: () => this.#digestPeers(),
+        deliver: (from, entries) => this.#onDigest(from, entries),
+      },
+      {
+        intervalMs: init.config.heartbeatIntervalMs,
+        idleMs: 3 * init.config.lostAfterMs,
+        timeoutMs: 10_000,
+      },
+    );
     this.#peerExchange = new PeerExchange(
       init.host,
       init.knownPeers,
@@ -176,6 +188,7 @@ export class Agent {
     });
     const agent = new Agent({ config, host, knownPeers, env, now, mesh, revoked });
     await agent.#peerExchange.start();
+    await agent.livenessExchange.start();
     try {
       agent.#state = await StateService.start(
         {
@@ -198,6 +211,7 @@ export class Agent {
       await agent.#workloads?.stop();
       await agent.#registry?.stop();
       await agent.#state?.stop();
+      await agent.livenessExchange.stop();
       await host.stop();
       throw err;
     }
@@ -360,24 +374,18 @@ export class Agent {
 
   #wire(): void {
     const { heartbeatIntervalMs } = this.config;
-    this.gossip.subscribe<Heartbeat>(HEARTBEAT_TOPIC, {
-      maxBytes: MAX_HEARTBEAT_BYTES,
-      rateLimit: INBOUND_LIMITS.heartbeat,
-      decode: decodeHeartbeat,
-      deliver: (from, hb) => this.#onHeartbeat(from, hb),
-    });
     this.host.addEventListener('peer:identify', (evt) => {
       const { peerId, listenAddrs } = evt.detail;
       const addresses = dialableAddresses(listenAddrs.map((a) => a.toString()));
       if (addresses.length > 0) this.#knownPeers.remember(peerId.toString(), addresses, this.#now());
       this.#askForPeers(peerId);
     });
-    this.#every(heartbeatIntervalMs, () => void this.#publishHeartbeat());
     this.#every(Math.max(250, Math.floor(heartbeatIntervalMs / 2)), () => this.#tickLiveness());
     this.#every(60_000, () => void this.#saveKnownPeers());
     this.#every(10_000, () => this.#askRandomPeer());
     this.#dialer.start();
-    void this.#publishHeartbeat();
+    // The first digest at once: a newcomer learns the mesh's addresses from its bootstrap peer's answer.
+    this.livenessExchange.round();
   }
 
   #every(ms: number, fn: () => void): void {
@@ -407,31 +415,44 @@ export class Agent {
     }
   }
 
-  #onHeartbeat(from: string, hb: Heartbeat): void {
-    if (from === this.peerId || this.#revoked.has(from)) return;
+  /** This round's digest: this agent's next beat, and every peer it still hears (alive or suspect). */
+  #digestPeers(): DescribedPeer[] {
     const now = this.#now();
-    const addresses = dialableAddresses(hb.addresses);
-    const change = this.liveness.observe(from, now, {
-      name: hb.name,
-      incarnation: hb.incarnation,
-      addresses,
-    });
-    this.#knownPeers.remember(from, addresses, now);
-    if (change) this.#emitLiveness([change]);
+    const self = {
+      peerId: this.peerId,
+      incarnation: this.startedAt,
+      beat: this.#beat++,
+      name: this.config.name,
+      addresses: dialableAddresses(this.addresses()),
+    };
+    const heard = this.liveness
+      .list(now)
+      .filter((p) => p.status !== 'lost' && !this.#revoked.has(p.peerId))
+      .map(({ peerId, incarnation, beat, name, addresses }) => ({
+        peerId,
+        incarnation,
+        beat,
+        name,
+        addresses,
+      }));
+    return [self, ...heard];
   }
 
-  async #publishHeartbeat(): Promise<void> {
-    try {
-      const data = encodeHeartbeat({
-        name: this.config.name,
-        incarnation: this.startedAt,
-        seq: this.#seq++,
-        addresses: dialableAddresses(this.addresses()),
+  #onDigest(from: string, entries: readonly DigestEntry[]): void {
+    if (this.#revoked.has(from)) return;
+    const now = this.#now();
+    const changes: LivenessChange[] = [];
+    for (const entry of entries) {
+      if (entry.peerId === this.peerId || this.#revoked.has(entry.peerId)) continue;
+      const addresses = entry.addresses && dialableAddresses(entry.addresses);
+      const change = this.liveness.observe(entry.peerId, now, {
+        ...entry,
+        ...(addresses ? { addresses } : {}),
       });
-      await this.gossip.publish(HEARTBEAT_TOPIC, data);
-    } catch (err) {
-      this.log.debug({ err }, 'heartbeat publish failed');
+      if (addresses) this.#knownPeers.remember(entry.peerId, addresses, now);
+      if (change) changes.push(change);
     }
+    if (changes.length > 0) this.#emitLiveness(changes);
   }
 
   #tickLiveness(): void {
@@ -447,7 +468,7 @@ export class Agent {
   }
 
   /**
-   * A link that has been open past the lost period while its peer's heartbeats never arrive is broken above
+   * A link that has been open past the lost period while its peer's beats never arrive is broken above
    * TCP (seen under load: a gossipsub stream that failed to open is never retried). Closing it lets the dialer
    * build a fresh one, instead of a newcomer staying attached to one peer that relays nothing to it.
    */
@@ -458,7 +479,7 @@ export class Agent {
       // Suspect is only slow (a loaded device); lost or never heard is what a broken link looks like.
       const status = this.liveness.get(peer, now)?.status;
       if (status === 'alive' || status === 'suspect') continue;
-      this.log.warn({ peer }, 'closing a link that carries no heartbeats');
+      this.log.warn({ peer }, 'closing a link that carries no beats');
       void conn.close().catch((err: unknown) => conn.abort(err as Error));
     }
   }
@@ -540,6 +561,7 @@ export class Agent {
     for (const timer of this.#timers) clearInterval(timer);
     this.#dialer.stop();
     await this.#saveKnownPeers();
+    await this.livenessExchange.stop();
     await this.#allocLogs?.stop();
     // Workloads keep running: an agent restart adopts them instead of starting them again.
     await this.#workloads?.stop();

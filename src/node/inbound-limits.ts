@@ -10,8 +10,8 @@ export const INBOUND_LIMITS = {
    */
   sync: { perSecond: 4, burst: 40 },
   peerExchange: { perSecond: 0.1, burst: 4 },
-  /** Heartbeats by their signer: one every heartbeat interval. */
-  heartbeat: { perSecond: 4, burst: 16 },
+  /** Liveness digests by the neighbour that sends them: one every heartbeat interval. */
+  liveness: { perSecond: 8, burst: 16 },
   /** State changes by their signer: bursts on job runs and allocation transitions; sync repairs what is dropped. */
   state: { perSecond: 20, burst: 200 },
   /** Operator prepull requests by their signer: rare by nature. */

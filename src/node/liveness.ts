@@ -1,6 +1,8 @@
 /**
- * Each agent's own view of who is alive. Pure: time comes in as an argument. Status is derived from the time
- * since the last heartbeat, so two agents that heard the same heartbeats at the same times agree.
+ * Each agent's own view of who is alive. Pure: time comes in as an argument. Every agent counts its own beats
+ * (one per heartbeat interval, from 0 in each incarnation); a peer is heard when its beat advances, whichever
+ * neighbour relayed it (liveness-digest.ts). Status is derived from the time since its beat last advanced, so
+ * two agents that heard the same beats at the same times agree.
  */
 export type LivenessStatus = 'alive' | 'suspect' | 'lost';
 
@@ -9,6 +11,8 @@ export interface PeerView {
   name: string;
   addresses: string[];
   incarnation: number;
+  /** The newest beat heard in this incarnation. */
+  beat: number;
   status: LivenessStatus;
   firstSeen: number;
   lastSeen: number;
@@ -41,25 +45,47 @@ export class LivenessView {
     this.#times = times;
   }
 
-  /** A heartbeat arrived. Returns the change it caused, if any. */
+  /**
+   * A peer's beat, heard directly or relayed. Only a newer (incarnation, beat) counts as hearing the peer: the
+   * same beat relayed by every neighbour, or an old one delivered late, moves nothing. A description (name,
+   * addresses) is taken with the newest beat or the same one, since it may arrive after the beat itself; a peer
+   * not yet described cannot enter the view. Returns the change it caused, if any.
+   */
   observe(
     peerId: string,
     at: number,
-    hb: { name: string; incarnation: number; addresses: string[] },
+    beat: { incarnation: number; beat: number; name?: string; addresses?: string[] },
   ): LivenessChange | undefined {
     const entry = this.#entries.get(peerId);
+    const { incarnation, name, addresses } = beat;
     if (!entry) {
-      this.#entries.set(peerId, { peerId, ...hb, firstSeen: at, lastSeen: at, reported: 'alive' });
-      return { peerId, name: hb.name, from: 'unknown', to: 'alive' };
+      if (name === undefined) return undefined;
+      this.#entries.set(peerId, {
+        peerId,
+        name,
+        addresses: addresses ?? [],
+        incarnation,
+        beat: beat.beat,
+        firstSeen: at,
+        lastSeen: at,
+        reported: 'alive',
+      });
+      return { peerId, name, from: 'unknown', to: 'alive' };
     }
-    // Gossip can deliver an older heartbeat late; it must not move lastSeen backwards.
-    if (at < entry.lastSeen) return undefined;
-    const restarted = hb.incarnation > entry.incarnation;
-    if (hb.incarnation < entry.incarnation) return undefined;
-    Object.assign(entry, hb, { lastSeen: at });
+    if (incarnation < entry.incarnation || (incarnation === entry.incarnation && beat.beat < entry.beat))
+      return undefined;
+    if (name !== undefined) entry.name = name;
+    if (addresses !== undefined) entry.addresses = addresses;
+    const restarted = incarnation > entry.incarnation;
+    // A relay can deliver a newer beat at an earlier local time than one already counted only if the clock
+    // stepped back; lastSeen never moves backwards.
+    if ((!restarted && beat.beat === entry.beat) || at < entry.lastSeen) return undefined;
+    entry.incarnation = incarnation;
+    entry.beat = beat.beat;
+    entry.lastSeen = at;
     const from = entry.reported;
     entry.reported = 'alive';
-    if (from !== 'alive' || restarted) return { peerId, name: hb.name, from, to: 'alive', restarted };
+    if (from !== 'alive' || restarted) return { peerId, name: entry.name, from, to: 'alive', restarted };
     return undefined;
   }
 

@@ -1,11 +1,12 @@
 import type { Connection, Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
 import type { Logger } from 'pino';
-import type { Decoded } from './heartbeat.js';
+import type { Decoded } from './decoded.js';
 import { INBOUND_LIMITS, type InboundLimits } from './inbound-limits.js';
 import type { KnownPeers } from './known-peers.js';
 import type { MeshHost } from './libp2p-host.js';
 import { dialableAddresses } from './peer-dialer.js';
+import { sample } from './sample.js';
 
 export const PEER_EXCHANGE_PROTOCOL = '/mycel/peer-exchange/1.0.0';
 const MAX_PEERS = 32;
@@ -65,11 +66,11 @@ export class PeerExchange {
     }
     const signal = AbortSignal.timeout(this.#timeoutMs);
     try {
-      const sample = this.#known
+      const known = this.#known
         .list()
         .filter((p) => p.peerId !== asker && p.addresses.length > 0)
         .map((p) => ({ peerId: p.peerId, addresses: p.addresses.slice(0, MAX_ADDRESSES) }));
-      const picked = sampleOf(sample, MAX_PEERS, this.#random);
+      const picked = sample(known, MAX_PEERS, this.#random);
       const lp = lpStream(stream, { maxDataLength: MAX_RESPONSE_BYTES });
       await lp.write(new TextEncoder().encode(JSON.stringify(picked)), { signal });
       await stream.close({ signal });
@@ -135,13 +136,4 @@ export function decodePeers(bytes: Uint8Array): Decoded<ExchangedPeer[]> {
     peers.push({ peerId, addresses: addresses as string[] });
   }
   return { ok: true, value: peers };
-}
-
-function sampleOf<T>(items: T[], n: number, random: () => number): T[] {
-  const copy = [...items];
-  for (let i = copy.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
-  }
-  return copy.slice(0, n);
 }

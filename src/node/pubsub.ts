@@ -6,7 +6,6 @@
 import { gossipsub } from '@libp2p/gossipsub';
 import { createTopicScoreParams } from '@libp2p/gossipsub/score';
 import { STATE_TOPIC } from '../crdt/gossip-codec.js';
-import { HEARTBEAT_TOPIC } from './heartbeat.js';
 
 export type { GossipSub, Message as PubsubMessage } from '@libp2p/gossipsub';
 export { TopicValidatorResult } from '@libp2p/gossipsub';
@@ -23,7 +22,7 @@ function bytesKey(bytes: Uint8Array): string {
  * forwarder 10 × (invalid deliveries)², so a peer that pushes three bad messages in a short while falls below the
  * graylist threshold (-80) and everything it sends is ignored until the count decays (×0.99 a second: minutes).
  * Gossipsub's mesh-delivery penalties stay off: they expect a steady message rate per topic, and a quiet mesh
- * here (heartbeats every few seconds, state changes rarely) would push honest peers out of the mesh.
+ * here (state changes rarely; liveness travels on direct links) would push honest peers out of the mesh.
  */
 const TOPIC_SCORE = createTopicScoreParams({
   topicWeight: 1,
@@ -42,7 +41,7 @@ export const GRAYLIST_THRESHOLD = -80;
 
 export function createPubsub() {
   return gossipsub({
-    // Signed messages: the signer is the authenticated sender, which liveness and ownership rely on.
+    // Signed messages: the signer is the authenticated sender, which ownership relies on.
     globalSignaturePolicy: 'StrictSign',
     emitSelf: false,
     // Publishing with nobody subscribed yet (a lone or partitioned agent) is normal here, not an error.
@@ -67,7 +66,7 @@ export function createPubsub() {
       // address graylist them all and the mesh silently stops. Edge sites put dozens of devices behind one NAT
       // address, and membership here is closed by the mesh key, so the defence costs more than it protects.
       IPColocationFactorWeight: 0,
-      topics: { [HEARTBEAT_TOPIC]: TOPIC_SCORE, [STATE_TOPIC]: TOPIC_SCORE },
+      topics: { [STATE_TOPIC]: TOPIC_SCORE },
     },
     scoreThresholds: {
       gossipThreshold: -10,

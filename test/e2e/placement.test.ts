@@ -216,6 +216,7 @@ class Sim {
             to.liveness.observe(from.peerId, this.clock, {
               name: from.peerId,
               incarnation: 1,
+              beat: this.clock,
               addresses: [],
             });
         to.liveness.tick(this.clock);

@@ -1,16 +1,19 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import {
-  decodeHeartbeat,
-  encodeHeartbeat,
-  type Heartbeat,
-  MAX_HEARTBEAT_BYTES,
-} from '../../src/node/heartbeat.js';
+  type DigestFrame,
+  DigestReader,
+  decodeDigest,
+  encodeDigest,
+  MAX_DIGEST_BYTES,
+  MAX_DIGEST_ENTRIES,
+  MAX_SLOTS,
+} from '../../src/node/liveness-digest.js';
 import { decodePeers, type ExchangedPeer } from '../../src/node/peer-exchange.js';
 import { FUZZ_RUNS, FUZZ_TIMEOUT_MS, mutatedFrom } from './mutate.js';
 
 /**
- * The two JSON decoders every connected peer can reach: heartbeats (gossip validator) and peer-exchange answers.
+ * The two JSON decoders every connected peer can reach: liveness digests and peer-exchange answers.
  * Mutations of valid encodings, JSON built to hurt (deep nesting, huge numbers and strings, prototype keys), and
  * random bytes: both answer with a value or an error, never a throw, and what they accept satisfies the limits
  * the rest of the agent relies on.
@@ -18,14 +21,21 @@ import { FUZZ_RUNS, FUZZ_TIMEOUT_MS, mutatedFrom } from './mutate.js';
 const text = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 const PEER = '12D3KooWGzBuJt2Qd6v4TS3iSj6V7Pg3Rmmgm7xn4bjkWZcnpC1N';
 
-const heartbeats: Uint8Array[] = [
-  encodeHeartbeat({
-    name: 'gw-1',
-    incarnation: 1_700_000_000_000,
-    seq: 42,
-    addresses: ['/ip4/10.0.0.1/tcp/4001'],
+const digests: Uint8Array[] = [
+  encodeDigest({
+    reset: true,
+    described: [
+      {
+        slot: 0,
+        peerId: PEER,
+        incarnation: 1_700_000_000_000,
+        name: 'gw-1',
+        addresses: ['/ip4/10.0.0.1/tcp/4001'],
+      },
+    ],
+    beats: [42, null, 7],
   }),
-  encodeHeartbeat({ name: 'x', incarnation: 0, seq: 0, addresses: [] }),
+  encodeDigest({ reset: false, described: [], beats: [] }),
 ];
 const peerLists: Uint8Array[] = [
   text([{ peerId: PEER, addresses: ['/ip4/127.0.0.1/tcp/4001', '/ip6/::1/tcp/4001'] }]),
@@ -68,14 +78,22 @@ const hostileJson: fc.Arbitrary<Uint8Array> = fc
   )
   .map((s) => new TextEncoder().encode(s));
 
-function checkHeartbeat(hb: Heartbeat): void {
-  expect(hb.name.length).toBeGreaterThan(0);
-  expect(hb.name.length).toBeLessThanOrEqual(63);
-  expect(Number.isSafeInteger(hb.incarnation) && hb.incarnation >= 0).toBe(true);
-  expect(Number.isSafeInteger(hb.seq) && hb.seq >= 0).toBe(true);
-  expect(hb.addresses.length).toBeLessThanOrEqual(8);
-  for (const a of hb.addresses)
-    expect(typeof a === 'string' && a.startsWith('/') && a.length <= 200).toBe(true);
+function checkDigest(frame: DigestFrame): void {
+  expect(frame.described.length).toBeLessThanOrEqual(MAX_DIGEST_ENTRIES);
+  expect(frame.beats.length).toBeLessThanOrEqual(MAX_SLOTS);
+  for (const b of frame.beats) expect(b === null || (Number.isSafeInteger(b) && b >= 0)).toBe(true);
+  for (const d of frame.described) {
+    expect(Number.isSafeInteger(d.slot) && d.slot >= 0 && d.slot < MAX_SLOTS).toBe(true);
+    expect(d.peerId).toMatch(/^[1-9A-HJ-NP-Za-km-z]{32,64}$/);
+    expect(Number.isSafeInteger(d.incarnation) && d.incarnation >= 0).toBe(true);
+    expect(d.name.length).toBeGreaterThan(0);
+    expect(d.name.length).toBeLessThanOrEqual(63);
+    expect(d.addresses.length).toBeLessThanOrEqual(8);
+    for (const a of d.addresses)
+      expect(typeof a === 'string' && a.startsWith('/') && a.length <= 200).toBe(true);
+  }
+  // Whatever passed the decoder, a reader resolves it without throwing.
+  new DigestReader().read(frame);
 }
 
 function checkPeers(peers: ExchangedPeer[]): void {
@@ -87,17 +105,17 @@ function checkPeers(peers: ExchangedPeer[]): void {
   }
 }
 
-const input = fc.oneof(mutatedFrom([...heartbeats, ...peerLists]), hostileJson);
+const input = fc.oneof(mutatedFrom([...digests, ...peerLists]), hostileJson);
 
 describe('peer-facing JSON decoders fuzz', () => {
   test(
-    `heartbeat decoding never throws and accepts only well-formed heartbeats (${FUZZ_RUNS} cases)`,
+    `liveness digest decoding never throws and accepts only well-formed digests (${FUZZ_RUNS} cases)`,
     () => {
       fc.assert(
         fc.property(input, (bytes) => {
-          const decoded = decodeHeartbeat(bytes);
-          if (decoded.ok) checkHeartbeat(decoded.value);
-          else expect(bytes.length > MAX_HEARTBEAT_BYTES || decoded.error.length > 0).toBe(true);
+          const decoded = decodeDigest(bytes);
+          if (decoded.ok) checkDigest(decoded.value);
+          else expect(bytes.length > MAX_DIGEST_BYTES || decoded.error.length > 0).toBe(true);
         }),
         { numRuns: FUZZ_RUNS },
       );

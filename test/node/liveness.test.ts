@@ -3,7 +3,9 @@ import { describe, expect, test } from 'vitest';
 import { LivenessView } from '../../src/node/liveness.js';
 
 const times = { suspectAfterMs: 600, lostAfterMs: 2_000, forgetAfterMs: 60_000 };
-const hb = (incarnation = 1) => ({ name: 'n', incarnation, addresses: [] });
+/** Beats are numbered by the time they were sent, so a later `at` is a newer beat unless a test says otherwise. */
+let nextBeat = 0;
+const hb = (incarnation = 1, beat = nextBeat++) => ({ name: 'n', incarnation, beat, addresses: [] });
 
 describe('liveness view', () => {
   test('alive → suspect → lost → alive, each transition reported once', () => {
@@ -32,6 +34,36 @@ describe('liveness view', () => {
     expect(view.get('p', 1_000)?.lastSeen).toBe(1_000);
   });
 
+  test('only a newer beat counts as hearing a peer: the same beat relayed by every neighbour moves nothing', () => {
+    const view = new LivenessView(times);
+    view.observe('p', 0, hb(1, 7));
+    // Neighbours keep relaying beat 7 after p went silent: p must still turn suspect, then lost.
+    for (let at = 100; at <= 2_000; at += 100) expect(view.observe('p', at, hb(1, 7))).toBeUndefined();
+    expect(view.get('p', 2_000)).toMatchObject({ lastSeen: 0, status: 'lost', beat: 7 });
+    expect(view.tick(2_000)).toMatchObject([{ from: 'alive', to: 'lost' }]);
+    expect(view.observe('p', 2_100, hb(1, 6))).toBeUndefined();
+    expect(view.observe('p', 2_200, hb(1, 8))).toMatchObject({ from: 'lost', to: 'alive' });
+    // A restart starts counting again from 0: the new incarnation wins over any beat of the old one.
+    expect(view.observe('p', 2_300, hb(2, 0))).toMatchObject({ to: 'alive', restarted: true });
+    expect(view.observe('p', 2_400, hb(1, 99))).toBeUndefined();
+    expect(view.get('p', 2_400)).toMatchObject({ incarnation: 2, beat: 0, lastSeen: 2_300 });
+  });
+
+  test('a peer enters the view only once described; a description may come with an already-heard beat', () => {
+    const view = new LivenessView(times);
+    expect(view.observe('p', 0, { incarnation: 1, beat: 3 })).toBeUndefined();
+    expect(view.list(0)).toEqual([]);
+    view.observe('p', 100, { incarnation: 1, beat: 3, name: 'gw', addresses: ['/ip4/10.0.0.1/tcp/1'] });
+    view.observe('p', 200, { incarnation: 1, beat: 4 });
+    // The same beat, described again with a new address (an IP change under a running agent).
+    view.observe('p', 300, { incarnation: 1, beat: 4, name: 'gw', addresses: ['/ip4/10.0.0.2/tcp/1'] });
+    expect(view.get('p', 300)).toMatchObject({
+      name: 'gw',
+      addresses: ['/ip4/10.0.0.2/tcp/1'],
+      lastSeen: 200,
+    });
+  });
+
   test('long-lost peers are forgotten, which bounds the view', () => {
     const view = new LivenessView(times);
     view.observe('p', 0, hb());
@@ -55,10 +87,10 @@ describe('liveness view', () => {
             (x, y) => ('beat' in x ? x.beat[1] : x.tick) - ('beat' in y ? y.beat[1] : y.tick),
           );
           for (const e of events) {
-            if ('beat' in e) ticked.observe(e.beat[0], e.beat[1], hb());
+            if ('beat' in e) ticked.observe(e.beat[0], e.beat[1], hb(1, e.beat[1]));
             else ticked.tick(e.tick);
           }
-          for (const [peer, at] of sorted) plain.observe(peer, at, hb());
+          for (const [peer, at] of sorted) plain.observe(peer, at, hb(1, at));
           const end = Math.max(now, sorted.at(-1)?.[1] ?? 0, ...ticks);
           expect(ticked.list(end)).toEqual(
             plain.list(end).filter((p) => end - p.lastSeen < times.forgetAfterMs),

@@ -39,8 +39,10 @@ export interface ScaleOptions {
   readonly antiEntropyMs: number;
   /** Replicas whose placements are computed and compared at the end. */
   readonly placementSample: number;
-  /** meshd's liveness heartbeat period (for the extrapolated heartbeat-topic load). */
+  /** meshd's liveness digest period (its heartbeat interval); each node sends one digest per connection. */
   readonly livenessHeartbeatMs: number;
+  /** meshd's suspectAfterMs: a beat silent this long at some node would make it suspect the sender. */
+  readonly suspectAfterMs: number;
 }
 
 export const DEFAULTS: ScaleOptions = {
@@ -69,6 +71,7 @@ export const DEFAULTS: ScaleOptions = {
   antiEntropyMs: 30_000,
   placementSample: 8,
   livenessHeartbeatMs: 2_000,
+  suspectAfterMs: 6_000,
 };
 
 export function withDefaults(partial: Partial<ScaleOptions>): ScaleOptions {

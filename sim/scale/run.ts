@@ -1,11 +1,11 @@
 import { actorFor, type GossipMessage, MeshState } from '../../src/crdt/mesh-state.js';
 import { fleetRecords, probeJob } from './fleet.js';
+import { type LivenessModelReport, modelLiveness } from './liveness-model.js';
 import { DEFAULTS, type ScaleOptions, withDefaults } from './options.js';
 import { comparePlacements, type PlacementAgreement } from './placement-check.js';
 import { derive } from './prng.js';
 import { BYTE_KINDS, type ByteKind, EPOCH_MS, ScaleSimulator, type Via } from './simulator.js';
 import { round, type Spread, spread } from './stats.js';
-import { controlBytes } from './wire-size.js';
 
 /**
  * One scale run: builds the fleet, runs the simulator, and reports. Deterministic: the same options give the
@@ -45,16 +45,8 @@ export interface ScaleReport {
     readonly antiEntropySentPerSecond: number;
   };
   readonly counters: ScaleSimulator['counters'];
-  /** One liveness heartbeat routed through the same overlay, extrapolated to every node beating. */
-  readonly livenessTopic: {
-    readonly wireBytes: number;
-    readonly receiptsPerNode: number;
-    readonly reachedNodes: number;
-    /** Every node beating every `livenessHeartbeatMs`: publish RPCs each node receives (and about as many it sends). */
-    readonly extrapolatedPublishBytesPerNodePerSecond: number;
-    /** The IHAVEs those ids cause: each id advertised for `historyGossip` heartbeats, at most 5,000 per IHAVE. */
-    readonly extrapolatedIhaveBytesPerNodePerSecond: number;
-  };
+  /** meshd's liveness digests on the same overlay and links (liveness-model.ts). */
+  readonly liveness: LivenessModelReport;
   readonly converged: {
     /** Replicas whose state digest equals the submitter's of the last change at the end of the run. */
     readonly identicalReplicas: number;
@@ -106,7 +98,7 @@ function report(sim: ScaleSimulator, records: ReturnType<typeof fleetRecords>): 
   );
   const worstOf = (pick: (c: ChangeReport) => number | null) =>
     changes.some((c) => pick(c) === null) ? null : Math.max(...changes.map((c) => pick(c) ?? 0));
-  const measured = BYTE_KINDS.filter((k) => k !== 'liveness');
+  const measured = BYTE_KINDS;
   const total = (table: Record<ByteKind, Float64Array>) =>
     Float64Array.from({ length: n }, (_, i) => measured.reduce((sum, k) => sum + table[k][i]!, 0));
   const sent = total(sim.sent);
@@ -117,8 +109,6 @@ function report(sim: ScaleSimulator, records: ReturnType<typeof fleetRecords>): 
   const lastSubmitter = sim.changes.at(-1)?.submitter ?? 0;
   const reference = digests[lastSubmitter];
   const sample = derive(o.seed, 'placement-sample').sample([...Array(n).keys()], o.placementSample);
-  const livenessWire = sim.liveness.wireBytes;
-  const receiptsPerNode = sim.liveness.publishReceipts / n;
   return {
     options: describe(o),
     topology: {
@@ -140,15 +130,19 @@ function report(sim: ScaleSimulator, records: ReturnType<typeof fleetRecords>): 
       antiEntropySentPerSecond: round(mean(sim.sent.sync) / seconds),
     },
     counters: { ...sim.counters },
-    livenessTopic: {
-      wireBytes: livenessWire,
-      receiptsPerNode: round(receiptsPerNode, 2),
-      reachedNodes: sim.liveness.firstReceipts + 1,
-      extrapolatedPublishBytesPerNodePerSecond: Math.round(
-        (n / (o.livenessHeartbeatMs / 1000)) * receiptsPerNode * livenessWire,
-      ),
-      extrapolatedIhaveBytesPerNodePerSecond: livenessIhaveRate(sim),
-    },
+    liveness: modelLiveness(
+      {
+        nodes: n,
+        intervalMs: o.livenessHeartbeatMs,
+        suspectAfterMs: o.suspectAfterMs,
+        durationMs: o.durationMs,
+        loss: o.loss,
+        uplinkMbps: o.uplinkMbps,
+      },
+      sim.topology,
+      (key) => sim.linkLatency(key),
+      derive(o.seed, 'liveness'),
+    ),
     converged: {
       identicalReplicas: digests.filter((d) => d === reference).length,
       placement: comparePlacements(
@@ -158,26 +152,6 @@ function report(sim: ScaleSimulator, records: ReturnType<typeof fleetRecords>): 
       ),
     },
   };
-}
-
-/** gossipsub's cap on message ids in one IHAVE (GossipsubMaxIHaveLength). */
-const MAX_IHAVE_LENGTH = 5000;
-
-function livenessIhaveRate(sim: ScaleSimulator): number {
-  const o = sim.options;
-  const beatsPerSecond = o.nodes / (o.livenessHeartbeatMs / 1000);
-  const ids = Math.min(
-    MAX_IHAVE_LENGTH,
-    Math.ceil(beatsPerSecond * (o.heartbeatMs / 1000) * o.historyGossip),
-  );
-  const { connections, mesh } = sim.topology;
-  let peers = 0;
-  connections.forEach((c, i) => {
-    const nonMesh = c.length - mesh[i]!.length;
-    peers += Math.min(nonMesh, Math.max(o.Dlazy, Math.floor(o.gossipFactor * nonMesh)));
-  });
-  const perHeartbeat = (peers / o.nodes) * controlBytes('ihave', ids);
-  return Math.round(perHeartbeat * (1000 / o.heartbeatMs));
 }
 
 function describe(o: ScaleOptions): Record<string, number | string | boolean> {

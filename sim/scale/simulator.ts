@@ -26,7 +26,7 @@ export const EPOCH_MS = Date.UTC(2026, 0, 1);
 export const PROBE_JOB = 'probe';
 
 export type Via = 'mesh' | 'lazy' | 'sync' | 'origin';
-export const BYTE_KINDS = ['publish', 'ihave', 'iwant', 'idontwant', 'sync', 'liveness'] as const;
+export const BYTE_KINDS = ['publish', 'ihave', 'iwant', 'idontwant', 'sync'] as const;
 export type ByteKind = (typeof BYTE_KINDS)[number];
 
 /** One gossipsub message: payload bytes are shared, as every receiver gets the same bytes. */
@@ -34,8 +34,6 @@ interface Message {
   readonly publisher: number;
   readonly data: Uint8Array;
   readonly wire: number;
-  /** A liveness heartbeat: routed like state gossip but never applied to a replica. */
-  readonly heartbeat: boolean;
 }
 
 interface Replica {
@@ -72,8 +70,7 @@ type Event =
   | { readonly k: 'heartbeat'; readonly node: number }
   | { readonly k: 'anti-entropy'; readonly node: number }
   | { readonly k: 'frame'; readonly session: Session; readonly toDialer: boolean; readonly frame: Uint8Array }
-  | { readonly k: 'submit'; readonly change: number }
-  | { readonly k: 'liveness'; readonly node: number };
+  | { readonly k: 'submit'; readonly change: number };
 
 export interface ChangeTrace {
   readonly atMs: number;
@@ -127,8 +124,6 @@ export class ScaleSimulator {
     oversizeGossip: 0,
     rejectedGossip: 0,
   };
-  /** The liveness heartbeat traced through the same overlay: receipts and bytes per node. */
-  readonly liveness = { wireBytes: 0, publishReceipts: 0, firstReceipts: 0 };
   now = 0;
 
   private readonly queue = new EventQueue<Event>();
@@ -192,10 +187,11 @@ export class ScaleSimulator {
     }
     for (let c = 0; c < options.changes; c++)
       this.queue.push(options.firstChangeAtMs + c * options.changeIntervalMs, { k: 'submit', change: c });
-    this.queue.push(Math.max(0, options.firstChangeAtMs - 2_000), {
-      k: 'liveness',
-      node: this.choice.int(nodes),
-    });
+  }
+
+  /** The base one-way latency of a connection, by linkKey (0 for pairs never connected). */
+  linkLatency(key: number): number {
+    return this.linkBase.get(key) ?? 0;
   }
 
   /** Runs the agenda until the simulated duration has passed. */
@@ -255,9 +251,6 @@ export class ScaleSimulator {
       case 'submit':
         this.onSubmit(event.change);
         return;
-      case 'liveness':
-        this.publishLiveness(event.node);
-        return;
     }
   }
 
@@ -306,39 +299,35 @@ export class ScaleSimulator {
         this.counters.oversizeGossip++;
         continue;
       }
-      this.originate(node, encoded.value, false);
+      this.originate(node, encoded.value);
     }
   }
 
-  private originate(node: number, data: Uint8Array, heartbeat: boolean): number {
+  private originate(node: number, data: Uint8Array): void {
     const id = this.messages.length;
-    this.messages.push({ publisher: node, data, wire: publishBytes(data.length), heartbeat });
+    this.messages.push({ publisher: node, data, wire: publishBytes(data.length) });
     this.counters.gossipPublished++;
     const replica = this.replicas[node]!;
     replica.seen.add(id);
     replica.mcache.push({ id, hb: replica.hb });
     // floodPublish is off in meshd: a publisher sends to its mesh peers only.
     for (const peer of this.topology.mesh[node]!) this.sendMessage(node, peer, id, 'mesh');
-    return id;
   }
 
   private sendMessage(from: number, to: number, msg: number, via: Via): void {
     const message = this.messages[msg]!;
-    const kind = message.heartbeat ? 'liveness' : 'publish';
-    this.send(from, to, message.wire, kind, { k: 'rpc', to, from, msg, via }, false);
+    this.send(from, to, message.wire, 'publish', { k: 'rpc', to, from, msg, via }, false);
   }
 
   private onRpc(to: number, from: number, msg: number, via: Via): void {
     this.counters.rpcDelivered++;
     const replica = this.replicas[to]!;
     const message = this.messages[msg]!;
-    if (message.heartbeat) this.liveness.publishReceipts++;
     if (replica.seen.has(msg)) {
       this.counters.duplicateRpcs++;
       return;
     }
     replica.seen.add(msg);
-    if (message.heartbeat) this.liveness.firstReceipts++;
     // Gossipsub 1.2 tells its other mesh peers before validating, for messages of 512 bytes and more.
     if (message.data.length >= this.options.idontwantMinBytes) {
       const bytes = controlBytes('idontwant', 1);
@@ -353,26 +342,24 @@ export class ScaleSimulator {
   private onValidated(node: number, from: number, msg: number, via: Via): void {
     const replica = this.replicas[node]!;
     const message = this.messages[msg]!;
-    if (!message.heartbeat) {
-      // The topic validator: the real decoder, on every first receipt.
-      const decoded = decodeGossip(message.data);
-      if (!decoded.ok) {
-        this.counters.rejectedGossip++;
-        return;
-      }
-      const outcome = replica.state.applyGossip(decoded.value, this.absoluteNow);
-      if (outcome.kind === 'applied') {
-        this.observe(node, via);
-        this.publish(node, outcome.publish);
-      } else if (outcome.kind === 'stale-epoch' || outcome.kind === 'missing-deps') {
-        // meshd syncs with the publisher when connected to it, else with a random connected peer.
-        const peers = this.topology.connections[node]!;
-        const target = peers.includes(message.publisher)
-          ? message.publisher
-          : peers[this.choice.int(peers.length)];
-        if (target !== undefined) this.startSession(node, target);
-      } else if (outcome.kind === 'rejected') this.counters.rejectedGossip++;
+    // The topic validator: the real decoder, on every first receipt.
+    const decoded = decodeGossip(message.data);
+    if (!decoded.ok) {
+      this.counters.rejectedGossip++;
+      return;
     }
+    const outcome = replica.state.applyGossip(decoded.value, this.absoluteNow);
+    if (outcome.kind === 'applied') {
+      this.observe(node, via);
+      this.publish(node, outcome.publish);
+    } else if (outcome.kind === 'stale-epoch' || outcome.kind === 'missing-deps') {
+      // meshd syncs with the publisher when connected to it, else with a random connected peer.
+      const peers = this.topology.connections[node]!;
+      const target = peers.includes(message.publisher)
+        ? message.publisher
+        : peers[this.choice.int(peers.length)];
+      if (target !== undefined) this.startSession(node, target);
+    } else if (outcome.kind === 'rejected') this.counters.rejectedGossip++;
     replica.mcache.push({ id: msg, hb: replica.hb });
     const dontWant = replica.dontWant.get(msg);
     for (const peer of this.topology.mesh[node]!) {
@@ -521,20 +508,6 @@ export class ScaleSimulator {
     this.changes.push(trace);
     this.observe(submitter, 'origin');
     this.publish(submitter, result.publish);
-  }
-
-  private publishLiveness(node: number): void {
-    const payload = new TextEncoder().encode(
-      JSON.stringify({
-        v: 1,
-        n: `edge-${node}`,
-        i: EPOCH_MS,
-        s: 1800,
-        a: ['/ip4/192.168.17.23/tcp/4001', '/ip6/fd00:17::23/tcp/4001'],
-      }),
-    );
-    const id = this.originate(node, payload, true);
-    this.liveness.wireBytes = this.messages[id]!.wire;
   }
 
   /** Marks every measured change this node's replica now holds (current or superseded, by spec hash). */

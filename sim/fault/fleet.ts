@@ -97,7 +97,7 @@ export class Fleet {
     return this.#slots.find((s) => s.peerId === peerId)?.name;
   }
 
-  /** Starts every node, each joining the first node and the one started before it. */
+  /** Starts every node, each joining the first node and two started before it (see start). */
   async startAll(concurrency = 8): Promise<void> {
     await this.start(this.#slots[0]?.name ?? 'n0');
     const rest = this.#slots.slice(1);
@@ -109,7 +109,9 @@ export class Fleet {
     const slot = this.#slot(name);
     if (slot.agent) return slot.agent;
     const index = this.#slots.indexOf(slot);
-    const join = [this.#slots[0], this.#slots[index - 1]]
+    // The first node, the one before and one in between: a joiner of a large fleet must not depend on the first
+    // alone, which stops accepting connections at maxConnections.
+    const join = [this.#slots[0], this.#slots[index - 1], this.#slots[Math.floor(index / 2)]]
       .filter((s): s is Slot => s !== undefined && s !== slot && s.agent !== undefined)
       .map((s) => joinAddressOf(s.agent as Agent));
     const config: AgentConfig = {

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { checkActorHistory } from './actor-history.js';
 import * as A from './automerge.js';
 import { canonicalJson, type JsonValue } from './canonical-json.js';
 import { checkChange, checkSyncMessage } from './change-bytes.js';
@@ -28,6 +27,7 @@ import {
   nodeRecordSchema,
   parseStored,
 } from './records.js';
+import { checkReloads } from './reload-check.js';
 import { err, ok, type Result } from './result.js';
 import { type Sign, signValue, verifyValue } from './signature.js';
 import { deriveTrust, type TrustChange, type TrustView, trustEntry } from './trust.js';
@@ -347,8 +347,8 @@ export class MeshState {
       return { kind: 'rejected', reason: `unusable changes: ${e instanceof Error ? e.message : String(e)}` };
     }
     if (epochOf(next) !== epoch) return { kind: 'rejected', reason: `changes do not match epoch ${epoch}` };
-    const history = checkActorHistory(next);
-    if (!history.ok) return { kind: 'rejected', reason: history.error };
+    const reloads = checkReloads(next);
+    if (!reloads.ok) return { kind: 'rejected', reason: reloads.error };
     const publish = this.integrate(docId, next, now);
     return A.getMissingDeps(next, []).length > 0 ? { kind: 'missing-deps' } : { kind: 'applied', publish };
   }
@@ -466,8 +466,8 @@ export class MeshState {
     if (epochOf(next) !== epoch)
       return { kind: 'rejected', reason: `document does not match epoch ${epoch}` };
     if (slot && headsKey(next) === headsKey(slot.doc)) return { kind: 'duplicate' };
-    const history = checkActorHistory(next);
-    if (!history.ok) return { kind: 'rejected', reason: history.error };
+    const reloads = checkReloads(next);
+    if (!reloads.ok) return { kind: 'rejected', reason: reloads.error };
     return { kind: 'applied', publish: this.integrate(docId, next, now) };
   }
 
@@ -497,8 +497,8 @@ export class MeshState {
       if (epochOf(next) !== slot.epoch) return err(`${docId}: sync message changes the epoch`);
       const changed = headsKey(next) !== headsKey(slot.doc);
       if (!changed) return ok({ state: nextState, publish: [] });
-      const history = checkActorHistory(next);
-      if (!history.ok) return err(`${docId}: ${history.error}`);
+      const reloads = checkReloads(next);
+      if (!reloads.ok) return err(`${docId}: ${reloads.error}`);
       return ok({ state: nextState, publish: this.integrate(docId, next, now) });
     } catch (e) {
       return err(`${docId}: ${e instanceof Error ? e.message : String(e)}`);

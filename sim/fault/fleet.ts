@@ -166,7 +166,7 @@ export class Fleet {
   /**
    * The device's address changes: every connection it had breaks and it comes back on a new address. The
    * agent restarts to listen there (its workloads keep running, as containers do across an agent restart);
-   * peers find it again through its heartbeats and peer exchange, since their remembered address is dead.
+   * peers find it again through liveness digests and peer exchange, since their remembered address is dead.
    */
   async changeAddress(name: string): Promise<void> {
     const slot = this.#slot(name);

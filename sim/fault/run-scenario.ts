@@ -267,7 +267,32 @@ function diagnose(fleet: Fleet, ledger: CopyLedger): Record<string, unknown> {
         .join(' '),
     ]),
   );
-  return { jobs, missing, liveness };
+  // Documents the replicas disagree on (what "state did not converge" means), and who is linked to whom.
+  const held = fleet.running.map((a) => new Map(a.state.state.summaries().map((d) => [d.docId, d])));
+  const state: Record<string, unknown> = {};
+  for (const docId of new Set(held.flatMap((m) => [...m.keys()]))) {
+    const views = held.map((m) => {
+      const d = m.get(docId);
+      return d
+        ? `${d.epoch}:${[...d.heads]
+            .sort()
+            .map((h) => h.slice(0, 8))
+            .join(',')}`
+        : '-';
+    });
+    if (views.some((v) => v !== views[0]))
+      state[docId] = Object.fromEntries(fleet.running.map((a, i) => [a.config.name, views[i]]));
+  }
+  const links = Object.fromEntries(
+    fleet.running.map((a) => [
+      a.config.name,
+      a.host
+        .getConnections()
+        .map((c) => `${name(c.remotePeer.toString())}:${c.status}`)
+        .join(' '),
+    ]),
+  );
+  return { jobs, missing, liveness, state, links };
 }
 
 function statesAgree(fleet: Fleet): boolean {

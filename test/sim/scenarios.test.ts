@@ -41,7 +41,7 @@ test('split brain: both halves accept a job and replace the other side; the heal
     ],
   };
   const report = await runScenario(scenario);
-  expect(report.failures).toEqual([]);
+  expect(report.failures, JSON.stringify(report.diagnosis)).toEqual([]);
   expect(report.ok).toBe(true);
   expect(report.acknowledgedJobsLost).toBe(0);
   // Each side ran copies of work it could not see: the partition was real, and the heal resolved it.
@@ -61,7 +61,7 @@ test('one-way cut: a node whose bytes cannot get out is replaced, and its copies
     ],
   };
   const report = await runScenario(scenario);
-  expect(report.failures).toEqual([]);
+  expect(report.failures, JSON.stringify(report.diagnosis)).toEqual([]);
   expect(report.restartsOfSurvivingOriginals).toBe(0);
   expect(report.duplicateAllocSeconds).toBeGreaterThan(0);
   expect(report.perNodePerSecond.bytesOut).toBeGreaterThan(0);

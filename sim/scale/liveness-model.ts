@@ -59,6 +59,7 @@ export function modelLiveness(
   const reachedAt: number[][] = [];
   const bytes = digestSizes(Math.min(nodes, MAX_DIGEST_ENTRIES));
   const sendMs = (bytes.steady * 8) / (o.uplinkMbps * 1000);
+  const carried = Math.min(1, MAX_DIGEST_ENTRIES / nodes);
   // Statistics start once every node holds some beat and two more periods have passed.
   let warmFrom = Number.POSITIVE_INFINITY;
   let holding = 0;
@@ -101,7 +102,8 @@ export function modelLiveness(
       sent++;
       const start = Math.max(at, uplinkFreeAt[i]!);
       uplinkFreeAt[i] = start + sendMs;
-      if (held[i]! < 0 || random.chance(o.loss)) continue;
+      // Past MAX_DIGEST_ENTRIES a digest carries a random sample of the peers (liveness-exchange.ts).
+      if (held[i]! < 0 || random.chance(o.loss) || (carried < 1 && !random.chance(carried))) continue;
       const arrive = uplinkFreeAt[i]! + messageDelay(linkBase(linkKey(i, j, nodes)), random);
       queue.push(arrive, { k: 'digest', to: j, beat: held[i]! });
     }

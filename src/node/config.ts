@@ -75,8 +75,8 @@ export type AgentConfig = z.output<typeof configSchema>;
 export type LogLevel = AgentConfig['logLevel'];
 
 /**
- * Liveness defaults are sized for 50-200 ms WAN links that drop packets: three missed heartbeats before
- * suspicion, and long enough before "lost" that a brief flap does not move work.
+ * Liveness defaults are sized for 50-200 ms WAN links that drop packets: three heartbeat intervals without a
+ * beat before suspicion, and long enough before "lost" that a brief flap does not move work.
  */
 export function defaultConfig(): AgentConfig {
   return {

@@ -14,7 +14,7 @@ const LAST_SEEN_RESOLUTION_MS = 60 * 60_000;
 
 /**
  * The peers this agent can re-dial after a restart when its bootstrap peer is gone. Written only when the set
- * of peers or their addresses changes, never for heartbeats alone.
+ * of peers or their addresses changes, never for beats alone.
  */
 export class KnownPeers {
   readonly #path: string;

@@ -21,9 +21,9 @@ interface Attempt {
 }
 
 /**
- * Keeps this agent connected to `targetPeers` peers. Candidates are the known peers (learned from heartbeats and
- * remembered on disk) and the --join addresses; each failing target backs off exponentially, so a dead bootstrap
- * peer costs little while any other known peer gets the agent back into the mesh.
+ * Keeps this agent connected to `targetPeers` peers. Candidates are the known peers (learned from liveness
+ * digests and remembered on disk) and the --join addresses; each failing target backs off exponentially, so a
+ * dead bootstrap peer costs little while any other known peer gets the agent back into the mesh.
  */
 export class PeerDialer {
   readonly #host: MeshHost;

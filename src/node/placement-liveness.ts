@@ -1,7 +1,7 @@
 import type { PeerLiveness } from './placement-input.js';
 
 export interface PlacementLivenessInput {
-  /** What this agent's heartbeat view says of the peers it has heard since it started. */
+  /** What this agent's liveness view says of the peers it has heard since it started. */
   readonly heard: readonly PeerLiveness[];
   /** Peer ids with a node record in the replicated state. */
   readonly recorded: readonly string[];

@@ -347,10 +347,11 @@ export class MeshState {
       return { kind: 'rejected', reason: `unusable changes: ${e instanceof Error ? e.message : String(e)}` };
     }
     if (epochOf(next) !== epoch) return { kind: 'rejected', reason: `changes do not match epoch ${epoch}` };
-    const reloads = checkReloads(next);
-    if (!reloads.ok) return { kind: 'rejected', reason: reloads.error };
     const publish = this.integrate(docId, next, now);
-    return A.getMissingDeps(next, []).length > 0 ? { kind: 'missing-deps' } : { kind: 'applied', publish };
+    if (!publish.ok) return { kind: 'rejected', reason: publish.error };
+    return A.getMissingDeps(next, []).length > 0
+      ? { kind: 'missing-deps' }
+      : { kind: 'applied', publish: publish.value };
   }
 
   // ---- read-only views (plain data) ----
@@ -466,9 +467,10 @@ export class MeshState {
     if (epochOf(next) !== epoch)
       return { kind: 'rejected', reason: `document does not match epoch ${epoch}` };
     if (slot && headsKey(next) === headsKey(slot.doc)) return { kind: 'duplicate' };
-    const reloads = checkReloads(next);
-    if (!reloads.ok) return { kind: 'rejected', reason: reloads.error };
-    return { kind: 'applied', publish: this.integrate(docId, next, now) };
+    const publish = this.integrate(docId, next, now);
+    return publish.ok
+      ? { kind: 'applied', publish: publish.value }
+      : { kind: 'rejected', reason: publish.error };
   }
 
   generateSyncMessage(docId: DocId, state: A.SyncState): [A.SyncState, Uint8Array | null] {
@@ -497,9 +499,10 @@ export class MeshState {
       if (epochOf(next) !== slot.epoch) return err(`${docId}: sync message changes the epoch`);
       const changed = headsKey(next) !== headsKey(slot.doc);
       if (!changed) return ok({ state: nextState, publish: [] });
-      const reloads = checkReloads(next);
-      if (!reloads.ok) return err(`${docId}: ${reloads.error}`);
-      return ok({ state: nextState, publish: this.integrate(docId, next, now) });
+      const publish = this.integrate(docId, next, now);
+      return publish.ok
+        ? ok({ state: nextState, publish: publish.value })
+        : err(`${docId}: ${publish.error}`);
     } catch (e) {
       return err(`${docId}: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -701,7 +704,14 @@ export class MeshState {
    *   so one that a peer's change deleted or overwrote (hostile or broken: found by the gossip fuzzer) is
    *   written back the same way.
    */
-  private integrate(id: DocId, next: FlatDoc, now: number): GossipMessage[] {
+  /** Adopts a document built from a peer's input; one that would not load again after a restart is refused. */
+  private integrate(id: DocId, next: FlatDoc, now: number): Result<GossipMessage[]> {
+    const reloads = checkReloads(next);
+    if (!reloads.ok) return reloads;
+    return ok(this.adopt(id, next, now));
+  }
+
+  private adopt(id: DocId, next: FlatDoc, now: number): GossipMessage[] {
     const slot = this.slots.get(id);
     if (slot && id === this.ownId && this.ownWritten) {
       const epoch = Math.max(epochOf(next), slot.epoch) + 1;

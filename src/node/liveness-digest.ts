@@ -113,7 +113,8 @@ function isCount(x: unknown): x is number {
 
 /** One stream's sending side: which slot names which peer, and what the reader was told of each. */
 export class DigestWriter {
-  readonly #slots = new Map<string, { slot: number; key: string }>();
+  /** Per peer: its slot and what the reader was last told of it (undefined until described). */
+  readonly #slots = new Map<string, { slot: number; told?: Omit<SlotDescription, 'slot'> }>();
   #frames = 0;
 
   /** The next frame for `peers` (at most MAX_DIGEST_ENTRIES). */
@@ -129,21 +130,30 @@ export class DigestWriter {
       null,
     );
     for (const p of peers) {
-      const key = `${p.incarnation} ${p.name} ${p.addresses.join(' ')}`;
       let held = this.#slots.get(p.peerId);
       if (!held) {
-        held = { slot: this.#slots.size, key: '' };
+        held = { slot: this.#slots.size };
         this.#slots.set(p.peerId, held);
       }
-      if (refresh || held.key !== key) {
-        described.push({ slot: held.slot, ...describe(p) });
-        held.key = key;
+      // Compared field by field: this runs for every peer, every neighbour, every interval.
+      if (refresh || !held.told || !sameDescription(held.told, p)) {
+        held.told = describe(p);
+        described.push({ slot: held.slot, ...held.told });
       }
       beats[held.slot] = p.beat;
     }
     while (beats.length > 0 && beats.at(-1) === null) beats.pop();
     return { reset, described, beats };
   }
+}
+
+function sameDescription(told: Omit<SlotDescription, 'slot'>, p: DescribedPeer): boolean {
+  return (
+    told.incarnation === p.incarnation &&
+    told.name === p.name &&
+    told.addresses.length === p.addresses.length &&
+    told.addresses.every((a, i) => a === p.addresses[i])
+  );
 }
 
 function describe(p: DescribedPeer): Omit<SlotDescription, 'slot'> {

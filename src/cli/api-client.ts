@@ -1,3 +1,4 @@
+import { parseJson } from '../crdt/json-text.js';
 /** meshctl's side of the control API: every call has a timeout and fails with one line that says what to do. */
 export class CliError extends Error {
   readonly exitCode: number;
@@ -55,7 +56,7 @@ export function apiClient(
       const text = await res.text();
       let message = text;
       try {
-        message = (JSON.parse(text) as { error?: string }).error ?? text;
+        message = (parseJson(text) as { error?: string }).error ?? text;
       } catch {}
       throw new CliError(message || `agent answered ${res.status}`);
     }

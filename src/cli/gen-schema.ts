@@ -8,12 +8,13 @@ import { pathToFileURL } from 'node:url';
 import * as z from 'zod';
 import { canonicalJson } from '../crdt/canonical-json.js';
 import { jobSpecSchema } from '../crdt/job-spec.js';
+import { parseJson } from '../crdt/json-text.js';
 
 export const JOB_SCHEMA_PATH = 'schema/job.schema.json';
 
 export function renderJobSchema(): string {
   const schema = z.toJSONSchema(jobSpecSchema, { io: 'input', target: 'draft-2020-12' });
-  return `${JSON.stringify(JSON.parse(canonicalJson(schema)), null, 2)}\n`;
+  return `${JSON.stringify(parseJson(canonicalJson(schema)), null, 2)}\n`;
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

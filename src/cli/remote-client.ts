@@ -5,6 +5,7 @@ import { tcp } from '@libp2p/tcp';
 import { lpStream } from '@libp2p/utils';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
+import { parseJson } from '../crdt/json-text.js';
 import {
   CONTROL_PROTOCOL,
   type ControlAnswer,
@@ -43,7 +44,7 @@ export function remoteClient(token: string, timeoutMs = 15_000): ApiClient {
           const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES });
           const request: ControlRequest = { method, path, body };
           await lp.write(new TextEncoder().encode(JSON.stringify(request)), { signal });
-          const answer = JSON.parse(
+          const answer = parseJson(
             new TextDecoder().decode((await lp.read({ signal })).subarray()),
           ) as ControlAnswer;
           await stream.close({ signal }).catch(() => {});

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { canonicalJson, type JsonValue } from './canonical-json.js';
 import { sha256Hex } from './digest.js';
+import { parseJson } from './json-text.js';
 
 /**
  * A job is an append-only set of immutable events, each stored under the hash of its content. Automerge never
@@ -73,7 +74,7 @@ export function readEvent(key: string, text: string): KeyedEvent | undefined {
   if (!key.startsWith(KEY_PREFIX)) return undefined;
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = parseJson(text);
   } catch {
     return undefined;
   }
@@ -143,7 +144,7 @@ function toVersion(e: Submitted): JobVersion {
   return {
     version: e.event.version,
     specHash: sha256Hex(e.event.spec, 32),
-    spec: JSON.parse(e.event.spec) as JsonValue,
+    spec: parseJson(e.event.spec) as JsonValue,
     submittedBy: e.event.by,
     submittedAt: e.event.at,
   };

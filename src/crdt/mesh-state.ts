@@ -20,6 +20,7 @@ import {
   prune,
   readEvents,
 } from './job-log.js';
+import { parseJson } from './json-text.js';
 import {
   type AllocStatus,
   allocStatusSchema,
@@ -622,7 +623,7 @@ export class MeshState {
     const sig = parseStored(signatureField, text)?.sig;
     // Verified over the stored JSON, not the parsed value: an agent whose schema lacks a field a newer owner
     // wrote must still accept the owner's signature.
-    const { sig: _sig, ...stored } = JSON.parse(text) as Record<string, unknown>;
+    const { sig: _sig, ...stored } = parseJson(text) as Record<string, unknown>;
     if (sig && verifyValue(RECORD_DOMAIN, { key, value: stored }, { signer: owner, sig })) return true;
     this.note(`${id} ${key}`, sig ? 'forged owner signature' : 'unsigned record');
     return false;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseJson } from './json-text.js';
 
 /**
  * Node record and allocation status as replicated (docs/contracts.md). Both are read back from documents any peer
@@ -47,7 +48,7 @@ export type AllocStatus = z.output<typeof allocStatusSchema>;
 export function parseStored<T>(schema: z.ZodType<T>, text: string): T | undefined {
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = parseJson(text);
   } catch {
     return undefined;
   }

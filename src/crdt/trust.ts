@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { canonicalJson } from './canonical-json.js';
 import { sha256Hex } from './digest.js';
+import { parseJson } from './json-text.js';
 import { type Signature, verifyValue } from './signature.js';
 
 /**
@@ -51,7 +52,7 @@ export function parseTrustChange(value: unknown): TrustChange | undefined {
 function readChange(key: string, value: string): TrustChange | undefined {
   if (!key.startsWith(KEY_PREFIX)) return undefined;
   try {
-    const parsed = changeSchema.safeParse(JSON.parse(value));
+    const parsed = changeSchema.safeParse(parseJson(value));
     if (!parsed.success) return undefined;
     return trustEntry(parsed.data)[0] === key ? parsed.data : undefined;
   } catch {

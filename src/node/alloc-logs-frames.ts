@@ -6,6 +6,7 @@
  * line splitter already does for lines that never end.
  */
 import { z } from 'zod';
+import { parseJson } from '../crdt/json-text.js';
 import type { LogLine } from './drivers/driver.js';
 
 export const MAX_LOG_REQUEST = 1024;
@@ -88,7 +89,7 @@ export function decodeRequest(bytes: Uint8Array): Decoded<LogRequest> {
   if (bytes.length > MAX_LOG_REQUEST) return { ok: false, error: `request over ${MAX_LOG_REQUEST} bytes` };
   let raw: unknown;
   try {
-    raw = JSON.parse(strictUtf8.decode(bytes));
+    raw = parseJson(strictUtf8.decode(bytes));
   } catch {
     return { ok: false, error: 'request is not JSON' };
   }
@@ -155,7 +156,7 @@ export function decodeFrame(bytes: Uint8Array): Decoded<LogFrame> {
     }
     case KIND.error: {
       try {
-        const parsed = errorSchema.safeParse(JSON.parse(strictUtf8.decode(bytes.subarray(1))));
+        const parsed = errorSchema.safeParse(parseJson(strictUtf8.decode(bytes.subarray(1))));
         if (parsed.success) return { ok: true, value: { kind: 'error', ...parsed.data } };
       } catch {}
       return { ok: false, error: 'malformed error frame' };

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
+import { parseJson } from '../crdt/json-text.js';
 import { bearerMatches } from './api-token.js';
 
 export class ApiError extends Error {
@@ -206,7 +207,7 @@ async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   }
   if (size === 0) return undefined;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return parseJson(Buffer.concat(chunks).toString('utf8'));
   } catch {
     throw new ApiError(400, 'request body is not valid JSON');
   }

@@ -1,6 +1,7 @@
 import type { Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
 import type { Logger } from 'pino';
+import { parseJson } from '../crdt/json-text.js';
 import { ApiError, type ControlApi, type Route } from './control-api.js';
 import type { MeshHost } from './libp2p-host.js';
 
@@ -76,9 +77,7 @@ async function answerFor(
 ): Promise<ControlAnswer> {
   let request: ControlRequest;
   try {
-    request = JSON.parse(
-      new TextDecoder('utf-8', { fatal: true }).decode(frame.subarray()),
-    ) as ControlRequest;
+    request = parseJson(new TextDecoder('utf-8', { fatal: true }).decode(frame.subarray())) as ControlRequest;
     if (typeof request?.method !== 'string' || typeof request.path !== 'string') throw new Error('shape');
   } catch {
     return { status: 400, error: 'expected { "method", "path", "body"? } as JSON' };

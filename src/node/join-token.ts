@@ -1,4 +1,5 @@
 import { sha256 } from '../crdt/digest.js';
+import { parseJson } from '../crdt/json-text.js';
 import { err, ok, type Result } from '../crdt/result.js';
 import { isKeyId } from '../crdt/signature.js';
 
@@ -50,7 +51,7 @@ export function decodeJoinToken(token: string): Result<MeshSecrets> {
   }
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    value = parseJson(Buffer.from(payload, 'base64url').toString('utf8'));
   } catch {
     return err('the join token payload is not valid JSON');
   }

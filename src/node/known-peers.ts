@@ -1,5 +1,6 @@
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { parseJson } from '../crdt/json-text.js';
 
 export interface KnownPeer {
   peerId: string;
@@ -35,7 +36,7 @@ export class KnownPeers {
     }
     if (text !== undefined) {
       try {
-        const parsed = JSON.parse(text) as { peers?: unknown };
+        const parsed = parseJson(text) as { peers?: unknown };
         for (const peer of Array.isArray(parsed.peers) ? parsed.peers : []) {
           if (isKnownPeer(peer)) store.#peers.set(peer.peerId, peer);
         }

@@ -1,3 +1,4 @@
+import { parseJson } from '../crdt/json-text.js';
 import type { Decoded } from './decoded.js';
 
 /**
@@ -70,7 +71,7 @@ export function decodeDigest(bytes: Uint8Array): Decoded<DigestFrame> {
   if (bytes.length > MAX_DIGEST_BYTES) return { ok: false, error: `too large: ${bytes.length} bytes` };
   let raw: unknown;
   try {
-    raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    raw = parseJson(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch {
     return { ok: false, error: 'not UTF-8 JSON' };
   }

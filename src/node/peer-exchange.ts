@@ -1,6 +1,7 @@
 import type { Connection, Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
 import type { Logger } from 'pino';
+import { parseJson } from '../crdt/json-text.js';
 import type { Decoded } from './decoded.js';
 import { INBOUND_LIMITS, type InboundLimits } from './inbound-limits.js';
 import type { KnownPeers } from './known-peers.js';
@@ -112,7 +113,7 @@ export function decodePeers(bytes: Uint8Array): Decoded<ExchangedPeer[]> {
   if (bytes.length > MAX_RESPONSE_BYTES) return { ok: false, error: 'peer exchange response too large' };
   let raw: unknown;
   try {
-    raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    raw = parseJson(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch {
     return { ok: false, error: 'not UTF-8 JSON' };
   }

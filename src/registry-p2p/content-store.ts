@@ -3,6 +3,7 @@ import { createReadStream, type ReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { parseJson } from '../crdt/json-text.js';
 import { BlobWriter } from './blob-writer.js';
 import { type Digest, hexOf, parseDigest, sha256Digest } from './digest.js';
 
@@ -88,7 +89,7 @@ export class ContentStore {
         this.#types.set(digest, await readFile(join(this.#opts.root, 'types', name), 'utf8'));
     }
     try {
-      const raw = JSON.parse(await readFile(join(this.#opts.root, 'tags.json'), 'utf8')) as Record<
+      const raw = parseJson(await readFile(join(this.#opts.root, 'tags.json'), 'utf8')) as Record<
         string,
         TagEntry
       >;

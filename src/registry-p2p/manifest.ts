@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseJson } from '../crdt/json-text.js';
 import { type Digest, parseDigest } from './digest.js';
 
 export interface Descriptor {
@@ -30,7 +31,7 @@ export type ParsedManifest =
 export function parseManifest(bytes: Uint8Array): ParsedManifest | undefined {
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    json = parseJson(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch {
     return undefined;
   }
@@ -62,7 +63,7 @@ export function parseManifest(bytes: Uint8Array): ParsedManifest | undefined {
 /** The media type a manifest declares about itself, for peers that did not say. */
 export function declaredMediaType(bytes: Uint8Array): string | undefined {
   try {
-    const value = (JSON.parse(new TextDecoder().decode(bytes)) as { mediaType?: unknown }).mediaType;
+    const value = (parseJson(new TextDecoder().decode(bytes)) as { mediaType?: unknown }).mediaType;
     return typeof value === 'string' ? value : undefined;
   } catch {
     return undefined;

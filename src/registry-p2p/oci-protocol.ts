@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseJson } from '../crdt/json-text.js';
 import { parseDigest } from './digest.js';
 
 /**
@@ -58,5 +59,5 @@ export function encodeJson(value: unknown): Uint8Array {
 }
 
 export function decodeJson(bytes: Uint8Array): unknown {
-  return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  return parseJson(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
 }

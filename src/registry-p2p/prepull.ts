@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseJson } from '../crdt/json-text.js';
 import { parseImageRef } from './image-ref.js';
 
 /** `meshctl image prepull`: one gossip message; every agent whose labels match pulls the image into its store. */
@@ -20,7 +21,7 @@ export function decodePrepull(
   data: Uint8Array,
 ): { ok: true; value: PrepullRequest } | { ok: false; error: string } {
   try {
-    const parsed = schema.safeParse(JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data)));
+    const parsed = schema.safeParse(parseJson(new TextDecoder('utf-8', { fatal: true }).decode(data)));
     return parsed.success
       ? { ok: true, value: parsed.data }
       : { ok: false, error: parsed.error.issues[0]?.message ?? 'bad' };

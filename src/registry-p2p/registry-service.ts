@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Connection } from '@libp2p/interface';
 import type { Logger } from 'pino';
+import { parseJson } from '../crdt/json-text.js';
 import type { GossipBus } from '../node/gossip-bus.js';
 import { INBOUND_LIMITS } from '../node/inbound-limits.js';
 import { BlobFetcher } from './blob-fetcher.js';
@@ -249,7 +250,7 @@ export class RegistryService {
 
 async function readCredentials(file: string): Promise<Record<string, Credentials>> {
   if (!file) return {};
-  const raw = JSON.parse(await readFile(file, 'utf8')) as Record<string, Partial<Credentials>>;
+  const raw = parseJson(await readFile(file, 'utf8')) as Record<string, Partial<Credentials>>;
   const out: Record<string, Credentials> = {};
   for (const [host, c] of Object.entries(raw)) {
     if (typeof c?.username !== 'string' || typeof c.password !== 'string')

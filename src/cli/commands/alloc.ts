@@ -1,5 +1,6 @@
 import { type Command, Option } from 'commander';
 import { parseDuration } from '../../crdt/duration.js';
+import { parseJson } from '../../crdt/json-text.js';
 import type { LogLine } from '../../node/drivers/driver.js';
 import { LineSplitter } from '../../node/drivers/line-splitter.js';
 import type { AllocRow } from '../../node/placement-service.js';
@@ -132,7 +133,7 @@ export function registerAllocCommands(program: Command): void {
         for (const text of splitter.push(chunk)) {
           // Blank lines keep a quiet follow's connection alive.
           if (text === '') continue;
-          const record = JSON.parse(text) as LogRecord;
+          const record = parseJson(text) as LogRecord;
           if ('error' in record) throw new CliError(record.error);
           if ('end' in record) return;
           await print(record);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateKeyPair } from '@libp2p/crypto/keys';
+import { parseJson } from '../../crdt/json-text.js';
 import { isKeyId } from '../../crdt/signature.js';
 import type { AgentStatus } from '../../node/agent.js';
 import { encodeJoinToken, parsePnetKey, pnetKey } from '../../node/join-token.js';
@@ -103,7 +104,7 @@ function fail(err: unknown): never {
 async function readMeshFile(dir: string): Promise<MeshFile> {
   const path = join(dir, MESH_FILE);
   try {
-    const value = JSON.parse(await readFile(path, 'utf8')) as MeshFile;
+    const value = parseJson(await readFile(path, 'utf8')) as MeshFile;
     if (value.version !== 1 || !Array.isArray(value.operators) || !value.operators.every(isKeyId)) {
       throw new Error('unexpected content');
     }

@@ -4,6 +4,7 @@
  * and agents sharing one engine never touch each other's. Every call carries a deadline.
  */
 import Docker from 'dockerode';
+import { parseJson } from '../../crdt/json-text.js';
 import { mirrorRef, parseImageRef } from '../../registry-p2p/image-ref.js';
 import { containerConfig, containerName, LABELS } from './docker-container-config.js';
 import { demuxFrames } from './docker-log-frames.js';
@@ -331,7 +332,7 @@ export class DockerDriver implements Driver<'docker'> {
           const splitter = new LineSplitter();
           for await (const chunk of stream) {
             for (const line of splitter.push(chunk)) {
-              const event = line.trim() === '' ? {} : (JSON.parse(line) as { error?: string });
+              const event = line.trim() === '' ? {} : (parseJson(line) as { error?: string });
               if (event.error)
                 throw new DriverError('image-pull-failed', `cannot pull ${image}: ${event.error}`, hint);
             }

@@ -12,6 +12,7 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { parseJson } from '../../crdt/json-text.js';
 import type {
   CallOptions,
   Driver,
@@ -130,7 +131,7 @@ export class ExecDriver implements Driver<'exec'> {
     } catch {
       return undefined;
     }
-    const parsed = recordSchema.safeParse(JSON.parse(text));
+    const parsed = recordSchema.safeParse(parseJson(text));
     return parsed.success && parsed.data.owner === this.options.owner ? parsed.data : undefined;
   }
 

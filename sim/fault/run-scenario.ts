@@ -292,7 +292,21 @@ function diagnose(fleet: Fleet, ledger: CopyLedger): Record<string, unknown> {
         .join(' '),
     ]),
   );
-  return { jobs, missing, liveness, state, links };
+  // Anti-entropy is what repairs a document gossip missed: its latest failures, and changes still waiting.
+  const now = Date.now();
+  const sync = Object.fromEntries(
+    fleet.running.map((a) => [
+      a.config.name,
+      {
+        missingDeps: a.state.state.missingDeps().length,
+        active: a.state.activeSyncs().map((s) => `${s.role} ${name(s.peer)} ${(s.ageMs / 1000).toFixed(1)}s`),
+        failures: a.state
+          .recentSyncFailures()
+          .map((f) => `${f.role} ${name(f.peer)} ${((now - f.at) / 1000).toFixed(1)}s ago: ${f.error}`),
+      },
+    ]),
+  );
+  return { jobs, missing, liveness, state, links, sync };
 }
 
 function statesAgree(fleet: Fleet): boolean {

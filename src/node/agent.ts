@@ -201,6 +201,7 @@ export class Agent {
           random: env.random ?? Math.random,
           sign: (bytes) => identity.key.sign(bytes) as Uint8Array,
           operators: mesh?.operators,
+          syncEnded: (role, outcome) => agent.metrics.stateSyncSessions.inc({ role, outcome }),
         },
         env.state,
       );

@@ -13,6 +13,7 @@ import {
   MAX_DIGEST_ENTRIES,
 } from './liveness-digest.js';
 import type { Logger } from './logger.js';
+import { openStream } from './open-stream.js';
 import { sample } from './sample.js';
 
 export const LIVENESS_PROTOCOL = '/mycel/liveness/1.0.0';
@@ -116,7 +117,7 @@ export class LivenessExchange {
     const signal = AbortSignal.timeout(this.#options.timeoutMs);
     try {
       if (!link.lp) {
-        link.stream = await connection.newStream(LIVENESS_PROTOCOL, { signal });
+        link.stream = await openStream(connection, LIVENESS_PROTOCOL, signal);
         link.lp = lpStream(link.stream, { maxDataLength: MAX_DIGEST_BYTES });
       }
       await link.lp.write(encodeDigest(link.writer.next(peers)), { signal });

@@ -32,6 +32,12 @@ export class MeshMetrics {
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
+  readonly stateSyncSessions = new Counter({
+    name: 'mycel_state_sync_sessions_total',
+    help: 'Anti-entropy sessions by role (dialer, listener) and outcome (synced, busy, refused, failed)',
+    labelNames: ['role', 'outcome'] as const,
+    registers: [this.registry],
+  });
   readonly rtt = new Histogram({
     name: 'mycel_peer_rtt_seconds',
     help: 'Round-trip time to directly connected peers, from the connection monitor pings',

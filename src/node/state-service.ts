@@ -27,7 +27,13 @@ import type { MeshHost } from './libp2p-host.js';
 import type { Logger } from './logger.js';
 import { dialableAddresses } from './peer-dialer.js';
 import { type LoadReport, StateStore } from './state-store.js';
-import { STATE_SYNC_PROTOCOL, StateSyncProtocol, type SyncOutcome } from './state-sync-protocol.js';
+import {
+  STATE_SYNC_PROTOCOL,
+  StateSyncProtocol,
+  type SyncFailure,
+  type SyncOutcome,
+  type SyncProtocolDeps,
+} from './state-sync-protocol.js';
 
 /**
  * The imperative shell around MeshState: loads and persists it (StateStore), gossips every local change at once
@@ -64,6 +70,7 @@ export interface StateServiceDeps {
   readonly sign?: Sign;
   /** The closed mesh's initial operator keys; undefined for an open mesh. */
   readonly operators?: readonly string[];
+  readonly syncEnded?: SyncProtocolDeps['ended'];
 }
 
 /** How soon to try again with another peer while documents still miss dependencies after a session. */
@@ -169,6 +176,7 @@ export class StateService {
         received: () => {
           if (service) service.#changed();
         },
+        ended: deps.syncEnded,
       },
       { sessionTimeoutMs: options.sessionTimeoutMs, maxInboundSessions: options.maxInboundSessions },
     );
@@ -244,6 +252,14 @@ export class StateService {
 
   isSyncing(peer: string): boolean {
     return this.#protocol.isSyncing(peer);
+  }
+
+  recentSyncFailures(): readonly SyncFailure[] {
+    return this.#protocol.recentFailures();
+  }
+
+  activeSyncs(): ReturnType<StateSyncProtocol['activeSessions']> {
+    return this.#protocol.activeSessions();
   }
 
   /**

@@ -6,6 +6,7 @@ import { MAX_SYNC_FRAME } from '../crdt/sync-codec.js';
 import { SyncSession } from '../crdt/sync-engine.js';
 import type { MeshHost } from './libp2p-host.js';
 import type { Logger } from './logger.js';
+import { openStream } from './open-stream.js';
 
 /**
  * Anti-entropy over a libp2p stream: one `SyncSession` per stream, frames length-prefixed and bounded, the
@@ -40,13 +41,35 @@ export interface SyncProtocolDeps {
   readonly publish: (messages: readonly GossipMessage[]) => void;
   /** A session ended after receiving frames: the local replica may have changed. */
   readonly received?: () => void;
+  /** Every session's end, counted by the agent's metrics. */
+  readonly ended?: (role: SyncRole, outcome: SyncOutcome['kind'] | 'refused') => void;
+}
+
+export type SyncRole = 'dialer' | 'listener';
+
+export interface SyncFailure {
+  readonly at: number;
+  readonly peer: string;
+  readonly role: SyncRole;
+  readonly error: string;
+}
+
+/** Failures kept for `recentFailures`: enough to see a pattern, bounded whatever a peer does. */
+const RECENT_FAILURES = 16;
+
+/** A running session. Its deadline frees the peer's slot even if an await inside never returns. */
+interface ActiveSession {
+  readonly role: SyncRole;
+  readonly startedAt: number;
+  readonly controller: AbortController;
+  stream?: Stream | undefined;
 }
 
 export class StateSyncProtocol {
   readonly #deps: SyncProtocolDeps;
   readonly #options: SyncProtocolOptions;
-  readonly #active = new Map<string, AbortController>();
-  #inbound = 0;
+  readonly #active = new Map<string, ActiveSession>();
+  readonly #failures: SyncFailure[] = [];
   #stopped = false;
 
   constructor(deps: SyncProtocolDeps, options: SyncProtocolOptions) {
@@ -68,12 +91,23 @@ export class StateSyncProtocol {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    for (const controller of this.#active.values()) controller.abort(new Error('agent stopping'));
+    for (const peer of [...this.#active.keys()]) this.#end(peer, new Error('agent stopping'));
     await this.#deps.host.unhandle(STATE_SYNC_PROTOCOL);
   }
 
   isSyncing(peer: string): boolean {
     return this.#active.has(peer);
+  }
+
+  /** The latest failed sessions, oldest first: what an operator (or the simulator's report) looks at first. */
+  recentFailures(): readonly SyncFailure[] {
+    return [...this.#failures];
+  }
+
+  /** Sessions running now, with their age in ms. */
+  activeSessions(): { peer: string; role: SyncRole; ageMs: number }[] {
+    const now = this.#deps.now();
+    return [...this.#active].map(([peer, s]) => ({ peer, role: s.role, ageMs: now - s.startedAt }));
   }
 
   /** Runs one session as the dialer over an existing connection; never dials a new one. */
@@ -84,60 +118,85 @@ export class StateSyncProtocol {
       .getConnections()
       .find((c) => c.remotePeer.toString() === peer && c.status === 'open');
     if (!connection) return { kind: 'failed', error: 'not connected' };
-    const controller = this.#begin(peer);
-    let stream: Stream | undefined;
+    const session = this.#begin(peer, 'dialer');
+    const { signal } = session.controller;
+    let outcome: SyncOutcome;
     try {
-      stream = await connection.newStream(STATE_SYNC_PROTOCOL, { signal: controller.signal });
-      return await this.#run(stream, peer, true, controller.signal);
+      session.stream = await openStream(connection, STATE_SYNC_PROTOCOL, signal);
+      outcome = await this.#run(session.stream, peer, true, signal);
+      if (outcome.kind === 'synced') session.stream = undefined;
     } catch (err) {
-      stream?.abort(err instanceof Error ? err : new Error(String(err)));
-      return { kind: 'failed', error: describe(err) };
+      outcome = { kind: 'failed', error: describe(err) };
     } finally {
-      this.#end(peer, controller);
+      this.#end(peer, new Error('session over'), session);
     }
+    this.#record(peer, 'dialer', outcome);
+    return outcome;
   }
 
   async #serve(stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString();
-    if (this.#stopped || this.#active.has(peer) || this.#inbound >= this.#options.maxInboundSessions) {
+    const inbound = [...this.#active.values()].filter((s) => s.role === 'listener').length;
+    if (this.#stopped || this.#active.has(peer) || inbound >= this.#options.maxInboundSessions) {
       // Closing at once tells the dialer to try later; its own periodic sync or ours will cover the gap.
       stream.abort(new Error('busy'));
+      this.#deps.ended?.('listener', 'refused');
       return;
     }
     if (this.#deps.admit && !this.#deps.admit(peer)) {
       stream.abort(new Error('rate limited'));
+      this.#deps.ended?.('listener', 'refused');
       return;
     }
-    this.#inbound++;
-    const controller = this.#begin(peer);
+    const session = this.#begin(peer, 'listener');
+    session.stream = stream;
+    let outcome: SyncOutcome;
     try {
-      const outcome = await this.#run(stream, peer, false, controller.signal);
-      if (outcome.kind === 'failed')
-        this.#deps.log.warn({ peer, error: outcome.error }, 'inbound state sync failed');
+      outcome = await this.#run(stream, peer, false, session.controller.signal);
+      if (outcome.kind === 'synced') session.stream = undefined;
     } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(String(err)));
-      this.#deps.log.warn({ peer, error: describe(err) }, 'inbound state sync failed');
+      outcome = { kind: 'failed', error: describe(err) };
     } finally {
-      this.#inbound--;
-      this.#end(peer, controller);
+      this.#end(peer, new Error('session over'), session);
     }
+    if (outcome.kind === 'failed')
+      this.#deps.log.warn({ peer, error: outcome.error }, 'inbound state sync failed');
+    this.#record(peer, 'listener', outcome);
   }
 
-  #begin(peer: string): AbortController {
-    const controller = new AbortController();
+  #record(peer: string, role: SyncRole, outcome: SyncOutcome): void {
+    this.#deps.ended?.(role, outcome.kind);
+    if (outcome.kind !== 'failed') return;
+    this.#failures.push({ at: this.#deps.now(), peer, role, error: outcome.error });
+    if (this.#failures.length > RECENT_FAILURES) this.#failures.shift();
+  }
+
+  #begin(peer: string, role: SyncRole): ActiveSession {
+    const session: ActiveSession = { role, startedAt: this.#deps.now(), controller: new AbortController() };
     const timer = setTimeout(
-      () => controller.abort(new Error(`session over ${this.#options.sessionTimeoutMs} ms`)),
+      () => this.#end(peer, new Error(`session over ${this.#options.sessionTimeoutMs} ms`), session),
       this.#options.sessionTimeoutMs,
     );
     timer.unref();
-    controller.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
-    this.#active.set(peer, controller);
-    return controller;
+    session.controller.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+    this.#active.set(peer, session);
+    return session;
   }
 
-  #end(peer: string, controller: AbortController): void {
-    if (this.#active.get(peer) === controller) this.#active.delete(peer);
-    controller.abort(new Error('session over'));
+  /**
+   * Ends `peer`'s session (`expected`, when given, so a late end cannot close a newer one): the stream is
+   * aborted, which fails any read or write still pending, and the slot is free at once.
+   */
+  #end(peer: string, reason: Error, expected?: ActiveSession): void {
+    const session = this.#active.get(peer);
+    if (!session || (expected && session !== expected)) {
+      expected?.controller.abort(reason);
+      return;
+    }
+    this.#active.delete(peer);
+    session.controller.abort(reason);
+    // Still set unless the session completed (and closed its stream): a reset fails whatever is pending on it.
+    session.stream?.abort(reason);
   }
 
   async #run(stream: Stream, peer: string, dialer: boolean, signal: AbortSignal): Promise<SyncOutcome> {

@@ -1,5 +1,6 @@
 import type { Connection, Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
+import { openStream } from '../node/open-stream.js';
 import type { Digest } from './digest.js';
 import {
   DATA_FRAME_BYTES,
@@ -155,7 +156,7 @@ export class PeerClient {
     const signal = outer ? AbortSignal.any([outer, timeout]) : timeout;
     let stream: Stream | undefined;
     try {
-      stream = await connection.newStream(OCI_PROTOCOL, { signal });
+      stream = await openStream(connection, OCI_PROTOCOL, signal);
       const opened = stream;
       const lp = lpStream(opened, {
         maxDataLength: Math.max(MAX_HEADER_BYTES, DATA_FRAME_BYTES),

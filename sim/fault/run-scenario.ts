@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { canonicalJson } from '../../src/crdt/canonical-json.js';
+import { STATE_TOPIC } from '../../src/crdt/gossip-codec.js';
 import { parseJobFile } from '../../src/crdt/job-file.js';
 import type { JobSpec } from '../../src/crdt/job-spec.js';
 import type { Agent } from '../../src/node/agent.js';
@@ -299,6 +300,15 @@ function diagnose(fleet: Fleet, ledger: CopyLedger): Record<string, unknown> {
       a.config.name,
       {
         missingDeps: a.state.state.missingDeps().length,
+        // Gossip reaches a peer only through the topic mesh (or lazily through IHAVE): who is in it, who is known.
+        gossipMesh: (a.host.services.pubsub as unknown as { getMeshPeers(topic: string): string[] })
+          .getMeshPeers(STATE_TOPIC)
+          .map(name)
+          .join(' '),
+        gossipSubscribers: a.host.services.pubsub
+          .getSubscribers(STATE_TOPIC)
+          .map((p) => name(p.toString()))
+          .join(' '),
         active: a.state.activeSyncs().map((s) => `${s.role} ${name(s.peer)} ${(s.ageMs / 1000).toFixed(1)}s`),
         failures: a.state
           .recentSyncFailures()

@@ -41,6 +41,14 @@ test('a hostile frame ends that session with a logged warning; the next session 
   expect(await dialer.state.syncWith(listener.peerId)).toMatchObject({ kind: 'synced' });
   expect(dialer.state.state.job('after-the-attack')).toBeDefined();
   expect(converged([dialer, listener])).toBe(true);
+  // Both ends count their sessions, and the listener keeps the failure for whoever looks.
+  const count = async (agent: typeof listener, role: string, outcome: string) =>
+    (await agent.metrics.stateSyncSessions.get()).values.find(
+      (v) => v.labels.role === role && v.labels.outcome === outcome,
+    )?.value ?? 0;
+  expect(await count(listener, 'listener', 'failed')).toBe(1);
+  expect(await count(dialer, 'dialer', 'synced')).toBeGreaterThanOrEqual(1);
+  expect(listener.state.recentSyncFailures()).toMatchObject([{ peer: dialer.peerId, role: 'listener' }]);
 });
 
 test('a frame over the size limit is refused before it is buffered', async () => {

@@ -17,6 +17,7 @@ import type { Sign } from '../crdt/signature.js';
 import type { TrustChange } from '../crdt/trust.js';
 import { VERSION } from '../version.js';
 import { loadAutomerge } from './automerge-wasm.js';
+import { backoffDelay } from './backoff.js';
 import type { AgentConfig } from './config.js';
 import { probeDocker } from './drivers/docker-probe.js';
 import type { DriverName } from './drivers/driver.js';
@@ -73,7 +74,11 @@ export interface StateServiceDeps {
   readonly syncEnded?: SyncProtocolDeps['ended'];
 }
 
-/** How soon to try again with another peer while documents still miss dependencies after a session. */
+/**
+ * How soon to try again with another peer while documents still miss dependencies after a session; doubled
+ * (up to the sync interval) while the same documents stay incomplete: a change whose dependencies exist
+ * nowhere (a hostile peer's, or one whose history was compacted away) must not cost a session every 500 ms.
+ */
 const MISSING_DEPS_RETRY_MS = 500;
 /** A change too big for gossip is pushed by sync to this many peers; they gossip nothing, sync spreads it. */
 const OVERSIZE_PUSH_PEERS = 3;
@@ -125,6 +130,8 @@ export class StateService {
   readonly #listeners = new Set<() => void>();
   #periodic: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
+  /** The documents missing dependencies at the last retry, and how many retries in a row found the same. */
+  #stillMissing = { docs: '', retries: 0 };
   #stopped = false;
 
   private constructor(init: {
@@ -393,10 +400,18 @@ export class StateService {
 
   #retrySoon(): void {
     if (this.#retry || this.#stopped) return;
+    const docs = [...this.state.missingDeps()].sort().join(' ');
+    const retries = docs === this.#stillMissing.docs ? this.#stillMissing.retries + 1 : 1;
+    this.#stillMissing = { docs, retries };
+    const delay = backoffDelay(
+      retries,
+      { baseMs: MISSING_DEPS_RETRY_MS, capMs: Math.max(MISSING_DEPS_RETRY_MS, this.#options.syncIntervalMs) },
+      this.#deps.random(),
+    );
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
       if (this.state.missingDeps().length > 0) this.#requestSync(undefined);
-    }, MISSING_DEPS_RETRY_MS);
+    }, delay);
     this.#retry.unref();
   }
 

@@ -50,4 +50,7 @@ async function main(): Promise<number> {
   }
 }
 
-process.exitCode = await main();
+const code = await main();
+// A step that timed out can leave an agent still starting after the fleet stopped, which would keep the process
+// alive for good: the report is written, so the run ends here once stdout has taken it.
+process.stdout.write('', () => process.exit(code));

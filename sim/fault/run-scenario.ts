@@ -121,7 +121,11 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
       scenario,
       {
         perform: (action) =>
-          within(30_000, `step ${JSON.stringify(action)}`, perform(fleet, network, action, acked, ledger)),
+          within(
+            30_000 + scenario.nodes * 500,
+            `step ${JSON.stringify(action)}`,
+            perform(fleet, network, action, acked, ledger),
+          ),
         look: () => fleet.runtime.copiesPerJob(),
         copies: () => fleet.runtime.copiesPerJob(),
         statesAgree: () => statesAgree(fleet),

@@ -1,6 +1,6 @@
 import { afterEach, expect, test } from 'vitest';
-import { converged, type TestMesh, testMesh } from '../e2e/state-support.js';
 import { alloc, nodeRecord, replica } from '../crdt/replicas.js';
+import { converged, type TestMesh, testMesh } from '../e2e/state-support.js';
 import { joinAddress, waitFor } from '../support/agents.js';
 
 let mesh: TestMesh;

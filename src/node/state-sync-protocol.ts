@@ -91,7 +91,7 @@ export class StateSyncProtocol {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    for (const peer of [...this.#active.keys()]) this.#end(peer, new Error('agent stopping'));
+    for (const [peer, session] of [...this.#active]) this.#end(peer, session, new Error('agent stopping'));
     await this.#deps.host.unhandle(STATE_SYNC_PROTOCOL);
   }
 
@@ -118,20 +118,7 @@ export class StateSyncProtocol {
       .getConnections()
       .find((c) => c.remotePeer.toString() === peer && c.status === 'open');
     if (!connection) return { kind: 'failed', error: 'not connected' };
-    const session = this.#begin(peer, 'dialer');
-    const { signal } = session.controller;
-    let outcome: SyncOutcome;
-    try {
-      session.stream = await openStream(connection, STATE_SYNC_PROTOCOL, signal);
-      outcome = await this.#run(session.stream, peer, true, signal);
-      if (outcome.kind === 'synced') session.stream = undefined;
-    } catch (err) {
-      outcome = { kind: 'failed', error: describe(err) };
-    } finally {
-      this.#end(peer, new Error('session over'), session);
-    }
-    this.#record(peer, 'dialer', outcome);
-    return outcome;
+    return this.#hold(peer, 'dialer', (signal) => openStream(connection, STATE_SYNC_PROTOCOL, signal));
   }
 
   async #serve(stream: Stream, connection: Connection): Promise<void> {
@@ -148,20 +135,32 @@ export class StateSyncProtocol {
       this.#deps.ended?.('listener', 'refused');
       return;
     }
-    const session = this.#begin(peer, 'listener');
-    session.stream = stream;
+    const outcome = await this.#hold(peer, 'listener', async () => stream);
+    if (outcome.kind === 'failed')
+      this.#deps.log.warn({ peer, error: outcome.error }, 'inbound state sync failed');
+  }
+
+  /** One session under its deadline, from opening its stream to recording how it ended. */
+  async #hold(
+    peer: string,
+    role: SyncRole,
+    open: (signal: AbortSignal) => Promise<Stream>,
+  ): Promise<SyncOutcome> {
+    const session = this.#begin(peer, role);
+    const { signal } = session.controller;
     let outcome: SyncOutcome;
     try {
-      outcome = await this.#run(stream, peer, false, session.controller.signal);
+      session.stream = await open(signal);
+      outcome = await this.#run(session.stream, peer, role === 'dialer', signal);
+      // A completed session has closed its stream: nothing is left to reset.
       if (outcome.kind === 'synced') session.stream = undefined;
     } catch (err) {
       outcome = { kind: 'failed', error: describe(err) };
     } finally {
-      this.#end(peer, new Error('session over'), session);
+      this.#end(peer, session, new Error('session over'));
     }
-    if (outcome.kind === 'failed')
-      this.#deps.log.warn({ peer, error: outcome.error }, 'inbound state sync failed');
-    this.#record(peer, 'listener', outcome);
+    this.#record(peer, role, outcome);
+    return outcome;
   }
 
   #record(peer: string, role: SyncRole, outcome: SyncOutcome): void {
@@ -174,7 +173,7 @@ export class StateSyncProtocol {
   #begin(peer: string, role: SyncRole): ActiveSession {
     const session: ActiveSession = { role, startedAt: this.#deps.now(), controller: new AbortController() };
     const timer = setTimeout(
-      () => this.#end(peer, new Error(`session over ${this.#options.sessionTimeoutMs} ms`), session),
+      () => this.#end(peer, session, new Error(`session over ${this.#options.sessionTimeoutMs} ms`)),
       this.#options.sessionTimeoutMs,
     );
     timer.unref();
@@ -184,18 +183,12 @@ export class StateSyncProtocol {
   }
 
   /**
-   * Ends `peer`'s session (`expected`, when given, so a late end cannot close a newer one): the stream is
-   * aborted, which fails any read or write still pending, and the slot is free at once.
+   * Ends a session: the slot is freed (unless a newer session holds it already), and the stream, if the session
+   * did not complete, is reset, which fails any read or write still pending on it.
    */
-  #end(peer: string, reason: Error, expected?: ActiveSession): void {
-    const session = this.#active.get(peer);
-    if (!session || (expected && session !== expected)) {
-      expected?.controller.abort(reason);
-      return;
-    }
-    this.#active.delete(peer);
+  #end(peer: string, session: ActiveSession, reason: Error): void {
+    if (this.#active.get(peer) === session) this.#active.delete(peer);
     session.controller.abort(reason);
-    // Still set unless the session completed (and closed its stream): a reset fails whatever is pending on it.
     session.stream?.abort(reason);
   }
 

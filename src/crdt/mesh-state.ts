@@ -620,10 +620,10 @@ export class MeshState {
   private owned(id: DocId, key: string, value: NodeRecord | AllocStatus, text: string): boolean {
     if (!this.sign) return true;
     const owner = 'peerId' in value ? value.peerId : value.node;
-    const sig = parseStored(signatureField, text)?.sig;
     // Verified over the stored JSON, not the parsed value: an agent whose schema lacks a field a newer owner
-    // wrote must still accept the owner's signature.
-    const { sig: _sig, ...stored } = parseJson(text) as Record<string, unknown>;
+    // wrote must still accept the owner's signature. The caller parsed `text` already, so it is JSON.
+    const { sig: raw, ...stored } = parseJson(text) as Record<string, unknown>;
+    const sig = signatureField.safeParse({ sig: raw }).data?.sig;
     if (sig && verifyValue(RECORD_DOMAIN, { key, value: stored }, { signer: owner, sig })) return true;
     this.note(`${id} ${key}`, sig ? 'forged owner signature' : 'unsigned record');
     return false;
@@ -695,6 +695,13 @@ export class MeshState {
     return { docId: id, epoch, changes: A.getAllChanges(doc) };
   }
 
+  /** Adopts a document built from a peer's input; one that would not load again after a restart is refused. */
+  private integrate(id: DocId, next: FlatDoc, now: number): Result<GossipMessage[]> {
+    const reloads = checkReloads(next);
+    if (!reloads.ok) return reloads;
+    return ok(this.adopt(id, next, now));
+  }
+
   /**
    * Takes `next` (the local copy with incoming data applied) as the new copy, under two rules:
    * - the owner never lets others' writes reach its own document once it has written it this session (after a
@@ -705,13 +712,6 @@ export class MeshState {
    *   so one that a peer's change deleted or overwrote (hostile or broken: found by the gossip fuzzer) is
    *   written back the same way.
    */
-  /** Adopts a document built from a peer's input; one that would not load again after a restart is refused. */
-  private integrate(id: DocId, next: FlatDoc, now: number): Result<GossipMessage[]> {
-    const reloads = checkReloads(next);
-    if (!reloads.ok) return reloads;
-    return ok(this.adopt(id, next, now));
-  }
-
   private adopt(id: DocId, next: FlatDoc, now: number): GossipMessage[] {
     const slot = this.slots.get(id);
     if (slot && id === this.ownId && this.ownWritten) {

@@ -1,4 +1,5 @@
 import { parseJson } from '../crdt/json-text.js';
+
 /** meshctl's side of the control API: every call has a timeout and fails with one line that says what to do. */
 export class CliError extends Error {
   readonly exitCode: number;

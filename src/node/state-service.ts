@@ -71,6 +71,7 @@ export interface StateServiceDeps {
   readonly sign?: Sign;
   /** The closed mesh's initial operator keys; undefined for an open mesh. */
   readonly operators?: readonly string[];
+  /** Each anti-entropy session's end, by role and outcome (the agent counts them in its metrics). */
   readonly syncEnded?: SyncProtocolDeps['ended'];
 }
 

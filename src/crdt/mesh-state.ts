@@ -281,6 +281,15 @@ export class MeshState {
     return out;
   }
 
+  /**
+   * This node's own document whole, as one gossip message, for announcing itself to a mesh that joined after its
+   * record was written: a peer that lacks the document applies it without a sync. Empty before the first write.
+   */
+  announceOwn(): GossipMessage[] {
+    const slot = this.slots.get(this.ownId);
+    return slot ? [{ docId: this.ownId, epoch: slot.epoch, changes: A.getAllChanges(slot.doc) }] : [];
+  }
+
   putNodeRecord(record: NodeRecord, now: number): GossipMessage[] {
     const checked = nodeRecordSchema.parse(record);
     if (checked.peerId !== this.self) throw new RangeError(`record of ${checked.peerId} is not ours`);

@@ -4,6 +4,7 @@ import type { MeshMetrics } from './metrics.js';
 import {
   type GossipSub,
   MAX_GOSSIP_MESSAGE_BYTES,
+  meshPeers,
   type PubsubMessage,
   TopicValidatorResult,
 } from './pubsub.js';
@@ -59,6 +60,24 @@ export class GossipBus {
       return TopicValidatorResult.Accept;
     });
     this.#pubsub.subscribe(topic);
+  }
+
+  /**
+   * Calls `listener` whenever this agent joins `topic`'s mesh from outside it (no mesh peer): at start, and
+   * after a partition or an address change emptied the mesh. What it publishes before that reaches nobody.
+   */
+  onMeshJoined(topic: string, listener: () => void): void {
+    let inMesh = false;
+    this.#pubsub.addEventListener('gossipsub:graft', (evt) => {
+      if (evt.detail.topic !== topic || inMesh) return;
+      inMesh = true;
+      // After gossipsub's own graft bookkeeping: a publish from inside its event would race it.
+      setTimeout(listener, 0);
+    });
+    // A peer that disconnects leaves the mesh without a prune: the heartbeat is where an empty mesh shows.
+    this.#pubsub.addEventListener('gossipsub:heartbeat', () => {
+      if (inMesh && meshPeers(this.#pubsub, topic).length === 0) inMesh = false;
+    });
   }
 
   async publish(topic: string, data: Uint8Array): Promise<void> {

@@ -3,6 +3,8 @@
  * never forms a mesh (publish throws NoPeersSubscribedToTopic); @libp2p/gossipsub is the libp2p team's copy of
  * the same implementation with the same options. Swapping back is this import.
  */
+
+import type { GossipSub } from '@libp2p/gossipsub';
 import { gossipsub } from '@libp2p/gossipsub';
 import { createTopicScoreParams } from '@libp2p/gossipsub/score';
 import { STATE_TOPIC } from '../crdt/gossip-codec.js';
@@ -74,4 +76,12 @@ export function createPubsub() {
       graylistThreshold: GRAYLIST_THRESHOLD,
     },
   });
+}
+
+/**
+ * The peers in this agent's mesh for `topic`. The implementation has it; the GossipSub interface does not
+ * export it, so this is the one place that reaches past the interface.
+ */
+export function meshPeers(pubsub: GossipSub, topic: string): string[] {
+  return (pubsub as unknown as { getMeshPeers(topic: string): string[] }).getMeshPeers(topic);
 }

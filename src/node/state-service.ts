@@ -83,6 +83,8 @@ export interface StateServiceDeps {
 const MISSING_DEPS_RETRY_MS = 500;
 /** A change too big for gossip is pushed by sync to this many peers; they gossip nothing, sync spreads it. */
 const OVERSIZE_PUSH_PEERS = 3;
+/** How soon after a change what the replica ignored is logged. */
+const IGNORED_LOG_DELAY_MS = 1_000;
 
 export interface Capacity {
   readonly cpu: number;
@@ -131,6 +133,8 @@ export class StateService {
   readonly #listeners = new Set<() => void>();
   #periodic: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
+  #ignoredLog: NodeJS.Timeout | undefined;
+  #announcedAt = Number.NEGATIVE_INFINITY;
   /** The documents missing dependencies at the last retry, and how many retries in a row found the same. */
   #stillMissing = { docs: '', retries: 0 };
   #stopped = false;
@@ -280,16 +284,25 @@ export class StateService {
   }
 
   #changed(): void {
-    this.#logIgnored();
+    this.#scheduleIgnoredLog();
     for (const listener of this.#listeners) listener();
   }
 
-  /** Reads the views (cached, so cheap) so what they ignore is logged as it arrives, not when someone asks. */
-  #logIgnored(): void {
-    this.state.nodes();
-    this.state.jobRejections();
-    for (const note of this.state.drainNotes())
-      this.#deps.log.warn({ reason: note }, 'ignored replicated entry');
+  /**
+   * Reads the views so that what they ignore is logged soon after it arrives, not only when someone asks.
+   * Coalesced: reading every node's view walks the whole replica, and a burst of gossip must not pay that per
+   * message (in a 100-agent mesh it was a tenth of all the work).
+   */
+  #scheduleIgnoredLog(): void {
+    if (this.#ignoredLog || this.#stopped) return;
+    this.#ignoredLog = setTimeout(() => {
+      this.#ignoredLog = undefined;
+      this.state.nodes();
+      this.state.jobRejections();
+      for (const note of this.state.drainNotes())
+        this.#deps.log.warn({ reason: note }, 'ignored replicated entry');
+    }, IGNORED_LOG_DELAY_MS);
+    this.#ignoredLog.unref();
   }
 
   /** Gossips changes; one too big for gossip travels by anti-entropy instead. */
@@ -317,6 +330,7 @@ export class StateService {
     this.#stopped = true;
     clearTimeout(this.#periodic);
     clearTimeout(this.#retry);
+    clearTimeout(this.#ignoredLog);
     await this.#protocol.stop();
     await this.store.close();
   }
@@ -337,6 +351,7 @@ export class StateService {
       if (protocols.includes(STATE_SYNC_PROTOCOL) && this.peerId < peer) this.#requestSync(peer);
     });
     host.addEventListener('self:peer:update', () => this.#writeOwnRecord());
+    gossip.onMeshJoined(STATE_TOPIC, () => this.#announce());
     this.#writeOwnRecord();
     this.store.start();
     this.#schedulePeriodic();
@@ -361,6 +376,20 @@ export class StateService {
       case 'duplicate':
         return;
     }
+  }
+
+  /**
+   * Gossips this node's whole document once it is in the gossip mesh. Its record was written at start, before
+   * any peer could hear it; without this, peers beyond its first neighbours learn it only by anti-entropy, one
+   * random peer per sync interval: minutes in a mesh of a hundred, while agents that lack a node's record place
+   * copies without it (every agent placed its own duplicates). At most once per sync interval: a flapping link
+   * must not flood the mesh.
+   */
+  #announce(): void {
+    const now = this.#deps.now();
+    if (this.#stopped || now - this.#announcedAt < this.#options.syncIntervalMs) return;
+    this.#announcedAt = now;
+    this.publish(this.state.announceOwn());
   }
 
   /** Writes this node's record when it differs from the stored one, never otherwise (flash wear, history). */

@@ -91,6 +91,9 @@ export class Agent {
   /** Devices an operator revoked: refused by the connection gater, their beats and records ignored. */
   readonly #revoked: Set<string>;
   readonly #now: () => number;
+  /** How often liveness is judged: twice per heartbeat interval. */
+  readonly #tickMs: number;
+  #lastTick: number | undefined;
   readonly #random: () => number;
   readonly #knownPeers: KnownPeers;
   readonly #dialer: PeerDialer;
@@ -119,6 +122,7 @@ export class Agent {
     this.host = init.host;
     this.log = init.env.log;
     this.#now = init.now;
+    this.#tickMs = Math.max(250, Math.floor(init.config.heartbeatIntervalMs / 2));
     this.#random = init.env.random ?? Math.random;
     this.startedAt = init.now();
     this.#knownPeers = init.knownPeers;
@@ -374,14 +378,13 @@ export class Agent {
   }
 
   #wire(): void {
-    const { heartbeatIntervalMs } = this.config;
     this.host.addEventListener('peer:identify', (evt) => {
       const { peerId, listenAddrs } = evt.detail;
       const addresses = dialableAddresses(listenAddrs.map((a) => a.toString()));
       if (addresses.length > 0) this.#knownPeers.remember(peerId.toString(), addresses, this.#now());
       this.#askForPeers(peerId);
     });
-    this.#every(Math.max(250, Math.floor(heartbeatIntervalMs / 2)), () => this.#tickLiveness());
+    this.#every(this.#tickMs, () => this.#tickLiveness());
     this.#every(60_000, () => void this.#saveKnownPeers());
     this.#every(10_000, () => this.#askRandomPeer());
     this.#dialer.start();
@@ -458,6 +461,17 @@ export class Agent {
 
   #tickLiveness(): void {
     const now = this.#now();
+    const late = this.#lastTick === undefined ? 0 : now - this.#lastTick - this.#tickMs;
+    this.#lastTick = now;
+    // More than a tick late: this agent's own event loop stalled, and the beats that arrived meanwhile still wait
+    // in its sockets. The stall is not the peers' silence.
+    if (late > this.#tickMs) {
+      this.liveness.excuse(late, now);
+      this.log[late >= this.config.suspectAfterMs ? 'warn' : 'debug'](
+        { stalledMs: late },
+        'this agent stalled: not counting the stall against its peers',
+      );
+    }
     const changes = this.liveness.tick(now);
     if (changes.length > 0) this.#emitLiveness(changes);
     const counts = this.liveness.counts(now);

@@ -114,6 +114,17 @@ export class LivenessView {
     return changes;
   }
 
+  /**
+   * This agent could hear nothing for `ms` (its own event loop stalled: a starved CPU, a long pause, a suspended
+   * device), so that time is not its peers' silence: every peer's last-heard time moves forward by `ms`, never
+   * past `now`. Without this, an agent coming back from a stall judges the whole mesh lost before it has read
+   * the beats waiting in its sockets, closes every link and places every copy on itself.
+   */
+  excuse(ms: number, now: number): void {
+    for (const entry of this.#entries.values())
+      entry.lastSeen = Math.max(entry.lastSeen, Math.min(now, entry.lastSeen + ms));
+  }
+
   /** Drops a peer at once (a revoked device); true if it was known. */
   forget(peerId: string): boolean {
     return this.#entries.delete(peerId);

@@ -100,3 +100,29 @@ describe('liveness view', () => {
     );
   });
 });
+
+describe('a stall of this agent', () => {
+  test('excused time does not count as silence: a peer heard before the stall stays alive after it', () => {
+    const view = new LivenessView(times);
+    view.observe('p', 0, hb());
+    // The agent stalled from 100 to 2_500: without the excuse p would be lost at once.
+    view.excuse(2_400, 2_500);
+    expect(view.tick(2_500)).toEqual([]);
+    expect(view.get('p', 2_500)?.status).toBe('alive');
+    // Silence after the stall still counts: p turns suspect a suspect period after its excused last-heard.
+    expect(view.tick(2_400 + times.suspectAfterMs)).toMatchObject([{ from: 'alive', to: 'suspect' }]);
+  });
+
+  test('an excuse never moves last-heard past now, nor backwards', () =>
+    fc.assert(
+      fc.property(fc.nat(10_000), fc.nat(10_000), fc.nat(10_000), (heardAt, ms, after) => {
+        const view = new LivenessView(times);
+        view.observe('p', heardAt, hb());
+        const now = heardAt + after;
+        view.excuse(ms, now);
+        const lastSeen = view.get('p', now)?.lastSeen ?? Number.NaN;
+        expect(lastSeen).toBeGreaterThanOrEqual(heardAt);
+        expect(lastSeen).toBeLessThanOrEqual(Math.max(heardAt, now));
+      }),
+    ));
+});

@@ -70,10 +70,16 @@ async function main(): Promise<void> {
 
     const nodes = new Map((profile.nodes as ProfileNode[]).map((n) => [n.id, n]));
     const bySource = new Map<string, number>();
+    const byFunction = new Map<string, number>();
     for (const id of profile.samples ?? []) {
       const node = nodes.get(id);
-      if (node) bySource.set(origin(node.callFrame), (bySource.get(origin(node.callFrame)) ?? 0) + 1);
+      if (!node) continue;
+      const source = origin(node.callFrame);
+      const fn = `${source}:${node.callFrame.functionName || '(anonymous)'}`;
+      bySource.set(source, (bySource.get(source) ?? 0) + 1);
+      byFunction.set(fn, (byFunction.get(fn) ?? 0) + 1);
     }
+    const connections = agents.map((a) => a.host.getConnections().length).sort((a, b) => a - b);
     const samples = profile.samples?.length ?? 0;
     const share = (n: number) => Math.round((n / Math.max(samples, 1)) * 1000) / 10;
     process.stdout.write(
@@ -85,12 +91,23 @@ async function main(): Promise<void> {
           profileSeconds: Math.round(wallMs / 100) / 10,
           cpuPercentOfOneCore: Math.round(((cpu.user + cpu.system) / 1000 / wallMs) * 1000) / 10,
           idleSamplePercent: share(bySource.get('(idle)') ?? 0),
+          connectionsPerAgent: {
+            median: connections[Math.floor(connections.length / 2)],
+            max: connections.at(-1),
+          },
           samplePercentBySource: Object.fromEntries(
             [...bySource]
               .filter(([source]) => source !== '(idle)')
               .sort((a, b) => b[1] - a[1])
               .slice(0, 20)
               .map(([source, n]) => [source, share(n)]),
+          ),
+          samplePercentByFunction: Object.fromEntries(
+            [...byFunction]
+              .filter(([fn]) => !fn.startsWith('(idle)'))
+              .sort((a, b) => b[1] - a[1])
+              .slice(0, 30)
+              .map(([fn, n]) => [fn, share(n)]),
           ),
         },
         null,

@@ -1,11 +1,12 @@
 /**
- * `npm run sim -- <scenario> [--netns] [--nodes N]`: runs sim/scenarios/<scenario>.ts and prints one JSON report on stdout
- * (progress on stderr). Exits 1 when an invariant failed, 2 on bad usage.
+ * `npm run sim -- <scenario> [--netns] [--nodes N] [--shards N]`: runs sim/scenarios/<scenario>.ts and prints one
+ * JSON report on stdout (progress on stderr). `--shards`: worker threads carrying the agents (default: one per
+ * 50 agents, at most one per core). Exits 1 when an invariant failed, 2 on bad usage.
  */
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runScenario } from './fault/run-scenario.js';
+import { runScenario, shardsFor } from './fault/run-scenario.js';
 import type { Scenario } from './scenario.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -22,7 +23,7 @@ async function main(): Promise<number> {
   const [name, ...flags] = process.argv.slice(2);
   if (!name || !available().includes(name)) {
     process.stderr.write(
-      `usage: npm run sim -- <scenario> [--netns] [--nodes N]\n${name ? `unknown scenario "${name}"; ` : ''}scenarios: ${available().join(', ')}\n`,
+      `usage: npm run sim -- <scenario> [--netns] [--nodes N] [--shards N]\n${name ? `unknown scenario "${name}"; ` : ''}scenarios: ${available().join(', ')}\n`,
     );
     return 2;
   }
@@ -33,11 +34,17 @@ async function main(): Promise<number> {
     process.stderr.write('--nodes takes a whole number of at least 2\n');
     return 2;
   }
+  const shardsFlag = flags.indexOf('--shards');
+  const shards = shardsFlag >= 0 ? Number(flags[shardsFlag + 1]) : shardsFor(nodes);
+  if (!Number.isInteger(shards) || shards < 1) {
+    process.stderr.write('--shards takes a whole number of at least 1\n');
+    return 2;
+  }
   const scenario = { ...file, nodes };
   try {
     const report = flags.includes('--netns')
       ? await (await import('./netns/run-netns.js')).runNetnsScenario(scenario)
-      : await runScenario(scenario);
+      : await runScenario(scenario, shards);
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     return report.ok ? 0 : 1;
   } catch (err) {

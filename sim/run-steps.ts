@@ -35,9 +35,9 @@ export const progress = (message: string) =>
 export interface Fleetside {
   perform(action: Action): Promise<void>;
   /** Once per tick: running copies per job, as the devices run them (a runner may record more as it looks). */
-  look(): ReadonlyMap<string, number>;
+  look(): ReadonlyMap<string, number> | Promise<ReadonlyMap<string, number>>;
   /** Running copies per job now, recording nothing. */
-  copies(): ReadonlyMap<string, number>;
+  copies(): ReadonlyMap<string, number> | Promise<ReadonlyMap<string, number>>;
   /** Asked after the last step, until each first holds. */
   statesAgree(): boolean | Promise<boolean>;
   placementsAgree(): boolean | Promise<boolean>;
@@ -81,7 +81,7 @@ export async function runSteps(
       stateAt = null;
       placementAt = null;
     }
-    const copies = fleet.look();
+    const copies = await fleet.look();
     ledger.sample(now(), copies);
     if (stepIndex >= steps.length) {
       if (stateAt === null && (await fleet.statesAgree())) stateAt = now();
@@ -102,7 +102,9 @@ export async function runSteps(
   const failures: string[] = [];
   if (stateAt === null) failures.push('state did not converge');
   if (placementAt === null)
-    failures.push(`placement did not converge: copies ${JSON.stringify(Object.fromEntries(fleet.copies()))}`);
+    failures.push(
+      `placement did not converge: copies ${JSON.stringify(Object.fromEntries(await fleet.copies()))}`,
+    );
   failures.push(...[...overCount].map((m) => `after convergence ${m}`));
   const sim = (ms: number | null) =>
     ms === null ? null : round(((ms - lastStepAt) / 1000) * scenario.scale);

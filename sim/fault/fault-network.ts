@@ -55,15 +55,19 @@ export class FaultNetwork {
     this.options = options;
   }
 
-  /** Node `name` listens on `hostPort` (e.g. 127.0.0.1:40123) under `peerId`; an old address is forgotten. */
-  register(name: string, peerId: string, hostPorts: readonly string[]): void {
+  /**
+   * Node `name` is `peerId` and listens on `ip` (one loopback address per node; an IP change moves it to another).
+   * Addresses are known before the node listens, so a peer in another shard of the fleet never dials an address
+   * the fault layer does not know.
+   */
+  register(name: string, peerId: string, ip: string): void {
     for (const [address, owner] of this.#byAddress) if (owner === name) this.#byAddress.delete(address);
-    for (const hp of hostPorts) this.#byAddress.set(hp, name);
+    this.#byAddress.set(ip, name);
     this.#byPeer.set(peerId, name);
   }
 
-  nodeAt(hostPort: string): string | undefined {
-    return this.#byAddress.get(hostPort);
+  nodeAt(ip: string): string | undefined {
+    return this.#byAddress.get(ip);
   }
 
   nodeOf(peerId: string): string | undefined {

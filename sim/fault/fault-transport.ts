@@ -7,10 +7,9 @@ import { ShapedConnection } from './shaped-connection.js';
 
 type TransportFactory = NonNullable<HostOptions['transport']>;
 
-/** `/ip4/127.0.0.1/tcp/4001/...` → `127.0.0.1:4001`. */
-export function hostPortOf(ma: Multiaddr | string): string | undefined {
-  const m = /^\/ip4\/([^/]+)\/tcp\/(\d+)/.exec(ma.toString());
-  return m ? `${m[1]}:${m[2]}` : undefined;
+/** `/ip4/127.0.0.1/tcp/4001/...` → `127.0.0.1`. */
+function ipOf(ma: Multiaddr): string | undefined {
+  return /^\/ip4\/([^/]+)\/tcp\//.exec(ma.toString())?.[1];
 }
 
 /**
@@ -42,8 +41,8 @@ export function faultTransport(network: FaultNetwork, self: string): TransportFa
 }
 
 function nodeFor(network: FaultNetwork, ma: Multiaddr): string | undefined {
-  const hp = hostPortOf(ma);
-  return hp === undefined ? undefined : network.nodeAt(hp);
+  const ip = ipOf(ma);
+  return ip === undefined ? undefined : network.nodeAt(ip);
 }
 
 /**

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateKeyPairFromSeed, privateKeyToProtobuf } from '@libp2p/crypto/keys';
+import type { PrivateKey } from '@libp2p/interface';
 import { pino } from 'pino';
 import { Agent } from '../../src/node/agent.js';
 import { type AgentConfig, defaultConfig } from '../../src/node/config.js';
@@ -10,7 +10,7 @@ import { IDENTITY_FILE } from '../../src/node/identity.js';
 import { SimDriver } from '../driver/sim-driver.js';
 import { SimRuntime } from '../driver/sim-runtime.js';
 import type { FaultNetwork } from './fault-network.js';
-import { faultGater, faultTransport, hostPortOf } from './fault-transport.js';
+import { faultGater, faultTransport } from './fault-transport.js';
 
 /** Agent timings, already compressed: the scenario scales production values down. */
 export interface FleetTimings {
@@ -22,60 +22,58 @@ export interface FleetTimings {
   pollMs: number;
 }
 
-interface Slot {
+/** A node of the fleet: its name and its place in the whole fleet (which fixes its addresses). */
+export interface FleetNode {
   readonly name: string;
+  readonly index: number;
+}
+
+interface Slot extends FleetNode {
   readonly dataDir: string;
-  /** Bumped by an IP change: the node's next address is on another loopback address. */
-  addressGeneration: number;
   agent: Agent | undefined;
-  peerId: string | undefined;
-  /** The device was powered off at some point: its workloads died with it. */
-  crashed: boolean;
+}
+
+/** Node i listens on 127.<1+generation>.<i/250>.<1+i%250>: an IP change moves it to the next generation. */
+export function simIp(index: number, generation: number): string {
+  return `127.${1 + generation}.${Math.floor(index / 250)}.${1 + (index % 250)}`;
 }
 
 /**
- * N real agents in this process, each on its own loopback address, every link through the fault network, every
- * workload in one SimRuntime. Node i listens on 127.<1+generation>.<i/250>.<1+i%250>: an IP change moves it to
- * the next generation's address, which nobody has heard of yet.
+ * The agents of one shard of the fleet, in this thread, each on its own loopback address, every link through the
+ * fault network, every workload in one SimRuntime. The fleet's runner decides who joins whom and when a node
+ * crashes or moves, and tells every shard's fault network (sharded-fleet.ts).
  */
 export class Fleet {
   readonly runtime: SimRuntime;
   readonly network: FaultNetwork;
   readonly #timings: FleetTimings;
-  readonly #slots: Slot[] = [];
-  readonly #root: string;
+  readonly #slots = new Map<string, Slot>();
 
-  private constructor(network: FaultNetwork, timings: FleetTimings, root: string) {
+  private constructor(network: FaultNetwork, timings: FleetTimings) {
     this.network = network;
     this.runtime = new SimRuntime(network.options.now);
     this.#timings = timings;
-    this.#root = root;
   }
 
-  static async create(network: FaultNetwork, timings: FleetTimings, size: number): Promise<Fleet> {
-    const fleet = new Fleet(network, timings, await mkdtemp(join(tmpdir(), 'mycel-sim-')));
-    for (let i = 0; i < size; i++) {
-      const slot = {
-        name: `n${i}`,
-        dataDir: join(fleet.#root, `n${i}`),
-        addressGeneration: 0,
-        agent: undefined,
-        peerId: undefined,
-        crashed: false,
-      };
+  /** `root` is the fleet's directory; each node keeps its data dir (and its seeded identity) under it. */
+  static async create(
+    network: FaultNetwork,
+    timings: FleetTimings,
+    nodes: readonly FleetNode[],
+    root: string,
+  ): Promise<Fleet> {
+    const fleet = new Fleet(network, timings);
+    for (const node of nodes) {
+      const slot = { ...node, dataDir: join(root, node.name), agent: undefined };
       await writeSeededIdentity(slot.dataDir, slot.name);
-      fleet.#slots.push(slot);
+      fleet.#slots.set(node.name, slot);
     }
     return fleet;
   }
 
-  get names(): string[] {
-    return this.#slots.map((s) => s.name);
-  }
-
   /** Agents that are up now. */
   get running(): Agent[] {
-    return this.#slots.flatMap((s) => (s.agent ? [s.agent] : []));
+    return [...this.#slots.values()].flatMap((s) => (s.agent ? [s.agent] : []));
   }
 
   agent(name: string): Agent {
@@ -84,51 +82,26 @@ export class Fleet {
     return agent;
   }
 
-  isUp(name: string): boolean {
-    return this.#slot(name).agent !== undefined;
-  }
-
-  /** Peer ids of nodes that were never powered off: their workloads are the survivors. */
-  survivors(): Set<string> {
-    return new Set(this.#slots.filter((s) => !s.crashed && s.peerId).map((s) => s.peerId as string));
-  }
-
-  nameOf(peerId: string): string | undefined {
-    return this.#slots.find((s) => s.peerId === peerId)?.name;
-  }
-
-  /** Starts every node, each joining the first node and two started before it (see start). */
-  async startAll(concurrency = 8): Promise<void> {
-    await this.start(this.#slots[0]?.name ?? 'n0');
-    const rest = this.#slots.slice(1);
-    for (let i = 0; i < rest.length; i += concurrency)
-      await Promise.all(rest.slice(i, i + concurrency).map((s) => this.start(s.name)));
-  }
-
-  async start(name: string): Promise<Agent> {
+  /** Starts `name` on its address of `generation`, joining `join`; returns its TCP address. */
+  async start(name: string, generation: number, join: readonly string[]): Promise<string> {
     const slot = this.#slot(name);
-    if (slot.agent) return slot.agent;
-    const index = this.#slots.indexOf(slot);
-    // The first node, the one before and one in between: a joiner of a large fleet must not depend on the first
-    // alone, which stops accepting connections at maxConnections.
-    const join = [this.#slots[0], this.#slots[index - 1], this.#slots[Math.floor(index / 2)]]
-      .filter((s): s is Slot => s !== undefined && s !== slot && s.agent !== undefined)
-      .map((s) => joinAddressOf(s.agent as Agent));
+    if (slot.agent) return joinAddressOf(slot.agent);
     const config: AgentConfig = {
       ...defaultConfig(),
       dataDir: slot.dataDir,
       name,
-      listen: [`/ip4/${this.#ip(index, slot.addressGeneration)}/tcp/0`],
+      listen: [`/ip4/${simIp(slot.index, generation)}/tcp/0`],
       api: '127.0.0.1:0',
       logLevel: 'silent',
       driver: 'exec',
-      join: [...new Set(join)],
+      join: [...join],
       heartbeatIntervalMs: this.#timings.heartbeatIntervalMs,
       suspectAfterMs: this.#timings.suspectAfterMs,
       lostAfterMs: this.#timings.lostAfterMs,
     };
     const agent = await Agent.start(config, {
-      log: pino({ level: process.env.SIM_LOG_LEVEL ?? 'silent', base: { node: name } }),
+      // stderr: stdout carries the run's one JSON report.
+      log: pino({ level: process.env.SIM_LOG_LEVEL ?? 'silent', base: { node: name } }, pino.destination(2)),
       processMetrics: false,
       transport: faultTransport(this.network, name),
       connectionGater: faultGater(this.network, name),
@@ -138,60 +111,32 @@ export class Fleet {
     });
     agent.gossip.dropInbound = () => this.network.dropsMessage(name);
     agent.livenessExchange.dropInbound = () => this.network.dropsMessage(name);
-    this.network.register(
-      name,
-      agent.peerId,
-      agent.addresses().flatMap((a) => hostPortOf(a) ?? []),
-    );
     slot.agent = agent;
-    slot.peerId = agent.peerId;
-    return agent;
+    return joinAddressOf(agent);
   }
 
   /**
-   * Power loss: the node vanishes from the network first (peers hear nothing more, not a polite goodbye),
-   * then the agent stops and the device's workloads die with it.
+   * Stops `name`'s agent. `crash`: the device lost power, and its workloads died with it; otherwise they keep
+   * running, as containers do across an agent restart. The runner takes the node off the network first, in every
+   * shard, so that peers hear nothing more rather than a polite goodbye.
    */
-  async crash(name: string): Promise<void> {
+  async stop(name: string, crash: boolean): Promise<void> {
     const slot = this.#slot(name);
     if (!slot.agent) return;
-    this.network.setOffline(name, 'power', true);
+    const { peerId } = slot.agent;
     await slot.agent.stop();
     slot.agent = undefined;
-    slot.crashed = true;
-    if (slot.peerId) this.runtime.crash(slot.peerId);
-    this.network.setOffline(name, 'power', false);
-  }
-
-  /**
-   * The device's address changes: every connection it had breaks and it comes back on a new address. The
-   * agent restarts to listen there (its workloads keep running, as containers do across an agent restart);
-   * peers find it again through liveness digests and peer exchange, since their remembered address is dead.
-   */
-  async changeAddress(name: string): Promise<void> {
-    const slot = this.#slot(name);
-    if (!slot.agent) throw new Error(`${name} is not running`);
-    this.network.setOffline(name, 'address-change', true);
-    await slot.agent.stop();
-    slot.agent = undefined;
-    slot.addressGeneration++;
-    this.network.setOffline(name, 'address-change', false);
-    await this.start(name);
+    if (crash) this.runtime.crash(peerId);
   }
 
   async stopAll(): Promise<void> {
     await Promise.all(this.running.map((a) => a.stop()));
-    for (const slot of this.#slots) slot.agent = undefined;
-    await rm(this.#root, { recursive: true, force: true });
-  }
-
-  #ip(index: number, generation: number): string {
-    return `127.${1 + generation}.${Math.floor(index / 250)}.${1 + (index % 250)}`;
+    for (const slot of this.#slots.values()) slot.agent = undefined;
   }
 
   #slot(name: string): Slot {
-    const slot = this.#slots.find((s) => s.name === name);
-    if (!slot) throw new Error(`no node named ${name}`);
+    const slot = this.#slots.get(name);
+    if (!slot) throw new Error(`no node named ${name} in this shard`);
     return slot;
   }
 }
@@ -206,9 +151,12 @@ function joinAddressOf(agent: Agent): string {
  * Node n<i> has the same identity in every run: placement ranks nodes by hashes of their peer ids, so with
  * random keys a scenario's faults would hit a node holding different work each run (sometimes none at all).
  */
+export function seededIdentity(name: string): Promise<PrivateKey> {
+  return generateKeyPairFromSeed('Ed25519', createHash('sha256').update(`mycel-sim/${name}`).digest());
+}
+
 async function writeSeededIdentity(dataDir: string, name: string): Promise<void> {
-  const seed = createHash('sha256').update(`mycel-sim/${name}`).digest();
-  const key = await generateKeyPairFromSeed('Ed25519', seed);
+  const key = await seededIdentity(name);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   await writeFile(join(dataDir, IDENTITY_FILE), privateKeyToProtobuf(key), { mode: 0o600 });
 }

@@ -1,14 +1,14 @@
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { canonicalJson } from '../../src/crdt/canonical-json.js';
-import { STATE_TOPIC } from '../../src/crdt/gossip-codec.js';
-import { parseJobFile } from '../../src/crdt/job-file.js';
-import type { JobSpec } from '../../src/crdt/job-spec.js';
-import type { Agent } from '../../src/node/agent.js';
 import { progress, runSteps, type ScenarioReport, scenarioReport, sleep } from '../run-steps.js';
 import type { Action, Scenario } from '../scenario.js';
-import { FaultNetwork } from './fault-network.js';
-import { Fleet, type FleetTimings } from './fleet.js';
+import type { FleetTimings } from './fleet.js';
 import { CopyLedger, originalsOutcome } from './ledger.js';
+import type { AgentCensus } from './shard-api.js';
+import { ShardedFleet } from './sharded-fleet.js';
+
+/** Agents per shard beyond which the fleet spreads over more worker threads (up to one per core). */
+const AGENTS_PER_SHARD = 50;
 
 /** Production defaults (src/node/config.ts, state-service.ts) that the scale divides. */
 const PRODUCTION = {
@@ -43,80 +43,79 @@ export function timingsFor(scale: number): FleetTimings {
   };
 }
 
-function simJob(name: string, count: number): JobSpec {
-  const parsed = parseJobFile(
-    [
-      `name: ${name}`,
-      'driver: exec',
-      'command: /bin/true',
-      `count: ${count}`,
-      'resources: { cpu: 10, memory: 4 }',
-    ].join('\n'),
-  );
-  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
-  return parsed.spec;
-}
-
-/** Each running agent's desired placement, to compare. */
-function placementOf(agent: Agent): string {
-  return agent.workloads.placement
-    .allocs()
-    .filter((r) => r.desired === 'run' || r.desired === 'unknown')
-    .map((r) => `${r.allocId}@${r.node}`)
-    .join(',');
-}
-
 function allEqual(values: readonly string[]): boolean {
   return values.every((v) => v === values[0]);
 }
 
+/** Worker threads for a fleet of `nodes`: one per AGENTS_PER_SHARD agents, at most one per core. */
+export function shardsFor(nodes: number): number {
+  return Math.max(1, Math.min(availableParallelism(), Math.ceil(nodes / AGENTS_PER_SHARD)));
+}
+
 /**
- * Runs one scenario against an in-process fleet and reports. The run fails (ok: false) when an acknowledged
- * job is lost, state or placement does not converge within `settleS`, any job runs more than `count` copies
- * after convergence, or a surviving original was restarted.
+ * Runs one scenario against a fleet of real agents in this process (spread over worker threads, `shards` of
+ * them: by default one per AGENTS_PER_SHARD agents, at most one per core) and reports. The run fails (ok: false)
+ * when an acknowledged job is lost, state or placement does not converge within `settleS`, any job runs more
+ * than `count` copies after convergence, or a surviving original was restarted.
  */
-export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
+export async function runScenario(
+  scenario: Scenario,
+  shards = shardsFor(scenario.nodes),
+): Promise<ScenarioReport> {
   const began = performance.now();
   const now = () => performance.now();
-  let seed = 0x2545f491;
-  const random = () => {
-    seed = (seed + 0x6d2b79f5) >>> 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
   const timings = timingsFor(scenario.scale);
-  const network = new FaultNetwork({ now, random, tcpTimeoutMs: timings.lostAfterMs * 3 });
-  const fleet = await Fleet.create(network, timings, scenario.nodes);
+  const fleet = await ShardedFleet.create({
+    nodes: scenario.nodes,
+    shards,
+    timings,
+    tcpTimeoutMs: timings.lostAfterMs * 3,
+    seed: 0x2545f491,
+  });
   const startFailures: string[] = [];
-  let peakRss = process.memoryUsage().rss;
+  // Worker threads share the process: its RSS is every shard's.
+  let peakRss = process.memoryUsage.rss();
   const rssTimer = setInterval(() => {
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
   }, 200);
   const ledger = new CopyLedger();
   const acked = new Set<string>();
   try {
-    progress(`${scenario.name}: starting ${scenario.nodes} agents (timings ${JSON.stringify(timings)})`);
+    progress(
+      `${scenario.name}: starting ${scenario.nodes} agents in ${fleet.shardCount} shard(s) (timings ${JSON.stringify(timings)})`,
+    );
     await within(60_000 + scenario.nodes * 2_000, 'starting the fleet', fleet.startAll());
     const meshDeadline = now() + 60_000 + scenario.nodes * 500;
-    while (!fleet.running.every((a) => a.status().peers.alive >= scenario.nodes - 1) && now() < meshDeadline)
-      await sleep(100);
-    progress(`mesh formed: ${fleet.running.map((a) => a.status().peers.alive).join(' ')}`);
+    const heardAll = (census: readonly AgentCensus[]) => census.every((c) => c.alive >= scenario.nodes - 1);
+    let census = await fleet.census();
+    while (!heardAll(census) && now() < meshDeadline) {
+      await sleep(scenario.nodes > 50 ? 1_000 : 100);
+      census = await fleet.census();
+    }
+    progress(`mesh ${heardAll(census) ? 'formed' : 'not formed'}: ${describeCensus(census)}`);
 
     for (const job of scenario.jobs) {
       await submit(fleet, job.name, job.count, job.on, acked);
       ledger.want(job.name, job.count);
     }
-    const initialDeadline = now() + 120_000;
-    while (!(ledger.exact(fleet.runtime.copiesPerJob()) && placementsAgree(fleet)) && now() < initialDeadline)
-      await sleep(100);
-    if (!ledger.exact(fleet.runtime.copiesPerJob())) startFailures.push('initial jobs never ran their count');
+    const initialDeadline = now() + 120_000 + scenario.nodes * 1_000;
+    let nextProgress = now() + 10_000;
+    while (
+      !(ledger.exact(await fleet.copies()) && (await placementsAgree(fleet))) &&
+      now() < initialDeadline
+    ) {
+      if (now() >= nextProgress) {
+        nextProgress += 10_000;
+        progress(`initial jobs: ${await placingProgress(fleet)}`);
+      }
+      await sleep(scenario.nodes > 50 ? 500 : 100);
+    }
+    if (!ledger.exact(await fleet.copies())) startFailures.push('initial jobs never ran their count');
     const startup = (now() - began) / 1000;
 
     // Faults begin.
-    const baseline = fleet.runtime.all();
-    const counters0 = snapshotCounters(network, fleet.names);
+    const baseline = (await fleet.runtime()).all;
+    const counters0 = await snapshotCounters(fleet);
     const run = await runSteps(
       scenario,
       {
@@ -124,72 +123,81 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioReport> {
           within(
             30_000 + scenario.nodes * 500,
             `step ${JSON.stringify(action)}`,
-            perform(fleet, network, action, acked, ledger),
+            perform(fleet, action, acked, ledger),
           ),
-        look: () => fleet.runtime.copiesPerJob(),
-        copies: () => fleet.runtime.copiesPerJob(),
-        statesAgree: () => statesAgree(fleet),
+        look: () => fleet.copies(),
+        copies: () => fleet.copies(),
+        statesAgree: async () => allEqual(await fleet.stateDigests()),
         placementsAgree: () => placementsAgree(fleet),
       },
       ledger,
       { tickMs: scenario.nodes > 50 ? 500 : 100, lostAfterMs: timings.lostAfterMs, log: progress },
     );
-    const lost = lostJobs(fleet, acked);
-    const originals = originalsOutcome(baseline, fleet.runtime.events, run.t0, fleet.survivors());
+    const lost = await fleet.unknownJobs([...acked]);
+    const { events } = await fleet.runtime();
+    const originals = originalsOutcome(baseline, events, run.t0, fleet.survivors());
     const report = scenarioReport(scenario, 'in-process', ledger, run, {
       startFailures,
       lostJobs: lost,
       restartedOriginals: originals.restarted,
       stoppedOriginals: originals.stopped,
-      perNodePerSecond: trafficSince(network, fleet.names, counters0, run.runSeconds),
+      perNodePerSecond: trafficSince(
+        await snapshotCounters(fleet),
+        counters0,
+        fleet.names.length,
+        run.runSeconds,
+      ),
       peakRssMb: Math.round(peakRss / 1024 / 1024),
       startupS: startup,
       totalS: (now() - began) / 1000,
     });
-    return report.ok ? report : { ...report, diagnosis: diagnose(fleet, ledger) };
+    return report.ok ? report : { ...report, diagnosis: await diagnose(fleet, ledger) };
   } finally {
     clearInterval(rssTimer);
-    await within(60_000, 'stopping the fleet', fleet.stopAll());
+    await fleet.stop();
   }
 }
 
 async function submit(
-  fleet: Fleet,
+  fleet: ShardedFleet,
   job: string,
   count: number,
   on: string,
   acked: Set<string>,
 ): Promise<void> {
-  const result = await within(
-    15_000,
-    `submitting ${job} on ${on}`,
-    fleet.agent(on).state.submitJob(simJob(job, count)),
-  );
-  // submitJob resolves once the job is on the submitter's disk: that is the acknowledgement meshctl shows.
-  progress(`submitted ${job} (count ${count}) on ${on}: ${result.outcome}`);
+  // The submit resolves once the job is on the submitter's disk: that is the acknowledgement meshctl shows.
+  const outcome = await within(15_000, `submitting ${job} on ${on}`, fleet.submit(on, job, count));
+  progress(`submitted ${job} (count ${count}) on ${on}: ${outcome}`);
   acked.add(job);
 }
 
 async function perform(
-  fleet: Fleet,
-  network: FaultNetwork,
+  fleet: ShardedFleet,
   action: Action,
   acked: Set<string>,
   ledger: CopyLedger,
 ): Promise<void> {
   switch (action.kind) {
     case 'partition':
-      network.partition(action.groups);
-      return;
+      return fleet.network({ kind: 'partition', groups: action.groups.map((g) => [...g]) });
     case 'heal':
-      network.heal();
-      return;
+      return fleet.network({ kind: 'heal' });
     case 'cut':
-      network.set(action.from, action.to, { down: true });
-      return;
+      return fleet.network({
+        kind: 'set',
+        from: action.from,
+        to: action.to,
+        change: { down: true },
+        both: false,
+      });
     case 'no-dial':
-      network.set(action.from, action.to, { noDial: true });
-      return;
+      return fleet.network({
+        kind: 'set',
+        from: action.from,
+        to: action.to,
+        change: { noDial: true },
+        both: false,
+      });
     case 'flap':
       throw new Error('flap is expanded into partition and heal steps before the run');
     case 'link': {
@@ -198,28 +206,25 @@ async function perform(
         ...(action.jitterMs !== undefined ? { jitterMs: action.jitterMs } : {}),
         ...(action.bytesPerSecond !== undefined ? { bytesPerSecond: action.bytesPerSecond } : {}),
       };
-      if (action.a === '*') network.setDefaults(change);
-      else network.set(action.a, action.b, change, true);
-      return;
+      if (action.a === '*') return fleet.network({ kind: 'defaults', change });
+      return fleet.network({ kind: 'set', from: action.a, to: action.b, change, both: true });
     }
     case 'loss':
-      network.setLoss(action.fraction, action.node);
-      return;
+      return fleet.network({
+        kind: 'loss',
+        fraction: action.fraction,
+        ...(action.node !== undefined ? { name: action.node } : {}),
+      });
     case 'crash':
-      await fleet.crash(action.node);
-      return;
+      return fleet.crash(action.node);
     case 'restart':
-      await fleet.start(action.node);
-      return;
+      return fleet.start(action.node);
     case 'isolate':
-      network.setOffline(action.node, 'isolated', true);
-      return;
+      return fleet.network({ kind: 'offline', name: action.node, reason: 'isolated', offline: true });
     case 'rejoin':
-      network.setOffline(action.node, 'isolated', false);
-      return;
+      return fleet.network({ kind: 'offline', name: action.node, reason: 'isolated', offline: false });
     case 'ip-change':
-      await fleet.changeAddress(action.node);
-      return;
+      return fleet.changeAddress(action.node);
     case 'submit':
       await submit(fleet, action.job, action.count, action.on, acked);
       ledger.want(action.job, action.count);
@@ -227,137 +232,90 @@ async function perform(
   }
 }
 
-function diagnose(fleet: Fleet, ledger: CopyLedger): Record<string, unknown> {
+/** What a failed run shows: where each job's copies run and are wanted, and what the replicas disagree on. */
+async function diagnose(fleet: ShardedFleet, ledger: CopyLedger): Promise<Record<string, unknown>> {
   const name = (peerId: string) => fleet.nameOf(peerId) ?? peerId.slice(-6);
+  const agents = (await fleet.diagnose()).sort((a, b) =>
+    a.name.localeCompare(b.name, 'en', { numeric: true }),
+  );
+  const { all, events } = await fleet.runtime();
   const jobs: Record<string, unknown> = {};
   for (const [job, count] of ledger.jobs)
     jobs[job] = {
       count,
-      runningOn: fleet.runtime
-        .all()
+      runningOn: all
         .filter((w) => w.job === job)
         .map((w) => `${w.allocId.split('.').slice(1, 3).join('.')}@${name(w.owner)}`),
-      placement: Object.fromEntries(
-        fleet.running.map((a) => [
-          a.config.name,
-          a.workloads.placement
-            .allocs(job)
-            .map((r) => `${r.allocId.split('.').slice(1, 3).join('.')}@${name(r.node)}:${r.desired}`)
-            .join(' '),
-        ]),
-      ),
+      placement: Object.fromEntries(agents.map((a) => [a.name, a.placement[job] ?? ''])),
     };
-  // Copies every agent wants running that no device runs: what their owner did and reported about them.
-  const running = new Set(fleet.runtime.all().map((w) => w.allocId));
+  // Copies some agent wants running that no device runs: what their owner did and reported about them.
+  const running = new Set(all.map((w) => w.allocId));
   const missing: Record<string, unknown> = {};
-  for (const agent of fleet.running)
-    for (const row of agent.workloads.placement.allocs())
-      if (row.desired === 'run' && !running.has(row.allocId) && !(row.allocId in missing)) {
-        const owner = fleet.running.find((a) => a.peerId === row.node);
+  for (const agent of agents)
+    for (const row of agent.wanted)
+      if (!running.has(row.allocId) && !(row.allocId in missing))
         missing[row.allocId] = {
-          node: name(row.node),
-          replicated: agent.state.state.allocations().find((s) => s.allocId === row.allocId),
-          ownerEvents: owner?.workloads.reconciler.events(row.allocId),
-          runtime: fleet.runtime.events
+          node: row.node,
+          replicated: row.replicated,
+          ownerEvents: agents.find((a) => a.name === row.node)?.ownEvents[row.allocId],
+          runtime: events
             .filter((e) => e.workload.allocId === row.allocId)
             .map((e) => `${e.kind}${e.kind === 'stop' ? `(${e.why})` : ''}@${name(e.workload.owner)}`),
         };
-      }
-  const liveness = Object.fromEntries(
-    fleet.running.map((a) => [
-      a.config.name,
-      a
-        .peers()
-        .map((p) => `${p.name}:${p.liveness}`)
-        .join(' '),
-    ]),
-  );
-  // Documents the replicas disagree on (what "state did not converge" means), and who is linked to whom.
-  const held = fleet.running.map((a) => new Map(a.state.state.summaries().map((d) => [d.docId, d])));
+  // Documents the replicas disagree on (what "state did not converge" means).
   const state: Record<string, unknown> = {};
-  for (const docId of new Set(held.flatMap((m) => [...m.keys()]))) {
-    const views = held.map((m) => {
-      const d = m.get(docId);
-      return d
-        ? `${d.epoch}:${[...d.heads]
-            .sort()
-            .map((h) => h.slice(0, 8))
-            .join(',')}`
-        : '-';
-    });
+  for (const docId of new Set(agents.flatMap((a) => Object.keys(a.views)))) {
+    const views = agents.map((a) => a.views[docId] ?? '-');
     if (views.some((v) => v !== views[0]))
-      state[docId] = Object.fromEntries(fleet.running.map((a, i) => [a.config.name, views[i]]));
+      state[docId] = Object.fromEntries(agents.map((a, i) => [a.name, views[i]]));
   }
-  const links = Object.fromEntries(
-    fleet.running.map((a) => [
-      a.config.name,
-      a.host
-        .getConnections()
-        .map((c) => `${name(c.remotePeer.toString())}:${c.status}`)
-        .join(' '),
-    ]),
-  );
-  // Anti-entropy is what repairs a document gossip missed: its latest failures, and changes still waiting.
-  const now = Date.now();
-  const sync = Object.fromEntries(
-    fleet.running.map((a) => [
-      a.config.name,
-      {
-        missingDeps: a.state.state.missingDeps().length,
-        // Gossip reaches a peer only through the topic mesh (or lazily through IHAVE): who is in it, who is known.
-        gossipMesh: (a.host.services.pubsub as unknown as { getMeshPeers(topic: string): string[] })
-          .getMeshPeers(STATE_TOPIC)
-          .map(name)
-          .join(' '),
-        gossipSubscribers: a.host.services.pubsub
-          .getSubscribers(STATE_TOPIC)
-          .map((p) => name(p.toString()))
-          .join(' '),
-        active: a.state.activeSyncs().map((s) => `${s.role} ${name(s.peer)} ${(s.ageMs / 1000).toFixed(1)}s`),
-        failures: a.state
-          .recentSyncFailures()
-          .map((f) => `${f.role} ${name(f.peer)} ${((now - f.at) / 1000).toFixed(1)}s ago: ${f.error}`),
-      },
-    ]),
-  );
-  return { jobs, missing, liveness, state, links, sync };
-}
-
-function statesAgree(fleet: Fleet): boolean {
-  return allEqual(fleet.running.map((a) => canonicalJson(a.state.state.summaries())));
-}
-
-function placementsAgree(fleet: Fleet): boolean {
-  return allEqual(fleet.running.map(placementOf));
-}
-
-/** Acknowledged jobs some running agent does not know, or knows as stopped. */
-function lostJobs(fleet: Fleet, acked: ReadonlySet<string>): string[] {
-  return [...acked].filter((job) =>
-    fleet.running.some((a) => {
-      const view = a.state.state.job(job);
-      return view === undefined || view.desired !== 'running';
-    }),
-  );
-}
-
-function snapshotCounters(network: FaultNetwork, names: readonly string[]) {
-  const c = names.map((n) => network.counters.get(n));
+  const each = (pick: (a: (typeof agents)[number]) => unknown) =>
+    Object.fromEntries(agents.map((a) => [a.name, pick(a)]));
   return {
-    messagesIn: c.reduce((s, x) => s + (x?.messagesReceived ?? 0), 0),
-    messagesDropped: c.reduce((s, x) => s + (x?.messagesDropped ?? 0), 0),
-    bytesOut: c.reduce((s, x) => s + (x?.bytesSent ?? 0), 0),
+    jobs,
+    missing,
+    liveness: each((a) => a.liveness),
+    state,
+    links: each((a) => a.links),
+    sync: each((a) => a.sync),
   };
 }
 
-function trafficSince(
-  network: FaultNetwork,
-  names: readonly string[],
-  before: ReturnType<typeof snapshotCounters>,
-  seconds: number,
-) {
-  const after = snapshotCounters(network, names);
-  const per = (n: number) => Math.round((n / names.length / Math.max(seconds, 0.001)) * 10) / 10;
+/** Minimum, median and maximum over the agents of what each hears, holds and is linked to. */
+function describeCensus(census: readonly AgentCensus[]): string {
+  const spread = (pick: (c: AgentCensus) => number) => {
+    const values = census.map(pick).sort((a, b) => a - b);
+    return `${values[0]}/${values[Math.floor(values.length / 2)]}/${values.at(-1)}`;
+  };
+  return `alive ${spread((c) => c.alive)}, suspect ${spread((c) => c.suspect)}, lost ${spread((c) => c.lost)}, records ${spread((c) => c.records)}, connections ${spread((c) => c.connections)}, gossip in ${spread((c) => c.gossipIn)} (min/median/max)`;
+}
+
+/** Where the initial placement stands: copies running, how many placements the agents hold, churn so far. */
+async function placingProgress(fleet: ShardedFleet): Promise<string> {
+  const copies = Object.fromEntries(await fleet.copies());
+  const distinct = new Set(await fleet.placements()).size;
+  const { events } = await fleet.runtime();
+  const stops = events.filter((e) => e.kind === 'stop').length;
+  return `copies ${JSON.stringify(copies)}, ${distinct} distinct placements, ${events.length - stops} starts, ${stops} stops; ${describeCensus(await fleet.census())}`;
+}
+
+async function placementsAgree(fleet: ShardedFleet): Promise<boolean> {
+  return allEqual(await fleet.placements());
+}
+
+async function snapshotCounters(fleet: ShardedFleet) {
+  const c = [...(await fleet.counters()).values()];
+  return {
+    messagesIn: c.reduce((s, x) => s + x.messagesReceived, 0),
+    messagesDropped: c.reduce((s, x) => s + x.messagesDropped, 0),
+    bytesOut: c.reduce((s, x) => s + x.bytesSent, 0),
+  };
+}
+
+type Counters = Awaited<ReturnType<typeof snapshotCounters>>;
+
+function trafficSince(after: Counters, before: Counters, nodes: number, seconds: number) {
+  const per = (n: number) => Math.round((n / nodes / Math.max(seconds, 0.001)) * 10) / 10;
   return {
     messagesIn: per(after.messagesIn - before.messagesIn),
     messagesDropped: per(after.messagesDropped - before.messagesDropped),

@@ -66,3 +66,22 @@ test('one-way cut: a node whose bytes cannot get out is replaced, and its copies
   expect(report.duplicateAllocSeconds).toBeGreaterThan(0);
   expect(report.perNodePerSecond.bytesOut).toBeGreaterThan(0);
 }, 300_000);
+
+test('two shards: a crash and an IP change orchestrated across worker threads leave every job at count', async () => {
+  const scenario: Scenario = {
+    ...base,
+    name: 'shards-ci',
+    steps: [
+      // n1 and n2 live in different shards from some of their peers: every shard must hold them offline.
+      { at: 0, do: { kind: 'crash', node: 'n1' } },
+      { at: 5, do: { kind: 'ip-change', node: 'n2' } },
+      { at: 30, do: { kind: 'restart', node: 'n1' } },
+    ],
+  };
+  const report = await runScenario(scenario, 2);
+  expect(report.failures, JSON.stringify(report.diagnosis)).toEqual([]);
+  expect(report.restartsOfSurvivingOriginals).toBe(0);
+  // n1's copies died with it and were replaced elsewhere while it was down.
+  expect(report.missingAllocSeconds).toBeGreaterThan(0);
+  expect(report.convergeS.placement).not.toBeNull();
+}, 300_000);

@@ -3,9 +3,7 @@
  * never forms a mesh (publish throws NoPeersSubscribedToTopic); @libp2p/gossipsub is the libp2p team's copy of
  * the same implementation with the same options. Swapping back is this import.
  */
-
-import type { GossipSub } from '@libp2p/gossipsub';
-import { gossipsub } from '@libp2p/gossipsub';
+import { type GossipSub, gossipsub } from '@libp2p/gossipsub';
 import { createTopicScoreParams } from '@libp2p/gossipsub/score';
 import { STATE_TOPIC } from '../crdt/gossip-codec.js';
 

@@ -84,7 +84,13 @@ export async function runScenario(
     progress(
       `${scenario.name}: starting ${scenario.nodes} agents in ${fleet.shardCount} shard(s) (timings ${JSON.stringify(timings)})`,
     );
-    await within(60_000 + scenario.nodes * 2_000, 'starting the fleet', fleet.startAll());
+    let reported = 0;
+    const started = (count: number) => {
+      if (count - reported < 40 && count < scenario.nodes) return;
+      reported = count;
+      progress(`${count} agents started`);
+    };
+    await within(60_000 + scenario.nodes * 2_000, 'starting the fleet', fleet.startAll(started));
     const meshDeadline = now() + 60_000 + scenario.nodes * 500;
     const heardAll = (census: readonly AgentCensus[]) => census.every((c) => c.alive >= scenario.nodes - 1);
     let census = await fleet.census();

@@ -210,12 +210,17 @@ export class ShardedFleet {
     return this.#nodes.find((n) => n.peerId === peerId)?.name;
   }
 
-  /** Starts every node, each joining the first node and two started before it (see start). */
-  async startAll(concurrency = 8): Promise<void> {
+  /**
+   * Starts every node, each joining the first node and two started before it (see start), `concurrency` at a
+   * time; `started` hears the count after each batch.
+   */
+  async startAll(started: (count: number) => void = () => {}, concurrency = 8): Promise<void> {
     const [first, ...rest] = this.#nodes;
     if (first) await this.start(first.name);
-    for (let i = 0; i < rest.length; i += concurrency)
+    for (let i = 0; i < rest.length; i += concurrency) {
       await Promise.all(rest.slice(i, i + concurrency).map((n) => this.start(n.name)));
+      started(1 + Math.min(rest.length, i + concurrency));
+    }
   }
 
   async start(name: string): Promise<void> {

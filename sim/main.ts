@@ -10,6 +10,7 @@ import { runScenario, shardsFor } from './fault/run-scenario.js';
 import type { Scenario } from './scenario.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const GC_FLAG = '--external-memory-accounted-in-global-limit';
 const scenarioDir = join(here, 'scenarios');
 
 function available(): string[] {
@@ -40,6 +41,10 @@ async function main(): Promise<number> {
     process.stderr.write('--shards takes a whole number of at least 1\n');
     return 2;
   }
+  if (nodes > 50 && !process.execArgv.includes(GC_FLAG))
+    process.stderr.write(
+      `note: without node ${GC_FLAG} (npm run sim passes it) V8 answers the agents' short-lived off-heap buffers with full collections of a heap that grows with the fleet; 100 agents then stall\n`,
+    );
   const scenario = { ...file, nodes };
   try {
     const report = flags.includes('--netns')

@@ -186,7 +186,11 @@ async function serve(init: ShardInit): Promise<void> {
           error: err instanceof Error ? err.message : String(err),
         }),
       )
-      .then((response) => port.postMessage(response));
+      .then((response) => port.postMessage(response))
+      // An answer that cannot cross threads (not plain data) fails its call, not the shard.
+      .catch((err: unknown) =>
+        port.postMessage({ id: request.id, ok: false, error: `unsendable answer: ${String(err)}` }),
+      );
   });
   port.postMessage({ id: 0, ok: true, value: 'ready' } satisfies ShardResponse);
 }

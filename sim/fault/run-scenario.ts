@@ -189,19 +189,12 @@ async function perform(
     case 'heal':
       return fleet.network({ kind: 'heal' });
     case 'cut':
-      return fleet.network({
-        kind: 'set',
-        from: action.from,
-        to: action.to,
-        change: { down: true },
-        both: false,
-      });
     case 'no-dial':
       return fleet.network({
         kind: 'set',
         from: action.from,
         to: action.to,
-        change: { noDial: true },
+        change: action.kind === 'cut' ? { down: true } : { noDial: true },
         both: false,
       });
     case 'flap':

@@ -11,6 +11,7 @@ import { parseJobFile } from '../../src/crdt/job-file.js';
 import type { JobSpec } from '../../src/crdt/job-spec.js';
 import type { Agent } from '../../src/node/agent.js';
 import { meshPeers } from '../../src/node/pubsub.js';
+import { prng } from '../scale/prng.js';
 import { FaultNetwork } from './fault-network.js';
 import { Fleet } from './fleet.js';
 import type {
@@ -21,17 +22,6 @@ import type {
   ShardRequest,
   ShardResponse,
 } from './shard-api.js';
-
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function simJob(name: string, count: number): JobSpec {
   const parsed = parseJobFile(
@@ -133,7 +123,7 @@ async function serve(init: ShardInit): Promise<void> {
   if (!port) throw new Error('shard-worker runs as a worker thread of sharded-fleet.ts');
   // Times on the runner's clock, so that its ledger and the shards' runtime events compare.
   const now = () => performance.timeOrigin + performance.now() - init.timeOrigin;
-  const network = new FaultNetwork({ now, random: seeded(init.seed), tcpTimeoutMs: init.tcpTimeoutMs });
+  const network = new FaultNetwork({ now, random: prng(init.seed).next, tcpTimeoutMs: init.tcpTimeoutMs });
   for (const node of init.book) network.register(node.name, node.peerId, node.ip);
   const names = new Map(init.book.map((n) => [n.peerId, n.name]));
   const name = (peerId: string) => names.get(peerId) ?? peerId.slice(-6);

@@ -51,7 +51,16 @@ export async function createHost(opts: HostOptions): Promise<MeshHost> {
     ],
     ...(opts.psk ? { connectionProtector: preSharedKey({ psk: pnetKey(opts.psk), timeout: 10_000 }) } : {}),
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux({ maxInboundStreams: 256, maxOutboundStreams: 256 })],
+    streamMuxers: [
+      yamux({
+        maxInboundStreams: 256,
+        maxOutboundStreams: 256,
+        // Yamux pings only to size its stream windows by RTT (a ping at connect, then one per interval from each
+        // side); liveness digests already keep every link and its NAT mapping busy, so the 30 s default is
+        // mostly overhead.
+        keepAliveInterval: 120_000,
+      }),
+    ],
     connectionGater: opts.connectionGater ?? { denyDialMultiaddr: () => false },
     connectionManager: {
       maxConnections: opts.maxConnections,

@@ -4,6 +4,7 @@ import {
   encodeDigest,
   MAX_DIGEST_ENTRIES,
 } from '../../src/node/liveness-digest.js';
+import { RELAYS_WANTED } from '../../src/node/liveness-relays.js';
 import { EventQueue } from './event-queue.js';
 import { peerIdOf } from './fleet.js';
 import { messageDelay } from './latency.js';
@@ -11,9 +12,12 @@ import type { Prng } from './prng.js';
 import { linkKey, type Topology } from './topology.js';
 
 /**
- * meshd's liveness digests on the same overlay: every node, at its own phase every `intervalMs`, sends its digest
- * to every connection; a digest carries the newest beat the sender holds of every node. One node's
- * beats are traced (every node's travel the same way), so a run costs nodes × rounds × fanout events, not N².
+ * meshd's liveness digests on the same overlay: every node asks RELAYS_WANTED of its connections, at random, to
+ * relay to it (liveness-relays.ts); every node, at its own phase every `intervalMs`, sends its digest to the
+ * connections that asked it, and its own beat alone to the others; a digest carries
+ * the newest beat the sender holds of every node. Relay choices stay fixed (the mesh is stable and nothing is
+ * cut for good here, so a relay that stops delivering is not modelled). One node's beats are traced (every
+ * node's travel the same way), so a run costs nodes × rounds × fanout events, not N².
  *
  * Reported: how long a beat takes to reach 99 % and 100 % of the fleet (the delay before a crash can be noticed
  * beyond the lost period), the longest any node went without that node's beat advancing once the fleet was
@@ -31,8 +35,14 @@ export interface LivenessModelOptions {
 }
 
 export interface LivenessModelReport {
-  readonly digestBytes: { readonly steady: number; readonly firstOnAStream: number };
+  readonly digestBytes: {
+    readonly steady: number;
+    readonly firstOnAStream: number;
+    readonly ownBeat: number;
+  };
+  /** Digests of every peer, then frames with the sender's own beat alone. */
   readonly digestsSentPerNodePerSecond: number;
+  readonly ownBeatsSentPerNodePerSecond: number;
   readonly bytesSentPerNodePerSecond: number;
   /** From a beat leaving the traced node to 99 % / 100 % of nodes holding it (or a newer one): median and max. */
   readonly beatReach99Ms: { readonly median: number | null; readonly max: number | null };
@@ -59,6 +69,7 @@ export function modelLiveness(
   const reachedAt: number[][] = [];
   const bytes = digestSizes(Math.min(nodes, MAX_DIGEST_ENTRIES));
   const sendMs = (bytes.steady * 8) / (o.uplinkMbps * 1000);
+  const ownMs = (bytes.ownBeat * 8) / (o.uplinkMbps * 1000);
   const carried = Math.min(1, MAX_DIGEST_ENTRIES / nodes);
   // Statistics start once every node holds some beat and two more periods have passed.
   let warmFrom = Number.POSITIVE_INFINITY;
@@ -66,6 +77,11 @@ export function modelLiveness(
   let maxSilence = 0;
   const suspecting = new Set<number>();
   let sent = 0;
+  let ownSent = 0;
+  // askedBy[i]: the nodes that asked i to relay to them.
+  const askedBy: number[][] = Array.from({ length: nodes }, () => []);
+  for (let j = 0; j < nodes; j++)
+    for (const i of random.sample([...topology.connections[j]!], RELAYS_WANTED)) askedBy[i]!.push(j);
 
   const queue = new EventQueue<Event>();
   for (let i = 0; i < nodes; i++) queue.push(random.next() * intervalMs, { k: 'round', node: i });
@@ -97,13 +113,17 @@ export function modelLiveness(
     }
     const i = event.node;
     if (i === traced) hold(i, held[i]! + 1, at);
-    const peers = topology.connections[i]!;
-    for (const j of peers) {
-      sent++;
+    const relayTo = new Set(askedBy[i]);
+    for (const j of topology.connections[i]!) {
+      const full = relayTo.has(j);
+      if (full) sent++;
+      else ownSent++;
       const start = Math.max(at, uplinkFreeAt[i]!);
-      uplinkFreeAt[i] = start + sendMs;
-      // Past MAX_DIGEST_ENTRIES a digest carries a random sample of the peers (liveness-exchange.ts).
-      if (held[i]! < 0 || random.chance(o.loss) || (carried < 1 && !random.chance(carried))) continue;
+      uplinkFreeAt[i] = start + (full ? sendMs : ownMs);
+      // Past MAX_DIGEST_ENTRIES a digest carries a random sample of the peers (liveness-exchange.ts); an own-beat
+      // frame says something of the traced node only when it is the sender.
+      if (!full && i !== traced) continue;
+      if (held[i]! < 0 || random.chance(o.loss) || (full && carried < 1 && !random.chance(carried))) continue;
       const arrive = uplinkFreeAt[i]! + messageDelay(linkBase(linkKey(i, j, nodes)), random);
       queue.push(arrive, { k: 'digest', to: j, beat: held[i]! });
     }
@@ -127,7 +147,10 @@ export function modelLiveness(
   return {
     digestBytes: bytes,
     digestsSentPerNodePerSecond: Math.round((sent / nodes / seconds) * 100) / 100,
-    bytesSentPerNodePerSecond: Math.round((sent / nodes / seconds) * bytes.steady),
+    ownBeatsSentPerNodePerSecond: Math.round((ownSent / nodes / seconds) * 100) / 100,
+    bytesSentPerNodePerSecond: Math.round(
+      (sent / nodes / seconds) * bytes.steady + (ownSent / nodes / seconds) * bytes.ownBeat,
+    ),
     beatReach99Ms: reach(0.99),
     beatReach100Ms: reach(1),
     maxSilenceMs: Math.round(maxSilence),
@@ -135,8 +158,11 @@ export function modelLiveness(
   };
 }
 
-/** The first frame on a stream (every node described) and a steady one (beats only), for `count` nodes. */
-function digestSizes(count: number): { steady: number; firstOnAStream: number } {
+/**
+ * The first frame on a stream (every node described), a steady one (beats only), and an own-beat frame, for
+ * `count` nodes.
+ */
+function digestSizes(count: number): { steady: number; firstOnAStream: number; ownBeat: number } {
   const incarnation = 1_700_000_000_000;
   const peers = (beat: number): DescribedPeer[] =>
     Array.from({ length: count }, (_, i) => ({
@@ -149,6 +175,7 @@ function digestSizes(count: number): { steady: number; firstOnAStream: number } 
     }));
   const writer = new DigestWriter();
   const firstOnAStream = encodeDigest(writer.next(peers(0))).length;
-  const steady = encodeDigest(writer.next(peers(1))).length;
-  return { steady, firstOnAStream };
+  const steady = encodeDigest(writer.next(peers(1), false)).length;
+  const ownBeat = encodeDigest(writer.own(peers(2)[0]!, false)).length;
+  return { steady, firstOnAStream, ownBeat };
 }

@@ -153,6 +153,7 @@ export class Agent {
         host: init.host,
         log: this.log,
         random: this.#random,
+        now: init.now,
         limits: this.limits,
         peers: () => this.#digestPeers(),
         deliver: (from, entries) => this.#onDigest(from, entries),
@@ -449,12 +450,13 @@ export class Agent {
     const changes: LivenessChange[] = [];
     for (const entry of entries) {
       if (entry.peerId === this.peerId || this.#revoked.has(entry.peerId)) continue;
-      const addresses = entry.addresses && dialableAddresses(entry.addresses);
-      const change = this.liveness.observe(entry.peerId, now, {
-        ...entry,
-        ...(addresses ? { addresses } : {}),
-      });
-      if (addresses) this.#knownPeers.remember(entry.peerId, addresses, now);
+      // Most entries are a bare beat, most of them one already heard from another neighbour: no copies for those.
+      let change: LivenessChange | undefined;
+      if (entry.addresses) {
+        const addresses = dialableAddresses(entry.addresses);
+        change = this.liveness.observe(entry.peerId, now, { ...entry, addresses });
+        this.#knownPeers.remember(entry.peerId, addresses, now);
+      } else change = this.liveness.observe(entry.peerId, now, entry);
       if (change) changes.push(change);
     }
     if (changes.length > 0) this.#emitLiveness(changes);

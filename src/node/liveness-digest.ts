@@ -6,6 +6,9 @@ import type { Decoded } from './decoded.js';
  * holds of itself and of every peer it hears, so that liveness spreads hop by hop instead of every agent's
  * heartbeat reaching every agent. It doubles as the address book: one bootstrap address finds the mesh.
  *
+ * A frame also says whether its sender wants the reader to relay every peer's beats to it (liveness-relays.ts), and
+ * whether it carries only the sender's own beat: a neighbour not asked to relay sends that, now and then.
+ *
  * Frames go in order on one stream per neighbour, so they are compact: a peer is described once per stream (peer
  * id, incarnation, name, addresses) under a small slot number, and after that a frame carries only the beats, as
  * one array indexed by slot: a few bytes per peer. Beats are absolute, so a frame lost or skipped costs nothing
@@ -46,12 +49,19 @@ export interface SlotDescription {
 export interface DigestFrame {
   /** The reader forgets every slot before reading this frame: the writer started over. */
   reset: boolean;
+  /** The sender asks the reader for every peer's beats each interval. Absent on the wire means yes (older agents). */
+  relay: boolean;
+  /** The frame carries the sender's own beat alone, not every peer it hears. */
+  ownOnly: boolean;
   described: SlotDescription[];
   /** beats[slot]: that peer's newest beat; null where the frame says nothing of a slot. */
   beats: (number | null)[];
 }
 
-/** `{ v: 1, r?: 1, d: [[slot, peerId, incarnation, name, addresses], ...], b: [beat | null, ...] }` */
+/**
+ * `{ v: 1, r?: 1, w?: 0, o?: 1, d: [[slot, peerId, incarnation, name, addresses], ...], b: [beat | null, ...] }`:
+ * r reset, w 0 "do not relay to me", o own beat only.
+ */
 export function encodeDigest(frame: DigestFrame): Uint8Array {
   const d = frame.described.map((x) => [
     x.slot,
@@ -61,7 +71,14 @@ export function encodeDigest(frame: DigestFrame): Uint8Array {
     x.addresses.slice(0, MAX_ADDRESSES),
   ]);
   const bytes = new TextEncoder().encode(
-    JSON.stringify(frame.reset ? { v: 1, r: 1, d, b: frame.beats } : { v: 1, d, b: frame.beats }),
+    JSON.stringify({
+      v: 1,
+      ...(frame.reset ? { r: 1 } : {}),
+      ...(frame.relay ? {} : { w: 0 }),
+      ...(frame.ownOnly ? { o: 1 } : {}),
+      d,
+      b: frame.beats,
+    }),
   );
   if (bytes.length > MAX_DIGEST_BYTES) throw new Error(`digest of ${bytes.length} bytes exceeds the limit`);
   return bytes;
@@ -76,10 +93,12 @@ export function decodeDigest(bytes: Uint8Array): Decoded<DigestFrame> {
     return { ok: false, error: 'not UTF-8 JSON' };
   }
   if (typeof raw !== 'object' || raw === null) return { ok: false, error: 'not an object' };
-  const { v, r, d, b } = raw as Record<string, unknown>;
+  const { v, r, w, o, d, b } = raw as Record<string, unknown>;
   // Never String(v): a peer's object can carry a `toString` that is not a function, and String() then throws.
   if (v !== 1) return { ok: false, error: `unknown version ${typeof v === 'number' ? v : typeof v}` };
   if (r !== undefined && r !== 1) return { ok: false, error: 'bad reset flag' };
+  if (w !== undefined && w !== 0 && w !== 1) return { ok: false, error: 'bad relay flag' };
+  if (o !== undefined && o !== 1) return { ok: false, error: 'bad own-beat flag' };
   if (!Array.isArray(d) || d.length > MAX_DIGEST_ENTRIES) return { ok: false, error: 'bad description list' };
   if (!Array.isArray(b) || b.length > MAX_SLOTS) return { ok: false, error: 'bad beat list' };
   if (!b.every((x) => x === null || isCount(x))) return { ok: false, error: 'bad beat' };
@@ -89,7 +108,10 @@ export function decodeDigest(bytes: Uint8Array): Decoded<DigestFrame> {
     if (typeof description === 'string') return { ok: false, error: description };
     described.push(description);
   }
-  return { ok: true, value: { reset: r === 1, described, beats: b as (number | null)[] } };
+  return {
+    ok: true,
+    value: { reset: r === 1, relay: w !== 0, ownOnly: o === 1, described, beats: b as (number | null)[] },
+  };
 }
 
 function decodeDescription(item: unknown): SlotDescription | string {
@@ -118,8 +140,8 @@ export class DigestWriter {
   readonly #slots = new Map<string, { slot: number; told?: Omit<SlotDescription, 'slot'> }>();
   #frames = 0;
 
-  /** The next frame for `peers` (at most MAX_DIGEST_ENTRIES). */
-  next(peers: readonly DescribedPeer[]): DigestFrame {
+  /** The next frame for `peers` (at most MAX_DIGEST_ENTRIES); `relay`: the reader is asked to relay to this side. */
+  next(peers: readonly DescribedPeer[], relay = true): DigestFrame {
     const refresh = this.#frames++ % REFRESH_EVERY === REFRESH_EVERY - 1;
     const newcomers = peers.filter((p) => !this.#slots.has(p.peerId)).length;
     // Slots of peers that left stay as nulls in every frame; past a point starting over is cheaper.
@@ -144,7 +166,28 @@ export class DigestWriter {
       beats[held.slot] = p.beat;
     }
     while (beats.length > 0 && beats.at(-1) === null) beats.pop();
-    return { reset, described, beats };
+    return { reset, relay, ownOnly: false, described, beats };
+  }
+
+  /**
+   * A frame with this agent's own beat alone: the slots of the other peers stay as they are, so the next full
+   * frame on the stream is as small as ever.
+   */
+  own(self: DescribedPeer, relay: boolean): DigestFrame {
+    let held = this.#slots.get(self.peerId);
+    if (!held) {
+      if (this.#slots.size >= MAX_SLOTS) return { ...this.next([self], relay), ownOnly: true };
+      held = { slot: this.#slots.size };
+      this.#slots.set(self.peerId, held);
+    }
+    const described: SlotDescription[] = [];
+    if (!held.told || !sameDescription(held.told, self)) {
+      held.told = describe(self);
+      described.push({ slot: held.slot, ...held.told });
+    }
+    const beats: (number | null)[] = new Array(held.slot + 1).fill(null);
+    beats[held.slot] = self.beat;
+    return { reset: false, relay, ownOnly: true, described, beats };
   }
 }
 
@@ -185,7 +228,7 @@ export class DigestReader {
     }
     frame.beats.forEach((beat, slot) => {
       const known = beat === null || describedNow.has(slot) ? undefined : this.#slots.get(slot);
-      if (known) entries.push({ ...known, beat: beat as number });
+      if (known) entries.push({ peerId: known.peerId, incarnation: known.incarnation, beat: beat as number });
     });
     return entries;
   }

@@ -5,6 +5,7 @@ import type { MeshHost } from './libp2p-host.js';
 import {
   type DescribedPeer,
   type DigestEntry,
+  type DigestFrame,
   DigestReader,
   DigestWriter,
   decodeDigest,
@@ -12,6 +13,7 @@ import {
   MAX_DIGEST_BYTES,
   MAX_DIGEST_ENTRIES,
 } from './liveness-digest.js';
+import { RELAYS_WANTED, RelayChoice } from './liveness-relays.js';
 import type { Logger } from './logger.js';
 import { openStream } from './open-stream.js';
 import { sample } from './sample.js';
@@ -22,8 +24,12 @@ export interface LivenessExchangeDeps {
   readonly host: Pick<MeshHost, 'handle' | 'unhandle' | 'getConnections'>;
   readonly log: Logger;
   readonly random: () => number;
+  readonly now: () => number;
   readonly limits: InboundLimits;
-  /** This agent's own beat (it advances one per round) and the peers it hears alive or suspect, described. */
+  /**
+   * This agent's own beat first (it advances one per call, and the exchange calls once per round), then the peers
+   * it hears alive or suspect, described.
+   */
   readonly peers: () => DescribedPeer[];
   /** A neighbour's digest, decoded and within limits. */
   readonly deliver: (from: string, entries: readonly DigestEntry[]) => void;
@@ -34,6 +40,16 @@ export interface LivenessExchangeOptions {
   /** An inbound stream silent this long is closed; its sender opens a new one when it has something to say. */
   readonly idleMs: number;
   readonly timeoutMs: number;
+  /** Default RELAYS_WANTED. */
+  readonly relaysWanted?: number;
+}
+
+/** Frames since start, by kind: a digest of every peer, or the sender's own beat alone. */
+export interface LivenessExchangeStats {
+  readonly sent: { digests: number; ownBeats: number };
+  readonly received: { digests: number; ownBeats: number };
+  /** The neighbours this agent asks to relay to it now. */
+  readonly relays: readonly string[];
 }
 
 interface Link {
@@ -44,17 +60,28 @@ interface Link {
 }
 
 /**
- * Gossip-style failure detection over direct links: every interval, each agent writes its digest to every
- * neighbour on one long-lived stream per neighbour. An agent's cost is one message per connection per interval
- * (bounded by maxConnections), where a heartbeat every agent publishes to all costs every agent N messages. Every
- * neighbour, not a sample: a device whose only link is to a busy hub must hear the hub every interval, or it
- * suspects the whole mesh.
+ * Gossip-style failure detection over direct links, on one long-lived stream per neighbour. Every interval each
+ * agent sends its digest (its own beat and the newest beat it holds of every peer) to the neighbours that asked
+ * it to relay (liveness-relays.ts: each agent asks a few), and its own beat alone to the others. Work per agent
+ * is then a few digests of every peer per interval whatever its connections: a heartbeat every agent publishes
+ * to all costs every agent N messages, and a digest to every neighbour costs a hub of 60 links 60 digests of
+ * every peer, in and out, per interval. The own beat still goes to every neighbour every interval: a beat that
+ * starts on every link keeps the paths short (sim/scale/liveness-model.ts: sending it only every fifth interval
+ * left gaps near the suspect period, and 60 agents flapped).
  */
 export class LivenessExchange {
   readonly #deps: LivenessExchangeDeps;
   readonly #options: LivenessExchangeOptions;
   readonly #links = new Map<string, Link>();
   readonly #inbound = new Set<Stream>();
+  /** Per neighbour: whether it asked for every peer's beats (its latest frame says; unknown means yes). */
+  readonly #wantsRelay = new Map<string, boolean>();
+  /** Per neighbour: when its latest digest of every peer arrived. */
+  readonly #fullDigestAt = new Map<string, number>();
+  readonly #relays: RelayChoice;
+  #asked: ReadonlySet<string> = new Set();
+  readonly #sent = { digests: 0, ownBeats: 0 };
+  readonly #received = { digests: 0, ownBeats: 0 };
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   /** The simulator drops a fraction of what arrives, as it does for gossip. */
@@ -63,6 +90,15 @@ export class LivenessExchange {
   constructor(deps: LivenessExchangeDeps, options: LivenessExchangeOptions) {
     this.#deps = deps;
     this.#options = options;
+    this.#relays = new RelayChoice(options.relaysWanted ?? RELAYS_WANTED, 3 * options.intervalMs);
+  }
+
+  stats(): LivenessExchangeStats {
+    return {
+      sent: { ...this.#sent },
+      received: { ...this.#received },
+      relays: [...this.#asked],
+    };
   }
 
   async start(): Promise<void> {
@@ -88,7 +124,10 @@ export class LivenessExchange {
     await this.#deps.host.unhandle(LIVENESS_PROTOCOL);
   }
 
-  /** Sends this round's digest to every neighbour; a neighbour still taking the last one is skipped. */
+  /**
+   * Sends this round's digest to every neighbour that asked for it, and this agent's own beat alone to the others;
+   * a neighbour still taking the last frame is skipped.
+   */
   round(): void {
     if (this.#stopped) return;
     const open = new Map<string, Connection>();
@@ -99,13 +138,38 @@ export class LivenessExchange {
       link.stream?.abort(new Error('disconnected'));
       this.#links.delete(peer);
     }
-    if (open.size === 0) return;
+    for (const table of [this.#wantsRelay, this.#fullDigestAt])
+      for (const peer of table.keys()) if (!open.has(peer)) table.delete(peer);
+    // Called every round, so that this agent's own beat advances once per interval even with no neighbour.
     let peers = this.#deps.peers();
-    if (peers.length > MAX_DIGEST_ENTRIES) peers = sample(peers, MAX_DIGEST_ENTRIES, this.#deps.random);
-    for (const connection of open.values()) void this.#send(connection, peers);
+    if (open.size === 0) return;
+    const [self, ...heard] = peers;
+    if (!self) return;
+    if (peers.length > MAX_DIGEST_ENTRIES)
+      peers = [self, ...sample(heard, MAX_DIGEST_ENTRIES - 1, this.#deps.random)];
+    const relays = this.#relays.update(
+      [...open.keys()],
+      (peer) => this.#fullDigestAt.get(peer),
+      this.#deps.now(),
+      this.#deps.random,
+    );
+    this.#asked = relays;
+    // One deadline for the round's writes: a timer per write would be one per neighbour per interval.
+    const signal = AbortSignal.timeout(this.#options.timeoutMs);
+    for (const [peer, connection] of open) {
+      const askRelay = relays.has(peer);
+      const full = this.#wantsRelay.get(peer) ?? true;
+      void this.#send(connection, signal, (writer) =>
+        full ? writer.next(peers, askRelay) : writer.own(self, askRelay),
+      );
+    }
   }
 
-  async #send(connection: Connection, peers: DescribedPeer[]): Promise<void> {
+  async #send(
+    connection: Connection,
+    signal: AbortSignal,
+    frame: (writer: DigestWriter) => DigestFrame,
+  ): Promise<void> {
     const peer = connection.remotePeer.toString();
     let link = this.#links.get(peer);
     if (link?.busy) return;
@@ -114,13 +178,14 @@ export class LivenessExchange {
       this.#links.set(peer, link);
     }
     link.busy = true;
-    const signal = AbortSignal.timeout(this.#options.timeoutMs);
     try {
       if (!link.lp) {
         link.stream = await openStream(connection, LIVENESS_PROTOCOL, signal);
         link.lp = lpStream(link.stream, { maxDataLength: MAX_DIGEST_BYTES });
       }
-      await link.lp.write(encodeDigest(link.writer.next(peers)), { signal });
+      const next = frame(link.writer);
+      await link.lp.write(encodeDigest(next), { signal });
+      this.#sent[next.ownOnly ? 'ownBeats' : 'digests']++;
     } catch (err) {
       // The next round opens a new stream with a new writer, which describes every peer again.
       link.stream?.abort(err instanceof Error ? err : new Error(String(err)));
@@ -140,9 +205,14 @@ export class LivenessExchange {
     this.#inbound.add(stream);
     const lp = lpStream(stream, { maxDataLength: MAX_DIGEST_BYTES, maxBufferSize: MAX_DIGEST_BYTES + 16 });
     const reader = new DigestReader();
+    // One idle timer per stream, pushed back by every frame (not a new timer per frame).
+    const idle = new AbortController();
+    const timer = setTimeout(() => idle.abort(new Error('liveness stream idle')), this.#options.idleMs);
+    timer.unref();
     try {
       for (;;) {
-        const frame = await lp.read({ signal: AbortSignal.timeout(this.#options.idleMs) });
+        const frame = await lp.read({ signal: idle.signal });
+        timer.refresh();
         if (!this.#deps.limits.admit('liveness', from, INBOUND_LIMITS.liveness)) continue;
         if (this.dropInbound?.()) continue;
         const decoded = decodeDigest(frame.subarray());
@@ -151,12 +221,16 @@ export class LivenessExchange {
           stream.abort(new Error(decoded.error));
           return;
         }
+        this.#wantsRelay.set(from, decoded.value.relay);
+        this.#received[decoded.value.ownOnly ? 'ownBeats' : 'digests']++;
+        if (!decoded.value.ownOnly) this.#fullDigestAt.set(from, this.#deps.now());
         this.#deps.deliver(from, reader.read(decoded.value));
       }
     } catch (err) {
       // The sender closed it, went silent past idleMs, or the connection went: it opens a new one if it can.
       stream.abort(err instanceof Error ? err : new Error(String(err)));
     } finally {
+      clearTimeout(timer);
       this.#inbound.delete(stream);
     }
   }

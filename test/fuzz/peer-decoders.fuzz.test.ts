@@ -24,6 +24,8 @@ const PEER = '12D3KooWGzBuJt2Qd6v4TS3iSj6V7Pg3Rmmgm7xn4bjkWZcnpC1N';
 const digests: Uint8Array[] = [
   encodeDigest({
     reset: true,
+    relay: true,
+    ownOnly: false,
     described: [
       {
         slot: 0,
@@ -35,7 +37,7 @@ const digests: Uint8Array[] = [
     ],
     beats: [42, null, 7],
   }),
-  encodeDigest({ reset: false, described: [], beats: [] }),
+  encodeDigest({ reset: false, relay: false, ownOnly: true, described: [], beats: [3] }),
 ];
 const peerLists: Uint8Array[] = [
   text([{ peerId: PEER, addresses: ['/ip4/127.0.0.1/tcp/4001', '/ip6/::1/tcp/4001'] }]),

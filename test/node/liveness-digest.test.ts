@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import {
   type DescribedPeer,
+  type DigestFrame,
   DigestReader,
   DigestWriter,
   decodeDigest,
@@ -41,7 +42,13 @@ describe('liveness digest', () => {
     const writer = new DigestWriter();
     const first = writer.next([peer(A, 1), peer(B, 1)]);
     expect(first.described.map((d) => d.name)).toEqual(['gw-a', 'gw-b']);
-    expect(writer.next([peer(A, 2), peer(B, 2)])).toEqual({ reset: false, described: [], beats: [2, 2] });
+    expect(writer.next([peer(A, 2), peer(B, 2)])).toEqual({
+      reset: false,
+      relay: true,
+      ownOnly: false,
+      described: [],
+      beats: [2, 2],
+    });
     const moved = writer.next([peer(A, 3), peer(B, 3, ['/ip4/10.0.0.9/tcp/4001'])]);
     expect(moved.described).toMatchObject([{ slot: 1, peerId: B, addresses: ['/ip4/10.0.0.9/tcp/4001'] }]);
     // A peer that is no longer heard leaves a gap, not a shift: the other slots keep their meaning.
@@ -106,6 +113,8 @@ describe('liveness digest', () => {
     });
     expect(bad({ v: 2, d: [], b: [] })).toMatchObject({ ok: false, error: 'unknown version 2' });
     expect(bad({ v: 1, r: 2, d: [], b: [] })).toMatchObject({ ok: false, error: 'bad reset flag' });
+    expect(bad({ v: 1, w: 'no', d: [], b: [] })).toMatchObject({ ok: false, error: 'bad relay flag' });
+    expect(bad({ v: 1, o: 0, d: [], b: [] })).toMatchObject({ ok: false, error: 'bad own-beat flag' });
     expect(bad({ v: 1, d: [], b: [1.5] })).toMatchObject({ ok: false, error: 'bad beat' });
     expect(bad({ v: 1, d: [], b: Array(MAX_SLOTS + 1).fill(null) })).toMatchObject({
       error: 'bad beat list',
@@ -117,6 +126,35 @@ describe('liveness digest', () => {
     expect(bad(d(0, A, 1, 'n', ['tcp']))).toMatchObject({ ok: false, error: 'bad addresses' });
     const many = { v: 1, d: Array(MAX_DIGEST_ENTRIES + 1).fill([0, A, 1, 'n', []]), b: [] };
     expect(bad(many)).toMatchObject({ ok: false, error: 'bad description list' });
+  });
+
+  test("an own-beat frame carries the sender alone and leaves the stream's other slots as they were", () => {
+    const writer = new DigestWriter();
+    const reader = new DigestReader();
+    const read = (frame: DigestFrame) => {
+      const decoded = decodeDigest(encodeDigest(frame));
+      if (!decoded.ok) throw new Error(decoded.error);
+      return {
+        flags: { relay: decoded.value.relay, ownOnly: decoded.value.ownOnly },
+        entries: reader.read(decoded.value),
+      };
+    };
+    const peers = Array.from({ length: 100 }, (_, i) => ({ ...peer(idOf(i), i), name: `n${i}` }));
+    read(writer.next(peers, false));
+    const own = read(writer.own({ ...peers[0]!, beat: 500 }, false));
+    expect(own.flags).toEqual({ relay: false, ownOnly: true });
+    expect(own.entries).toEqual([{ peerId: idOf(0), incarnation: 1_700_000_000_000, beat: 500 }]);
+    // Many own-beat frames later the next full frame still describes nobody: no reset, no refresh spent.
+    for (let i = 0; i < 40; i++) read(writer.own({ ...peers[0]!, beat: 501 + i }, true));
+    const full = writer.next(peers.map((p) => ({ ...p, beat: p.beat + 1000 })));
+    expect(full.reset).toBe(false);
+    expect(full.described).toEqual([]);
+    expect(read(full).entries).toHaveLength(100);
+  });
+
+  test('a frame without the relay flag asks for relays, as every agent before the flag did', () => {
+    const decoded = decodeDigest(new TextEncoder().encode(JSON.stringify({ v: 1, d: [], b: [] })));
+    expect(decoded).toMatchObject({ ok: true, value: { relay: true, ownOnly: false } });
   });
 
   test('a thousand peers cost a few bytes each once described', () => {

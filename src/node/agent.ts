@@ -431,17 +431,10 @@ export class Agent {
       name: this.config.name,
       addresses: dialableAddresses(this.addresses()),
     };
-    const heard = this.liveness
-      .list(now)
-      .filter((p) => p.status !== 'lost' && !this.#revoked.has(p.peerId))
-      .map(({ peerId, incarnation, beat, name, addresses }) => ({
-        peerId,
-        incarnation,
-        beat,
-        name,
-        addresses,
-      }));
-    return [self, ...heard];
+    const peers: DescribedPeer[] = [self];
+    for (const { peerId, incarnation, beat, name, addresses } of this.liveness.heard(now))
+      if (!this.#revoked.has(peerId)) peers.push({ peerId, incarnation, beat, name, addresses });
+    return peers;
   }
 
   #onDigest(from: string, entries: readonly DigestEntry[]): void {

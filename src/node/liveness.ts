@@ -142,6 +142,15 @@ export class LivenessView {
       .map((entry) => toView(entry, this.statusAt(entry.lastSeen, now)));
   }
 
+  /**
+   * The peers heard within the lost period, unsorted and uncopied (do not change them): what a liveness digest
+   * carries every interval, where `list` would sort and copy the whole view each time.
+   */
+  *heard(now: number): Generator<Readonly<Omit<PeerView, 'status'>>> {
+    for (const entry of this.#entries.values())
+      if (now - entry.lastSeen < this.#times.lostAfterMs) yield entry;
+  }
+
   counts(now: number): Record<LivenessStatus, number> {
     const counts = { alive: 0, suspect: 0, lost: 0 };
     for (const entry of this.#entries.values()) counts[this.statusAt(entry.lastSeen, now)]++;

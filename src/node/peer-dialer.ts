@@ -53,11 +53,12 @@ export class PeerDialer {
   }
 
   tick(): void {
-    const connected = new Set(this.#host.getPeers().map((p) => p.toString()));
+    const peers = this.#host.getPeers();
     // A few dials per tick: when a whole site learns of each other at once, dialling every wanted peer in the
     // same instant is a connection storm against whoever is first in everyone's list.
-    let wanted = Math.min(MAX_DIALS_PER_TICK, this.#opts.targetPeers - connected.size - this.#inFlight.size);
+    let wanted = Math.min(MAX_DIALS_PER_TICK, this.#opts.targetPeers - peers.length - this.#inFlight.size);
     if (wanted <= 0) return;
+    const connected = new Set(peers.map((p) => p.toString()));
     const now = this.#opts.now();
     const self = this.#host.peerId.toString();
     for (const target of this.#candidates(connected, self)) {

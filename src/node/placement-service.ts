@@ -118,6 +118,8 @@ export class PlacementService {
   /** Validating a spec costs more than placing it: specs are read once per content hash. */
   #specs = new Map<string, Result<JobSpec>>();
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Wakes placement when time alone changes it (`Desired.revisitAt`); replaced by every placement. */
+  #revisit: ReturnType<typeof setTimeout> | undefined;
   #latest: Placement | undefined;
   #closed = false;
 
@@ -162,6 +164,7 @@ export class PlacementService {
     );
     this.#specs = used;
     const desired = place(input.jobs, input.nodes, input.allocations, input.liveness, now);
+    this.#armRevisit(desired.revisitAt, now);
     const local = plan(
       desired,
       input.allocations.filter((a) => a.node === self),
@@ -300,8 +303,18 @@ export class PlacementService {
   }
 
   /** Cancels a pending placement; later requests are ignored. */
+  #armRevisit(at: number | undefined, now: number): void {
+    clearTimeout(this.#revisit);
+    this.#revisit = undefined;
+    if (at === undefined || this.#closed) return;
+    // Timers may fire a millisecond early; a placement a millisecond before `at` would change nothing.
+    this.#revisit = setTimeout(() => this.schedule(), Math.max(0, at - now) + 1);
+    this.#revisit.unref();
+  }
+
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#revisit);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#listeners.clear();

@@ -10,8 +10,6 @@ import type { PeerLiveness } from './placement-input.js';
 import { PlacementService } from './placement-service.js';
 import { Reconciler } from './reconciler.js';
 
-const TIME_TICK_MS = 5_000;
-
 export interface WorkloadsDeps {
   self: string;
   config: AgentConfig;
@@ -42,7 +40,6 @@ export class Workloads {
   readonly reconciler: Reconciler;
   readonly #drivers: Map<DriverName, Driver>;
   readonly #unsubscribe: () => void;
-  readonly #timer: NodeJS.Timeout;
   readonly #warmTimer: NodeJS.Timeout;
 
   private constructor(deps: WorkloadsDeps, drivers: Map<DriverName, Driver>) {
@@ -86,11 +83,10 @@ export class Workloads {
       warm = true;
       const plan = this.placement.localPlan();
       if (plan) apply(plan);
+      // Recorded nodes this agent never heard turn from suspect to lost now (placement-liveness.ts).
+      this.placement.schedule();
     }, deps.config.lostAfterMs);
     this.#warmTimer.unref();
-    // Time alone changes placement too: a job's `lostAfter` can run out long after liveness last changed.
-    this.#timer = setInterval(() => this.placement.schedule(), TIME_TICK_MS);
-    this.#timer.unref();
   }
 
   static async start(deps: WorkloadsDeps): Promise<Workloads> {
@@ -124,7 +120,6 @@ export class Workloads {
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.#timer);
     this.#unsubscribe();
     clearTimeout(this.#warmTimer);
     this.placement.close();

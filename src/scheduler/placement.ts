@@ -141,6 +141,7 @@ class Placer {
   readonly stops: StopDecision[] = [];
   readonly unplaced: Unplaced[] = [];
   readonly rollouts: Rollout[] = [];
+  revisitAt: number | undefined;
   readonly #rollout = new Map<string, Rollout>();
 
   constructor(table: NodeTable, now: number) {
@@ -259,8 +260,13 @@ class Placer {
 
   #reconcileJob(job: SchedJob, slotCopies: Copy[][] | undefined): JobWork {
     const disconnect = job.disconnect ?? NOMAD_DISCONNECT;
-    const stillWaiting = (c: Copy) =>
-      !disconnect.replace || this.#table.isolated || this.#now - c.heard.lastSeen < disconnect.lostAfter;
+    const stillWaiting = (c: Copy) => {
+      if (!disconnect.replace || this.#table.isolated) return true;
+      const until = c.heard.lastSeen + disconnect.lostAfter;
+      if (this.#now >= until) return false;
+      this.revisitAt = Math.min(this.revisitAt ?? until, until);
+      return true;
+    };
     const slots: SlotWork[] = [];
     for (let slot = 0; slot < job.count; slot++) {
       const copies = slotCopies?.[slot] ?? [];
@@ -574,5 +580,6 @@ export function place(
     stops: placer.stops.sort((a, b) => compareStrings(a.allocId, b.allocId)),
     unplaced: placer.unplaced.sort((a, b) => compareStrings(a.job, b.job) || a.slot - b.slot),
     rollouts: placer.rollouts,
+    revisitAt: placer.revisitAt,
   };
 }

@@ -231,6 +231,12 @@ export interface Desired {
   readonly unplaced: readonly Unplaced[];
   /** One per running job, sorted by job. */
   readonly rollouts: readonly Rollout[];
+  /**
+   * The earliest later time at which `now` alone changes this result: a copy on an unheard node stops being
+   * waited for once its job's `lostAfter` has passed. Undefined when time alone changes nothing, so an agent
+   * recomputes on changes and at this time, not on a clock tick.
+   */
+  readonly revisitAt: number | undefined;
 }
 
 export interface Plan {

@@ -19,6 +19,23 @@ describe('liveness view', () => {
     expect(view.get('p', 2_500)?.status).toBe('alive');
   });
 
+  test('what a digest carries: the peers heard within the lost period, suspect ones included', () => {
+    const view = new LivenessView(times);
+    view.observe('old', 0, hb());
+    view.observe('quiet', 1_000, hb());
+    view.observe('fresh', 2_500, hb());
+    const carried = (now: number) => [...view.heard(now)].map((p) => p.peerId).sort();
+    expect(carried(2_500)).toEqual(['fresh', 'quiet']);
+    expect(carried(2_999)).toEqual(['fresh', 'quiet']);
+    expect(carried(3_000)).toEqual(['fresh']);
+    expect(carried(3_000)).toEqual(
+      view
+        .list(3_000)
+        .filter((p) => p.status !== 'lost')
+        .map((p) => p.peerId),
+    );
+  });
+
   test('a restart (new incarnation) is reported even while alive; an older incarnation is ignored', () => {
     const view = new LivenessView(times);
     view.observe('p', 0, hb(5));

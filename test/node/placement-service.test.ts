@@ -68,6 +68,21 @@ function service(state: MeshState, liveness: PeerLiveness[], debounceMs?: number
   return { service: s, readState, onError };
 }
 
+/** Node c reports a running copy of slot 0 of `edge`, version 1, into its own document, gossiped to `state`. */
+function edgeRunningOnC(state: MeshState, writers: MeshState[]): void {
+  const running = {
+    allocId: allocId('edge', 1, 0, 0, 'c'),
+    job: 'edge',
+    jobVersion: 1,
+    node: 'c',
+    state: 'running',
+    health: 'healthy',
+    startedAt: 1,
+    restarts: 0,
+  } as const;
+  for (const m of writers[2]!.putAllocStatus(running, 2)) state.applyGossip(m, 2);
+}
+
 /** Runs what a plan says as a node would: running copies reported into its own document. */
 function apply(state: MeshState, plan: Plan): void {
   for (const a of plan.start)
@@ -117,6 +132,48 @@ describe('PlacementService: coalescing', () => {
       vi.advanceTimersByTime(10);
     }
     expect(readState).toHaveBeenCalledTimes(10);
+  });
+
+  test('with no change at all, placement runs again when a lostAfter runs out, and only then', () => {
+    const { state, writers } = world();
+    state.submitJob(
+      'edge',
+      jobSpec('edge', 1, { disconnect: { lostAfter: 60_000, replace: true, reconcile: 'best_score' } }),
+      'op',
+      1,
+    );
+    edgeRunningOnC(state, writers);
+    // c went quiet 10 s ago: its copy is waited for 50 s more.
+    const liveness: PeerLiveness[] = [
+      { peerId: 'b', status: 'alive', lastSeen: Date.now() },
+      { peerId: 'c', status: 'lost', lastSeen: Date.now() - 10_000 },
+    ];
+    const readState = vi.fn(() => ({
+      jobs: state.jobs(),
+      nodes: state.nodes(),
+      allocations: state.allocations(),
+    }));
+    const s = new PlacementService({
+      self: 'a',
+      readState,
+      readLiveness: () => liveness,
+      now: Date.now,
+      onError: (error) => {
+        throw error;
+      },
+      debounceMs: 100,
+    });
+    s.placeNow();
+    expect(s.desired()?.allocs.map((a) => [a.node, a.status])).toEqual([['c', 'unknown']]);
+    vi.advanceTimersByTime(49_000);
+    expect(readState).toHaveBeenCalledTimes(1);
+    vi.advanceTimersByTime(1_000 + 1 + 100);
+    expect(readState).toHaveBeenCalledTimes(2);
+    expect(s.desired()?.allocs.find((a) => a.status === 'run')?.node).toMatch(/^[ab]$/);
+    // Nothing waits on time any more: no further placements.
+    vi.advanceTimersByTime(600_000);
+    expect(readState).toHaveBeenCalledTimes(2);
+    s.close();
   });
 
   test('the debounce is configurable and close cancels what is pending', () => {
@@ -335,17 +392,7 @@ describe('placement routes and meshctl alloc list', () => {
       'op',
       1,
     );
-    const running = {
-      job: 'edge',
-      jobVersion: 1,
-      node: 'c',
-      state: 'running',
-      health: 'healthy',
-      startedAt: 1,
-      restarts: 0,
-    } as const;
-    for (const m of writers[2]!.putAllocStatus({ ...running, allocId: allocId('edge', 1, 0, 0, 'c') }, 2))
-      state.applyGossip(m, 2);
+    edgeRunningOnC(state, writers);
     const { service: s } = service(state, [
       { peerId: 'b', status: 'alive', lastSeen: NOW },
       { peerId: 'c', status: 'lost', lastSeen: NOW - 10_000 },

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { allocId } from '../../src/scheduler/alloc-id.js';
 import { place } from '../../src/scheduler/placement.js';
@@ -74,6 +75,33 @@ describe('disconnect and reconnect', () => {
     expect(late.allocs.find((a) => a.allocId === onX.allocId)?.status).toBe('unknown');
     const fresh = late.allocs.filter((a) => !actual.some((x) => x.allocId === a.allocId));
     expect(fresh).toMatchObject([{ node: 'y', status: 'run', generation: 1 }]);
+
+    // Time alone changed the result at 50, and the result said so: nothing else wakes an agent then.
+    expect(place([web], nodes, actual, alive(['x', 'y']), 49).revisitAt).toBeUndefined();
+    expect(early.revisitAt).toBe(50);
+    expect(late.revisitAt).toBeUndefined();
+  });
+
+  test('the revisit time is the earliest moment any result could change with time alone, never later', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 200 }), fc.integer({ min: 0, max: 200 }), (lostAfter, at) => {
+        const nodes = [node('x'), node('y')];
+        const web = job('web', {
+          count: 2,
+          disconnect: { lostAfter, replace: true, reconcile: 'best_score' },
+        });
+        const actual = started(place([web], nodes, [], alive(['x', 'y']), 0));
+        const apart = view({ y: { status: 'alive', lastSeen: at }, x: lost(0) });
+        const d = place([web], nodes, actual, apart, at);
+        const key = (x: typeof d) => JSON.stringify({ ...x, revisitAt: undefined });
+        // The result holds until the revisit time (or for ever without one), and changes once it comes.
+        const until = d.revisitAt ?? at + 1_000;
+        expect(key(place([web], nodes, actual, apart, until - 1))).toBe(key(d));
+        if (d.revisitAt !== undefined)
+          expect(key(place([web], nodes, actual, apart, d.revisitAt))).not.toBe(key(d));
+      }),
+      { numRuns: 100 },
+    );
   });
 
   test('replace: false leaves the slot to the unreachable copy', () => {

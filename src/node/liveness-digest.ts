@@ -7,7 +7,7 @@ import type { Decoded } from './decoded.js';
  * heartbeat reaching every agent. It doubles as the address book: one bootstrap address finds the mesh.
  *
  * A frame also says whether its sender wants the reader to relay every peer's beats to it (liveness-relays.ts), and
- * whether it carries only the sender's own beat: a neighbour not asked to relay sends that, now and then.
+ * whether it carries only the sender's own beat: what a neighbour that did not ask gets instead, every interval.
  *
  * Frames go in order on one stream per neighbour, so they are compact: a peer is described once per stream (peer
  * id, incarnation, name, addresses) under a small slot number, and after that a frame carries only the beats, as

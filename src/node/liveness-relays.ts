@@ -3,9 +3,9 @@ import { sample } from './sample.js';
 /**
  * How many neighbours an agent asks to relay the mesh's beats to it every interval. Beats reach an agent from its
  * relays and their relays: tracing back from any agent, the set of agents whose beats it hears grows by this
- * factor per hop. Fewer relays, fewer ways in for each beat: sim/scale/liveness-model.ts, 1,000 nodes with 30 %
- * of digests lost, has the longest silence at 8.0 s with 5 relays (57 nodes would suspect someone alive) and
- * 6.2 s with 8 (one node), against 5.5 s for a digest to every neighbour (about 10 here).
+ * factor per hop. Fewer relays, fewer ways in for each beat: sim/scale/liveness-model.ts at 1,000 nodes, 50 ms
+ * links and 30 % of digests lost has the longest silence at 8.0 s with 5 relays (57 nodes would suspect someone
+ * alive) and 6.2 s with 8 (one node), against 5.5 s for a digest to every neighbour (about 10 there).
  */
 export const RELAYS_WANTED = 8;
 

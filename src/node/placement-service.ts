@@ -302,7 +302,6 @@ export class PlacementService {
     return allocs.length + stops.length > 0 ? { ...common, status: 'gone' } : undefined;
   }
 
-  /** Cancels a pending placement; later requests are ignored. */
   #armRevisit(at: number | undefined, now: number): void {
     clearTimeout(this.#revisit);
     this.#revisit = undefined;
@@ -312,6 +311,7 @@ export class PlacementService {
     this.#revisit.unref();
   }
 
+  /** Cancels a pending placement; later requests are ignored. */
   close(): void {
     this.#closed = true;
     clearTimeout(this.#revisit);

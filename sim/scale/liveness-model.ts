@@ -14,9 +14,9 @@ import { linkKey, type Topology } from './topology.js';
 /**
  * meshd's liveness digests on the same overlay: every node asks RELAYS_WANTED of its connections, at random, to
  * relay to it (liveness-relays.ts); every node, at its own phase every `intervalMs`, sends its digest to the
- * connections that asked it, and its own beat alone to the others; a digest carries
- * the newest beat the sender holds of every node. Relay choices stay fixed (the mesh is stable and nothing is
- * cut for good here, so a relay that stops delivering is not modelled). One node's beats are traced (every
+ * connections that asked it, and its own beat alone to the others; a digest carries the newest beat the sender
+ * holds of every node. Relay choices stay fixed (the mesh is stable and nothing is cut for good here, so a relay
+ * that stops delivering is not modelled). One node's beats are traced (every
  * node's travel the same way), so a run costs nodes × rounds × fanout events, not N².
  *
  * Reported: how long a beat takes to reach 99 % and 100 % of the fleet (the delay before a crash can be noticed
@@ -79,9 +79,9 @@ export function modelLiveness(
   let sent = 0;
   let ownSent = 0;
   // askedBy[i]: the nodes that asked i to relay to them.
-  const askedBy: number[][] = Array.from({ length: nodes }, () => []);
+  const askedBy: Set<number>[] = Array.from({ length: nodes }, () => new Set());
   for (let j = 0; j < nodes; j++)
-    for (const i of random.sample([...topology.connections[j]!], RELAYS_WANTED)) askedBy[i]!.push(j);
+    for (const i of random.sample([...topology.connections[j]!], RELAYS_WANTED)) askedBy[i]!.add(j);
 
   const queue = new EventQueue<Event>();
   for (let i = 0; i < nodes; i++) queue.push(random.next() * intervalMs, { k: 'round', node: i });
@@ -113,9 +113,8 @@ export function modelLiveness(
     }
     const i = event.node;
     if (i === traced) hold(i, held[i]! + 1, at);
-    const relayTo = new Set(askedBy[i]);
     for (const j of topology.connections[i]!) {
-      const full = relayTo.has(j);
+      const full = askedBy[i]!.has(j);
       if (full) sent++;
       else ownSent++;
       const start = Math.max(at, uplinkFreeAt[i]!);

@@ -1,5 +1,5 @@
 // One file per entry point: a device loads one module instead of hundreds, which saves tens of MB of RSS.
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { build } from 'esbuild';
 
@@ -15,7 +15,16 @@ const banner = [
   'const __dirname = __mycelDirname(__filename);',
 ].join('\n');
 
-await build({
+// Written beside and renamed into place: five test files bundle in beforeAll while other test files already start
+// meshd, which could read half a file. One CI run's meshd never logged its API (2026-11-22); this is the one race
+// found that explains it.
+const replace = (path, write) => {
+  const tmp = `${path}.${process.pid}.tmp`;
+  write(tmp);
+  renameSync(tmp, path);
+};
+
+const { outputFiles } = await build({
   entryPoints: { meshd: 'src/cli/meshd.ts', meshctl: 'src/cli/meshctl.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
@@ -29,8 +38,17 @@ await build({
   // ssh2 (through dockerode) probes optional native add-ons inside try/catch; they are not needed.
   external: ['cpu-features', '*.node'],
   logLevel: 'warning',
+  write: false,
 });
+// Entry points start with a #! line and stay executable, as esbuild leaves them when it writes.
+const executable = (bytes) => bytes[0] === 0x23 && bytes[1] === 0x21;
+for (const file of outputFiles)
+  replace(file.path, (tmp) =>
+    writeFileSync(tmp, file.contents, { mode: executable(file.contents) ? 0o755 : 0o644 }),
+  );
 
 // Automerge's slim entry takes its WebAssembly as bytes; the agent reads this file beside itself.
-copyFileSync(require.resolve('@automerge/automerge/automerge.wasm'), 'dist/automerge.wasm');
+replace('dist/automerge.wasm', (tmp) =>
+  copyFileSync(require.resolve('@automerge/automerge/automerge.wasm'), tmp),
+);
 console.log('bundled dist/meshd.mjs, dist/meshctl.mjs, dist/automerge.wasm');

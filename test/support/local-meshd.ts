@@ -27,10 +27,15 @@ export async function startLocalMeshd(
   );
   let api = '';
   try {
-    await waitFor('the control API address in the log', () => {
-      api = API_LOG_LINE.exec(agent.output())?.[1] ?? '';
-      return api !== '';
-    });
+    await waitFor(
+      'the control API address in the log',
+      () => {
+        api = API_LOG_LINE.exec(agent.output())?.[1] ?? '';
+        return api !== '';
+      },
+      15_000,
+      () => `meshd said: ${agent.output().slice(-2_000)}`,
+    );
   } catch (err) {
     agent.kill('SIGTERM');
     throw err;

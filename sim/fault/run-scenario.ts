@@ -121,7 +121,7 @@ export async function runScenario(
 
     // Faults begin.
     const baseline = (await fleet.runtime()).all;
-    const counters0 = await snapshotCounters(fleet);
+    const counters0 = await fleet.traffic();
     const run = await runSteps(
       scenario,
       {
@@ -147,12 +147,7 @@ export async function runScenario(
       lostJobs: lost,
       restartedOriginals: originals.restarted,
       stoppedOriginals: originals.stopped,
-      perNodePerSecond: trafficSince(
-        await snapshotCounters(fleet),
-        counters0,
-        fleet.names.length,
-        run.runSeconds,
-      ),
+      perNodePerSecond: trafficSince(await fleet.traffic(), counters0, fleet.names.length, run.runSeconds),
       peakRssMb: Math.round(peakRss / 1024 / 1024),
       startupS: startup,
       totalS: (now() - began) / 1000,
@@ -302,16 +297,7 @@ async function placementsAgree(fleet: ShardedFleet): Promise<boolean> {
   return allEqual(await fleet.placements());
 }
 
-async function snapshotCounters(fleet: ShardedFleet) {
-  const c = [...(await fleet.counters()).values()];
-  return {
-    messagesIn: c.reduce((s, x) => s + x.messagesReceived, 0),
-    messagesDropped: c.reduce((s, x) => s + x.messagesDropped, 0),
-    bytesOut: c.reduce((s, x) => s + x.bytesSent, 0),
-  };
-}
-
-type Counters = Awaited<ReturnType<typeof snapshotCounters>>;
+type Counters = Awaited<ReturnType<ShardedFleet['traffic']>>;
 
 function trafficSince(after: Counters, before: Counters, nodes: number, seconds: number) {
   const per = (n: number) => Math.round((n / nodes / Math.max(seconds, 0.001)) * 10) / 10;

@@ -313,24 +313,15 @@ export class ShardedFleet {
     };
   }
 
-  /** Traffic per node, summed over shards (a link is counted where it is shaped: its dialler's shard). */
-  async counters(): Promise<Map<string, TrafficCounters>> {
-    const sum = new Map<string, TrafficCounters>();
-    for (const part of await this.#all('counters'))
-      for (const [name, c] of part) {
-        const s = sum.get(name) ?? {
-          bytesSent: 0,
-          bytesReceived: 0,
-          messagesReceived: 0,
-          messagesDropped: 0,
-        };
-        s.bytesSent += c.bytesSent;
-        s.bytesReceived += c.bytesReceived;
-        s.messagesReceived += c.messagesReceived;
-        s.messagesDropped += c.messagesDropped;
-        sum.set(name, s);
-      }
-    return sum;
+  /** The fleet's traffic so far, over every node and shard (a link is counted in its dialler's shard). */
+  async traffic(): Promise<{ messagesIn: number; messagesDropped: number; bytesOut: number }> {
+    const all = (await this.#all('counters')).flatMap((part) => part.map(([, c]) => c));
+    const sum = (pick: (c: TrafficCounters) => number) => all.reduce((s, c) => s + pick(c), 0);
+    return {
+      messagesIn: sum((c) => c.messagesReceived),
+      messagesDropped: sum((c) => c.messagesDropped),
+      bytesOut: sum((c) => c.bytesSent),
+    };
   }
 
   async diagnose(): Promise<AgentDiagnosis[]> {

@@ -74,12 +74,12 @@ export class LivenessExchange {
   readonly #options: LivenessExchangeOptions;
   readonly #links = new Map<string, Link>();
   readonly #inbound = new Set<Stream>();
-  /** Per neighbour: whether it asked for every peer's beats (its latest frame says; unknown means yes). */
-  readonly #wantsRelay = new Map<string, boolean>();
-  /** Per neighbour: when its latest digest of every peer arrived. */
-  readonly #fullDigestAt = new Map<string, number>();
+  /**
+   * Per neighbour, from its latest frame: whether it asks for every peer's beats (unknown means yes), and when its
+   * latest digest of every peer arrived.
+   */
+  readonly #heard = new Map<string, { wantsRelay: boolean; fullDigestAt: number | undefined }>();
   readonly #relays: RelayChoice;
-  #asked: ReadonlySet<string> = new Set();
   readonly #sent = { digests: 0, ownBeats: 0 };
   readonly #received = { digests: 0, ownBeats: 0 };
   #timer: NodeJS.Timeout | undefined;
@@ -97,7 +97,7 @@ export class LivenessExchange {
     return {
       sent: { ...this.#sent },
       received: { ...this.#received },
-      relays: [...this.#asked],
+      relays: [...this.#relays.chosen],
     };
   }
 
@@ -138,8 +138,7 @@ export class LivenessExchange {
       link.stream?.abort(new Error('disconnected'));
       this.#links.delete(peer);
     }
-    for (const table of [this.#wantsRelay, this.#fullDigestAt])
-      for (const peer of table.keys()) if (!open.has(peer)) table.delete(peer);
+    for (const peer of this.#heard.keys()) if (!open.has(peer)) this.#heard.delete(peer);
     // Called every round, so that this agent's own beat advances once per interval even with no neighbour.
     let peers = this.#deps.peers();
     if (open.size === 0) return;
@@ -149,16 +148,15 @@ export class LivenessExchange {
       peers = [self, ...sample(heard, MAX_DIGEST_ENTRIES - 1, this.#deps.random)];
     const relays = this.#relays.update(
       [...open.keys()],
-      (peer) => this.#fullDigestAt.get(peer),
+      (peer) => this.#heard.get(peer)?.fullDigestAt,
       this.#deps.now(),
       this.#deps.random,
     );
-    this.#asked = relays;
     // One deadline for the round's writes: a timer per write would be one per neighbour per interval.
     const signal = AbortSignal.timeout(this.#options.timeoutMs);
     for (const [peer, connection] of open) {
       const askRelay = relays.has(peer);
-      const full = this.#wantsRelay.get(peer) ?? true;
+      const full = this.#heard.get(peer)?.wantsRelay ?? true;
       void this.#send(connection, signal, (writer) =>
         full ? writer.next(peers, askRelay) : writer.own(self, askRelay),
       );
@@ -221,9 +219,12 @@ export class LivenessExchange {
           stream.abort(new Error(decoded.error));
           return;
         }
-        this.#wantsRelay.set(from, decoded.value.relay);
+        const previous = this.#heard.get(from)?.fullDigestAt;
+        this.#heard.set(from, {
+          wantsRelay: decoded.value.relay,
+          fullDigestAt: decoded.value.ownOnly ? previous : this.#deps.now(),
+        });
         this.#received[decoded.value.ownOnly ? 'ownBeats' : 'digests']++;
-        if (!decoded.value.ownOnly) this.#fullDigestAt.set(from, this.#deps.now());
         this.#deps.deliver(from, reader.read(decoded.value));
       }
     } catch (err) {

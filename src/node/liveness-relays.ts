@@ -58,6 +58,11 @@ export class RelayChoice {
     for (const peer of sample(others, Math.max(0, this.#want - this.#chosen.size), random))
       this.#chosen.set(peer, now);
     for (const peer of dropped) if (this.#chosen.size < this.#want) this.#chosen.set(peer, now);
+    return this.chosen;
+  }
+
+  /** The neighbours asked now. */
+  get chosen(): ReadonlySet<string> {
     return new Set(this.#chosen.keys());
   }
 }

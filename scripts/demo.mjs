@@ -54,6 +54,7 @@ const agents = [];
 const died = [];
 let stopping = false;
 let stopped; // the agent the demo stops on purpose
+let submitted = false; // whether the demo job exists, so stopping it means something
 let runtime; // { driver: 'docker', docker } | { driver: 'exec' }
 
 function startAgent(i, joinAddresses) {
@@ -93,8 +94,13 @@ function startAgent(i, joinAddresses) {
     token: undefined,
   };
   child.once('exit', (code) => {
-    if (!stopping && agent !== stopped)
-      died.push(`${name} exited with code ${code}; see ${join(work, `${name}.log`)}`);
+    if (stopping || agent === stopped) return;
+    // Its last words say why (a port in use, a bad setting): the log file may be gone by the time anyone looks.
+    const tail = readFileSync(join(work, `${name}.log`), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .slice(-10);
+    died.push(`${name} exited with code ${code}; ${join(work, `${name}.log`)} ends:\n  ${tail.join('\n  ')}`);
   });
   agents.push(agent);
   return agent;
@@ -254,7 +260,7 @@ async function stopAll(code) {
   if (stopping) return;
   stopping = true;
   const [any] = live();
-  if (any) {
+  if (any && submitted) {
     // Stop the job first and wait until every running agent has stopped its copy, so nothing outlives the demo.
     await meshctlRun(any, 'job', 'stop', JOB).catch(() => {});
     const running = new Set(live().map((a) => a.peerId));
@@ -317,6 +323,7 @@ try {
   await meshctlRun(last, 'peers');
   const jobFile = join(work, `${JOB}.yaml`);
   writeFileSync(jobFile, jobSource());
+  submitted = true;
   await meshctlRun(agents[1], 'job', 'run', jobFile);
   await until('three copies running', async () => (await runningCopies(last)).length === 3);
   await meshctlRun(last, 'alloc', 'list');
@@ -365,5 +372,10 @@ try {
   console.log('\nthe mesh is running; try the meshctl commands above. Ctrl-C stops it.');
 } catch (err) {
   console.error(err.message);
+  if (/another process already uses/.test(err.message))
+    console.error(
+      `demo: it listens on ports ${basePort}-${basePort + COUNT - 1} and ${basePort + 100}-${basePort + 100 + COUNT - 1}; ` +
+        'MESH_DEMO_PORT=<another base port> npm run demo picks others',
+    );
   await stopAll(1);
 }

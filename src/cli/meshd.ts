@@ -14,6 +14,7 @@ import { imageRoutes } from '../node/routes/image-routes.js';
 import { placementRoutes } from '../node/routes/placement-routes.js';
 import { signedRoutes } from '../node/routes/signed-routes.js';
 import { stateRoutes } from '../node/routes/state-routes.js';
+import { StartupError } from '../node/startup-error.js';
 import { VERSION } from '../version.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -146,7 +147,12 @@ async function readConfigFile(path: string): Promise<unknown> {
 }
 
 main().catch((err: unknown) => {
-  const message = err instanceof ConfigError ? err.message : `meshd: ${(err as Error).stack ?? String(err)}`;
+  const message =
+    err instanceof ConfigError
+      ? err.message
+      : err instanceof StartupError
+        ? `meshd: ${err.message}`
+        : `meshd: ${(err as Error).stack ?? String(err)}`;
   process.stderr.write(`${message}\n`);
   process.exit(err instanceof ConfigError ? 2 : 1);
 });

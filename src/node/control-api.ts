@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { parseJson } from '../crdt/json-text.js';
 import { bearerMatches } from './api-token.js';
+import { isAddressInUse, StartupError } from './startup-error.js';
 
 export class ApiError extends Error {
   readonly status: number;
@@ -100,7 +101,7 @@ export class ControlApi {
   async listen(address: string, allowRemote: boolean): Promise<{ host: string; port: number }> {
     const { host, port } = splitHostPort(address);
     if (!isLoopbackHost(host) && !allowRemote) {
-      throw new Error(
+      throw new StartupError(
         `refusing to serve the control API on ${address}: it is not a loopback address. ` +
           'Anyone who reaches it can steer the mesh; pass --allow-remote-api to do it anyway',
       );
@@ -109,6 +110,13 @@ export class ControlApi {
       requestTimeout: 30_000,
       headersTimeout: 10_000,
       maxHeadersCount: 50,
+    }).catch((err: unknown) => {
+      if (!isAddressInUse(err)) throw err;
+      throw new StartupError(
+        `cannot serve the control API on ${address}: another process already uses that port ` +
+          '(another meshd on this device?). Stop it, or give meshd another --api',
+        { cause: err },
+      );
     });
     this.#server = server;
     const bound = server.address();

@@ -8,6 +8,7 @@ import { tcp } from '@libp2p/tcp';
 import { createLibp2p } from 'libp2p';
 import { pnetKey } from './join-token.js';
 import { createPubsub, type GossipSub } from './pubsub.js';
+import { explainListenFailure } from './startup-error.js';
 
 export const PROTOCOL_PREFIX = 'mycel';
 
@@ -87,5 +88,7 @@ export async function createHost(opts: HostOptions): Promise<MeshHost> {
       ping: ping({ protocolPrefix: PROTOCOL_PREFIX, timeout: 10_000 }),
       pubsub: createPubsub(),
     },
+  }).catch((err: unknown) => {
+    throw explainListenFailure(err);
   });
 }

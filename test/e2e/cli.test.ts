@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -88,13 +89,62 @@ describe('meshd as a process', () => {
     expect(bad.output()).toMatch(/--listen \/ MESH_LISTEN \(0\): expected a TCP multiaddr/);
   });
 
+  test('a port another process holds: one line naming it and what to change, exit 1', async () => {
+    const tmp = await tempDir();
+    dirs.push(tmp.cleanup);
+    const { createServer } = await import('node:net');
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      const p2p = spawnMeshd([
+        '--data-dir',
+        tmp.path,
+        '--listen',
+        `/ip4/127.0.0.1/tcp/${port}`,
+        '--api',
+        '127.0.0.1:0',
+      ]);
+      expect(await exited(p2p)).toBe(1);
+      expect(p2p.output()).toMatch(
+        new RegExp(
+          `^meshd: cannot listen on /ip4/127\\.0\\.0\\.1/tcp/${port}: another process .*--listen`,
+          'm',
+        ),
+      );
+      expect(p2p.output()).not.toMatch(/^\s+at /m);
+
+      const api = spawnMeshd([
+        '--data-dir',
+        tmp.path,
+        '--listen',
+        '/ip4/127.0.0.1/tcp/0',
+        '--api',
+        `127.0.0.1:${port}`,
+      ]);
+      expect(await exited(api)).toBe(1);
+      expect(api.output()).toMatch(
+        new RegExp(
+          `^meshd: cannot serve the control API on 127\\.0\\.0\\.1:${port}: another process .*--api`,
+          'm',
+        ),
+      );
+      expect(api.output()).not.toMatch(/^\s+at /m);
+    } finally {
+      holder.close();
+    }
+  });
+
   test('npm run demo: five agents, a job on three of them in Docker, one agent stopped and its copy replaced', async () => {
     const tmp = await tempDir();
     dirs.push(tmp.cleanup);
     const { spawn } = await import('node:child_process');
     const { ROOT } = await import('../support/processes.js');
-    // Ports base..base+4 and base+100..base+104; a random base keeps concurrent runs on one machine apart.
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    // Ports base..base+4 and base+100..base+104; a random base keeps concurrent runs on one machine apart. Below
+    // the kernel's ephemeral range: every test's outbound connection and tcp/0 listener takes a port from it, and
+    // one CI run lost the demo to a port taken that way (2026-11-22).
+    const [ephemeralLow] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/);
+    const base = 10_000 + Math.floor(Math.random() * Math.max(0, Number(ephemeralLow) - 10_105));
     const demo = spawn(process.execPath, [join(ROOT, 'scripts/demo.mjs'), '--exit'], {
       env: { ...process.env, MESH_DEMO_DIR: tmp.path, MESH_DEMO_PORT: String(base) },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -13,6 +13,7 @@ import type { AgentConfig } from './config.js';
 import { GossipBus } from './gossip-bus.js';
 import { loadOrCreateIdentity } from './identity.js';
 import { InboundLimits } from './inbound-limits.js';
+import { Introductions } from './introductions.js';
 import type { MeshSecrets } from './join-token.js';
 import { KnownPeers } from './known-peers.js';
 import { createHost, type HostOptions, type MeshHost } from './libp2p-host.js';
@@ -98,6 +99,7 @@ export class Agent {
   readonly #knownPeers: KnownPeers;
   readonly #dialer: PeerDialer;
   readonly #peerExchange: PeerExchange;
+  readonly #introductions: Introductions;
   readonly #timers: NodeJS.Timeout[] = [];
   #beat = 0;
   #state: StateService | undefined;
@@ -170,6 +172,16 @@ export class Agent {
       { random: init.env.random ?? Math.random, now: init.now, timeoutMs: 5_000, limits: this.limits },
       this.log,
     );
+    this.#introductions = new Introductions(
+      init.host,
+      {
+        maxConnections: init.config.maxConnections,
+        // A newcomer's identify, peer exchange (5 s timeout) and first digest all start when it connects.
+        graceMs: 10_000,
+        introduced: () => this.metrics.introductions.inc(),
+      },
+      this.log,
+    );
   }
 
   static async start(config: AgentConfig, env: AgentEnvironment): Promise<Agent> {
@@ -194,6 +206,7 @@ export class Agent {
     });
     const agent = new Agent({ config, host, knownPeers, env, now, mesh, revoked });
     await agent.#peerExchange.start();
+    agent.#introductions.start();
     await agent.livenessExchange.start();
     try {
       agent.#state = await StateService.start(
@@ -219,6 +232,7 @@ export class Agent {
       await agent.#registry?.stop();
       await agent.#state?.stop();
       await agent.livenessExchange.stop();
+      agent.#introductions.stop();
       await host.stop();
       throw err;
     }
@@ -571,6 +585,7 @@ export class Agent {
   async #stop(): Promise<void> {
     for (const timer of this.#timers) clearInterval(timer);
     this.#dialer.stop();
+    this.#introductions.stop();
     await this.#saveKnownPeers();
     await this.livenessExchange.stop();
     await this.#allocLogs?.stop();

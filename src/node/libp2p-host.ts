@@ -12,6 +12,9 @@ import { explainListenFailure } from './startup-error.js';
 
 export const PROTOCOL_PREFIX = 'mycel';
 
+/** Connections libp2p admits past `maxConnections`, for a full agent to introduce newcomers (introductions.ts). */
+export const INTRODUCTION_SLOTS = 8;
+
 export type MeshServices = {
   identify: ReturnType<ReturnType<typeof identify>>;
   ping: ReturnType<ReturnType<typeof ping>>;
@@ -22,6 +25,7 @@ export type MeshHost = Libp2p<MeshServices>;
 export interface HostOptions {
   privateKey: PrivateKey;
   listen: string[];
+  /** Links the agent keeps; libp2p admits `INTRODUCTION_SLOTS` more, which `Introductions` closes again. */
   maxConnections: number;
   /** How often connected peers are pinged; the round-trip time shows in `meshctl peers`. */
   pingIntervalMs: number;
@@ -44,7 +48,7 @@ export async function createHost(opts: HostOptions): Promise<MeshHost> {
     transports: [
       opts.transport ??
         tcp({
-          maxConnections: opts.maxConnections + 16,
+          maxConnections: opts.maxConnections + INTRODUCTION_SLOTS + 16,
           inboundSocketInactivityTimeout: 5 * 60_000,
           outboundSocketInactivityTimeout: 5 * 60_000,
           dialOpts: { noDelay: true },
@@ -64,7 +68,7 @@ export async function createHost(opts: HostOptions): Promise<MeshHost> {
     ],
     connectionGater: opts.connectionGater ?? { denyDialMultiaddr: () => false },
     connectionManager: {
-      maxConnections: opts.maxConnections,
+      maxConnections: opts.maxConnections + INTRODUCTION_SLOTS,
       maxParallelDials: 8,
       maxDialQueueLength: 64,
       maxPeerAddrsToDial: 8,

@@ -38,6 +38,11 @@ export class MeshMetrics {
     labelNames: ['role', 'outcome'] as const,
     registers: [this.registry],
   });
+  readonly introductions = new Counter({
+    name: 'mycel_introductions_total',
+    help: 'Newcomers this agent answered while at its connection limit, then let go to link elsewhere',
+    registers: [this.registry],
+  });
   readonly rtt = new Histogram({
     name: 'mycel_peer_rtt_seconds',
     help: 'Round-trip time to directly connected peers, from the connection monitor pings',

@@ -1,4 +1,4 @@
-import type { PeerId } from '@libp2p/interface';
+import type { Connection, PeerId } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { Logger } from 'pino';
 import { type BackoffPolicy, backoffDelay } from './backoff.js';
@@ -18,7 +18,17 @@ export interface DialerOptions {
 interface Attempt {
   failures: number;
   notBefore: number;
+  /** Who answered the last successful dial: how a closing link finds the targets it was dialled by. */
+  peer?: string;
 }
+
+/**
+ * A link that closes sooner than this after the dial counts as a failed dial, and while other links hold the
+ * agent in the mesh it is retried no sooner than this: a full agent lets a newcomer go after introducing it, and
+ * a path that flaps drops the link again; dialling the same peer straight back would repeat that while other
+ * candidates wait. An agent left with no link retries on the ordinary backoff.
+ */
+export const SHORT_LINK_MS = 30_000;
 
 /**
  * Keeps this agent connected to `targetPeers` peers. Candidates are the known peers (learned from liveness
@@ -42,12 +52,14 @@ export class PeerDialer {
   }
 
   start(): void {
+    this.#host.addEventListener('connection:close', this.#onClose);
     this.tick();
     this.#timer = setInterval(() => this.tick(), this.#opts.tickMs);
     this.#timer.unref();
   }
 
   stop(): void {
+    this.#host.removeEventListener('connection:close', this.#onClose);
     clearInterval(this.#timer);
     this.#timer = undefined;
   }
@@ -98,8 +110,10 @@ export class PeerDialer {
         addresses.map((a) => multiaddr(a)),
         { signal: AbortSignal.timeout(this.#opts.dialTimeoutMs) },
       );
-      this.#attempts.delete(key);
-      this.#log.debug({ peer: conn.remotePeer.toString(), via: key }, 'connected');
+      const peer = conn.remotePeer.toString();
+      // The failures stand until the link outlives SHORT_LINK_MS.
+      this.#attempts.set(key, { failures: this.#attempts.get(key)?.failures ?? 0, notBefore: 0, peer });
+      this.#log.debug({ peer, via: key }, 'connected');
       return conn.remotePeer;
     } catch (err) {
       const failures = (this.#attempts.get(key)?.failures ?? 0) + 1;
@@ -114,6 +128,28 @@ export class PeerDialer {
       this.#inFlight.delete(key);
     }
   }
+
+  readonly #onClose = (evt: CustomEvent<Connection>): void => {
+    const conn = evt.detail;
+    if (conn.direction !== 'outbound') return;
+    const peer = conn.remotePeer.toString();
+    // libp2p stamps the timeline with the wall clock, which the agent's clock may not be (the simulator's).
+    const short = (conn.timeline.close ?? Date.now()) - conn.timeline.open < SHORT_LINK_MS;
+    const now = this.#opts.now();
+    const linkedElsewhere = this.#host.getPeers().some((p) => p.toString() !== peer);
+    for (const [key, attempt] of this.#attempts) {
+      if (attempt.peer !== peer) continue;
+      if (!short) {
+        this.#attempts.delete(key);
+        continue;
+      }
+      const failures = attempt.failures + 1;
+      const backoff = backoffDelay(failures, this.#opts.backoff, this.#opts.random());
+      const delay = linkedElsewhere ? Math.max(SHORT_LINK_MS, backoff) : backoff;
+      this.#attempts.set(key, { failures, notBefore: now + delay, peer });
+      this.#log.debug({ target: key, peer, failures, retryInMs: delay }, 'link closed soon after the dial');
+    }
+  };
 }
 
 const MAX_DIALS_PER_TICK = 3;

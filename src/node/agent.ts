@@ -166,19 +166,26 @@ export class Agent {
         timeoutMs: 10_000,
       },
     );
-    this.#peerExchange = new PeerExchange(
-      init.host,
-      init.knownPeers,
-      { random: init.env.random ?? Math.random, now: init.now, timeoutMs: 5_000, limits: this.limits },
-      this.log,
-    );
     this.#introductions = new Introductions(
       init.host,
       {
         maxConnections: init.config.maxConnections,
         // A newcomer's identify, peer exchange (5 s timeout) and first digest all start when it connects.
         graceMs: 10_000,
+        lingerMs: 1_000,
         introduced: () => this.metrics.introductions.inc(),
+      },
+      this.log,
+    );
+    this.#peerExchange = new PeerExchange(
+      init.host,
+      init.knownPeers,
+      {
+        random: init.env.random ?? Math.random,
+        now: init.now,
+        timeoutMs: 5_000,
+        limits: this.limits,
+        served: (peer) => this.#introductions.served(peer),
       },
       this.log,
     );

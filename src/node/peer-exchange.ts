@@ -32,11 +32,19 @@ export class PeerExchange {
   readonly #now: () => number;
   readonly #timeoutMs: number;
   readonly #limits: InboundLimits;
+  readonly #served: ((peer: string) => void) | undefined;
 
   constructor(
     host: MeshHost,
     known: KnownPeers,
-    opts: { random: () => number; now: () => number; timeoutMs: number; limits: InboundLimits },
+    opts: {
+      random: () => number;
+      now: () => number;
+      timeoutMs: number;
+      limits: InboundLimits;
+      /** `peer` has read an answer. */
+      served?: (peer: string) => void;
+    },
     log: Logger,
   ) {
     this.#host = host;
@@ -45,6 +53,7 @@ export class PeerExchange {
     this.#now = opts.now;
     this.#timeoutMs = opts.timeoutMs;
     this.#limits = opts.limits;
+    this.#served = opts.served;
     this.#log = log;
   }
 
@@ -75,6 +84,7 @@ export class PeerExchange {
       const lp = lpStream(stream, { maxDataLength: MAX_RESPONSE_BYTES });
       await lp.write(new TextEncoder().encode(JSON.stringify(picked)), { signal });
       await stream.close({ signal });
+      this.#served?.(asker);
     } catch (err) {
       stream.abort(err as Error);
       this.#log.debug({ err }, 'peer exchange: serving failed');

@@ -23,10 +23,10 @@ interface Attempt {
 }
 
 /**
- * A link that closes sooner than this after the dial counts as a failed dial, and while other links hold the
- * agent in the mesh it is retried no sooner than this: a full agent lets a newcomer go after introducing it, and
- * a path that flaps drops the link again; dialling the same peer straight back would repeat that while other
- * candidates wait. An agent left with no link retries on the ordinary backoff.
+ * A link that closes sooner than this after the dial counts as a failed dial, and a dial's failures are forgiven
+ * only once its link has outlived this: a full agent lets a newcomer go after introducing it, and a path that
+ * flaps drops the link again, so the peer is retried on a growing backoff instead of straight back every tick.
+ * Not a fixed ban: a peer that crashed and restarts must be dialled again soon.
  */
 export const SHORT_LINK_MS = 30_000;
 
@@ -136,7 +136,6 @@ export class PeerDialer {
     // libp2p stamps the timeline with the wall clock, which the agent's clock may not be (the simulator's).
     const short = (conn.timeline.close ?? Date.now()) - conn.timeline.open < SHORT_LINK_MS;
     const now = this.#opts.now();
-    const linkedElsewhere = this.#host.getPeers().some((p) => p.toString() !== peer);
     for (const [key, attempt] of this.#attempts) {
       if (attempt.peer !== peer) continue;
       if (!short) {
@@ -144,8 +143,7 @@ export class PeerDialer {
         continue;
       }
       const failures = attempt.failures + 1;
-      const backoff = backoffDelay(failures, this.#opts.backoff, this.#opts.random());
-      const delay = linkedElsewhere ? Math.max(SHORT_LINK_MS, backoff) : backoff;
+      const delay = backoffDelay(failures, this.#opts.backoff, this.#opts.random());
       this.#attempts.set(key, { failures, notBefore: now + delay, peer });
       this.#log.debug({ target: key, peer, failures, retryInMs: delay }, 'link closed soon after the dial');
     }

@@ -69,24 +69,16 @@ async function dialer(self: MeshHost, targetPeers: number, peers: MeshHost[]): P
 
 const linked = (h: MeshHost, to: MeshHost) => h.getPeers().some((p) => p.equals(to.peerId));
 
-test('a peer that drops the link soon after the dial is not dialled again while another link holds', async () => {
-  const self = await host();
-  const full = await droppingPeer(200);
-  const steady = await host();
-  await dialer(self, 2, [full.host, steady]);
-  await waitFor('both dialled', () => full.accepted() === 1 && linked(self, steady));
-  await waitFor('the dropping peer to let go', () => !linked(self, full.host));
-  // The dialer wants two links and the dropping peer is its only candidate; before, it dialled straight back
-  // every tick. It waits SHORT_LINK_MS now (30 s; 1.5 s of it is 30 ticks here).
-  await new Promise((resolve) => setTimeout(resolve, 1_500));
-  expect(full.accepted()).toBe(1);
-  expect(SHORT_LINK_MS).toBeGreaterThan(1_500);
-});
-
-test('an agent left with no link retries the peer that dropped it on the ordinary backoff', async () => {
+test('a peer that drops every link soon after the dial is retried on a growing backoff, not every tick', async () => {
   const self = await host();
   const full = await droppingPeer(100);
-  await dialer(self, 1, [full.host]);
-  // 100 ms links, then backoff 50–100, 100–200, 200–400 ms...: a few links within 3 s, far sooner than 30 s.
-  await waitFor('three links to the only peer it knows', () => full.accepted() >= 3, 3_000);
+  const steady = await host();
+  await dialer(self, 2, [full.host, steady]);
+  await waitFor('the steady peer linked', () => linked(self, steady));
+  await new Promise((resolve) => setTimeout(resolve, 2_500));
+  // Links of 100 ms, then backoff 50–100, 100–200, 200–400, 400–800 ms...: four to six links in 2.5 s. Dialled
+  // straight back on the next 50 ms tick, as before, it was about sixteen; never retried, one.
+  expect(full.accepted()).toBeGreaterThanOrEqual(3);
+  expect(full.accepted()).toBeLessThanOrEqual(7);
+  expect(SHORT_LINK_MS).toBeGreaterThan(2_500);
 });

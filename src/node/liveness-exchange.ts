@@ -15,6 +15,7 @@ import {
 } from './liveness-digest.js';
 import { RELAYS_WANTED, RelayChoice } from './liveness-relays.js';
 import type { Logger } from './logger.js';
+import { newestConnections } from './newest-connection.js';
 import { openStream } from './open-stream.js';
 import { sample } from './sample.js';
 
@@ -53,6 +54,8 @@ export interface LivenessExchangeStats {
 }
 
 interface Link {
+  /** Frames go on one stream of one connection: a newer connection to the peer replaces it (newest-connection.ts). */
+  connection: Connection;
   stream?: Stream;
   lp?: LengthPrefixedStream<Stream>;
   busy: boolean;
@@ -130,9 +133,7 @@ export class LivenessExchange {
    */
   round(): void {
     if (this.#stopped) return;
-    const open = new Map<string, Connection>();
-    for (const c of this.#deps.host.getConnections())
-      if (c.status === 'open' && !c.limits) open.set(c.remotePeer.toString(), c);
+    const open = newestConnections(this.#deps.host.getConnections().filter((c) => !c.limits));
     for (const [peer, link] of this.#links) {
       if (open.has(peer)) continue;
       link.stream?.abort(new Error('disconnected'));
@@ -170,9 +171,14 @@ export class LivenessExchange {
   ): Promise<void> {
     const peer = connection.remotePeer.toString();
     let link = this.#links.get(peer);
+    if (link && link.connection !== connection) {
+      link.stream?.abort(new Error('a newer connection to the peer replaces this one'));
+      this.#links.delete(peer);
+      link = undefined;
+    }
     if (link?.busy) return;
     if (!link) {
-      link = { busy: false, writer: new DigestWriter() };
+      link = { connection, busy: false, writer: new DigestWriter() };
       this.#links.set(peer, link);
     }
     link.busy = true;

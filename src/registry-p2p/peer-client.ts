@@ -1,5 +1,6 @@
 import type { Connection, Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
+import { newestConnection } from '../node/newest-connection.js';
 import { openStream } from '../node/open-stream.js';
 import type { Digest } from './digest.js';
 import {
@@ -148,9 +149,7 @@ export class PeerClient {
     request: OciRequest,
     outer?: AbortSignal,
   ): Promise<{ value: unknown; lp: ReturnType<typeof lpStream>; close: () => void }> {
-    const connection = this.#connections().find(
-      (c) => c.remotePeer.toString() === peer && c.status === 'open',
-    );
+    const connection = newestConnection(this.#connections(), peer);
     if (!connection) throw new Error(`not connected to ${peer}`);
     const timeout = AbortSignal.timeout(this.#opts.requestTimeoutMs);
     const signal = outer ? AbortSignal.any([outer, timeout]) : timeout;

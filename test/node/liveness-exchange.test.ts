@@ -5,7 +5,7 @@ import { prng } from '../../sim/scale/prng.js';
 import { InboundLimits } from '../../src/node/inbound-limits.js';
 import { createHost, type MeshHost } from '../../src/node/libp2p-host.js';
 import type { DescribedPeer, DigestEntry } from '../../src/node/liveness-digest.js';
-import { LivenessExchange } from '../../src/node/liveness-exchange.js';
+import { LIVENESS_PROTOCOL, LivenessExchange } from '../../src/node/liveness-exchange.js';
 import { MeshMetrics } from '../../src/node/metrics.js';
 import { waitFor } from '../support/agents.js';
 
@@ -110,3 +110,26 @@ test('each agent takes digests of every peer from the relay it asked, own beats 
 function beatsOf(beats: Beats): Map<string, number> {
   return new Map([...beats.heard].map(([peer, p]) => [peer, p.beat]));
 }
+
+// A device back from a power loss dials its neighbours anew while they still hold the connection from before its
+// crash, open but dead until TCP gives up on it (minutes). Frames sent there vanish: in rolling-reboot a restarted
+// node heard none of its old neighbours for a whole lost period and started copies of their work beside them.
+test('frames go on the newest connection to a neighbour, and move when a newer one opens', async () => {
+  const [a, b] = await Promise.all([0, 1].map(agent));
+  const address = b!.host.getMultiaddrs()[0]!;
+  const older = await a!.host.dial(address);
+  const sendsOn = (conn: typeof older) =>
+    conn.status === 'open' &&
+    conn.streams.some((s) => s.protocol === LIVENESS_PROTOCOL && s.direction === 'outbound');
+  await waitFor('frames on the first connection', () => sendsOn(older), 5_000);
+
+  const newer = await a!.host.dial(address, { force: true });
+  expect(newer).not.toBe(older);
+  await waitFor('frames on the newer connection only', () => sendsOn(newer) && !sendsOn(older), 5_000);
+  const heard = b!.beats.heard.get(a!.host.peerId.toString())?.beat ?? 0;
+  await waitFor(
+    'the beats to keep coming',
+    () => (b!.beats.heard.get(a!.host.peerId.toString())?.beat ?? 0) > heard + 3,
+    5_000,
+  );
+});

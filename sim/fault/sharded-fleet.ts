@@ -211,8 +211,8 @@ export class ShardedFleet {
   }
 
   /**
-   * Starts every node, each joining the first node and two started before it (see start), `concurrency` at a
-   * time; `started` hears the count after each batch.
+   * Starts every node, each joining through the first (see start), `concurrency` at a time; `started` hears the
+   * count after each batch.
    */
   async startAll(started: (count: number) => void = () => {}, concurrency = 8): Promise<void> {
     const [first, ...rest] = this.#nodes;
@@ -226,12 +226,11 @@ export class ShardedFleet {
   async start(name: string): Promise<void> {
     const node = this.#node(name);
     if (node.address) return;
-    // The first node, the one before and one in between: a joiner of a large fleet must not depend on the first
-    // alone, which stops accepting connections at maxConnections.
-    const join = [this.#nodes[0], this.#nodes[node.index - 1], this.#nodes[Math.floor(node.index / 2)]]
-      .filter((n): n is Node => n !== undefined && n !== node)
-      .flatMap((n) => n.address ?? []);
-    node.address = await node.shard.call('start', name, node.generation, [...new Set(join)]);
+    // One bootstrap address for the whole fleet, as devices flashed with one join token have: past its
+    // maxConnections the first node introduces joiners to others instead of taking them (introductions.ts).
+    const first = this.#nodes[0];
+    const join = first && first !== node && first.address ? [first.address] : [];
+    node.address = await node.shard.call('start', name, node.generation, join);
   }
 
   /**

@@ -6,7 +6,6 @@ import { MAX_SYNC_FRAME } from '../crdt/sync-codec.js';
 import { SyncSession } from '../crdt/sync-engine.js';
 import type { MeshHost } from './libp2p-host.js';
 import type { Logger } from './logger.js';
-import { newestConnection } from './newest-connection.js';
 import { openStream } from './open-stream.js';
 
 /**
@@ -115,7 +114,9 @@ export class StateSyncProtocol {
   async sync(peer: string): Promise<SyncOutcome> {
     if (this.#stopped) return { kind: 'failed', error: 'stopped' };
     if (this.#active.has(peer)) return { kind: 'busy' };
-    const connection = newestConnection(this.#deps.host.getConnections(), peer);
+    const connection = this.#deps.host
+      .getConnections()
+      .find((c) => c.remotePeer.toString() === peer && c.status === 'open');
     if (!connection) return { kind: 'failed', error: 'not connected' };
     return this.#hold(peer, 'dialer', (signal) => openStream(connection, STATE_SYNC_PROTOCOL, signal));
   }

@@ -17,13 +17,5 @@ export function newestConnections(connections: readonly Connection[]): Map<strin
 }
 
 export function newestConnection(connections: readonly Connection[], peer: string): Connection | undefined {
-  let newest: Connection | undefined;
-  for (const c of connections)
-    if (
-      c.status === 'open' &&
-      c.remotePeer.toString() === peer &&
-      (!newest || c.timeline.open > newest.timeline.open)
-    )
-      newest = c;
-  return newest;
+  return newestConnections(connections.filter((c) => c.remotePeer.toString() === peer)).get(peer);
 }

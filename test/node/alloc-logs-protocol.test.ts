@@ -1,4 +1,3 @@
-import { generateKeyPair } from '@libp2p/crypto/keys';
 import { lpStream } from '@libp2p/utils';
 import { pino } from 'pino';
 import { afterEach, expect, test } from 'vitest';
@@ -10,30 +9,16 @@ import {
   AllocLogsProtocol,
 } from '../../src/node/alloc-logs-protocol.js';
 import type { LogLine } from '../../src/node/drivers/driver.js';
-import { createHost, type MeshHost } from '../../src/node/libp2p-host.js';
 import { waitFor } from '../support/agents.js';
+import { loopbackHosts } from '../support/hosts.js';
 
 /**
  * The protocol between two real libp2p hosts over loopback. The owner's log source is a feed the test writes
  * to, standing in for a driver, so each test controls exactly what exists and when lines appear.
  */
-const stops: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const stop of stops.splice(0).reverse()) await stop();
-});
-
-async function host(): Promise<MeshHost> {
-  const h = await createHost({
-    privateKey: await generateKeyPair('Ed25519'),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    maxConnections: 8,
-    pingIntervalMs: 60_000,
-  });
-  stops.push(async () => {
-    await h.stop();
-  });
-  return h;
-}
+const hosts = loopbackHosts();
+afterEach(hosts.stopAll);
+const host = () => hosts.host();
 
 /** A log the test appends to; tracks the readers that are open, and whether their abort reached them. */
 class Feed {

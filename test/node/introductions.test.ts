@@ -1,40 +1,26 @@
-import { generateKeyPair } from '@libp2p/crypto/keys';
 import { pino } from 'pino';
 import { afterEach, expect, test } from 'vitest';
 import { InboundLimits } from '../../src/node/inbound-limits.js';
 import { Introductions } from '../../src/node/introductions.js';
 import { KnownPeers } from '../../src/node/known-peers.js';
-import { createHost, type MeshHost } from '../../src/node/libp2p-host.js';
+import type { MeshHost } from '../../src/node/libp2p-host.js';
 import { MeshMetrics } from '../../src/node/metrics.js';
 import { PeerExchange } from '../../src/node/peer-exchange.js';
 import { tempDir, waitFor } from '../support/agents.js';
+import { loopbackHosts } from '../support/hosts.js';
 
 /** A hub at its limit of one link, with real libp2p hosts over loopback dialling it. */
 const log = pino({ level: 'silent' });
-const stops: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const stop of stops.splice(0).reverse()) await stop();
-});
-
-async function host(maxConnections = 8): Promise<MeshHost> {
-  const h = await createHost({
-    privateKey: await generateKeyPair('Ed25519'),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    maxConnections,
-    pingIntervalMs: 60_000,
-  });
-  stops.push(async () => {
-    await h.stop();
-  });
-  return h;
-}
+const hosts = loopbackHosts();
+afterEach(hosts.stopAll);
+const host = (maxConnections?: number) => hosts.host(maxConnections);
 
 async function peerExchange(
   h: MeshHost,
   served?: (peer: string) => void,
 ): Promise<{ exchange: PeerExchange; known: KnownPeers }> {
   const dir = await tempDir();
-  stops.push(dir.cleanup);
+  hosts.onStop(dir.cleanup);
   const known = await KnownPeers.load(`${dir.path}/peers.json`, () => {});
   const limits = new InboundLimits(new MeshMetrics({ processMetrics: false }), log, Date.now);
   const exchange = new PeerExchange(
@@ -56,7 +42,7 @@ async function hub(graceMs: number) {
     log,
   );
   introductions.start();
-  stops.push(async () => introductions.stop());
+  hosts.onStop(() => introductions.stop());
   const { known } = await peerExchange(h, (peer) => introductions.served(peer));
   const member = await host();
   // The hub's address book: the one member it can introduce.

@@ -1,29 +1,15 @@
-import { generateKeyPair } from '@libp2p/crypto/keys';
 import { pino } from 'pino';
 import { afterEach, expect, test } from 'vitest';
 import { KnownPeers } from '../../src/node/known-peers.js';
-import { createHost, type MeshHost } from '../../src/node/libp2p-host.js';
+import type { MeshHost } from '../../src/node/libp2p-host.js';
 import { PeerDialer, SHORT_LINK_MS } from '../../src/node/peer-dialer.js';
 import { tempDir, waitFor } from '../support/agents.js';
+import { loopbackHosts } from '../support/hosts.js';
 
 /** The dialer between real libp2p hosts over loopback; one of them drops every link it is dialled on. */
-const stops: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const stop of stops.splice(0).reverse()) await stop();
-});
-
-async function host(): Promise<MeshHost> {
-  const h = await createHost({
-    privateKey: await generateKeyPair('Ed25519'),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    maxConnections: 8,
-    pingIntervalMs: 60_000,
-  });
-  stops.push(async () => {
-    await h.stop();
-  });
-  return h;
-}
+const hosts = loopbackHosts();
+afterEach(hosts.stopAll);
+const host = () => hosts.host();
 
 /** A peer that accepts a link and closes it soon after, as a full agent does with a newcomer it introduced. */
 async function droppingPeer(afterMs: number): Promise<{ host: MeshHost; accepted: () => number }> {
@@ -59,7 +45,7 @@ async function dialer(self: MeshHost, targetPeers: number, peers: MeshHost[]): P
     },
     pino({ level: 'silent' }),
   );
-  stops.push(async () => {
+  hosts.onStop(async () => {
     d.stop();
     await dir.cleanup();
   });

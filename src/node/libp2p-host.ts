@@ -15,6 +15,9 @@ export const PROTOCOL_PREFIX = 'mycel';
 /** Connections libp2p admits past `maxConnections`, for a full agent to introduce newcomers (introductions.ts). */
 export const INTRODUCTION_SLOTS = 8;
 
+/** The most a stream's sender may have in flight to a reader that stopped reading. */
+export const STREAM_WINDOW_BYTES = 1024 * 1024;
+
 export type MeshServices = {
   identify: ReturnType<ReturnType<typeof identify>>;
   ping: ReturnType<ReturnType<typeof ping>>;
@@ -64,6 +67,10 @@ export async function createHost(opts: HostOptions): Promise<MeshHost> {
         // side); liveness digests already keep every link and its NAT mapping busy, so the 30 s default is
         // mostly overhead.
         keepAliveInterval: 120_000,
+        // A stream's receive window is what a paused reader (net/framed-stream.ts) may still be sent: yamux
+        // doubles it up to 16 MiB on a fast link, which would let one stream of a slow reader hold 16 MiB. At
+        // 1 MiB one stream still carries 80 Mbit/s over 100 ms of round trip.
+        streamOptions: { maxStreamWindowSize: STREAM_WINDOW_BYTES },
       }),
     ],
     connectionGater: opts.connectionGater ?? { denyDialMultiaddr: () => false },

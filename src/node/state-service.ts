@@ -19,14 +19,14 @@ import { VERSION } from '../version.js';
 import { loadAutomerge } from './automerge-wasm.js';
 import { backoffDelay } from './backoff.js';
 import type { AgentConfig } from './config.js';
-import { probeDocker } from './drivers/docker-probe.js';
 import type { DriverName } from './drivers/driver.js';
-import { driversFor } from './drivers/driver-selection.js';
+import { offeredDrivers } from './drivers/offered-drivers.js';
 import type { GossipBus } from './gossip-bus.js';
 import { INBOUND_LIMITS, type InboundLimits } from './inbound-limits.js';
 import type { MeshHost } from './libp2p-host.js';
 import type { Logger } from './logger.js';
 import { dialableAddresses } from './peer-dialer.js';
+import { PeerRetries } from './peer-retries.js';
 import { type LoadReport, StateStore } from './state-store.js';
 import {
   STATE_SYNC_PROTOCOL,
@@ -47,6 +47,8 @@ export interface StateServiceOptions {
   /** Mean period of anti-entropy with a random connected peer; each wait is jittered to 50–150 %. */
   readonly syncIntervalMs: number;
   readonly sessionTimeoutMs: number;
+  /** A session that moves no byte this long is torn down and retried (state-sync-protocol.ts). */
+  readonly progressTimeoutMs: number;
   /** Batched background flushes; `job run` flushes on its own before it answers. */
   readonly flushIntervalMs: number;
   readonly maxInboundSessions: number;
@@ -55,6 +57,7 @@ export interface StateServiceOptions {
 export const DEFAULT_STATE_OPTIONS: StateServiceOptions = {
   syncIntervalMs: 30_000,
   sessionTimeoutMs: 30_000,
+  progressTimeoutMs: 5_000,
   flushIntervalMs: 30_000,
   maxInboundSessions: 8,
 };
@@ -81,6 +84,8 @@ export interface StateServiceDeps {
  * nowhere (a hostile peer's, or one whose history was compacted away) must not cost a session every 500 ms.
  */
 const MISSING_DEPS_RETRY_MS = 500;
+/** First retry of a failed session with the same peer; doubles per failure in a row up to the sync interval. */
+const SYNC_RETRY_MS = 1_000;
 /** A change too big for gossip is pushed by sync to this many peers; they gossip nothing, sync spreads it. */
 const OVERSIZE_PUSH_PEERS = 3;
 /** How soon after a change what the replica ignored is logged. */
@@ -130,6 +135,11 @@ export class StateService {
   readonly #drivers: readonly DriverName[];
   /** Peers whose session was asked for again while one was running: run one more when it ends. */
   readonly #again = new Set<string>();
+  /**
+   * A failed session is tried again with the same peer after a backoff, not left to the next periodic round: the
+   * protocol takes another connection (or closes one that keeps stalling), so a wedge heals in seconds.
+   */
+  readonly #retries: PeerRetries;
   readonly #listeners = new Set<() => void>();
   #periodic: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
@@ -155,6 +165,12 @@ export class StateService {
     this.#protocol = init.protocol;
     this.#drivers = init.drivers;
     this.loadReport = init.loadReport;
+    this.#retries = new PeerRetries({
+      policy: { baseMs: SYNC_RETRY_MS, capMs: Math.max(SYNC_RETRY_MS, init.options.syncIntervalMs) },
+      maxPeers: 64,
+      random: init.deps.random,
+      retry: (peer) => this.#requestSync(peer),
+    });
   }
 
   static async start(
@@ -190,7 +206,11 @@ export class StateService {
         },
         ended: deps.syncEnded,
       },
-      { sessionTimeoutMs: options.sessionTimeoutMs, maxInboundSessions: options.maxInboundSessions },
+      {
+        sessionTimeoutMs: options.sessionTimeoutMs,
+        progressTimeoutMs: options.progressTimeoutMs,
+        maxInboundSessions: options.maxInboundSessions,
+      },
     );
     service = new StateService({ deps, options, state, store, protocol, drivers, loadReport: report });
     await service.#wire();
@@ -330,6 +350,7 @@ export class StateService {
     this.#stopped = true;
     clearTimeout(this.#periodic);
     clearTimeout(this.#retry);
+    this.#retries.stop();
     clearTimeout(this.#ignoredLog);
     await this.#protocol.stop();
     await this.store.close();
@@ -424,7 +445,9 @@ export class StateService {
         this.#deps.log.debug({ peer: target, error: outcome.error }, 'state sync failed');
       }
       if (this.#again.delete(target)) this.#requestSync(target);
+      else if (outcome.kind === 'failed' && outcome.error !== 'not connected') this.#retries.failed(target);
       else if (this.state.missingDeps().length > 0) this.#retrySoon();
+      if (outcome.kind === 'synced') this.#retries.succeeded(target);
     });
   }
 
@@ -464,17 +487,5 @@ export class StateService {
 
   #pick(peers: readonly string[]): string | undefined {
     return peers[Math.floor(this.#deps.random() * peers.length)];
-  }
-}
-
-async function offeredDrivers(config: AgentConfig, log: Logger): Promise<DriverName[]> {
-  const dockerAnswers =
-    config.driver === 'exec' || config.driver === 'none' ? false : await probeDocker(config.dockerSocket);
-  try {
-    return driversFor(config.driver, dockerAnswers);
-  } catch (err) {
-    // The runtime side refuses to run without Docker; the record says honestly that this node offers nothing.
-    log.warn({ err }, 'no workload driver to offer');
-    return [];
   }
 }

@@ -1,11 +1,12 @@
 import type { Connection, Stream } from '@libp2p/interface';
-import { lpStream } from '@libp2p/utils';
 import type { GossipMessage, MeshState } from '../crdt/mesh-state.js';
 import type { PeerSyncStates } from '../crdt/peer-sync-states.js';
 import { MAX_SYNC_FRAME } from '../crdt/sync-codec.js';
 import { SyncSession } from '../crdt/sync-engine.js';
 import type { MeshHost } from './libp2p-host.js';
 import type { Logger } from './logger.js';
+import { ConnectionStalls } from './net/connection-stalls.js';
+import { FramedStream } from './net/framed-stream.js';
 import { openStream } from './open-stream.js';
 
 /**
@@ -18,6 +19,11 @@ export const STATE_SYNC_PROTOCOL = '/mycel/state-sync/1.0.0';
 export interface SyncProtocolOptions {
   /** Deadline of a whole session, dialer or listener side. */
   readonly sessionTimeoutMs: number;
+  /**
+   * A session that moves no byte for this long is torn down: a peer that stopped answering is found in seconds,
+   * while a large but moving session may take up to the whole deadline. Default: the whole deadline.
+   */
+  readonly progressTimeoutMs?: number;
   /** Inbound sessions served at once across all peers; more are refused (the peer retries later). */
   readonly maxInboundSessions: number;
   readonly maxFrameBytes?: number;
@@ -54,6 +60,14 @@ export interface SyncFailure {
   readonly error: string;
 }
 
+/** Sessions in a row that stall on one connection before it is closed for a fresh one. */
+const STALLS_BEFORE_CLOSE = 2;
+
+/** A session that ended because bytes stopped moving, not because the peer refused or broke it. */
+function isStall(error: string): boolean {
+  return error.startsWith('no progress') || error.startsWith('session over');
+}
+
 /** Failures kept for `recentFailures`: enough to see a pattern, bounded whatever a peer does. */
 const RECENT_FAILURES = 16;
 
@@ -62,6 +76,9 @@ interface ActiveSession {
   readonly role: SyncRole;
   readonly startedAt: number;
   readonly controller: AbortController;
+  deadline?: NodeJS.Timeout;
+  /** Both frames of `bye` crossed: nothing of this session may be reset any more. */
+  completed?: boolean;
   stream?: Stream | undefined;
 }
 
@@ -70,6 +87,7 @@ export class StateSyncProtocol {
   readonly #options: SyncProtocolOptions;
   readonly #active = new Map<string, ActiveSession>();
   readonly #failures: SyncFailure[] = [];
+  readonly #stalls = new ConnectionStalls(STALLS_BEFORE_CLOSE);
   #stopped = false;
 
   constructor(deps: SyncProtocolDeps, options: SyncProtocolOptions) {
@@ -114,11 +132,24 @@ export class StateSyncProtocol {
   async sync(peer: string): Promise<SyncOutcome> {
     if (this.#stopped) return { kind: 'failed', error: 'stopped' };
     if (this.#active.has(peer)) return { kind: 'busy' };
-    const connection = this.#deps.host
-      .getConnections()
-      .find((c) => c.remotePeer.toString() === peer && c.status === 'open');
+    const connection = this.#stalls.pick(
+      this.#deps.host.getConnections().filter((c) => c.remotePeer.toString() === peer && c.status === 'open'),
+    );
     if (!connection) return { kind: 'failed', error: 'not connected' };
-    return this.#hold(peer, 'dialer', (signal) => openStream(connection, STATE_SYNC_PROTOCOL, signal));
+    const outcome = await this.#hold(peer, 'dialer', (signal) =>
+      openStream(connection, STATE_SYNC_PROTOCOL, signal),
+    );
+    const stalled = this.#stalls.record(connection, outcome.kind === 'failed' && isStall(outcome.error));
+    if (stalled) {
+      // Sessions keep stalling on a connection the peer is otherwise heard on: whatever wedged it (a muxer
+      // window never credited, a path that lost one direction), a fresh connection does not carry it over.
+      this.#deps.log.info(
+        { peer, connection: connection.id },
+        'state sync: closing a connection that stalls',
+      );
+      void connection.close().catch((err: unknown) => connection.abort(err as Error));
+    }
+    return outcome;
   }
 
   async #serve(stream: Stream, connection: Connection): Promise<void> {
@@ -151,9 +182,16 @@ export class StateSyncProtocol {
     let outcome: SyncOutcome;
     try {
       session.stream = await open(signal);
-      outcome = await this.#run(session.stream, peer, role === 'dialer', signal);
-      // A completed session has closed its stream: nothing is left to reset.
-      if (outcome.kind === 'synced') session.stream = undefined;
+      const stream = session.stream;
+      outcome = await this.#run(stream, peer, role === 'dialer', signal);
+      if (outcome.kind === 'synced') {
+        // Our side is closed; the stream is gone once the peer closes its side too. Should the peer never do so,
+        // the half-open stream would hold one of the connection's few sync stream slots for good.
+        session.completed = true;
+        setTimeout(() => {
+          if (stream.status === 'open') stream.abort(new Error('the peer never closed a finished session'));
+        }, this.#progressTimeoutMs()).unref();
+      }
     } catch (err) {
       outcome = { kind: 'failed', error: describe(err) };
     } finally {
@@ -172,12 +210,11 @@ export class StateSyncProtocol {
 
   #begin(peer: string, role: SyncRole): ActiveSession {
     const session: ActiveSession = { role, startedAt: this.#deps.now(), controller: new AbortController() };
-    const timer = setTimeout(
+    session.deadline = setTimeout(
       () => this.#end(peer, session, new Error(`session over ${this.#options.sessionTimeoutMs} ms`)),
       this.#options.sessionTimeoutMs,
     );
-    timer.unref();
-    session.controller.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+    session.deadline.unref();
     this.#active.set(peer, session);
     return session;
   }
@@ -188,31 +225,41 @@ export class StateSyncProtocol {
    */
   #end(peer: string, session: ActiveSession, reason: Error): void {
     if (this.#active.get(peer) === session) this.#active.delete(peer);
+    clearTimeout(session.deadline);
+    // Aborting a completed session's signal would reset a stream the peer may still be reading our last frame from.
+    if (session.completed) return;
     session.controller.abort(reason);
     session.stream?.abort(reason);
   }
 
+  #progressTimeoutMs(): number {
+    return Math.min(this.#options.progressTimeoutMs ?? Infinity, this.#options.sessionTimeoutMs);
+  }
+
   async #run(stream: Stream, peer: string, dialer: boolean, signal: AbortSignal): Promise<SyncOutcome> {
-    const maxFrame = this.#options.maxFrameBytes ?? MAX_SYNC_FRAME;
-    const lp = lpStream(stream, { maxDataLength: maxFrame, maxBufferSize: maxFrame + 16 });
+    const framed = new FramedStream(stream, {
+      maxFrameBytes: this.#options.maxFrameBytes ?? MAX_SYNC_FRAME,
+      idleTimeoutMs: this.#progressTimeoutMs(),
+      signal,
+    });
     const session = new SyncSession(this.#deps.state, peer, this.#deps.peerStates);
-    const options = { signal };
-    if (dialer) await lp.write(session.start(), options);
+    if (dialer) await framed.write(session.start());
     let frames = 0;
     while (!session.done) {
-      const frame = await lp.read(options);
+      const frame = await framed.read();
+      if (!frame) throw new Error('the peer ended the session early');
       frames++;
-      const step = session.receive(frame.subarray(), this.#deps.now());
+      const step = session.receive(frame, this.#deps.now());
       if (!step.ok) {
         // A hostile or broken peer: end this session, keep the agent.
-        stream.abort(new Error(step.error));
+        framed.abort(new Error(step.error));
         return { kind: 'failed', error: step.error };
       }
       if (step.publish.length > 0) this.#deps.publish(step.publish);
-      if (step.send) await lp.write(step.send, options);
+      if (step.send) await framed.write(step.send);
       if (step.done) break;
     }
-    await stream.close(options);
+    await framed.close();
     if (frames > 0) this.#deps.received?.();
     return { kind: 'synced', frames };
   }

@@ -1,0 +1,244 @@
+import type { Stream } from '@libp2p/interface';
+import * as varint from 'uint8-varint';
+import { Uint8ArrayList } from 'uint8arraylist';
+
+/**
+ * Length-prefixed frames over a libp2p stream (the unsigned-varint framing of `lpStream`, so the wire is
+ * unchanged) with flow control from the consumer back to the producer, and a progress deadline.
+ *
+ * Why not `lpStream`: it buffers whatever arrives and fails the whole stream once its buffer passes a limit, so a
+ * receiver slower than its sender (an SD card, a busy CPU) loses the transfer. Here the buffer holds at most
+ * `bufferBytes` before the stream is paused; a paused yamux stream stops crediting its window, so the sender's
+ * writes wait instead. What can arrive after the pause is bounded by the muxer's stream window.
+ *
+ * Every read and write that waits is under `idleTimeoutMs` of no progress (no byte in, no byte accepted out):
+ * a peer that stops answering fails the call and resets the stream, however long the total may be. A total
+ * deadline, where a protocol needs one, is the `signal`.
+ */
+export interface FramedStreamOptions {
+  /** Largest frame accepted; a larger length prefix fails the read and resets the stream. */
+  readonly maxFrameBytes: number;
+  /** Buffered bytes above which the stream is paused. Defaults to one largest frame plus its prefix. */
+  readonly bufferBytes?: number;
+  /** Longest wait without progress for a pending read or write. */
+  readonly idleTimeoutMs: number;
+  /** Aborts every pending and later call, and resets the stream. */
+  readonly signal?: AbortSignal;
+}
+
+export class FrameTooLarge extends Error {
+  override readonly name = 'FrameTooLarge';
+}
+
+export class NoProgress extends Error {
+  override readonly name = 'NoProgress';
+}
+
+/** A frame's length prefix is at most this long: 2^63 needs 9 bytes, and any frame we accept far fewer. */
+const MAX_PREFIX_BYTES = 9;
+
+export class FramedStream {
+  readonly stream: Stream;
+  readonly #maxFrame: number;
+  readonly #highWater: number;
+  readonly #idleMs: number;
+  readonly #buffer = new Uint8ArrayList();
+  /** Fires on `abort()`, on the caller's signal and when progress stops: every waiting call settles. */
+  readonly #failed = new AbortController();
+  #wake: (() => void) | undefined;
+  #resetBy: Error | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #waiting = 0;
+  #resuming = false;
+
+  constructor(stream: Stream, options: FramedStreamOptions) {
+    this.stream = stream;
+    this.#maxFrame = options.maxFrameBytes;
+    this.#highWater = Math.max(options.bufferBytes ?? options.maxFrameBytes + MAX_PREFIX_BYTES, 1);
+    this.#idleMs = options.idleTimeoutMs;
+    stream.addEventListener('message', (evt) => {
+      this.#buffer.append(evt.data);
+      this.#idleTimer?.refresh();
+      if (!this.#resuming) this.#pauseWhenFull();
+      this.#notify();
+    });
+    stream.addEventListener('remoteCloseWrite', () => this.#notify());
+    stream.addEventListener('close', (evt) => {
+      if (evt.error) this.#resetBy ??= evt.error;
+      this.#notify();
+    });
+    if (stream.status === 'reset' || stream.status === 'aborted')
+      this.#resetBy = new Error(`the stream was ${stream.status} before it was read`);
+    const outer = options.signal;
+    if (outer) {
+      const onAbort = () => this.abort(reasonOf(outer));
+      if (outer.aborted) queueMicrotask(onAbort);
+      else {
+        outer.addEventListener('abort', onAbort, { once: true });
+        stream.addEventListener('close', () => outer.removeEventListener('abort', onAbort), { once: true });
+      }
+    }
+  }
+
+  /**
+   * Bytes received and not yet read. With the stream's own buffer, at most `bufferBytes` plus two muxer windows:
+   * yamux credits a whole window when a paused stream resumes, while the window's worth it held is still here.
+   */
+  get bufferedBytes(): number {
+    return this.#buffer.byteLength;
+  }
+
+  /** The next frame, or undefined when the peer closed its side cleanly between frames. */
+  async read(): Promise<Uint8Array | undefined> {
+    let header = this.#decodeLength();
+    while (!header) {
+      if (this.#ended && this.#buffer.byteLength === 0) {
+        this.#throwIfFailed();
+        return undefined;
+      }
+      await this.#more();
+      header = this.#decodeLength();
+    }
+    const { length, prefix } = header;
+    if (length > this.#maxFrame)
+      this.#fail(new FrameTooLarge(`frame too long: ${length} bytes, the limit is ${this.#maxFrame}`));
+    while (this.#buffer.byteLength < prefix + length) await this.#more();
+    const frame = this.#buffer.subarray(prefix, prefix + length);
+    this.#buffer.consume(prefix + length);
+    if (this.#buffer.byteLength < this.#highWater / 2) this.#resume();
+    return frame;
+  }
+
+  /** Writes one frame; resolves once the muxer took it, waiting while the peer's window is closed. */
+  async write(frame: Uint8Array | Uint8ArrayList): Promise<void> {
+    this.#throwIfFailed();
+    this.stream.send(new Uint8ArrayList(varint.encode(frame.byteLength), frame));
+    // Not 'drain': the muxer raises it on every stream whenever the socket drains, even one whose window is
+    // still closed, so a writer that trusted it would pile frames up in the stream's write buffer. 'idle'
+    // means the muxer took every byte: at most one frame waits here.
+    if (this.stream.writeBufferLength > 0) await this.#wait(this.#event('idle'));
+    this.#throwIfFailed();
+  }
+
+  /** Closes the writing side once what was written has left, within the progress deadline. */
+  async close(): Promise<void> {
+    this.#throwIfFailed();
+    await this.#wait(this.stream.close({ signal: this.#failed.signal }));
+  }
+
+  /** Resets the stream: pending and later calls fail with `error`. */
+  abort(error: Error): void {
+    if (!this.#failed.signal.aborted) this.#failed.abort(error);
+    this.stream.abort(error);
+    this.#notify();
+  }
+
+  /**
+   * Nothing more will arrive: the peer closed its side (or the stream is gone) and the stream itself holds no
+   * bytes still to hand over (it keeps them while paused, and for a moment after a listener is added).
+   */
+  get #ended(): boolean {
+    if (this.stream.readBufferLength > 0) return false;
+    return this.stream.remoteWriteStatus !== 'writable' || this.stream.status !== 'open';
+  }
+
+  #decodeLength(): { length: number; prefix: number } | undefined {
+    const available = Math.min(this.#buffer.byteLength, MAX_PREFIX_BYTES);
+    for (let i = 0; i < available; i++) {
+      if ((this.#buffer.get(i) & 0x80) === 0)
+        return { length: varint.decode(this.#buffer.subarray(0, i + 1)), prefix: i + 1 };
+    }
+    if (available === MAX_PREFIX_BYTES) this.#fail(new FrameTooLarge('frame length prefix too long'));
+    return undefined;
+  }
+
+  /** Waits for more bytes, resuming a paused stream first: the reader wants them now. */
+  async #more(): Promise<void> {
+    this.#throwIfFailed();
+    if (this.#ended) this.#fail(new Error('the stream ended in the middle of a frame'));
+    const before = this.#buffer.byteLength;
+    this.#resume();
+    if (this.#buffer.byteLength > before) return;
+    await this.#wait(
+      new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      }),
+    );
+    this.#throwIfFailed();
+  }
+
+  #pauseWhenFull(): void {
+    if (this.#buffer.byteLength >= this.#highWater && this.stream.readStatus === 'readable')
+      this.stream.pause();
+  }
+
+  /**
+   * `resume()` first hands over what the stream held while paused, then tells yamux to credit the window again:
+   * pausing from inside that hand-over would be undone at once, and the sender could fill the stream's buffer
+   * up to its hard limit, which resets the stream. So pause, if still full, only after `resume()` returned.
+   */
+  #resume(): void {
+    if (this.stream.readStatus !== 'paused') return;
+    this.#resuming = true;
+    try {
+      this.stream.resume();
+    } finally {
+      this.#resuming = false;
+    }
+    this.#pauseWhenFull();
+  }
+
+  /** Resolves on the stream's `name` event, or when it closes (the caller then looks at why). */
+  #event(name: 'idle'): Promise<void> {
+    if (this.stream.status !== 'open') return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        this.stream.removeEventListener(name, done);
+        this.stream.removeEventListener('close', done);
+        resolve();
+      };
+      this.stream.addEventListener(name, done);
+      this.stream.addEventListener('close', done);
+    });
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  #fail(error: Error): never {
+    this.abort(error);
+    throw error;
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failed.signal.aborted) throw reasonOf(this.#failed.signal);
+    if (this.#resetBy) throw this.#resetBy;
+  }
+
+  /** Runs `work` under the progress deadline, which bytes arriving restart; expiry resets the stream. */
+  async #wait<T>(work: Promise<T>): Promise<T> {
+    if (this.#waiting++ === 0) {
+      this.#idleTimer = setTimeout(
+        () => this.abort(new NoProgress(`no progress for ${this.#idleMs} ms`)),
+        this.#idleMs,
+      );
+      this.#idleTimer.unref?.();
+    }
+    try {
+      return await work;
+    } finally {
+      if (--this.#waiting === 0) {
+        clearTimeout(this.#idleTimer);
+        this.#idleTimer = undefined;
+      }
+    }
+  }
+}
+
+function reasonOf(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new Error(String(reason ?? 'aborted'));
+}

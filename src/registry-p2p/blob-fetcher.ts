@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { BlobWriter } from './blob-writer.js';
 import { type ContentStore, DigestMismatch } from './content-store.js';
@@ -26,6 +27,11 @@ export interface FetcherOptions {
   readonly maxRounds: number;
   /** Blobs of unknown size are cut off past this. */
   readonly maxBlobBytes: number;
+  /**
+   * Paces every write to the store at this rate: the benchmark's and tests' stand-in for a slow SD card, to prove
+   * that a receiver slower than its source slows the transfer and does not fail it. Unset: full speed.
+   */
+  readonly writeBytesPerSecond?: number;
 }
 
 type Source =
@@ -247,6 +253,8 @@ export class BlobFetcher {
           (contributors.get(source.peer) ?? false) || source.kind === 'owner' || source.holding === 'partial',
         );
       await writer.append(chunk);
+      if (this.#opts.writeBytesPerSecond)
+        await sleep((1000 * chunk.length) / this.#opts.writeBytesPerSecond, signal);
       if (source.kind === 'upstream') this.bytesFrom.upstream += chunk.length;
       else this.bytesFrom.peers += chunk.length;
     }

@@ -1,5 +1,5 @@
 import type { Connection, Stream } from '@libp2p/interface';
-import { lpStream } from '@libp2p/utils';
+import { FramedStream, NoProgress } from '../node/net/framed-stream.js';
 import { newestConnection } from '../node/newest-connection.js';
 import { openStream } from '../node/open-stream.js';
 import type { Digest } from './digest.js';
@@ -119,17 +119,16 @@ export class PeerClient {
       let wait = size === null ? Math.max(stallMs, requestTimeoutMs) : stallMs;
       try {
         while (true) {
-          const limit = wait;
-          wait = stallMs;
-          const frameSignal = AbortSignal.any([signal, AbortSignal.timeout(limit)]);
-          let frame: Uint8Array;
+          header.framed.setIdleTimeout(wait);
+          let frame: Uint8Array | undefined;
           try {
-            frame = (await header.lp.read({ signal: frameSignal })).subarray();
+            frame = await header.framed.read();
           } catch (err) {
-            if (!signal.aborted && frameSignal.aborted)
-              throw new StallError(`peer sent nothing for ${limit} ms`);
+            if (err instanceof NoProgress) throw new StallError(`peer sent nothing for ${wait} ms`);
             throw err;
           }
+          wait = stallMs;
+          if (!frame) throw new Error('the peer ended the blob without its end marker');
           if (frame.length === 0) return;
           yield frame;
         }
@@ -147,8 +146,8 @@ export class PeerClient {
   async #request(
     peer: string,
     request: OciRequest,
-    outer?: AbortSignal,
-  ): Promise<{ value: unknown; lp: ReturnType<typeof lpStream>; close: () => void }> {
+    outer: AbortSignal | undefined,
+  ): Promise<{ value: unknown; framed: FramedStream; close: () => void }> {
     const connection = newestConnection(this.#connections(), peer);
     if (!connection) throw new Error(`not connected to ${peer}`);
     const timeout = AbortSignal.timeout(this.#opts.requestTimeoutMs);
@@ -156,22 +155,24 @@ export class PeerClient {
     let stream: Stream | undefined;
     try {
       stream = await openStream(connection, OCI_PROTOCOL, signal);
-      const opened = stream;
-      const lp = lpStream(opened, {
-        maxDataLength: Math.max(MAX_HEADER_BYTES, DATA_FRAME_BYTES),
-        maxBufferSize: 2 * (MAX_HEADER_BYTES + 16),
+      const framed = new FramedStream(stream, {
+        maxFrameBytes: Math.max(MAX_HEADER_BYTES, DATA_FRAME_BYTES),
+        idleTimeoutMs: this.#opts.requestTimeoutMs,
+        ...(outer ? { signal: outer } : {}),
       });
-      await lp.write(encodeJson(request), { signal });
-      const value = decodeJson((await lp.read({ signal })).subarray());
+      await framed.write(encodeJson(request), { signal });
+      const frame = await framed.read({ signal });
+      if (!frame) throw new Error('the peer closed the stream without an answer');
+      const value = decodeJson(frame);
       const close = () => {
-        void opened.close().catch(() => opened.abort(new Error('close failed')));
+        void framed.close().catch((err: unknown) => framed.abort(err as Error));
       };
       if (typeof value !== 'object' || value === null || (value as { ok?: unknown }).ok !== true) {
         close();
         const error = (value as { error?: unknown } | null)?.error;
         throw new PeerRefused(typeof error === 'string' ? error.slice(0, 200) : 'refused');
       }
-      return { value, lp, close };
+      return { value, framed, close };
     } catch (err) {
       stream?.abort(err instanceof Error ? err : new Error(String(err)));
       throw err;

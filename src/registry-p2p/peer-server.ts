@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import type { Connection, Stream } from '@libp2p/interface';
-import { lpStream } from '@libp2p/utils';
 import type { Logger } from 'pino';
+import { FramedStream } from '../node/net/framed-stream.js';
 import type { BlobFetcher } from './blob-fetcher.js';
 import type { ContentStore } from './content-store.js';
 import type { Digest } from './digest.js';
@@ -82,32 +82,40 @@ export class PeerServer {
 
   async #serve(stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString();
-    const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES, maxBufferSize: MAX_REQUEST_BYTES * 2 });
-    const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(this.#opts.requestTimeoutMs)]);
+    const framed = new FramedStream(stream, {
+      maxFrameBytes: MAX_REQUEST_BYTES,
+      idleTimeoutMs: this.#opts.writeTimeoutMs,
+      signal: this.#stop.signal,
+    });
+    const requestDeadline = AbortSignal.timeout(this.#opts.requestTimeoutMs);
     let request: OciRequest;
     try {
-      const parsed = requestSchema.safeParse(decodeJson((await lp.read({ signal })).subarray()));
-      if (!parsed.success) {
-        this.#log.warn({ peer, error: parsed.error.issues[0]?.message }, 'oci: malformed request dropped');
-        stream.abort(new Error('malformed request'));
+      const frame = await framed.read({ signal: requestDeadline });
+      const parsed = frame ? requestSchema.safeParse(decodeJson(frame)) : undefined;
+      if (!parsed?.success) {
+        this.#log.warn(
+          { peer, error: parsed?.error.issues[0]?.message ?? 'no request' },
+          'oci: malformed request dropped',
+        );
+        framed.abort(new Error('malformed request'));
         return;
       }
       request = parsed.data;
     } catch (err) {
       this.#log.debug({ peer, err }, 'oci: unreadable request');
-      stream.abort(err as Error);
+      framed.abort(err as Error);
       return;
     }
     try {
       if (request.op === 'blob') {
-        await this.#serveBlob(peer, request, lp);
+        await this.#serveBlob(peer, request, framed);
       } else {
-        await lp.write(encodeJson(this.#answer(request)), { signal });
+        await framed.write(encodeJson(this.#answer(request)), { signal: requestDeadline });
       }
-      await stream.close({ signal: AbortSignal.timeout(this.#opts.writeTimeoutMs) });
+      await framed.close();
     } catch (err) {
       this.#log.debug({ peer, op: request.op, err: (err as Error).message }, 'oci: serving failed');
-      stream.abort(err as Error);
+      framed.abort(err as Error);
     }
   }
 
@@ -135,12 +143,10 @@ export class PeerServer {
   async #serveBlob(
     peer: string,
     request: Extract<OciRequest, { op: 'blob' }>,
-    lp: ReturnType<typeof lpStream>,
+    framed: FramedStream,
   ): Promise<void> {
-    const write = (data: Uint8Array) =>
-      lp.write(data, {
-        signal: AbortSignal.any([this.#stop.signal, AbortSignal.timeout(this.#opts.writeTimeoutMs)]),
-      });
+    // Each write waits while the peer reads slowly; one that stops reading for writeTimeoutMs resets the stream.
+    const write = (data: Uint8Array) => framed.write(data);
     const active = this.#perPeer.get(peer) ?? 0;
     if (active >= this.#opts.maxServesPerPeer || this.#serving >= this.#opts.maxServes) {
       await write(encodeJson({ ok: false, error: 'busy', busy: true } satisfies OciResponse));

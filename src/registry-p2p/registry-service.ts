@@ -40,6 +40,8 @@ export interface RegistryTuning {
   requestTimeoutMs: number;
   upstreamTimeoutMs: number;
   parallelBlobs: number;
+  /** A slow disk, for the benchmark and tests (blob-fetcher.ts). */
+  writeBytesPerSecond?: number;
 }
 
 const DEFAULT_TUNING: RegistryTuning = {
@@ -112,6 +114,7 @@ export class RegistryService {
         upstreamStallMs: tuning.upstreamTimeoutMs,
         maxRounds: 3,
         maxBlobBytes: 16 * 1024 ** 3,
+        ...(tuning.writeBytesPerSecond ? { writeBytesPerSecond: tuning.writeBytesPerSecond } : {}),
       },
     });
     this.puller = new ImagePuller({

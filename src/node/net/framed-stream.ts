@@ -26,6 +26,11 @@ export interface FramedStreamOptions {
   readonly signal?: AbortSignal;
 }
 
+export interface CallOptions {
+  /** This call's deadline; the stream is reset when it fires. */
+  readonly signal?: AbortSignal;
+}
+
 export class FrameTooLarge extends Error {
   override readonly name = 'FrameTooLarge';
 }
@@ -41,7 +46,7 @@ export class FramedStream {
   readonly stream: Stream;
   readonly #maxFrame: number;
   readonly #highWater: number;
-  readonly #idleMs: number;
+  #idleMs: number;
   readonly #buffer = new Uint8ArrayList();
   /** Fires on `abort()`, on the caller's signal and when progress stops: every waiting call settles. */
   readonly #failed = new AbortController();
@@ -80,6 +85,11 @@ export class FramedStream {
     }
   }
 
+  /** Changes the progress deadline of later waits: a protocol may allow a long first wait, then short ones. */
+  setIdleTimeout(ms: number): void {
+    this.#idleMs = ms;
+  }
+
   /**
    * Bytes received and not yet read. With the stream's own buffer, at most `bufferBytes` plus two muxer windows:
    * yamux credits a whole window when a paused stream resumes, while the window's worth it held is still here.
@@ -89,7 +99,11 @@ export class FramedStream {
   }
 
   /** The next frame, or undefined when the peer closed its side cleanly between frames. */
-  async read(): Promise<Uint8Array | undefined> {
+  async read(options?: CallOptions): Promise<Uint8Array | undefined> {
+    return this.#within(options?.signal, () => this.#read());
+  }
+
+  async #read(): Promise<Uint8Array | undefined> {
     let header = this.#decodeLength();
     while (!header) {
       if (this.#ended && this.#buffer.byteLength === 0) {
@@ -110,7 +124,11 @@ export class FramedStream {
   }
 
   /** Writes one frame; resolves once the muxer took it, waiting while the peer's window is closed. */
-  async write(frame: Uint8Array | Uint8ArrayList): Promise<void> {
+  async write(frame: Uint8Array | Uint8ArrayList, options?: CallOptions): Promise<void> {
+    return this.#within(options?.signal, () => this.#write(frame));
+  }
+
+  async #write(frame: Uint8Array | Uint8ArrayList): Promise<void> {
     this.#throwIfFailed();
     this.stream.send(new Uint8ArrayList(varint.encode(frame.byteLength), frame));
     // Not 'drain': the muxer raises it on every stream whenever the socket drains, even one whose window is
@@ -140,6 +158,19 @@ export class FramedStream {
   get #ended(): boolean {
     if (this.stream.readBufferLength > 0) return false;
     return this.stream.remoteWriteStatus !== 'writable' || this.stream.status !== 'open';
+  }
+
+  /** A call's own deadline: when it fires, the stream is reset, since a frame half read or written is lost. */
+  async #within<T>(signal: AbortSignal | undefined, call: () => Promise<T>): Promise<T> {
+    if (!signal) return call();
+    const onAbort = () => this.abort(reasonOf(signal));
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await call();
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
   }
 
   #decodeLength(): { length: number; prefix: number } | undefined {

@@ -2,7 +2,6 @@ import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { preSharedKey } from '@libp2p/pnet';
 import { tcp } from '@libp2p/tcp';
-import { lpStream } from '@libp2p/utils';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
 import { parseJson } from '../crdt/json-text.js';
@@ -13,6 +12,7 @@ import {
   MAX_FRAME_BYTES,
 } from '../node/control-protocol.js';
 import { decodeJoinToken, pnetKey } from '../node/join-token.js';
+import { FramedStream } from '../node/net/framed-stream.js';
 import { type ApiClient, CliError } from './api-client.js';
 
 /**
@@ -41,13 +41,17 @@ export function remoteClient(token: string, timeoutMs = 15_000): ApiClient {
       for (const address of bootstrap) {
         try {
           const stream = await node.dialProtocol(multiaddr(address), CONTROL_PROTOCOL, { signal });
-          const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES });
+          const framed = new FramedStream(stream, {
+            maxFrameBytes: MAX_FRAME_BYTES,
+            idleTimeoutMs: timeoutMs,
+            signal,
+          });
           const request: ControlRequest = { method, path, body };
-          await lp.write(new TextEncoder().encode(JSON.stringify(request)), { signal });
-          const answer = parseJson(
-            new TextDecoder().decode((await lp.read({ signal })).subarray()),
-          ) as ControlAnswer;
-          await stream.close({ signal }).catch(() => {});
+          await framed.write(new TextEncoder().encode(JSON.stringify(request)));
+          const frame = await framed.read();
+          if (!frame) throw new Error('the agent closed the stream without an answer');
+          const answer = parseJson(new TextDecoder().decode(frame)) as ControlAnswer;
+          await framed.close().catch(() => {});
           if ('error' in answer) throw new CliError(answer.error);
           return answer.json as T;
         } catch (err) {

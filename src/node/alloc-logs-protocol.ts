@@ -1,6 +1,5 @@
 import type { Connection, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { lpStream } from '@libp2p/utils';
 import {
   decodeCredit,
   decodeFrame,
@@ -18,6 +17,7 @@ import {
 import type { LogLine } from './drivers/driver.js';
 import type { MeshHost } from './libp2p-host.js';
 import type { Logger } from './logger.js';
+import { FramedStream, FrameTooLarge, NoProgress } from './net/framed-stream.js';
 import { type Watched, watch } from './watched-promise.js';
 
 /**
@@ -129,59 +129,48 @@ export class AllocLogsProtocol {
       if (connect.aborted) throw new AllocLogsError('timeout', `no connection within ${connectTimeoutMs} ms`);
       throw new AllocLogsError('unreachable', describe(err));
     }
-    // Credit bounds what the owner sends ahead of the reader; one frame may overshoot it.
-    const lp = lpStream(stream, {
-      maxDataLength: MAX_LOG_FRAME,
-      maxBufferSize: INITIAL_CREDIT + 4 * MAX_LOG_FRAME,
+    // Credit bounds what the owner sends ahead of the reader; the stream's own flow control bounds the rest.
+    // Idle is time spent waiting for the owner, not time the consumer spends with a line.
+    const framed = new FramedStream(stream, {
+      maxFrameBytes: MAX_LOG_FRAME,
+      bufferBytes: INITIAL_CREDIT,
+      idleTimeoutMs: this.#options.idleTimeoutMs,
     });
     try {
-      await lp.write(encodeRequest(request), { signal: connect });
-      const first = await this.#readFrame(lp, connect, `no answer within ${connectTimeoutMs} ms`);
+      await framed.write(encodeRequest(request), { signal: connect });
+      const first = await this.#readFrame(framed, connect, `no answer within ${connectTimeoutMs} ms`);
       if (first.kind === 'error') throw new AllocLogsError(first.code, first.message);
       if (first.kind !== 'open')
         throw new AllocLogsError('protocol', `the owner answered ${first.kind} first`);
     } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(String(err)));
+      framed.abort(err instanceof Error ? err : new Error(String(err)));
       if (signal?.aborted) throw signal.reason;
       throw err;
     }
-    return this.#lines(stream, lp, signal);
+    return this.#lines(framed, signal);
   }
 
-  async *#lines(
-    stream: Stream,
-    lp: ReturnType<typeof lpStream<Stream>>,
-    signal: AbortSignal | undefined,
-  ): AsyncGenerator<LogLine> {
-    const { idleTimeoutMs } = this.#options;
-    // Idle is time spent waiting for the owner, not time the consumer spends with a line.
-    let waiting = false;
-    const idle = new AbortController();
-    const timer = setTimeout(() => waiting && idle.abort(), idleTimeoutMs);
-    timer.unref();
-    const reading = anySignal(signal, idle.signal);
+  async *#lines(framed: FramedStream, signal: AbortSignal | undefined): AsyncGenerator<LogLine> {
+    const timedOut = `nothing from the owner for ${this.#options.idleTimeoutMs} ms`;
     let consumed = 0;
     let ended = false;
     try {
       while (true) {
-        timer.refresh();
-        waiting = true;
-        const frame = await this.#readFrame(lp, reading, `nothing from the owner for ${idleTimeoutMs} ms`);
-        waiting = false;
+        const frame = await this.#readFrame(framed, signal, timedOut);
         if (frame.kind === 'keepalive') continue;
         if (frame.kind === 'line') {
           yield frame.line;
           consumed += frame.size;
           // Half the window used up: grant it again, so the owner never stalls on a reader that keeps up.
           if (consumed >= INITIAL_CREDIT / 2) {
-            await lp.write(encodeCredit(consumed), { signal: reading });
+            await framed.write(encodeCredit(consumed), signal ? { signal } : undefined);
             consumed = 0;
           }
           continue;
         }
         if (frame.kind === 'end') {
           ended = true;
-          await stream.close({ signal: AbortSignal.timeout(idleTimeoutMs) }).catch(() => undefined);
+          await framed.close().catch(() => undefined);
           return;
         }
         if (frame.kind === 'error') throw new AllocLogsError(frame.code, frame.message);
@@ -191,21 +180,21 @@ export class AllocLogsProtocol {
       if (signal?.aborted) return;
       throw err;
     } finally {
-      clearTimeout(timer);
-      if (!ended) stream.abort(new Error('the asker stopped reading'));
+      if (!ended) framed.abort(new Error('the asker stopped reading'));
     }
   }
 
-  async #readFrame(lp: ReturnType<typeof lpStream<Stream>>, signal: AbortSignal, timedOut: string) {
-    let bytes: Uint8Array;
+  async #readFrame(framed: FramedStream, signal: AbortSignal | undefined, timedOut: string) {
+    let bytes: Uint8Array | undefined;
     try {
-      bytes = (await lp.read({ signal })).subarray();
+      bytes = await framed.read(signal ? { signal } : undefined);
     } catch (err) {
-      if (signal.aborted) throw new AllocLogsError('timeout', timedOut);
-      if (err instanceof Error && /too long|overflow/i.test(err.message))
+      if (signal?.aborted || err instanceof NoProgress) throw new AllocLogsError('timeout', timedOut);
+      if (err instanceof FrameTooLarge)
         throw new AllocLogsError('protocol', `the owner sent more than allowed: ${err.message}`);
       throw new AllocLogsError('unreachable', `the stream broke: ${describe(err)}`);
     }
+    if (!bytes) throw new AllocLogsError('unreachable', 'the owner closed the stream before the end');
     const frame = decodeFrame(bytes);
     if (!frame.ok) {
       this.#deps.log.warn({ error: frame.error }, 'alloc logs: dropped a malformed frame from the owner');
@@ -216,7 +205,9 @@ export class AllocLogsProtocol {
 
   async #serve(stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString();
-    const lp = lpStream(stream, { maxDataLength: MAX_LOG_REQUEST, maxBufferSize: MAX_LOG_REQUEST + 16 });
+    // No progress deadline here: a quiet follow sends only keepalives and hears nothing back for as long as it
+    // lasts; the request has its own deadline, and the session ends when the asker's stream closes.
+    const framed = new FramedStream(stream, { maxFrameBytes: MAX_LOG_REQUEST, idleTimeoutMs: Infinity });
     const { maxSessionsPerPeer, maxSessions, requestTimeoutMs } = this.#options;
     const mine = this.#perPeer.get(peer) ?? 0;
     if (this.#stopped || mine >= maxSessionsPerPeer || this.#sessions.size >= maxSessions) {
@@ -225,7 +216,7 @@ export class AllocLogsProtocol {
         : mine >= maxSessionsPerPeer
           ? `already ${mine} log streams open to your agent (the limit); end one first`
           : `already ${this.#sessions.size} log streams open (the limit); try again later`;
-      await this.#refuse(stream, lp, 'busy', message);
+      await this.#refuse(framed, 'busy', message);
       return;
     }
     const session = new AbortController();
@@ -238,31 +229,32 @@ export class AllocLogsProtocol {
     };
     stream.addEventListener('close', gone);
     try {
-      let raw: Uint8Array;
+      let raw: Uint8Array | undefined;
       try {
         const signal = anySignal(session.signal, AbortSignal.timeout(requestTimeoutMs));
-        raw = (await lp.read({ signal })).subarray();
+        raw = await framed.read({ signal });
+        if (!raw) throw new Error('the asker closed the stream before its request');
       } catch (err) {
         this.#deps.log.warn({ peer, error: describe(err) }, 'alloc logs: no usable request; dropped');
-        stream.abort(err instanceof Error ? err : new Error(String(err)));
+        framed.abort(err instanceof Error ? err : new Error(String(err)));
         return;
       }
       const request = decodeRequest(raw);
       if (!request.ok) {
         this.#deps.log.warn({ peer, error: request.error }, 'alloc logs: dropped a bad request');
-        await this.#refuse(stream, lp, 'bad-request', request.error);
+        await this.#refuse(framed, 'bad-request', request.error);
         return;
       }
       let lines: AsyncIterable<LogLine>;
       try {
         lines = await this.#deps.local(request.value, session.signal);
       } catch (err) {
-        await this.#refuse(stream, lp, codeOf(err), describe(err));
+        await this.#refuse(framed, codeOf(err), describe(err));
         return;
       }
-      await lp.write(encodeFrame({ kind: 'open' }), { signal: session.signal });
+      await framed.write(encodeFrame({ kind: 'open' }), { signal: session.signal });
       const credit = new Credit(INITIAL_CREDIT);
-      void this.#readCredit(stream, lp, credit, session, peer);
+      void this.#readCredit(framed, credit, session, peer);
       let failure: { error: unknown } | undefined;
       try {
         await this.#pump(
@@ -270,7 +262,7 @@ export class AllocLogsProtocol {
           async (frames) => {
             const cost = frames.reduce((sum, f) => sum + (f[0] === KEEPALIVE ? 0 : f.length), 0);
             if (cost > 0) await credit.take(cost, session.signal);
-            await lp.writeV(frames, { signal: session.signal });
+            await framed.writeV(frames, { signal: session.signal });
           },
           session,
         );
@@ -284,11 +276,11 @@ export class AllocLogsProtocol {
       const last = failure
         ? encodeFrame({ kind: 'error', code: codeOf(failure.error), message: describe(failure.error) })
         : encodeFrame({ kind: 'end' });
-      await lp.write(last, { signal: closing });
-      await stream.close({ signal: closing });
+      await framed.write(last, { signal: closing });
+      await framed.close({ signal: closing });
     } catch (err) {
       if (!left) this.#deps.log.debug({ peer, error: describe(err) }, 'alloc logs: session failed');
-      stream.abort(err instanceof Error ? err : new Error(String(err)));
+      framed.abort(err instanceof Error ? err : new Error(String(err)));
     } finally {
       stream.removeEventListener('close', gone);
       session.abort(new Error('session over'));
@@ -301,18 +293,19 @@ export class AllocLogsProtocol {
 
   /** The asker's grants, until it closes or sends something else (then the session ends). */
   async #readCredit(
-    stream: Stream,
-    lp: ReturnType<typeof lpStream<Stream>>,
+    framed: FramedStream,
     credit: Credit,
     session: AbortController,
     peer: string,
   ): Promise<void> {
     try {
       while (!session.signal.aborted) {
-        const grant = decodeCredit((await lp.read({ signal: session.signal })).subarray());
+        const frame = await framed.read({ signal: session.signal });
+        if (!frame) return;
+        const grant = decodeCredit(frame);
         if (!grant.ok) {
           this.#deps.log.warn({ peer, error: grant.error }, 'alloc logs: dropped a session on a bad frame');
-          stream.abort(new Error(grant.error));
+          framed.abort(new Error(grant.error));
           return;
         }
         credit.give(grant.value);
@@ -378,18 +371,13 @@ export class AllocLogsProtocol {
     }
   }
 
-  async #refuse(
-    stream: Stream,
-    lp: ReturnType<typeof lpStream<Stream>>,
-    code: LogErrorCode,
-    message: string,
-  ): Promise<void> {
+  async #refuse(framed: FramedStream, code: LogErrorCode, message: string): Promise<void> {
     const signal = AbortSignal.timeout(this.#options.requestTimeoutMs);
     try {
-      await lp.write(encodeFrame({ kind: 'error', code, message }), { signal });
-      await stream.close({ signal });
+      await framed.write(encodeFrame({ kind: 'error', code, message }), { signal });
+      await framed.close({ signal });
     } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(String(err)));
+      framed.abort(err instanceof Error ? err : new Error(String(err)));
     }
   }
 }

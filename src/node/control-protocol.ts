@@ -1,9 +1,9 @@
 import type { Stream } from '@libp2p/interface';
-import { lpStream } from '@libp2p/utils';
 import type { Logger } from 'pino';
 import { parseJson } from '../crdt/json-text.js';
 import { ApiError, type ControlApi, type Route } from './control-api.js';
 import type { MeshHost } from './libp2p-host.js';
+import { FramedStream } from './net/framed-stream.js';
 
 /**
  * The control API over libp2p, for a remote `meshctl` (an operator's laptop holding the mesh key): one
@@ -59,25 +59,27 @@ export async function serveControlProtocol(host: MeshHost, api: ControlApi, log:
 
 async function serve(stream: Stream, api: ControlApi, log: Logger): Promise<void> {
   const signal = AbortSignal.timeout(TIMEOUT_MS);
-  const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES });
+  const framed = new FramedStream(stream, {
+    maxFrameBytes: MAX_FRAME_BYTES,
+    idleTimeoutMs: TIMEOUT_MS,
+    signal,
+  });
   try {
-    const answer = await answerFor(await lp.read({ signal }), api, signal);
-    await lp.write(new TextEncoder().encode(JSON.stringify(answer)), { signal });
-    await stream.close({ signal });
+    const request = await framed.read();
+    if (!request) throw new Error('the stream closed before a request');
+    const answer = await answerFor(request, api, signal);
+    await framed.write(new TextEncoder().encode(JSON.stringify(answer)));
+    await framed.close();
   } catch (err) {
     log.debug({ err }, 'control protocol: request failed');
-    stream.abort(err as Error);
+    framed.abort(err as Error);
   }
 }
 
-async function answerFor(
-  frame: { subarray(): Uint8Array },
-  api: ControlApi,
-  signal: AbortSignal,
-): Promise<ControlAnswer> {
+async function answerFor(frame: Uint8Array, api: ControlApi, signal: AbortSignal): Promise<ControlAnswer> {
   let request: ControlRequest;
   try {
-    request = parseJson(new TextDecoder('utf-8', { fatal: true }).decode(frame.subarray())) as ControlRequest;
+    request = parseJson(new TextDecoder('utf-8', { fatal: true }).decode(frame)) as ControlRequest;
     if (typeof request?.method !== 'string' || typeof request.path !== 'string') throw new Error('shape');
   } catch {
     return { status: 400, error: 'expected { "method", "path", "body"? } as JSON' };

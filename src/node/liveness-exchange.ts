@@ -1,5 +1,4 @@
 import type { Connection, Stream } from '@libp2p/interface';
-import { type LengthPrefixedStream, lpStream } from '@libp2p/utils';
 import { INBOUND_LIMITS, type InboundLimits } from './inbound-limits.js';
 import type { MeshHost } from './libp2p-host.js';
 import {
@@ -15,6 +14,7 @@ import {
 } from './liveness-digest.js';
 import { RELAYS_WANTED, RelayChoice } from './liveness-relays.js';
 import type { Logger } from './logger.js';
+import { FramedStream } from './net/framed-stream.js';
 import { newestConnections } from './newest-connection.js';
 import { openStream } from './open-stream.js';
 import { sample } from './sample.js';
@@ -56,8 +56,7 @@ export interface LivenessExchangeStats {
 interface Link {
   /** Frames go on one stream of one connection: a newer connection to the peer replaces it (newest-connection.ts). */
   connection: Connection;
-  stream?: Stream;
-  lp?: LengthPrefixedStream<Stream>;
+  stream?: FramedStream;
   busy: boolean;
   writer: DigestWriter;
 }
@@ -77,6 +76,8 @@ export class LivenessExchange {
   readonly #options: LivenessExchangeOptions;
   readonly #links = new Map<string, Link>();
   readonly #inbound = new Set<Stream>();
+  /** When a frame last arrived on each connection, by connection id: which of a peer's connections still work. */
+  readonly #heardOn = new Map<string, number>();
   /**
    * Per neighbour, from its latest frame: whether it asks for every peer's beats (unknown means yes), and when its
    * latest digest of every peer arrived.
@@ -94,6 +95,11 @@ export class LivenessExchange {
     this.#deps = deps;
     this.#options = options;
     this.#relays = new RelayChoice(options.relaysWanted ?? RELAYS_WANTED, 3 * options.intervalMs);
+  }
+
+  /** When a frame last arrived on `connection`; undefined if none ever did. */
+  heardOn(connection: Pick<Connection, 'id'>): number | undefined {
+    return this.#heardOn.get(connection.id);
   }
 
   stats(): LivenessExchangeStats {
@@ -140,6 +146,8 @@ export class LivenessExchange {
       this.#links.delete(peer);
     }
     for (const peer of this.#heard.keys()) if (!open.has(peer)) this.#heard.delete(peer);
+    const live = new Set(this.#deps.host.getConnections().map((c) => c.id));
+    for (const id of this.#heardOn.keys()) if (!live.has(id)) this.#heardOn.delete(id);
     // Called every round, so that this agent's own beat advances once per interval even with no neighbour.
     let peers = this.#deps.peers();
     if (open.size === 0) return;
@@ -183,12 +191,14 @@ export class LivenessExchange {
     }
     link.busy = true;
     try {
-      if (!link.lp) {
-        link.stream = await openStream(connection, LIVENESS_PROTOCOL, signal);
-        link.lp = lpStream(link.stream, { maxDataLength: MAX_DIGEST_BYTES });
+      if (!link.stream) {
+        link.stream = new FramedStream(await openStream(connection, LIVENESS_PROTOCOL, signal), {
+          maxFrameBytes: MAX_DIGEST_BYTES,
+          idleTimeoutMs: this.#options.timeoutMs,
+        });
       }
       const next = frame(link.writer);
-      await link.lp.write(encodeDigest(next), { signal });
+      await link.stream.write(encodeDigest(next), { signal });
       this.#sent[next.ownOnly ? 'ownBeats' : 'digests']++;
     } catch (err) {
       // The next round opens a new stream with a new writer, which describes every peer again.
@@ -207,22 +217,21 @@ export class LivenessExchange {
       return;
     }
     this.#inbound.add(stream);
-    const lp = lpStream(stream, { maxDataLength: MAX_DIGEST_BYTES, maxBufferSize: MAX_DIGEST_BYTES + 16 });
+    // Silent past idleMs: closed; its sender opens a new one when it has something to say.
+    const framed = new FramedStream(stream, {
+      maxFrameBytes: MAX_DIGEST_BYTES,
+      idleTimeoutMs: this.#options.idleMs,
+    });
     const reader = new DigestReader();
-    // One idle timer per stream, pushed back by every frame (not a new timer per frame).
-    const idle = new AbortController();
-    const timer = setTimeout(() => idle.abort(new Error('liveness stream idle')), this.#options.idleMs);
-    timer.unref();
     try {
-      for (;;) {
-        const frame = await lp.read({ signal: idle.signal });
-        timer.refresh();
+      for (let frame = await framed.read(); frame; frame = await framed.read()) {
+        this.#heardOn.set(connection.id, this.#deps.now());
         if (!this.#deps.limits.admit('liveness', from, INBOUND_LIMITS.liveness)) continue;
         if (this.dropInbound?.()) continue;
-        const decoded = decodeDigest(frame.subarray());
+        const decoded = decodeDigest(frame);
         if (!decoded.ok) {
           this.#deps.limits.rejected('liveness digest', from, decoded.error);
-          stream.abort(new Error(decoded.error));
+          framed.abort(new Error(decoded.error));
           return;
         }
         const previous = this.#heard.get(from)?.fullDigestAt;
@@ -233,11 +242,11 @@ export class LivenessExchange {
         this.#received[decoded.value.ownOnly ? 'ownBeats' : 'digests']++;
         this.#deps.deliver(from, reader.read(decoded.value));
       }
+      await framed.close();
     } catch (err) {
-      // The sender closed it, went silent past idleMs, or the connection went: it opens a new one if it can.
-      stream.abort(err instanceof Error ? err : new Error(String(err)));
+      // The sender went silent past idleMs, or the connection went: it opens a new one if it can.
+      framed.abort(err instanceof Error ? err : new Error(String(err)));
     } finally {
-      clearTimeout(timer);
       this.#inbound.delete(stream);
     }
   }

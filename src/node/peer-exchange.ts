@@ -1,11 +1,11 @@
 import type { Connection, Stream } from '@libp2p/interface';
-import { lpStream } from '@libp2p/utils';
 import type { Logger } from 'pino';
 import { parseJson } from '../crdt/json-text.js';
 import type { Decoded } from './decoded.js';
 import { INBOUND_LIMITS, type InboundLimits } from './inbound-limits.js';
 import type { KnownPeers } from './known-peers.js';
 import type { MeshHost } from './libp2p-host.js';
+import { FramedStream } from './net/framed-stream.js';
 import { dialableAddresses } from './peer-dialer.js';
 import { sample } from './sample.js';
 
@@ -81,9 +81,13 @@ export class PeerExchange {
         .filter((p) => p.peerId !== asker && p.addresses.length > 0)
         .map((p) => ({ peerId: p.peerId, addresses: p.addresses.slice(0, MAX_ADDRESSES) }));
       const picked = sample(known, MAX_PEERS, this.#random);
-      const lp = lpStream(stream, { maxDataLength: MAX_RESPONSE_BYTES });
-      await lp.write(new TextEncoder().encode(JSON.stringify(picked)), { signal });
-      await stream.close({ signal });
+      const framed = new FramedStream(stream, {
+        maxFrameBytes: MAX_RESPONSE_BYTES,
+        idleTimeoutMs: this.#timeoutMs,
+        signal,
+      });
+      await framed.write(new TextEncoder().encode(JSON.stringify(picked)));
+      await framed.close();
       this.#served?.(asker);
     } catch (err) {
       stream.abort(err as Error);
@@ -96,10 +100,15 @@ export class PeerExchange {
     const signal = AbortSignal.timeout(this.#timeoutMs);
     try {
       const stream = await this.#host.dialProtocol(peerId, PEER_EXCHANGE_PROTOCOL, { signal });
-      const lp = lpStream(stream, { maxDataLength: MAX_RESPONSE_BYTES });
-      const bytes = await lp.read({ signal });
-      await stream.close({ signal }).catch(() => stream.abort(new Error('close failed')));
-      const decoded = decodePeers(bytes.subarray());
+      const framed = new FramedStream(stream, {
+        maxFrameBytes: MAX_RESPONSE_BYTES,
+        idleTimeoutMs: this.#timeoutMs,
+        signal,
+      });
+      const bytes = await framed.read();
+      await framed.close().catch((err: unknown) => framed.abort(err as Error));
+      if (!bytes) throw new Error('the peer closed the stream without an answer');
+      const decoded = decodePeers(bytes);
       if (!decoded.ok) {
         this.#limits.rejected('peer-exchange answer', peerId.toString(), decoded.error);
         return 0;

@@ -20,14 +20,14 @@ export interface FramedStreamOptions {
   readonly maxFrameBytes: number;
   /** Buffered bytes above which the stream is paused. Defaults to one largest frame plus its prefix. */
   readonly bufferBytes?: number;
-  /** Longest wait without progress for a pending read or write. */
+  /** Longest wait without progress for a pending read or write; Infinity where the protocol bounds it itself. */
   readonly idleTimeoutMs: number;
   /** Aborts every pending and later call, and resets the stream. */
   readonly signal?: AbortSignal;
 }
 
 export interface CallOptions {
-  /** This call's deadline; the stream is reset when it fires. */
+  /** This call's deadline: it ends the wait and leaves the stream to the caller (who usually aborts it). */
   readonly signal?: AbortSignal;
 }
 
@@ -48,9 +48,9 @@ export class FramedStream {
   readonly #highWater: number;
   #idleMs: number;
   readonly #buffer = new Uint8ArrayList();
-  /** Fires on `abort()`, on the caller's signal and when progress stops: every waiting call settles. */
+  /** Fires on `abort()`, on the constructor's signal and when progress stops: every waiting call settles. */
   readonly #failed = new AbortController();
-  #wake: (() => void) | undefined;
+  readonly #wakers = new Set<() => void>();
   #resetBy: Error | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #waiting = 0;
@@ -98,50 +98,56 @@ export class FramedStream {
     return this.#buffer.byteLength;
   }
 
-  /** The next frame, or undefined when the peer closed its side cleanly between frames. */
+  /**
+   * The next frame, or undefined when the peer closed its side cleanly between frames. A call's `signal` ends
+   * the wait, not the stream: nothing of a frame is consumed until it is whole, so a later read goes on.
+   */
   async read(options?: CallOptions): Promise<Uint8Array | undefined> {
-    return this.#within(options?.signal, () => this.#read());
-  }
-
-  async #read(): Promise<Uint8Array | undefined> {
     let header = this.#decodeLength();
     while (!header) {
       if (this.#ended && this.#buffer.byteLength === 0) {
         this.#throwIfFailed();
         return undefined;
       }
-      await this.#more();
+      await this.#more(options?.signal);
       header = this.#decodeLength();
     }
     const { length, prefix } = header;
     if (length > this.#maxFrame)
       this.#fail(new FrameTooLarge(`frame too long: ${length} bytes, the limit is ${this.#maxFrame}`));
-    while (this.#buffer.byteLength < prefix + length) await this.#more();
+    while (this.#buffer.byteLength < prefix + length) await this.#more(options?.signal);
     const frame = this.#buffer.subarray(prefix, prefix + length);
     this.#buffer.consume(prefix + length);
     if (this.#buffer.byteLength < this.#highWater / 2) this.#resume();
     return frame;
   }
 
-  /** Writes one frame; resolves once the muxer took it, waiting while the peer's window is closed. */
+  /**
+   * Writes one frame; resolves once the muxer took it, waiting while the peer's window is closed. A call's
+   * `signal` ends the wait; the frame is queued whole either way, so the framing stays intact.
+   */
   async write(frame: Uint8Array | Uint8ArrayList, options?: CallOptions): Promise<void> {
-    return this.#within(options?.signal, () => this.#write(frame));
+    await this.#send(new Uint8ArrayList(varint.encode(frame.byteLength), frame), options?.signal);
   }
 
-  async #write(frame: Uint8Array | Uint8ArrayList): Promise<void> {
-    this.#throwIfFailed();
-    this.stream.send(new Uint8ArrayList(varint.encode(frame.byteLength), frame));
-    // Not 'drain': the muxer raises it on every stream whenever the socket drains, even one whose window is
-    // still closed, so a writer that trusted it would pile frames up in the stream's write buffer. 'idle'
-    // means the muxer took every byte: at most one frame waits here.
-    if (this.stream.writeBufferLength > 0) await this.#wait(this.#event('idle'));
-    this.#throwIfFailed();
+  /** Several frames in one write: one muxer frame, one encryption. */
+  async writeV(frames: readonly Uint8Array[], options?: CallOptions): Promise<void> {
+    const list = new Uint8ArrayList();
+    for (const frame of frames) list.append(varint.encode(frame.byteLength), frame);
+    await this.#send(list, options?.signal);
   }
 
   /** Closes the writing side once what was written has left, within the progress deadline. */
-  async close(): Promise<void> {
+  async close(options?: CallOptions): Promise<void> {
     this.#throwIfFailed();
-    await this.#wait(this.stream.close({ signal: this.#failed.signal }));
+    const signal = options?.signal
+      ? AbortSignal.any([this.#failed.signal, options.signal])
+      : this.#failed.signal;
+    const closing = this.stream.close({ signal });
+    await this.#wait((resolve, reject) => {
+      closing.then(resolve, reject);
+      return () => {};
+    }, options?.signal);
   }
 
   /** Resets the stream: pending and later calls fail with `error`. */
@@ -151,6 +157,25 @@ export class FramedStream {
     this.#notify();
   }
 
+  async #send(bytes: Uint8ArrayList, signal: AbortSignal | undefined): Promise<void> {
+    this.#throwIfFailed();
+    this.stream.send(bytes);
+    // Not 'drain': the muxer raises it on every stream whenever the socket drains, even one whose window is
+    // still closed, so a writer that trusted it would pile frames up in the stream's write buffer. 'idle'
+    // means the muxer took every byte: at most one write waits here.
+    if (this.stream.writeBufferLength > 0 && this.stream.status === 'open') {
+      await this.#wait((resolve) => {
+        this.stream.addEventListener('idle', resolve);
+        this.stream.addEventListener('close', resolve);
+        return () => {
+          this.stream.removeEventListener('idle', resolve);
+          this.stream.removeEventListener('close', resolve);
+        };
+      }, signal);
+    }
+    this.#throwIfFailed();
+  }
+
   /**
    * Nothing more will arrive: the peer closed its side (or the stream is gone) and the stream itself holds no
    * bytes still to hand over (it keeps them while paused, and for a moment after a listener is added).
@@ -158,19 +183,6 @@ export class FramedStream {
   get #ended(): boolean {
     if (this.stream.readBufferLength > 0) return false;
     return this.stream.remoteWriteStatus !== 'writable' || this.stream.status !== 'open';
-  }
-
-  /** A call's own deadline: when it fires, the stream is reset, since a frame half read or written is lost. */
-  async #within<T>(signal: AbortSignal | undefined, call: () => Promise<T>): Promise<T> {
-    if (!signal) return call();
-    const onAbort = () => this.abort(reasonOf(signal));
-    if (signal.aborted) onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      return await call();
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-    }
   }
 
   #decodeLength(): { length: number; prefix: number } | undefined {
@@ -184,17 +196,16 @@ export class FramedStream {
   }
 
   /** Waits for more bytes, resuming a paused stream first: the reader wants them now. */
-  async #more(): Promise<void> {
+  async #more(signal: AbortSignal | undefined): Promise<void> {
     this.#throwIfFailed();
     if (this.#ended) this.#fail(new Error('the stream ended in the middle of a frame'));
     const before = this.#buffer.byteLength;
     this.#resume();
     if (this.#buffer.byteLength > before) return;
-    await this.#wait(
-      new Promise<void>((resolve) => {
-        this.#wake = resolve;
-      }),
-    );
+    await this.#wait((resolve) => {
+      this.#wakers.add(resolve);
+      return () => this.#wakers.delete(resolve);
+    }, signal);
     this.#throwIfFailed();
   }
 
@@ -219,24 +230,8 @@ export class FramedStream {
     this.#pauseWhenFull();
   }
 
-  /** Resolves on the stream's `name` event, or when it closes (the caller then looks at why). */
-  #event(name: 'idle'): Promise<void> {
-    if (this.stream.status !== 'open') return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        this.stream.removeEventListener(name, done);
-        this.stream.removeEventListener('close', done);
-        resolve();
-      };
-      this.stream.addEventListener(name, done);
-      this.stream.addEventListener('close', done);
-    });
-  }
-
   #notify(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
+    for (const wake of [...this.#wakers]) wake();
   }
 
   #fail(error: Error): never {
@@ -249,18 +244,33 @@ export class FramedStream {
     if (this.#resetBy) throw this.#resetBy;
   }
 
-  /** Runs `work` under the progress deadline, which bytes arriving restart; expiry resets the stream. */
-  async #wait<T>(work: Promise<T>): Promise<T> {
-    if (this.#waiting++ === 0) {
+  /**
+   * Waits until `arm`'s callback fires (arm returns how to disarm), under the progress deadline that bytes
+   * arriving restart and whose expiry resets the stream; `signal` ends just this wait.
+   */
+  async #wait(
+    arm: (resolve: () => void, reject: (err: unknown) => void) => () => void,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    signal?.throwIfAborted();
+    if (this.#waiting++ === 0 && Number.isFinite(this.#idleMs)) {
       this.#idleTimer = setTimeout(
         () => this.abort(new NoProgress(`no progress for ${this.#idleMs} ms`)),
         this.#idleMs,
       );
       this.#idleTimer.unref?.();
     }
+    let disarm = () => {};
+    let onAbort = () => {};
     try {
-      return await work;
+      await new Promise<void>((resolve, reject) => {
+        disarm = arm(resolve, reject);
+        onAbort = () => reject(reasonOf(signal as AbortSignal));
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
     } finally {
+      disarm();
+      signal?.removeEventListener('abort', onAbort);
       if (--this.#waiting === 0) {
         clearTimeout(this.#idleTimer);
         this.#idleTimer = undefined;

@@ -125,4 +125,17 @@ describe('FramedStream', () => {
     setTimeout(() => controller.abort(new Error('caller gave up')), 50);
     await expect(reading).rejects.toThrow('caller gave up');
   });
+
+  it('ends a call at its own deadline and leaves the stream whole for the next read', async () => {
+    const stream = await pair(async (inbound) => {
+      const framed = new FramedStream(inbound, { maxFrameBytes: FRAME, idleTimeoutMs: 10_000 });
+      await sleep(300);
+      await framed.write(new Uint8Array([42]));
+      await framed.close();
+    });
+    const framed = new FramedStream(stream, { maxFrameBytes: FRAME, idleTimeoutMs: 10_000 });
+    await expect(framed.read({ signal: AbortSignal.timeout(50) })).rejects.toThrow();
+    expect(stream.status).toBe('open');
+    expect([...((await framed.read()) ?? [])]).toEqual([42]);
+  });
 });

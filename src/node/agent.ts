@@ -164,6 +164,7 @@ export class Agent {
         intervalMs: init.config.heartbeatIntervalMs,
         idleMs: 3 * init.config.lostAfterMs,
         timeoutMs: 10_000,
+        linkQuietMs: init.config.suspectAfterMs,
       },
     );
     this.#introductions = new Introductions(

@@ -15,14 +15,14 @@ import {
 import { RELAYS_WANTED, RelayChoice } from './liveness-relays.js';
 import type { Logger } from './logger.js';
 import { FramedStream } from './net/framed-stream.js';
-import { newestConnections } from './newest-connection.js';
+import { chooseLinks, redundantLinks } from './net/peer-links.js';
 import { openStream } from './open-stream.js';
 import { sample } from './sample.js';
 
 export const LIVENESS_PROTOCOL = '/mycel/liveness/1.0.0';
 
 export interface LivenessExchangeDeps {
-  readonly host: Pick<MeshHost, 'handle' | 'unhandle' | 'getConnections'>;
+  readonly host: Pick<MeshHost, 'handle' | 'unhandle' | 'getConnections' | 'peerId'>;
   readonly log: Logger;
   readonly random: () => number;
   readonly now: () => number;
@@ -41,6 +41,12 @@ export interface LivenessExchangeOptions {
   /** An inbound stream silent this long is closed; its sender opens a new one when it has something to say. */
   readonly idleMs: number;
   readonly timeoutMs: number;
+  /**
+   * A connection to a neighbour that carries no frame for this long, while another connection to it does, is
+   * closed (net/peer-links.ts): a peer that restarted is reached on its new connection, not a dead one. Default
+   * three intervals, the default suspect period.
+   */
+  readonly linkQuietMs?: number;
   /** Default RELAYS_WANTED. */
   readonly relaysWanted?: number;
 }
@@ -54,7 +60,7 @@ export interface LivenessExchangeStats {
 }
 
 interface Link {
-  /** Frames go on one stream of one connection: a newer connection to the peer replaces it (newest-connection.ts). */
+  /** Frames go on one stream of one connection, the one both ends settle on (net/peer-links.ts). */
   connection: Connection;
   stream?: FramedStream;
   busy: boolean;
@@ -139,14 +145,31 @@ export class LivenessExchange {
    */
   round(): void {
     if (this.#stopped) return;
-    const open = newestConnections(this.#deps.host.getConnections().filter((c) => !c.limits));
+    const connections = this.#deps.host.getConnections();
+    const me = this.#deps.host.peerId.toString();
+    const heardOn = (c: Connection) => this.#heardOn.get(c.id);
+    // Connection timelines are wall-clock times.
+    const wallNow = Date.now();
+    const timing = {
+      recentMs: 2 * this.#options.intervalMs,
+      tieMs: 2 * this.#options.intervalMs,
+      quietMs: this.#options.linkQuietMs ?? 3 * this.#options.intervalMs,
+    };
+    for (const stale of redundantLinks(me, connections, heardOn, wallNow, timing)) {
+      this.#deps.log.info(
+        { peer: stale.remotePeer.toString(), connection: stale.id },
+        'closing a connection that carries nothing while a newer one to the same peer works',
+      );
+      void stale.close().catch((err: unknown) => stale.abort(err as Error));
+    }
+    const open = chooseLinks(me, connections, timing);
     for (const [peer, link] of this.#links) {
       if (open.has(peer)) continue;
       link.stream?.abort(new Error('disconnected'));
       this.#links.delete(peer);
     }
     for (const peer of this.#heard.keys()) if (!open.has(peer)) this.#heard.delete(peer);
-    const live = new Set(this.#deps.host.getConnections().map((c) => c.id));
+    const live = new Set(connections.map((c) => c.id));
     for (const id of this.#heardOn.keys()) if (!live.has(id)) this.#heardOn.delete(id);
     // Called every round, so that this agent's own beat advances once per interval even with no neighbour.
     let peers = this.#deps.peers();
@@ -225,7 +248,7 @@ export class LivenessExchange {
     const reader = new DigestReader();
     try {
       for (let frame = await framed.read(); frame; frame = await framed.read()) {
-        this.#heardOn.set(connection.id, this.#deps.now());
+        this.#heardOn.set(connection.id, Date.now());
         if (!this.#deps.limits.admit('liveness', from, INBOUND_LIMITS.liveness)) continue;
         if (this.dropInbound?.()) continue;
         const decoded = decodeDigest(frame);

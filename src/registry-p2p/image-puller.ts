@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { BlobFetcher } from './blob-fetcher.js';
-import { type ContentStore, DigestMismatch, MAX_MANIFEST_BYTES } from './content-store.js';
+import { type ContentStore, DigestMismatch, MAX_MANIFEST_BYTES, StoreFull } from './content-store.js';
 import { type Digest, parseDigest, sha256Digest } from './digest.js';
 import { type ImageRef, isTag, tagKey } from './image-ref.js';
 import { declaredMediaType, type ParsedManifest, parseManifest, pickPlatform } from './manifest.js';
@@ -75,6 +75,8 @@ export class ImagePuller {
       await this.#store.setTag(key, digest, mediaType);
       return { digest, bytes, mediaType };
     } catch (err) {
+      // A full disk is not an unreachable upstream: peers cannot help either.
+      if (err instanceof StoreFull) throw err;
       this.#log.info(
         { ref: key, err: (err as Error).message },
         'upstream cannot resolve the tag; asking the mesh',

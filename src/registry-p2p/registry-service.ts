@@ -40,6 +40,8 @@ export interface RegistryTuning {
   requestTimeoutMs: number;
   upstreamTimeoutMs: number;
   parallelBlobs: number;
+  /** Free space the store leaves on the data dir's filesystem for the agent's state. */
+  reserveBytes: number;
 }
 
 const DEFAULT_TUNING: RegistryTuning = {
@@ -48,6 +50,8 @@ const DEFAULT_TUNING: RegistryTuning = {
   requestTimeoutMs: 10_000,
   upstreamTimeoutMs: 15_000,
   parallelBlobs: 3,
+  // State is a few MiB on a large fleet; a flash card has room for this, and must not fill up with layers.
+  reserveBytes: 64 * 1024 * 1024,
 };
 const MAX_PREPULLS = 8;
 
@@ -144,12 +148,15 @@ export class RegistryService {
     const store = await ContentStore.open({
       root: join(deps.dataDir, 'registry'),
       capBytes: deps.settings.cacheMb * 1024 * 1024,
+      reserveBytes: deps.tuning?.reserveBytes ?? DEFAULT_TUNING.reserveBytes,
       pinned: () => pins(),
       log: deps.log,
     });
     const service = new RegistryService(deps, store, await readCredentials(deps.settings.authFile));
     pins = () => service.pinned();
     await service.puller.load();
+    // Only now are pins known; a disk filled before a restart must not keep state from being written.
+    await store.restoreReserve();
     await service.server.start();
     if (deps.settings.listen !== 'off') {
       const colon = deps.settings.listen.lastIndexOf(':');

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { parseJson } from '../crdt/json-text.js';
 import type { GossipBus } from '../node/gossip-bus.js';
 import { INBOUND_LIMITS } from '../node/inbound-limits.js';
+import type { RateLimit } from '../node/rate-limiter.js';
 import { BlobFetcher } from './blob-fetcher.js';
 import { ContentStore } from './content-store.js';
 import type { Digest } from './digest.js';
@@ -42,6 +43,8 @@ export interface RegistryTuning {
   parallelBlobs: number;
   /** Free space the store leaves on the data dir's filesystem for the agent's state. */
   reserveBytes: number;
+  /** Requests to the loopback endpoint that make this agent fetch something, per client address. */
+  endpointFetches: RateLimit;
 }
 
 const DEFAULT_TUNING: RegistryTuning = {
@@ -52,6 +55,8 @@ const DEFAULT_TUNING: RegistryTuning = {
   parallelBlobs: 3,
   // State is a few MiB on a large fleet; a flash card has room for this, and must not fill up with layers.
   reserveBytes: 64 * 1024 * 1024,
+  // An image is a tag, a manifest or two, a config and its layers: a few images at once fit the burst.
+  endpointFetches: { perSecond: 2, burst: 200 },
 };
 const MAX_PREPULLS = 8;
 
@@ -140,7 +145,13 @@ export class RegistryService {
         requestTimeoutMs: tuning.requestTimeoutMs,
       },
     });
-    this.#endpoint = new LocalEndpoint({ store, fetcher: this.fetcher, puller: this.puller, log });
+    this.#endpoint = new LocalEndpoint({
+      store,
+      fetcher: this.fetcher,
+      puller: this.puller,
+      log,
+      fetchLimit: tuning.endpointFetches,
+    });
   }
 
   static async start(deps: RegistryDeps): Promise<RegistryService> {

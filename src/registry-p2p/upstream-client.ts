@@ -1,5 +1,5 @@
 import { parseJson } from '../crdt/json-text.js';
-import { readBoundedBody } from '../lib/bounded-body.js';
+import { readBoundedBody, streamBoundedBody } from '../lib/bounded-body.js';
 import { isLoopbackHost } from '../node/control-api.js';
 import { MAX_MANIFEST_BYTES } from './content-store.js';
 import { type Digest, parseDigest } from './digest.js';
@@ -39,6 +39,11 @@ const MAX_TOKENS = 256;
 const MAX_TOKEN_BYTES = 256 * 1024;
 /** Manifests and tokens are small: a body still arriving after this many header deadlines is hostile. */
 const BODY_DEADLINES = 4;
+/**
+ * A layer has no deadline of its own (a large one on a slow uplink takes long), but each header deadline of it
+ * must bring this much: about 1 KB/s, far below any honest link, far above a server that trickles to hold us.
+ */
+const MIN_BLOB_BYTES_PER_DEADLINE = 16 * 1024;
 
 /**
  * The OCI distribution read API of an upstream registry. Auth is minimal: HTTP Basic with configured
@@ -97,7 +102,14 @@ export class UpstreamClient {
     const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
     const res = await this.#get(registry, repository, `blobs/${digest}`, headers, signal);
     if (!res.body) throw new UpstreamError('blob response without a body');
-    const body = res.body as AsyncIterable<Uint8Array>;
+    // The fetcher bounds the bytes by the blob's size; here only its pace is bounded.
+    const body = streamBoundedBody(res, {
+      maxBytes: Number.MAX_SAFE_INTEGER,
+      stallMs: this.#opts.timeoutMs,
+      minBytesPerStall: MIN_BLOB_BYTES_PER_DEADLINE,
+      signal,
+      what: `blob ${digest} from ${registry}`,
+    });
     if (offset === 0 || res.status === 206) return body;
     return skip(body, offset);
   }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BodyLimitError } from '../../src/lib/bounded-body.js';
 import { MAX_MANIFEST_BYTES } from '../../src/registry-p2p/content-store.js';
+import { sha256Digest } from '../../src/registry-p2p/digest.js';
 import { UpstreamClient, UpstreamError } from '../../src/registry-p2p/upstream-client.js';
 import { type HostileUpstream, startHostileUpstream, streamForever, trickle } from './hostile-upstream.js';
 
@@ -115,6 +116,47 @@ describe('upstream bodies are bounded while they stream', () => {
     const got = await client().manifest(up.host, 'fine/image', 'v1');
     expect(new TextDecoder().decode(got.bytes)).toBe(manifest);
     expect(got.mediaType).toBe('application/vnd.oci.image.manifest.v1+json');
+  });
+});
+
+describe('upstream blobs', () => {
+  const digest = sha256Digest(new Uint8Array(0));
+
+  it('that trickle, never silent long enough to stall, are cut off for want of progress', async () => {
+    up.aborted = 0;
+    up.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      trickle(up, res, 100);
+    };
+    const body = await client().blob(up.host, 'evil/trickle', digest, 0, new AbortController().signal);
+    let read = 0;
+    const err = await (async () => {
+      for await (const chunk of body) read += chunk.length;
+    })().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(BodyLimitError);
+    expect((err as Error).message).toMatch(
+      /blob sha256:[0-9a-f]{64} from 127\.0\.0\.1:\d+ sent \d+ bytes in 1000 ms, less than the 16384 needed to count as progress/,
+    );
+    expect(read).toBeLessThan(100);
+    await expect.poll(() => up.aborted).toBe(1);
+  });
+
+  it('that stream steadily arrive whole, from the offset asked for', async () => {
+    const bytes = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 7) & 0xff);
+    up.handler = (req, res) => {
+      const from = Number(/bytes=(\d+)-/.exec(req.headers.range ?? '')?.[1] ?? 0);
+      res.writeHead(from ? 206 : 200, { 'content-length': bytes.length - from });
+      res.end(bytes.subarray(from));
+    };
+    for (const offset of [0, 1_000_000]) {
+      const body = await client().blob(up.host, 'fine/image', digest, offset, new AbortController().signal);
+      const parts: Uint8Array[] = [];
+      for await (const chunk of body) parts.push(chunk);
+      expect(Buffer.concat(parts).equals(Buffer.from(bytes.subarray(offset)))).toBe(true);
+    }
   });
 });
 

@@ -27,6 +27,9 @@ export class LocalEndpoint {
   readonly #puller: ImagePuller;
   readonly #log: Logger;
   readonly #fetches: PeerRateLimiter;
+  readonly #maxFetches: number;
+  /** Requests admitted by #mayFetch whose fetch is under way. */
+  readonly #fetching = new Set<ServerResponse>();
   #throttled = { count: 0, loggedAt: 0 };
   #server: Server | undefined;
 
@@ -36,25 +39,42 @@ export class LocalEndpoint {
     puller: ImagePuller;
     log: Logger;
     fetchLimit: RateLimit;
+    /** Admitted fetches under way at once: each holds sockets and a temp file, however slow its source. */
+    maxFetches: number;
   }) {
     this.#store = deps.store;
     this.#fetcher = deps.fetcher;
     this.#puller = deps.puller;
     this.#log = deps.log;
     this.#fetches = new PeerRateLimiter(deps.fetchLimit);
+    this.#maxFetches = deps.maxFetches;
   }
 
-  /** Whether `req`'s client may make this agent fetch once more; answers 429 when not. */
+  /**
+   * Whether `req`'s client may make this agent fetch once more; answers 429 when not. An admitted request holds
+   * its slot until its fetch ends, not when its client hangs up: the fetch goes on without it.
+   */
   #mayFetch(req: IncomingMessage, res: ServerResponse): boolean {
     const now = Date.now();
-    if (this.#fetches.take(req.socket.remoteAddress ?? '?', now)) return true;
+    const busy = this.#fetching.size >= this.#maxFetches;
+    if (!busy && this.#fetches.take(req.socket.remoteAddress ?? '?', now)) {
+      this.#fetching.add(res);
+      return true;
+    }
     this.#throttled.count++;
     if (now - this.#throttled.loggedAt >= LOG_EVERY_MS) {
       this.#log.warn({ refused: this.#throttled.count }, 'local registry endpoint throttled fetches');
       this.#throttled = { count: 0, loggedAt: now };
     }
     res.setHeader('retry-after', '1');
-    error(res, 429, 'TOOMANYREQUESTS', 'too many requests that need fetching; retry later');
+    error(
+      res,
+      429,
+      'TOOMANYREQUESTS',
+      busy
+        ? `${this.#maxFetches} fetches are under way; retry later`
+        : 'too many requests that need fetching; retry later',
+    );
     return false;
   }
 
@@ -132,6 +152,8 @@ export class LocalEndpoint {
       if (res.headersSent) res.destroy();
       else if (err instanceof StoreFull) error(res, 507, 'DENIED', err.message);
       else error(res, 404, 'BLOB_UNKNOWN', (err as Error).message);
+    } finally {
+      this.#fetching.delete(res);
     }
   }
 

@@ -45,6 +45,8 @@ export interface RegistryTuning {
   reserveBytes: number;
   /** Requests to the loopback endpoint that make this agent fetch something, per client address. */
   endpointFetches: RateLimit;
+  /** Of those, how many may be under way at once. */
+  endpointMaxFetches: number;
 }
 
 const DEFAULT_TUNING: RegistryTuning = {
@@ -57,6 +59,8 @@ const DEFAULT_TUNING: RegistryTuning = {
   reserveBytes: 64 * 1024 * 1024,
   // An image is a tag, a manifest or two, a config and its layers: a few images at once fit the burst.
   endpointFetches: { perSecond: 2, burst: 200 },
+  // Docker fetches three layers of a pull at once; a handful of pulls fit.
+  endpointMaxFetches: 32,
 };
 const MAX_PREPULLS = 8;
 
@@ -151,6 +155,7 @@ export class RegistryService {
       puller: this.puller,
       log,
       fetchLimit: tuning.endpointFetches,
+      maxFetches: tuning.endpointMaxFetches,
     });
   }
 

@@ -15,7 +15,7 @@ import { PeerClient } from '../../src/registry-p2p/peer-client.js';
 import { PeerScores } from '../../src/registry-p2p/peer-scores.js';
 import { UpstreamClient } from '../../src/registry-p2p/upstream-client.js';
 import { freeBytes, mountSmallDisk, type SmallDisk, writeStateFile } from '../support/tmpfs.js';
-import { type HostileUpstream, startHostileUpstream } from './hostile-upstream.js';
+import { type HostileUpstream, startHostileUpstream, trickle } from './hostile-upstream.js';
 
 const log = pino({ level: 'silent' });
 const MiB = 1024 * 1024;
@@ -65,7 +65,7 @@ interface Endpoint {
 async function startEndpoint(
   root: string,
   up: HostileUpstream,
-  opts: { pinned?: () => ReadonlySet<string>; fetchLimit?: RateLimit } = {},
+  opts: { pinned?: () => ReadonlySet<string>; fetchLimit?: RateLimit; maxFetches?: number } = {},
 ): Promise<Endpoint> {
   const store = await ContentStore.open({
     root,
@@ -100,6 +100,7 @@ async function startEndpoint(
     puller,
     log,
     fetchLimit: opts.fetchLimit ?? UNLIMITED,
+    maxFetches: opts.maxFetches ?? 64,
   });
   const address = await endpoint.listen('127.0.0.1', 0);
   const [host, port] = address.split(':');
@@ -199,6 +200,34 @@ describe('requests to the registry endpoint that would make it fetch', () => {
       expect(throttled.text).toMatch(/TOOMANYREQUESTS.*retry later/);
       expect((await ep.get(`evil/fill/blobs/${image.layers[0]}`)).status).toBe(200);
       expect(ep.store.has(image.layers[2]!)).toBe(false);
+    } finally {
+      await ep.close();
+    }
+  });
+
+  it('are refused while as many fetches as allowed are under way, however slow their sources', async () => {
+    const image = serveImage(up, 3);
+    const serve = up.handler;
+    up.handler = (req, res) => {
+      if (!req.url?.includes('/blobs/')) return serve(req, res);
+      res.writeHead(200, { 'content-length': BLOB });
+      trickle(up, res, 100);
+    };
+    const dir = join(disk.path, 'busy');
+    await mkdir(dir);
+    const ep = await startEndpoint(dir, up, { maxFetches: 2 });
+    try {
+      expect((await ep.get('evil/fill/manifests/latest')).status).toBe(200);
+      up.paths.length = 0;
+      const slow = image.layers.slice(0, 2).map((digest) => ep.get(`evil/fill/blobs/${digest}`));
+      await expect.poll(() => up.paths.filter((p) => p.includes('/blobs/')).length).toBe(2);
+      const refused = await ep.get(`evil/fill/blobs/${image.layers[2]}`);
+      expect(refused.status).toBe(429);
+      expect(refused.text).toMatch(/2 fetches are under way; retry later/);
+      // The trickling sources are cut off for want of progress, and their slots come back.
+      for (const answer of await Promise.all(slow)) expect(answer.status).toBe(404);
+      up.handler = serve;
+      expect((await ep.get(`evil/fill/blobs/${image.layers[2]}`)).status).toBe(200);
     } finally {
       await ep.close();
     }

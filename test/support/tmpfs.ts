@@ -21,7 +21,8 @@ export async function mountSmallDisk(size: string): Promise<SmallDisk> {
       for (const name of await readdir(path)) await rm(join(path, name), { recursive: true, force: true });
     },
     unmount: async () => {
-      execFileSync('umount', [path]);
+      // Lazy: a test that failed may still hold files open there, and the mount must not outlive the run.
+      execFileSync('umount', ['-l', path]);
       await rmdir(path);
     },
   };

@@ -106,6 +106,19 @@ describe('upstream bodies are bounded while they stream', () => {
     await expect.poll(() => up.aborted).toBe(1);
   });
 
+  it('a manifest read the caller gives up on ends at once and hangs up', async () => {
+    up.aborted = 0;
+    up.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
+      trickle(up, res, 50);
+    };
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error('shutting down')), 300);
+    const err = await failure(client().manifest(up.host, 'evil/cancel', 'latest', controller.signal));
+    expect(err.message).toMatch(/^manifest evil\/cancel:latest from 127\.0\.0\.1:\d+: /);
+    await expect.poll(() => up.aborted).toBe(1);
+  });
+
   it('a small manifest still arrives whole', async () => {
     const manifest = JSON.stringify({ schemaVersion: 2, layers: [] });
     up.handler = (_req, res) => {

@@ -1,4 +1,8 @@
 import { parseJson } from '../crdt/json-text.js';
+import { BodyLimitError, readBoundedBody } from '../lib/bounded-body.js';
+
+/** Far above any answer of a 10,000-device mesh; below what would hurt meshctl's memory. */
+const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
 /** meshctl's side of the control API: every call has a timeout and fails with one line that says what to do. */
 export class CliError extends Error {
@@ -29,6 +33,21 @@ export function apiClient(
   } catch {
     throw new CliError(`--api "${base}" is not a URL; expected something like http://127.0.0.1:7411`, 2);
   }
+  // What answers on the API's address may not be the agent: its body gets a bound like any other.
+  const read = async (res: Response): Promise<string> => {
+    try {
+      const bytes = await readBoundedBody(res, {
+        maxBytes: MAX_ANSWER_BYTES,
+        totalMs: timeoutMs,
+        stallMs: timeoutMs,
+        what: `the answer from ${root.origin}`,
+      });
+      return new TextDecoder().decode(bytes);
+    } catch (err) {
+      if (!(err instanceof BodyLimitError)) throw err;
+      throw new CliError(`${err.message}: is meshd what listens there? Set --api or MESH_API`);
+    }
+  };
   const call = async (
     method: string,
     path: string,
@@ -54,7 +73,7 @@ export function apiClient(
       );
     }
     if (!res.ok) {
-      const text = await res.text();
+      const text = await read(res);
       let message = text;
       try {
         message = (parseJson(text) as { error?: string }).error ?? text;
@@ -63,10 +82,11 @@ export function apiClient(
     }
     return res;
   };
+  const json = async (res: Response): Promise<unknown> => parseJson(await read(res));
   return {
-    get: async (path) => (await call('GET', path)).json(),
-    post: async (path, body) => (await call('POST', path, body)).json(),
-    delete: async (path) => (await call('DELETE', path)).json(),
+    get: async (path) => json(await call('GET', path)),
+    post: async (path, body) => json(await call('POST', path, body)),
+    delete: async (path) => json(await call('DELETE', path)),
     stream: async (path, signal) => {
       // The deadline covers the answer's headers only (the agent may have to reach another device first);
       // the body lasts as long as the agent streams it.

@@ -13,16 +13,19 @@ export class BlobWriter {
   readonly digest: Digest;
   readonly tempPath: string;
   readonly #file: FileHandle;
+  /** Asks the store for disk space before each write; throws when the store must refuse the blob. */
+  readonly #room: (bytes: number) => Promise<void>;
   readonly #hash: Hash = createHash('sha256');
   #written = 0;
   #state: WriterState = 'writing';
   #error: Error | undefined;
   #waiters: (() => void)[] = [];
 
-  constructor(digest: Digest, tempPath: string, file: FileHandle) {
+  constructor(digest: Digest, tempPath: string, file: FileHandle, room: (bytes: number) => Promise<void>) {
     this.digest = digest;
     this.tempPath = tempPath;
     this.#file = file;
+    this.#room = room;
   }
 
   get written(): number {
@@ -39,7 +42,14 @@ export class BlobWriter {
 
   async append(chunk: Uint8Array): Promise<void> {
     if (this.#state !== 'writing') throw new Error(`blob ${this.digest} is ${this.#state}`);
-    await this.#file.write(chunk, 0, chunk.length, this.#written);
+    await this.#room(chunk.length);
+    // write(2) stops short when the disk fills; the next call then fails with ENOSPC instead of a blob losing
+    // bytes that would later look like a source's corruption.
+    for (let done = 0; done < chunk.length; ) {
+      const { bytesWritten } = await this.#file.write(chunk, done, chunk.length - done, this.#written + done);
+      if (bytesWritten === 0) throw new Error(`cannot write blob ${this.digest}: the disk accepts no bytes`);
+      done += bytesWritten;
+    }
     this.#hash.update(chunk);
     this.#written += chunk.length;
     this.#wake();

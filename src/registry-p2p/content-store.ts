@@ -1,6 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, type ReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import {
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  statfs,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { parseJson } from '../crdt/json-text.js';
@@ -11,6 +22,11 @@ export interface StoreOptions {
   /** Directory of the store, e.g. `<data dir>/registry`. */
   readonly root: string;
   readonly capBytes: number;
+  /**
+   * Free space the store leaves on its filesystem, which it shares with the agent's state: blobs are evicted,
+   * then refused, before a write would eat into it. 0 turns the check off.
+   */
+  readonly reserveBytes: number;
   /** Digests the images of running allocations need: never evicted, whatever the pressure. */
   readonly pinned: () => ReadonlySet<string>;
   readonly log: Logger;
@@ -31,6 +47,15 @@ interface Entry {
 const MAX_TAGS = 1024;
 /** Manifests are small; a bigger one is hostile or broken. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** Bytes written between two measurements of free space (smaller with a small reserve, which it could eat). */
+const MEASURE_EVERY = 1024 * 1024;
+
+/** A blob that cannot be stored without eating into the free space kept for the agent's state. */
+export class StoreFull extends Error {
+  override readonly name = 'StoreFull';
+}
+
+const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
 /**
  * OCI blobs and manifests by digest under one directory, with a size cap and LRU eviction that skips pinned
@@ -45,6 +70,10 @@ export class ContentStore {
   readonly #types = new Map<Digest, string>();
   #tags = new Map<string, TagEntry>();
   #used = 0;
+  /** Bytes writers may still write before free space is measured again; shared by all writers. */
+  #budget = 0;
+  /** Measurements and the evictions they cause run one at a time, so concurrent writers cannot all pass. */
+  #measuring: Promise<void> = Promise.resolve();
 
   private constructor(opts: StoreOptions) {
     this.#opts = opts;
@@ -147,9 +176,14 @@ export class ContentStore {
   /** Starts writing a blob; one writer per digest (callers single-flight through the fetcher). */
   async begin(digest: Digest, expectedSize?: number): Promise<BlobWriter> {
     if (this.#writers.has(digest)) throw new Error(`blob ${digest} is already being written`);
-    if (expectedSize !== undefined) this.#evict(expectedSize);
+    if (expectedSize !== undefined) {
+      await this.#refuseIfCannotFit(digest, expectedSize);
+      this.#evict(expectedSize);
+    }
     const tempPath = join(this.#opts.root, 'tmp', `${hexOf(digest)}.${randomBytes(4).toString('hex')}`);
-    const writer = new BlobWriter(digest, tempPath, await open(tempPath, 'w+'));
+    const writer = new BlobWriter(digest, tempPath, await open(tempPath, 'w+'), (bytes) =>
+      this.#room(digest, bytes),
+    );
     this.#writers.set(digest, writer);
     return writer;
   }
@@ -184,10 +218,12 @@ export class ContentStore {
     const actual = sha256Digest(bytes);
     if (actual !== digest) throw new DigestMismatch(digest, actual);
     this.#evict(bytes.length);
+    await this.#room(digest, bytes.length);
     const temp = join(this.#opts.root, 'tmp', `${hexOf(digest)}.${randomBytes(4).toString('hex')}`);
     const file = await open(temp, 'w');
     try {
-      await file.write(bytes);
+      // writeFile, unlike write, goes on after a short write (a full disk), so ENOSPC surfaces.
+      await file.writeFile(bytes);
       await file.sync();
     } finally {
       await file.close();
@@ -200,6 +236,103 @@ export class ContentStore {
   async #writeType(digest: Digest, mediaType: string): Promise<void> {
     await writeFile(join(this.#opts.root, 'types', hexOf(digest)), mediaType);
     this.#types.set(digest, mediaType);
+  }
+
+  /**
+   * Ensures `bytes` more can be written while the reserve stays free, evicting least recently used unpinned
+   * blobs when it would not. Free space is measured again only every MEASURE_EVERY bytes: statfs per chunk
+   * would cost more than the write.
+   */
+  async #room(digest: Digest, bytes: number): Promise<void> {
+    if (this.#opts.reserveBytes <= 0) return;
+    if (bytes <= this.#budget) {
+      this.#budget -= bytes;
+      return;
+    }
+    await this.#measure(`blob ${digest}`, bytes);
+  }
+
+  #measure(what: string, bytes: number): Promise<void> {
+    const turn = this.#measuring.then(async () => {
+      if (bytes > 0 && bytes <= this.#budget) {
+        this.#budget -= bytes;
+        return;
+      }
+      const reserve = this.#opts.reserveBytes;
+      let free = await this.#freeBytes();
+      // Again while it helps: files take whole blocks, and one still open frees its space only when closed.
+      while (free - bytes < reserve && (await this.#evictForSpace(reserve + bytes - free)) > 0)
+        free = await this.#freeBytes();
+      if (free - bytes < reserve) {
+        this.#budget = 0;
+        throw this.#full(what, free);
+      }
+      this.#budget = Math.min(free - reserve - bytes, MEASURE_EVERY, reserve / 4);
+    });
+    this.#measuring = turn.catch(() => {});
+    return turn;
+  }
+
+  /** A blob whose size is known up front is refused before it evicts anything it could not fit anyway. */
+  async #refuseIfCannotFit(digest: Digest, size: number): Promise<void> {
+    if (this.#opts.reserveBytes <= 0) return;
+    const free = await this.#freeBytes();
+    const pinned = this.#opts.pinned();
+    let evictable = 0;
+    for (const [d, entry] of this.#entries) if (!pinned.has(d)) evictable += entry.size;
+    if (free + evictable - size < this.#opts.reserveBytes)
+      throw this.#full(`blob ${digest} of ${mib(size)}`, free);
+  }
+
+  #full(what: string, free: number): StoreFull {
+    return new StoreFull(
+      `no room for ${what}: the registry store keeps ` +
+        `${mib(this.#opts.reserveBytes)} free on ${this.#opts.root} for the agent's state, ${mib(free)} are ` +
+        'free, and what it could evict would not make room (blobs of running images stay); free disk space ' +
+        'there, or let Docker pull the image directly',
+    );
+  }
+
+  async #freeBytes(): Promise<number> {
+    const fs = await statfs(this.#opts.root);
+    return fs.bavail * fs.bsize;
+  }
+
+  /** Evicts least recently used unpinned blobs until `needed` bytes are gone from the disk, not just the map. */
+  async #evictForSpace(needed: number): Promise<number> {
+    const pinned = this.#opts.pinned();
+    const victims = [...this.#entries]
+      .filter(([digest]) => !pinned.has(digest))
+      .sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    let freed = 0;
+    for (const [digest] of victims) {
+      if (freed >= needed) break;
+      freed += await this.#drop(digest, 'to keep free space for state');
+    }
+    return freed;
+  }
+
+  /**
+   * Restores the reserve once pins are known (after a restart with a full disk, state must be writable before
+   * any blob is fetched again).
+   */
+  async restoreReserve(): Promise<void> {
+    if (this.#opts.reserveBytes <= 0) return;
+    await this.#measure('the reserve', 0).catch((err: Error) =>
+      this.#opts.log.warn({ err: err.message }, 'registry store cannot restore its free-space reserve'),
+    );
+  }
+
+  async #drop(digest: Digest, why: string): Promise<number> {
+    const entry = this.#entries.get(digest);
+    if (!entry) return 0;
+    this.#entries.delete(digest);
+    this.#types.delete(digest);
+    this.#used -= entry.size;
+    this.#opts.log.info({ digest, size: entry.size }, `evicted blob ${why}`);
+    await unlink(join(this.#opts.root, 'types', hexOf(digest))).catch(() => {});
+    await unlink(this.#blobPath(digest)).catch(() => {});
+    return entry.size;
   }
 
   #add(digest: Digest, size: number): void {
@@ -218,14 +351,9 @@ export class ContentStore {
     const victims = [...this.#entries]
       .filter(([digest]) => !pinned.has(digest))
       .sort((a, b) => a[1].lastUsed - b[1].lastUsed);
-    for (const [digest, entry] of victims) {
+    for (const [digest] of victims) {
       if (this.#used + incoming <= this.#opts.capBytes) break;
-      this.#entries.delete(digest);
-      this.#types.delete(digest);
-      this.#used -= entry.size;
-      void unlink(this.#blobPath(digest)).catch(() => {});
-      void unlink(join(this.#opts.root, 'types', hexOf(digest))).catch(() => {});
-      this.#opts.log.info({ digest, size: entry.size }, 'evicted blob');
+      void this.#drop(digest, 'to stay under the cap');
     }
     if (this.#used + incoming > this.#opts.capBytes)
       this.#opts.log.warn(
@@ -251,7 +379,7 @@ export class ContentStore {
     const temp = join(this.#opts.root, 'tmp', `tags.${randomBytes(4).toString('hex')}`);
     const file = await open(temp, 'w');
     try {
-      await file.write(JSON.stringify(Object.fromEntries(this.#tags)));
+      await file.writeFile(JSON.stringify(Object.fromEntries(this.#tags)));
       await file.sync();
     } finally {
       await file.close();

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { BlobFetcher } from './blob-fetcher.js';
-import { type ContentStore, DigestMismatch, MAX_MANIFEST_BYTES } from './content-store.js';
+import { type ContentStore, DigestMismatch, MAX_MANIFEST_BYTES, StoreFull } from './content-store.js';
 import { type Digest, parseDigest, sha256Digest } from './digest.js';
-import { type ImageRef, tagKey } from './image-ref.js';
+import { type ImageRef, isTag, tagKey } from './image-ref.js';
 import { declaredMediaType, type ParsedManifest, parseManifest, pickPlatform } from './manifest.js';
 import type { PeerClient } from './peer-client.js';
 import type { PeerScores } from './peer-scores.js';
@@ -65,6 +65,8 @@ export class ImagePuller {
   }
 
   async resolveTag(registry: string, repository: string, tag: string): Promise<Manifest> {
+    // Peers are asked for the tag too: what upstream would refuse must not travel the mesh either.
+    if (!isTag(tag)) throw new Error(`"${tag}" is not a tag (letters, digits, _ . -, at most 128)`);
     const key = tagKey(registry, repository, tag);
     try {
       const { bytes, mediaType } = await this.#upstream.manifest(registry, repository, tag);
@@ -73,6 +75,8 @@ export class ImagePuller {
       await this.#store.setTag(key, digest, mediaType);
       return { digest, bytes, mediaType };
     } catch (err) {
+      // A full disk is not an unreachable upstream: peers cannot help either.
+      if (err instanceof StoreFull) throw err;
       this.#log.info(
         { ref: key, err: (err as Error).message },
         'upstream cannot resolve the tag; asking the mesh',

@@ -11,6 +11,15 @@ export interface ImageRef {
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
+export function isTag(text: string): boolean {
+  return TAG.test(text);
+}
+
+/** A repository path as the distribution spec allows it: lowercase components joined by single slashes. */
+export function isRepository(text: string): boolean {
+  return text.length <= 255 && text.split('/').every((c) => COMPONENT.test(c));
+}
+
 export function parseImageRef(input: string): ImageRef | undefined {
   if (input.length > 512) return undefined;
   let rest = input;

@@ -2,31 +2,80 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { closeHttp, listenHttp } from '../node/control-api.js';
+import { PeerRateLimiter, type RateLimit } from '../node/rate-limiter.js';
 import type { BlobFetcher } from './blob-fetcher.js';
-import type { ContentStore } from './content-store.js';
+import { type ContentStore, StoreFull } from './content-store.js';
 import { parseDigest } from './digest.js';
 import type { ImagePuller } from './image-puller.js';
-import { decodeRegistry } from './image-ref.js';
+import { decodeRegistry, isRepository, isTag } from './image-ref.js';
 
 const ROUTE = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/;
-const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const LOG_EVERY_MS = 10_000;
 
 /**
  * The registry Docker Engine pulls from: `/v2/<upstream host, ':' as '_'>/<repository>/...` on loopback, read
  * only. Blobs are handed over only from the store, so only after their digest checked out.
+ *
+ * Anyone on the device can call it, unauthenticated, and name any upstream. What keeps that from filling the
+ * disk or the uplink: the store's free-space reserve; blobs fetched only at the size a manifest declared; and a
+ * per-client rate limit on requests that make the agent fetch (on loopback every local client shares one
+ * budget; a throttled Docker pull falls back to pulling directly). Content already held is always served.
  */
 export class LocalEndpoint {
   readonly #store: ContentStore;
   readonly #fetcher: BlobFetcher;
   readonly #puller: ImagePuller;
   readonly #log: Logger;
+  readonly #fetches: PeerRateLimiter;
+  readonly #maxFetches: number;
+  /** Requests admitted by #mayFetch whose fetch is under way. */
+  readonly #fetching = new Set<ServerResponse>();
+  #throttled = { count: 0, loggedAt: 0 };
   #server: Server | undefined;
 
-  constructor(deps: { store: ContentStore; fetcher: BlobFetcher; puller: ImagePuller; log: Logger }) {
+  constructor(deps: {
+    store: ContentStore;
+    fetcher: BlobFetcher;
+    puller: ImagePuller;
+    log: Logger;
+    fetchLimit: RateLimit;
+    /** Admitted fetches under way at once: each holds sockets and a temp file, however slow its source. */
+    maxFetches: number;
+  }) {
     this.#store = deps.store;
     this.#fetcher = deps.fetcher;
     this.#puller = deps.puller;
     this.#log = deps.log;
+    this.#fetches = new PeerRateLimiter(deps.fetchLimit);
+    this.#maxFetches = deps.maxFetches;
+  }
+
+  /**
+   * Whether `req`'s client may make this agent fetch once more; answers 429 when not. An admitted request holds
+   * its slot until its fetch ends, not when its client hangs up: the fetch goes on without it.
+   */
+  #mayFetch(req: IncomingMessage, res: ServerResponse): boolean {
+    const now = Date.now();
+    const busy = this.#fetching.size >= this.#maxFetches;
+    if (!busy && this.#fetches.take(req.socket.remoteAddress ?? '?', now)) {
+      this.#fetching.add(res);
+      return true;
+    }
+    this.#throttled.count++;
+    if (now - this.#throttled.loggedAt >= LOG_EVERY_MS) {
+      this.#log.warn({ refused: this.#throttled.count }, 'local registry endpoint throttled fetches');
+      this.#throttled = { count: 0, loggedAt: now };
+    }
+    res.setHeader('retry-after', '1');
+    error(
+      res,
+      429,
+      'TOOMANYREQUESTS',
+      busy
+        ? `${this.#maxFetches} fetches are under way; retry later`
+        : 'too many requests that need fetching; retry later',
+    );
+    return false;
   }
 
   /** Binds `host:port` (port 0 picks one); returns the bound `host:port`. */
@@ -56,11 +105,21 @@ export class LocalEndpoint {
       const slash = name.indexOf('/');
       const registry = slash > 0 ? decodeRegistry(name.slice(0, slash)) : undefined;
       const repository = name.slice(slash + 1);
-      if (!m || !registry || !REPOSITORY.test(repository))
+      if (!m || !registry || !isRepository(repository))
         return error(res, 404, 'NAME_UNKNOWN', 'expected /v2/<registry host, ":" as "_">/<repository>/...');
-      const reference = decodeURIComponent(m[3] ?? '');
+      const reference = decodeReference(m[3] ?? '');
       if (m[2] === 'manifests') {
+        // Tags and digests need no escapes; a decoded `..%2f..` would climb out of /v2/ on the upstream host.
         const digest = parseDigest(reference);
+        if (!digest && !isTag(reference))
+          return error(
+            res,
+            400,
+            'TAG_INVALID',
+            `"${reference}" is neither a tag (letters, digits, _ . -, at most 128) nor a sha256 digest`,
+          );
+        // A tag is always asked upstream; a digest only when the store lacks it.
+        if ((!digest || !this.#store.has(digest)) && !this.#mayFetch(req, res)) return;
         const manifest = digest
           ? await this.#puller.manifest(registry, repository, digest)
           : await this.#puller.resolveTag(registry, repository, reference);
@@ -76,18 +135,25 @@ export class LocalEndpoint {
       // sizeOf walks every manifest seen: only a blob still to fetch needs its bound.
       if (!this.#store.has(digest)) {
         const size = this.#puller.sizeOf(digest);
-        await this.#fetcher.fetch(digest, {
-          registry,
-          repository,
-          ...(size === undefined ? {} : { size }),
-          delegate: true,
-        });
+        // Docker asks for a manifest before its blobs; a blob no manifest declared has no bound but 16 GiB.
+        if (size === undefined)
+          return error(
+            res,
+            404,
+            'BLOB_UNKNOWN',
+            `${digest} is in no manifest this agent has seen: pull the image's manifest first`,
+          );
+        if (!this.#mayFetch(req, res)) return;
+        await this.#fetcher.fetch(digest, { registry, repository, size, delegate: true });
       }
       this.#sendBlob(req, res, digest);
     } catch (err) {
       this.#log.warn({ url: req.url, err: (err as Error).message }, 'local registry request failed');
-      if (!res.headersSent) error(res, 404, 'BLOB_UNKNOWN', (err as Error).message);
-      else res.destroy();
+      if (res.headersSent) res.destroy();
+      else if (err instanceof StoreFull) error(res, 507, 'DENIED', err.message);
+      else error(res, 404, 'BLOB_UNKNOWN', (err as Error).message);
+    } finally {
+      this.#fetching.delete(res);
     }
   }
 
@@ -119,6 +185,15 @@ export class LocalEndpoint {
     const stream = this.#store.read(digest, start, end);
     stream.on('error', () => res.destroy());
     stream.pipe(res);
+  }
+}
+
+/** Some clients escape the digest's `:`; a malformed escape is the client's error, not ours. */
+function decodeReference(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
   }
 }
 

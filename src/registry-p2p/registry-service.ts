@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { parseJson } from '../crdt/json-text.js';
 import type { GossipBus } from '../node/gossip-bus.js';
 import { INBOUND_LIMITS } from '../node/inbound-limits.js';
+import type { RateLimit } from '../node/rate-limiter.js';
 import { BlobFetcher } from './blob-fetcher.js';
 import { ContentStore } from './content-store.js';
 import type { Digest } from './digest.js';
@@ -42,6 +43,12 @@ export interface RegistryTuning {
   parallelBlobs: number;
   /** A slow disk, for the benchmark and tests (blob-fetcher.ts). */
   writeBytesPerSecond?: number;
+  /** Free space the store leaves on the data dir's filesystem for the agent's state. */
+  reserveBytes: number;
+  /** Requests to the loopback endpoint that make this agent fetch something, per client address. */
+  endpointFetches: RateLimit;
+  /** Of those, how many may be under way at once. */
+  endpointMaxFetches: number;
 }
 
 const DEFAULT_TUNING: RegistryTuning = {
@@ -50,6 +57,12 @@ const DEFAULT_TUNING: RegistryTuning = {
   requestTimeoutMs: 10_000,
   upstreamTimeoutMs: 15_000,
   parallelBlobs: 3,
+  // State is a few MiB on a large fleet; a flash card has room for this, and must not fill up with layers.
+  reserveBytes: 64 * 1024 * 1024,
+  // An image is a tag, a manifest or two, a config and its layers: a few images at once fit the burst.
+  endpointFetches: { perSecond: 2, burst: 200 },
+  // Docker fetches three layers of a pull at once; a handful of pulls fit.
+  endpointMaxFetches: 32,
 };
 const MAX_PREPULLS = 8;
 
@@ -139,7 +152,14 @@ export class RegistryService {
         requestTimeoutMs: tuning.requestTimeoutMs,
       },
     });
-    this.#endpoint = new LocalEndpoint({ store, fetcher: this.fetcher, puller: this.puller, log });
+    this.#endpoint = new LocalEndpoint({
+      store,
+      fetcher: this.fetcher,
+      puller: this.puller,
+      log,
+      fetchLimit: tuning.endpointFetches,
+      maxFetches: tuning.endpointMaxFetches,
+    });
   }
 
   static async start(deps: RegistryDeps): Promise<RegistryService> {
@@ -147,12 +167,15 @@ export class RegistryService {
     const store = await ContentStore.open({
       root: join(deps.dataDir, 'registry'),
       capBytes: deps.settings.cacheMb * 1024 * 1024,
+      reserveBytes: deps.tuning?.reserveBytes ?? DEFAULT_TUNING.reserveBytes,
       pinned: () => pins(),
       log: deps.log,
     });
     const service = new RegistryService(deps, store, await readCredentials(deps.settings.authFile));
     pins = () => service.pinned();
     await service.puller.load();
+    // Only now are pins known; a disk filled before a restart must not keep state from being written.
+    await store.restoreReserve();
     await service.server.start();
     if (deps.settings.listen !== 'off') {
       const colon = deps.settings.listen.lastIndexOf(':');

@@ -1,5 +1,9 @@
+import { parseJson } from '../crdt/json-text.js';
+import { readBoundedBody, streamBoundedBody } from '../lib/bounded-body.js';
 import { isLoopbackHost } from '../node/control-api.js';
-import type { Digest } from './digest.js';
+import { MAX_MANIFEST_BYTES } from './content-store.js';
+import { type Digest, parseDigest } from './digest.js';
+import { isRepository, isTag } from './image-ref.js';
 
 export const MANIFEST_TYPES = [
   'application/vnd.oci.image.index.v1+json',
@@ -17,20 +21,29 @@ export interface UpstreamOptions {
   /** Registries spoken to over plain HTTP; loopback ones always are. */
   readonly insecure: readonly string[];
   readonly credentials: Readonly<Record<string, Credentials>>;
-  /** Deadline until response headers. */
+  /** Deadline until response headers, and longest silence within a manifest or token body. */
   readonly timeoutMs: number;
 }
 
 export class UpstreamError extends Error {
   override readonly name = 'UpstreamError';
   readonly status: number | undefined;
-  constructor(message: string, status?: number) {
-    super(message);
+  constructor(message: string, status?: number, options?: ErrorOptions) {
+    super(message, options);
     this.status = status;
   }
 }
 
 const MAX_TOKENS = 256;
+/** A token answer is a JWT or two and a few fields; Docker Hub's is about 4 KiB. */
+const MAX_TOKEN_BYTES = 256 * 1024;
+/** Manifests and tokens are small: a body still arriving after this many header deadlines is hostile. */
+const BODY_DEADLINES = 4;
+/**
+ * A layer has no deadline of its own (a large one on a slow uplink takes long), but each header deadline of it
+ * must bring this much: about 1 KB/s, far below any honest link, far above a server that trickles to hold us.
+ */
+const MIN_BLOB_BYTES_PER_DEADLINE = 16 * 1024;
 
 /**
  * The OCI distribution read API of an upstream registry. Auth is minimal: HTTP Basic with configured
@@ -57,6 +70,10 @@ export class UpstreamClient {
     reference: string,
     signal?: AbortSignal,
   ): Promise<{ bytes: Uint8Array; mediaType: string }> {
+    // A reference becomes part of the URL: `../..` would climb out of /v2/ on the registry's host with the
+    // configured credentials attached.
+    if (!isTag(reference) && !parseDigest(reference))
+      throw new UpstreamError(`"${reference}" is neither a tag nor a sha256 digest`, 400);
     const res = await this.#get(
       registry,
       repository,
@@ -64,9 +81,12 @@ export class UpstreamClient {
       { accept: MANIFEST_TYPES.join(', ') },
       signal,
     );
-    const length = Number(res.headers.get('content-length') ?? 0);
-    if (length > 4 * 1024 * 1024) throw new UpstreamError(`manifest of ${length} bytes is too large`);
-    const bytes = new Uint8Array(await res.arrayBuffer());
+    const bytes = await this.#body(
+      res,
+      MAX_MANIFEST_BYTES,
+      `manifest ${repository}:${reference} from ${registry}`,
+      signal,
+    );
     const mediaType = res.headers.get('content-type')?.split(';')[0]?.trim() ?? MANIFEST_TYPES[1]!;
     return { bytes, mediaType };
   }
@@ -82,9 +102,31 @@ export class UpstreamClient {
     const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
     const res = await this.#get(registry, repository, `blobs/${digest}`, headers, signal);
     if (!res.body) throw new UpstreamError('blob response without a body');
-    const body = res.body as AsyncIterable<Uint8Array>;
+    // The fetcher bounds the bytes by the blob's size; here only its pace is bounded.
+    const body = streamBoundedBody(res, {
+      maxBytes: Number.MAX_SAFE_INTEGER,
+      stallMs: this.#opts.timeoutMs,
+      minBytesPerStall: MIN_BLOB_BYTES_PER_DEADLINE,
+      signal,
+      what: `blob ${digest} from ${registry}`,
+    });
     if (offset === 0 || res.status === 206) return body;
     return skip(body, offset);
+  }
+
+  async #body(res: Response, maxBytes: number, what: string, signal?: AbortSignal): Promise<Uint8Array> {
+    try {
+      return await readBoundedBody(res, {
+        maxBytes,
+        stallMs: this.#opts.timeoutMs,
+        totalMs: BODY_DEADLINES * this.#opts.timeoutMs,
+        what,
+        ...(signal ? { signal } : {}),
+      });
+    } catch (err) {
+      if (err instanceof UpstreamError) throw err;
+      throw new UpstreamError(`${what}: ${(err as Error).message}`, undefined, { cause: err });
+    }
   }
 
   async #get(
@@ -94,6 +136,11 @@ export class UpstreamClient {
     headers: Record<string, string>,
     signal?: AbortSignal,
   ): Promise<Response> {
+    if (!isRepository(repository))
+      throw new UpstreamError(
+        `"${repository}" is not a repository name (lowercase components joined by /)`,
+        400,
+      );
     const url = `${this.#base(registry)}/v2/${repository}/${path}`;
     const key = `${registry}/${repository}`;
     let retried = false;
@@ -159,7 +206,14 @@ export class UpstreamClient {
       [...challenge.slice(7).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]?.toLowerCase(), m[2]]),
     );
     if (!params.realm) return undefined;
-    const url = new URL(params.realm);
+    let url: URL;
+    try {
+      url = new URL(params.realm);
+    } catch {
+      throw new UpstreamError(`${registry} names a token realm that is not a URL: "${params.realm}"`);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+      throw new UpstreamError(`${registry} names a token realm that is not http(s): "${params.realm}"`);
     if (params.service) url.searchParams.set('service', params.service);
     url.searchParams.set('scope', params.scope ?? `repository:${repository}:pull`);
     const basic = this.#basic(registry);
@@ -168,10 +222,19 @@ export class UpstreamClient {
       headers: basic ? { authorization: basic } : {},
       signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
     }).catch(() => undefined);
-    if (!res?.ok) return undefined;
-    const body = (await res.json().catch(() => ({}))) as { token?: string; access_token?: string };
+    if (!res?.ok) {
+      await res?.body?.cancel().catch(() => {});
+      return undefined;
+    }
+    const text = new TextDecoder().decode(
+      await this.#body(res, MAX_TOKEN_BYTES, `token for ${registry} from ${url.host}`, signal),
+    );
+    let body: { token?: unknown; access_token?: unknown } = {};
+    try {
+      body = (parseJson(text) ?? {}) as typeof body;
+    } catch {}
     const token = body.token ?? body.access_token;
-    return token ? `Bearer ${token}` : undefined;
+    return typeof token === 'string' && token ? `Bearer ${token}` : undefined;
   }
 }
 

@@ -31,6 +31,7 @@ describe('content store', () => {
             const store = await ContentStore.open({
               root: dir.path,
               capBytes: CAP,
+              reserveBytes: 0,
               pinned: () => pinned,
               log,
             });
@@ -57,6 +58,7 @@ describe('content store', () => {
             const reopened = await ContentStore.open({
               root: dir.path,
               capBytes: CAP,
+              reserveBytes: 0,
               pinned: () => pinned,
               log,
             });
@@ -77,6 +79,7 @@ describe('content store', () => {
       const store = await ContentStore.open({
         root: dir.path,
         capBytes: 1 << 20,
+        reserveBytes: 0,
         pinned: () => new Set(),
         log,
       });

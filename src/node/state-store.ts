@@ -1,9 +1,10 @@
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DocId } from '../crdt/doc-id.js';
 import type { MeshState } from '../crdt/mesh-state.js';
 import { PeerSyncStates } from '../crdt/peer-sync-states.js';
 import { encodeDocRecord, frame, readDocRecords, type Skipped, scanRecords } from '../crdt/storage-format.js';
+import { ensureDirectory } from './data-dir.js';
 
 /**
  * The replicated state on disk, under `<dataDir>/state/`:
@@ -70,7 +71,7 @@ export class StateStore {
     maxPeers = 16,
   ): Promise<{ store: StateStore; peerStates: PeerSyncStates; report: LoadReport }> {
     const dir = join(options.dataDir, 'state');
-    await mkdir(dir, { recursive: true });
+    await ensureDirectory(dir, 'state directory');
     const skipped: (Skipped & { file: string })[] = [];
     const problems: string[] = [];
     let logBytes = 0;

@@ -15,6 +15,7 @@ import {
   visit,
   type YAMLMap,
 } from 'yaml';
+import { MAX_JOB_FILE_BYTES } from './job-file-size.js';
 import {
   type JobSpec,
   type JobSpecIssue,
@@ -23,8 +24,9 @@ import {
   validateJobSpec,
 } from './job-spec.js';
 
-export const MAX_JOB_FILE_BYTES = 256 * 1024;
 /** Enough for anchors that share a block between a few fields; far too few for a "billion laughs" bomb. */
+export { MAX_JOB_FILE_BYTES };
+
 const MAX_ALIAS_COUNT = 64;
 const MAX_FLOW_DEPTH = 32;
 /**

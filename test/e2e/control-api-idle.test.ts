@@ -4,7 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { tempDir, waitFor } from '../support/agents.js';
-import { API_LOG_LINE } from '../support/local-meshd.js';
+import { API_LOG_LINE, startLocalMeshd } from '../support/local-meshd.js';
 import { bundle, exited, MESHD, meshctl } from '../support/processes.js';
 
 beforeAll(bundle, 60_000);
@@ -24,6 +24,37 @@ function openIdle(port: number): Promise<{ socket: Socket; closed: Promise<void>
     socket.once('close', () => resolve({ socket, closed }));
   });
 }
+
+test('a request target that is no URL (`//[`) is answered, and the agent keeps running', async () => {
+  const tmp = await tempDir();
+  cleanups.push(tmp.cleanup);
+  const { agent, api } = await startLocalMeshd(join(tmp.path, 'data'), [
+    '--driver',
+    'none',
+    '--registry-listen',
+    'off',
+  ]);
+  cleanups.push(async () => {
+    agent.kill('SIGTERM');
+    await exited(agent);
+  });
+  const port = Number(new URL(api).port);
+  const answer = await new Promise<string>((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write('GET //[ HTTP/1.1\r\nHost: x\r\n\r\n'));
+    let text = '';
+    socket.on('data', (d: Buffer) => {
+      text += d.toString();
+      socket.end();
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(text));
+  });
+  // Without the token the answer is 401; what matters is that there is one.
+  expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+  await new Promise((r) => setTimeout(r, 300));
+  expect(agent.exitCode).toBeNull();
+  expect((await fetch(`${api}/healthz`, { signal: AbortSignal.timeout(1_000) })).status).toBe(200);
+}, 30_000);
 
 test('more idle sockets than descriptors: /healthz answers within 1 s, jobs are still stored, idle ones close', async () => {
   const tmp = await tempDir();

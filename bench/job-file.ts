@@ -2,7 +2,8 @@
  * Job file validation on hostile shapes, each under the 256 KiB file limit: what one `meshctl job run` can cost
  * the agent's event loop. Prints JSON: the median and minimum milliseconds per parse over several runs.
  *   unknownFields  20,000 unknown top-level fields (issue 16 #7: 5.7 s when this was quadratic)
- *   bigList        a flow list of ~120,000 items (refused by the node budget)
+ *   bigList        a flow list of 120,000 items (refused by the scan before the parser)
+ *   blockList      60,000 block list items, under the node budget: the slowest shape the parser still sees
  *   validJob       a realistic valid job, for scale
  */
 import { loadavg } from 'node:os';
@@ -19,6 +20,7 @@ function unknownFields(n: number): string {
 const CASES: Record<string, string> = {
   unknownFields: unknownFields(20_000),
   bigList: `name: web\ndriver: exec\ncommand: /bin/true\nargs: [${Array(120_000).fill('1').join(',')}]\n`,
+  blockList: `name: web\ndriver: exec\ncommand: /bin/true\nargs:\n${'- 1\n'.repeat(60_000)}`,
   validJob: [
     'name: web',
     'driver: docker',

@@ -34,6 +34,7 @@ const MAX_FLOW_DEPTH = 32;
  * 12,000; beyond this the file is refused before validation, so its cost has a bound whatever its shape.
  */
 export const MAX_JOB_FILE_NODES = 65_536;
+const TOO_MANY_NODES = `file holds more than ${MAX_JOB_FILE_NODES} keys, values and items; a job needs a few hundred`;
 
 /** `path` is empty for errors about the file as a whole (syntax, size); `line` and `column` are 1-based. */
 export type JobFileError = { path: string; message: string; line: number; column: number };
@@ -100,13 +101,14 @@ function locateProblems(text: string, fileName: string | undefined): JobFileResu
     );
   }
 
-  const tooDeep = flowDepthExceeded(text);
-  if (tooDeep !== undefined) {
+  const shape = scanShape(text);
+  if (shape.tooDeep !== undefined) {
     return whole(
       `nested deeper than ${MAX_FLOW_DEPTH} levels of [ ] or { }; a job needs a few at most`,
-      tooDeep,
+      shape.tooDeep,
     );
   }
+  if (shape.tooMany !== undefined) return whole(TOO_MANY_NODES, shape.tooMany);
 
   // YAML accepts what JSON does not (trailing commas, empty values, bare words), so a .json file is held to JSON.
   if (fileName?.toLowerCase().endsWith('.json')) {
@@ -209,7 +211,7 @@ function checkStructure(doc: Document.Parsed): Located[] {
     return [
       {
         path: '',
-        message: `file holds more than ${MAX_JOB_FILE_NODES} keys, values and items; a job needs a few hundred`,
+        message: TOO_MANY_NODES,
         offset: overBudget,
       },
     ];
@@ -302,14 +304,19 @@ function firstAlias(doc: Document.Parsed): number {
 }
 
 /**
- * The offset of the first bracket nested deeper than MAX_FLOW_DEPTH, skipping quoted strings and comments.
- * The YAML parser slows down steeply with depth (seconds for a 256 KiB file of "["), and no job comes near it.
+ * One pass over the text, skipping quoted strings and comments, before the YAML parser sees it:
+ * - `tooDeep`, the first bracket nested deeper than MAX_FLOW_DEPTH: the parser slows down steeply with depth
+ *   (seconds for a 256 KiB file of "["), and no job comes near it;
+ * - `tooMany`, where the commas and line breaks pass MAX_JOB_FILE_NODES: each starts at least one node, and the
+ *   parser spends some microseconds on every node (a second for a 240 KB flow list of 120,000 items).
  */
-function flowDepthExceeded(text: string): number | undefined {
+function scanShape(text: string): { tooDeep?: number; tooMany?: number } {
   let depth = 0;
+  let separators = 0;
   let quote: string | undefined;
   for (let at = 0; at < text.length; at++) {
     const char = text[at];
+    if (char === '\n' && ++separators > MAX_JOB_FILE_NODES) return { tooMany: at };
     if (quote !== undefined) {
       if (char === '\\' && quote === '"') at++;
       else if (char === quote) quote = undefined;
@@ -317,14 +324,16 @@ function flowDepthExceeded(text: string): number | undefined {
       quote = char;
     } else if (char === '#' && (at === 0 || /\s/.test(text[at - 1]!))) {
       const end = text.indexOf('\n', at);
-      at = end === -1 ? text.length : end;
+      at = end === -1 ? text.length : end - 1;
     } else if (char === '[' || char === '{') {
-      if (++depth > MAX_FLOW_DEPTH) return at;
+      if (++depth > MAX_FLOW_DEPTH) return { tooDeep: at };
     } else if (char === ']' || char === '}') {
       depth = Math.max(0, depth - 1);
+    } else if (char === ',' && ++separators > MAX_JOB_FILE_NODES) {
+      return { tooMany: at };
     }
   }
-  return undefined;
+  return {};
 }
 
 const JSON_SPACE = /[ \t\n\r]*/y;

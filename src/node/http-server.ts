@@ -4,11 +4,11 @@ import type { Socket } from 'node:net';
 
 /** Milliseconds, Node's names; 0 turns a timeout off. */
 export interface HttpLimits {
-  /** From accept (or the end of the previous response) to the end of the request's headers. */
+  /** From accept to the end of the first request's headers (later requests have idleTimeout for it). */
   headersTimeout: number;
   /** From accept to the end of the request's body. */
   requestTimeout: number;
-  /** A kept-alive connection with no request in flight is closed after this long. */
+  /** From the end of a response to the end of the next request's headers on a kept-alive connection. */
   idleTimeout: number;
   maxHeadersCount: number;
   /** Open connections at most; one more closes the longest-idle one at accept, or itself if none is idle. */

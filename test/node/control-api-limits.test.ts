@@ -43,7 +43,7 @@ async function rawRequest(port: number, raw: string): Promise<string> {
   return answer;
 }
 
-test('the connection cap leaves room: a tenth of the descriptors at most, a reserve kept', () => {
+test('the connection cap leaves room: an eighth of the descriptors past a reserve, 8 to 256', () => {
   expect(connectionCap(1024)).toBe(112);
   expect(connectionCap(256)).toBe(16);
   expect(connectionCap(64)).toBe(8);

@@ -1,5 +1,5 @@
 #!/usr/bin/env -S node --max-semi-space-size=1 --optimize-for-size --single-threaded --v8-pool-size=0
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { Agent } from '../node/agent.js';
 import { agentRoutes } from '../node/api-routes.js';
@@ -7,6 +7,7 @@ import { loadOrCreateApiToken } from '../node/api-token.js';
 import { ConfigError, DRIVERS, LOG_LEVELS, parseLabels, resolveConfig } from '../node/config.js';
 import { ControlApi } from '../node/control-api.js';
 import { serveControlProtocol } from '../node/control-protocol.js';
+import { prepareDataDir } from '../node/data-dir.js';
 import { createLogger } from '../node/logger.js';
 import { allocLogsRoutes } from '../node/routes/alloc-logs-routes.js';
 import { allocRoutes } from '../node/routes/alloc-routes.js';
@@ -85,8 +86,8 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel, { node: config.name });
   // The join token holds the mesh key: never in a log.
   log.debug({ config: { ...config, joinToken: config.joinToken && '<redacted>' } }, 'configuration resolved');
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const token = await loadOrCreateApiToken(config.dataDir);
+  await prepareDataDir(config.dataDir);
+  const token = await loadOrCreateApiToken(config.dataDir, (message) => log.warn(message));
   const agent = await Agent.start(config, { log });
   const api = new ControlApi(
     [

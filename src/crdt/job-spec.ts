@@ -6,6 +6,8 @@
  */
 import * as z from 'zod';
 import { DURATION_PATTERN, formatDuration, parseDuration } from './duration.js';
+import { imageRefProblem } from './image-name.js';
+import { describeIssue, unknownField } from './job-spec-messages.js';
 
 export const DRIVERS = ['docker', 'exec'] as const;
 export const JOB_TYPES = ['service', 'batch'] as const;
@@ -58,14 +60,24 @@ const IMAGE = /^[\x21-\x7e]+$/;
 const ATTRIBUTE = /^(arch|os|name|driver|label\.[A-Za-z0-9]([A-Za-z0-9._/-]{0,251}[A-Za-z0-9])?)$/;
 const HTTP_PATH = /^\/[\x21-\x7e]*$/;
 
+/**
+ * Issues reported at most, the rest counted: nobody reads 20,000 errors, and finding each one's line costs time
+ * the agent's event loop cannot spare.
+ */
+export const MAX_REPORTED_ISSUES = 50;
+
 /** Like `z.strictObject`, with an error per unknown field that suggests the field probably meant. */
 function fields<Shape extends z.ZodRawShape>(shape: Shape) {
   const known = Object.keys(shape);
   return z.strictObject(shape, {
-    // One line per key: `validateJobSpec` splits them so each unknown field gets its own position.
+    // One line per key: `validateJobSpec` splits them so each unknown field gets its own position. Only the
+    // reported ones get a suggestion; those past the cap are only counted.
     error: (issue) =>
       issue.code === 'unrecognized_keys'
-        ? issue.keys.map((key) => unknownField(key, known)).join('\n')
+        ? issue.keys
+            .slice(0, MAX_REPORTED_ISSUES)
+            .map((key) => unknownField(key, known))
+            .join('\n')
         : undefined,
   });
 }
@@ -93,6 +105,13 @@ function duration(description: string, min: number) {
 }
 
 const text = (max = LIMITS.text) => z.string().min(1).max(max);
+
+/** The kernel takes argv and environment as C strings: a NUL would cut the value, so no copy could ever start. */
+function noNul(schema: z.ZodString) {
+  return schema.refine((value) => !value.includes('\0'), {
+    error: 'must not contain a NUL character (\\0): a process cannot be given one',
+  });
+}
 const port = () => z.int().min(1).max(65_535);
 
 const portSchema = fields({
@@ -164,7 +183,11 @@ const healthSchema = z.discriminatedUnion('type', [
     ...healthTiming,
   }),
   fields({ type: z.literal('tcp'), port: port(), ...healthTiming }),
-  fields({ type: z.literal('exec'), command: z.array(text()).min(1).max(LIMITS.args), ...healthTiming }),
+  fields({
+    type: z.literal('exec'),
+    command: z.array(noNul(text())).min(1).max(LIMITS.args),
+    ...healthTiming,
+  }),
 ]);
 
 const restartSchema = fields({
@@ -199,7 +222,7 @@ const envVariables = z
     z.string().regex(ENV_NAME, {
       error: 'environment variable names are letters, digits and "_", not starting with a digit',
     }),
-    z.string().max(LIMITS.text),
+    noNul(z.string().max(LIMITS.text)),
   )
   .refine((env) => Object.keys(env).length <= LIMITS.envEntries, {
     error: `at most ${LIMITS.envEntries} variables`,
@@ -236,9 +259,22 @@ const jobFields = fields({
     .default(1)
     .meta({ description: 'How many copies run across the fleet.' }),
   driver: z.enum(DRIVERS),
-  image: z.string().min(1).max(LIMITS.image).regex(IMAGE, { error: 'must not contain spaces' }).optional(),
-  command: text().optional(),
-  args: z.array(z.string().max(LIMITS.text)).max(LIMITS.args).default([]),
+  image: z
+    .string()
+    .min(1)
+    .max(LIMITS.image)
+    .regex(IMAGE, { error: 'must not contain spaces' })
+    .superRefine((image, ctx) => {
+      // A spaceless string that is still no reference (`--privileged`) would reach `docker run` as an option.
+      const problem = IMAGE.test(image) ? imageRefProblem(image) : undefined;
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, input: image });
+    })
+    .optional(),
+  command: noNul(text()).optional(),
+  args: z
+    .array(noNul(z.string().max(LIMITS.text)))
+    .max(LIMITS.args)
+    .default([]),
   env: envSchema.default({}),
   network: z.enum(NETWORK_MODES).default('host'),
   ports: z.array(portSchema).max(LIMITS.ports).default([]),
@@ -283,12 +319,24 @@ export type DisconnectPolicy = JobSpec['disconnect'];
 export type PathSegment = string | number;
 /** `target` says whether the field's name (an unknown field) or its value is at fault. */
 export type JobSpecIssue = { path: PathSegment[]; message: string; target: 'name' | 'value' };
-export type JobSpecResult = { ok: true; spec: JobSpec } | { ok: false; issues: JobSpecIssue[] };
+/** `omitted` counts the issues past MAX_REPORTED_ISSUES. */
+export type JobSpecResult =
+  | { ok: true; spec: JobSpec }
+  | { ok: false; issues: JobSpecIssue[]; omitted: number };
 
 export function validateJobSpec(input: unknown): JobSpecResult {
   const result = jobSpecSchema.safeParse(input, { error: describeIssue });
   if (result.success) return { ok: true, spec: result.data };
-  return { ok: false, issues: result.error.issues.flatMap(toJobSpecIssues) };
+  const issues: JobSpecIssue[] = [];
+  let omitted = 0;
+  for (const issue of result.error.issues) {
+    // Unknown keys come as one issue per mapping, however many: count them without expanding them.
+    const size = issue.code === 'unrecognized_keys' ? issue.keys.length : 1;
+    const room = MAX_REPORTED_ISSUES - issues.length;
+    if (room > 0) issues.push(...toJobSpecIssues(issue, room));
+    omitted += Math.max(0, size - Math.max(0, room));
+  }
+  return { ok: false, issues, omitted };
 }
 
 /** The user-facing form of a normalised spec: parsing it gives the same spec back. */
@@ -363,114 +411,15 @@ function checkCrossFieldRules(job: JobFields, ctx: z.RefinementCtx): void {
   });
 }
 
-function toJobSpecIssues(issue: z.core.$ZodIssue): JobSpecIssue[] {
+function toJobSpecIssues(issue: z.core.$ZodIssue, max: number): JobSpecIssue[] {
   const path = issue.path.map((segment) => (typeof segment === 'number' ? segment : String(segment)));
   if (issue.code === 'unrecognized_keys') {
     const messages = issue.message.split('\n');
-    return issue.keys.map((key, index) => ({
+    return issue.keys.slice(0, max).map((key, index) => ({
       path: [...path, key],
       message: messages[index] ?? `unknown field "${key}"`,
       target: 'name',
     }));
   }
   return [{ path, message: issue.message, target: issue.code === 'invalid_key' ? 'name' : 'value' }];
-}
-
-function describeIssue(issue: z.core.$ZodRawIssue): string | undefined {
-  if (issue.input === undefined && (issue.code === 'invalid_type' || issue.code === 'invalid_value')) {
-    const options = issue.code === 'invalid_value' ? ` (one of: ${issue.values.map(String).join(', ')})` : '';
-    return `missing required field${options}`;
-  }
-  switch (issue.code) {
-    case 'invalid_type': {
-      const hint = issue.expected === 'string' && ['number', 'boolean'].includes(typeof issue.input);
-      return `must be ${noun(issue.expected)}, got ${nounOf(issue.input)}${hint ? ` (quote it: "${String(issue.input)}")` : ''}`;
-    }
-    case 'too_small':
-      return bound(issue.origin, issue.minimum, issue.inclusive ?? true, 'at least', '>');
-    case 'too_big':
-      return bound(issue.origin, issue.maximum, issue.inclusive ?? true, 'at most', '<');
-    case 'invalid_value':
-      return `must be one of: ${issue.values.map((v) => String(v)).join(', ')}`;
-    case 'invalid_union': {
-      if (!Array.isArray(issue.options)) return undefined;
-      const options = issue.options.map(String).join(', ');
-      return issue.input === undefined
-        ? `missing required field (one of: ${options})`
-        : `must be one of: ${options}`;
-    }
-    case 'invalid_key':
-      return issue.issues[0]?.message;
-    default:
-      return undefined;
-  }
-}
-
-function bound(
-  origin: string,
-  limit: number | bigint,
-  inclusive: boolean,
-  words: string,
-  sign: string,
-): string {
-  const n = Number(limit);
-  if (origin === 'string')
-    return n === 1 && sign === '>' ? 'must not be empty' : `must be ${words} ${n} characters`;
-  if (origin === 'array')
-    return n === 1 && sign === '>' ? 'must not be empty' : `must have ${words} ${n} items`;
-  return `must be ${sign}${inclusive ? '=' : ''} ${n}`;
-}
-
-const NOUNS: Record<string, string> = {
-  string: 'a string',
-  // Every number in a job spec is an integer.
-  number: 'an integer',
-  int: 'an integer',
-  boolean: 'true or false',
-  object: 'a mapping',
-  record: 'a mapping',
-  array: 'a list',
-};
-
-function noun(expected: string): string {
-  return NOUNS[expected] ?? expected;
-}
-
-function nounOf(value: unknown): string {
-  if (value === null) return 'null (an empty value)';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'number') return Number.isInteger(value) ? 'an integer' : `the number ${value}`;
-  return noun(typeof value);
-}
-
-function unknownField(key: string, known: readonly string[]): string {
-  const suggestion = closest(key, known);
-  return `unknown field "${key}"${suggestion === undefined ? '' : ` (did you mean "${suggestion}"?)`}`;
-}
-
-/** Nomad users write `max_parallel`; typos drop or swap a letter or two. Both deserve a suggestion. */
-function closest(key: string, known: readonly string[]): string | undefined {
-  const squash = (s: string) => s.toLowerCase().replace(/[-_]/g, '');
-  let best: { name: string; distance: number } | undefined;
-  for (const name of known) {
-    const distance = squash(name) === squash(key) ? 0 : editDistance(key, name);
-    if (distance <= 2 && distance < name.length / 2 && (best === undefined || distance < best.distance)) {
-      best = { name, distance };
-    }
-  }
-  return best?.name;
-}
-
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 2) return 3;
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }

@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PeerId } from '@libp2p/interface';
 import type { JobVersion } from '../crdt/job-log.js';
@@ -10,6 +9,7 @@ import { VERSION } from '../version.js';
 import { localAllocLogs, ownerView } from './alloc-logs-local.js';
 import { AllocLogsProtocol } from './alloc-logs-protocol.js';
 import type { AgentConfig } from './config.js';
+import { prepareDataDir } from './data-dir.js';
 import { GossipBus } from './gossip-bus.js';
 import { loadOrCreateIdentity } from './identity.js';
 import { InboundLimits } from './inbound-limits.js';
@@ -194,7 +194,7 @@ export class Agent {
 
   static async start(config: AgentConfig, env: AgentEnvironment): Promise<Agent> {
     const now = env.now ?? Date.now;
-    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    await prepareDataDir(config.dataDir);
     const identity = await loadOrCreateIdentity(config.dataDir);
     const mesh = await resolveMembership(config.dataDir, config.joinToken, env.log);
     const revoked = new Set<string>();

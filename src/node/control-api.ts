@@ -1,9 +1,13 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { parseJson } from '../crdt/json-text.js';
 import { bearerMatches } from './api-token.js';
+import { closeHttp, type HttpLimits, listenHttp } from './http-server.js';
 import { isAddressInUse, StartupError } from './startup-error.js';
+
+// The registry endpoint imports these from here.
+export { closeHttp, listenHttp };
 
 export class ApiError extends Error {
   readonly status: number;
@@ -51,37 +55,6 @@ export function splitHostPort(listen: string): { host: string; port: number } {
 }
 
 /**
- * An HTTP server on `host:port` (port 0 picks one) with its limits set before it accepts anything; a failed bind
- * (port taken) rejects instead of surfacing as an unhandled 'error' event.
- */
-export async function listenHttp(
-  handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
-  host: string,
-  port: number,
-  limits: Partial<Pick<Server, 'requestTimeout' | 'headersTimeout' | 'maxHeadersCount'>>,
-): Promise<Server> {
-  const server = Object.assign(
-    createServer((req, res) => void handler(req, res)),
-    limits,
-  );
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return server;
-}
-
-/** Stops `server` now: open keep-alive and streaming connections would otherwise hold close() up. */
-export async function closeHttp(server: Server | undefined): Promise<void> {
-  if (!server) return;
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-}
-
-/**
  * The local control API that meshctl talks to: JSON over HTTP. It binds loopback unless the operator opts in,
  * because it can steer the whole mesh.
  */
@@ -89,13 +62,15 @@ export class ControlApi {
   readonly #routes: { method: string; segments: string[]; route: Route }[];
   readonly #log: Logger;
   readonly #token: string | undefined;
+  readonly #limits: Partial<HttpLimits>;
   #server: Server | undefined;
 
   /** With `auth`, every request but /healthz must carry `Authorization: Bearer <token>` (meshd always sets it). */
-  constructor(routes: Route[], log: Logger, auth?: { token: string }) {
+  constructor(routes: Route[], log: Logger, auth?: { token: string }, limits: Partial<HttpLimits> = {}) {
     this.#routes = routes.map((route) => ({ method: route.method, segments: route.path.split('/'), route }));
     this.#log = log;
     this.#token = auth?.token;
+    this.#limits = limits;
   }
 
   async listen(address: string, allowRemote: boolean): Promise<{ host: string; port: number }> {
@@ -106,18 +81,16 @@ export class ControlApi {
           'Anyone who reaches it can steer the mesh; pass --allow-remote-api to do it anyway',
       );
     }
-    const server = await listenHttp((req, res) => this.#handle(req, res), host, port, {
-      requestTimeout: 30_000,
-      headersTimeout: 10_000,
-      maxHeadersCount: 50,
-    }).catch((err: unknown) => {
-      if (!isAddressInUse(err)) throw err;
-      throw new StartupError(
-        `cannot serve the control API on ${address}: another process already uses that port ` +
-          '(another meshd on this device?). Stop it, or give meshd another --api',
-        { cause: err },
-      );
-    });
+    const server = await listenHttp((req, res) => this.#handle(req, res), host, port, this.#limits).catch(
+      (err: unknown) => {
+        if (!isAddressInUse(err)) throw err;
+        throw new StartupError(
+          `cannot serve the control API on ${address}: another process already uses that port ` +
+            '(another meshd on this device?). Stop it, or give meshd another --api',
+          { cause: err },
+        );
+      },
+    );
     this.#server = server;
     const bound = server.address();
     return typeof bound === 'object' && bound ? { host: bound.address, port: bound.port } : { host, port };
@@ -147,10 +120,12 @@ export class ControlApi {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://api');
     const abort = new AbortController();
     res.on('close', () => abort.abort());
+    // A request target like `//[` is no URL at all; it gets a 400 like any other bad path.
+    let url = new URL('http://api/');
     try {
+      url = parseRequestTarget(req.url);
       if (this.#token !== undefined && !OPEN_PATHS.has(url.pathname)) {
         if (!bearerMatches(req.headers.authorization, this.#token)) {
           throw new ApiError(
@@ -170,6 +145,12 @@ export class ControlApi {
       });
       await send(res, response, abort.signal);
     } catch (err) {
+      // A client that hangs up mid-request is routine (meshctl killed with ^C), not a fault of the agent.
+      if (!(err instanceof ApiError) && (abort.signal.aborted || req.readableAborted)) {
+        this.#log.debug({ err: String(err), path: url.pathname }, 'control API client went away');
+        res.end();
+        return;
+      }
       const status = err instanceof ApiError ? err.status : 500;
       if (status === 500) this.#log.error({ err, path: url.pathname }, 'control API handler failed');
       if (!res.headersSent) {
@@ -190,7 +171,7 @@ export class ControlApi {
       const ok = candidate.segments.every((segment, i) => {
         const part = parts[i] ?? '';
         if (segment.startsWith(':')) {
-          params[segment.slice(1)] = decodeURIComponent(part);
+          params[segment.slice(1)] = decodePathSegment(part);
           return part.length > 0;
         }
         return segment === part;
@@ -202,6 +183,27 @@ export class ControlApi {
     throw pathMatched
       ? new ApiError(405, `${method} is not allowed on ${pathname}`)
       : new ApiError(404, `no such endpoint: ${pathname}`);
+  }
+}
+
+function parseRequestTarget(target: string | undefined): URL {
+  // Only the path and query count: `//host/x` must not turn into a URL on another host with path `/x`.
+  const path = target ?? '/';
+  try {
+    return new URL(`http://api${path.startsWith('/') ? path : `/${path}`}`);
+  } catch {
+    throw new ApiError(400, `malformed request path: ${JSON.stringify(path.slice(0, 200))}`);
+  }
+}
+
+function decodePathSegment(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new ApiError(
+      400,
+      `malformed percent-encoding in path segment "${part}": a % must be followed by two hex digits (write %25 for %)`,
+    );
   }
 }
 

@@ -1,9 +1,11 @@
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DocId } from '../crdt/doc-id.js';
 import type { MeshState } from '../crdt/mesh-state.js';
 import { PeerSyncStates } from '../crdt/peer-sync-states.js';
 import { encodeDocRecord, frame, readDocRecords, type Skipped, scanRecords } from '../crdt/storage-format.js';
+import { ensureDirectory } from './data-dir.js';
+import { stateWriteReserve } from './descriptor-reserve.js';
 
 /**
  * The replicated state on disk, under `<dataDir>/state/`:
@@ -70,7 +72,9 @@ export class StateStore {
     maxPeers = 16,
   ): Promise<{ store: StateStore; peerStates: PeerSyncStates; report: LoadReport }> {
     const dir = join(options.dataDir, 'state');
-    await mkdir(dir, { recursive: true });
+    await ensureDirectory(dir, 'state directory');
+    // Taken now, while descriptors are plentiful, for a flush at a time when they are not.
+    stateWriteReserve();
     const skipped: (Skipped & { file: string })[] = [];
     const problems: string[] = [];
     let logBytes = 0;
@@ -183,7 +187,7 @@ export class StateStore {
 
   /** Writes and fsyncs `data`: nothing counts as stored before it is on the device. */
   private async writeSynced(path: string, flags: 'a' | 'w', data: Uint8Array): Promise<void> {
-    const handle = await open(path, flags);
+    const handle = await stateWriteReserve().open(() => open(path, flags));
     try {
       await handle.write(data);
       await handle.sync();
@@ -197,7 +201,7 @@ export class StateStore {
     const temp = `${path}.tmp`;
     await this.writeSynced(temp, 'w', data);
     await rename(temp, path);
-    const dir = await open(this.dir, 'r');
+    const dir = await stateWriteReserve().open(() => open(this.dir, 'r'));
     try {
       await dir.sync();
       this.stats.fsyncs++;

@@ -165,7 +165,7 @@ describe('syntax', () => {
     const [error] = errorsOf('name: web\ndriver: [docker\ncount: 3\n');
     expect(error).toMatchObject({ path: '', line: 3, column: 1 });
     expect(errorsOf('name: web\nname: api\n')).toEqual([
-      { path: '', message: 'Map keys must be unique', line: 2, column: 1 },
+      { path: '', message: 'duplicate key "name" in this mapping: keep one', line: 2, column: 1 },
     ]);
     expect(errorsOf('name: web\n\tdriver: docker\n')[0]).toMatchObject({
       line: 2,
@@ -320,7 +320,9 @@ const runtime = fc.oneof(
   fc.record(
     {
       driver: fc.constant('docker'),
-      image: fc.stringMatching(/^[\x21-\x7e]{1,40}$/),
+      image: fc.stringMatching(
+        /^([a-z0-9]{1,12}\.[a-z]{2,4}(:[0-9]{1,5})?\/)?[a-z0-9]{1,12}([._-][a-z0-9]{1,8}){0,2}(:[\w][\w.-]{0,20})?$/,
+      ),
       command: text(30),
       network: fc.constantFrom('host', 'bridge'),
     },

@@ -22,6 +22,7 @@ import type { AgentConfig } from './config.js';
 import { probeDocker } from './drivers/docker-probe.js';
 import type { DriverName } from './drivers/driver.js';
 import { driversFor } from './drivers/driver-selection.js';
+import { DurableJobWrites } from './durable-job-write.js';
 import type { GossipBus } from './gossip-bus.js';
 import { INBOUND_LIMITS, type InboundLimits } from './inbound-limits.js';
 import type { MeshHost } from './libp2p-host.js';
@@ -131,6 +132,7 @@ export class StateService {
   /** Peers whose session was asked for again while one was running: run one more when it ends. */
   readonly #again = new Set<string>();
   readonly #listeners = new Set<() => void>();
+  readonly #jobWrites: DurableJobWrites;
   #periodic: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
   #ignoredLog: NodeJS.Timeout | undefined;
@@ -152,6 +154,7 @@ export class StateService {
     this.#options = init.options;
     this.state = init.state;
     this.store = init.store;
+    this.#jobWrites = new DurableJobWrites(this.state, this.store, (messages) => this.publish(messages));
     this.#protocol = init.protocol;
     this.#drivers = init.drivers;
     this.loadReport = init.loadReport;
@@ -207,26 +210,22 @@ export class StateService {
   }
 
   async submitJob(spec: JobSpec): Promise<{ name: string; version: number; outcome: SubmitOutcome }> {
-    const result = this.state.submitJob(
-      spec.name,
-      spec as unknown as JsonValue,
-      this.peerId,
-      this.#deps.now(),
-    );
-    // Durable before acknowledged: the submission survives a crash of this device right after the answer.
-    await this.store.flush();
-    this.publish(result.publish);
-    return { name: spec.name, version: result.version, outcome: result.outcome };
+    return this.#jobWrites.run(async () => {
+      const now = this.#deps.now();
+      const plan = this.state.planSubmit(spec.name, spec as unknown as JsonValue, this.peerId, now);
+      // Durable before acknowledged, and applied only once durable (durable-job-write.ts).
+      if (plan.event) await this.#jobWrites.add(spec.name, plan.event, now);
+      return { name: spec.name, version: plan.version, outcome: plan.outcome };
+    });
   }
 
   async stopJob(name: string, purge: boolean): Promise<{ name: string; outcome: StatusOutcome }> {
-    const now = this.#deps.now();
-    const result = purge
-      ? this.state.purgeJob(name, this.peerId, now)
-      : this.state.stopJob(name, this.peerId, now);
-    if (result.outcome === 'changed') await this.store.flush();
-    this.publish(result.publish);
-    return { name, outcome: result.outcome };
+    return this.#jobWrites.run(async () => {
+      const now = this.#deps.now();
+      const plan = this.state.planStatus(name, purge ? 'purge' : 'stop', this.peerId, now);
+      if (plan.event) await this.#jobWrites.add(name, plan.event, now);
+      return { name, outcome: plan.outcome };
+    });
   }
 
   /** The job event an operator is asked to sign (closed mesh): nothing is written until `commitJob`. */
@@ -243,10 +242,10 @@ export class StateService {
 
   /** Adds a signed job event; refused (RangeError, with the reason) unless a trusted operator signed it. */
   async commitJob(name: string, event: JobEvent): Promise<{ outcome: CommitOutcome }> {
-    const result = this.state.commitJobEvent(name, event, this.#deps.now());
-    if (result.outcome === 'added') await this.store.flush();
-    this.publish(result.publish);
-    return { outcome: result.outcome };
+    return this.#jobWrites.run(async () => {
+      const added = await this.#jobWrites.add(name, event, this.#deps.now());
+      return { outcome: added ? 'added' : 'duplicate' };
+    });
   }
 
   /** Adds an operator-signed trust change (operator added or removed, device revoked). */
@@ -332,7 +331,16 @@ export class StateService {
     clearTimeout(this.#retry);
     clearTimeout(this.#ignoredLog);
     await this.#protocol.stop();
-    await this.store.close();
+    try {
+      await this.store.close();
+    } catch (err) {
+      // A full or read-only disk must not turn a clean stop into a crash: what this last flush held is
+      // re-derived (own records, alloc states) or re-synced from peers; acknowledged jobs were stored earlier.
+      this.#deps.log.error(
+        { err: String(err) },
+        'could not store the latest state changes at shutdown; peers hold them and will re-sync them',
+      );
+    }
   }
 
   async #wire(): Promise<void> {

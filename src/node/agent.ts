@@ -4,6 +4,7 @@ import type { PeerId } from '@libp2p/interface';
 import type { JobVersion } from '../crdt/job-log.js';
 import type { JobSpec } from '../crdt/job-spec.js';
 import type { Result } from '../crdt/result.js';
+import { trustRootOf } from '../crdt/trust.js';
 import { formatImageRef, parseImageRef } from '../registry-p2p/image-ref.js';
 import { RegistryService, type RegistryTuning } from '../registry-p2p/registry-service.js';
 import { VERSION } from '../version.js';
@@ -271,6 +272,7 @@ export class Agent {
       persist: () => state.store.flush(),
       drivers: state.drivers,
       liveness: () => this.#placementLiveness(state),
+      trustRoot: this.mesh && trustRootOf(this.mesh.operators),
       imageMirror: () => this.#registry?.endpoint,
       tuning: env.workloads,
       makeDriver: env.makeDriver,

@@ -14,7 +14,7 @@ import {
 } from '../crdt/mesh-state.js';
 import type { NodeRecord } from '../crdt/records.js';
 import type { Sign } from '../crdt/signature.js';
-import type { TrustChange } from '../crdt/trust.js';
+import { type TrustChange, trustRootOf } from '../crdt/trust.js';
 import { VERSION } from '../version.js';
 import { loadAutomerge } from './automerge-wasm.js';
 import { backoffDelay } from './backoff.js';
@@ -105,8 +105,10 @@ export function localNodeRecord(init: {
   addresses: readonly string[];
   arch: string;
   os: string;
+  trustRoot?: string | undefined;
 }): NodeRecord {
   return {
+    ...(init.trustRoot === undefined ? {} : { trustRoot: init.trustRoot }),
     peerId: init.peerId,
     name: init.config.name,
     labels: { ...init.config.labels },
@@ -411,6 +413,7 @@ export class StateService {
       addresses: dialableAddresses(this.#deps.host.getMultiaddrs().map((a) => a.toString())),
       arch: arch(),
       os: platform(),
+      trustRoot: this.#deps.operators && trustRootOf(this.#deps.operators),
     });
     const current = this.state.nodes().find((n) => n.peerId === this.peerId);
     if (current && canonicalJson(current) === canonicalJson(record)) return;

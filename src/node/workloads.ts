@@ -23,6 +23,8 @@ export interface WorkloadsDeps {
   /** Drivers this node offers (the same list its node record advertises). */
   drivers: readonly DriverName[];
   liveness(): readonly PeerLiveness[];
+  /** The closed mesh's `trustRootOf`: nodes that declare another are not placed on (placement-input.ts). */
+  trustRoot?: string | undefined;
   /** `host:port` of the agent's registry endpoint, when up: Docker pulls images through it. */
   imageMirror?: () => string | undefined;
   /** Tests shrink placement debounce and health intervals. */
@@ -51,7 +53,12 @@ export class Workloads {
     const { state, now, log } = deps;
     this.placement = new PlacementService({
       self: deps.self,
-      readState: () => ({ jobs: state.jobs(), nodes: state.nodes(), allocations: state.allocations() }),
+      readState: () => ({
+        jobs: state.jobs(),
+        nodes: state.nodes(),
+        allocations: state.allocations(),
+        trustRoot: deps.trustRoot,
+      }),
       readLiveness: deps.liveness,
       now,
       ...(deps.tuning?.debounceMs !== undefined ? { debounceMs: deps.tuning.debounceMs } : {}),

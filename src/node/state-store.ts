@@ -129,8 +129,13 @@ export class StateStore {
   persistStaged(staged: StagedWrite): Promise<void> {
     return this.enqueue(async () => {
       const before = this.persisted.get(staged.docId);
-      const bytes =
-        before && before.epoch === staged.epoch ? saveStagedSince(staged, before.heads) : saveStaged(staged);
+      let bytes: Uint8Array | undefined;
+      try {
+        if (before && before.epoch === staged.epoch) bytes = saveStagedSince(staged, before.heads);
+      } catch {
+        // Heads the staged copy does not descend from (should not happen within an epoch): store it whole.
+      }
+      bytes ??= saveStaged(staged);
       const data = encodeDocRecord({ docId: staged.docId, epoch: staged.epoch, bytes });
       await this.append(join(this.dir, LOG), data);
       this.logBytes += data.length;

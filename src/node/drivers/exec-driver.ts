@@ -2,8 +2,9 @@
  * Plain child processes, for devices without Docker and for work that is not a container. Each process is
  * started in its own session (it survives the agent), writes straight into its log files (no pipe through the
  * agent, which may be gone), and is remembered in `<dataDir>/alloc/<allocId>/proc.json` by pid and start time
- * so that a restarted agent adopts it instead of starting it twice. There are no resource limits without
- * cgroups; the limits are handed to the process as MYCEL_CPU_LIMIT / MYCEL_MEMORY_LIMIT.
+ * (announced by an intent before the spawn: proc-record.ts) so that a restarted agent adopts it instead of
+ * starting it twice, and a process that cannot be recorded does not run at all. There are no resource limits
+ * without cgroups; the limits are handed to the process as MYCEL_CPU_LIMIT / MYCEL_MEMORY_LIMIT.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -168,18 +169,19 @@ export class ExecDriver implements Driver<'exec'> {
 
     // Intent first: a process that cannot be recorded is never started, and one started just before a crash
     // is found again by its launch id instead of being started twice.
+    const launch = randomUUID();
     const intent: ProcRecord = {
       allocId: task.allocId,
       job: task.job,
       jobVersion: task.jobVersion,
       owner: this.options.owner,
-      launch: randomUUID(),
+      launch,
       startedAt: this.now(),
     };
     await writeRecord(dir, intent).catch((err: unknown) => {
       throw this.unrecordable(task, err, 'nothing was started');
     });
-    const child = this.spawnDetached(task, dir, intent.launch!);
+    const child = this.spawnDetached(task, dir, launch);
     if (child.pid === undefined) {
       const err = await new Promise<Error>((resolve) => child.once('error', resolve));
       // An intent left behind would make every later list() scan /proc for a process that never was.

@@ -31,18 +31,19 @@ const TIMINGS = {
   lostAfterMs: 3_000,
 } as const;
 
+/** Live processes whose command line holds `marker`, without their children (a shell's fork before it execs). */
 function processesWith(marker: string): number[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((entry) => {
-      try {
-        const state = /\) (\S)/.exec(readFileSync(`/proc/${entry}/stat`, 'utf8'))?.[1];
-        return state !== 'Z' && readFileSync(`/proc/${entry}/cmdline`, 'latin1').includes(marker);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
+  const found = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (!readFileSync(`/proc/${entry}/cmdline`, 'latin1').includes(marker)) continue;
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state !== 'Z') found.set(Number(entry), Number(ppid));
+    } catch {}
+  }
+  return [...found].filter(([, ppid]) => !found.has(ppid)).map(([pid]) => pid);
 }
 
 async function tmpfs(sizeKiB: number): Promise<string> {

@@ -12,7 +12,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ExecTaskSpec } from '../../../src/node/drivers/driver.js';
 import { DriverError } from '../../../src/node/drivers/driver-error.js';
 import { ExecDriver } from '../../../src/node/drivers/exec-driver.js';
-import { readProcStat } from '../../../src/node/drivers/proc-identity.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 
@@ -20,20 +19,22 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** Live (non-zombie) processes whose command line holds `marker`. */
+/**
+ * Live (non-zombie) processes whose command line holds `marker`, without their own children: a shell's fork
+ * carries its command line until it execs, and is not a second copy.
+ */
 function processesWith(marker: string): number[] {
-  const pids: number[] = [];
+  const found = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       if (!readFileSync(`/proc/${entry}/cmdline`, 'latin1').includes(marker)) continue;
-    } catch {
-      continue;
-    }
-    const state = readProcStat(Number(entry))?.state;
-    if (state !== undefined && state !== 'Z') pids.push(Number(entry));
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state !== 'Z') found.set(Number(entry), Number(ppid));
+    } catch {}
   }
-  return pids;
+  return [...found].filter(([, ppid]) => !found.has(ppid)).map(([pid]) => pid);
 }
 
 async function tmpfs(sizeKiB: number): Promise<string> {

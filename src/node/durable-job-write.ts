@@ -32,7 +32,13 @@ export class DurableJobWrites {
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       const staged = this.state.stageJobEvent(name, event, now);
       if (!staged) return false;
-      await this.store.persistStaged(staged);
+      await this.store.persistStaged(staged).catch((err: unknown) => {
+        throw new Error(
+          `job "${name}" was not stored, so nothing changed: cannot write the state to disk ` +
+            `(${(err as Error).message}); free space on the data dir or make it writable, then run it again`,
+          { cause: err },
+        );
+      });
       const publish = this.state.applyStaged(staged);
       if (publish) {
         this.publish(publish);

@@ -235,13 +235,24 @@ export class MeshState {
    * the same way). Undefined when the event is already there. The shell stores the result, then `applyStaged`.
    */
   stageJobEvent(name: string, event: JobEvent, now: number): StagedWrite | undefined {
-    const id = jobDocId(name);
+    return this.stage(jobDocId(name), () => this.commitJobEvent(name, event, now));
+  }
+
+  /** `addTrustChange` computed on a copy, as `stageJobEvent`. */
+  stageTrustChange(change: TrustChange, now: number): StagedWrite | undefined {
+    return this.stage(TRUST_DOC_ID, () => this.addTrustChange(change, now));
+  }
+
+  private stage(
+    id: DocId,
+    write: () => { outcome: CommitOutcome; publish: GossipMessage[] },
+  ): StagedWrite | undefined {
     const saved = this.slots.get(id);
     const wasDirty = this.dirty.has(id);
     // A.change outdates the document it is given: the copy keeps the replica's own document usable.
     if (saved) this.slots.set(id, { doc: A.clone(saved.doc, { actor: this.actor }), epoch: saved.epoch });
     try {
-      const { outcome, publish } = this.commitJobEvent(name, event, now);
+      const { outcome, publish } = write();
       const staged = this.slots.get(id);
       if (outcome !== 'added' || !staged) return undefined;
       return { docId: id, epoch: staged.epoch, base: saved?.doc, doc: staged.doc, publish };
@@ -249,6 +260,8 @@ export class MeshState {
       if (saved) this.slots.set(id, saved);
       else this.slots.delete(id);
       if (!wasDirty) this.dirty.delete(id);
+      // Views cached while the copy stood in may reflect it: bumping (never rewinding) invalidates them.
+      if (id === TRUST_DOC_ID) this.trustGeneration++;
     }
   }
 

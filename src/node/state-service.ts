@@ -22,7 +22,7 @@ import type { AgentConfig } from './config.js';
 import { probeDocker } from './drivers/docker-probe.js';
 import type { DriverName } from './drivers/driver.js';
 import { driversFor } from './drivers/driver-selection.js';
-import { DurableJobWrites } from './durable-job-write.js';
+import { DurableWrites } from './durable-write.js';
 import type { GossipBus } from './gossip-bus.js';
 import { INBOUND_LIMITS, type InboundLimits } from './inbound-limits.js';
 import type { MeshHost } from './libp2p-host.js';
@@ -134,7 +134,7 @@ export class StateService {
   /** Peers whose session was asked for again while one was running: run one more when it ends. */
   readonly #again = new Set<string>();
   readonly #listeners = new Set<() => void>();
-  readonly #jobWrites: DurableJobWrites;
+  readonly #writes: DurableWrites;
   #periodic: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
   #ignoredLog: NodeJS.Timeout | undefined;
@@ -156,7 +156,7 @@ export class StateService {
     this.#options = init.options;
     this.state = init.state;
     this.store = init.store;
-    this.#jobWrites = new DurableJobWrites(this.state, this.store, (messages) => this.publish(messages));
+    this.#writes = new DurableWrites(this.state, this.store, (messages) => this.publish(messages));
     this.#protocol = init.protocol;
     this.#drivers = init.drivers;
     this.loadReport = init.loadReport;
@@ -212,20 +212,20 @@ export class StateService {
   }
 
   async submitJob(spec: JobSpec): Promise<{ name: string; version: number; outcome: SubmitOutcome }> {
-    return this.#jobWrites.run(async () => {
+    return this.#writes.run(async () => {
       const now = this.#deps.now();
       const plan = this.state.planSubmit(spec.name, spec as unknown as JsonValue, this.peerId, now);
-      // Durable before acknowledged, and applied only once durable (durable-job-write.ts).
-      if (plan.event) await this.#jobWrites.add(spec.name, plan.event, now);
+      // Durable before acknowledged, and applied only once durable (durable-write.ts).
+      if (plan.event) await this.#writes.addJobEvent(spec.name, plan.event, now);
       return { name: spec.name, version: plan.version, outcome: plan.outcome };
     });
   }
 
   async stopJob(name: string, purge: boolean): Promise<{ name: string; outcome: StatusOutcome }> {
-    return this.#jobWrites.run(async () => {
+    return this.#writes.run(async () => {
       const now = this.#deps.now();
       const plan = this.state.planStatus(name, purge ? 'purge' : 'stop', this.peerId, now);
-      if (plan.event) await this.#jobWrites.add(name, plan.event, now);
+      if (plan.event) await this.#writes.addJobEvent(name, plan.event, now);
       return { name, outcome: plan.outcome };
     });
   }
@@ -244,18 +244,18 @@ export class StateService {
 
   /** Adds a signed job event; refused (RangeError, with the reason) unless a trusted operator signed it. */
   async commitJob(name: string, event: JobEvent): Promise<{ outcome: CommitOutcome }> {
-    return this.#jobWrites.run(async () => {
-      const added = await this.#jobWrites.add(name, event, this.#deps.now());
+    return this.#writes.run(async () => {
+      const added = await this.#writes.addJobEvent(name, event, this.#deps.now());
       return { outcome: added ? 'added' : 'duplicate' };
     });
   }
 
   /** Adds an operator-signed trust change (operator added or removed, device revoked). */
   async addTrustChange(change: TrustChange): Promise<{ outcome: CommitOutcome }> {
-    const result = this.state.addTrustChange(change, this.#deps.now());
-    if (result.outcome === 'added') await this.store.flush();
-    this.publish(result.publish);
-    return { outcome: result.outcome };
+    return this.#writes.run(async () => {
+      const added = await this.#writes.addTrustChange(change, this.#deps.now());
+      return { outcome: added ? 'added' : 'duplicate' };
+    });
   }
 
   /** One anti-entropy session with `peer` now (tests, and operators through the API later). */

@@ -13,6 +13,26 @@ export class CliError extends Error {
   }
 }
 
+/**
+ * A change the agent may or may not have carried out: the request left, then the connection broke or the answer
+ * did not come in time. Saying "cannot reach" here would invite a blind retry of something already stored.
+ */
+export class OutcomeUnknown extends CliError {}
+
+/** Failures that happen before a request leaves: the agent cannot have seen it. */
+const NEVER_SENT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'ENOENT',
+  'EACCES',
+  'EPERM',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
 export interface ApiClient {
   get<T>(path: string): Promise<T>;
   post<T>(path: string, body: unknown): Promise<T>;
@@ -68,6 +88,7 @@ export function apiClient(
       });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+      if (method !== 'GET' && !NEVER_SENT.has(cause)) throw outcomeUnknown(root, cause);
       throw new CliError(
         `cannot reach the agent at ${root.origin} (${cause}): is meshd running there? Set --api or MESH_API`,
       );
@@ -83,10 +104,25 @@ export function apiClient(
     return res;
   };
   const json = async (res: Response): Promise<unknown> => parseJson(await read(res));
+  /** A change's answer lost on the way (the body cut short) leaves its outcome as unknown as no answer. */
+  const answerOf = async (res: Response): Promise<unknown> => {
+    let text: string;
+    try {
+      text = await read(res);
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+      throw outcomeUnknown(root, cause);
+    }
+    try {
+      return parseJson(text);
+    } catch {
+      throw outcomeUnknown(root, 'the answer was cut short');
+    }
+  };
   return {
     get: async (path) => json(await call('GET', path)),
-    post: async (path, body) => json(await call('POST', path, body)),
-    delete: async (path) => json(await call('DELETE', path)),
+    post: async (path, body) => answerOf(await call('POST', path, body)),
+    delete: async (path) => answerOf(await call('DELETE', path)),
     stream: async (path, signal) => {
       // The deadline covers the answer's headers only (the agent may have to reach another device first);
       // the body lasts as long as the agent streams it.
@@ -106,4 +142,10 @@ export function apiClient(
       }
     },
   } as ApiClient;
+}
+
+function outcomeUnknown(root: URL, cause: string): OutcomeUnknown {
+  return new OutcomeUnknown(
+    `the connection to the agent at ${root.origin} broke before it answered (${cause}): the outcome is unknown`,
+  );
 }

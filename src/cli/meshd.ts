@@ -121,11 +121,17 @@ async function main(): Promise<void> {
       log.error('shutdown took over 10 s; exiting anyway');
       process.exit(1);
     }, 10_000);
-    await api.close();
-    await agent.stop();
+    let code = 0;
+    try {
+      await api.close();
+      await agent.stop();
+    } catch (err) {
+      log.error({ err: String(err) }, 'shutdown failed part-way');
+      code = 1;
+    }
     clearTimeout(deadline);
     log.flush();
-    process.exit(0);
+    process.exit(code);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -31,6 +31,7 @@ import {
 import { checkReloads } from './reload-check.js';
 import { err, ok, type Result } from './result.js';
 import { type Sign, signValue, verifyValue } from './signature.js';
+import type { StagedWrite } from './staged-write.js';
 import { deriveTrust, type TrustChange, type TrustView, trustEntry } from './trust.js';
 
 /**
@@ -227,6 +228,63 @@ export class MeshState {
     }
     const publish = this.addJobEvents(jobDocId(name), [keyed(event)], now);
     return { outcome: publish.length > 0 ? 'added' : 'duplicate', publish };
+  }
+
+  /**
+   * What `commitJobEvent` would write, computed on a copy: the replica stays as it was (and refusals are thrown
+   * the same way). Undefined when the event is already there. The shell stores the result, then `applyStaged`.
+   */
+  stageJobEvent(name: string, event: JobEvent, now: number): StagedWrite | undefined {
+    return this.stage(jobDocId(name), () => this.commitJobEvent(name, event, now));
+  }
+
+  /** `addTrustChange` computed on a copy, as `stageJobEvent`. */
+  stageTrustChange(change: TrustChange, now: number): StagedWrite | undefined {
+    return this.stage(TRUST_DOC_ID, () => this.addTrustChange(change, now));
+  }
+
+  private stage(
+    id: DocId,
+    write: () => { outcome: CommitOutcome; publish: GossipMessage[] },
+  ): StagedWrite | undefined {
+    const saved = this.slots.get(id);
+    const wasDirty = this.dirty.has(id);
+    // A.change outdates the document it is given: the copy keeps the replica's own document usable.
+    if (saved) this.slots.set(id, { doc: A.clone(saved.doc, { actor: this.actor }), epoch: saved.epoch });
+    try {
+      const { outcome, publish } = write();
+      const staged = this.slots.get(id);
+      if (outcome !== 'added' || !staged) return undefined;
+      return { docId: id, epoch: staged.epoch, base: saved?.doc, doc: staged.doc, publish };
+    } finally {
+      if (saved) this.slots.set(id, saved);
+      else this.slots.delete(id);
+      if (!wasDirty) this.dirty.delete(id);
+      // Views cached while the copy stood in may reflect it: bumping (never rewinding) invalidates them.
+      if (id === TRUST_DOC_ID) this.trustGeneration++;
+    }
+  }
+
+  /**
+   * Applies a stored `StagedWrite`; returns its gossip, or undefined when the document moved to another epoch
+   * meanwhile (a compaction): the caller stages again on the new copy.
+   */
+  applyStaged(staged: StagedWrite): readonly GossipMessage[] | undefined {
+    const current = this.slots.get(staged.docId);
+    if (current?.doc === staged.base) {
+      this.set(staged.docId, staged.doc);
+      return staged.publish;
+    }
+    // Changes that arrived while the write was being stored: the same epoch merges as a union.
+    if (!current || !staged.base || current.epoch !== staged.epoch || epochOf(staged.base) !== staged.epoch) {
+      return undefined;
+    }
+    try {
+      this.set(staged.docId, A.merge(A.clone(current.doc, { actor: this.actor }), staged.doc));
+      return staged.publish;
+    } catch {
+      return undefined;
+    }
   }
 
   stopJob(name: string, by: string, now: number): { outcome: StatusOutcome; publish: GossipMessage[] } {

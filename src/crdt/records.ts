@@ -20,6 +20,8 @@ export const nodeRecordSchema = z.object({
   drivers: z.array(z.enum(['docker', 'exec'])),
   agentVersion: shortText,
   addresses: z.array(z.string().max(512)).max(64),
+  /** `trustRootOf` the operators this node accepts jobs from; absent in an open mesh and from older agents. */
+  trustRoot: z.string().max(64).optional(),
 });
 export type NodeRecord = z.output<typeof nodeRecordSchema>;
 

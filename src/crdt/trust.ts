@@ -60,6 +60,15 @@ function readChange(key: string, value: string): TrustChange | undefined {
   }
 }
 
+/**
+ * Names the genesis a device accepts jobs under, for its node record: devices of one mesh share it (every join
+ * token carries the mesh's initial operators), and one flashed with a forged operator list declares another, so
+ * placement can leave it out instead of handing it copies it will refuse. Order and duplicates do not matter.
+ */
+export function trustRootOf(genesis: readonly string[]): string {
+  return sha256Hex(canonicalJson([...new Set(genesis)].sort()), 32);
+}
+
 export function deriveTrust(genesis: readonly string[], entries: ReadonlyMap<string, string>): TrustView {
   const rejected: { key: string; reason: string }[] = [];
   const changes: { key: string; change: TrustChange }[] = [];

@@ -3,6 +3,7 @@ import type { PeerId } from '@libp2p/interface';
 import type { JobVersion } from '../crdt/job-log.js';
 import type { JobSpec } from '../crdt/job-spec.js';
 import type { Result } from '../crdt/result.js';
+import { trustRootOf } from '../crdt/trust.js';
 import { formatImageRef, parseImageRef } from '../registry-p2p/image-ref.js';
 import { RegistryService, type RegistryTuning } from '../registry-p2p/registry-service.js';
 import { VERSION } from '../version.js';
@@ -27,7 +28,7 @@ import { dialableAddresses, PeerDialer } from './peer-dialer.js';
 import { PeerExchange } from './peer-exchange.js';
 import { type PeerLiveness, readJobSpec } from './placement-input.js';
 import { placementLiveness } from './placement-liveness.js';
-import { revocationGater } from './revocation-gater.js';
+import { REVOCATION_NOTICE_MS, revocationGater } from './revocation-gater.js';
 import { StateService, type StateServiceOptions } from './state-service.js';
 import { Workloads, type WorkloadsDeps } from './workloads.js';
 
@@ -272,13 +273,14 @@ export class Agent {
       persist: () => state.store.flush(),
       drivers: state.drivers,
       liveness: () => this.#placementLiveness(state),
+      trustRoot: this.mesh && trustRootOf(this.mesh.operators),
       imageMirror: () => this.#registry?.endpoint,
       tuning: env.workloads,
       makeDriver: env.makeDriver,
     });
     state.onChange(() => workloads.changed());
-    state.onChange(() => this.#applyRevocations(state));
-    this.#applyRevocations(state);
+    state.onChange(() => this.#applyRevocations(state, workloads));
+    this.#applyRevocations(state, workloads);
     this.onLivenessChange(() => workloads.changed());
     return workloads;
   }
@@ -424,22 +426,32 @@ export class Agent {
 
   /**
    * Cuts off devices newly revoked in the trust document: the gater refuses them from now on, open connections
-   * close, and they leave the liveness view (placement already ignores their records).
+   * close, and they leave the liveness view (placement already ignores their records). Revoked itself, this
+   * device stops its own workloads.
    */
-  #applyRevocations(state: StateService): void {
+  #applyRevocations(state: StateService, workloads: Workloads): void {
     for (const peer of state.state.trust().revoked) {
       if (this.#revoked.has(peer)) continue;
       this.#revoked.add(peer);
       if (peer === this.peerId) {
         this.log.error('this device has been revoked by an operator: the mesh refuses it');
+        // Members re-place its copies now; running them here too would exceed every job's count.
+        void workloads.fence().catch((err: unknown) => this.log.error({ err }, 'self-fencing failed'));
         continue;
       }
       this.log.warn({ peer }, 'device revoked: refusing and dropping it');
       this.liveness.forget(peer);
-      for (const conn of this.host.getConnections()) {
-        if (conn.remotePeer.toString() === peer)
-          void conn.close().catch((err: unknown) => conn.abort(err as Error));
-      }
+      // Open connections close a moment later, not at once: long enough for the gossiped revocation to reach
+      // the device, so that an unmodified one fences itself instead of running copies members re-place. What
+      // it sends meanwhile is already ignored, and the gater refuses any new connection from now on.
+      const close = setTimeout(() => {
+        for (const conn of this.host.getConnections()) {
+          if (conn.remotePeer.toString() === peer)
+            void conn.close().catch((err: unknown) => conn.abort(err as Error));
+        }
+      }, REVOCATION_NOTICE_MS);
+      close.unref();
+      this.#timers.push(close);
     }
   }
 

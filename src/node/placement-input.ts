@@ -26,6 +26,11 @@ export interface StateViews {
   readonly jobs: readonly JobView[];
   readonly nodes: readonly NodeRecord[];
   readonly allocations: readonly AllocStatus[];
+  /**
+   * This agent's `trustRootOf` (closed mesh). Nodes that declare another root refuse the jobs this agent
+   * accepts, so they are not placed on; every member of a mesh shares the root, so members still agree.
+   */
+  readonly trustRoot?: string | undefined;
 }
 
 /** One entry of the liveness view (`LivenessView.list(now)` returns a superset of this). */
@@ -77,7 +82,10 @@ export function placementInput(
   const unreadable = new Set(skipped.map((s) => s.job));
   return {
     jobs,
-    nodes: [...state.nodes].sort((a, b) => compareText(a.peerId, b.peerId)).map(schedNode),
+    nodes: [...state.nodes]
+      .filter((n) => acceptsOurJobs(n, state.trustRoot))
+      .sort((a, b) => compareText(a.peerId, b.peerId))
+      .map(schedNode),
     allocations: state.allocations
       .filter((a) => !unreadable.has(a.job))
       .sort((a, b) => compareText(a.allocId, b.allocId) || compareText(a.node, b.node))
@@ -141,6 +149,11 @@ function schedVersion(version: number, spec: JobSpec): SchedJobVersion {
       autoRevert: spec.update.autoRevert,
     },
   };
+}
+
+/** A record without a root comes from an open mesh or an older agent: placed on as before. */
+function acceptsOurJobs(node: NodeRecord, trustRoot: string | undefined): boolean {
+  return trustRoot === undefined || node.trustRoot === undefined || node.trustRoot === trustRoot;
 }
 
 function schedNode(r: NodeRecord): SchedNode {

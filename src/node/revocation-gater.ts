@@ -1,6 +1,12 @@
 import type { ConnectionGater, PeerId } from '@libp2p/interface';
 
 /**
+ * How long a member keeps its open connections to a device it has just revoked: gossip crosses a slow link in
+ * well under this, so the device hears of its revocation (and fences itself) before it is cut off.
+ */
+export const REVOCATION_NOTICE_MS = 1_000;
+
+/**
  * The connection gater every agent runs: a revoked device is refused at every step (dial, inbound and outbound
  * handshakes), on top of whatever gater the environment brings (the simulator's partitions).
  */

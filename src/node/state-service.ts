@@ -14,13 +14,14 @@ import {
 } from '../crdt/mesh-state.js';
 import type { NodeRecord } from '../crdt/records.js';
 import type { Sign } from '../crdt/signature.js';
-import type { TrustChange } from '../crdt/trust.js';
+import { type TrustChange, trustRootOf } from '../crdt/trust.js';
 import { VERSION } from '../version.js';
 import { loadAutomerge } from './automerge-wasm.js';
 import { backoffDelay } from './backoff.js';
 import type { AgentConfig } from './config.js';
 import type { DriverName } from './drivers/driver.js';
 import { offeredDrivers } from './drivers/offered-drivers.js';
+import { DurableWrites } from './durable-write.js';
 import type { GossipBus } from './gossip-bus.js';
 import { INBOUND_LIMITS, type InboundLimits } from './inbound-limits.js';
 import type { MeshHost } from './libp2p-host.js';
@@ -109,8 +110,10 @@ export function localNodeRecord(init: {
   addresses: readonly string[];
   arch: string;
   os: string;
+  trustRoot?: string | undefined;
 }): NodeRecord {
   return {
+    ...(init.trustRoot === undefined ? {} : { trustRoot: init.trustRoot }),
     peerId: init.peerId,
     name: init.config.name,
     labels: { ...init.config.labels },
@@ -141,6 +144,7 @@ export class StateService {
    */
   readonly #retries: PeerRetries;
   readonly #listeners = new Set<() => void>();
+  readonly #writes: DurableWrites;
   #periodic: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
   #ignoredLog: NodeJS.Timeout | undefined;
@@ -162,6 +166,7 @@ export class StateService {
     this.#options = init.options;
     this.state = init.state;
     this.store = init.store;
+    this.#writes = new DurableWrites(this.state, this.store, (messages) => this.publish(messages));
     this.#protocol = init.protocol;
     this.#drivers = init.drivers;
     this.loadReport = init.loadReport;
@@ -227,26 +232,22 @@ export class StateService {
   }
 
   async submitJob(spec: JobSpec): Promise<{ name: string; version: number; outcome: SubmitOutcome }> {
-    const result = this.state.submitJob(
-      spec.name,
-      spec as unknown as JsonValue,
-      this.peerId,
-      this.#deps.now(),
-    );
-    // Durable before acknowledged: the submission survives a crash of this device right after the answer.
-    await this.store.flush();
-    this.publish(result.publish);
-    return { name: spec.name, version: result.version, outcome: result.outcome };
+    return this.#writes.run(async () => {
+      const now = this.#deps.now();
+      const plan = this.state.planSubmit(spec.name, spec as unknown as JsonValue, this.peerId, now);
+      // Durable before acknowledged, and applied only once durable (durable-write.ts).
+      if (plan.event) await this.#writes.addJobEvent(spec.name, plan.event, now);
+      return { name: spec.name, version: plan.version, outcome: plan.outcome };
+    });
   }
 
   async stopJob(name: string, purge: boolean): Promise<{ name: string; outcome: StatusOutcome }> {
-    const now = this.#deps.now();
-    const result = purge
-      ? this.state.purgeJob(name, this.peerId, now)
-      : this.state.stopJob(name, this.peerId, now);
-    if (result.outcome === 'changed') await this.store.flush();
-    this.publish(result.publish);
-    return { name, outcome: result.outcome };
+    return this.#writes.run(async () => {
+      const now = this.#deps.now();
+      const plan = this.state.planStatus(name, purge ? 'purge' : 'stop', this.peerId, now);
+      if (plan.event) await this.#writes.addJobEvent(name, plan.event, now);
+      return { name, outcome: plan.outcome };
+    });
   }
 
   /** The job event an operator is asked to sign (closed mesh): nothing is written until `commitJob`. */
@@ -263,18 +264,18 @@ export class StateService {
 
   /** Adds a signed job event; refused (RangeError, with the reason) unless a trusted operator signed it. */
   async commitJob(name: string, event: JobEvent): Promise<{ outcome: CommitOutcome }> {
-    const result = this.state.commitJobEvent(name, event, this.#deps.now());
-    if (result.outcome === 'added') await this.store.flush();
-    this.publish(result.publish);
-    return { outcome: result.outcome };
+    return this.#writes.run(async () => {
+      const added = await this.#writes.addJobEvent(name, event, this.#deps.now());
+      return { outcome: added ? 'added' : 'duplicate' };
+    });
   }
 
   /** Adds an operator-signed trust change (operator added or removed, device revoked). */
   async addTrustChange(change: TrustChange): Promise<{ outcome: CommitOutcome }> {
-    const result = this.state.addTrustChange(change, this.#deps.now());
-    if (result.outcome === 'added') await this.store.flush();
-    this.publish(result.publish);
-    return { outcome: result.outcome };
+    return this.#writes.run(async () => {
+      const added = await this.#writes.addTrustChange(change, this.#deps.now());
+      return { outcome: added ? 'added' : 'duplicate' };
+    });
   }
 
   /** One anti-entropy session with `peer` now (tests, and operators through the API later). */
@@ -353,7 +354,16 @@ export class StateService {
     this.#retries.stop();
     clearTimeout(this.#ignoredLog);
     await this.#protocol.stop();
-    await this.store.close();
+    try {
+      await this.store.close();
+    } catch (err) {
+      // A full or read-only disk must not turn a clean stop into a crash: what this last flush held is
+      // re-derived (own records, alloc states) or re-synced from peers; acknowledged jobs were stored earlier.
+      this.#deps.log.error(
+        { err: String(err) },
+        'could not store the latest state changes at shutdown; peers hold them and will re-sync them',
+      );
+    }
   }
 
   async #wire(): Promise<void> {
@@ -424,6 +434,7 @@ export class StateService {
       addresses: dialableAddresses(this.#deps.host.getMultiaddrs().map((a) => a.toString())),
       arch: arch(),
       os: platform(),
+      trustRoot: this.#deps.operators && trustRootOf(this.#deps.operators),
     });
     const current = this.state.nodes().find((n) => n.peerId === this.peerId);
     if (current && canonicalJson(current) === canonicalJson(record)) return;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { DocId } from '../crdt/doc-id.js';
 import type { MeshState } from '../crdt/mesh-state.js';
 import { PeerSyncStates } from '../crdt/peer-sync-states.js';
+import { type StagedWrite, saveStaged, saveStagedSince } from '../crdt/staged-write.js';
 import { encodeDocRecord, frame, readDocRecords, type Skipped, scanRecords } from '../crdt/storage-format.js';
 import { ensureDirectory } from './data-dir.js';
 import { stateWriteReserve } from './descriptor-reserve.js';
@@ -123,6 +124,26 @@ export class StateStore {
   /** Writes what changed and fsyncs it before resolving. Does no I/O at all when nothing changed. */
   flush(): Promise<void> {
     return this.enqueue(() => this.writeChanges());
+  }
+
+  /**
+   * Appends and fsyncs a write the replica has not applied yet (see StagedWrite). What is persisted stays as it
+   * was: the next flush stores the applied document again from there, a few bytes twice.
+   */
+  persistStaged(staged: StagedWrite): Promise<void> {
+    return this.enqueue(async () => {
+      const before = this.persisted.get(staged.docId);
+      let bytes: Uint8Array | undefined;
+      try {
+        if (before && before.epoch === staged.epoch) bytes = saveStagedSince(staged, before.heads);
+      } catch {
+        // Heads the staged copy does not descend from (should not happen within an epoch): store it whole.
+      }
+      bytes ??= saveStaged(staged);
+      const data = encodeDocRecord({ docId: staged.docId, epoch: staged.epoch, bytes });
+      await this.append(join(this.dir, LOG), data);
+      this.logBytes += data.length;
+    });
   }
 
   async close(): Promise<void> {

@@ -9,6 +9,7 @@ import type { Logger } from './logger.js';
 import type { PeerLiveness } from './placement-input.js';
 import { PlacementService } from './placement-service.js';
 import { Reconciler } from './reconciler.js';
+import { stopAllWorkloads } from './self-fence.js';
 
 export interface WorkloadsDeps {
   self: string;
@@ -22,6 +23,8 @@ export interface WorkloadsDeps {
   /** Drivers this node offers (the same list its node record advertises). */
   drivers: readonly DriverName[];
   liveness(): readonly PeerLiveness[];
+  /** The closed mesh's `trustRootOf`: nodes that declare another are not placed on (placement-input.ts). */
+  trustRoot?: string | undefined;
   /** `host:port` of the agent's registry endpoint, when up: Docker pulls images through it. */
   imageMirror?: () => string | undefined;
   /** Tests shrink placement debounce and health intervals. */
@@ -41,13 +44,21 @@ export class Workloads {
   readonly #drivers: Map<DriverName, Driver>;
   readonly #unsubscribe: () => void;
   readonly #warmTimer: NodeJS.Timeout;
+  readonly #log: Logger;
+  #fencing: Promise<void> | undefined;
 
   private constructor(deps: WorkloadsDeps, drivers: Map<DriverName, Driver>) {
     this.#drivers = drivers;
+    this.#log = deps.log;
     const { state, now, log } = deps;
     this.placement = new PlacementService({
       self: deps.self,
-      readState: () => ({ jobs: state.jobs(), nodes: state.nodes(), allocations: state.allocations() }),
+      readState: () => ({
+        jobs: state.jobs(),
+        nodes: state.nodes(),
+        allocations: state.allocations(),
+        trustRoot: deps.trustRoot,
+      }),
       readLiveness: deps.liveness,
       now,
       ...(deps.tuning?.debounceMs !== undefined ? { debounceMs: deps.tuning.debounceMs } : {}),
@@ -119,12 +130,30 @@ export class Workloads {
     this.placement.schedule();
   }
 
+  /**
+   * This device was revoked: stop every workload and never start one again (self-fence.ts). Placement stops
+   * too, so `meshctl alloc list` here no longer claims copies it will not run.
+   */
+  fence(): Promise<void> {
+    this.#fencing ??= (async () => {
+      await this.#halt();
+      const stopped = await stopAllWorkloads(this.#drivers, this.#log);
+      this.#log.error({ stopped }, 'this device is revoked: stopped all its workloads (self-fencing)');
+    })();
+    return this.#fencing;
+  }
+
   async stop(): Promise<void> {
+    await this.#halt();
+    await this.#fencing;
+    for (const driver of this.#drivers.values()) await driver.close();
+  }
+
+  async #halt(): Promise<void> {
     this.#unsubscribe();
     clearTimeout(this.#warmTimer);
     this.placement.close();
     await this.reconciler.close();
-    for (const driver of this.#drivers.values()) await driver.close();
   }
 }
 

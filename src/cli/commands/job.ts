@@ -12,7 +12,7 @@ import type {
   RejectedJobDetail,
   SubmitAnswer,
 } from '../../node/routes/state-routes.js';
-import { type ApiClient, CliError } from '../api-client.js';
+import { type ApiClient, CliError, OutcomeUnknown } from '../api-client.js';
 import { globals } from '../globals.js';
 import { ago, render, renderRecord, shortId } from '../output.js';
 
@@ -32,9 +32,17 @@ export function registerJobCommands(program: Command): void {
     .action(async (file: string, _opts, cmd: Command) => {
       const { client, format, operatorKey } = globals(cmd);
       const source = await readJobFile(file);
-      const answer = (await meshIsClosed(client))
-        ? await signedSubmit(client, operatorKey, source, basename(file))
-        : await client.post<SubmitAnswer>('/v1/jobs', { source, fileName: basename(file) });
+      const answer = await pointToStatus(
+        async () => {
+          const { parseJobFile } = await import('../../crdt/job-file.js');
+          const parsed = parseJobFile(source, basename(file));
+          return parsed.ok ? parsed.spec.name : 'NAME';
+        },
+        async () =>
+          (await meshIsClosed(client))
+            ? await signedSubmit(client, operatorKey, source, basename(file))
+            : await client.post<SubmitAnswer>('/v1/jobs', { source, fileName: basename(file) }),
+      );
       if (format !== 'table') {
         process.stdout.write(render([], [], format, answer));
         return;
@@ -139,9 +147,13 @@ export function registerJobCommands(program: Command): void {
     .action(async (name: string, opts: { purge?: boolean }, cmd: Command) => {
       const { client, format, operatorKey } = globals(cmd);
       const purge = opts.purge === true;
-      const answer = (await meshIsClosed(client))
-        ? await signedStop(client, operatorKey, name, purge)
-        : await client.post<{ name: string; outcome: string }>(`${jobPath(name)}/stop`, { purge });
+      const answer = await pointToStatus(
+        async () => name,
+        async () =>
+          (await meshIsClosed(client))
+            ? await signedStop(client, operatorKey, name, purge)
+            : await client.post<{ name: string; outcome: string }>(`${jobPath(name)}/stop`, { purge }),
+      );
       if (format !== 'table') {
         process.stdout.write(render([], [], format, answer));
         return;
@@ -175,6 +187,16 @@ export function registerJobCommands(program: Command): void {
 }
 
 /** A closed mesh: the spec is parsed here too, so the operator signs exactly the spec in the file. */
+/** Runs a job change; when its outcome is unknown, says where to look (resubmitting the same spec is harmless). */
+async function pointToStatus<T>(name: () => Promise<string>, change: () => Promise<T>): Promise<T> {
+  try {
+    return await change();
+  } catch (err) {
+    if (!(err instanceof OutcomeUnknown)) throw err;
+    throw new CliError(`${err.message}; check with \`meshctl job status ${await name()}\``, err.exitCode);
+  }
+}
+
 async function signedSubmit(
   client: ApiClient,
   keyPath: string | undefined,

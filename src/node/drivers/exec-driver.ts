@@ -2,17 +2,17 @@
  * Plain child processes, for devices without Docker and for work that is not a container. Each process is
  * started in its own session (it survives the agent), writes straight into its log files (no pipe through the
  * agent, which may be gone), and is remembered in `<dataDir>/alloc/<allocId>/proc.json` by pid and start time
- * so that a restarted agent adopts it instead of starting it twice. There are no resource limits without
- * cgroups; the limits are handed to the process as MYCEL_CPU_LIMIT / MYCEL_MEMORY_LIMIT.
+ * (announced by an intent before the spawn: proc-record.ts) so that a restarted agent adopts it instead of
+ * starting it twice, and a process that cannot be recorded does not run at all. There are no resource limits
+ * without cgroups; the limits are handed to the process as MYCEL_CPU_LIMIT / MYCEL_MEMORY_LIMIT.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { z } from 'zod';
-import { parseJson } from '../../crdt/json-text.js';
 import type {
   CallOptions,
   Driver,
@@ -35,6 +35,15 @@ import {
   readProcStat,
   readRssBytes,
 } from './proc-identity.js';
+import {
+  LAUNCH_ENV,
+  type ProcRecord,
+  readRecord,
+  recordPath,
+  resolveIdentity,
+  type StartedRecord,
+  writeRecord,
+} from './proc-record.js';
 
 export interface ExecDriverOptions {
   /** Peer id of the owning agent. */
@@ -46,25 +55,13 @@ export interface ExecDriverOptions {
   readonly now?: () => number;
 }
 
-const recordSchema = z.object({
-  allocId: z.string(),
-  job: z.string(),
-  jobVersion: z.number(),
-  owner: z.string(),
-  pid: z.number().int().positive(),
-  startTime: z.number().int().nonnegative(),
-  startedAt: z.number(),
-  exitCode: z.number().int().optional(),
-});
-type ProcRecord = z.infer<typeof recordSchema>;
-
 const SAFE_ALLOC_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const MAX_EXEC_OUTPUT = 64 * 1024;
 const POLL_MS = 25;
 /** After SIGKILL a process is gone within a scheduler tick; this only bounds a wedged (D-state) one. */
 const KILL_WAIT_MS = 5_000;
 
-function identityOf(record: ProcRecord): ProcIdentity {
+function identityOf(record: StartedRecord): ProcIdentity {
   return { pid: record.pid, startTime: record.startTime };
 }
 
@@ -124,24 +121,27 @@ export class ExecDriver implements Driver<'exec'> {
     return join(this.options.dataDir, 'alloc', allocId);
   }
 
-  private async readRecord(allocId: string): Promise<ProcRecord | undefined> {
-    let text: string;
-    try {
-      text = await readFile(join(this.dir(allocId), 'proc.json'), 'utf8');
-    } catch {
-      return undefined;
-    }
-    const parsed = recordSchema.safeParse(parseJson(text));
-    return parsed.success && parsed.data.owner === this.options.owner ? parsed.data : undefined;
+  private readRecord(allocId: string): Promise<ProcRecord | undefined> {
+    return readRecord(this.dir(allocId), this.options.owner);
   }
 
-  private async writeRecord(record: ProcRecord): Promise<void> {
-    const path = join(this.dir(record.allocId), 'proc.json');
-    await writeFile(`${path}.tmp`, JSON.stringify(record));
-    await rename(`${path}.tmp`, path);
+  /**
+   * The record with its process's identity, or undefined for an intent whose process is gone or never ran:
+   * there is nothing to report or stop then, and a start may begin afresh.
+   */
+  private async started(allocId: string): Promise<StartedRecord | undefined> {
+    const record = await this.readRecord(allocId);
+    if (!record) return undefined;
+    if (record.pid !== undefined && record.startTime !== undefined) return record as StartedRecord;
+    const id = resolveIdentity(record);
+    if (!id) return undefined;
+    const adopted = { ...record, ...id };
+    // Best effort: the identity is found again by the launch id if this write fails too.
+    await writeRecord(this.dir(allocId), adopted).catch(() => {});
+    return adopted;
   }
 
-  private async handleOf(record: ProcRecord): Promise<TaskHandle> {
+  private async handleOf(record: StartedRecord): Promise<TaskHandle> {
     const ref = formatRef(identityOf(record));
     const base = {
       allocId: record.allocId,
@@ -158,18 +158,34 @@ export class ExecDriver implements Driver<'exec'> {
 
   async start(task: ExecTaskSpec): Promise<TaskHandle> {
     const dir = this.dir(task.allocId);
-    const previous = await this.readRecord(task.allocId);
+    const previous = await this.started(task.allocId);
     if (previous && isAlive(identityOf(previous))) {
       if (previous.jobVersion === task.jobVersion && previous.job === task.job)
         return this.handleOf(previous);
       await this.stop(task.allocId);
     }
     await mkdir(dir, { recursive: true });
-    await rm(join(dir, 'proc.json'), { force: true });
+    await rm(recordPath(dir), { force: true });
 
-    const child = this.spawnDetached(task, dir);
+    // Intent first: a process that cannot be recorded is never started, and one started just before a crash
+    // is found again by its launch id instead of being started twice.
+    const launch = randomUUID();
+    const intent: ProcRecord = {
+      allocId: task.allocId,
+      job: task.job,
+      jobVersion: task.jobVersion,
+      owner: this.options.owner,
+      launch,
+      startedAt: this.now(),
+    };
+    await writeRecord(dir, intent).catch((err: unknown) => {
+      throw this.unrecordable(task, err, 'nothing was started');
+    });
+    const child = this.spawnDetached(task, dir, launch);
     if (child.pid === undefined) {
       const err = await new Promise<Error>((resolve) => child.once('error', resolve));
+      // An intent left behind would make every later list() scan /proc for a process that never was.
+      await rm(recordPath(dir), { force: true }).catch(() => {});
       throw new DriverError(
         'start-failed',
         `cannot run ${task.command}: ${err.message}`,
@@ -183,15 +199,7 @@ export class ExecDriver implements Driver<'exec'> {
     const stat = readProcStat(child.pid);
     if (!stat)
       throw new DriverError('start-failed', `process ${child.pid} vanished at start`, this.commandHint());
-    const record: ProcRecord = {
-      allocId: task.allocId,
-      job: task.job,
-      jobVersion: task.jobVersion,
-      owner: this.options.owner,
-      pid: child.pid,
-      startTime: stat.startTime,
-      startedAt: this.now(),
-    };
+    const record: StartedRecord = { ...intent, pid: child.pid, startTime: stat.startTime };
     // A later 'error' (a failed kill) must not crash the agent; stop() checks the outcome itself.
     child.on('error', () => {});
     // Listen before the first await, or a quick exit goes unheard.
@@ -199,17 +207,34 @@ export class ExecDriver implements Driver<'exec'> {
       child.once('exit', (code, signal) => resolve(exitCodeOf(code, signal)));
     });
     child.unref();
-    await this.writeRecord(record);
+    try {
+      await writeRecord(dir, record);
+    } catch (err) {
+      // Untracked, it would outlive `job stop`, and every retry would add one more.
+      await this.kill(identityOf(record), task.allocId, 0);
+      await rm(recordPath(dir), { force: true }).catch(() => {});
+      throw this.unrecordable(task, err, 'the process was stopped again');
+    }
     const ref = formatRef(identityOf(record));
     this.children.set(ref, { exited, recorded: exited.then((code) => this.recordExit(record, code)) });
     return this.handleOf(record);
+  }
+
+  private unrecordable(task: ExecTaskSpec, err: unknown, outcome: string): DriverError {
+    const reason = (err as NodeJS.ErrnoException).code ?? String(err);
+    return new DriverError(
+      'io',
+      `cannot record the process of ${task.allocId} in ${this.dir(task.allocId)} (${reason}); ${outcome}`,
+      'free space on the data dir, make it writable, or raise the open-file limit',
+      { cause: err },
+    );
   }
 
   private commandHint(): string {
     return 'check that the command exists on this device, is executable, and is on PATH or given as a full path';
   }
 
-  private spawnDetached(task: ExecTaskSpec, dir: string): ChildProcess {
+  private spawnDetached(task: ExecTaskSpec, dir: string, launch: string): ChildProcess {
     const out = openSync(join(dir, 'stdout.log'), 'a');
     const err = openSync(join(dir, 'stderr.log'), 'a');
     try {
@@ -233,6 +258,7 @@ export class ExecDriver implements Driver<'exec'> {
           MYCEL_ALLOC_DIR: dir,
           MYCEL_CPU_LIMIT: String(task.resources.cpu),
           MYCEL_MEMORY_LIMIT: String(task.resources.memory),
+          [LAUNCH_ENV]: launch,
         },
       });
     } finally {
@@ -242,48 +268,46 @@ export class ExecDriver implements Driver<'exec'> {
   }
 
   /** Persisted so that another agent instance still reports the code. */
-  private async recordExit(record: ProcRecord, exitCode: number | undefined): Promise<void> {
+  private async recordExit(record: StartedRecord, exitCode: number | undefined): Promise<void> {
     const current = await this.readRecord(record.allocId);
-    if (
-      exitCode === undefined ||
-      !current ||
-      formatRef(identityOf(current)) !== formatRef(identityOf(record))
-    ) {
+    if (exitCode === undefined || current?.pid !== record.pid || current.startTime !== record.startTime) {
       return;
     }
-    await this.writeRecord({ ...current, exitCode }).catch(() => {});
+    await writeRecord(this.dir(record.allocId), { ...current, exitCode }).catch(() => {});
   }
 
   async stop(allocId: string, options: StopOptions = {}): Promise<void> {
-    const record = await this.readRecord(allocId);
+    const record = await this.started(allocId);
     if (record) {
       const id = identityOf(record);
-      // Signal only a verified identity: after a reboot or pid wrap the number may belong to a stranger.
-      if (isAlive(id)) {
-        signalGroup(id.pid, 'SIGTERM');
-        if (!(await waitGone(id, options.graceMs ?? 5_000)) && isAlive(id)) {
-          signalGroup(id.pid, 'SIGKILL');
-          if (!(await waitGone(id, KILL_WAIT_MS))) {
-            throw new DriverError(
-              'io',
-              `process ${id.pid} of ${allocId} survived SIGKILL`,
-              'it is stuck in the kernel (uninterruptible I/O); check the device and its storage',
-            );
-          }
-        }
-      }
+      await this.kill(id, allocId, options.graceMs ?? 5_000);
       const child = this.children.get(formatRef(id));
       this.children.delete(formatRef(id));
       await child?.recorded;
     }
     // Record first, so no rotation pass picks the alloc up again; then let a pass under way finish.
-    await rm(join(this.dir(allocId), 'proc.json'), { force: true });
+    await rm(recordPath(this.dir(allocId)), { force: true });
     await this.rotationPass;
     await rm(this.dir(allocId), { recursive: true, force: true });
   }
 
+  /** SIGTERM, then SIGKILL after `graceMs`; signals only a verified identity, never a recycled pid. */
+  private async kill(id: ProcIdentity, allocId: string, graceMs: number): Promise<void> {
+    if (!isAlive(id)) return;
+    signalGroup(id.pid, 'SIGTERM');
+    if ((await waitGone(id, graceMs)) || !isAlive(id)) return;
+    signalGroup(id.pid, 'SIGKILL');
+    if (!(await waitGone(id, KILL_WAIT_MS))) {
+      throw new DriverError(
+        'io',
+        `process ${id.pid} of ${allocId} survived SIGKILL`,
+        'it is stuck in the kernel (uninterruptible I/O); check the device and its storage',
+      );
+    }
+  }
+
   async inspect(allocId: string): Promise<TaskHandle | undefined> {
-    const record = await this.readRecord(allocId);
+    const record = await this.started(allocId);
     return record && this.handleOf(record);
   }
 
@@ -309,7 +333,7 @@ export class ExecDriver implements Driver<'exec'> {
   }
 
   private async *readLogs(allocId: string, options: LogOptions): AsyncGenerator<LogLine> {
-    const record = await this.readRecord(allocId);
+    const record = await this.started(allocId);
     if (!record) throw this.notFound(allocId);
     const dir = this.dir(allocId);
     const sources = [
@@ -320,7 +344,7 @@ export class ExecDriver implements Driver<'exec'> {
   }
 
   async stats(allocId: string): Promise<TaskStats | undefined> {
-    const record = await this.readRecord(allocId);
+    const record = await this.started(allocId);
     if (!record || !isAlive(identityOf(record))) return undefined;
     const stat = readProcStat(record.pid);
     const memoryBytes = readRssBytes(record.pid);
@@ -329,7 +353,7 @@ export class ExecDriver implements Driver<'exec'> {
   }
 
   async exec(allocId: string, command: readonly string[], options: CallOptions = {}): Promise<ExecResult> {
-    const record = await this.readRecord(allocId);
+    const record = await this.started(allocId);
     const [file, ...args] = command;
     if (!record) throw this.notFound(allocId);
     if (file === undefined)

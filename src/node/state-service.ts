@@ -12,10 +12,8 @@ import {
   type StatusOutcome,
   type SubmitOutcome,
 } from '../crdt/mesh-state.js';
-import type { NodeRecord } from '../crdt/records.js';
 import type { Sign } from '../crdt/signature.js';
 import { type TrustChange, trustRootOf } from '../crdt/trust.js';
-import { VERSION } from '../version.js';
 import { loadAutomerge } from './automerge-wasm.js';
 import { backoffDelay } from './backoff.js';
 import type { AgentConfig } from './config.js';
@@ -25,6 +23,7 @@ import { DurableWrites } from './durable-write.js';
 import type { GossipBus } from './gossip-bus.js';
 import { INBOUND_LIMITS, type InboundLimits } from './inbound-limits.js';
 import type { MeshHost } from './libp2p-host.js';
+import { localNodeRecord } from './local-node-record.js';
 import type { Logger } from './logger.js';
 import { dialableAddresses } from './peer-dialer.js';
 import { PeerRetries } from './peer-retries.js';
@@ -91,42 +90,6 @@ const SYNC_RETRY_MS = 1_000;
 const OVERSIZE_PUSH_PEERS = 3;
 /** How soon after a change what the replica ignored is logged. */
 const IGNORED_LOG_DELAY_MS = 1_000;
-
-export interface Capacity {
-  readonly cpu: number;
-  readonly memory: number;
-}
-
-/** Reserved for the OS and the agent: 10 % of the cpu, and 128 MB or 10 % of the memory, whichever is smaller. */
-export function reservedFor(capacity: Capacity): Capacity {
-  return { cpu: Math.floor(capacity.cpu / 10), memory: Math.min(128, Math.floor(capacity.memory / 10)) };
-}
-
-export function localNodeRecord(init: {
-  peerId: string;
-  config: Pick<AgentConfig, 'name' | 'labels'>;
-  capacity: Capacity;
-  drivers: readonly DriverName[];
-  addresses: readonly string[];
-  arch: string;
-  os: string;
-  trustRoot?: string | undefined;
-}): NodeRecord {
-  return {
-    ...(init.trustRoot === undefined ? {} : { trustRoot: init.trustRoot }),
-    peerId: init.peerId,
-    name: init.config.name,
-    labels: { ...init.config.labels },
-    arch: init.arch,
-    os: init.os,
-    cpu: init.capacity.cpu,
-    memory: init.capacity.memory,
-    reserved: reservedFor(init.capacity),
-    drivers: [...init.drivers].sort(),
-    agentVersion: VERSION,
-    addresses: [...init.addresses].sort(),
-  };
-}
 
 export class StateService {
   readonly state: MeshState;

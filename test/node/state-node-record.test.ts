@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
 import { nodeRecordSchema } from '../../src/crdt/records.js';
-import { localNodeRecord, reservedFor } from '../../src/node/state-service.js';
+import { localNodeRecord, reservedFor } from '../../src/node/local-node-record.js';
 
 test('reserved: 10% of the cpu, and 128 MB or 10% of the memory, whichever is smaller', () => {
   expect(reservedFor({ cpu: 4000, memory: 8192 })).toEqual({ cpu: 400, memory: 128 });

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { BlobWriter } from './blob-writer.js';
-import { type ContentStore, DigestMismatch } from './content-store.js';
+import { type ContentStore, DigestMismatch, StoreFull } from './content-store.js';
 import type { Digest } from './digest.js';
 import { type PeerClient, StallError } from './peer-client.js';
 import type { Offence, PeerScores } from './peer-scores.js';
@@ -164,6 +164,8 @@ export class BlobFetcher {
         return;
       } catch (err) {
         controller.abort(err);
+        // Our own disk is full: no other source can help, and the source was not at fault.
+        if (err instanceof StoreFull) throw err;
         errors.push(`${describe(source)}: ${(err as Error).message}`);
         if (source.kind !== 'upstream') {
           const offence: Offence = err instanceof StallError ? 'stalled' : 'failed';

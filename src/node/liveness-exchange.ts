@@ -103,11 +103,6 @@ export class LivenessExchange {
     this.#relays = new RelayChoice(options.relaysWanted ?? RELAYS_WANTED, 3 * options.intervalMs);
   }
 
-  /** When a frame last arrived on `connection`; undefined if none ever did. */
-  heardOn(connection: Pick<Connection, 'id'>): number | undefined {
-    return this.#heardOn.get(connection.id);
-  }
-
   stats(): LivenessExchangeStats {
     return {
       sent: { ...this.#sent },
@@ -155,14 +150,19 @@ export class LivenessExchange {
       tieMs: 2 * this.#options.intervalMs,
       quietMs: this.#options.linkQuietMs ?? 3 * this.#options.intervalMs,
     };
-    for (const stale of redundantLinks(me, connections, heardOn, wallNow, timing)) {
+    const stale = redundantLinks(me, connections, heardOn, wallNow, timing);
+    for (const connection of stale) {
       this.#deps.log.info(
-        { peer: stale.remotePeer.toString(), connection: stale.id },
-        'closing a connection that carries nothing while a newer one to the same peer works',
+        { peer: connection.remotePeer.toString(), connection: connection.id },
+        'closing a connection that carries nothing while another to the same peer works',
       );
-      void stale.close().catch((err: unknown) => stale.abort(err as Error));
+      void connection.close().catch((err: unknown) => connection.abort(err as Error));
     }
-    const open = chooseLinks(me, connections, timing);
+    const open = chooseLinks(
+      me,
+      connections.filter((c) => !stale.includes(c)),
+      timing,
+    );
     for (const [peer, link] of this.#links) {
       if (open.has(peer)) continue;
       link.stream?.abort(new Error('disconnected'));

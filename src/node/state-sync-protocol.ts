@@ -77,7 +77,7 @@ interface ActiveSession {
   readonly startedAt: number;
   readonly controller: AbortController;
   deadline?: NodeJS.Timeout;
-  /** Both frames of `bye` crossed: nothing of this session may be reset any more. */
+  /** This side finished the session and closed its end: nothing of it may be reset any more. */
   completed?: boolean;
   stream?: Stream | undefined;
 }

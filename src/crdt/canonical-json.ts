@@ -1,6 +1,11 @@
 /**
- * Deterministic JSON: object keys sorted, `undefined` members dropped. Content hashes of specs and (later) the
- * bytes operators sign are computed over this form, so two devices always agree on them.
+ * Deterministic JSON: object keys sorted, `undefined` members dropped. Content hashes of specs and the bytes
+ * operators sign are computed over this form, so two devices always agree on them.
+ *
+ * "Sorted" is JavaScript's own-key order of an object built in sorted order, which is what a verifier in another
+ * language must reproduce: keys that are array indices (canonical decimal integers 0 to 2^32-2, such as "9" and
+ * "10" but not "01" or "-1") come first in numeric order, then the others by UTF-16 code unit (RFC 8785's order).
+ * Changing it would change the bytes of every signature over an object with such a key.
  */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 

@@ -2,7 +2,7 @@
  * `npm run bench:agents-cpu -- --agents N`: N agents in this process (production timings, no jobs), the mesh
  * formed, then a settle period and an inspector CPU profile of the steady state. Prints JSON: CPU used as a share
  * of one core, the share of samples the JavaScript thread was idle, and where the busy samples went (by package,
- * and the project's files by name). This is what limits how many agents one process carries (sim/README.md).
+ * and the project's files by name). This is what limits how many agents one process carries (docs/results/2026-11-22-sim.md).
  *   -- --agents N --settle-seconds S --profile-seconds S
  */
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -2,7 +2,7 @@ import { defineScenario } from '../scenario.js';
 
 /**
  * How many agents one process carries: production timings (scale 1), 20 jobs worth of copies, one node
- * crashed and restarted. Run with `--nodes N` to try other sizes; figures in sim/README.md.
+ * crashed and restarted. Run with `--nodes N` to try other sizes; figures in docs/results/.
  */
 export const scenario = defineScenario({
   name: 'many-agents',

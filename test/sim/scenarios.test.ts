@@ -5,7 +5,7 @@ import type { Scenario } from '../../sim/scenario.js';
 /**
  * Compact versions of sim/scenarios/ through the in-process fault layer: real agents, real libp2p over
  * loopback TCP, links through the fault layer, workloads in the simulated driver. Each takes well under a
- * minute; the full scenarios run by hand (`npm run sim -- <name>`, figures in sim/README.md).
+ * minute; the full scenarios run by hand (`npm run sim -- <name>`, figures in docs/results/).
  */
 const base = {
   description: 'CI subset',

@@ -1,0 +1,84 @@
+import { MAX_SYNC_FRAME } from '../../src/crdt/sync-codec.js';
+import { MAX_LOG_REQUEST } from '../../src/node/alloc-logs-frames.js';
+import { ALLOC_LOGS_PROTOCOL } from '../../src/node/alloc-logs-protocol.js';
+import { CONTROL_PROTOCOL, MAX_FRAME_BYTES } from '../../src/node/control-protocol.js';
+import { MAX_DIGEST_BYTES } from '../../src/node/liveness-digest.js';
+import { LIVENESS_PROTOCOL } from '../../src/node/liveness-exchange.js';
+import { PEER_EXCHANGE_PROTOCOL } from '../../src/node/peer-exchange.js';
+import { STATE_SYNC_PROTOCOL } from '../../src/node/state-sync-protocol.js';
+import { MAX_REQUEST_BYTES, OCI_PROTOCOL } from '../../src/registry-p2p/oci-protocol.js';
+
+/**
+ * Every protocol meshd registers with `handle()` (gossipsub, identify and ping are libp2p's own), with the
+ * deadlines the hostile-input suite holds each to, as the agent in that suite is configured.
+ */
+export interface HostileTarget {
+  readonly name: string;
+  readonly protocol: string;
+  /** A stream that stalls mid-frame or sends nothing ends within this; undefined: longer than the suite runs. */
+  readonly idleMs: number | undefined;
+  /** A stream that trickles a byte at a time ends within this; undefined: not bounded by the handler's clock. */
+  readonly requestMs: number | undefined;
+  /** The largest frame the handler reads (0: it reads nothing): the idle test withholds the last byte of one. */
+  readonly maxFrame: number;
+  /** Streams of one burst of 100 still open after 1.5 s at most: the handler's inbound limit per connection. */
+  readonly maxOpen: number;
+}
+
+export const PROTOCOLS: readonly HostileTarget[] = [
+  // progressTimeoutMs 5 s; the 30 s session deadline is past the suite.
+  {
+    name: 'state-sync',
+    protocol: STATE_SYNC_PROTOCOL,
+    idleMs: 5_000,
+    requestMs: undefined,
+    maxOpen: 2,
+    maxFrame: MAX_SYNC_FRAME,
+  },
+  // idleMs is 3 × lost-after (3 s here). A liveness stream is long-lived by design: a trickle holds one of its
+  // two slots on this connection for as long as it lasts, with at most one 1 MiB frame buffered.
+  {
+    name: 'liveness',
+    protocol: LIVENESS_PROTOCOL,
+    idleMs: 9_000,
+    requestMs: undefined,
+    maxOpen: 2,
+    maxFrame: MAX_DIGEST_BYTES,
+  },
+  // Answers without reading: whatever the asker sends, the stream ends at once.
+  {
+    name: 'peer-exchange',
+    protocol: PEER_EXCHANGE_PROTOCOL,
+    idleMs: 2_000,
+    requestMs: 2_000,
+    maxOpen: 4,
+    maxFrame: 0,
+  },
+  // The request deadline (requestTimeoutMs 10 s) covers the whole request frame.
+  {
+    name: 'oci',
+    protocol: OCI_PROTOCOL,
+    idleMs: 10_000,
+    requestMs: 10_000,
+    maxOpen: 8 + 64,
+    maxFrame: MAX_REQUEST_BYTES,
+  },
+  // requestTimeoutMs 5 s for the request frame.
+  {
+    name: 'alloc-logs',
+    protocol: ALLOC_LOGS_PROTOCOL,
+    idleMs: 5_000,
+    requestMs: 5_000,
+    maxOpen: 5,
+    maxFrame: MAX_LOG_REQUEST,
+  },
+  // One 30 s deadline for the whole exchange: past the suite, so held only to its stream limit.
+  {
+    name: 'control',
+    protocol: CONTROL_PROTOCOL,
+    idleMs: undefined,
+    requestMs: undefined,
+    maxOpen: 4,
+    maxFrame: MAX_FRAME_BYTES,
+  },
+];

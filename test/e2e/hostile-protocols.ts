@@ -35,13 +35,13 @@ export const PROTOCOLS: readonly HostileTarget[] = [
     maxOpen: 2,
     maxFrame: MAX_SYNC_FRAME,
   },
-  // idleMs is 3 × lost-after (3 s here). A liveness stream is long-lived by design: a trickle holds one of its
-  // two slots on this connection for as long as it lasts, with at most one 1 MiB frame buffered.
+  // idleMs is 3 × lost-after (3 s here), for a silent stream and, since each whole frame must arrive within it,
+  // for a trickled one too.
   {
     name: 'liveness',
     protocol: LIVENESS_PROTOCOL,
     idleMs: 9_000,
-    requestMs: undefined,
+    requestMs: 9_000,
     maxOpen: 2,
     maxFrame: MAX_DIGEST_BYTES,
   },

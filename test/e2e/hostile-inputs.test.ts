@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { Connection } from '@libp2p/interface';
@@ -85,15 +85,17 @@ beforeAll(async () => {
   agentAddress = addresses.find((a) => a.startsWith('/ip4/127.0.0.1/tcp/')) ?? '';
   expect(agentAddress).toContain('/p2p/');
   probe = probeStatus(meshd.api, token, pid);
-  cleanups.push(() => void probe.stop());
+  cleanups.push(async () => {
+    await probe.stop();
+  });
   // Startup allocates (wasm, caches, first GC cycles): the baseline is taken once the agent idles.
   await sleep(1_500);
   baseline = procStats(pid);
 }, 60_000);
 
 afterAll(async () => {
-  if (process.env.HOSTILE_DUMP)
-    (await import('node:fs')).writeFileSync(process.env.HOSTILE_DUMP, meshd.agent.output());
+  // HOSTILE_DUMP=<file> keeps what the agent logged, to see how it took each input.
+  if (process.env.HOSTILE_DUMP) await writeFile(process.env.HOSTILE_DUMP, meshd.agent.output());
   for (const c of cleanups.reverse()) await c();
 });
 
@@ -132,12 +134,12 @@ async function expectAnswered(
 }
 
 describe('the control API', () => {
-  test('oversized, truncated, malformed and misaddressed requests get a 4xx each; nothing is buffered', async () => {
-    // Over the connection cap (256 at this machine's descriptor limit): the oldest idle make room for the probe.
+  test('oversized, truncated, malformed and misaddressed requests each get a 4xx and a closed connection', async () => {
+    // More than the connection cap (at most 256): the longest idle make room for the probe's connections.
     leaveLingering('control API', apiPort, 280, 20);
     const port = apiPort;
-    // POST /v1/trust reads its body before anything else; job submissions in a closed mesh refuse unsigned ones first.
-    const jobs = (extra: Record<string, string | number>) =>
+    // POST /v1/trust reads its body first; a job submission in a closed mesh refuses an unsigned one before.
+    const trust = (extra: Record<string, string | number>) =>
       head('POST', '/v1/trust', { ...bearer(), ...extra });
     const cases: Record<string, Promise<RawExchange>> = {
       // Refused before the body is read: neither the token nor the limit lets 8 MiB into memory.
@@ -149,17 +151,17 @@ describe('the control API', () => {
         head('POST', '/v1/jobs', { ...auth, 'content-length': 50 * MiB }),
         ...filler(8 * MiB),
       ]),
-      'token, 50 MiB declared': talk(port, [jobs({ 'content-length': 50 * MiB }), ...filler(8 * MiB)]),
+      'token, 50 MiB declared': talk(port, [trust({ 'content-length': 50 * MiB }), ...filler(8 * MiB)]),
       'token, endless chunked body': talk(port, [
-        jobs({ 'transfer-encoding': 'chunked' }),
+        trust({ 'transfer-encoding': 'chunked' }),
         ...filler(8 * MiB).flatMap((c) => [`${c.length.toString(16)}\r\n`, c, '\r\n']),
       ]),
-      'truncated body, then half-close': talk(port, [jobs({ 'content-length': 1000 }), '{"name":"tru'], {
+      'truncated body, then half-close': talk(port, [trust({ 'content-length': 1000 }), '{"name":"tru'], {
         end: true,
       }),
-      'malformed JSON': talk(port, [jobs({ 'content-length': 9 }), '{"name":['], { end: true }),
-      'JSON of the wrong shape': talk(port, [jobs({ 'content-length': 2 }), '[]'], { end: true }),
-      'invalid UTF-8': talk(port, [jobs({ 'content-length': 4 }), new Uint8Array([0x22, 0xff, 0xfe, 0x22])]),
+      'malformed JSON': talk(port, [trust({ 'content-length': 9 }), '{"name":['], { end: true }),
+      'JSON of the wrong shape': talk(port, [trust({ 'content-length': 2 }), '[]'], { end: true }),
+      'invalid UTF-8': talk(port, [trust({ 'content-length': 4 }), new Uint8Array([0x22, 0xff, 0xfe, 0x22])]),
       'bad escape in the path': talk(port, [head('GET', '/v1/jobs/%E0%A4%A', bearer())]),
       'no URL at all': talk(port, [head('GET', '//[', bearer())]),
       'dot segments': talk(port, [head('GET', '/v1/../../etc/passwd', bearer())]),
@@ -185,17 +187,17 @@ describe('the control API', () => {
       'malformed JSON': [400],
       'JSON of the wrong shape': [400],
       'invalid UTF-8': [400],
-      'bad escape in the path': [400, 404],
+      'bad escape in the path': [400],
       'no URL at all': [400, 404],
       'dot segments': [404],
-      'NUL in the path': [400, 404],
+      'NUL in the path': [404],
       'unknown route': [404],
-      'unknown method': [400, 404, 405],
+      'unknown method': [400],
       '20 KiB path': [431],
       '20 KiB header': [431],
-      '500 headers': [200, 401, 431],
+      '500 headers': [431],
       'not HTTP': [400],
-      'request line cut, then half-close': [400, undefined],
+      'request line cut, then half-close': [400],
     });
   });
 });
@@ -246,12 +248,12 @@ describe('the registry endpoint', () => {
       'digest not hex': [400],
       'blob no manifest declared': [404],
       'bad range': [404],
-      uploads: [400, 404],
+      uploads: [404],
       catalog: [404],
       '20 KiB path': [431],
       '20 KiB header': [431],
       'not HTTP': [400],
-      'request line cut, then half-close': [400, undefined],
+      'request line cut, then half-close': [400],
     });
 
     // A flood of tags that make the agent ask an upstream (one that refuses at once), past the endpoint's burst
@@ -274,8 +276,11 @@ describe('the registry endpoint', () => {
 });
 
 describe('every libp2p protocol the agent handles', () => {
-  /** A peer holding the mesh key (a stolen device), with this project's own stack; `beats`: it stays a member. */
-  async function hostilePeer(beats: boolean): Promise<{ conn: Connection; stop: () => Promise<void> }> {
+  /**
+   * A peer holding the mesh key (a stolen device), with this project's own stack, beating like a member: the
+   * agent closes a link that carries no beats after the lost period, which would cut the deadlines under test.
+   */
+  async function hostilePeer(): Promise<{ conn: Connection; stop: () => Promise<void> }> {
     const host = await createHost({
       privateKey: await generateKeyPair('Ed25519'),
       // Not listening: the agent cannot dial back, so this one connection is all there is to the agent.
@@ -285,7 +290,7 @@ describe('every libp2p protocol the agent handles', () => {
       psk,
     });
     const conn = await host.dial(multiaddr(agentAddress));
-    const quiet = beats ? beat(conn, host.peerId.toString()) : () => undefined;
+    const quiet = beat(conn, host.peerId.toString());
     const stop = async () => {
       quiet();
       await host.stop();
@@ -304,7 +309,7 @@ describe('every libp2p protocol the agent handles', () => {
     w?.endedAt === undefined ? ('open' as const) : w.endedAt - w.opened;
 
   test('an oversized length prefix, garbage, or a truncated frame: the agent ends the stream within 2 s', async () => {
-    const { conn, stop: leave } = await hostilePeer(true);
+    const { conn, stop: leave } = await hostilePeer();
     const outcomes: Record<string, number | 'open'> = {};
     const stop = new AbortController();
     for (const p of PROTOCOLS) {
@@ -334,11 +339,7 @@ describe('every libp2p protocol the agent handles', () => {
 
   test('idle and trickling streams end within each protocol’s deadline; a burst of streams is refused', async () => {
     // One peer per kind: state sync holds one session per peer, and liveness two streams (one is the beats).
-    const [idler, quiet, trickler] = await Promise.all([
-      hostilePeer(true),
-      hostilePeer(true),
-      hostilePeer(true),
-    ]);
+    const [idler, quiet, trickler] = await Promise.all([hostilePeer(), hostilePeer(), hostilePeer()]);
     const stop = new AbortController();
     const idle: Watched[] = [];
     const silent: Watched[] = [];
@@ -443,8 +444,8 @@ test('throughout: status answered within 1 s, lingering sockets closed by the ag
   // under its limit (4 MiB state sync, 1 MiB liveness and control) plus muxer windows, on a few streams per
   // connection. The idle test holds one near-limit frame on each protocol, ≈ 6 MiB, which costs about twice that
   // in RSS (decryption copies); the rest is heap growth under load (observed +25–40 MB at the end, +35–50 MB at
-  // the peak, with the shipped V8 flags). An unbounded read of what is sent here (8 MiB HTTP bodies on six
-  // requests, 2 MiB after each 1 GiB prefix) would go past these, besides failing the checks above.
+  // the peak, with the shipped V8 flags). An unbounded read fails the per-surface checks above first; these catch
+  // what accumulates instead: ~60 MiB is sent in bodies and frame tails, which a leak would keep.
   expect(end.rssMb - baseline.rssMb).toBeLessThan(64);
   expect(Math.max(...samples.map((s) => s.rssMb)) - baseline.rssMb).toBeLessThan(96);
   // Every socket and stream the hostile client opened is closed by now: the agent must hold what it held before.

@@ -63,12 +63,19 @@ export function probeStatus(api: string, token: string, pid: number, everyMs = 2
   });
   return {
     samples,
-    async stop(): Promise<StatusSample[]> {
-      worker.postMessage('stop');
-      await stopped;
-      await worker.terminate();
-      return samples;
-    },
+    /** Ends the probe once; later calls return the same samples. */
+    stop: (() => {
+      let ending: Promise<StatusSample[]> | undefined;
+      return () => {
+        ending ??= (async () => {
+          worker.postMessage('stop');
+          await stopped;
+          await worker.terminate();
+          return samples;
+        })();
+        return ending;
+      };
+    })(),
   };
 }
 

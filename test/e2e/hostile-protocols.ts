@@ -10,15 +10,16 @@ import { MAX_REQUEST_BYTES, OCI_PROTOCOL } from '../../src/registry-p2p/oci-prot
 
 /**
  * Every protocol meshd registers with `handle()` (gossipsub, identify and ping are libp2p's own), with the
- * deadlines the hostile-input suite holds each to, as the agent in that suite is configured.
+ * deadlines the hostile-input suite holds each to, as the agent in that suite is configured (the suite checks
+ * the agent advertises no other).
  */
 export interface HostileTarget {
   readonly name: string;
   readonly protocol: string;
-  /** A stream that stalls mid-frame or sends nothing ends within this; undefined: longer than the suite runs. */
-  readonly idleMs: number | undefined;
-  /** A stream that trickles a byte at a time ends within this; undefined: not bounded by the handler's clock. */
-  readonly requestMs: number | undefined;
+  /** A stream that withholds the end of a frame, or sends nothing, ends within this. */
+  readonly idleMs: number;
+  /** A stream that trickles a byte at a time ends within this: a deadline on the whole request (or session). */
+  readonly requestMs: number;
   /** The largest frame the handler reads (0: it reads nothing): the idle test withholds the last byte of one. */
   readonly maxFrame: number;
   /** Streams of one burst of 100 still open after 1.5 s at most: the handler's inbound limit per connection. */
@@ -26,12 +27,12 @@ export interface HostileTarget {
 }
 
 export const PROTOCOLS: readonly HostileTarget[] = [
-  // progressTimeoutMs 5 s; the 30 s session deadline is past the suite.
+  // progressTimeoutMs 5 s; a trickle runs into the 30 s session deadline.
   {
     name: 'state-sync',
     protocol: STATE_SYNC_PROTOCOL,
     idleMs: 5_000,
-    requestMs: undefined,
+    requestMs: 30_000,
     maxOpen: 2,
     maxFrame: MAX_SYNC_FRAME,
   },
@@ -72,13 +73,16 @@ export const PROTOCOLS: readonly HostileTarget[] = [
     maxOpen: 5,
     maxFrame: MAX_LOG_REQUEST,
   },
-  // One 30 s deadline for the whole exchange: past the suite, so held only to its stream limit.
+  // One 30 s deadline for the whole exchange.
   {
     name: 'control',
     protocol: CONTROL_PROTOCOL,
-    idleMs: undefined,
-    requestMs: undefined,
+    idleMs: 30_000,
+    requestMs: 30_000,
     maxOpen: 4,
     maxFrame: MAX_FRAME_BYTES,
   },
 ];
+
+/** Protocols libp2p itself serves on the agent (identify and ping under the mesh's prefix, gossipsub). */
+export const LIBP2P_OWN = /^\/(meshsub|floodsub)\/|^\/mycel\/(id|ping)\//;

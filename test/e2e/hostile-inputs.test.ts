@@ -1,19 +1,26 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { Connection } from '@libp2p/interface';
-import { multiaddr } from '@multiformats/multiaddr';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { encodeJoinToken } from '../../src/node/join-token.js';
-import { createHost, type MeshHost } from '../../src/node/libp2p-host.js';
 import { tempDir, waitFor } from '../support/agents.js';
 import { testKey } from '../support/keys.js';
 import { type LocalMeshd, startLocalMeshd } from '../support/local-meshd.js';
 import { bundle, exited, shippedNodeFlags } from '../support/processes.js';
-import { type HostileTarget, LIBP2P_OWN, PROTOCOLS } from './hostile-protocols.js';
 import {
-  beat,
+  deadline,
+  joinHostile,
+  LIBP2P_OWN,
+  open,
+  PROTOCOLS,
+  STALLS,
+  type Stalled,
+  type Stalls,
+  since,
+  stallStream,
+} from './hostile-protocols.js';
+import {
   endsWithin,
   filler,
   head,
@@ -25,8 +32,6 @@ import {
   type StatusSample,
   sleep,
   talk,
-  type Watched,
-  watch,
 } from './hostile-support.js';
 
 /**
@@ -107,68 +112,6 @@ afterAll(async () => {
 const auth = { authorization: `Bearer ${'x'.repeat(64)}` };
 const bearer = () => ({ authorization: `Bearer ${token}` });
 const MiB = 1024 * 1024;
-
-interface HostilePeer {
-  readonly host: MeshHost;
-  readonly conn: Connection;
-  stop(): Promise<void>;
-}
-
-async function open(conn: Connection, protocol: string): Promise<Watched> {
-  return watch(
-    await conn.newStream(protocol, { maxOutboundStreams: 1_000, signal: AbortSignal.timeout(5_000) }),
-  );
-}
-
-const since = (w: Watched | undefined) =>
-  w?.endedAt === undefined ? ('open' as const) : w.endedAt - w.opened;
-
-const STALLS = ['withheld', 'silent', 'trickled'] as const;
-type StallKind = (typeof STALLS)[number];
-interface Stalled {
-  readonly p: HostileTarget;
-  readonly kind: StallKind;
-  /** The deadline the agent must end it by. */
-  readonly ms: number;
-  readonly w: Watched;
-}
-
-interface Stalls {
-  readonly peers: HostilePeer[];
-  readonly stalled: Stalled[];
-}
-
-function deadline(p: HostileTarget, kind: StallKind): number {
-  return kind === 'trickled' ? p.requestMs : p.idleMs;
-}
-
-/**
- * withheld: the largest frame the handler takes but for its last byte, the most it buffers per stream (what the
- * memory bound covers); silent: nothing at all; trickled: a byte every 250 ms, which restarts any no-progress
- * timer, so only a deadline on the whole request ends it.
- */
-async function stallStream(
-  conn: Connection,
-  p: HostileTarget,
-  kind: StallKind,
-  signal: AbortSignal,
-): Promise<Watched> {
-  const w = await open(conn, p.protocol);
-  if (kind === 'withheld') {
-    const most = Math.max(p.maxFrame, 1_000);
-    void pump(w, [prefix(most), ...filler(most - 1)], signal);
-  } else if (kind === 'trickled') {
-    void (async () => {
-      // Announced within the handler's limit, or it would refuse the prefix at once.
-      await pump(w, [prefix(Math.min(4_000, p.maxFrame || 4_000))], signal);
-      for (let i = 0; i < 160 && !signal.aborted; i++) {
-        await sleep(250);
-        if ((await pump(w, [randomBytes(1)], signal)) === 0) return;
-      }
-    })();
-  }
-  return w;
-}
 
 /** Opens sockets the agent must close by itself: silent ones and ones trickling a header line every 500 ms. */
 function leaveLingering(surface: string, port: number, idle: number, slow: number): void {
@@ -343,28 +286,11 @@ describe('the registry endpoint', () => {
 });
 
 describe('every libp2p protocol the agent handles', () => {
-  /**
-   * A peer holding the mesh key (a stolen device), with this project's own stack, beating like a member: the
-   * agent closes a link that carries no beats after the lost period, which would cut the deadlines under test.
-   */
-  async function hostilePeer(): Promise<HostilePeer> {
-    const host = await createHost({
-      privateKey: await generateKeyPair('Ed25519'),
-      // Not listening: the agent cannot dial back, so this one connection is all there is to the agent.
-      listen: [],
-      maxConnections: 8,
-      pingIntervalMs: 60_000,
-      psk,
-    });
-    const conn = await host.dial(multiaddr(agentAddress));
-    const quiet = beat(conn, host.peerId.toString());
-    const stop = async () => {
-      quiet();
-      await host.stop();
-    };
-    cleanups.push(stop);
-    return { host, conn, stop };
-  }
+  const hostilePeer = async () => {
+    const peer = await joinHostile(agentAddress, psk);
+    cleanups.push(peer.stop);
+    return peer;
+  };
 
   /**
    * One stream of each stalling kind per protocol whose deadline for that kind is `long` (over SHORT_MS) or not,

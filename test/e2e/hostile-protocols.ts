@@ -1,12 +1,18 @@
+import { randomBytes } from 'node:crypto';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import type { Connection } from '@libp2p/interface';
+import { multiaddr } from '@multiformats/multiaddr';
 import { MAX_SYNC_FRAME } from '../../src/crdt/sync-codec.js';
 import { MAX_LOG_REQUEST } from '../../src/node/alloc-logs-frames.js';
 import { ALLOC_LOGS_PROTOCOL } from '../../src/node/alloc-logs-protocol.js';
 import { CONTROL_PROTOCOL, MAX_FRAME_BYTES } from '../../src/node/control-protocol.js';
+import { createHost, type MeshHost } from '../../src/node/libp2p-host.js';
 import { MAX_DIGEST_BYTES } from '../../src/node/liveness-digest.js';
 import { LIVENESS_PROTOCOL } from '../../src/node/liveness-exchange.js';
 import { PEER_EXCHANGE_PROTOCOL } from '../../src/node/peer-exchange.js';
 import { STATE_SYNC_PROTOCOL } from '../../src/node/state-sync-protocol.js';
 import { MAX_REQUEST_BYTES, OCI_PROTOCOL } from '../../src/registry-p2p/oci-protocol.js';
+import { beat, filler, prefix, pump, sleep, type Watched, watch } from './hostile-support.js';
 
 /**
  * Every protocol meshd registers with `handle()` (gossipsub, identify and ping are libp2p's own), with the
@@ -86,3 +92,90 @@ export const PROTOCOLS: readonly HostileTarget[] = [
 
 /** Protocols libp2p itself serves on the agent (identify and ping under the mesh's prefix, gossipsub). */
 export const LIBP2P_OWN = /^\/(meshsub|floodsub)\/|^\/mycel\/(id|ping)\//;
+
+/**
+ * A peer holding the mesh key (a stolen device), with this project's own stack, beating like a member: the
+ * agent closes a link that carries no beats after the lost period, which would cut the deadlines under test.
+ */
+export async function joinHostile(agentAddress: string, psk: Uint8Array): Promise<HostilePeer> {
+  const host = await createHost({
+    privateKey: await generateKeyPair('Ed25519'),
+    // Not listening: the agent cannot dial back, so this one connection is all there is to the agent.
+    listen: [],
+    maxConnections: 8,
+    pingIntervalMs: 60_000,
+    psk,
+  });
+  const conn = await host.dial(multiaddr(agentAddress));
+  const quiet = beat(conn, host.peerId.toString());
+  return {
+    host,
+    conn,
+    async stop() {
+      quiet();
+      await host.stop();
+    },
+  };
+}
+
+export interface HostilePeer {
+  readonly host: MeshHost;
+  readonly conn: Connection;
+  stop(): Promise<void>;
+}
+
+export async function open(conn: Connection, protocol: string): Promise<Watched> {
+  return watch(
+    await conn.newStream(protocol, { maxOutboundStreams: 1_000, signal: AbortSignal.timeout(5_000) }),
+  );
+}
+
+export const since = (w: Watched | undefined) =>
+  w?.endedAt === undefined ? ('open' as const) : w.endedAt - w.opened;
+
+export const STALLS = ['withheld', 'silent', 'trickled'] as const;
+export type StallKind = (typeof STALLS)[number];
+export interface Stalled {
+  readonly p: HostileTarget;
+  readonly kind: StallKind;
+  /** The deadline the agent must end it by. */
+  readonly ms: number;
+  readonly w: Watched;
+}
+
+export interface Stalls {
+  readonly peers: HostilePeer[];
+  readonly stalled: Stalled[];
+}
+
+export function deadline(p: HostileTarget, kind: StallKind): number {
+  return kind === 'trickled' ? p.requestMs : p.idleMs;
+}
+
+/**
+ * withheld: the largest frame the handler takes but for its last byte, the most it buffers per stream (what the
+ * memory bound covers); silent: nothing at all; trickled: a byte every 250 ms, which restarts any no-progress
+ * timer, so only a deadline on the whole request ends it.
+ */
+export async function stallStream(
+  conn: Connection,
+  p: HostileTarget,
+  kind: StallKind,
+  signal: AbortSignal,
+): Promise<Watched> {
+  const w = await open(conn, p.protocol);
+  if (kind === 'withheld') {
+    const most = Math.max(p.maxFrame, 1_000);
+    void pump(w, [prefix(most), ...filler(most - 1)], signal);
+  } else if (kind === 'trickled') {
+    void (async () => {
+      // Announced within the handler's limit, or it would refuse the prefix at once.
+      await pump(w, [prefix(Math.min(4_000, p.maxFrame || 4_000))], signal);
+      for (let i = 0; i < 160 && !signal.aborted; i++) {
+        await sleep(250);
+        if ((await pump(w, [randomBytes(1)], signal)) === 0) return;
+      }
+    })();
+  }
+  return w;
+}

@@ -23,7 +23,14 @@ const PROBE_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const http = require('node:http');
 const fs = require('node:fs');
-const rss = () => Number(/^VmRSS:\\s+(\\d+) kB/m.exec(fs.readFileSync('/proc/' + workerData.pid + '/status', 'utf8'))[1]) / 1024;
+// NaN once the agent is gone: the samples then fail the test, instead of the probe dying with it.
+const rss = () => {
+  try {
+    return Number(/^VmRSS:\\s+(\\d+) kB/m.exec(fs.readFileSync('/proc/' + workerData.pid + '/status', 'utf8'))[1]) / 1024;
+  } catch {
+    return NaN;
+  }
+};
 let stopped = false;
 parentPort.on('message', () => { stopped = true; });
 function once() {

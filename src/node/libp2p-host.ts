@@ -7,6 +7,7 @@ import { preSharedKey } from '@libp2p/pnet';
 import { tcp } from '@libp2p/tcp';
 import { createLibp2p } from 'libp2p';
 import { pnetKey } from './join-token.js';
+import { boundPnetCipher } from './net/pnet-cipher.js';
 import { createPubsub, type GossipSub } from './pubsub.js';
 import { explainListenFailure } from './startup-error.js';
 
@@ -45,6 +46,7 @@ export interface HostOptions {
  * exhaust it with connections, pending dials, or streams.
  */
 export async function createHost(opts: HostOptions): Promise<MeshHost> {
+  if (opts.psk) boundPnetCipher();
   return createLibp2p<MeshServices>({
     privateKey: opts.privateKey,
     addresses: { listen: opts.listen },

@@ -246,8 +246,11 @@ export class LivenessExchange {
       idleTimeoutMs: this.#options.idleMs,
     });
     const reader = new DigestReader();
+    // Each whole frame within idleMs, not merely a byte: a sender trickling one byte at a time restarts the
+    // no-progress timer for ever, and would hold the stream and up to a 1 MiB frame in memory as long as it liked.
+    const next = () => framed.read({ signal: AbortSignal.timeout(this.#options.idleMs) });
     try {
-      for (let frame = await framed.read(); frame; frame = await framed.read()) {
+      for (let frame = await next(); frame; frame = await next()) {
         this.#heardOn.set(connection.id, Date.now());
         if (!this.#deps.limits.admit('liveness', from, INBOUND_LIMITS.liveness)) continue;
         if (this.dropInbound?.()) continue;

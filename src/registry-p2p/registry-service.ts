@@ -183,6 +183,8 @@ export class RegistryService {
       const port = Number(deps.settings.listen.slice(colon + 1));
       try {
         service.#address = await service.#endpoint.listen(host, port);
+        // With port 0 this line is the only place the bound port shows.
+        deps.log.info({ registry: service.#address }, 'local registry endpoint listening');
       } catch (err) {
         // Another agent on this host holds the port: peers can still fetch from this one; Docker pulls direct.
         deps.log.warn(

@@ -1,5 +1,6 @@
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { pino } from 'pino';
+import * as varint from 'uint8-varint';
 import { afterEach, expect, test } from 'vitest';
 import { prng } from '../../sim/scale/prng.js';
 import { InboundLimits } from '../../src/node/inbound-limits.js';
@@ -38,7 +39,10 @@ class Beats {
   };
 }
 
-async function agent(i: number): Promise<{ host: MeshHost; beats: Beats; exchange: LivenessExchange }> {
+async function agent(
+  i: number,
+  { idleMs = 10_000 }: { idleMs?: number } = {},
+): Promise<{ host: MeshHost; beats: Beats; exchange: LivenessExchange }> {
   const host = await createHost({
     privateKey: await generateKeyPair('Ed25519'),
     listen: ['/ip4/127.0.0.1/tcp/0'],
@@ -63,7 +67,7 @@ async function agent(i: number): Promise<{ host: MeshHost; beats: Beats; exchang
       peers: beats.peers,
       deliver: beats.deliver,
     },
-    { intervalMs: INTERVAL, idleMs: 10_000, timeoutMs: 2_000, relaysWanted: 1 },
+    { intervalMs: INTERVAL, idleMs, timeoutMs: 2_000, relaysWanted: 1 },
   );
   await exchange.start();
   stops.push(async () => {
@@ -74,7 +78,7 @@ async function agent(i: number): Promise<{ host: MeshHost; beats: Beats; exchang
 }
 
 test('each agent takes digests of every peer from the relay it asked, own beats from the rest, and hears everyone', async () => {
-  const agents = await Promise.all([0, 1, 2, 3].map(agent));
+  const agents = await Promise.all([0, 1, 2, 3].map((i) => agent(i)));
   for (const [i, a] of agents.entries())
     for (const b of agents.slice(i + 1)) await a.host.dial(b.host.getMultiaddrs()[0]!);
   await waitFor(
@@ -115,7 +119,7 @@ function beatsOf(beats: Beats): Map<string, number> {
 // crash, open but dead until TCP gives up on it (minutes). Frames sent there vanish: in rolling-reboot a restarted
 // node heard none of its old neighbours for a whole lost period and started copies of their work beside them.
 test('frames go on the newest connection to a neighbour, and move when a newer one opens', async () => {
-  const [a, b] = await Promise.all([0, 1].map(agent));
+  const [a, b] = await Promise.all([0, 1].map((i) => agent(i)));
   const address = b!.host.getMultiaddrs()[0]!;
   const older = await a!.host.dial(address);
   const sendsOn = (conn: typeof older) =>
@@ -132,4 +136,30 @@ test('frames go on the newest connection to a neighbour, and move when a newer o
     () => (b!.beats.heard.get(a!.host.peerId.toString())?.beat ?? 0) > heard + 3,
     5_000,
   );
+});
+
+test('a frame trickled a byte at a time is cut off after idleMs, though every byte restarts the idle timer', async () => {
+  const { host } = await agent(0, { idleMs: 600 });
+  const sender = await createHost({
+    privateKey: await generateKeyPair('Ed25519'),
+    listen: [],
+    maxConnections: 8,
+    pingIntervalMs: 60_000,
+  });
+  stops.push(async () => {
+    await sender.stop();
+  });
+  const stream = await sender.dialProtocol(host.getMultiaddrs(), LIVENESS_PROTOCOL);
+  let endedAt: number | undefined;
+  stream.addEventListener('close', () => {
+    endedAt = Date.now();
+  });
+  const opened = Date.now();
+  stream.send(varint.encode(1_000));
+  for (let i = 0; i < 30 && endedAt === undefined; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    if (stream.status === 'open') stream.send(new Uint8Array([0x7b]));
+  }
+  expect(endedAt).toBeDefined();
+  expect((endedAt ?? Infinity) - opened).toBeLessThan(1_500);
 });

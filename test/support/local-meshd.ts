@@ -14,16 +14,19 @@ export interface LocalMeshd {
 
 /**
  * One `dist/meshd.mjs` on loopback for the meshctl tests: libp2p and the control API on port 0, so concurrent
- * runs never collide; `args` are added. Resolves once the API listens; the caller stops the agent.
+ * runs never collide; `args` are added, `nodeFlags` go to node before the bundle. Resolves once the API
+ * listens; the caller stops the agent.
  */
 export async function startLocalMeshd(
   dataDir: string,
   args: string[] = [],
   env: NodeJS.ProcessEnv = {},
+  nodeFlags: string[] = [],
 ): Promise<LocalMeshd> {
   const agent = spawnMeshd(
     ['--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', ...args],
     env,
+    nodeFlags,
   );
   let api = '';
   try {

@@ -1,4 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -32,11 +33,21 @@ export async function meshctl(args: string[], env: NodeJS.ProcessEnv = {}): Prom
   }
 }
 
+/**
+ * The V8 flags meshd's shebang runs it with (small young generation, one thread): spawning the bundle with
+ * `node` drops them, and a test of the agent's memory should measure the agent as shipped.
+ */
+export function shippedNodeFlags(): string[] {
+  const shebang = readFileSync(MESHD, 'utf8').slice(0, 200).split('\n')[0] ?? '';
+  return shebang.split(/\s+/).filter((word) => word.startsWith('--'));
+}
+
 export function spawnMeshd(
   args: string[],
   env: NodeJS.ProcessEnv = {},
+  nodeFlags: string[] = [],
 ): ChildProcess & { output: () => string } {
-  const child = spawn(process.execPath, [MESHD, ...args], {
+  const child = spawn(process.execPath, [...nodeFlags, MESHD, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

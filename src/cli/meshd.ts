@@ -8,6 +8,7 @@ import { ConfigError, DRIVERS, LOG_LEVELS, parseLabels, resolveConfig } from '..
 import { ControlApi } from '../node/control-api.js';
 import { serveControlProtocol } from '../node/control-protocol.js';
 import { prepareDataDir } from '../node/data-dir.js';
+import { lockDataDir } from '../node/data-dir-lock.js';
 import { createLogger } from '../node/logger.js';
 import { allocLogsRoutes } from '../node/routes/alloc-logs-routes.js';
 import { allocRoutes } from '../node/routes/alloc-routes.js';
@@ -87,6 +88,8 @@ async function main(): Promise<void> {
   // The join token holds the mesh key: never in a log.
   log.debug({ config: { ...config, joinToken: config.joinToken && '<redacted>' } }, 'configuration resolved');
   await prepareDataDir(config.dataDir);
+  // Before the identity, the state or a port: a second agent on this dir must touch nothing. Held until exit.
+  lockDataDir(config.dataDir);
   const token = await loadOrCreateApiToken(config.dataDir, (message) => log.warn(message));
   const agent = await Agent.start(config, { log });
   const api = new ControlApi(

@@ -42,13 +42,16 @@ export function lockDataDir(dataDir: string, flock = 'flock'): DataDirLock {
           'install util-linux (or busybox with its flock applet)',
       );
     }
-    if (result.status === 1) {
+    // util-linux and busybox both exit 1 on a held lock and on a failing flock(2) (ENOLCK on some network and
+    // FUSE file systems); only the failure prints a reason.
+    const said = String(result.stderr ?? '').trim();
+    if (result.status === 1 && said === '') {
       throw new StartupError(
         `data dir ${dataDir} is in use by another meshd (${holder(path)}): ` +
           'stop that agent, or give this one another --data-dir',
       );
     }
-    const why = result.error?.message ?? (String(result.stderr).trim() || `exit ${result.status}`);
+    const why = result.error?.message ?? (said || `exit ${result.status}`);
     throw new StartupError(`cannot lock the data dir ${dataDir}: ${flock} failed: ${why}`);
   }
   // Only the holder writes: for the next agent's refusal and for an operator's `cat`.

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from './config.js';
 import { fsCause } from './data-dir.js';
+import { decodeJoinToken } from './join-token.js';
 
 export interface JoinTokenFlags {
   /** `--join-token TOKEN` */
@@ -44,5 +45,8 @@ export async function joinTokenFromFlags(flags: JoinTokenFlags): Promise<JoinTok
       `--join-token-file ${flags.file} is empty: put the output of \`meshctl mesh join-token\` in it`,
     );
   }
+  // Checked here too, so the error names the file rather than --join-token / MESH_JOIN_TOKEN.
+  const decoded = decodeJoinToken(token);
+  if (!decoded.ok) throw new ConfigError(`--join-token-file ${flags.file}: ${decoded.error}`);
   return { token };
 }

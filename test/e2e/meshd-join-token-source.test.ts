@@ -57,14 +57,17 @@ test('--join-token in argv works and warns that `ps` shows it', async () => {
   expect(JSON.parse(warning[0] ?? '{}').level).toBe(40);
 });
 
-test('an empty or missing --join-token-file: one line saying what to put there', async () => {
+test('an empty, missing or garbled --join-token-file: one line naming the file', async () => {
   const tmp = await tempDir();
   cleanups.push(tmp.cleanup);
   const empty = join(tmp.path, 'empty.token');
   await writeFile(empty, '\n');
+  const garbled = join(tmp.path, 'garbled.token');
+  await writeFile(garbled, 'mycel1.not-a-token\n');
   for (const [file, said] of [
     [empty, `--join-token-file ${empty} is empty: put the output of \`meshctl mesh join-token\` in it\n`],
     [join(tmp.path, 'nope'), `cannot read --join-token-file ${join(tmp.path, 'nope')}: `],
+    [garbled, `--join-token-file ${garbled}: `],
   ] as const) {
     const agent = spawnMeshd([
       '--data-dir',

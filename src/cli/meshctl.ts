@@ -8,6 +8,7 @@ import { registerImageCommands } from './commands/image.js';
 import { registerJobCommands } from './commands/job.js';
 import { registerMeshCommands } from './commands/mesh.js';
 import { registerNodeCommands } from './commands/node.js';
+import { renderDialErrors } from './dial-errors-view.js';
 import { globals } from './globals.js';
 import { ago, duration, render, renderRecord, shortId } from './output.js';
 
@@ -76,6 +77,8 @@ export function buildProgram(): Command {
           s,
         ),
       );
+      // Older agents send no dialErrors; -o json/yaml carries them in `s` already.
+      if (format === 'table') print(renderDialErrors(s.dialErrors, Date.now()));
     });
 
   program

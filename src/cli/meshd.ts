@@ -8,6 +8,8 @@ import { ConfigError, DRIVERS, LOG_LEVELS, parseLabels, resolveConfig } from '..
 import { ControlApi } from '../node/control-api.js';
 import { serveControlProtocol } from '../node/control-protocol.js';
 import { prepareDataDir } from '../node/data-dir.js';
+import { lockDataDir } from '../node/data-dir-lock.js';
+import { joinTokenFromFlags } from '../node/join-token-source.js';
 import { createLogger } from '../node/logger.js';
 import { allocLogsRoutes } from '../node/routes/alloc-logs-routes.js';
 import { allocRoutes } from '../node/routes/alloc-routes.js';
@@ -36,7 +38,11 @@ const program = new Command('meshd')
     collect,
   )
   .option('--join <multiaddr>', 'address of any mesh member to join through, repeatable', collect)
-  .option('--join-token <token>', 'join a closed mesh (`meshctl mesh join-token`); kept in the data dir')
+  .option(
+    '--join-token-file <file>',
+    'file holding the token to join a closed mesh (`meshctl mesh join-token`); kept in the data dir',
+  )
+  .option('--join-token <token>', 'the token itself; visible in `ps`: prefer the file or MESH_JOIN_TOKEN')
   .option('--api <host:port>', 'control API address for meshctl (default 127.0.0.1:7411)')
   .option('--allow-remote-api', 'allow the control API on a non-loopback address')
   .option('--name <name>', 'this node’s name (default: hostname)')
@@ -59,6 +65,7 @@ async function main(): Promise<void> {
   program.parse();
   const o = program.opts();
   const file = o.config ? { name: o.config as string, content: await readConfigFile(o.config) } : undefined;
+  const joinToken = await joinTokenFromFlags({ token: o.joinToken, file: o.joinTokenFile });
   const config = resolveConfig({
     flags: {
       dataDir: o.dataDir,
@@ -76,7 +83,7 @@ async function main(): Promise<void> {
       lostAfterMs: o.lostAfterMs,
       targetPeers: o.targetPeers,
       maxConnections: o.maxConnections,
-      joinToken: o.joinToken,
+      joinToken: joinToken.token,
       registryListen: o.registryListen,
       registryCacheMb: o.registryCacheMb,
     },
@@ -87,6 +94,9 @@ async function main(): Promise<void> {
   // The join token holds the mesh key: never in a log.
   log.debug({ config: { ...config, joinToken: config.joinToken && '<redacted>' } }, 'configuration resolved');
   await prepareDataDir(config.dataDir);
+  // Before the identity, the state or a port: a second agent on this dir must touch nothing. Held until exit.
+  lockDataDir(config.dataDir);
+  if (joinToken.warning) log.warn(joinToken.warning);
   const token = await loadOrCreateApiToken(config.dataDir, (message) => log.warn(message));
   const agent = await Agent.start(config, { log });
   const api = new ControlApi(

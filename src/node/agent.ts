@@ -24,7 +24,7 @@ import { LivenessExchange } from './liveness-exchange.js';
 import type { Logger } from './logger.js';
 import { resolveMembership } from './mesh-membership.js';
 import { MeshMetrics } from './metrics.js';
-import { dialableAddresses, PeerDialer } from './peer-dialer.js';
+import { type DialError, dialableAddresses, PeerDialer } from './peer-dialer.js';
 import { PeerExchange } from './peer-exchange.js';
 import { type PeerLiveness, readJobSpec } from './placement-input.js';
 import { placementLiveness } from './placement-liveness.js';
@@ -61,6 +61,7 @@ export interface AgentStatus {
   connections: number;
   startedAt: number;
   uptimeSeconds: number;
+  dialErrors: DialError[];
 }
 
 export interface PeerInfo {
@@ -419,9 +420,7 @@ export class Agent {
   }
 
   #every(ms: number, fn: () => void): void {
-    const timer = setInterval(fn, ms);
-    timer.unref();
-    this.#timers.push(timer);
+    this.#timers.push(setInterval(fn, ms).unref());
   }
 
   /**
@@ -574,6 +573,7 @@ export class Agent {
       connections: this.host.getConnections().length,
       startedAt: this.startedAt,
       uptimeSeconds: Math.floor((now - this.startedAt) / 1000),
+      dialErrors: this.#dialer.errors.list(),
     };
   }
 

@@ -2,8 +2,11 @@ import type { Connection, PeerId } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { Logger } from 'pino';
 import { type BackoffPolicy, backoffDelay } from './backoff.js';
+import { DialErrors } from './dial-errors.js';
 import type { KnownPeers } from './known-peers.js';
 import type { MeshHost } from './libp2p-host.js';
+
+export type { DialError } from './dial-errors.js';
 
 export interface DialerOptions {
   join: string[];
@@ -42,6 +45,8 @@ export class PeerDialer {
   readonly #log: Logger;
   readonly #attempts = new Map<string, Attempt>();
   readonly #inFlight = new Set<string>();
+  /** The last failure per target, for `meshctl status`; a failing handshake is also logged. */
+  readonly errors: DialErrors;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(host: MeshHost, known: KnownPeers, opts: DialerOptions, log: Logger) {
@@ -49,6 +54,7 @@ export class PeerDialer {
     this.#known = known;
     this.#opts = opts;
     this.#log = log;
+    this.errors = new DialErrors(log, { now: opts.now });
   }
 
   start(): void {
@@ -113,14 +119,16 @@ export class PeerDialer {
       const peer = conn.remotePeer.toString();
       // The failures stand until the link outlives SHORT_LINK_MS.
       this.#attempts.set(key, { failures: this.#attempts.get(key)?.failures ?? 0, notBefore: 0, peer });
+      this.errors.succeeded(key);
       this.#log.debug({ peer, via: key }, 'connected');
       return conn.remotePeer;
     } catch (err) {
       const failures = (this.#attempts.get(key)?.failures ?? 0) + 1;
       const delay = backoffDelay(failures, this.#opts.backoff, this.#opts.random());
       this.#attempts.set(key, { failures, notBefore: this.#opts.now() + delay });
+      const { kind } = this.errors.failed(key, err);
       this.#log.debug(
-        { target: key, failures, retryInMs: delay, err: (err as Error).message },
+        { target: key, failures, retryInMs: delay, kind, err: (err as Error).message },
         'dial failed',
       );
       return undefined;

@@ -1,0 +1,21 @@
+import type { DialError } from '../node/peer-dialer.js';
+import { ago, render } from './output.js';
+
+/**
+ * The dials that keep failing, under `meshctl status`: a device that sits alone says why (an unreachable join
+ * address, or a handshake that fails on the mesh key). Empty when every dial succeeds, as on a healthy device.
+ */
+export function renderDialErrors(errors: readonly DialError[] | undefined, now: number): string {
+  if (!errors || errors.length === 0) return '';
+  const table = render(
+    [...errors],
+    [
+      { header: 'TARGET', value: (e) => e.target },
+      { header: 'FAILURES', value: (e) => String(e.failures) },
+      { header: 'LAST', value: (e) => ago(e.lastAt, now) },
+      { header: 'WHY', value: (e) => `${e.hint}: ${e.error}` },
+    ],
+    'table',
+  );
+  return `\nLast dial errors\n${table}`;
+}

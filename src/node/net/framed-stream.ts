@@ -1,6 +1,7 @@
 import type { Stream } from '@libp2p/interface';
 import * as varint from 'uint8-varint';
 import { Uint8ArrayList } from 'uint8arraylist';
+import { type InboundBudget, PROCESS_INBOUND_BUDGET } from './inbound-budget.js';
 
 /**
  * Length-prefixed frames over a libp2p stream (the unsigned-varint framing of `lpStream`, so the wire is
@@ -24,6 +25,8 @@ export interface FramedStreamOptions {
   readonly idleTimeoutMs: number;
   /** Aborts every pending and later call, and resets the stream. */
   readonly signal?: AbortSignal;
+  /** Shared by every stream of the process; default PROCESS_INBOUND_BUDGET. */
+  readonly budget?: InboundBudget;
 }
 
 export interface CallOptions {
@@ -37,6 +40,10 @@ export class FrameTooLarge extends Error {
 
 export class NoProgress extends Error {
   override readonly name = 'NoProgress';
+}
+
+export class OverBudget extends Error {
+  override readonly name = 'OverBudget';
 }
 
 /** A frame's length prefix is at most this long: 2^63 needs 9 bytes, and any frame we accept far fewer. */
@@ -55,13 +62,27 @@ export class FramedStream {
   #idleTimer: NodeJS.Timeout | undefined;
   #waiting = 0;
   #resuming = false;
+  readonly #budget: InboundBudget;
+  /** Of the buffered bytes, those still counted in the budget: none once the stream has closed. */
+  #counted = 0;
 
   constructor(stream: Stream, options: FramedStreamOptions) {
     this.stream = stream;
     this.#maxFrame = options.maxFrameBytes;
     this.#highWater = Math.max(options.bufferBytes ?? options.maxFrameBytes + MAX_PREFIX_BYTES, 1);
     this.#idleMs = options.idleTimeoutMs;
+    this.#budget = options.budget ?? PROCESS_INBOUND_BUDGET;
     stream.addEventListener('message', (evt) => {
+      if (this.#failed.signal.aborted) return;
+      if (!this.#budget.take(evt.data.byteLength)) {
+        this.abort(
+          new OverBudget(
+            `the agent already holds ${this.#budget.usedBytes} bytes of unread frames, its limit: try later`,
+          ),
+        );
+        return;
+      }
+      this.#counted += evt.data.byteLength;
       this.#buffer.append(evt.data);
       this.#idleTimer?.refresh();
       if (!this.#resuming) this.#pauseWhenFull();
@@ -70,6 +91,8 @@ export class FramedStream {
     stream.addEventListener('remoteCloseWrite', () => this.#notify());
     stream.addEventListener('close', (evt) => {
       if (evt.error) this.#resetBy ??= evt.error;
+      // What is left may still be read, but nothing more can arrive: the budget need not wait for the reader.
+      this.#release(this.#counted);
       this.#notify();
     });
     if (stream.status === 'reset' || stream.status === 'aborted')
@@ -118,6 +141,7 @@ export class FramedStream {
     while (this.#buffer.byteLength < prefix + length) await this.#more(options?.signal);
     const frame = this.#buffer.subarray(prefix, prefix + length);
     this.#buffer.consume(prefix + length);
+    this.#release(prefix + length);
     if (this.#buffer.byteLength < this.#highWater / 2) this.#resume();
     return frame;
   }
@@ -228,6 +252,12 @@ export class FramedStream {
       this.#resuming = false;
     }
     this.#pauseWhenFull();
+  }
+
+  #release(bytes: number): void {
+    const given = Math.min(bytes, this.#counted);
+    this.#counted -= given;
+    this.#budget.give(given);
   }
 
   #notify(): void {

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Stream } from '@libp2p/interface';
+import * as varint from 'uint8-varint';
 import { afterEach, describe, expect, it } from 'vitest';
 import { STREAM_WINDOW_BYTES } from '../../../src/node/libp2p-host.js';
-import { FramedStream, FrameTooLarge, NoProgress } from '../../../src/node/net/framed-stream.js';
+import { FramedStream, FrameTooLarge, NoProgress, OverBudget } from '../../../src/node/net/framed-stream.js';
+import { InboundBudget } from '../../../src/node/net/inbound-budget.js';
 import { loopbackHosts } from '../../support/hosts.js';
 
 const PROTOCOL = '/mycel-test/frames/1.0.0';
@@ -138,4 +140,32 @@ describe('FramedStream', () => {
     expect(stream.status).toBe('open');
     expect([...((await framed.read()) ?? [])]).toEqual([42]);
   });
+
+  it('resets the stream that would take the process past its budget of unread frames', async () => {
+    const budget = new InboundBudget(3 * FRAME);
+    const readers: Promise<unknown>[] = [];
+    const serve = async (inbound: Stream) => {
+      const reader = new FramedStream(inbound, { maxFrameBytes: 2 * FRAME, idleTimeoutMs: 10_000, budget });
+      readers.push(reader.read().catch((err: unknown) => err));
+    };
+    // Each peer sends most of a frame and withholds the rest: the first fits, the second would not.
+    const partial = (bytes: number) =>
+      new Uint8Array([...varint.encode(2 * FRAME), ...new Uint8Array(bytes)]);
+    const first = await pair(serve);
+    first.send(partial(1.5 * FRAME));
+    await waitForBudget(budget, 1.5 * FRAME);
+    const second = await pair(serve);
+    second.send(partial(1.6 * FRAME));
+    expect(await readers[1]).toBeInstanceOf(OverBudget);
+    expect(budget.usedBytes).toBeLessThanOrEqual(3 * FRAME);
+    // A stream that ends gives its bytes back, read or not.
+    first.abort(new Error('gone'));
+    expect(await readers[0]).toBeInstanceOf(Error);
+    expect(budget.usedBytes).toBe(0);
+  });
 });
+
+async function waitForBudget(budget: InboundBudget, bytes: number): Promise<void> {
+  for (let i = 0; i < 100 && budget.usedBytes < bytes; i++) await sleep(20);
+  expect(budget.usedBytes).toBeGreaterThanOrEqual(bytes);
+}

@@ -10,7 +10,7 @@
  * do not inherit the descriptor and cannot keep the lock past the agent.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fsCause } from './data-dir.js';
 import { StartupError } from './startup-error.js';
@@ -28,8 +28,11 @@ export function lockDataDir(dataDir: string, flock = 'flock'): DataDirLock {
   const path = join(dataDir, LOCK_FILE);
   let fd: number;
   try {
-    // 'a+' neither truncates nor replaces: a refused agent leaves the holder's pid in place.
-    fd = openSync(path, 'a+', 0o600);
+    // Created if missing ('a' neither truncates nor replaces: a refused agent leaves the holder's pid in place),
+    // then held read-only: flock(2) needs no write access, and a descriptor open for writing for the agent's
+    // whole life would keep the data dir's file system from being remounted read-only.
+    closeSync(openSync(path, 'a', 0o600));
+    fd = openSync(path, 'r');
   } catch (err) {
     throw new StartupError(`cannot open the data dir lock ${path}: ${fsCause(err)}`, { cause: err });
   }
@@ -55,8 +58,7 @@ export function lockDataDir(dataDir: string, flock = 'flock'): DataDirLock {
     throw new StartupError(`cannot lock the data dir ${dataDir}: ${flock} failed: ${why}`);
   }
   // Only the holder writes: for the next agent's refusal and for an operator's `cat`.
-  ftruncateSync(fd, 0);
-  writeSync(fd, `${process.pid}\n`, 0);
+  writeFileSync(path, `${process.pid}\n`, { mode: 0o600 });
   let held = true;
   return {
     path,

@@ -5,17 +5,17 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { open, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir, waitFor } from '../support/agents.js';
 import { apiGet, type MeshdAgent, startMeshd, stopMeshd } from '../support/meshd-mesh.js';
+import { processesWith } from '../support/proc.js';
 import { bundle, exited, meshctl } from '../support/processes.js';
+import { mountSmallDisk } from '../support/tmpfs.js';
 
 beforeAll(bundle, 120_000);
 
@@ -31,29 +31,10 @@ const TIMINGS = {
   lostAfterMs: 3_000,
 } as const;
 
-/** Live processes whose command line holds `marker`, without their children (a shell's fork before it execs). */
-function processesWith(marker: string): number[] {
-  const found = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (!readFileSync(`/proc/${entry}/cmdline`, 'latin1').includes(marker)) continue;
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (state !== 'Z') found.set(Number(entry), Number(ppid));
-    } catch {}
-  }
-  return [...found].filter(([, ppid]) => !found.has(ppid)).map(([pid]) => pid);
-}
-
 async function tmpfs(sizeKiB: number): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'mycel-full-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKiB}k`, 'tmpfs', dir]);
-  cleanups.push(async () => {
-    execFileSync('umount', ['-l', dir]);
-    await rm(dir, { recursive: true, force: true });
-  });
-  return dir;
+  const disk = await mountSmallDisk(`${sizeKiB}k`);
+  cleanups.push(() => disk.unmount());
+  return disk.path;
 }
 
 /** Writes until the file system is full; returns a function that frees the space again. */

@@ -4,7 +4,6 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ExecTaskSpec } from '../../../src/node/drivers/driver.js';
 import { DriverError } from '../../../src/node/drivers/driver-error.js';
 import { ExecDriver } from '../../../src/node/drivers/exec-driver.js';
+import { processesWith } from '../../support/proc.js';
+import { mountSmallDisk } from '../../support/tmpfs.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 
@@ -19,32 +20,10 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/**
- * Live (non-zombie) processes whose command line holds `marker`, without their own children: a shell's fork
- * carries its command line until it execs, and is not a second copy.
- */
-function processesWith(marker: string): number[] {
-  const found = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (!readFileSync(`/proc/${entry}/cmdline`, 'latin1').includes(marker)) continue;
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (state !== 'Z') found.set(Number(entry), Number(ppid));
-    } catch {}
-  }
-  return [...found].filter(([, ppid]) => !found.has(ppid)).map(([pid]) => pid);
-}
-
 async function tmpfs(sizeKiB: number): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'mycel-exec-full-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKiB}k`, 'tmpfs', dir]);
-  cleanups.push(async () => {
-    execFileSync('umount', ['-l', dir]);
-    await rm(dir, { recursive: true, force: true });
-  });
-  return dir;
+  const disk = await mountSmallDisk(`${sizeKiB}k`);
+  cleanups.push(() => disk.unmount());
+  return disk.path;
 }
 
 /** Fills the file system under `dir` completely, then frees exactly `pages` pages. */

@@ -4,7 +4,8 @@
  * layer each round pulled by one agent from upstream and then by another with upstream stopped. Prints JSON:
  * per round the convergence after the heal, state-sync sessions, per-agent RSS; then the issue-15 targets.
  * Needs root (namespaces, iptables) and Debian's docker-registry.
- * `--minutes N` (30), `--agents N` (12), `--layer-mb N` (100), `--hold-s N` (15), `--converge-cap-s N` (60).
+ * `--minutes N` (30), `--agents N` (12), `--layer-mb N` (100), `--hold-s N` (15), `--converge-cap-s N` (60),
+ * `--keep` (keep the agents' logs and data dirs).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -27,6 +28,7 @@ function settingsFromArgs(): SoakSettings {
       'layer-mb': { type: 'string', default: '100' },
       'hold-s': { type: 'string', default: '15' },
       'converge-cap-s': { type: 'string', default: '60' },
+      keep: { type: 'boolean', default: false },
     },
   });
   const num = (name: keyof typeof values, min: number) => {
@@ -40,6 +42,7 @@ function settingsFromArgs(): SoakSettings {
     layerMb: num('layer-mb', 1),
     holdS: num('hold-s', 2),
     convergeCapS: num('converge-cap-s', 5),
+    keep: values.keep === true,
   };
 }
 
@@ -74,7 +77,8 @@ async function main(): Promise<void> {
     cleaned = true;
     fleet.destroy();
     await gate?.stop().catch(() => undefined);
-    await rm(root, { recursive: true, force: true });
+    if (settings.keep) progress(`agent logs and data dirs kept in ${root}`);
+    else await rm(root, { recursive: true, force: true });
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const)
     process.once(signal, () => {
@@ -98,6 +102,9 @@ async function main(): Promise<void> {
 
     const t0 = performance.now();
     const sampler = new Sampler(fleet, t0);
+    // Sessions of the mesh's forming are not the first round's.
+    await sampler.sample();
+    sampler.takeRound();
     sampler.start(5_000);
     const ctx: SoakContext = { fleet, gate, sampler, settings, t0, acknowledged };
     const rounds: RoundReport[] = [];

@@ -12,6 +12,10 @@ export interface LayerReport {
   puller: string;
   peerPullS: number | null;
   peerMBps: number | null;
+  /** Pre-pull requests the puller needed (one more every 20 s while it lacks the image). */
+  attempts: number;
+  /** Whether the puller was linked to the seed when its pull began (null: it did not answer). */
+  linkedToSeed: boolean | null;
   /** Bytes upstream served while closed: 0, or the gate leaked. */
   upstreamBytesWhileClosed: number;
   error?: string;
@@ -28,20 +32,42 @@ async function holds(fleet: SoakFleet, i: number, digest: string): Promise<boole
   );
 }
 
-/** A pre-pull aimed at agent `i` alone (its own label), timed until its store holds the whole image. */
+/** A failed pre-pull is asked again this often, as Docker would retry a pull. */
+const RETRY_MS = 20_000;
+
+/**
+ * A pre-pull aimed at agent `i` alone (its own label), timed until its store holds the whole image.
+ * `attempts` counts the pre-pull requests it took.
+ */
 async function pull(
   fleet: SoakFleet,
   i: number,
   layer: PushedLayer,
   timeoutMs: number,
-): Promise<number | null> {
+): Promise<{ s: number | null; attempts: number }> {
   const began = performance.now();
-  await fleet.api(i, 'POST', '/v1/images/prepull', { ref: layer.ref, labels: { soak: `n${i}` } });
+  let attempts = 0;
+  let askedAt = -Infinity;
   while (performance.now() - began < timeoutMs) {
-    if (await holds(fleet, i, layer.digest).catch(() => false)) return r1((performance.now() - began) / 1000);
+    if (performance.now() - askedAt >= RETRY_MS) {
+      askedAt = performance.now();
+      attempts++;
+      await fleet
+        .api(i, 'POST', '/v1/images/prepull', { ref: layer.ref, labels: { soak: `n${i}` } })
+        .catch(() => undefined);
+    }
+    if (await holds(fleet, i, layer.digest).catch(() => false))
+      return { s: r1((performance.now() - began) / 1000), attempts };
     await sleep(500);
   }
-  return null;
+  return { s: null, attempts };
+}
+
+/** Whether `from` holds a connection to `to`: a puller finds sources only among the peers it is linked to. */
+async function linked(fleet: SoakFleet, from: number, to: number): Promise<boolean | null> {
+  const peers = await fleet.api(from, 'GET', '/v1/peers').catch(() => null);
+  if (!Array.isArray(peers)) return null;
+  return (peers as { name: string; connected: boolean }[]).some((p) => p.name === `n${to}` && p.connected);
 }
 
 /**
@@ -56,7 +82,7 @@ export async function layerRound(
   seed: number,
   puller: number,
 ): Promise<LayerReport> {
-  const timeoutMs = Math.max(120_000, mb * 2_000);
+  const timeoutMs = Math.max(60_000, mb * 900);
   const report: LayerReport = {
     mb,
     seed: `n${seed}`,
@@ -64,17 +90,22 @@ export async function layerRound(
     puller: `n${puller}`,
     peerPullS: null,
     peerMBps: null,
+    attempts: 0,
+    linkedToSeed: null,
     upstreamBytesWhileClosed: 0,
   };
   try {
     const layer = await gate.pushLayer(round, mb);
     gate.open = true;
-    report.seedS = await pull(fleet, seed, layer, timeoutMs);
+    report.seedS = (await pull(fleet, seed, layer, timeoutMs)).s;
     if (report.seedS === null) throw new Error(`n${seed} did not pull ${layer.ref} from upstream`);
     gate.open = false;
     const before = gate.bytesServed();
     try {
-      report.peerPullS = await pull(fleet, puller, layer, timeoutMs);
+      report.linkedToSeed = await linked(fleet, puller, seed);
+      const got = await pull(fleet, puller, layer, timeoutMs);
+      report.peerPullS = got.s;
+      report.attempts = got.attempts;
     } finally {
       report.upstreamBytesWhileClosed = gate.bytesServed() - before;
       gate.open = true;

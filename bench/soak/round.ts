@@ -16,6 +16,8 @@ export interface SoakSettings {
   holdS: number;
   /** How long after a heal convergence is waited for before the round gives up on it. */
   convergeCapS: number;
+  /** Keep the run dir (agent logs, data dirs) for a post-mortem. */
+  keep: boolean;
 }
 
 export interface RoundReport {

@@ -82,7 +82,7 @@ export async function layerRound(
   seed: number,
   puller: number,
 ): Promise<LayerReport> {
-  const timeoutMs = Math.max(60_000, mb * 900);
+  const timeoutMs = Math.max(60_000, mb * 600);
   const report: LayerReport = {
     mb,
     seed: `n${seed}`,

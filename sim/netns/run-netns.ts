@@ -20,10 +20,13 @@ import {
 import type { Action, Scenario } from '../scenario.js';
 import { kill, Topology } from './topology.js';
 
-/** The checkout this file is in (from sim/netns/ or from dist/build/sim/netns/). */
-function projectRoot(): string {
+/**
+ * The checkout this file is in (from sim/netns/ or from dist/build/sim/netns/). tsc copies package.json into
+ * dist/build (src/version.ts imports it), so that copy is not the root.
+ */
+export function projectRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
+  while (!existsSync(join(dir, 'package.json')) || dir.endsWith(join('dist', 'build'))) {
     const up = dirname(dir);
     if (up === dir) throw new Error('cannot find the project root above the simulator');
     dir = up;
@@ -47,7 +50,7 @@ interface Seen {
   job: string;
 }
 
-function jobSource(name: string, count: number): string {
+export function jobSource(name: string, count: number): string {
   return [
     `name: ${name}`,
     'driver: exec',
@@ -310,17 +313,17 @@ async function submit(
   acked.add(job);
 }
 
-function aliveOf(status: unknown): number {
+export function aliveOf(status: unknown): number {
   return (status as { peers?: { alive?: number } }).peers?.alive ?? -1;
 }
 
-function jobsKey(jobs: unknown): string {
+export function jobsKey(jobs: unknown): string {
   return JSON.stringify(
     (jobs as { name: string; status: string; version: number }[]).map((j) => [j.name, j.status, j.version]),
   );
 }
 
-function allocsKey(allocs: unknown): string {
+export function allocsKey(allocs: unknown): string {
   return JSON.stringify(
     (allocs as { allocId: string; node: string; desired: string }[])
       .filter((a) => a.desired === 'run' || a.desired === 'unknown')

@@ -30,6 +30,7 @@ import { type PeerLiveness, readJobSpec } from './placement-input.js';
 import { placementLiveness } from './placement-liveness.js';
 import { REVOCATION_NOTICE_MS, revocationGater } from './revocation-gater.js';
 import { StateService, type StateServiceOptions } from './state-service.js';
+import { stallReason } from './state-sync-protocol.js';
 import { Workloads, type WorkloadsDeps } from './workloads.js';
 
 /** What the imperative shell needs from the outside world; the simulator substitutes all of it. */
@@ -230,10 +231,16 @@ export class Agent {
           random: env.random ?? Math.random,
           sign: (bytes) => identity.key.sign(bytes) as Uint8Array,
           operators: mesh?.operators,
-          syncEnded: (role, outcome) => agent.metrics.stateSyncSessions.inc({ role, outcome }),
+          syncEnded: (role, outcome, error) => {
+            agent.metrics.stateSyncSessions.inc({ role, outcome });
+            const reason = error === undefined ? undefined : stallReason(error);
+            if (reason) agent.metrics.stateSyncStalls.inc({ role, reason });
+          },
         },
         env.state,
       );
+      const state = agent.#state;
+      agent.metrics.watchSyncSessions(() => state.activeSyncs().map((s) => s.ageMs));
       agent.#registry = await agent.#startRegistry(agent.#state, env);
       agent.#workloads = await agent.#startWorkloads(agent.#state, env);
       agent.#allocLogs = await agent.#startAllocLogs(agent.#state, agent.#workloads);

@@ -38,6 +38,26 @@ export class MeshMetrics {
     labelNames: ['role', 'outcome'] as const,
     registers: [this.registry],
   });
+  readonly stateSyncStalls = new Counter({
+    name: 'mycel_state_sync_stalls_total',
+    help: 'Anti-entropy sessions torn down because no byte moved for the progress timeout (no-progress) or the whole session deadline passed (deadline), by role',
+    labelNames: ['role', 'reason'] as const,
+    registers: [this.registry],
+  });
+  /** Read at scrape time, so an idle agent does no work for it. */
+  #syncAges: () => readonly number[] = () => [];
+  readonly stateSyncActive: Gauge = new Gauge({
+    name: 'mycel_state_sync_active_sessions',
+    help: 'Anti-entropy sessions running now',
+    registers: [this.registry],
+    collect: (): void => this.stateSyncActive.set(this.#syncAges().length),
+  });
+  readonly stateSyncOldest: Gauge = new Gauge({
+    name: 'mycel_state_sync_oldest_session_seconds',
+    help: 'Age of the oldest running anti-entropy session (0 without one): a wedged session shows here',
+    registers: [this.registry],
+    collect: (): void => this.stateSyncOldest.set(Math.max(0, ...this.#syncAges()) / 1000),
+  });
   readonly introductions = new Counter({
     name: 'mycel_introductions_total',
     help: 'Newcomers this agent answered while at its connection limit, then let go to link elsewhere',
@@ -49,6 +69,11 @@ export class MeshMetrics {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2],
     registers: [this.registry],
   });
+
+  /** Where the session gauges read the running sessions' ages in ms. */
+  watchSyncSessions(ages: () => readonly number[]): void {
+    this.#syncAges = ages;
+  }
 
   constructor(opts: { processMetrics: boolean }) {
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry });

@@ -47,8 +47,8 @@ export interface SyncProtocolDeps {
   readonly publish: (messages: readonly GossipMessage[]) => void;
   /** A session ended after receiving frames: the local replica may have changed. */
   readonly received?: () => void;
-  /** Every session's end, counted by the agent's metrics. */
-  readonly ended?: (role: SyncRole, outcome: SyncOutcome['kind'] | 'refused') => void;
+  /** Every session's end, counted by the agent's metrics; `error` says why a failed one failed. */
+  readonly ended?: (role: SyncRole, outcome: SyncOutcome['kind'] | 'refused', error?: string) => void;
 }
 
 export type SyncRole = 'dialer' | 'listener';
@@ -65,7 +65,14 @@ const STALLS_BEFORE_CLOSE = 2;
 
 /** A session that ended because bytes stopped moving, not because the peer refused or broke it. */
 function isStall(error: string): boolean {
-  return error.startsWith('no progress') || error.startsWith('session over');
+  return stallReason(error) !== undefined;
+}
+
+/** Which timeout ended a failed session, if one did: the metrics tell a stalled peer from a slow session. */
+export function stallReason(error: string): 'no-progress' | 'deadline' | undefined {
+  if (error.startsWith('no progress')) return 'no-progress';
+  if (error.startsWith('session over')) return 'deadline';
+  return undefined;
 }
 
 /** Failures kept for `recentFailures`: enough to see a pattern, bounded whatever a peer does. */
@@ -202,7 +209,7 @@ export class StateSyncProtocol {
   }
 
   #record(peer: string, role: SyncRole, outcome: SyncOutcome): void {
-    this.#deps.ended?.(role, outcome.kind);
+    this.#deps.ended?.(role, outcome.kind, outcome.kind === 'failed' ? outcome.error : undefined);
     if (outcome.kind !== 'failed') return;
     this.#failures.push({ at: this.#deps.now(), peer, role, error: outcome.error });
     if (this.#failures.length > RECENT_FAILURES) this.#failures.shift();

@@ -6,7 +6,7 @@ import { SyncSession } from '../crdt/sync-engine.js';
 import type { MeshHost } from './libp2p-host.js';
 import type { Logger } from './logger.js';
 import { ConnectionStalls } from './net/connection-stalls.js';
-import { FramedStream } from './net/framed-stream.js';
+import { FramedStream, NoProgress } from './net/framed-stream.js';
 import { openStream } from './open-stream.js';
 
 /**
@@ -188,7 +188,14 @@ export class StateSyncProtocol {
     const { signal } = session.controller;
     let outcome: SyncOutcome;
     try {
-      session.stream = await open(signal);
+      // Opening is part of the session's progress: over a connection that died under us, the stream's protocol
+      // negotiation waits for an answer that never comes, and only the whole-session deadline would end it.
+      const opening = AbortSignal.timeout(this.#progressTimeoutMs());
+      session.stream = await open(AbortSignal.any([signal, opening])).catch((err: unknown) => {
+        throw opening.aborted && !signal.aborted
+          ? new NoProgress(`no progress for ${this.#progressTimeoutMs()} ms: the stream did not open`)
+          : err;
+      });
       const stream = session.stream;
       outcome = await this.#run(stream, peer, role === 'dialer', signal);
       if (outcome.kind === 'synced') {

@@ -2,7 +2,11 @@ import type { Connection, Stream } from '@libp2p/interface';
 import { pino } from 'pino';
 import { expect, test } from 'vitest';
 import { PeerSyncStates } from '../../src/crdt/peer-sync-states.js';
-import { StateSyncProtocol, type SyncProtocolDeps } from '../../src/node/state-sync-protocol.js';
+import {
+  StateSyncProtocol,
+  type SyncProtocolDeps,
+  type SyncProtocolOptions,
+} from '../../src/node/state-sync-protocol.js';
 import { replica } from '../crdt/replicas.js';
 
 /** A connection whose streams open only when the test says so, whatever the abort signal says. */
@@ -16,7 +20,10 @@ function stalledConnection(peer: string) {
   return { connection, opened };
 }
 
-function protocolOver(connection: Connection): StateSyncProtocol {
+function protocolOver(
+  connection: Connection,
+  options: SyncProtocolOptions = { sessionTimeoutMs: 100, maxInboundSessions: 4 },
+): StateSyncProtocol {
   const host: SyncProtocolDeps['host'] = {
     handle: async () => {},
     unhandle: async () => {},
@@ -31,7 +38,7 @@ function protocolOver(connection: Connection): StateSyncProtocol {
       log: pino({ level: 'silent' }),
       publish: () => {},
     },
-    { sessionTimeoutMs: 100, maxInboundSessions: 4 },
+    options,
   );
 }
 
@@ -54,4 +61,21 @@ test('a stream that never opens ends the session at its deadline: the peer is fr
   opened[0]?.(late as unknown as Stream);
   await new Promise((resolve) => setImmediate(resolve));
   expect(aborted?.message).toMatch(/opened after its deadline/);
+});
+
+test('a stream that never opens is given up after the progress deadline, not the whole session deadline', async () => {
+  const { connection } = stalledConnection('peer-c');
+  const protocol = protocolOver(connection, {
+    sessionTimeoutMs: 10_000,
+    progressTimeoutMs: 100,
+    maxInboundSessions: 4,
+  });
+  const started = Date.now();
+  const outcome = await protocol.sync('peer-c');
+  expect(outcome).toMatchObject({
+    kind: 'failed',
+    error: expect.stringMatching(/^no progress .*did not open/),
+  });
+  expect(Date.now() - started).toBeLessThan(2_000);
+  expect(protocol.isSyncing('peer-c')).toBe(false);
 });

@@ -162,6 +162,7 @@ export class Agent {
         limits: this.limits,
         peers: () => this.#digestPeers(),
         deliver: (from, entries) => this.#onDigest(from, entries),
+        alive: (peer) => this.liveness.get(peer, this.#now())?.status === 'alive',
       },
       {
         intervalMs: init.config.heartbeatIntervalMs,

@@ -15,7 +15,7 @@ import {
 import { RELAYS_WANTED, RelayChoice } from './liveness-relays.js';
 import type { Logger } from './logger.js';
 import { FramedStream } from './net/framed-stream.js';
-import { chooseLinks, redundantLinks } from './net/peer-links.js';
+import { chooseLinks, deadLinks, redundantLinks } from './net/peer-links.js';
 import { openStream } from './open-stream.js';
 import { sample } from './sample.js';
 
@@ -34,6 +34,8 @@ export interface LivenessExchangeDeps {
   readonly peers: () => DescribedPeer[];
   /** A neighbour's digest, decoded and within limits. */
   readonly deliver: (from: string, entries: readonly DigestEntry[]) => void;
+  /** Whether `peer`'s beats reach this agent now, by any path: a direct link that carries none of them is dead. */
+  readonly alive?: (peer: string) => boolean;
 }
 
 export interface LivenessExchangeOptions {
@@ -93,6 +95,7 @@ export class LivenessExchange {
   readonly #sent = { digests: 0, ownBeats: 0 };
   readonly #received = { digests: 0, ownBeats: 0 };
   #timer: NodeJS.Timeout | undefined;
+  #lastRound: number | undefined;
   #stopped = false;
   /** The simulator drops a fraction of what arrives, as it does for gossip. */
   dropInbound: (() => boolean) | undefined;
@@ -150,7 +153,13 @@ export class LivenessExchange {
       tieMs: 2 * this.#options.intervalMs,
       quietMs: this.#options.linkQuietMs ?? 3 * this.#options.intervalMs,
     };
-    const stale = redundantLinks(me, connections, heardOn, wallNow, timing);
+    // Late ourselves (a stalled event loop), the frames that arrived meanwhile still wait to be read: silence
+    // now is ours, not the links'.
+    const late = this.#lastRound !== undefined && wallNow - this.#lastRound > 2 * this.#options.intervalMs;
+    this.#lastRound = wallNow;
+    const alive = this.#deps.alive ?? (() => false);
+    const stale = late ? [] : redundantLinks(me, connections, heardOn, wallNow, timing);
+    const dead = late ? [] : deadLinks(connections, heardOn, alive, wallNow, timing);
     for (const connection of stale) {
       this.#deps.log.info(
         { peer: connection.remotePeer.toString(), connection: connection.id },
@@ -158,9 +167,17 @@ export class LivenessExchange {
       );
       void connection.close().catch((err: unknown) => connection.abort(err as Error));
     }
+    for (const connection of dead) {
+      this.#deps.log.info(
+        { peer: connection.remotePeer.toString(), connection: connection.id },
+        'dropping a connection that carries no beats while the peer is heard through others',
+      );
+      // Aborted, not closed: a graceful close would wait on a peer that cannot answer on it.
+      connection.abort(new Error('the connection carries no beats while the peer is heard through others'));
+    }
     const open = chooseLinks(
       me,
-      connections.filter((c) => !stale.includes(c)),
+      connections.filter((c) => !stale.includes(c) && !dead.includes(c)),
       timing,
     );
     for (const [peer, link] of this.#links) {

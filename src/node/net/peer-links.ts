@@ -43,9 +43,9 @@ export function chooseLinks(
 }
 
 /**
- * Connections to close: silent past `quietMs` (or never heard and open that long) while another connection to
- * the same peer was heard lately. The side with the higher id waits twice as long, so that two ends still
- * settling on a link never close one each.
+ * Duplicates to close: silent past `quietMs` (or never heard and open that long) while another connection to the
+ * same peer was heard lately. The side with the higher id waits twice as long, so that two ends still settling on
+ * a link never close one each.
  */
 export function redundantLinks(
   self: string,
@@ -56,15 +56,36 @@ export function redundantLinks(
 ): Connection[] {
   const redundant: Connection[] = [];
   for (const [peer, links] of byPeer(connections)) {
-    if (links.length < 2) continue;
-    if (!links.some((c) => isRecent(heardOn(c), now, timing.recentMs))) continue;
+    if (links.length < 2 || !links.some((c) => isRecent(heardOn(c), now, timing.recentMs))) continue;
     const quiet = self < peer ? timing.quietMs : 2 * timing.quietMs;
-    for (const c of links) {
-      const since = heardOn(c) ?? c.timeline.open;
-      if (now - c.timeline.open >= quiet && now - since >= quiet) redundant.push(c);
-    }
+    redundant.push(...links.filter((c) => silentFor(c, heardOn, now, quiet)));
   }
   return redundant;
+}
+
+/**
+ * Dead links: every connection to a peer silent past twice `quietMs` while `alive` says the peer's beats still
+ * reach us through others. A neighbour sends its own beat on its link every interval, so a link that carries none
+ * is dead (the peer's address changed under it, a path lost a direction), and TCP would hold it for minutes. A
+ * peer heard nowhere is left alone: a partition's links carry their bytes again when it heals.
+ */
+export function deadLinks(
+  connections: readonly Connection[],
+  heardOn: HeardOn,
+  alive: (peer: string) => boolean,
+  now: number,
+  timing: LinkTiming,
+): Connection[] {
+  const dead: Connection[] = [];
+  for (const [peer, links] of byPeer(connections)) {
+    if (links.some((c) => isRecent(heardOn(c), now, timing.recentMs)) || !alive(peer)) continue;
+    dead.push(...links.filter((c) => silentFor(c, heardOn, now, 2 * timing.quietMs)));
+  }
+  return dead;
+}
+
+function silentFor(c: Connection, heardOn: HeardOn, now: number, ms: number): boolean {
+  return now - c.timeline.open >= ms && now - (heardOn(c) ?? c.timeline.open) >= ms;
 }
 
 function byPeer(connections: readonly Connection[]): Map<string, Connection[]> {

@@ -1,6 +1,6 @@
 import type { Connection } from '@libp2p/interface';
 import { describe, expect, it } from 'vitest';
-import { chooseLinks, redundantLinks } from '../../../src/node/net/peer-links.js';
+import { chooseLinks, deadLinks, redundantLinks } from '../../../src/node/net/peer-links.js';
 
 const TIMING = { recentMs: 4_000, tieMs: 4_000, quietMs: 6_000 };
 
@@ -58,5 +58,24 @@ describe('two ends that dialled each other at once', () => {
     expect(redundantLinks('a', [link('c1', 'b', 'outbound', 0)], heard({ c1: 0 }), 60_000, TIMING)).toEqual(
       [],
     );
+  });
+});
+
+describe('a lone connection that carries no beats', () => {
+  const lone = link('c1', 'b', 'outbound', 0);
+  const silentSince = heard({ c1: 1_000 });
+
+  it('is dropped once silent twice the quiet period, while the peer is heard through others', () => {
+    const alive = () => true;
+    expect(deadLinks([lone], silentSince, alive, 12_000, TIMING)).toEqual([]);
+    expect(deadLinks([lone], silentSince, alive, 13_000, TIMING).map((c) => c.id)).toEqual(['c1']);
+  });
+
+  it('is kept while the peer is heard nowhere: a partition heals on the links it had', () => {
+    expect(deadLinks([lone], silentSince, () => false, 600_000, TIMING)).toEqual([]);
+  });
+
+  it('is kept while beats arrive on it', () => {
+    expect(deadLinks([lone], heard({ c1: 59_000 }), () => true, 60_000, TIMING)).toEqual([]);
   });
 });

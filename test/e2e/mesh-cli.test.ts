@@ -63,7 +63,8 @@ test('mesh init, meshd --join-token, the API token and operator-signed commands'
       'job "web" version 1 submitted\n',
     );
     const status = JSON.parse((await ctl('-o', 'json', 'job', 'status', 'web')).stdout);
-    expect(status).toMatchObject({ status: 'running', version: 1 });
+    // Relay-only (`--driver none`): wanted running, placed nowhere.
+    expect(status).toMatchObject({ status: 'pending', desired: 'running', version: 1 });
     expect(status.submittedBy).toBe(
       JSON.parse(await readFile(join(meshDir, 'mesh.json'), 'utf8')).operators[0],
     );

@@ -41,9 +41,16 @@ test('meshctl job and node commands against a meshd process', async () => {
 
     const list = await ctl('job', 'list');
     expect(list.stdout).toMatch(/^NAME +TYPE +STATUS +VERSION/);
-    expect(list.stdout).toMatch(/^web +service +running +2 +3 /m);
+    // A relay-only node runs nothing: the job is wanted running but cannot be placed, and says why.
+    expect(list.stdout).toMatch(/^web +service +pending +2 +3 +0\/3 .*missing driver exec/m);
     const status = JSON.parse((await ctl('-o', 'json', 'job', 'status', 'web')).stdout);
-    expect(status).toMatchObject({ name: 'web', version: 2, status: 'running', spec: { count: 3 } });
+    expect(status).toMatchObject({
+      name: 'web',
+      version: 2,
+      status: 'pending',
+      desired: 'running',
+      spec: { count: 3 },
+    });
     const history = JSON.parse((await ctl('-o', 'json', 'job', 'history', 'web')).stdout);
     expect(history.map((v: { version: number; current: boolean }) => [v.version, v.current])).toEqual([
       [2, true],

@@ -72,8 +72,12 @@ export function registerJobCommands(program: Command): void {
             { header: 'STATUS', value: (j) => j.status },
             { header: 'VERSION', value: (j) => String(j.version) },
             { header: 'COUNT', value: (j) => (j.count === null ? '-' : String(j.count)) },
-            { header: 'ALLOCATIONS', value: (j) => String(j.allocations) },
+            {
+              header: 'RUNNING',
+              value: (j) => (j.copies ? `${j.copies.running}/${j.copies.wanted}` : String(j.allocations)),
+            },
             { header: 'SUBMITTED', value: (j) => ago(j.submittedAt, now) },
+            { header: 'DETAILS', value: (j) => [j.rollout, j.reason].filter(Boolean).join('; ') || '-' },
           ],
           format,
         ),
@@ -102,10 +106,13 @@ export function registerJobCommands(program: Command): void {
       const head = renderRecord(
         [
           ['Name', detail.name],
+          ['Status', detail.reason === undefined ? detail.status : `${detail.status}: ${detail.reason}`],
           [
-            'Status',
-            `${detail.status} (since ${ago(detail.statusSince, now)}, by ${shortId(detail.statusBy)})`,
+            'Desired',
+            `${detail.desired} (since ${ago(detail.statusSince, now)}, by ${shortId(detail.statusBy)})`,
           ],
+          ['Copies', copiesLine(detail.copies)],
+          ...(detail.rollout ? [['Rollout', detail.rollout] as [string, string]] : []),
           ['Version', String(detail.version)],
           ['Spec hash', detail.specHash.slice(0, 16)],
           ['Submitted', `${ago(detail.submittedAt, now)} by ${shortId(detail.submittedBy)}`],
@@ -287,6 +294,15 @@ function kindOf(info: Stats): string {
   if (info.isBlockDevice()) return 'a block device';
   if (info.isSocket()) return 'a socket';
   return 'not a regular file';
+}
+
+function copiesLine(c: JobDetail['copies']): string {
+  const parts = [`${c.running}/${c.wanted} running`];
+  if (c.starting > 0) parts.push(`${c.starting} starting`);
+  if (c.failed > 0) parts.push(`${c.failed} failed`);
+  if (c.complete > 0) parts.push(`${c.complete} complete`);
+  if (c.unplaced > 0) parts.push(`${c.unplaced} unplaced`);
+  return parts.join(', ');
 }
 
 /** The rollout as this agent derives it: target, phase, progress, and why it failed or reverted. */

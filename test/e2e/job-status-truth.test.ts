@@ -37,7 +37,19 @@ test('meshctl job list tells failed, unplaceable, finished and running jobs apar
     const file = join(root.path, `${name}.yaml`);
     await writeFile(file, [`name: ${name}`, 'driver: exec', 'count: 1', ...lines, ''].join('\n'));
     const run = await ctl('job', 'run', file);
-    expect(run.stderr).toBe('');
+    if (name === 'greedy') {
+      expect(run.code).toBe(2);
+      expect(run.stdout).toMatch(
+        /^placement: 0 of 1 copy placed\n {2}slot 0 unplaced: .*cpu exhausted on 2 nodes/m,
+      );
+      expect(run.stderr).toMatch(
+        /job "greedy" is stored, but 1 of 1 copies cannot be placed: .*cpu exhausted/,
+      );
+    } else {
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      expect(run.stdout).toBe(`job "${name}" version 1 submitted\nplacement: 1 of 1 copy placed\n`);
+    }
   }
 
   let list = '';
@@ -68,3 +80,46 @@ test('meshctl job list tells failed, unplaceable, finished and running jobs apar
   const table = (await ctl('job', 'status', 'broken')).stdout;
   expect(table).toMatch(/^Status: +failed: 1 of 1 failed/m);
 }, 120_000);
+
+test('meshctl job run reports a partial placement and exits 2, and the job is stored', async () => {
+  const [first] = agents;
+  if (!first || !root) throw new Error('the mesh of the test before is needed');
+  const ctl = (...args: string[]) => meshctl(['--api', first.api, '--data-dir', first.dataDir, ...args]);
+  const nodes = JSON.parse((await ctl('-o', 'json', 'node', 'list')).stdout) as {
+    cpu: number;
+    reserved: { cpu: number };
+  }[];
+  // More than half of the smaller node's free millicores: one copy fits per node, so the third has nowhere.
+  const cpu = Math.floor(Math.min(...nodes.map((n) => n.cpu - n.reserved.cpu)) * 0.55);
+  const file = join(root.path, 'wide.yaml');
+  await writeFile(
+    file,
+    [
+      'name: wide',
+      'driver: exec',
+      'command: /bin/sleep',
+      'args: ["600"]',
+      'count: 3',
+      'resources:',
+      `  cpu: ${cpu}`,
+      '',
+    ].join('\n'),
+  );
+  const run = await ctl('job', 'run', file);
+  expect(run.code).toBe(2);
+  expect(run.stdout).toMatch(
+    /^job "wide" version 1 submitted\nplacement: 2 of 3 copies placed\n {2}slot \d unplaced: .*cpu exhausted on 2 nodes/,
+  );
+  expect(run.stderr).toMatch(/job "wide" is stored, but 1 of 3 copies cannot be placed/);
+
+  const json = await ctl('-o', 'json', 'job', 'run', file);
+  expect(json.code).toBe(2);
+  expect(JSON.parse(json.stdout)).toMatchObject({
+    name: 'wide',
+    outcome: 'unchanged',
+    placement: { computed: true, placed: 2, count: 3 },
+  });
+  await waitFor('the stored job to run degraded', async () =>
+    /^wide +service +degraded +1 +3 +2\/3 /m.test((await ctl('job', 'list')).stdout),
+  );
+}, 60_000);

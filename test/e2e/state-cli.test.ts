@@ -34,10 +34,20 @@ test('meshctl job and node commands against a meshd process', async () => {
 
     const good = join(tmp.path, 'web.yaml');
     await writeFile(good, ['name: web', 'driver: exec', 'command: /bin/sleep', 'count: 2', ''].join('\n'));
-    expect((await ctl('job', 'run', good)).stdout).toBe('job "web" version 1 submitted\n');
-    expect((await ctl('job', 'run', good)).stdout).toBe('job "web" version 1 unchanged\n');
+    // Relay-only: every run is stored but placed nowhere, which `job run` reports with exit 2.
+    const placedNowhere = await ctl('job', 'run', good);
+    expect(placedNowhere.code).toBe(2);
+    expect(placedNowhere.stderr).toMatch(
+      /job "web" is stored, but 2 of 2 copies cannot be placed: .*missing driver exec/,
+    );
+    expect(placedNowhere.stdout).toMatch(/^job "web" version 1 submitted\nplacement: 0 of 2 copies placed\n/);
+    expect((await ctl('job', 'run', good)).stdout).toMatch(
+      /^job "web" version 1 unchanged\nplacement: 0 of 2 copies placed\n/,
+    );
     await writeFile(good, ['name: web', 'driver: exec', 'command: /bin/sleep', 'count: 3', ''].join('\n'));
-    expect((await ctl('job', 'run', good)).stdout).toBe('job "web" version 2 submitted\n');
+    expect((await ctl('job', 'run', good)).stdout).toMatch(
+      /^job "web" version 2 submitted\nplacement: 0 of 3 copies placed\n/,
+    );
 
     const list = await ctl('job', 'list');
     expect(list.stdout).toMatch(/^NAME +TYPE +STATUS +VERSION/);

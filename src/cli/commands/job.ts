@@ -15,6 +15,7 @@ import type {
 import { type ApiClient, CliError, OutcomeUnknown } from '../api-client.js';
 import { globals } from '../globals.js';
 import { ago, render, renderRecord, shortId } from '../output.js';
+import { placementFailure, placementLines, placementOfVersion } from './job-run-outcome.js';
 
 /** In a closed mesh every job change is signed here; the signing code loads only then. */
 const signing = () => import('../signing.js');
@@ -28,7 +29,9 @@ export function registerJobCommands(program: Command): void {
 
   job
     .command('run <file>')
-    .description('submit a job file (YAML or JSON); answers once the agent has it on disk')
+    .description(
+      'submit a job file (YAML or JSON) and show where the local agent places it; exit 2 if some copies cannot be placed',
+    )
     .action(async (file: string, _opts, cmd: Command) => {
       const { client, format, operatorKey } = globals(cmd);
       const source = await readJobFile(file);
@@ -43,17 +46,21 @@ export function registerJobCommands(program: Command): void {
             ? await signedSubmit(client, operatorKey, source, basename(file))
             : await client.post<SubmitAnswer>('/v1/jobs', { source, fileName: basename(file) }),
       );
-      if (format !== 'table') {
-        process.stdout.write(render([], [], format, answer));
-        return;
+      const placement = await placementOfVersion(client, answer.name, answer.version);
+      if (format !== 'table') process.stdout.write(render([], [], format, { ...answer, placement }));
+      else {
+        const how = {
+          created: 'submitted',
+          updated: 'submitted',
+          started: 'started again',
+          unchanged: 'unchanged',
+        };
+        process.stdout.write(
+          `job "${answer.name}" version ${answer.version} ${how[answer.outcome]}\n${placementLines(answer.name, placement)}`,
+        );
       }
-      const how = {
-        created: 'submitted',
-        updated: 'submitted',
-        started: 'started again',
-        unchanged: 'unchanged',
-      };
-      process.stdout.write(`job "${answer.name}" version ${answer.version} ${how[answer.outcome]}\n`);
+      const failure = placementFailure(answer.name, placement);
+      if (failure) throw failure;
     });
 
   job

@@ -4,6 +4,7 @@
  * the same replica and placement give the same answer on every device.
  */
 import { parseAllocId } from './alloc-id.js';
+import { isLive } from './reconcile.js';
 import type { Rollout, SchedAllocation } from './types.js';
 
 export type JobStatusName = 'running' | 'pending' | 'degraded' | 'failed' | 'complete' | 'stopped';
@@ -54,7 +55,8 @@ export function deriveJobStatus(name: string, input: JobStatusInput): JobStatus 
   const newest = newestPerSlot(name, target, input.allocations);
   const unplaced = new Map(input.unplaced.map((u) => [u.slot, u.reasons]));
   const slots: SlotState[] = [];
-  for (let slot = 0; slot < wanted; slot++) slots.push(slotState(newest.get(slot), unplaced.has(slot)));
+  for (let slot = 0; slot < wanted; slot++)
+    slots.push(slotState(input.type, newest.get(slot), unplaced.has(slot)));
   const n = (s: SlotState) => slots.filter((x) => x === s).length;
   const copies: JobCopyCounts = {
     wanted,
@@ -72,7 +74,10 @@ export function deriveJobStatus(name: string, input: JobStatusInput): JobStatus 
     ...(rollout === undefined ? {} : { rollout }),
   });
 
-  if (input.desired === 'stopped') return done('stopped');
+  if (input.desired === 'stopped') {
+    const live = [...newest.values()].filter((c) => isLive(c.state)).length;
+    return done('stopped', live > 0 ? `${live} ${live === 1 ? 'copy' : 'copies'} still stopping` : undefined);
+  }
   if (input.type === 'batch' && wanted > 0 && copies.complete === wanted) return done('complete');
   const problems: string[] = [];
   if (copies.failed > 0) problems.push(`${copies.failed} of ${wanted} failed${lastError(name, newest)}`);
@@ -83,7 +88,9 @@ export function deriveJobStatus(name: string, input: JobStatusInput): JobStatus 
   const active = copies.running + copies.complete;
 
   if (reason !== undefined) {
-    if (copies.running > 0) return done('degraded', reason);
+    // A version that failed before any copy was judged healthy is failing, even while a replacement runs.
+    const failing = input.rollout?.phase === 'failed' && input.rollout.counts.healthy === 0;
+    if (copies.running > 0 && !failing) return done('degraded', reason);
     const failed = copies.failed > 0 || input.rollout?.phase === 'failed';
     return done(failed ? 'failed' : 'pending', reason);
   }
@@ -93,14 +100,16 @@ export function deriveJobStatus(name: string, input: JobStatusInput): JobStatus 
   return done('pending', input.placementUnknown ? 'not placed yet on this agent' : starting);
 }
 
-function slotState(copy: Reported | undefined, unplaced: boolean): SlotState {
+function slotState(type: JobStatusInput['type'], copy: Reported | undefined, unplaced: boolean): SlotState {
   // A failed copy whose slot was placed again is still reported here until its successor reports.
   if (copy === undefined) return unplaced ? 'unplaced' : 'starting';
   switch (copy.state) {
     case 'running':
       return copy.health === 'unhealthy' ? 'failed' : 'running';
     case 'complete':
-      return 'complete';
+      // Only a batch copy is done when it exits; a service copy that exited is being replaced.
+      if (type === 'batch') return 'complete';
+      return unplaced ? 'unplaced' : 'starting';
     case 'failed':
       return unplaced ? 'unplaced' : 'failed';
     case 'lost':

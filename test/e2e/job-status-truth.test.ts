@@ -77,8 +77,17 @@ test('meshctl job list tells failed, unplaceable, finished and running jobs apar
     copies: { wanted: 1, running: 0, unplaced: 1 },
   });
   expect(json.reason).toMatch(/cpu exhausted on 2 nodes/);
-  const table = (await ctl('job', 'status', 'broken')).stdout;
-  expect(table).toMatch(/^Status: +failed: 1 of 1 failed/m);
+  // Each failed copy is replaced (no reschedule backoff yet), so a replacement may be starting at any moment.
+  let table = '';
+  await waitFor(
+    'job status to show the failure',
+    async () => {
+      table = (await ctl('job', 'status', 'broken')).stdout;
+      return /^Status: +failed: 1 of 1 failed/m.test(table);
+    },
+    15_000,
+    () => table,
+  );
 }, 120_000);
 
 test('meshctl job run reports a partial placement and exits 2, and the job is stored', async () => {

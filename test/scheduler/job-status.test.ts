@@ -134,9 +134,18 @@ describe('deriveJobStatus', () => {
     );
   });
 
-  it('is stopped when stopped, whatever still reports', () => {
+  it('is stopped when stopped, whatever still reports, and says what still runs', () => {
     const s = deriveJobStatus('web', input({ desired: 'stopped', allocations: [copy(0, 'running')] }));
-    expect(s.status).toBe('stopped');
+    expect(s).toMatchObject({ status: 'stopped', reason: '1 copy still stopping' });
+    const done = deriveJobStatus('web', input({ desired: 'stopped', allocations: [copy(0, 'complete')] }));
+    expect(done).toEqual(expect.objectContaining({ status: 'stopped' }));
+    expect(done.reason).toBeUndefined();
+  });
+
+  it('does not call a service whose copies exited running or complete', () => {
+    const s = deriveJobStatus('web', input({ allocations: [copy(0, 'complete'), copy(1, 'complete')] }));
+    expect(s).toMatchObject({ status: 'pending', reason: '2 of 2 starting' });
+    expect(s.copies.complete).toBe(0);
   });
 
   it('shows a rollout under way, a revert and a failed version', () => {
@@ -167,6 +176,22 @@ describe('deriveJobStatus', () => {
     );
     expect(failed.status).toBe('failed');
     expect(failed.rollout).toBe('v3 failed: health check failed');
+
+    // A crash loop: the replacement of a copy that failed runs for a moment; the version is still failing.
+    const replaced = deriveJobStatus(
+      'web',
+      input({
+        version: 3,
+        count: 1,
+        allocations: [v3('running')],
+        rollout: rollout({
+          phase: 'failed',
+          failure,
+          counts: { total: 1, updated: 1, healthy: 0, pending: 1, unhealthy: 1 },
+        }),
+      }),
+    );
+    expect(replaced).toMatchObject({ status: 'failed', reason: 'version 3 failed: health check failed' });
   });
 
   it('shows no rollout for a first version or a finished rollout', () => {

@@ -55,8 +55,10 @@ export function deriveJobStatus(name: string, input: JobStatusInput): JobStatus 
   const newest = newestPerSlot(name, target, input.allocations);
   const unplaced = new Map(input.unplaced.map((u) => [u.slot, u.reasons]));
   const slots: SlotState[] = [];
+  // Mid-rollout a slot not yet moved still serves from its older copy: that copy speaks for the slot.
+  const older = olderLiveCopies(name, target, input.allocations);
   for (let slot = 0; slot < wanted; slot++)
-    slots.push(slotState(input.type, newest.get(slot), unplaced.has(slot)));
+    slots.push(slotState(input.type, newest.get(slot) ?? older.get(slot), unplaced.has(slot)));
   const n = (s: SlotState) => slots.filter((x) => x === s).length;
   const copies: JobCopyCounts = {
     wanted,
@@ -66,7 +68,11 @@ export function deriveJobStatus(name: string, input: JobStatusInput): JobStatus 
     complete: n('complete'),
     unplaced: n('unplaced'),
   };
-  const rollout = rolloutLine(input.rollout);
+  // Nothing rolls out while no copy of another version runs: a job never placed is pending, not rolling out.
+  const olderLive = input.allocations.some(
+    (a) => a.job === name && a.jobVersion !== target && isLive(a.state),
+  );
+  const rollout = rolloutLine(input.rollout, olderLive);
   const done = (status: JobStatusName, reason?: string): JobStatus => ({
     status,
     ...(reason === undefined ? {} : { reason }),
@@ -141,6 +147,23 @@ function newestPerSlot(
   return out;
 }
 
+function olderLiveCopies(
+  job: string,
+  target: number,
+  allocations: readonly Reported[],
+): Map<number, Reported> {
+  const out = new Map<number, Reported>();
+  for (const a of allocations) {
+    if (a.job !== job || a.jobVersion === target || !isLive(a.state)) continue;
+    const key = parseAllocId(a.allocId);
+    if (key === undefined || key.job !== job) continue;
+    const seen = out.get(key.slot);
+    // A running copy speaks for the slot before one still starting.
+    if (seen === undefined || (a.state === 'running' && seen.state !== 'running')) out.set(key.slot, a);
+  }
+  return out;
+}
+
 function lastError(job: string, newest: ReadonlyMap<number, Reported>): string {
   for (const a of [...newest.values()].sort((x, y) => (x.allocId < y.allocId ? -1 : 1)))
     if (a.job === job && a.state === 'failed' && a.lastError !== undefined)
@@ -160,7 +183,7 @@ function unplacedReason(n: number, wanted: number, unplaced: JobStatusInput['unp
   return `${n} of ${wanted} cannot be placed${reasons.length > 0 ? `: ${reasons.join(', ')}` : ''}`;
 }
 
-function rolloutLine(r: Rollout | undefined): string | undefined {
+function rolloutLine(r: Rollout | undefined, olderLive: boolean): string | undefined {
   if (r === undefined) return undefined;
   const progress = `${r.counts.healthy}/${r.counts.total}`;
   switch (r.phase) {
@@ -172,10 +195,10 @@ function rolloutLine(r: Rollout | undefined): string | undefined {
       return `v${r.latest} failed: ${r.failure?.reason ?? 'judged unhealthy'}`;
     // A first version is no rollout: nothing older runs beside it.
     case 'canary':
-      if (r.latest === 1) return undefined;
+      if (r.latest === 1 || !olderLive) return undefined;
       return `rolling out v${r.target}: canary ${progress}`;
     default:
-      if (r.latest === 1) return undefined;
+      if (r.latest === 1 || !olderLive) return undefined;
       return `rolling out v${r.target}: ${progress}`;
   }
 }

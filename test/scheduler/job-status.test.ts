@@ -150,11 +150,16 @@ describe('deriveJobStatus', () => {
 
   it('shows a rollout under way, a revert and a failed version', () => {
     const v3 = (state: AllocState) => copy(0, state, { jobVersion: 3 });
+    const v2 = copy(1, 'running', { jobVersion: 2 });
     const rolling = deriveJobStatus(
       'web',
-      input({ version: 3, allocations: [v3('running')], rollout: rollout({}) }),
+      input({ version: 3, allocations: [v3('running'), v2], rollout: rollout({}) }),
     );
-    expect(rolling).toMatchObject({ status: 'running', rollout: 'rolling out v3: 1/2' });
+    expect(rolling).toEqual({
+      status: 'running',
+      rollout: 'rolling out v3: 1/2',
+      copies: { wanted: 2, running: 2, starting: 0, failed: 0, complete: 0, unplaced: 0 },
+    });
 
     const failure = { version: 3, allocId: 'x', node: 'n1', at: 5, reason: 'health check failed' };
     const reverted = deriveJobStatus(
@@ -194,7 +199,16 @@ describe('deriveJobStatus', () => {
     expect(replaced).toMatchObject({ status: 'failed', reason: 'version 3 failed: health check failed' });
   });
 
-  it('shows no rollout for a first version or a finished rollout', () => {
+  it('shows no rollout for a first version, a finished rollout, or when no older copy runs', () => {
+    const neverPlaced = deriveJobStatus(
+      'web',
+      input({
+        version: 2,
+        unplaced: [{ slot: 0, reasons: ['1 node filtered: missing driver exec'] }],
+        rollout: rollout({ latest: 2, target: 2 }),
+      }),
+    );
+    expect(neverPlaced.rollout).toBeUndefined();
     const first = rollout({ latest: 1, target: 1 });
     expect(deriveJobStatus('web', input({ rollout: first })).rollout).toBeUndefined();
     expect(

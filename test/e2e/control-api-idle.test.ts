@@ -109,8 +109,10 @@ test('more idle sockets than descriptors: /healthz answers within 1 s, jobs are 
   const job = join(tmp.path, 'web.yaml');
   await writeFile(job, ['name: web', 'driver: exec', 'command: /bin/sleep', 'count: 1', ''].join('\n'));
   const run = await meshctl(['--api', api, '--data-dir', dataDir, 'job', 'run', job]);
-  expect(run.stderr).toBe('');
-  expect(run.stdout).toBe('job "web" version 1 submitted\n');
+  // Relay-only: the job is stored, placed nowhere, and `job run` says so with exit 2.
+  expect(run.code).toBe(2);
+  expect(run.stderr).toMatch(/job "web" is stored, but 1 of 1 copies cannot be placed/);
+  expect(run.stdout).toMatch(/^job "web" version 1 submitted\nplacement: 0 of 1 copy placed\n/);
   expect(output).not.toMatch(/EMFILE/);
 
   // The header timeout (10 s) closes every idle socket the cap let in.

@@ -59,11 +59,13 @@ test('mesh init, meshd --join-token, the API token and operator-signed commands'
     const unsigned = await ctl('job', 'run', job);
     expect(unsigned.code).toBe(1);
     expect(unsigned.stderr).toMatch(/operator key.*--operator-key FILE or set MESH_OPERATOR_KEY/);
-    expect((await ctl('--operator-key', key, 'job', 'run', job)).stdout).toBe(
-      'job "web" version 1 submitted\n',
-    );
+    // Relay-only: stored, placed nowhere, exit 2.
+    const signed = await ctl('--operator-key', key, 'job', 'run', job);
+    expect(signed.code).toBe(2);
+    expect(signed.stdout).toMatch(/^job "web" version 1 submitted\nplacement: 0 of 1 copy placed\n/);
     const status = JSON.parse((await ctl('-o', 'json', 'job', 'status', 'web')).stdout);
-    expect(status).toMatchObject({ status: 'running', version: 1 });
+    // Relay-only (`--driver none`): wanted running, placed nowhere.
+    expect(status).toMatchObject({ status: 'pending', desired: 'running', version: 1 });
     expect(status.submittedBy).toBe(
       JSON.parse(await readFile(join(meshDir, 'mesh.json'), 'utf8')).operators[0],
     );
@@ -95,8 +97,8 @@ test('mesh init, meshd --join-token, the API token and operator-signed commands'
     expect(JSON.parse((await remote('-o', 'json', 'status')).stdout).name).toBe(
       JSON.parse((await ctl('-o', 'json', 'status')).stdout).name,
     );
-    expect((await remote('--operator-key', key, 'job', 'run', job)).stdout).toBe(
-      'job "web" version 1 started again\n',
+    expect((await remote('--operator-key', key, 'job', 'run', job)).stdout).toMatch(
+      /^job "web" version 1 started again\nplacement: 0 of 1 copy placed\n/,
     );
     const outsider = await meshctl(['mesh', 'init', '--dir', join(tmp.path, 'other')]);
     expect(outsider.code).toBe(0);

@@ -52,6 +52,8 @@ test('a new version whose check fails goes to one copy only, turns unhealthy and
   expect(status).toMatch(/Target\s+version 1 \(newest is 2\)/);
   expect(status).toMatch(/State\s+reverted/);
   expect(status).toContain(`version 2 failed, reverted to version 1: ${v2[0]!.allocId}: health check failed`);
+  // The derived status: what runs is version 1, and the head of `job status` says it was rolled back and why.
+  expect(status).toMatch(/^Rollout: +rolled back to v1: v2 failed: health check failed/m);
 }, 180_000);
 
 test('a healthy new version rolls out one slot at a time, each after the one before is healthy', async () => {

@@ -34,16 +34,33 @@ test('meshctl job and node commands against a meshd process', async () => {
 
     const good = join(tmp.path, 'web.yaml');
     await writeFile(good, ['name: web', 'driver: exec', 'command: /bin/sleep', 'count: 2', ''].join('\n'));
-    expect((await ctl('job', 'run', good)).stdout).toBe('job "web" version 1 submitted\n');
-    expect((await ctl('job', 'run', good)).stdout).toBe('job "web" version 1 unchanged\n');
+    // Relay-only: every run is stored but placed nowhere, which `job run` reports with exit 2.
+    const placedNowhere = await ctl('job', 'run', good);
+    expect(placedNowhere.code).toBe(2);
+    expect(placedNowhere.stderr).toMatch(
+      /job "web" is stored, but 2 of 2 copies cannot be placed: .*missing driver exec/,
+    );
+    expect(placedNowhere.stdout).toMatch(/^job "web" version 1 submitted\nplacement: 0 of 2 copies placed\n/);
+    expect((await ctl('job', 'run', good)).stdout).toMatch(
+      /^job "web" version 1 unchanged\nplacement: 0 of 2 copies placed\n/,
+    );
     await writeFile(good, ['name: web', 'driver: exec', 'command: /bin/sleep', 'count: 3', ''].join('\n'));
-    expect((await ctl('job', 'run', good)).stdout).toBe('job "web" version 2 submitted\n');
+    expect((await ctl('job', 'run', good)).stdout).toMatch(
+      /^job "web" version 2 submitted\nplacement: 0 of 3 copies placed\n/,
+    );
 
     const list = await ctl('job', 'list');
     expect(list.stdout).toMatch(/^NAME +TYPE +STATUS +VERSION/);
-    expect(list.stdout).toMatch(/^web +service +running +2 +3 /m);
+    // A relay-only node runs nothing: the job is wanted running but cannot be placed, and says why.
+    expect(list.stdout).toMatch(/^web +service +pending +2 +3 +0\/3 .*missing driver exec/m);
     const status = JSON.parse((await ctl('-o', 'json', 'job', 'status', 'web')).stdout);
-    expect(status).toMatchObject({ name: 'web', version: 2, status: 'running', spec: { count: 3 } });
+    expect(status).toMatchObject({
+      name: 'web',
+      version: 2,
+      status: 'pending',
+      desired: 'running',
+      spec: { count: 3 },
+    });
     const history = JSON.parse((await ctl('-o', 'json', 'job', 'history', 'web')).stdout);
     expect(history.map((v: { version: number; current: boolean }) => [v.version, v.current])).toEqual([
       [2, true],

@@ -15,6 +15,7 @@ import type {
 import { type ApiClient, CliError, OutcomeUnknown } from '../api-client.js';
 import { globals } from '../globals.js';
 import { ago, render, renderRecord, shortId } from '../output.js';
+import { placementFailure, placementLines, placementOfVersion } from './job-run-outcome.js';
 
 /** In a closed mesh every job change is signed here; the signing code loads only then. */
 const signing = () => import('../signing.js');
@@ -28,7 +29,9 @@ export function registerJobCommands(program: Command): void {
 
   job
     .command('run <file>')
-    .description('submit a job file (YAML or JSON); answers once the agent has it on disk')
+    .description(
+      'submit a job file (YAML or JSON) and show where the local agent places it; exit 2 if some copies cannot be placed',
+    )
     .action(async (file: string, _opts, cmd: Command) => {
       const { client, format, operatorKey } = globals(cmd);
       const source = await readJobFile(file);
@@ -43,17 +46,21 @@ export function registerJobCommands(program: Command): void {
             ? await signedSubmit(client, operatorKey, source, basename(file))
             : await client.post<SubmitAnswer>('/v1/jobs', { source, fileName: basename(file) }),
       );
-      if (format !== 'table') {
-        process.stdout.write(render([], [], format, answer));
-        return;
+      const placement = await placementOfVersion(client, answer.name, answer.version);
+      if (format !== 'table') process.stdout.write(render([], [], format, { ...answer, placement }));
+      else {
+        const how = {
+          created: 'submitted',
+          updated: 'submitted',
+          started: 'started again',
+          unchanged: 'unchanged',
+        };
+        process.stdout.write(
+          `job "${answer.name}" version ${answer.version} ${how[answer.outcome]}\n${placementLines(answer.name, placement)}`,
+        );
       }
-      const how = {
-        created: 'submitted',
-        updated: 'submitted',
-        started: 'started again',
-        unchanged: 'unchanged',
-      };
-      process.stdout.write(`job "${answer.name}" version ${answer.version} ${how[answer.outcome]}\n`);
+      const failure = placementFailure(answer.name, placement);
+      if (failure) throw failure;
     });
 
   job
@@ -72,8 +79,12 @@ export function registerJobCommands(program: Command): void {
             { header: 'STATUS', value: (j) => j.status },
             { header: 'VERSION', value: (j) => String(j.version) },
             { header: 'COUNT', value: (j) => (j.count === null ? '-' : String(j.count)) },
-            { header: 'ALLOCATIONS', value: (j) => String(j.allocations) },
+            {
+              header: 'RUNNING',
+              value: (j) => (j.copies ? `${j.copies.running}/${j.copies.wanted}` : String(j.allocations)),
+            },
             { header: 'SUBMITTED', value: (j) => ago(j.submittedAt, now) },
+            { header: 'DETAILS', value: (j) => [j.rollout, j.reason].filter(Boolean).join('; ') || '-' },
           ],
           format,
         ),
@@ -102,10 +113,13 @@ export function registerJobCommands(program: Command): void {
       const head = renderRecord(
         [
           ['Name', detail.name],
+          ['Status', detail.reason === undefined ? detail.status : `${detail.status}: ${detail.reason}`],
           [
-            'Status',
-            `${detail.status} (since ${ago(detail.statusSince, now)}, by ${shortId(detail.statusBy)})`,
+            'Desired',
+            `${detail.desired} (since ${ago(detail.statusSince, now)}, by ${shortId(detail.statusBy)})`,
           ],
+          ['Copies', copiesLine(detail.copies)],
+          ...(detail.rollout ? [['Rollout', detail.rollout] as [string, string]] : []),
           ['Version', String(detail.version)],
           ['Spec hash', detail.specHash.slice(0, 16)],
           ['Submitted', `${ago(detail.submittedAt, now)} by ${shortId(detail.submittedBy)}`],
@@ -287,6 +301,15 @@ function kindOf(info: Stats): string {
   if (info.isBlockDevice()) return 'a block device';
   if (info.isSocket()) return 'a socket';
   return 'not a regular file';
+}
+
+function copiesLine(c: JobDetail['copies']): string {
+  const parts = [`${c.running}/${c.wanted} running`];
+  if (c.starting > 0) parts.push(`${c.starting} starting`);
+  if (c.failed > 0) parts.push(`${c.failed} failed`);
+  if (c.complete > 0) parts.push(`${c.complete} complete`);
+  if (c.unplaced > 0) parts.push(`${c.unplaced} unplaced`);
+  return parts.join(', ');
 }
 
 /** The rollout as this agent derives it: target, phase, progress, and why it failed or reverted. */

@@ -2,25 +2,44 @@ import { formatJobFileErrors, parseJobFile } from '../../crdt/job-file.js';
 import type { JobVersion, JobView } from '../../crdt/job-log.js';
 import type { JobRejection, SubmitOutcome } from '../../crdt/mesh-state.js';
 import type { AllocStatus, NodeRecord } from '../../crdt/records.js';
+import type { JobCopyCounts, JobStatusName } from '../../scheduler/job-status.js';
 import type { Agent } from '../agent.js';
 import { ApiError, type Route } from '../control-api.js';
 import type { LivenessStatus } from '../liveness.js';
+import type { JobPlacement } from '../placement-service.js';
+import { jobStatusOf } from './job-status-view.js';
+
+/**
+ * What the job is doing, derived from copy statuses and placement (scheduler/job-status.ts), beside what the
+ * operator asked for (`desired`): a job asked to run is `running` only when its copies do.
+ */
+interface DerivedStatus {
+  desired: JobView['desired'];
+  /** Why the job is not simply running (failed copies, per-dimension placement failures, copies starting). */
+  reason?: string | undefined;
+  /** The newest copy of each slot of the version being run; earlier copies are history and not counted. */
+  copies: JobCopyCounts;
+  /** `rolling out v3: 1/3`, `rolled back to v2: ...`; absent when no rollout is under way. */
+  rollout?: string | undefined;
+}
 
 /** What `meshctl job list` shows per job. */
-export interface JobSummary {
+export interface JobSummary extends Partial<DerivedStatus> {
   name: string;
-  status: JobView['desired'] | 'rejected';
+  status: JobStatusName | 'rejected';
   version: number;
   type: string;
   count: number | null;
   submittedAt: number;
+  /** Copies of the current version running now (`copies.running`). */
   allocations: number;
 }
 
 /** What `meshctl job status` shows. */
-export interface JobDetail {
+export interface JobDetail extends DerivedStatus {
   name: string;
-  status: JobView['desired'];
+  status: JobStatusName;
+  /** When and by whom `desired` was last set. */
   statusSince: number;
   statusBy: string;
   version: number;
@@ -80,15 +99,26 @@ export function stateRoutes(agent: Agent): Route[] {
       path: '/v1/jobs',
       handler: () => {
         const allocations = agent.state.state.allocations();
-        const jobs: JobSummary[] = agent.state.state.jobs().map((job) => ({
-          name: job.name,
-          status: job.desired,
-          version: job.current.version,
-          type: specField(job.current.spec, 'type') ?? '-',
-          count: numberField(job.current.spec, 'count'),
-          submittedAt: job.current.submittedAt,
-          allocations: allocations.filter((a) => a.job === job.name).length,
-        }));
+        const jobs: JobSummary[] = agent.state.state.jobs().map((job) => {
+          const derived = jobStatusOf(
+            job,
+            allocations.filter((a) => a.job === job.name),
+            placementOf(agent, job.name),
+          );
+          return {
+            name: job.name,
+            status: derived.status,
+            desired: job.desired,
+            ...(derived.reason === undefined ? {} : { reason: derived.reason }),
+            ...(derived.rollout === undefined ? {} : { rollout: derived.rollout }),
+            version: job.current.version,
+            type: specField(job.current.spec, 'type') ?? '-',
+            count: numberField(job.current.spec, 'count'),
+            submittedAt: job.current.submittedAt,
+            allocations: derived.copies.running,
+            copies: derived.copies,
+          };
+        });
         const known = new Set(jobs.map((j) => j.name));
         for (const rejected of agent.state.state.jobRejections()) {
           if (known.has(rejected.name)) continue;
@@ -115,9 +145,15 @@ export function stateRoutes(agent: Agent): Route[] {
           return { json: { name, status: 'rejected', rejected } satisfies RejectedJobDetail };
         }
         const job = findJob(agent, name);
+        const allocations = agent.state.state.allocations().filter((a) => a.job === job.name);
+        const derived = jobStatusOf(job, allocations, placementOf(agent, job.name));
         const detail: JobDetail = {
           name: job.name,
-          status: job.desired,
+          status: derived.status,
+          desired: job.desired,
+          ...(derived.reason === undefined ? {} : { reason: derived.reason }),
+          copies: derived.copies,
+          ...(derived.rollout === undefined ? {} : { rollout: derived.rollout }),
           statusSince: job.desiredSince,
           statusBy: job.desiredBy,
           version: job.current.version,
@@ -125,7 +161,7 @@ export function stateRoutes(agent: Agent): Route[] {
           spec: job.current.spec,
           submittedBy: job.current.submittedBy,
           submittedAt: job.current.submittedAt,
-          allocations: agent.state.state.allocations().filter((a) => a.job === job.name),
+          allocations,
           ...(rejected ? { rejected } : {}),
         };
         return { json: detail };
@@ -189,6 +225,15 @@ function findJob(agent: Agent, name: string): JobView {
   const job = agent.state.state.job(name);
   if (!job) throw new ApiError(404, `no job named "${name}"`);
   return job;
+}
+
+/** This agent's placement of the job; undefined before its first placement or on an agent without workloads. */
+function placementOf(agent: Agent, job: string): JobPlacement | undefined {
+  try {
+    return agent.workloads.placement.explain(job);
+  } catch {
+    return undefined;
+  }
 }
 
 function nodeInfos(agent: Agent): NodeInfo[] {

@@ -1,0 +1,204 @@
+/**
+ * A job's status as an operator reads it, derived the way Nomad's `job status` does: from what the owners
+ * reported about each copy and from this agent's placement, never from the job's desired state alone. Pure:
+ * the same replica and placement give the same answer on every device.
+ */
+import { parseAllocId } from './alloc-id.js';
+import { isLive } from './reconcile.js';
+import type { Rollout, SchedAllocation } from './types.js';
+
+export type JobStatusName = 'running' | 'pending' | 'degraded' | 'failed' | 'complete' | 'stopped';
+
+/** Copies of the target version, one per slot: the newest copy each slot has reported. */
+export interface JobCopyCounts {
+  readonly wanted: number;
+  readonly running: number;
+  /** Placed, or reported pending / starting, and not running yet. */
+  readonly starting: number;
+  readonly failed: number;
+  readonly complete: number;
+  /** Slots placement could not put on any node. */
+  readonly unplaced: number;
+}
+
+export interface JobStatus {
+  readonly status: JobStatusName;
+  /** Why the job is not simply running: one line for people. */
+  readonly reason?: string | undefined;
+  readonly copies: JobCopyCounts;
+  /** `rolling out v3: 1/3`, `rolled back to v2: ...`, `v3 failed: ...`; absent when no rollout is under way. */
+  readonly rollout?: string | undefined;
+}
+
+export interface JobStatusInput {
+  readonly desired: 'running' | 'stopped';
+  readonly type: 'service' | 'batch';
+  /** The newest submitted version and its count. */
+  readonly version: number;
+  readonly count: number;
+  /** Reported statuses; other jobs' copies are ignored. */
+  readonly allocations: readonly Reported[];
+  /** Slots this agent's placement left empty, with its per-dimension reasons. */
+  readonly unplaced: readonly { readonly slot: number; readonly reasons: readonly string[] }[];
+  readonly rollout?: Rollout | undefined;
+  /** Placement has not run on this agent yet: no copy can be called unplaceable. */
+  readonly placementUnknown?: boolean;
+}
+
+export type Reported = SchedAllocation & { readonly lastError?: string | undefined };
+
+type SlotState = 'running' | 'starting' | 'failed' | 'complete' | 'unplaced';
+
+export function deriveJobStatus(name: string, input: JobStatusInput): JobStatus {
+  const target = input.rollout?.target ?? input.version;
+  const wanted = input.rollout?.counts.total ?? input.count;
+  const newest = newestPerSlot(name, target, input.allocations);
+  const unplaced = new Map(input.unplaced.map((u) => [u.slot, u.reasons]));
+  const slots: SlotState[] = [];
+  // Mid-rollout a slot not yet moved still serves from its older copy: that copy speaks for the slot.
+  const older = olderLiveCopies(name, target, input.allocations);
+  for (let slot = 0; slot < wanted; slot++)
+    slots.push(slotState(input.type, newest.get(slot) ?? older.get(slot), unplaced.has(slot)));
+  const n = (s: SlotState) => slots.filter((x) => x === s).length;
+  const copies: JobCopyCounts = {
+    wanted,
+    running: n('running'),
+    starting: n('starting'),
+    failed: n('failed'),
+    complete: n('complete'),
+    unplaced: n('unplaced'),
+  };
+  // Nothing rolls out while no copy of another version runs: a job never placed is pending, not rolling out.
+  const olderLive = input.allocations.some(
+    (a) => a.job === name && a.jobVersion !== target && isLive(a.state),
+  );
+  const rollout = rolloutLine(input.rollout, olderLive);
+  const done = (status: JobStatusName, reason?: string): JobStatus => ({
+    status,
+    ...(reason === undefined ? {} : { reason }),
+    copies,
+    ...(rollout === undefined ? {} : { rollout }),
+  });
+
+  if (input.desired === 'stopped') {
+    const live = [...newest.values()].filter((c) => isLive(c.state)).length;
+    return done('stopped', live > 0 ? `${live} ${live === 1 ? 'copy' : 'copies'} still stopping` : undefined);
+  }
+  if (input.type === 'batch' && wanted > 0 && copies.complete === wanted) return done('complete');
+  const problems: string[] = [];
+  if (copies.failed > 0) problems.push(`${copies.failed} of ${wanted} failed${lastError(name, newest)}`);
+  if (copies.unplaced > 0) problems.push(unplacedReason(copies.unplaced, wanted, input.unplaced));
+  if (input.rollout?.phase === 'failed' && input.rollout.failure !== undefined)
+    problems.push(`version ${input.rollout.failure.version} failed: ${input.rollout.failure.reason}`);
+  const reason = problems.length > 0 ? problems.join('; ') : undefined;
+  const active = copies.running + copies.complete;
+
+  if (reason !== undefined) {
+    // A version that failed before any copy was judged healthy is failing, even while a replacement runs.
+    const failing = input.rollout?.phase === 'failed' && input.rollout.counts.healthy === 0;
+    if (copies.running > 0 && !failing) return done('degraded', reason);
+    const failed = copies.failed > 0 || input.rollout?.phase === 'failed';
+    return done(failed ? 'failed' : 'pending', reason);
+  }
+  if (active === wanted) return done('running');
+  const starting = `${copies.starting} of ${wanted} starting`;
+  if (copies.running > 0) return done('running', starting);
+  return done('pending', input.placementUnknown ? 'not placed yet on this agent' : starting);
+}
+
+function slotState(type: JobStatusInput['type'], copy: Reported | undefined, unplaced: boolean): SlotState {
+  // A failed copy whose slot was placed again is still reported here until its successor reports.
+  if (copy === undefined) return unplaced ? 'unplaced' : 'starting';
+  switch (copy.state) {
+    case 'running':
+      return copy.health === 'unhealthy' ? 'failed' : 'running';
+    case 'complete':
+      // Only a batch copy is done when it exits; a service copy that exited is being replaced.
+      if (type === 'batch') return 'complete';
+      return unplaced ? 'unplaced' : 'starting';
+    case 'failed':
+      return unplaced ? 'unplaced' : 'failed';
+    case 'lost':
+      return unplaced ? 'unplaced' : 'starting';
+    default:
+      return 'starting';
+  }
+}
+
+/** Older versions and earlier generations are history: only the newest copy of each slot of `target` counts. */
+function newestPerSlot(
+  job: string,
+  target: number,
+  allocations: readonly Reported[],
+): Map<number, Reported & { generation: number }> {
+  const out = new Map<number, Reported & { generation: number }>();
+  for (const a of allocations) {
+    if (a.job !== job || a.jobVersion !== target) continue;
+    const key = parseAllocId(a.allocId);
+    if (key === undefined || key.job !== job) continue;
+    const seen = out.get(key.slot);
+    if (
+      seen === undefined ||
+      key.generation > seen.generation ||
+      (key.generation === seen.generation && a.startedAt > seen.startedAt)
+    )
+      out.set(key.slot, { ...a, generation: key.generation });
+  }
+  return out;
+}
+
+function olderLiveCopies(
+  job: string,
+  target: number,
+  allocations: readonly Reported[],
+): Map<number, Reported> {
+  const out = new Map<number, Reported>();
+  for (const a of allocations) {
+    if (a.job !== job || a.jobVersion === target || !isLive(a.state)) continue;
+    const key = parseAllocId(a.allocId);
+    if (key === undefined || key.job !== job) continue;
+    const seen = out.get(key.slot);
+    // A running copy speaks for the slot before one still starting.
+    if (seen === undefined || (a.state === 'running' && seen.state !== 'running')) out.set(key.slot, a);
+  }
+  return out;
+}
+
+function lastError(job: string, newest: ReadonlyMap<number, Reported>): string {
+  for (const a of [...newest.values()].sort((x, y) => (x.allocId < y.allocId ? -1 : 1)))
+    if (a.job === job && a.state === 'failed' && a.lastError !== undefined)
+      return ` (${firstLine(a.lastError)})`;
+  return '';
+}
+
+/** A driver's error can run to kilobytes; a status line carries its first line, shortened. */
+function firstLine(text: string): string {
+  const line = text.split('\n', 1)[0] ?? '';
+  return line.length > 160 ? `${line.slice(0, 157)}...` : line;
+}
+
+function unplacedReason(n: number, wanted: number, unplaced: JobStatusInput['unplaced']): string {
+  // Every slot meets the same nodes, so the first slot's reasons speak for the rest.
+  const reasons = unplaced[0]?.reasons.filter((r) => !r.endsWith(' evaluated')) ?? [];
+  return `${n} of ${wanted} cannot be placed${reasons.length > 0 ? `: ${reasons.join(', ')}` : ''}`;
+}
+
+function rolloutLine(r: Rollout | undefined, olderLive: boolean): string | undefined {
+  if (r === undefined) return undefined;
+  const progress = `${r.counts.healthy}/${r.counts.total}`;
+  switch (r.phase) {
+    case 'complete':
+      return undefined;
+    case 'reverted':
+      return `rolled back to v${r.target}: v${r.failure?.version ?? r.latest} failed: ${r.failure?.reason ?? 'judged unhealthy'}`;
+    case 'failed':
+      return `v${r.latest} failed: ${r.failure?.reason ?? 'judged unhealthy'}`;
+    // A first version is no rollout: nothing older runs beside it.
+    case 'canary':
+      if (r.latest === 1 || !olderLive) return undefined;
+      return `rolling out v${r.target}: canary ${progress}`;
+    default:
+      if (r.latest === 1 || !olderLive) return undefined;
+      return `rolling out v${r.target}: ${progress}`;
+  }
+}

@@ -3,8 +3,8 @@
 // key and submitted on one agent is placed by all of them and run by the agents it lands on: in Docker
 // containers when a Docker Engine answers (a tiny image imported from the host's static busybox, as the tests
 // do; no registry needed), otherwise as plain processes with the exec driver. The demo then stops one agent
-// that runs a copy and shows the mesh start a replacement on another agent. The agents use short liveness
-// timings (a peer is lost after 4 s of silence) so this takes seconds. Ctrl-C stops the job and the agents and
+// that runs a copy (SIGTERM: it announces its leave) and shows the mesh start a replacement on another agent at
+// once, without waiting out the lost period (4 s of silence here: short liveness timings). Ctrl-C stops the job and the agents and
 // removes what they ran; `--exit` does so right after the replacement (used by the test that keeps this true).
 import { execFileSync, spawn } from 'node:child_process';
 import {
@@ -341,7 +341,7 @@ try {
   });
   const stoppedAt = Date.now();
   console.log(
-    `${stopped.name} stopped. Its copy keeps running on its device (offline autonomy), but the mesh cannot see it.`,
+    `${stopped.name} stopped and announced its leave. Its copy keeps running on its device, but the mesh no longer counts it.`,
   );
   const known = new Set(before.map((c) => c.allocId));
   let replacement;

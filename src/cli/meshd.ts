@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { Agent } from '../node/agent.js';
 import { agentRoutes } from '../node/api-routes.js';
 import { loadOrCreateApiToken } from '../node/api-token.js';
+import { leaveAndStop } from '../node/clean-stop.js';
 import { ConfigError, DRIVERS, LOG_LEVELS, parseLabels, resolveConfig } from '../node/config.js';
 import { ControlApi } from '../node/control-api.js';
 import { serveControlProtocol } from '../node/control-protocol.js';
@@ -134,7 +135,7 @@ async function main(): Promise<void> {
     let code = 0;
     try {
       await api.close();
-      await agent.stop();
+      await leaveAndStop(agent);
     } catch (err) {
       log.error({ err: String(err) }, 'shutdown failed part-way');
       code = 1;

@@ -318,7 +318,7 @@ export class MeshState {
 
   /** Trusted operators and revoked devices as the chain from the genesis operators says (empty when open). */
   trust(): TrustView {
-    if (!this.genesis) return { operators: new Set(), revoked: new Set(), rejected: [] };
+    if (!this.genesis) return { operators: new Set(), revoked: new Set(), drained: new Set(), rejected: [] };
     if (this.trustCache?.generation !== this.trustGeneration) {
       const slot = this.slots.get(TRUST_DOC_ID);
       const view = deriveTrust(this.genesis, slot ? this.entries(slot) : new Map());

@@ -22,6 +22,11 @@ export const nodeRecordSchema = z.object({
   addresses: z.array(z.string().max(512)).max(64),
   /** `trustRootOf` the operators this node accepts jobs from; absent in an open mesh and from older agents. */
   trustRoot: z.string().max(64).optional(),
+  /**
+   * When (ms) this run of the agent began a clean stop: peers count the node lost at once instead of after a
+   * lost period of silence. Absent while it runs; its next start writes the record without it.
+   */
+  leaving: count.optional(),
 });
 export type NodeRecord = z.output<typeof nodeRecordSchema>;
 

@@ -11,11 +11,15 @@ import { type Signature, verifyValue } from './signature.js';
  * genesis, from the join token): changes are applied in (at, key) order, and one counts only if its signer is a
  * trusted operator at that point of the chain. A device that could write to the document still cannot add an
  * operator, un-revoke itself or revoke others without an operator key.
+ *
+ * It also holds each device's eligibility for work: `drain-node` makes a device take no new copies and give up
+ * the ones it runs, `eligible-node` undoes it; the later change (by the same order) wins. Agents that predate
+ * these kinds read them as malformed and ignore them.
  */
 const text = z.string().min(1).max(128);
 const authSchema = z.object({ signer: text, sig: z.string().max(128) });
 const changeSchema = z.object({
-  kind: z.enum(['add-operator', 'remove-operator', 'revoke-node']),
+  kind: z.enum(['add-operator', 'remove-operator', 'revoke-node', 'drain-node', 'eligible-node']),
   /** The operator key or the node's peer id the change is about. */
   subject: text,
   at: z.number().int().min(0),
@@ -30,6 +34,8 @@ const KEY_PREFIX = 't:';
 export interface TrustView {
   readonly operators: ReadonlySet<string>;
   readonly revoked: ReadonlySet<string>;
+  /** Devices an operator drained and has not made eligible again. */
+  readonly drained: ReadonlySet<string>;
   /** Changes that did not count, with why; the shell logs them. */
   readonly rejected: readonly { key: string; reason: string }[];
 }
@@ -85,7 +91,12 @@ export function deriveTrust(genesis: readonly string[], entries: ReadonlyMap<str
   for (let round = 0; ; round++) {
     const view = applyChanges(genesis, changes, voided);
     if (round >= changes.length || sameSet(view.removed, voided)) {
-      return { operators: view.operators, revoked: view.revoked, rejected: [...rejected, ...view.rejected] };
+      return {
+        operators: view.operators,
+        revoked: view.revoked,
+        drained: view.drained,
+        rejected: [...rejected, ...view.rejected],
+      };
     }
     voided = view.removed;
   }
@@ -98,6 +109,7 @@ function applyChanges(
 ): TrustView & { removed: Set<string> } {
   const operators = new Set(genesis);
   const revoked = new Set<string>();
+  const drained = new Set<string>();
   const removed = new Set<string>();
   const rejected: { key: string; reason: string }[] = [];
   for (const { key, change } of changes) {
@@ -116,12 +128,14 @@ function applyChanges(
     }
     if (change.kind === 'add-operator') operators.add(change.subject);
     else if (change.kind === 'revoke-node') revoked.add(change.subject);
+    else if (change.kind === 'drain-node') drained.add(change.subject);
+    else if (change.kind === 'eligible-node') drained.delete(change.subject);
     else if (operators.size > 1) {
       operators.delete(change.subject);
       removed.add(change.subject);
     } else rejected.push({ key, reason: 'would remove the last operator' });
   }
-  return { operators, revoked, rejected, removed };
+  return { operators, revoked, drained, rejected, removed };
 }
 
 function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {

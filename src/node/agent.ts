@@ -383,6 +383,7 @@ export class Agent {
     return placementLiveness({
       heard: this.liveness.list(now).map(({ peerId, status, lastSeen }) => ({ peerId, status, lastSeen })),
       recorded: state.state.nodes().map((n) => n.peerId),
+      leaving: state.state.nodes().flatMap((n) => (n.leaving === undefined ? [] : [n.peerId])),
       self: this.peerId,
       startedAt: this.startedAt,
       now,

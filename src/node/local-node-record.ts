@@ -23,9 +23,11 @@ export function localNodeRecord(init: {
   arch: string;
   os: string;
   trustRoot?: string | undefined;
+  leaving?: number | undefined;
 }): NodeRecord {
   return {
     ...(init.trustRoot === undefined ? {} : { trustRoot: init.trustRoot }),
+    ...(init.leaving === undefined ? {} : { leaving: init.leaving }),
     peerId: init.peerId,
     name: init.config.name,
     labels: { ...init.config.labels },

@@ -31,6 +31,8 @@ export interface StateViews {
    * accepts, so they are not placed on; every member of a mesh shares the root, so members still agree.
    */
   readonly trustRoot?: string | undefined;
+  /** Devices an operator drained (the trust document): they take no new copies and theirs move elsewhere. */
+  readonly drained?: ReadonlySet<string> | undefined;
 }
 
 /** One entry of the liveness view (`LivenessView.list(now)` returns a superset of this). */
@@ -85,7 +87,7 @@ export function placementInput(
     nodes: [...state.nodes]
       .filter((n) => acceptsOurJobs(n, state.trustRoot))
       .sort((a, b) => compareText(a.peerId, b.peerId))
-      .map(schedNode),
+      .map((n) => schedNode(n, state.drained?.has(n.peerId) === true)),
     allocations: state.allocations
       .filter((a) => !unreadable.has(a.job))
       .sort((a, b) => compareText(a.allocId, b.allocId) || compareText(a.node, b.node))
@@ -156,7 +158,8 @@ function acceptsOurJobs(node: NodeRecord, trustRoot: string | undefined): boolea
   return trustRoot === undefined || node.trustRoot === undefined || node.trustRoot === trustRoot;
 }
 
-function schedNode(r: NodeRecord): SchedNode {
+/** Drained (trust document) is data for the scheduler, which stays pure; agents agree as their documents do. */
+function schedNode(r: NodeRecord, drained: boolean): SchedNode {
   return {
     peerId: r.peerId,
     name: r.name,
@@ -167,6 +170,7 @@ function schedNode(r: NodeRecord): SchedNode {
     memory: r.memory,
     reserved: { cpu: r.reserved.cpu, memory: r.reserved.memory },
     drivers: r.drivers,
+    ...(drained ? { drained } : {}),
   };
 }
 

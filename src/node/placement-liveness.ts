@@ -5,6 +5,8 @@ export interface PlacementLivenessInput {
   readonly heard: readonly PeerLiveness[];
   /** Peer ids with a node record in the replicated state. */
   readonly recorded: readonly string[];
+  /** Peer ids whose node record says they began a clean stop (`leaving`). */
+  readonly leaving?: readonly string[];
   readonly self: string;
   readonly startedAt: number;
   readonly now: number;
@@ -17,13 +19,23 @@ export interface PlacementLivenessInput {
  * gets no new work), so a freshly booted agent does not take everyone's work; after that it is lost, last seen at
  * our start, so a job's `disconnect.lostAfter` runs from there and a slow restart does not replace copies whose
  * nodes were never gone.
+ *
+ * A node whose own record says it is leaving is lost at once, whatever its last beats said, and lost since
+ * ever (lastSeen 0), so every job's `disconnect.lostAfter` has already run out: a clean stop is a promise that no
+ * beat follows. Its next start writes its record without the mark, and it counts by its beats again.
  */
 export function placementLiveness(input: PlacementLivenessInput): PeerLiveness[] {
   const { heard, recorded, self, startedAt, now, lostAfterMs } = input;
+  const leaving = new Set((input.leaving ?? []).filter((peerId) => peerId !== self));
   const status = now - startedAt >= lostAfterMs ? ('lost' as const) : ('suspect' as const);
   const known = new Set(heard.map((p) => p.peerId));
   const unheard = recorded
     .filter((peerId) => peerId !== self && !known.has(peerId))
     .map((peerId) => ({ peerId, status, lastSeen: startedAt }));
-  return [...heard, ...unheard];
+  const gone = [...leaving].sort().map((peerId) => ({ peerId, status: 'lost' as const, lastSeen: 0 }));
+  return [
+    ...heard.filter((p) => !leaving.has(p.peerId)),
+    ...unheard.filter((p) => !leaving.has(p.peerId)),
+    ...gone,
+  ];
 }

@@ -115,6 +115,8 @@ export class StateService {
   /** The documents missing dependencies at the last retry, and how many retries in a row found the same. */
   #stillMissing = { docs: '', retries: 0 };
   #stopped = false;
+  /** Set by `announceLeave`: every record written after it still says so, whatever changes (addresses). */
+  #leavingAt: number | undefined;
 
   private constructor(init: {
     deps: StateServiceDeps;
@@ -289,9 +291,13 @@ export class StateService {
     this.#ignoredLog.unref();
   }
 
-  /** Gossips changes; one too big for gossip travels by anti-entropy instead. */
-  publish(messages: readonly GossipMessage[]): void {
-    if (this.#stopped) return;
+  /**
+   * Gossips changes; one too big for gossip travels by anti-entropy instead. Resolves once gossip has sent
+   * them (or given up): only a clean stop waits for that.
+   */
+  publish(messages: readonly GossipMessage[]): Promise<void> {
+    const sent: Promise<unknown>[] = [];
+    if (this.#stopped) return Promise.resolve();
     if (messages.length > 0) this.#changed();
     for (const message of messages) {
       const encoded = encodeGossip(message);
@@ -303,10 +309,26 @@ export class StateService {
         for (const peer of this.#connectedPeers().slice(0, OVERSIZE_PUSH_PEERS)) this.#requestSync(peer);
         continue;
       }
-      this.#deps.gossip
-        .publish(STATE_TOPIC, encoded.value)
-        .catch((err: unknown) => this.#deps.log.debug({ err, docId: message.docId }, 'state gossip failed'));
+      sent.push(
+        this.#deps.gossip
+          .publish(STATE_TOPIC, encoded.value)
+          .catch((err: unknown) =>
+            this.#deps.log.debug({ err, docId: message.docId }, 'state gossip failed'),
+          ),
+      );
     }
+    return Promise.all(sent).then(() => undefined);
+  }
+
+  /**
+   * A clean stop about to happen: the owner-signed record says the node is leaving, gossiped at once (and told
+   * to late joiners by anti-entropy), so peers replace its copies now rather than after a lost period of silence.
+   * Resolves once gossip has taken the change, so the caller may stop the host next.
+   */
+  async announceLeave(): Promise<void> {
+    if (this.#stopped || this.#leavingAt !== undefined) return;
+    this.#leavingAt = this.#deps.now();
+    await this.#writeOwnRecord();
   }
 
   async stop(): Promise<void> {
@@ -344,9 +366,9 @@ export class StateService {
       // Both ends see the identify; the smaller id dials so the two do not refuse each other's session.
       if (protocols.includes(STATE_SYNC_PROTOCOL) && this.peerId < peer) this.#requestSync(peer);
     });
-    host.addEventListener('self:peer:update', () => this.#writeOwnRecord());
+    host.addEventListener('self:peer:update', () => void this.#writeOwnRecord());
     gossip.onMeshJoined(STATE_TOPIC, () => this.#announce());
-    this.#writeOwnRecord();
+    void this.#writeOwnRecord();
     this.store.start();
     this.#schedulePeriodic();
   }
@@ -387,8 +409,8 @@ export class StateService {
   }
 
   /** Writes this node's record when it differs from the stored one, never otherwise (flash wear, history). */
-  #writeOwnRecord(): void {
-    if (this.#stopped) return;
+  #writeOwnRecord(): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
     const record = localNodeRecord({
       peerId: this.peerId,
       config: this.#deps.config,
@@ -398,10 +420,11 @@ export class StateService {
       arch: arch(),
       os: platform(),
       trustRoot: this.#deps.operators && trustRootOf(this.#deps.operators),
+      leaving: this.#leavingAt,
     });
     const current = this.state.nodes().find((n) => n.peerId === this.peerId);
-    if (current && canonicalJson(current) === canonicalJson(record)) return;
-    this.publish(this.state.putNodeRecord(record, this.#deps.now()));
+    if (current && canonicalJson(current) === canonicalJson(record)) return Promise.resolve();
+    return this.publish(this.state.putNodeRecord(record, this.#deps.now()));
   }
 
   /** Syncs with `peer` if connected, else with a random connected peer; coalesces requests per peer. */

@@ -58,6 +58,7 @@ export class Workloads {
         nodes: state.nodes(),
         allocations: state.allocations(),
         trustRoot: deps.trustRoot,
+        drained: state.trust().drained,
       }),
       readLiveness: deps.liveness,
       now,

@@ -71,7 +71,8 @@ export function buildNodeTable(nodes: readonly SchedNode[], view: LivenessView):
       hash: finish(mixString(HASH_SEED, node.peerId)),
       capCpu: node.cpu - node.reserved.cpu,
       capMemory: node.memory - node.reserved.memory,
-      condition,
+      // Drained: no new work, like a suspect node; its copies leave through the rollout (placement.ts).
+      condition: node.drained === true && condition === 'ready' ? 'suspect' : condition,
       lastSeen,
     };
   });

@@ -366,9 +366,9 @@ class Placer {
   }
 
   /**
-   * Slots on another version than the target move to it as the job's rollout allows (rollout.ts: canaries
-   * first, then `maxParallel` at a time, each gated on the verdicts of the copies already moved). The old
-   * copy stops (destructive update, as Nomad) and frees its node, which the new copy tries first.
+   * Slots on another version than the target, or on a drained node, move as the job's rollout allows (rollout.ts:
+   * canaries first, then `maxParallel` at a time, gated on the verdicts of the copies already moved). The old
+   * copy stops (destructive update, as Nomad) and frees its node, which the new copy tries first if it is ready.
    */
   #startUpdates(
     job: SchedJob,
@@ -381,7 +381,7 @@ class Placer {
     const progress = slots.map((s): SlotProgress => {
       const c = s.survivor;
       if (c === undefined) return s.covered ? 'idle' : 'moving';
-      if (c.jobVersion !== job.version) return 'outdated';
+      if (c.jobVersion !== job.version || this.#table.nodes[c.nodeIndex]?.node.drained) return 'outdated';
       return c.record.verdict?.healthy === true ? 'settled' : 'moving';
     });
     for (const slot of movesNow(rollout, progress)) {

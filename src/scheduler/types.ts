@@ -84,6 +84,11 @@ export interface SchedNode {
   readonly memory: number;
   readonly reserved: { readonly cpu: number; readonly memory: number };
   readonly drivers: readonly Driver[];
+  /**
+   * An operator drained it: it keeps its copies like a suspect node and takes no new ones, and its copies move
+   * as the job's rollout allows (canaries, `maxParallel`, gated on verdicts), as if outdated. Absent: eligible.
+   */
+  readonly drained?: boolean;
 }
 
 export type AllocState = 'pending' | 'starting' | 'running' | 'failed' | 'complete' | 'lost';

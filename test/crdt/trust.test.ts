@@ -122,6 +122,28 @@ describe('trust chain', () => {
     // Revocations stay: cutting a device off is the safe side.
     expect(view.revoked.has(device.id)).toBe(true);
   });
+
+  test('drain and eligible: the later change wins; a stranger or a removed key drains nothing', async () => {
+    const device = await testKey();
+    const change = (kind: 'drain-node' | 'eligible-node', at: number, by = operator) =>
+      trustChange({ kind, subject: device.id, at }, by);
+    const derive = (changes: ReturnType<typeof change>[]) =>
+      deriveTrust([operator.id], new Map(changes.map(trustEntry)));
+    expect(derive([change('drain-node', 100)]).drained.has(device.id)).toBe(true);
+    expect(derive([change('eligible-node', 200), change('drain-node', 100)]).drained.size).toBe(0);
+    expect(derive([change('drain-node', 300), change('eligible-node', 200)]).drained.has(device.id)).toBe(
+      true,
+    );
+    const forged = derive([change('drain-node', 100, stranger)]);
+    expect(forged.drained.size).toBe(0);
+    expect(forged.rejected.map((r) => r.reason)).toEqual([`signer ${stranger.id} is not a trusted operator`]);
+    const leaked = derive([
+      trustChange({ kind: 'add-operator', subject: stranger.id, at: 10 }, operator),
+      trustChange({ kind: 'remove-operator', subject: stranger.id, at: 50 }, operator),
+      change('drain-node', 20, stranger),
+    ]);
+    expect(leaked.drained.size).toBe(0);
+  });
 });
 
 describe('owned records and revocation', () => {

@@ -51,6 +51,16 @@ function deliverAll(state: MeshState, messages: readonly GossipMessage[]): void 
 }
 
 describe('placementInput', () => {
+  test('a drained node is marked drained for the scheduler; others carry no mark', () => {
+    const state = replica('a');
+    state.putNodeRecord(nodeRecord('a', 4000), 1);
+    const views = { jobs: state.jobs(), nodes: state.nodes(), allocations: state.allocations() };
+    const [free] = placementInput(views, [], 'a', NOW).nodes;
+    const [drained] = placementInput({ ...views, drained: new Set(['a']) }, [], 'a', NOW).nodes;
+    expect(drained).toEqual({ ...free, drained: true });
+    expect(free).not.toHaveProperty('drained');
+  });
+
   test('maps a stored JobSpec to the scheduler job with the fields placement reads', () => {
     const state = replica('a');
     state.submitJob('web', webSpec(3), 'op', 1);

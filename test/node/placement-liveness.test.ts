@@ -34,4 +34,12 @@ describe('placement liveness', () => {
     expect(view.map((p) => p.peerId)).toEqual(['b', 'c']);
     expect(view[0]).toEqual({ peerId: 'b', status: 'lost', lastSeen: 9_000 });
   });
+
+  it('counts a node whose record says it is leaving lost since ever, though its last beat said alive', () => {
+    const view = placementLiveness({ ...base, leaving: ['b', 'c', 'self'], now: 11_000 });
+    expect(view).toEqual([
+      { peerId: 'b', status: 'lost', lastSeen: 0 },
+      { peerId: 'c', status: 'lost', lastSeen: 0 },
+    ]);
+  });
 });

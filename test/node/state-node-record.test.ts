@@ -38,3 +38,20 @@ test('the record is valid for the replicated schema and does not depend on the o
   expect(a).toEqual(b);
   expect(a).toMatchObject({ name: 'gw-1', labels: { zone: 'north' }, reserved: { cpu: 400, memory: 128 } });
 });
+
+test('a leaving mark is carried when given, absent otherwise, and only a time in ms is accepted', () => {
+  const init = {
+    peerId: '12D3KooWexample',
+    config: { name: 'gw-1', labels: {} },
+    capacity: { cpu: 4000, memory: 2048 },
+    drivers: ['exec'] as const,
+    addresses: [],
+    arch: 'arm64',
+    os: 'linux',
+  };
+  const left = localNodeRecord({ ...init, leaving: 1_700_000_000_000 });
+  expect(nodeRecordSchema.parse(left).leaving).toBe(1_700_000_000_000);
+  expect('leaving' in localNodeRecord(init)).toBe(false);
+  expect(nodeRecordSchema.safeParse({ ...left, leaving: -1 }).success).toBe(false);
+  expect(nodeRecordSchema.safeParse({ ...left, leaving: 'soon' }).success).toBe(false);
+});

@@ -70,6 +70,7 @@ export async function listTrust(client: ApiClient, format: OutputFormat): Promis
   const rows = [
     ...trust.operators.map((id) => ({ kind: 'operator', id })),
     ...trust.revoked.map((id) => ({ kind: 'revoked node', id })),
+    ...(trust.drained ?? []).map((id) => ({ kind: 'drained node', id })),
   ];
   process.stdout.write(
     render(

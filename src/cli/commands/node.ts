@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { NodeInfo } from '../../node/routes/state-routes.js';
 import { globals } from '../globals.js';
 import { render, renderRecord, shortId } from '../output.js';
+import { registerEligibilityCommands } from './node-eligibility.js';
 
 const labels = (n: NodeInfo) =>
   Object.entries(n.labels)
@@ -27,6 +28,8 @@ export function registerNodeCommands(program: Command): void {
             { header: 'NAME', value: (n) => (n.self ? `${n.name} (self)` : n.name) },
             { header: 'PEER ID', value: (n) => shortId(n.peerId) },
             { header: 'LIVENESS', value: (n) => n.liveness },
+            // Older agents do not say: absent means eligible.
+            { header: 'ELIGIBILITY', value: (n) => (n.eligible === false ? 'drained' : 'eligible') },
             { header: 'CPU', value: (n) => cpu(n.cpu) },
             { header: 'MEMORY', value: (n) => memory(n.memory) },
             { header: 'DRIVERS', value: (n) => n.drivers.join(',') || '-' },
@@ -49,6 +52,7 @@ export function registerNodeCommands(program: Command): void {
             ['Name', n.name],
             ['Peer ID', n.peerId],
             ['Liveness', n.self ? `${n.liveness} (this agent)` : n.liveness],
+            ['Eligibility', n.eligible === false ? 'drained' : 'eligible'],
             ['Labels', labels(n)],
             ['Platform', `${n.os}/${n.arch}`],
             ['CPU', `${cpu(n.cpu)} (${cpu(n.reserved.cpu)} reserved)`],
@@ -84,4 +88,6 @@ export function registerNodeCommands(program: Command): void {
           : `node ${shortId(peerId)} was already revoked\n`,
       );
     });
+
+  registerEligibilityCommands(node);
 }

@@ -17,6 +17,7 @@ export interface TrustInfo {
   closed: boolean;
   operators: string[];
   revoked: string[];
+  drained: string[];
 }
 
 /**
@@ -35,6 +36,7 @@ export function signedRoutes(agent: Agent): Route[] {
           closed: agent.state.state.closed,
           operators: [...trust.operators].sort(),
           revoked: [...trust.revoked].sort(),
+          drained: [...trust.drained].sort(),
         };
         return { json: info };
       },

@@ -72,7 +72,12 @@ export interface SubmitAnswer {
 }
 
 /** A node as the mesh replicates it, with this agent's view of whether it is alive. */
-export type NodeInfo = NodeRecord & { liveness: LivenessStatus | 'unknown'; self: boolean };
+/** `eligible`: false once an operator drained the node (trust document), until made eligible again. */
+export type NodeInfo = NodeRecord & {
+  liveness: LivenessStatus | 'unknown';
+  self: boolean;
+  eligible: boolean;
+};
 
 interface SubmitBody {
   source: string;
@@ -238,9 +243,16 @@ function placementOf(agent: Agent, job: string): JobPlacement | undefined {
 
 function nodeInfos(agent: Agent): NodeInfo[] {
   const liveness = new Map(agent.peers().map((p) => [p.peerId, p.liveness]));
+  const drained = agent.state.state.trust().drained;
   return agent.state.state.nodes().map((record) => {
     const self = record.peerId === agent.peerId;
-    return { ...record, liveness: self ? 'alive' : (liveness.get(record.peerId) ?? 'unknown'), self };
+    const eligible = !drained.has(record.peerId);
+    return {
+      ...record,
+      liveness: self ? 'alive' : (liveness.get(record.peerId) ?? 'unknown'),
+      self,
+      eligible,
+    };
   });
 }
 

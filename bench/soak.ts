@@ -51,12 +51,12 @@ async function lostJobs(fleet: SoakFleet, jobs: readonly string[]): Promise<stri
   const views = await Promise.all(
     fleet.running().map((i) =>
       fleet.api(i, 'GET', '/v1/jobs').then(
-        (j) => j as { name: string; status: string }[],
+        (j) => j as { name: string; desired?: string }[],
         () => null,
       ),
     ),
   );
-  return jobs.filter((job) => views.some((v) => !v?.some((j) => j.name === job && j.status === 'running')));
+  return jobs.filter((job) => views.some((v) => !v?.some((j) => j.name === job && j.desired === 'running')));
 }
 
 async function main(): Promise<void> {

@@ -220,8 +220,8 @@ export async function runNetnsScenario(scenario: Scenario): Promise<ScenarioRepo
         [...agents.keys()].map((i) =>
           api(i, 'GET', '/v1/jobs').then(
             (jobs) =>
-              (jobs as { name: string; status: string }[]).some(
-                (j) => j.name === job && j.status === 'running',
+              (jobs as { name: string; desired?: string }[]).some(
+                (j) => j.name === job && j.desired === 'running',
               ),
             () => false,
           ),

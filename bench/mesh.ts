@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { Agent } from '../src/node/agent.js';
-import { type AgentConfig, defaultConfig } from '../src/node/config.js';
+import { type AgentConfig, defaultConfig } from '../src/node/setup/config.js';
 
 /** Progress on stderr, so that stdout stays one JSON object. */
 export const progress = (message: string) => process.stderr.write(`${new Date().toISOString()} ${message}\n`);

@@ -3,7 +3,7 @@
  * peer's and the harness's when nothing else lives in its process. Started with the registry tuning it is given
  * (argv[2], JSON), driven over the IPC channel; says `ready` with its address once it listens.
  */
-import { parseJson } from '../src/crdt/json-text.js';
+import { parseJson } from '../src/lib/json-text.js';
 import type { Digest } from '../src/registry-p2p/digest.js';
 import type { RegistryTuning } from '../src/registry-p2p/registry-service.js';
 import { joinAddress, startAgent, tempDir, testConfig } from '../test/support/agents.js';

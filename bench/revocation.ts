@@ -14,7 +14,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { signValue } from '../src/crdt/signature.js';
 import { signedTrustChange, TRUST_DOMAIN } from '../src/crdt/trust.js';
 import type { Agent } from '../src/node/agent.js';
-import { encodeJoinToken } from '../src/node/join-token.js';
+import { encodeJoinToken } from '../src/node/membership/join-token.js';
 import { progress, sleep, startMesh, waitForMesh, waitUntil } from './mesh.js';
 import { rng } from './rng.js';
 

@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { actorFor, type GossipMessage, MeshState } from '../src/crdt/mesh-state.js';
 import type { AllocStatus, NodeRecord } from '../src/crdt/records.js';
-import { loadAutomerge } from '../src/node/automerge-wasm.js';
-import { StateStore } from '../src/node/state-store.js';
+import { loadAutomerge } from '../src/node/setup/automerge-wasm.js';
+import { StateStore } from '../src/node/state/state-store.js';
 import { rng } from './rng.js';
 
 const DAY = 86_400_000;

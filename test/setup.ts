@@ -1,3 +1,3 @@
-import { loadAutomerge } from '../src/node/automerge-wasm.js';
+import { loadAutomerge } from '../src/node/setup/automerge-wasm.js';
 
 await loadAutomerge();

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { aliveOf, allocsKey, jobsKey, projectRoot } from '../../sim/netns/run-netns.js';
 import { kill, Topology } from '../../sim/netns/topology.js';
 import { sleep } from '../../sim/run-steps.js';
-import { API_TOKEN_FILE } from '../../src/node/api-token.js';
+import { API_TOKEN_FILE } from '../../src/node/api/api-token.js';
 import { agentRequest } from './http.js';
 
 const ROOT = projectRoot();

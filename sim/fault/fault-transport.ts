@@ -1,7 +1,7 @@
 import type { ConnectionGater, MultiaddrConnection, PeerId, Transport, Upgrader } from '@libp2p/interface';
 import { tcp } from '@libp2p/tcp';
 import type { Multiaddr } from '@multiformats/multiaddr';
-import type { HostOptions } from '../../src/node/libp2p-host.js';
+import type { HostOptions } from '../../src/node/net/libp2p-host.js';
 import type { FaultNetwork } from './fault-network.js';
 import { ShapedConnection } from './shaped-connection.js';
 

@@ -5,8 +5,8 @@ import { generateKeyPairFromSeed, privateKeyToProtobuf } from '@libp2p/crypto/ke
 import type { PrivateKey } from '@libp2p/interface';
 import { pino } from 'pino';
 import { Agent } from '../../src/node/agent.js';
-import { type AgentConfig, defaultConfig } from '../../src/node/config.js';
-import { IDENTITY_FILE } from '../../src/node/identity.js';
+import { IDENTITY_FILE } from '../../src/node/membership/identity.js';
+import { type AgentConfig, defaultConfig } from '../../src/node/setup/config.js';
 import { SimDriver } from '../driver/sim-driver.js';
 import { SimRuntime } from '../driver/sim-runtime.js';
 import type { FaultNetwork } from './fault-network.js';

@@ -10,7 +10,7 @@ import { ShardedFleet } from './sharded-fleet.js';
 /** Agents per shard beyond which the fleet spreads over more worker threads (up to one per core). */
 const AGENTS_PER_SHARD = 50;
 
-/** Production defaults (src/node/config.ts, state-service.ts) that the scale divides. */
+/** Production defaults (src/node/setup/config.ts, src/node/state/state-service.ts) that the scale divides. */
 const PRODUCTION = {
   heartbeatIntervalMs: 2_000,
   suspectAfterMs: 6_000,

@@ -10,7 +10,7 @@ import { STATE_TOPIC } from '../../src/crdt/gossip-codec.js';
 import { parseJobFile } from '../../src/crdt/job-file.js';
 import type { JobSpec } from '../../src/crdt/job-spec.js';
 import type { Agent } from '../../src/node/agent.js';
-import { meshPeers } from '../../src/node/pubsub.js';
+import { meshPeers } from '../../src/node/net/pubsub.js';
 import { prng } from '../scale/prng.js';
 import { FaultNetwork } from './fault-network.js';
 import { Fleet } from './fleet.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { API_TOKEN_FILE } from '../../src/node/api-token.js';
+import { API_TOKEN_FILE } from '../../src/node/api/api-token.js';
 import { CopyLedger } from '../fault/ledger.js';
 import { timingsFor } from '../fault/run-scenario.js';
 import {

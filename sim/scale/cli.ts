@@ -12,7 +12,7 @@
  * 4 s of CPU for 3,000 nodes). The flag changes when V8 collects, not what the run computes or measures.
  */
 import { parseArgs } from 'node:util';
-import { loadAutomerge } from '../../src/node/automerge-wasm.js';
+import { loadAutomerge } from '../../src/node/setup/automerge-wasm.js';
 import { parseLatency } from './latency.js';
 import type { ScaleOptions } from './options.js';
 import { runScale } from './run.js';

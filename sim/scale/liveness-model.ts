@@ -3,8 +3,8 @@ import {
   DigestWriter,
   encodeDigest,
   MAX_DIGEST_ENTRIES,
-} from '../../src/node/liveness-digest.js';
-import { RELAYS_WANTED } from '../../src/node/liveness-relays.js';
+} from '../../src/node/liveness/liveness-digest.js';
+import { RELAYS_WANTED } from '../../src/node/liveness/liveness-relays.js';
 import { EventQueue } from './event-queue.js';
 import { peerIdOf } from './fleet.js';
 import { messageDelay } from './latency.js';

@@ -1,7 +1,7 @@
 import { canonicalJson } from '../../src/crdt/canonical-json.js';
 import type { MeshState } from '../../src/crdt/mesh-state.js';
 import type { NodeRecord } from '../../src/crdt/records.js';
-import { type PeerLiveness, placementInput } from '../../src/node/placement-input.js';
+import { type PeerLiveness, placementInput } from '../../src/node/placement/placement-input.js';
 import { place } from '../../src/scheduler/index.js';
 
 /**

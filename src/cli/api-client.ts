@@ -1,5 +1,5 @@
-import { parseJson } from '../crdt/json-text.js';
 import { BodyLimitError, readBoundedBody } from '../lib/bounded-body.js';
+import { parseJson } from '../lib/json-text.js';
 
 /** Far above any answer of a 10,000-device mesh; below what would hurt meshctl's memory. */
 const MAX_ANSWER_BYTES = 64 * 1024 * 1024;

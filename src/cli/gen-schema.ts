@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import * as z from 'zod';
 import { canonicalJson } from '../crdt/canonical-json.js';
 import { jobSpecSchema } from '../crdt/job-spec.js';
-import { parseJson } from '../crdt/json-text.js';
+import { parseJson } from '../lib/json-text.js';
 
 export const JOB_SCHEMA_PATH = 'schema/job.schema.json';
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { API_TOKEN_FILE } from '../node/api-token.js';
-import { readSecretFile, readSecretFileIfExists } from '../node/secret-file.js';
+import { readSecretFile, readSecretFileIfExists } from '../lib/secret-file.js';
+import { API_TOKEN_FILE } from '../node/api/api-token.js';
 import { type ApiClient, apiClient, CliError } from './api-client.js';
 import type { OutputFormat } from './output.js';
 

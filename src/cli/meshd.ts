@@ -1,25 +1,25 @@
 #!/usr/bin/env -S node --max-semi-space-size=1 --optimize-for-size --single-threaded --v8-pool-size=0
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
+import { createLogger } from '../lib/logger.js';
+import { StartupError } from '../lib/startup-error.js';
 import { Agent } from '../node/agent.js';
-import { agentRoutes } from '../node/api-routes.js';
-import { loadOrCreateApiToken } from '../node/api-token.js';
-import { leaveAndStop } from '../node/clean-stop.js';
-import { ConfigError, DRIVERS, LOG_LEVELS, parseLabels, resolveConfig } from '../node/config.js';
-import { ControlApi } from '../node/control-api.js';
-import { serveControlProtocol } from '../node/control-protocol.js';
-import { prepareDataDir } from '../node/data-dir.js';
-import { lockDataDir } from '../node/data-dir-lock.js';
-import { joinTokenFromFlags } from '../node/join-token-source.js';
-import { createLogger } from '../node/logger.js';
-import { allocLogsRoutes } from '../node/routes/alloc-logs-routes.js';
-import { allocRoutes } from '../node/routes/alloc-routes.js';
-import { imageRoutes } from '../node/routes/image-routes.js';
-import { placementRoutes } from '../node/routes/placement-routes.js';
-import { signedRoutes } from '../node/routes/signed-routes.js';
-import { stateRoutes } from '../node/routes/state-routes.js';
-import { StartupError } from '../node/startup-error.js';
+import { agentRoutes } from '../node/api/api-routes.js';
+import { loadOrCreateApiToken } from '../node/api/api-token.js';
+import { ControlApi } from '../node/api/control-api.js';
+import { serveControlProtocol } from '../node/api/control-protocol.js';
+import { allocLogsRoutes } from '../node/api/routes/alloc-logs-routes.js';
+import { allocRoutes } from '../node/api/routes/alloc-routes.js';
+import { imageRoutes } from '../node/api/routes/image-routes.js';
+import { placementRoutes } from '../node/api/routes/placement-routes.js';
+import { signedRoutes } from '../node/api/routes/signed-routes.js';
+import { stateRoutes } from '../node/api/routes/state-routes.js';
+import { joinTokenFromFlags } from '../node/membership/join-token-source.js';
+import { ConfigError, DRIVERS, LOG_LEVELS, parseLabels, resolveConfig } from '../node/setup/config.js';
+import { prepareDataDir } from '../node/setup/data-dir.js';
+import { lockDataDir } from '../node/setup/data-dir-lock.js';
 import { VERSION } from '../version.js';
+import { leaveAndStop } from './clean-stop.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const int = (value: string) => {

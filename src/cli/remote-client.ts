@@ -4,14 +4,14 @@ import { preSharedKey } from '@libp2p/pnet';
 import { tcp } from '@libp2p/tcp';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
-import { parseJson } from '../crdt/json-text.js';
+import { parseJson } from '../lib/json-text.js';
 import {
   CONTROL_PROTOCOL,
   type ControlAnswer,
   type ControlRequest,
   MAX_FRAME_BYTES,
-} from '../node/control-protocol.js';
-import { decodeJoinToken, pnetKey } from '../node/join-token.js';
+} from '../node/api/control-protocol.js';
+import { decodeJoinToken, pnetKey } from '../node/membership/join-token.js';
 import { FramedStream } from '../node/net/framed-stream.js';
 import { type ApiClient, CliError } from './api-client.js';
 

@@ -1,4 +1,4 @@
-import { err, ok, type Result } from './result.js';
+import { err, ok, type Result } from '../lib/result.js';
 
 /** Growable buffer for the small binary codecs (gossip, sync, storage): unsigned LEB128 varints and blobs. */
 export class ByteWriter {

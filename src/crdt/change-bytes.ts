@@ -1,5 +1,5 @@
+import { err, ok, type Result } from '../lib/result.js';
 import * as A from './automerge.js';
-import { err, ok, type Result } from './result.js';
 
 /**
  * Checks that untrusted bytes are one intact, canonically encoded Automerge change. Automerge takes in changes it

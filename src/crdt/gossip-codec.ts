@@ -1,9 +1,9 @@
+import { sha256 } from '../lib/digest.js';
+import { err, ok, type Result } from '../lib/result.js';
 import { ByteWriter, decodeAll } from './byte-codec.js';
 import { checkChange } from './change-bytes.js';
-import { sha256 } from './digest.js';
 import { isDocId } from './doc-id.js';
 import type { GossipMessage } from './mesh-state.js';
-import { err, ok, type Result } from './result.js';
 
 /**
  * Wire format of one gossip message: `version u8 | docId string | epoch varint | count varint | change blob*`.

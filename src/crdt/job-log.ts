@@ -1,7 +1,7 @@
 import { z } from 'zod';
+import { sha256Hex } from '../lib/digest.js';
+import { parseJson } from '../lib/json-text.js';
 import { canonicalJson, type JsonValue } from './canonical-json.js';
-import { sha256Hex } from './digest.js';
-import { parseJson } from './json-text.js';
 
 /**
  * A job is an append-only set of immutable events, each stored under the hash of its content. Automerge never

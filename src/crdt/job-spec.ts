@@ -5,7 +5,7 @@
  * must not silently run one copy instead of three.
  */
 import * as z from 'zod';
-import { DURATION_PATTERN, formatDuration, parseDuration } from './duration.js';
+import { DURATION_PATTERN, formatDuration, parseDuration } from '../lib/duration.js';
 import { imageRefProblem } from './image-name.js';
 import { describeIssue, unknownField } from './job-spec-messages.js';
 

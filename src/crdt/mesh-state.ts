@@ -1,8 +1,10 @@
 import { z } from 'zod';
+import { sha256Hex } from '../lib/digest.js';
+import { parseJson } from '../lib/json-text.js';
+import { err, ok, type Result } from '../lib/result.js';
 import * as A from './automerge.js';
 import { canonicalJson, type JsonValue } from './canonical-json.js';
 import { checkChange, checkSyncMessage } from './change-bytes.js';
-import { sha256Hex } from './digest.js';
 import { type DocId, isJobName, jobDocId, nodeDocId, parseDocId, TRUST_DOC_ID } from './doc-id.js';
 import { entriesOf, epochOf, type FlatDoc, freshDoc, headsKey, writeEntries } from './flat-doc.js';
 import { jobEventRejection } from './job-auth.js';
@@ -20,7 +22,6 @@ import {
   prune,
   readEvents,
 } from './job-log.js';
-import { parseJson } from './json-text.js';
 import {
   type AllocStatus,
   allocStatusSchema,
@@ -29,7 +30,6 @@ import {
   parseStored,
 } from './records.js';
 import { checkReloads } from './reload-check.js';
-import { err, ok, type Result } from './result.js';
 import { type Sign, signValue, verifyValue } from './signature.js';
 import type { StagedWrite } from './staged-write.js';
 import { deriveTrust, type TrustChange, type TrustView, trustEntry } from './trust.js';

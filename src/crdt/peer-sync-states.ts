@@ -1,7 +1,7 @@
+import type { Result } from '../lib/result.js';
 import * as A from './automerge.js';
 import { ByteWriter, decodeAll } from './byte-codec.js';
 import { type DocId, isDocId } from './doc-id.js';
-import type { Result } from './result.js';
 
 /**
  * Automerge sync states per peer and document, kept so that a reconnect resumes from what both sides already

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseJson } from './json-text.js';
+import { parseJson } from '../lib/json-text.js';
 
 /**
  * Node record and allocation status as replicated (docs/contracts.md). Both are read back from documents any peer

@@ -1,5 +1,5 @@
+import { err, ok, type Result } from '../lib/result.js';
 import * as A from './automerge.js';
-import { err, ok, type Result } from './result.js';
 
 /**
  * Checks that a document built from a peer's changes saves and loads again. Automerge applies changes that break

@@ -1,6 +1,6 @@
 import { peerIdFromString } from '@libp2p/peer-id';
+import { sha256Hex } from '../lib/digest.js';
 import { canonicalJson } from './canonical-json.js';
-import { sha256Hex } from './digest.js';
 
 /**
  * Ed25519 signatures over canonical JSON. A key is named by its libp2p peer-id string (the base58 multihash of

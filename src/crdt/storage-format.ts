@@ -1,7 +1,7 @@
+import type { Result } from '../lib/result.js';
 import { ByteWriter, decodeAll } from './byte-codec.js';
 import { crc32 } from './crc32.js';
 import { type DocId, isDocId } from './doc-id.js';
-import type { Result } from './result.js';
 
 /**
  * On-disk framing of the state files: `magic "MyC1" | payload length u32le | crc32(payload) u32le | payload`.

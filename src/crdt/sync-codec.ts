@@ -1,6 +1,6 @@
+import type { Result } from '../lib/result.js';
 import { type ByteReader, ByteWriter, decodeAll } from './byte-codec.js';
 import { type DocId, isDocId } from './doc-id.js';
-import type { Result } from './result.js';
 
 /**
  * Frames of the anti-entropy stream. `hello` carries one digest of the sender's whole state so that peers that

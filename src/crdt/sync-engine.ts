@@ -1,10 +1,10 @@
+import { sha256 } from '../lib/digest.js';
+import { ok, type Result } from '../lib/result.js';
 import type * as A from './automerge.js';
 import { ByteWriter } from './byte-codec.js';
-import { sha256 } from './digest.js';
 import type { DocId } from './doc-id.js';
 import type { DocSummary, GossipMessage, MeshState } from './mesh-state.js';
 import type { PeerSyncStates } from './peer-sync-states.js';
-import { ok, type Result } from './result.js';
 import {
   type DocBytes,
   decodeSyncFrame,

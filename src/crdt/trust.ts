@@ -1,7 +1,7 @@
 import { z } from 'zod';
+import { sha256Hex } from '../lib/digest.js';
+import { parseJson } from '../lib/json-text.js';
 import { canonicalJson } from './canonical-json.js';
-import { sha256Hex } from './digest.js';
-import { parseJson } from './json-text.js';
 import { type Signature, verifyValue } from './signature.js';
 
 /**

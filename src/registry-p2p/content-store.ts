@@ -14,7 +14,7 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { parseJson } from '../crdt/json-text.js';
+import { parseJson } from '../lib/json-text.js';
 import { BlobWriter } from './blob-writer.js';
 import { type Digest, hexOf, parseDigest, sha256Digest } from './digest.js';
 

@@ -1,4 +1,4 @@
-import { sha256Hex } from '../crdt/digest.js';
+import { sha256Hex } from '../lib/digest.js';
 
 /** A content address this store accepts: sha256 only, lower-case hex. Anything else is refused at the edge. */
 export type Digest = string & { readonly __digest: unique symbol };

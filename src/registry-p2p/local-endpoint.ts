@@ -1,8 +1,8 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { closeHttp, listenHttp } from '../node/control-api.js';
-import { PeerRateLimiter, type RateLimit } from '../node/rate-limiter.js';
+import { PeerRateLimiter, type RateLimit } from '../lib/rate-limiter.js';
+import { closeHttp, listenHttp } from '../node/api/control-api.js';
 import type { BlobFetcher } from './blob-fetcher.js';
 import { type ContentStore, StoreFull } from './content-store.js';
 import { parseDigest } from './digest.js';

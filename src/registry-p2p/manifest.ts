@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseJson } from '../crdt/json-text.js';
+import { parseJson } from '../lib/json-text.js';
 import { type Digest, parseDigest } from './digest.js';
 
 export interface Descriptor {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseJson } from '../crdt/json-text.js';
+import { parseJson } from '../lib/json-text.js';
 import { parseImageRef } from './image-ref.js';
 
 /** `meshctl image prepull`: one gossip message; every agent whose labels match pulls the image into its store. */

@@ -1,4 +1,4 @@
-import { sha256Hex } from '../crdt/digest.js';
+import { sha256Hex } from '../lib/digest.js';
 
 /**
  * The peer that fetches `digest` upstream for everyone: highest-random-weight hashing over the candidates. Agents

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
 import { canonicalJson } from '../../src/crdt/canonical-json.js';
-import { parseJson } from '../../src/crdt/json-text.js';
+import { parseJson } from '../../src/lib/json-text.js';
 
 test('key order does not change the canonical form', () => {
   fc.assert(

@@ -4,7 +4,6 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { renderJobSchema } from '../../src/cli/gen-schema.js';
 import { canonicalJson } from '../../src/crdt/canonical-json.js';
-import { formatDuration } from '../../src/crdt/duration.js';
 import {
   formatJobFileErrors,
   formatPath,
@@ -14,6 +13,7 @@ import {
   parseJobFile,
 } from '../../src/crdt/job-file.js';
 import { type JobSpecInput, jobSpecToInput, validateJobSpec } from '../../src/crdt/job-spec.js';
+import { formatDuration } from '../../src/lib/duration.js';
 
 const root = new URL('../../', import.meta.url);
 

@@ -1,6 +1,6 @@
 import { afterAll, expect, test } from 'vitest';
 import type { Agent } from '../../src/node/agent.js';
-import type { LivenessChange } from '../../src/node/liveness.js';
+import type { LivenessChange } from '../../src/node/liveness/liveness.js';
 import { FAST_LIVENESS, joinAddress, startAgent, tempDir, testConfig, waitFor } from '../support/agents.js';
 
 const agents: Agent[] = [];

@@ -5,11 +5,11 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { parseJobFile } from '../../src/crdt/job-file.js';
 import type { Agent } from '../../src/node/agent.js';
-import { ControlApi } from '../../src/node/control-api.js';
-import { ExecDriver } from '../../src/node/drivers/exec-driver.js';
-import { allocLogsRoutes } from '../../src/node/routes/alloc-logs-routes.js';
-import { allocRoutes } from '../../src/node/routes/alloc-routes.js';
-import { placementRoutes } from '../../src/node/routes/placement-routes.js';
+import { ControlApi } from '../../src/node/api/control-api.js';
+import { allocLogsRoutes } from '../../src/node/api/routes/alloc-logs-routes.js';
+import { allocRoutes } from '../../src/node/api/routes/alloc-routes.js';
+import { placementRoutes } from '../../src/node/api/routes/placement-routes.js';
+import { ExecDriver } from '../../src/node/workloads/drivers/exec-driver.js';
 import { FAST_WORKLOADS, joinAddress, startAgent, tempDir, testConfig, waitFor } from '../support/agents.js';
 import { bundle, MESHCTL, meshctl } from '../support/processes.js';
 

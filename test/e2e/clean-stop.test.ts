@@ -1,8 +1,8 @@
 import { afterAll, expect, test } from 'vitest';
+import { leaveAndStop } from '../../src/cli/clean-stop.js';
 import { parseJobFile } from '../../src/crdt/job-file.js';
 import type { Agent } from '../../src/node/agent.js';
-import { leaveAndStop } from '../../src/node/clean-stop.js';
-import type { AgentConfig } from '../../src/node/config.js';
+import type { AgentConfig } from '../../src/node/setup/config.js';
 import {
   FAST_LIVENESS,
   FAST_WORKLOADS,

@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Connection } from '@libp2p/interface';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { encodeJoinToken } from '../../src/node/join-token.js';
+import { encodeJoinToken } from '../../src/node/membership/join-token.js';
 import { tempDir, waitFor } from '../support/agents.js';
 import { testKey } from '../support/keys.js';
 import { type LocalMeshd, startLocalMeshd } from '../support/local-meshd.js';

@@ -4,10 +4,10 @@ import { lpStream } from '@libp2p/utils';
 import { multiaddr } from '@multiformats/multiaddr';
 import { afterEach, expect, test } from 'vitest';
 import { STATE_TOPIC } from '../../src/crdt/gossip-codec.js';
-import { createHost, type MeshHost } from '../../src/node/libp2p-host.js';
-import { PEER_EXCHANGE_PROTOCOL } from '../../src/node/peer-exchange.js';
-import { GRAYLIST_THRESHOLD } from '../../src/node/pubsub.js';
-import { STATE_SYNC_PROTOCOL } from '../../src/node/state-sync-protocol.js';
+import { createHost, type MeshHost } from '../../src/node/net/libp2p-host.js';
+import { PEER_EXCHANGE_PROTOCOL } from '../../src/node/net/peer-exchange.js';
+import { GRAYLIST_THRESHOLD } from '../../src/node/net/pubsub.js';
+import { STATE_SYNC_PROTOCOL } from '../../src/node/state/state-sync-protocol.js';
 import { joinAddress, waitFor } from '../support/agents.js';
 import { converged, jobFile, startAgents, type TestMesh, testMesh } from './state-support.js';
 

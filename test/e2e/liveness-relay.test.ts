@@ -1,6 +1,6 @@
 import { afterAll, expect, test } from 'vitest';
 import type { Agent } from '../../src/node/agent.js';
-import type { AgentConfig } from '../../src/node/config.js';
+import type { AgentConfig } from '../../src/node/setup/config.js';
 import {
   FAST_LIVENESS,
   joinAddress,

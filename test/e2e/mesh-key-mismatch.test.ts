@@ -5,8 +5,8 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { encodeJoinToken } from '../../src/node/join-token.js';
-import type { DialError } from '../../src/node/peer-dialer.js';
+import { encodeJoinToken } from '../../src/node/membership/join-token.js';
+import type { DialError } from '../../src/node/net/peer-dialer.js';
 import { tempDir, testMesh, waitFor } from '../support/agents.js';
 import { type LocalMeshd, startLocalMeshd } from '../support/local-meshd.js';
 import { bundle, exited } from '../support/processes.js';

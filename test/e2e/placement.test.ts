@@ -15,8 +15,8 @@ import { canonicalJson, type JsonValue } from '../../src/crdt/canonical-json.js'
 import { validateJobSpec } from '../../src/crdt/job-spec.js';
 import type { GossipMessage, MeshState } from '../../src/crdt/mesh-state.js';
 import type { NodeRecord } from '../../src/crdt/records.js';
-import { LivenessView } from '../../src/node/liveness.js';
-import { PlacementService } from '../../src/node/placement-service.js';
+import { LivenessView } from '../../src/node/liveness/liveness.js';
+import { PlacementService } from '../../src/node/placement/placement-service.js';
 import type { DesiredAlloc, Plan, ReconcileMode } from '../../src/scheduler/index.js';
 import { replica, syncPair, view } from '../crdt/replicas.js';
 

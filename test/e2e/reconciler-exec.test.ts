@@ -9,9 +9,9 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { JobSpec } from '../../src/crdt/job-spec.js';
 import type { AllocStatus } from '../../src/crdt/records.js';
-import type { Driver, DriverName } from '../../src/node/drivers/driver.js';
-import { ExecDriver } from '../../src/node/drivers/exec-driver.js';
-import { Reconciler, type ReconcilerOptions } from '../../src/node/reconciler.js';
+import type { Driver, DriverName } from '../../src/node/workloads/drivers/driver.js';
+import { ExecDriver } from '../../src/node/workloads/drivers/exec-driver.js';
+import { Reconciler, type ReconcilerOptions } from '../../src/node/workloads/reconciler.js';
 import type { DesiredAlloc, SchedAllocation } from '../../src/scheduler/types.js';
 import { desiredAlloc, shJobSpec, startPlan } from '../support/reconciler.js';
 

@@ -6,7 +6,7 @@ import { RolloutMesh, spec } from './rollout-mesh.js';
  * Staged rollouts through three whole agents with the exec driver (real processes). The version to run, the
  * order and the gate are derived by every agent on its own from the replicated job log and the verdicts the
  * owners write into their allocation statuses; no agent leads. healthyDeadline and the check's timeout are
- * long: they are not under test here (test/node/reconciler.test.ts is), and short ones would rightly fail
+ * long: they are not under test here (test/node/workloads/reconciler.test.ts is), and short ones would rightly fail
  * healthy copies on a loaded machine.
  */
 let mesh: RolloutMesh;

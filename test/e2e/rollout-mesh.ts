@@ -9,10 +9,10 @@ import { expect } from 'vitest';
 import { type JobSpec, type JobSpecInput, validateJobSpec } from '../../src/crdt/job-spec.js';
 import type { AllocStatus } from '../../src/crdt/records.js';
 import type { Agent } from '../../src/node/agent.js';
-import { ControlApi } from '../../src/node/control-api.js';
-import type { DriverName } from '../../src/node/drivers/driver.js';
-import { placementRoutes } from '../../src/node/routes/placement-routes.js';
-import { stateRoutes } from '../../src/node/routes/state-routes.js';
+import { ControlApi } from '../../src/node/api/control-api.js';
+import { placementRoutes } from '../../src/node/api/routes/placement-routes.js';
+import { stateRoutes } from '../../src/node/api/routes/state-routes.js';
+import type { DriverName } from '../../src/node/workloads/drivers/driver.js';
 import type { Rollout } from '../../src/scheduler/types.js';
 import {
   FAST_WORKLOADS,

@@ -8,7 +8,7 @@ import { actorFor, MeshState } from '../../src/crdt/mesh-state.js';
 import { signValue } from '../../src/crdt/signature.js';
 import { signedTrustChange, TRUST_DOMAIN } from '../../src/crdt/trust.js';
 import type { Agent } from '../../src/node/agent.js';
-import { stateRoutes } from '../../src/node/routes/state-routes.js';
+import { stateRoutes } from '../../src/node/api/routes/state-routes.js';
 import {
   FAST_WORKLOADS,
   joinAddress,

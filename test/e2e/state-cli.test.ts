@@ -76,7 +76,9 @@ test('meshctl job and node commands against a meshd process', async () => {
 
     const nodes = await ctl('node', 'list');
     expect(nodes.stdout).toMatch(/^NAME +PEER ID +LIVENESS +ELIGIBILITY +CPU +MEMORY +DRIVERS +LABELS/);
-    expect(nodes.stdout).toMatch(/^cli-node \(self\) +12D3Ko\S+ +alive +eligible +\d+(\.\d)? cores +\S+ (MB|GB) +- /m);
+    expect(nodes.stdout).toMatch(
+      /^cli-node \(self\) +12D3Ko\S+ +alive +eligible +\d+(\.\d)? cores +\S+ (MB|GB) +- /m,
+    );
     const node = JSON.parse((await ctl('-o', 'json', 'node', 'status', 'cli-node')).stdout);
     expect(node).toMatchObject({ name: 'cli-node', liveness: 'alive', drivers: [], self: true });
     expect(node.reserved.memory).toBeLessThanOrEqual(128);

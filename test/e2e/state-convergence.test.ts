@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from 'vitest';
-import { STATE_TOPIC } from '../../src/node/state-service.js';
+import { STATE_TOPIC } from '../../src/node/state/state-service.js';
 import { waitFor } from '../support/agents.js';
 import {
   converged,

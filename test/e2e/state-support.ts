@@ -4,7 +4,7 @@ import { canonicalJson } from '../../src/crdt/canonical-json.js';
 import { parseJobFile } from '../../src/crdt/job-file.js';
 import type { JobSpec } from '../../src/crdt/job-spec.js';
 import type { Agent } from '../../src/node/agent.js';
-import type { StateServiceOptions } from '../../src/node/state-service.js';
+import type { StateServiceOptions } from '../../src/node/state/state-service.js';
 import { joinAddress, startAgent, tempDir, testConfig } from '../support/agents.js';
 
 /** Shared by the replicated-state acceptance tests: agents with short anti-entropy periods, and views to compare. */

@@ -1,7 +1,7 @@
 import type { Connection, Stream, StreamHandlerRecord } from '@libp2p/interface';
 import { afterEach, expect, test } from 'vitest';
 import type { Agent } from '../../src/node/agent.js';
-import { STATE_SYNC_PROTOCOL } from '../../src/node/state-sync-protocol.js';
+import { STATE_SYNC_PROTOCOL } from '../../src/node/state/state-sync-protocol.js';
 import { joinAddress, waitFor } from '../support/agents.js';
 import { converged, jobFile, type TestMesh, testMesh } from './state-support.js';
 

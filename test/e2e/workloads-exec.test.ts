@@ -3,9 +3,9 @@ import { afterAll, expect, test } from 'vitest';
 import { parseJobFile } from '../../src/crdt/job-file.js';
 import type { JobSpec } from '../../src/crdt/job-spec.js';
 import type { Agent } from '../../src/node/agent.js';
-import type { AgentConfig } from '../../src/node/config.js';
-import { ControlApi } from '../../src/node/control-api.js';
-import { type AllocDetail, allocRoutes } from '../../src/node/routes/alloc-routes.js';
+import { ControlApi } from '../../src/node/api/control-api.js';
+import { type AllocDetail, allocRoutes } from '../../src/node/api/routes/alloc-routes.js';
+import type { AgentConfig } from '../../src/node/setup/config.js';
 import {
   FAST_LIVENESS,
   FAST_WORKLOADS,

@@ -4,7 +4,7 @@ import { describe, expect, test } from 'vitest';
 import { canonicalJson } from '../../src/crdt/canonical-json.js';
 import { MAX_JOB_FILE_BYTES, parseJobFile } from '../../src/crdt/job-file.js';
 import { jobSpecToInput, validateJobSpec } from '../../src/crdt/job-spec.js';
-import { parseJson } from '../../src/crdt/json-text.js';
+import { parseJson } from '../../src/lib/json-text.js';
 import { FUZZ_RUNS, FUZZ_TIMEOUT_MS, mutatedFrom } from './mutate.js';
 
 /**

@@ -8,8 +8,8 @@ import {
   MAX_DIGEST_BYTES,
   MAX_DIGEST_ENTRIES,
   MAX_SLOTS,
-} from '../../src/node/liveness-digest.js';
-import { decodePeers, type ExchangedPeer } from '../../src/node/peer-exchange.js';
+} from '../../src/node/liveness/liveness-digest.js';
+import { decodePeers, type ExchangedPeer } from '../../src/node/net/peer-exchange.js';
 import { FUZZ_RUNS, FUZZ_TIMEOUT_MS, mutatedFrom } from './mutate.js';
 
 /**

@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RateLimit } from '../../src/node/rate-limiter.js';
+import type { RateLimit } from '../../src/lib/rate-limiter.js';
 import { BlobFetcher } from '../../src/registry-p2p/blob-fetcher.js';
 import { ContentStore } from '../../src/registry-p2p/content-store.js';
 import { sha256Digest } from '../../src/registry-p2p/digest.js';

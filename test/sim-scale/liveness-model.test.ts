@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { modelLiveness } from '../../sim/scale/liveness-model.js';
 import { prng } from '../../sim/scale/prng.js';
 import { buildTopology } from '../../sim/scale/topology.js';
-import { RELAYS_WANTED } from '../../src/node/liveness-relays.js';
+import { RELAYS_WANTED } from '../../src/node/liveness/liveness-relays.js';
 
 const NODES = 400;
 const topology = buildTopology({ nodes: NODES, targetPeers: 8, maxConnections: 64, D: 6, Dhi: 12 }, prng(3));

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Agent, type AgentEnvironment } from '../../src/node/agent.js';
-import { type AgentConfig, defaultConfig } from '../../src/node/config.js';
-import { encodeJoinToken } from '../../src/node/join-token.js';
+import { encodeJoinToken } from '../../src/node/membership/join-token.js';
+import { type AgentConfig, defaultConfig } from '../../src/node/setup/config.js';
 import { type TestKey, testKey } from './keys.js';
 
 /**

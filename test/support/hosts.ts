@@ -1,5 +1,5 @@
 import { generateKeyPair } from '@libp2p/crypto/keys';
-import { createHost, type MeshHost } from '../../src/node/libp2p-host.js';
+import { createHost, type MeshHost } from '../../src/node/net/libp2p-host.js';
 
 /**
  * Real libp2p hosts on loopback for protocol tests, and what the test registers to undo: `stopAll` (in

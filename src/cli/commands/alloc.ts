@@ -1,11 +1,11 @@
 import { type Command, Option } from 'commander';
-import { parseDuration } from '../../crdt/duration.js';
-import { parseJson } from '../../crdt/json-text.js';
-import type { LogLine } from '../../node/drivers/driver.js';
-import { LineSplitter } from '../../node/drivers/line-splitter.js';
-import type { AllocRow } from '../../node/placement-service.js';
-import type { LogRecord } from '../../node/routes/alloc-logs-routes.js';
-import type { AllocDetail } from '../../node/routes/alloc-routes.js';
+import { parseDuration } from '../../lib/duration.js';
+import { parseJson } from '../../lib/json-text.js';
+import type { LogRecord } from '../../node/api/routes/alloc-logs-routes.js';
+import type { AllocDetail } from '../../node/api/routes/alloc-routes.js';
+import type { AllocRow } from '../../node/placement/placement-service.js';
+import type { LogLine } from '../../node/workloads/drivers/driver.js';
+import { LineSplitter } from '../../node/workloads/drivers/line-splitter.js';
 import { CliError } from '../api-client.js';
 import { globals } from '../globals.js';
 import { ago, render, renderRecord, shortId } from '../output.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { parseLabels } from '../../node/config.js';
-import type { NodeImages } from '../../node/routes/image-routes.js';
+import type { NodeImages } from '../../node/api/routes/image-routes.js';
+import { parseLabels } from '../../node/setup/config.js';
 import { CliError } from '../api-client.js';
 import { globals } from '../globals.js';
 import { render, shortId } from '../output.js';

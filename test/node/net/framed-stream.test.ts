@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { Stream } from '@libp2p/interface';
 import * as varint from 'uint8-varint';
 import { afterEach, describe, expect, it } from 'vitest';
-import { STREAM_WINDOW_BYTES } from '../../../src/node/libp2p-host.js';
 import { FramedStream, FrameTooLarge, NoProgress, OverBudget } from '../../../src/node/net/framed-stream.js';
 import { InboundBudget } from '../../../src/node/net/inbound-budget.js';
+import { STREAM_WINDOW_BYTES } from '../../../src/node/net/libp2p-host.js';
 import { loopbackHosts } from '../../support/hosts.js';
 
 const PROTOCOL = '/mycel-test/frames/1.0.0';

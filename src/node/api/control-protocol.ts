@@ -1,0 +1,100 @@
+import type { Stream } from '@libp2p/interface';
+import type { Logger } from 'pino';
+import { parseJson } from '../../lib/json-text.js';
+import { FramedStream } from '../net/framed-stream.js';
+import type { MeshHost } from '../net/libp2p-host.js';
+import { ApiError, type ControlApi, type Route } from './control-api.js';
+
+/**
+ * The control API over libp2p, for a remote `meshctl` (an operator's laptop holding the mesh key): one
+ * length-prefixed JSON request `{ method, path, body }` per stream, one JSON answer `{ status, json | error }`.
+ * Served only in a closed mesh, where reaching this agent already took the mesh key; and only reads plus the
+ * operator-signed writes, so a member device with the mesh key but no operator key can do nothing over it that
+ * replication does not already give it.
+ */
+export const CONTROL_PROTOCOL = '/mycel/control/1.0.0';
+export const MAX_FRAME_BYTES = 1024 * 1024;
+const TIMEOUT_MS = 30_000;
+
+export interface ControlRequest {
+  method: Route['method'];
+  path: string;
+  body?: unknown;
+}
+
+export type ControlAnswer = { status: number; json: unknown } | { status: number; error: string };
+
+const SIGNED_WRITES = [/^\/v1\/trust$/, /^\/v1\/jobs\/[^/]+\/plan$/, /^\/v1\/jobs\/[^/]+\/events$/];
+
+export function remotelyAllowed(method: string, path: string): boolean {
+  const pathname = path.split('?')[0] ?? '';
+  if (method === 'GET') return !/\/logs\/?$/.test(pathname);
+  return method === 'POST' && SIGNED_WRITES.some((re) => re.test(pathname));
+}
+
+/**
+ * The path a remote request may run, normalised, or undefined when it is not served remotely. The allow-list is
+ * checked on the same path that is then called: a URL parser reads `\` as `/`, resolves `..` and cuts at `#`,
+ * so checking the raw path would let one route pass for another.
+ */
+export function remoteRequestPath(method: string, rawPath: string): string | undefined {
+  if (!rawPath.startsWith('/') || rawPath.startsWith('//') || rawPath.includes('\\')) return undefined;
+  let url: URL;
+  try {
+    url = new URL(rawPath, 'http://api');
+  } catch {
+    return undefined;
+  }
+  const path = url.pathname + url.search;
+  // Only paths that need no normalisation at all: what is checked is byte for byte what runs.
+  return path === rawPath && remotelyAllowed(method, path) ? path : undefined;
+}
+
+export async function serveControlProtocol(host: MeshHost, api: ControlApi, log: Logger): Promise<void> {
+  await host.handle(CONTROL_PROTOCOL, (stream) => void serve(stream, api, log), {
+    maxInboundStreams: 4,
+    maxOutboundStreams: 0,
+  });
+}
+
+async function serve(stream: Stream, api: ControlApi, log: Logger): Promise<void> {
+  const signal = AbortSignal.timeout(TIMEOUT_MS);
+  const framed = new FramedStream(stream, {
+    maxFrameBytes: MAX_FRAME_BYTES,
+    idleTimeoutMs: TIMEOUT_MS,
+    signal,
+  });
+  try {
+    const request = await framed.read();
+    if (!request) throw new Error('the stream closed before a request');
+    const answer = await answerFor(request, api, signal);
+    await framed.write(new TextEncoder().encode(JSON.stringify(answer)));
+    await framed.close();
+  } catch (err) {
+    log.debug({ err }, 'control protocol: request failed');
+    framed.abort(err as Error);
+  }
+}
+
+async function answerFor(frame: Uint8Array, api: ControlApi, signal: AbortSignal): Promise<ControlAnswer> {
+  let request: ControlRequest;
+  try {
+    request = parseJson(new TextDecoder('utf-8', { fatal: true }).decode(frame)) as ControlRequest;
+    if (typeof request?.method !== 'string' || typeof request.path !== 'string') throw new Error('shape');
+  } catch {
+    return { status: 400, error: 'expected { "method", "path", "body"? } as JSON' };
+  }
+  const path = remoteRequestPath(request.method, request.path);
+  if (path === undefined) {
+    return { status: 403, error: `${request.method} ${request.path} is not served to remote meshctl` };
+  }
+  try {
+    const response = await api.call(request.method, path, request.body, signal);
+    if ('json' in response) return { status: response.status ?? 200, json: response.json };
+    if ('text' in response) return { status: response.status ?? 200, json: response.text };
+    return { status: 501, error: 'streams are not served to remote meshctl' };
+  } catch (err) {
+    if (err instanceof ApiError) return { status: err.status, error: err.message };
+    return { status: 500, error: (err as Error).message };
+  }
+}

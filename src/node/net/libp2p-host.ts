@@ -1,0 +1,107 @@
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { identify } from '@libp2p/identify';
+import type { ConnectionGater, Libp2p, PrivateKey, Transport } from '@libp2p/interface';
+import { ping } from '@libp2p/ping';
+import { preSharedKey } from '@libp2p/pnet';
+import { tcp } from '@libp2p/tcp';
+import { createLibp2p } from 'libp2p';
+import { explainListenFailure } from '../../lib/startup-error.js';
+import { pnetKey } from '../membership/join-token.js';
+import { boundPnetCipher } from './pnet-cipher.js';
+import { createPubsub, type GossipSub } from './pubsub.js';
+
+export const PROTOCOL_PREFIX = 'mycel';
+
+/** Connections libp2p admits past `maxConnections`, for a full agent to introduce newcomers (introductions.ts). */
+export const INTRODUCTION_SLOTS = 8;
+
+/** The most a stream's sender may have in flight to a reader that stopped reading. */
+export const STREAM_WINDOW_BYTES = 1024 * 1024;
+
+export type MeshServices = {
+  identify: ReturnType<ReturnType<typeof identify>>;
+  ping: ReturnType<ReturnType<typeof ping>>;
+  pubsub: GossipSub;
+};
+export type MeshHost = Libp2p<MeshServices>;
+
+export interface HostOptions {
+  privateKey: PrivateKey;
+  listen: string[];
+  /** Links the agent keeps; libp2p admits `INTRODUCTION_SLOTS` more, which `Introductions` closes again. */
+  maxConnections: number;
+  /** How often connected peers are pinged; the round-trip time shows in `meshctl peers`. */
+  pingIntervalMs: number;
+  /** The simulator wraps the transport and gates connections to inject faults; agents use plain TCP. */
+  transport?: (components: Parameters<ReturnType<typeof tcp>>[0]) => Transport;
+  connectionGater?: ConnectionGater;
+  /** A closed mesh's pre-shared key: every connection is encrypted with it before Noise, so a device without it
+   * cannot even start a handshake. Absent: an open mesh. */
+  psk?: Uint8Array;
+}
+
+/**
+ * Limits are set deliberately: a device has little memory, and a hostile or buggy peer must not be able to
+ * exhaust it with connections, pending dials, or streams.
+ */
+export async function createHost(opts: HostOptions): Promise<MeshHost> {
+  if (opts.psk) boundPnetCipher();
+  return createLibp2p<MeshServices>({
+    privateKey: opts.privateKey,
+    addresses: { listen: opts.listen },
+    transports: [
+      opts.transport ??
+        tcp({
+          maxConnections: opts.maxConnections + INTRODUCTION_SLOTS + 16,
+          inboundSocketInactivityTimeout: 5 * 60_000,
+          outboundSocketInactivityTimeout: 5 * 60_000,
+          dialOpts: { noDelay: true },
+        }),
+    ],
+    ...(opts.psk ? { connectionProtector: preSharedKey({ psk: pnetKey(opts.psk), timeout: 10_000 }) } : {}),
+    connectionEncrypters: [noise()],
+    streamMuxers: [
+      yamux({
+        maxInboundStreams: 256,
+        maxOutboundStreams: 256,
+        // Yamux pings only to size its stream windows by RTT (a ping at connect, then one per interval from each
+        // side); liveness digests already keep every link and its NAT mapping busy, so the 30 s default is
+        // mostly overhead.
+        keepAliveInterval: 120_000,
+        // A stream's receive window is what a paused reader (net/framed-stream.ts) may still be sent: yamux
+        // doubles it up to 16 MiB on a fast link, which would let one stream of a slow reader hold 16 MiB. At
+        // 1 MiB one stream still carries 80 Mbit/s over 100 ms of round trip.
+        streamOptions: { maxStreamWindowSize: STREAM_WINDOW_BYTES },
+      }),
+    ],
+    connectionGater: opts.connectionGater ?? { denyDialMultiaddr: () => false },
+    connectionManager: {
+      maxConnections: opts.maxConnections + INTRODUCTION_SLOTS,
+      maxParallelDials: 8,
+      maxDialQueueLength: 64,
+      maxPeerAddrsToDial: 8,
+      dialTimeout: 10_000,
+      inboundUpgradeTimeout: 10_000,
+      maxIncomingPendingConnections: 16,
+      // libp2p refuses more than 5 inbound connections a second from one host by default; a site's devices
+      // share one NAT address and all re-dial together after an outage, so that limit resets their dials.
+      inboundConnectionThreshold: 50,
+      // Our own dialer re-dials with backoff; libp2p's reconnect queue would double the work.
+      reconnectRetries: 0,
+    },
+    connectionMonitor: {
+      pingInterval: opts.pingIntervalMs,
+      // A slow WAN link is not a dead one: liveness decides, not a single missed ping.
+      abortConnectionOnPingFailure: false,
+      protocolPrefix: PROTOCOL_PREFIX,
+    },
+    services: {
+      identify: identify({ protocolPrefix: PROTOCOL_PREFIX, timeout: 10_000, maxMessageSize: 8192 }),
+      ping: ping({ protocolPrefix: PROTOCOL_PREFIX, timeout: 10_000 }),
+      pubsub: createPubsub(),
+    },
+  }).catch((err: unknown) => {
+    throw explainListenFailure(err);
+  });
+}

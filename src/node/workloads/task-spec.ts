@@ -1,0 +1,41 @@
+/**
+ * What the driver is asked to run for one allocation of a job spec. Pure. Besides the job's own environment
+ * the workload learns who it is (as Nomad's NOMAD_ALLOC_ID and friends): the alloc id, the job, its version
+ * and the peer id of the node running it. These names win over the job's env, so a job cannot lie about them.
+ */
+import type { JobSpec } from '../../crdt/job-spec.js';
+import type { TaskSpec } from './drivers/driver.js';
+
+export interface TaskIdentity {
+  readonly allocId: string;
+  readonly jobVersion: number;
+  /** Peer id of the node that runs the allocation. */
+  readonly owner: string;
+}
+
+export function taskSpecFor(spec: JobSpec, { allocId, jobVersion, owner }: TaskIdentity): TaskSpec {
+  const common = {
+    allocId,
+    job: spec.name,
+    jobVersion,
+    args: [...spec.args],
+    env: {
+      ...spec.env,
+      MYCEL_ALLOC_ID: allocId,
+      MYCEL_JOB: spec.name,
+      MYCEL_JOB_VERSION: String(jobVersion),
+      MYCEL_NODE: owner,
+    },
+    network: spec.network,
+    ports: spec.ports.map(({ name, host, container, protocol }) => ({ name, host, container, protocol })),
+    resources: { cpu: spec.resources.cpu, memory: spec.resources.memory },
+  };
+  return spec.driver === 'docker'
+    ? {
+        ...common,
+        driver: 'docker',
+        image: spec.image,
+        ...(spec.command === undefined ? {} : { command: spec.command }),
+      }
+    : { ...common, driver: 'exec', command: spec.command };
+}

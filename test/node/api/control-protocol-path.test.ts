@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import { remoteRequestPath } from '../../../src/node/api/control-protocol.js';
+
+describe('remote control paths', () => {
+  it('serves reads and the signed writes, normalised', () => {
+    expect(remoteRequestPath('GET', '/v1/status')).toBe('/v1/status');
+    expect(remoteRequestPath('GET', '/v1/jobs?x=1')).toBe('/v1/jobs?x=1');
+    expect(remoteRequestPath('POST', '/v1/jobs/web/plan')).toBe('/v1/jobs/web/plan');
+    expect(remoteRequestPath('POST', '/v1/trust')).toBe('/v1/trust');
+  });
+
+  it('refuses a path that would pass the allow-list raw but run another route', () => {
+    expect(remoteRequestPath('POST', '/v1/jobs/..\\..\\v1\\images\\prepull#/plan')).toBeUndefined();
+    expect(remoteRequestPath('POST', '/v1/jobs/x/../../images/prepull/plan/..')).toBeUndefined();
+    expect(remoteRequestPath('GET', '/v1/allocs/a/logs#')).toBeUndefined();
+    expect(remoteRequestPath('GET', '/v1/allocs/a/logs/.')).toBeUndefined();
+    expect(remoteRequestPath('GET', '//evil/v1/status')).toBeUndefined();
+    expect(remoteRequestPath('POST', '/v1/jobs')).toBeUndefined();
+  });
+});

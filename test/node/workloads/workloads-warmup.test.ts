@@ -1,0 +1,55 @@
+import { pino } from 'pino';
+import { afterEach, expect, test } from 'vitest';
+import { SimDriver } from '../../../sim/driver/sim-driver.js';
+import { SimRuntime } from '../../../sim/driver/sim-runtime.js';
+import type { JsonValue } from '../../../src/crdt/canonical-json.js';
+import { parseJobFile } from '../../../src/crdt/job-file.js';
+import { defaultConfig } from '../../../src/node/setup/config.js';
+import { Workloads } from '../../../src/node/workloads/workloads.js';
+import { nodeRecord, replica } from '../../crdt/replicas.js';
+import { tempDir, waitFor } from '../../support/agents.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+/**
+ * A fresh agent holds back new copies for one lost-period (its replica may still lack what peers wrote), then
+ * starts them. The agent's clock is frozen here: warm-up must end on its timer, not on a clock reading, because
+ * a plan is only announced when it changes and Node timers may fire a millisecond before Date.now() is due.
+ */
+test('a new copy waits out the warm-up, then starts without any further change to the plan', async () => {
+  const LOST_AFTER_MS = 1_500;
+  const frozen = 1_000_000;
+  const dir = await tempDir();
+  cleanups.push(dir.cleanup);
+  const state = replica('a');
+  state.putNodeRecord(nodeRecord('a'), frozen);
+  const job = parseJobFile(
+    ['name: web', 'driver: exec', 'command: /bin/sleep', 'args: ["300"]', 'count: 1'].join('\n'),
+  );
+  if (!job.ok) throw new Error(JSON.stringify(job.errors));
+  state.submitJob('web', job.spec as unknown as JsonValue, 'operator', frozen);
+
+  const runtime = new SimRuntime(() => frozen);
+  const workloads = await Workloads.start({
+    self: 'a',
+    config: { ...defaultConfig(), dataDir: dir.path, lostAfterMs: LOST_AFTER_MS },
+    log: pino({ level: 'silent' }),
+    now: () => frozen,
+    state,
+    publish: () => {},
+    persist: async () => {},
+    drivers: ['exec'],
+    liveness: () => [],
+    tuning: { debounceMs: 10 },
+    makeDriver: (_, owner) => new SimDriver(runtime, owner),
+  });
+  cleanups.push(() => workloads.stop());
+
+  await waitFor('the first plan', () => (workloads.placement.localPlan()?.start.length ?? 0) === 1);
+  expect(runtime.list('a')).toEqual([]);
+  await waitFor('the copy to start once warmed up', () => runtime.list('a').length === 1, 10_000);
+  expect(state.allocations()).toMatchObject([{ node: 'a', job: 'web', state: 'running' }]);
+});

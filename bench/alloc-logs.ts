@@ -6,9 +6,9 @@
  */
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { pino } from 'pino';
+import type { LogLine } from '../src/node/drivers/driver.js';
 import { AllocLogsProtocol } from '../src/node/logs/alloc-logs-protocol.js';
 import { createHost } from '../src/node/net/libp2p-host.js';
-import type { LogLine } from '../src/node/workloads/drivers/driver.js';
 
 const lines = Number(process.argv[2] ?? 100_000);
 const size = Number(process.argv[3] ?? 100);

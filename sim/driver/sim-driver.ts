@@ -5,7 +5,7 @@ import type {
   TaskHandle,
   TaskSpecFor,
   TaskStats,
-} from '../../src/node/workloads/drivers/driver.js';
+} from '../../src/node/drivers/driver.js';
 import { handleOf, type SimRuntime } from './sim-runtime.js';
 
 /**

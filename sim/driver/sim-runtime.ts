@@ -1,4 +1,4 @@
-import type { TaskHandle } from '../../src/node/workloads/drivers/driver.js';
+import type { TaskHandle } from '../../src/node/drivers/driver.js';
 
 export interface Workload {
   readonly allocId: string;

@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=1 --optimize-for-size --single-threaded --v8-pool-size=0
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { createLogger } from '../lib/logger.js';
+import { createLogger, LOG_LEVELS } from '../lib/logger.js';
 import { StartupError } from '../lib/startup-error.js';
 import { Agent } from '../node/agent.js';
 import { agentRoutes } from '../node/api/api-routes.js';
@@ -14,10 +14,10 @@ import { imageRoutes } from '../node/api/routes/image-routes.js';
 import { placementRoutes } from '../node/api/routes/placement-routes.js';
 import { signedRoutes } from '../node/api/routes/signed-routes.js';
 import { stateRoutes } from '../node/api/routes/state-routes.js';
-import { joinTokenFromFlags } from '../node/membership/join-token-source.js';
-import { ConfigError, DRIVERS, LOG_LEVELS, parseLabels, resolveConfig } from '../node/setup/config.js';
+import { ConfigError, DRIVERS, parseLabels, resolveConfig } from '../node/setup/config.js';
 import { prepareDataDir } from '../node/setup/data-dir.js';
 import { lockDataDir } from '../node/setup/data-dir-lock.js';
+import { joinTokenFromFlags } from '../node/setup/join-token-source.js';
 import { VERSION } from '../version.js';
 import { leaveAndStop } from './clean-stop.js';
 

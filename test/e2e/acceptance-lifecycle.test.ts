@@ -18,10 +18,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { AllocStatus } from '../../src/crdt/records.js';
 import type { AllocDetail } from '../../src/node/api/routes/alloc-routes.js';
 import type { JobDetail } from '../../src/node/api/routes/state-routes.js';
+import { LABELS } from '../../src/node/drivers/docker-container-config.js';
+import { ExecDriver } from '../../src/node/drivers/exec-driver.js';
+import { readProcStat } from '../../src/node/drivers/proc-identity.js';
 import type { AllocEvent } from '../../src/node/workloads/alloc-events.js';
-import { LABELS } from '../../src/node/workloads/drivers/docker-container-config.js';
-import { ExecDriver } from '../../src/node/workloads/drivers/exec-driver.js';
-import { readProcStat } from '../../src/node/workloads/drivers/proc-identity.js';
 import { tempDir, waitFor } from '../support/agents.js';
 import { dockerWithTestImage, removeByLabel, TEST_IMAGE } from '../support/docker.js';
 import {

@@ -5,8 +5,8 @@ import { validateJobSpec } from '../../src/crdt/job-spec.js';
 import type { Agent } from '../../src/node/agent.js';
 import { ControlApi } from '../../src/node/api/control-api.js';
 import { allocLogsRoutes, type LogRecord } from '../../src/node/api/routes/alloc-logs-routes.js';
-import { containerName, LABELS } from '../../src/node/workloads/drivers/docker-container-config.js';
-import { demuxFrames } from '../../src/node/workloads/drivers/docker-log-frames.js';
+import { containerName, LABELS } from '../../src/node/drivers/docker-container-config.js';
+import { demuxFrames } from '../../src/node/drivers/docker-log-frames.js';
 import { FAST_WORKLOADS, joinAddress, startAgent, tempDir, testConfig, waitFor } from '../support/agents.js';
 import { DOCKER_SOCKET, dockerWithTestImage, removeByLabel, TEST_IMAGE } from '../support/docker.js';
 

@@ -9,7 +9,7 @@ import { ControlApi } from '../../src/node/api/control-api.js';
 import { allocLogsRoutes } from '../../src/node/api/routes/alloc-logs-routes.js';
 import { allocRoutes } from '../../src/node/api/routes/alloc-routes.js';
 import { placementRoutes } from '../../src/node/api/routes/placement-routes.js';
-import { ExecDriver } from '../../src/node/workloads/drivers/exec-driver.js';
+import { ExecDriver } from '../../src/node/drivers/exec-driver.js';
 import { FAST_WORKLOADS, joinAddress, startAgent, tempDir, testConfig, waitFor } from '../support/agents.js';
 import { bundle, MESHCTL, meshctl } from '../support/processes.js';
 

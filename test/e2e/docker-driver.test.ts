@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { LABELS } from '../../src/node/workloads/drivers/docker-container-config.js';
-import { DockerDriver } from '../../src/node/workloads/drivers/docker-driver.js';
-import { probeDocker } from '../../src/node/workloads/drivers/docker-probe.js';
-import type { DockerTaskSpec, LogLine, TaskHandle } from '../../src/node/workloads/drivers/driver.js';
-import { DriverError } from '../../src/node/workloads/drivers/driver-error.js';
+import { LABELS } from '../../src/node/drivers/docker-container-config.js';
+import { DockerDriver } from '../../src/node/drivers/docker-driver.js';
+import { probeDocker } from '../../src/node/drivers/docker-probe.js';
+import type { DockerTaskSpec, LogLine, TaskHandle } from '../../src/node/drivers/driver.js';
+import { DriverError } from '../../src/node/drivers/driver-error.js';
 import { runCheck } from '../../src/node/workloads/health-check.js';
 import { DOCKER_SOCKET, dockerWithTestImage, removeByLabel, TEST_IMAGE } from '../support/docker.js';
 

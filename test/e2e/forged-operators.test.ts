@@ -2,8 +2,8 @@ import { afterAll, expect, test } from 'vitest';
 import { signJobEvent } from '../../src/crdt/job-auth.js';
 import { parseJobFile } from '../../src/crdt/job-file.js';
 import type { Agent } from '../../src/node/agent.js';
+import { ExecDriver } from '../../src/node/drivers/exec-driver.js';
 import { encodeJoinToken } from '../../src/node/membership/join-token.js';
-import { ExecDriver } from '../../src/node/workloads/drivers/exec-driver.js';
 import {
   FAST_WORKLOADS,
   joinAddress,

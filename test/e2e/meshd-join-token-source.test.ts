@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { ARGV_TOKEN_WARNING } from '../../src/node/membership/join-token-source.js';
+import { ARGV_TOKEN_WARNING } from '../../src/node/setup/join-token-source.js';
 import { tempDir, testMesh } from '../support/agents.js';
 import { startLocalMeshd } from '../support/local-meshd.js';
 import { bundle, exited, spawnMeshd } from '../support/processes.js';

@@ -5,7 +5,7 @@ import { signValue } from '../../src/crdt/signature.js';
 import { signedTrustChange, TRUST_DOMAIN, type TrustChange } from '../../src/crdt/trust.js';
 import type { Agent } from '../../src/node/agent.js';
 import { type NodeInfo, stateRoutes } from '../../src/node/api/routes/state-routes.js';
-import { ExecDriver } from '../../src/node/workloads/drivers/exec-driver.js';
+import { ExecDriver } from '../../src/node/drivers/exec-driver.js';
 import {
   FAST_WORKLOADS,
   startAgent,

@@ -4,7 +4,7 @@ import { parseJobFile } from '../../src/crdt/job-file.js';
 import { signValue } from '../../src/crdt/signature.js';
 import { signedTrustChange, TRUST_DOMAIN } from '../../src/crdt/trust.js';
 import type { Agent } from '../../src/node/agent.js';
-import { ExecDriver } from '../../src/node/workloads/drivers/exec-driver.js';
+import { ExecDriver } from '../../src/node/drivers/exec-driver.js';
 import {
   FAST_WORKLOADS,
   startAgent,

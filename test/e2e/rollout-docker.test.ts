@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { LABELS } from '../../src/node/workloads/drivers/docker-container-config.js';
+import { LABELS } from '../../src/node/drivers/docker-container-config.js';
 import { dockerWithTestImage, removeByLabel, TEST_IMAGE } from '../support/docker.js';
 import { bundle } from '../support/processes.js';
 import { RolloutMesh, spec } from './rollout-mesh.js';

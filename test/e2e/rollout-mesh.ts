@@ -12,7 +12,7 @@ import type { Agent } from '../../src/node/agent.js';
 import { ControlApi } from '../../src/node/api/control-api.js';
 import { placementRoutes } from '../../src/node/api/routes/placement-routes.js';
 import { stateRoutes } from '../../src/node/api/routes/state-routes.js';
-import type { DriverName } from '../../src/node/workloads/drivers/driver.js';
+import type { DriverName } from '../../src/node/drivers/driver.js';
 import type { Rollout } from '../../src/scheduler/types.js';
 import {
   FAST_WORKLOADS,

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { parseJson } from '../../lib/json-text.js';
-import type { LogLine } from '../workloads/drivers/driver.js';
+import type { LogLine } from '../drivers/driver.js';
 
 export const MAX_LOG_REQUEST = 1024;
 /**

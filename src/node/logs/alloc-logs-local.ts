@@ -1,8 +1,8 @@
 import type { MeshState } from '../../crdt/mesh-state.js';
 import type { AllocStatus, NodeRecord } from '../../crdt/records.js';
+import type { LogLine, LogOptions } from '../drivers/driver.js';
+import { DriverError } from '../drivers/driver-error.js';
 import type { PlacementService } from '../placement/placement-service.js';
-import type { LogLine, LogOptions } from '../workloads/drivers/driver.js';
-import { DriverError } from '../workloads/drivers/driver-error.js';
 import type { LogRequest } from './alloc-logs-frames.js';
 import { AllocLogsError } from './alloc-logs-protocol.js';
 

@@ -2,9 +2,9 @@ import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
+import { fsCause } from '../../lib/fs-cause.js';
 import { replaceSecretFile } from '../../lib/secret-file.js';
 import { StartupError } from '../../lib/startup-error.js';
-import { fsCause } from '../setup/data-dir.js';
 
 export const IDENTITY_FILE = 'identity.key';
 

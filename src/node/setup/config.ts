@@ -4,9 +4,9 @@
  */
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { LOG_LEVELS } from '../../lib/logger.js';
 import { decodeJoinToken } from '../membership/join-token.js';
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const DRIVERS = ['auto', 'docker', 'exec', 'none'] as const;
 
 const hostPort = z
@@ -72,7 +72,6 @@ export const configSchema = z
   });
 
 export type AgentConfig = z.output<typeof configSchema>;
-export type LogLevel = AgentConfig['logLevel'];
 
 /**
  * Liveness defaults are sized for 50-200 ms WAN links that drop packets: three heartbeat intervals without a

@@ -12,8 +12,8 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fsCause } from '../../lib/fs-cause.js';
 import { StartupError } from '../../lib/startup-error.js';
-import { fsCause } from './data-dir.js';
 
 export const LOCK_FILE = 'meshd.lock';
 

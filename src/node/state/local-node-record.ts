@@ -1,7 +1,7 @@
 import type { NodeRecord } from '../../crdt/records.js';
 import { VERSION } from '../../version.js';
+import type { DriverName } from '../drivers/driver.js';
 import type { AgentConfig } from '../setup/config.js';
-import type { DriverName } from '../workloads/drivers/driver.js';
 
 /** What this node offers placement, as its replicated record says it: pure, the caller reads the machine. */
 export interface Capacity {

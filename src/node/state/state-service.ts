@@ -16,17 +16,17 @@ import type { Sign } from '../../crdt/signature.js';
 import { type TrustChange, trustRootOf } from '../../crdt/trust.js';
 import { backoffDelay } from '../../lib/backoff.js';
 import type { Logger } from '../../lib/logger.js';
+import type { DriverName } from '../drivers/driver.js';
+import { offeredDrivers } from '../drivers/offered-drivers.js';
 import { INBOUND_LIMITS, type InboundLimits } from '../net/inbound-limits.js';
 import type { MeshHost } from '../net/libp2p-host.js';
 import { dialableAddresses } from '../net/peer-dialer.js';
 import { PeerRetries } from '../net/peer-retries.js';
 import { loadAutomerge } from '../setup/automerge-wasm.js';
 import type { AgentConfig } from '../setup/config.js';
-import type { DriverName } from '../workloads/drivers/driver.js';
 import { DurableWrites } from './durable-write.js';
 import type { GossipBus } from './gossip-bus.js';
 import { localNodeRecord } from './local-node-record.js';
-import { offeredDrivers } from './offered-drivers.js';
 import { type LoadReport, StateStore } from './state-store.js';
 import {
   STATE_SYNC_PROTOCOL,

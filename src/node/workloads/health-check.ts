@@ -4,7 +4,7 @@
  * container is the driver's exec inside it, so this module needs no runtime of its own.
  */
 import { connect } from 'node:net';
-import type { ExecResult } from './drivers/driver.js';
+import type { ExecResult } from '../drivers/driver.js';
 
 export type HealthCheck =
   | { readonly type: 'http'; readonly port: number; readonly path: string; readonly timeoutMs: number }

@@ -1,5 +1,5 @@
 import type { Logger } from '../../lib/logger.js';
-import type { Driver, DriverName } from './drivers/driver.js';
+import type { Driver, DriverName } from '../drivers/driver.js';
 
 /** A start already under way when fencing began may land after a pass looked; a few passes catch it. */
 const PASSES = 3;

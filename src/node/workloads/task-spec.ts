@@ -4,7 +4,7 @@
  * and the peer id of the node running it. These names win over the job's env, so a job cannot lie about them.
  */
 import type { JobSpec } from '../../crdt/job-spec.js';
-import type { TaskSpec } from './drivers/driver.js';
+import type { TaskSpec } from '../drivers/driver.js';
 
 export interface TaskIdentity {
   readonly allocId: string;

@@ -2,12 +2,12 @@ import type { GossipMessage, MeshState } from '../../crdt/mesh-state.js';
 import type { AllocStatus } from '../../crdt/records.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Plan } from '../../scheduler/types.js';
+import type { Driver, DriverName, LogLine, LogOptions } from '../drivers/driver.js';
+import { DriverError } from '../drivers/driver-error.js';
+import { ExecDriver } from '../drivers/exec-driver.js';
 import type { PeerLiveness } from '../placement/placement-input.js';
 import { PlacementService } from '../placement/placement-service.js';
 import type { AgentConfig } from '../setup/config.js';
-import type { Driver, DriverName, LogLine, LogOptions } from './drivers/driver.js';
-import { DriverError } from './drivers/driver-error.js';
-import { ExecDriver } from './drivers/exec-driver.js';
 import { Reconciler } from './reconciler.js';
 import { stopAllWorkloads } from './self-fence.js';
 
@@ -169,7 +169,7 @@ async function startDrivers(deps: WorkloadsDeps): Promise<Map<DriverName, Driver
     drivers.set('exec', new ExecDriver({ owner: deps.self, dataDir: deps.config.dataDir }));
   if (deps.drivers.includes('docker')) {
     // Loaded only where Docker answers: dockerode and its ssh2 stack cost ~30 MB of RSS on a device without it.
-    const { DockerDriver } = await import('./drivers/docker-driver.js');
+    const { DockerDriver } = await import('../drivers/docker-driver.js');
     drivers.set(
       'docker',
       new DockerDriver({

@@ -1,6 +1,7 @@
 import { lpStream } from '@libp2p/utils';
 import { pino } from 'pino';
 import { afterEach, expect, test } from 'vitest';
+import type { LogLine } from '../../../src/node/drivers/driver.js';
 import {
   decodeFrame,
   encodeLine,
@@ -13,7 +14,6 @@ import {
   type AllocLogsOptions,
   AllocLogsProtocol,
 } from '../../../src/node/logs/alloc-logs-protocol.js';
-import type { LogLine } from '../../../src/node/workloads/drivers/driver.js';
 import { waitFor } from '../../support/agents.js';
 import { loopbackHosts } from '../../support/hosts.js';
 

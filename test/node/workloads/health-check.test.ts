@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ExecResult } from '../../../src/node/workloads/drivers/driver.js';
+import type { ExecResult } from '../../../src/node/drivers/driver.js';
 import { type ExecFn, runCheck } from '../../../src/node/workloads/health-check.js';
 
 let http: HttpServer;

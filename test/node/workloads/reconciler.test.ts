@@ -10,14 +10,9 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type JobSpecInput, validateJobSpec } from '../../../src/crdt/job-spec.js';
 import type { AllocStatus } from '../../../src/crdt/records.js';
+import type { Driver, DriverName, ExecTaskSpec, TaskHandle } from '../../../src/node/drivers/driver.js';
+import { ExecDriver } from '../../../src/node/drivers/exec-driver.js';
 import { AllocEvents } from '../../../src/node/workloads/alloc-events.js';
-import type {
-  Driver,
-  DriverName,
-  ExecTaskSpec,
-  TaskHandle,
-} from '../../../src/node/workloads/drivers/driver.js';
-import { ExecDriver } from '../../../src/node/workloads/drivers/exec-driver.js';
 import { Reconciler, type ReconcilerOptions } from '../../../src/node/workloads/reconciler.js';
 import { taskSpecFor } from '../../../src/node/workloads/task-spec.js';
 import { desiredAlloc, shJobSpec, startPlan } from '../../support/reconciler.js';

@@ -1,10 +1,10 @@
 import { parseDuration } from '../../../lib/duration.js';
 import { type Watched, watch } from '../../../lib/watched-promise.js';
 import type { Agent } from '../../agent.js';
+import type { LogLine } from '../../drivers/driver.js';
 import { type LogRequest, logRequestSchema } from '../../logs/alloc-logs-frames.js';
 import { type AllocOwner, allocOwner, ownerView } from '../../logs/alloc-logs-local.js';
 import { AllocLogsError } from '../../logs/alloc-logs-protocol.js';
-import type { LogLine } from '../../workloads/drivers/driver.js';
 import { ApiError, type Route } from '../control-api.js';
 
 /** One NDJSON record of `GET /v1/allocs/:id/logs`: lines, then exactly one `end` or `error` as the last. */

@@ -1,12 +1,7 @@
 import { spawn } from 'node:child_process';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  formatRef,
-  isAlive,
-  parseProcStat,
-  readProcStat,
-} from '../../../../src/node/workloads/drivers/proc-identity.js';
+import { formatRef, isAlive, parseProcStat, readProcStat } from '../../../src/node/drivers/proc-identity.js';
 
 function statLine(
   pid: number,

@@ -1,8 +1,8 @@
 import type { Logger } from '../../lib/logger.js';
 import type { AgentConfig } from '../setup/config.js';
-import { probeDocker } from '../workloads/drivers/docker-probe.js';
-import type { DriverName } from '../workloads/drivers/driver.js';
-import { driversFor } from '../workloads/drivers/driver-selection.js';
+import { probeDocker } from './docker-probe.js';
+import type { DriverName } from './driver.js';
+import { driversFor } from './driver-selection.js';
 
 /** The drivers this node's record offers to placement: what the configuration allows and the machine answers. */
 export async function offeredDrivers(config: AgentConfig, log: Logger): Promise<DriverName[]> {

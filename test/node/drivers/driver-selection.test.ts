@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { driversFor } from '../../../../src/node/workloads/drivers/driver-selection.js';
+import { driversFor } from '../../../src/node/drivers/driver-selection.js';
 
 describe('driversFor', () => {
   it('auto offers docker only when the engine answers, and exec always', () => {

@@ -4,9 +4,9 @@
  * way to pass it; argv still works, with a warning.
  */
 import { readFile } from 'node:fs/promises';
-import { ConfigError } from '../setup/config.js';
-import { fsCause } from '../setup/data-dir.js';
-import { decodeJoinToken } from './join-token.js';
+import { fsCause } from '../../lib/fs-cause.js';
+import { decodeJoinToken } from '../membership/join-token.js';
+import { ConfigError } from './config.js';
 
 export interface JoinTokenFlags {
   /** `--join-token TOKEN` */

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ExecTaskSpec, LogLine, TaskHandle } from '../../../../src/node/workloads/drivers/driver.js';
-import { DriverError } from '../../../../src/node/workloads/drivers/driver-error.js';
-import { ExecDriver, type ExecDriverOptions } from '../../../../src/node/workloads/drivers/exec-driver.js';
-import { isAlive, readProcStat } from '../../../../src/node/workloads/drivers/proc-identity.js';
+import type { ExecTaskSpec, LogLine, TaskHandle } from '../../../src/node/drivers/driver.js';
+import { DriverError } from '../../../src/node/drivers/driver-error.js';
+import { ExecDriver, type ExecDriverOptions } from '../../../src/node/drivers/exec-driver.js';
+import { isAlive, readProcStat } from '../../../src/node/drivers/proc-identity.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 

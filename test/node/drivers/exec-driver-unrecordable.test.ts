@@ -8,11 +8,11 @@ import { mkdir, mkdtemp, open, rm, stat, truncate, writeFile } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ExecTaskSpec } from '../../../../src/node/workloads/drivers/driver.js';
-import { DriverError } from '../../../../src/node/workloads/drivers/driver-error.js';
-import { ExecDriver } from '../../../../src/node/workloads/drivers/exec-driver.js';
-import { processesWith } from '../../../support/proc.js';
-import { mountSmallDisk } from '../../../support/tmpfs.js';
+import type { ExecTaskSpec } from '../../../src/node/drivers/driver.js';
+import { DriverError } from '../../../src/node/drivers/driver-error.js';
+import { ExecDriver } from '../../../src/node/drivers/exec-driver.js';
+import { processesWith } from '../../support/proc.js';
+import { mountSmallDisk } from '../../support/tmpfs.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 

@@ -4,8 +4,8 @@
  * and agents sharing one engine never touch each other's. Every call carries a deadline.
  */
 import Docker from 'dockerode';
-import { parseJson } from '../../../lib/json-text.js';
-import { mirrorRef, parseImageRef } from '../../../registry-p2p/image-ref.js';
+import { parseJson } from '../../lib/json-text.js';
+import { mirrorRef, parseImageRef } from '../../registry-p2p/image-ref.js';
 import { containerConfig, containerName, LABELS } from './docker-container-config.js';
 import { demuxFrames } from './docker-log-frames.js';
 import { sinceParam, splitTimestamp } from './docker-log-timestamps.js';

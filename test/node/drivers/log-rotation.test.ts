@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { rotateIfOver } from '../../../../src/node/workloads/drivers/log-rotation.js';
+import { rotateIfOver } from '../../../src/node/drivers/log-rotation.js';
 
 let dir: string;
 let log: string;

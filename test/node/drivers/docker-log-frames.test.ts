@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { demuxFrames, type LogFrame } from '../../../../src/node/workloads/drivers/docker-log-frames.js';
+import { demuxFrames, type LogFrame } from '../../../src/node/drivers/docker-log-frames.js';
 
 function encode(frames: { stream: 'stdout' | 'stderr'; data: Uint8Array }[]): Buffer {
   return Buffer.concat(

@@ -11,7 +11,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { parseJson } from '../../../lib/json-text.js';
+import { parseJson } from '../../lib/json-text.js';
 import { isAlive, type ProcIdentity, readProcStat } from './proc-identity.js';
 
 export const LAUNCH_ENV = 'MYCEL_LAUNCH_ID';

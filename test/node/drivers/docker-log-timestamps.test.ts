@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { sinceParam, splitTimestamp } from '../../../../src/node/workloads/drivers/docker-log-timestamps.js';
+import { sinceParam, splitTimestamp } from '../../../src/node/drivers/docker-log-timestamps.js';
 
 describe('docker log timestamps', () => {
   it('split the RFC 3339 nanosecond prefix off, ordered as the instants are', () => {

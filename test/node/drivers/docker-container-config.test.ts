@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { containerConfig } from '../../../../src/node/workloads/drivers/docker-container-config.js';
-import type { DockerTaskSpec } from '../../../../src/node/workloads/drivers/driver.js';
+import { containerConfig } from '../../../src/node/drivers/docker-container-config.js';
+import type { DockerTaskSpec } from '../../../src/node/drivers/driver.js';
 
 const port = fc.record({
   name: fc.constantFrom('http', 'metrics', 'dns'),

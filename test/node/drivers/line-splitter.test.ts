@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LineSplitter } from '../../../../src/node/workloads/drivers/line-splitter.js';
+import { LineSplitter } from '../../../src/node/drivers/line-splitter.js';
 
 function chunked(bytes: Buffer, cuts: number[]): Buffer[] {
   const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);

@@ -52,7 +52,7 @@ type SlotState = 'running' | 'starting' | 'failed' | 'complete' | 'unplaced';
 export function deriveJobStatus(name: string, input: JobStatusInput): JobStatus {
   const target = input.rollout?.target ?? input.version;
   const wanted = input.rollout?.counts.total ?? input.count;
-  const newest = newestPerSlot(name, target, input.allocations);
+  const newest = newestPerSlot(name, target, input.type, input.allocations);
   const unplaced = new Map(input.unplaced.map((u) => [u.slot, u.reasons]));
   const slots: SlotState[] = [];
   // Mid-rollout a slot not yet moved still serves from its older copy: that copy speaks for the slot.
@@ -125,8 +125,30 @@ function slotState(type: JobStatusInput['type'], copy: Reported | undefined, unp
   }
 }
 
-/** Older versions and earlier generations are history: only the newest copy of each slot of `target` counts. */
+/**
+ * Older versions and earlier generations are history: only the newest copy of each slot of `target` counts. A
+ * service copy that reports `complete` was stopped because it is no longer placed (after a partition both sides
+ * ran the slot, and one copy, maybe the newer generation, stops): while another copy of the slot is live, that
+ * one speaks for it.
+ */
 function newestPerSlot(
+  job: string,
+  target: number,
+  type: JobStatusInput['type'],
+  allocations: readonly Reported[],
+): Map<number, Reported & { generation: number }> {
+  const stopped = (a: Reported) => type === 'service' && a.state === 'complete';
+  const live = newestOf(
+    job,
+    target,
+    allocations.filter((a) => !stopped(a)),
+  );
+  for (const [slot, copy] of newestOf(job, target, allocations.filter(stopped)))
+    if (!live.has(slot)) live.set(slot, copy);
+  return live;
+}
+
+function newestOf(
   job: string,
   target: number,
   allocations: readonly Reported[],

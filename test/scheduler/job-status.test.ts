@@ -52,6 +52,18 @@ describe('deriveJobStatus', () => {
     });
   });
 
+  it('counts the live copy of a slot, not a newer duplicate stopped after a partition healed', () => {
+    const duplicate = copy(0, 'complete', { generation: 1, node: 'n2', startedAt: 5000 });
+    const s = deriveJobStatus(
+      'web',
+      input({ allocations: [copy(0, 'running'), duplicate, copy(1, 'running')] }),
+    );
+    expect(s).toEqual({
+      status: 'running',
+      copies: { wanted: 2, running: 2, starting: 0, failed: 0, complete: 0, unplaced: 0 },
+    });
+  });
+
   it('counts only the newest copy of each slot of the target version, not history', () => {
     const s = deriveJobStatus(
       'web',

@@ -7,19 +7,10 @@
 // once, without waiting out the lost period (4 s of silence here: short liveness timings). Ctrl-C stops the job and the agents and
 // removes what they ran; `--exit` does so right after the replacement (used by the test that keeps this true).
 import { execFileSync, spawn } from 'node:child_process';
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { BUSYBOX, importBusyboxImage } from './busybox-image.mjs';
 
 const root = resolve(import.meta.dirname, '..');
 const meshd = join(root, 'dist/meshd.mjs');
@@ -31,7 +22,6 @@ const exitAfter = process.argv.includes('--exit');
 const COUNT = 5;
 const JOB = 'demo-worker';
 const IMAGE = 'mycel-demo/busybox:1';
-const BUSYBOX = '/bin/busybox';
 // Short enough that the demo shows a replacement within seconds (a peer is lost after 4 s of silence), long
 // enough not to flap on a loaded machine; real devices keep the defaults (suspect 6 s, lost 20 s).
 const LIVENESS = ['--heartbeat-interval-ms', '500', '--suspect-after-ms', '2000', '--lost-after-ms', '4000'];
@@ -84,6 +74,9 @@ function startAgent(i, joinAddresses) {
   const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'ignore', log],
     env: { ...process.env, MESH_JOIN_TOKEN: joinToken },
+    // Out of the terminal's process group: Ctrl-C reaches the demo alone, which stops the job before the agents
+    // (a Ctrl-C that reached them too stopped them first, and stopping the job then failed with ECONNREFUSED).
+    detached: true,
   });
   const agent = {
     name,
@@ -131,13 +124,22 @@ async function until(what, check, timeoutMs = 60_000) {
   throw new Error(`demo: timed out waiting for ${what}; logs are in ${work}`);
 }
 
+const shellQuote = (word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`);
+
+/** What an operator pastes into another shell once, so that the commands the demo prints work there too. */
+const meshctlSetup =
+  `meshctl() { ${shellQuote(process.execPath)} ${shellQuote(meshctl)} "$@"; }; ` +
+  `export MESH_OPERATOR_KEY=${shellQuote(operatorKey)}`;
+
+/** Runs the very line it prints, through a shell, after the setup line: what is printed is what works. */
 function meshctlRun(agent, ...args) {
-  console.log(`\n$ meshctl --api ${agent.api} ${args.join(' ')}`);
+  const line = ['meshctl', '--api', agent.api, '--data-dir', agent.dataDir, ...args]
+    .map(shellQuote)
+    .join(' ');
+  console.log(`\n$ ${line}`);
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [meshctl, '--api', agent.api, ...args], {
-      stdio: 'inherit',
-      env: { ...process.env, MESH_DATA_DIR: agent.dataDir, MESH_OPERATOR_KEY: operatorKey },
-    });
+    const { MESH_API_TOKEN, MESH_REMOTE_TOKEN, ...env } = process.env;
+    const child = spawn('/bin/sh', ['-c', `${meshctlSetup}\n${line}`], { stdio: 'inherit', env });
     child.on('exit', (code) =>
       code === 0 ? resolveRun() : reject(new Error(`meshctl ${args.join(' ')}: ${code}`)),
     );
@@ -167,24 +169,9 @@ async function chooseRuntime() {
         why: `a Docker Engine answers, but there is no ${BUSYBOX} to build the demo image from (apt-get install busybox-static)`,
       };
     }
-    await importImage(docker);
+    await importBusyboxImage(docker, IMAGE);
   }
   return { driver: 'docker', docker };
-}
-
-/** A one-binary image from the host's static busybox, made with `docker import`: no registry is needed. */
-async function importImage(docker) {
-  const dir = join(work, 'image');
-  const bin = join(dir, 'root', 'bin');
-  mkdirSync(bin, { recursive: true });
-  copyFileSync(BUSYBOX, join(bin, 'busybox'));
-  for (const applet of ['sh', 'sleep', 'echo']) symlinkSync('busybox', join(bin, applet));
-  const tar = join(dir, 'image.tar');
-  execFileSync('tar', ['-C', join(dir, 'root'), '-cf', tar, '.']);
-  const [repo, tag] = IMAGE.split(':');
-  const stream = await docker.importImage(tar, { repo, tag });
-  await new Promise((done, fail) => docker.modem.followProgress(stream, (err) => (err ? fail(err) : done())));
-  rmSync(dir, { recursive: true, force: true });
 }
 
 function jobSource() {
@@ -295,6 +282,8 @@ async function stopAll(code) {
 }
 process.on('SIGINT', () => void stopAll(0));
 process.on('SIGTERM', () => void stopAll(0));
+// The agents are in their own process group: a closed terminal must stop them through us.
+process.on('SIGHUP', () => void stopAll(0));
 
 try {
   runtime = await chooseRuntime();
@@ -369,7 +358,9 @@ try {
     replacement.allocId,
   );
   if (exitAfter) await stopAll(0);
-  console.log('\nthe mesh is running; try the meshctl commands above. Ctrl-C stops it.');
+  console.log(
+    `\nthe mesh is running. To try the meshctl commands above, paste this line into another shell first:\n  ${meshctlSetup}\nCtrl-C stops it all.`,
+  );
 } catch (err) {
   console.error(err.message);
   if (/another process already uses/.test(err.message))

@@ -84,6 +84,25 @@ export function deadLinks(
   return dead;
 }
 
+/**
+ * Peers to dial afresh: every connection to them silent past `quietMs`, and their beats reach us through no
+ * other. Either the path is cut, and a fresh dial fails at the cost of one attempt, or our end of it moved (this
+ * device's address changed), and TCP would hold the dead connections for minutes while a fresh one works at once.
+ * The old connections stay until the fresh one carries beats; then `redundantLinks` closes them.
+ */
+export function silentPeers(
+  connections: readonly Connection[],
+  heardOn: HeardOn,
+  alive: (peer: string) => boolean,
+  now: number,
+  timing: LinkTiming,
+): string[] {
+  const silent: string[] = [];
+  for (const [peer, links] of byPeer(connections))
+    if (!alive(peer) && links.every((c) => silentFor(c, heardOn, now, timing.quietMs))) silent.push(peer);
+  return silent;
+}
+
 function silentFor(c: Connection, heardOn: HeardOn, now: number, ms: number): boolean {
   return now - c.timeline.open >= ms && now - (heardOn(c) ?? c.timeline.open) >= ms;
 }

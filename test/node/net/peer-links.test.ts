@@ -1,6 +1,6 @@
 import type { Connection } from '@libp2p/interface';
 import { describe, expect, it } from 'vitest';
-import { chooseLinks, deadLinks, redundantLinks } from '../../../src/node/net/peer-links.js';
+import { chooseLinks, deadLinks, redundantLinks, silentPeers } from '../../../src/node/net/peer-links.js';
 
 const TIMING = { recentMs: 4_000, tieMs: 4_000, quietMs: 6_000 };
 
@@ -77,5 +77,30 @@ describe('a lone connection that carries no beats', () => {
 
   it('is kept while beats arrive on it', () => {
     expect(deadLinks([lone], heard({ c1: 59_000 }), () => true, 60_000, TIMING)).toEqual([]);
+  });
+});
+
+describe('a peer heard on no connection', () => {
+  const nowhere = () => false;
+
+  it('is dialled afresh once every link to it is silent past the quiet period', () => {
+    const links = [
+      link('c1', 'b', 'outbound', 0),
+      link('c2', 'b', 'inbound', 1_000),
+      link('c3', 'c', 'outbound', 0),
+    ];
+    const times = heard({ c1: 10_000, c2: 9_000, c3: 15_000 });
+    expect(silentPeers(links, times, nowhere, 15_500, TIMING)).toEqual([]);
+    expect(silentPeers(links, times, nowhere, 16_000, TIMING)).toEqual(['b']);
+  });
+
+  it('is not, while its beats reach us through others (its dead link is dropped instead)', () => {
+    const links = [link('c1', 'b', 'outbound', 0)];
+    expect(silentPeers(links, heard({ c1: 0 }), () => true, 60_000, TIMING)).toEqual([]);
+  });
+
+  it('is not, when a connection to it was opened within the quiet period', () => {
+    const links = [link('c1', 'b', 'outbound', 0), link('c2', 'b', 'outbound', 55_000)];
+    expect(silentPeers(links, heard({ c1: 0 }), nowhere, 60_000, TIMING)).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
-// `npm run example-image`: the image the job files in examples/ run (`local/busybox:1`), made from the host's
-// static busybox with `docker import`, every applet linked: no registry and no uplink needed. The demo makes its
-// own image the same way.
+// `npm run example-image`: the image the job files in examples/ and the tests run (`local/busybox:1`), made from
+// the host's static busybox with `docker import`, every applet linked and an empty /tmp: no registry and no
+// uplink needed. The demo and the tests make their images with the same function.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,7 @@ export async function importBusyboxImage(docker, ref, busybox = BUSYBOX) {
     copyFileSync(busybox, join(bin, 'busybox'));
     const applets = execFileSync(busybox, ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean);
     for (const applet of applets) if (applet !== 'busybox') symlinkSync('busybox', join(bin, applet));
+    mkdirSync(join(dir, 'root', 'tmp'));
     const tar = join(dir, 'image.tar');
     execFileSync('tar', ['-C', join(dir, 'root'), '-cf', tar, '.']);
     const colon = ref.lastIndexOf(':');

@@ -2,16 +2,12 @@
  * Docker for tests: the real local engine, which must answer (CI starts it; a test that needs it fails rather
  * than skips), and a tiny local image built from the host's static busybox, since no registry is reachable.
  */
-import { execFileSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Docker from 'dockerode';
+// @ts-expect-error: a plain ESM script without type declarations (the demo and `npm run example-image` use it too).
+import { importBusyboxImage } from '../../scripts/busybox-image.mjs';
 
 export const TEST_IMAGE = 'local/busybox:1';
 export const DOCKER_SOCKET = process.env.DOCKER_SOCKET ?? '/var/run/docker.sock';
-const BUSYBOX = '/bin/busybox';
-const APPLETS = ['sh', 'sleep', 'httpd', 'echo', 'cat', 'nc', 'wget', 'env', 'printf', 'true'];
 
 export async function connectDocker(): Promise<Docker> {
   const docker = new Docker({ socketPath: DOCKER_SOCKET });
@@ -40,24 +36,8 @@ export async function ensureTestImage(docker: Docker): Promise<void> {
   } catch (err) {
     if (!isMissing(err)) throw err;
   }
-  const work = await mkdtemp(join(tmpdir(), 'mycel-image-'));
-  try {
-    const bin = join(work, 'root', 'bin');
-    await mkdir(bin, { recursive: true });
-    await copyFile(BUSYBOX, join(bin, 'busybox'));
-    for (const applet of APPLETS) await symlink('busybox', join(bin, applet));
-    await mkdir(join(work, 'root', 'tmp'));
-    const tar = join(work, 'image.tar');
-    execFileSync('tar', ['-C', join(work, 'root'), '-cf', tar, '.']);
-    const [repo, tag] = TEST_IMAGE.split(':');
-    const stream = await docker.importImage(tar, { repo, tag });
-    await new Promise<void>((resolve, reject) => {
-      docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve()));
-    });
-    await docker.getImage(TEST_IMAGE).inspect();
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
+  await importBusyboxImage(docker, TEST_IMAGE);
+  await docker.getImage(TEST_IMAGE).inspect();
 }
 
 /** The engine with the test image in it: what every test that runs containers starts from. */

@@ -12,7 +12,7 @@ import {
   MAX_FRAME_BYTES,
 } from '../node/api/control-protocol.js';
 import { decodeJoinToken, pnetKey } from '../node/membership/join-token.js';
-import { FramedStream } from '../node/net/framed-stream.js';
+import { FramedStream } from '../lib/p2p/framed-stream.js';
 import { type ApiClient, CliError } from './api-client.js';
 
 /**

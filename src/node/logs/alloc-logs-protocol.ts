@@ -3,7 +3,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import type { Logger } from '../../lib/logger.js';
 import { type Watched, watch } from '../../lib/watched-promise.js';
 import type { LogLine } from '../drivers/driver.js';
-import { FramedStream, FrameTooLarge, NoProgress } from '../net/framed-stream.js';
+import { FramedStream, FrameTooLarge, NoProgress } from '../../lib/p2p/framed-stream.js';
 import type { MeshHost } from '../net/libp2p-host.js';
 import {
   decodeCredit,

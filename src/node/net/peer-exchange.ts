@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { parseJson } from '../../lib/json-text.js';
 import { sample } from '../../lib/sample.js';
 import type { Decoded } from './decoded.js';
-import { FramedStream } from './framed-stream.js';
+import { FramedStream } from '../../lib/p2p/framed-stream.js';
 import { INBOUND_LIMITS, type InboundLimits } from './inbound-limits.js';
 import type { KnownPeers } from './known-peers.js';
 import type { MeshHost } from './libp2p-host.js';

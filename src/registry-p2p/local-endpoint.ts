@@ -2,7 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { PeerRateLimiter, type RateLimit } from '../lib/rate-limiter.js';
-import { closeHttp, listenHttp } from '../node/api/control-api.js';
+import { closeHttp, listenHttp } from '../lib/http-server.js';
 import type { BlobFetcher } from './blob-fetcher.js';
 import { type ContentStore, StoreFull } from './content-store.js';
 import { parseDigest } from './digest.js';

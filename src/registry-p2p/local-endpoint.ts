@@ -1,8 +1,8 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { PeerRateLimiter, type RateLimit } from '../lib/rate-limiter.js';
 import { closeHttp, listenHttp } from '../lib/http-server.js';
+import { PeerRateLimiter, type RateLimit } from '../lib/rate-limiter.js';
 import type { BlobFetcher } from './blob-fetcher.js';
 import { type ContentStore, StoreFull } from './content-store.js';
 import { parseDigest } from './digest.js';

@@ -23,7 +23,7 @@ import {
   PREPULL_TOPIC,
   type PrepullRequest,
 } from './prepull.js';
-import type { Router } from './router.js';
+import { LinkedPeersRouter, type Router } from './router.js';
 import { type Credentials, UpstreamClient } from './upstream-client.js';
 
 export interface RegistrySettings {
@@ -126,10 +126,11 @@ export class RegistryService {
       credentials,
       timeoutMs: tuning.upstreamTimeoutMs,
     });
+    const router = deps.router ?? new LinkedPeersRouter(this.peers);
     this.fetcher = new BlobFetcher({
       store,
       peers: this.peers,
-      ...(deps.router ? { router: deps.router } : {}),
+      router,
       upstream,
       scores: this.scores,
       log,
@@ -147,6 +148,7 @@ export class RegistryService {
       store,
       fetcher: this.fetcher,
       peers: this.peers,
+      router,
       upstream,
       scores: this.scores,
       log,

@@ -5,6 +5,7 @@ import { tcp } from '@libp2p/tcp';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
 import { parseJson } from '../lib/json-text.js';
+import { FramedStream } from '../lib/p2p/framed-stream.js';
 import {
   CONTROL_PROTOCOL,
   type ControlAnswer,
@@ -12,7 +13,6 @@ import {
   MAX_FRAME_BYTES,
 } from '../node/api/control-protocol.js';
 import { decodeJoinToken, pnetKey } from '../node/membership/join-token.js';
-import { FramedStream } from '../node/net/framed-stream.js';
 import { type ApiClient, CliError } from './api-client.js';
 
 /**

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { compareText } from '../lib/compare-text.js';
 import { sha256Hex } from '../lib/digest.js';
 import { parseJson } from '../lib/json-text.js';
 import { err, ok, type Result } from '../lib/result.js';
@@ -116,8 +117,6 @@ interface Slot {
 
 export const RECORD_DOMAIN = 'node-entry';
 const MAX_NOTES = 256;
-
-const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 const RECORD = 'record';
 const RETIRED = 'retired';

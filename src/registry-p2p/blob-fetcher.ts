@@ -1,11 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { shuffle } from '../lib/shuffle.js';
 import type { BlobWriter } from './blob-writer.js';
 import { type ContentStore, DigestMismatch, StoreFull } from './content-store.js';
 import type { Digest } from './digest.js';
 import { type PeerClient, StallError } from './peer-client.js';
 import type { Offence, PeerScores } from './peer-scores.js';
 import { rendezvousOwner, rendezvousWeight } from './rendezvous.js';
+import { LinkedPeersRouter, type Router } from './router.js';
 import type { UpstreamClient } from './upstream-client.js';
 
 export interface BlobContext {
@@ -32,6 +34,8 @@ export interface FetcherOptions {
    * that a receiver slower than its source slows the transfer and does not fail it. Unset: full speed.
    */
   readonly writeBytesPerSecond?: number;
+  /** Orders equally good holders, so a site's agents spread over them; Math.random unless a test seeds it. */
+  readonly random?: () => number;
 }
 
 type Source =
@@ -60,6 +64,8 @@ const describe = (s: Source) => (s.kind === 'upstream' ? 'upstream' : `${s.kind}
 export class BlobFetcher {
   readonly #store: ContentStore;
   readonly #peers: PeerClient;
+  readonly #router: Router;
+  readonly #random: () => number;
   readonly #upstream: UpstreamClient;
   readonly #scores: PeerScores;
   readonly #opts: FetcherOptions;
@@ -71,6 +77,8 @@ export class BlobFetcher {
   constructor(deps: {
     store: ContentStore;
     peers: PeerClient;
+    /** Who holds a digest; by default every linked peer is asked. */
+    router?: Router;
     upstream: UpstreamClient;
     scores: PeerScores;
     opts: FetcherOptions;
@@ -78,6 +86,8 @@ export class BlobFetcher {
   }) {
     this.#store = deps.store;
     this.#peers = deps.peers;
+    this.#router = deps.router ?? new LinkedPeersRouter(deps.peers);
+    this.#random = deps.opts.random ?? Math.random;
     this.#upstream = deps.upstream;
     this.#scores = deps.scores;
     this.#opts = deps.opts;
@@ -128,6 +138,12 @@ export class BlobFetcher {
       try {
         await this.#fill(writer, ctx, excluded, contributors);
         await this.#store.commit(writer);
+        this.#router.advertise([writer.digest]).catch((err: unknown) => {
+          this.#log.debug(
+            { digest: writer.digest, err: (err as Error).message },
+            'advertising a blob failed',
+          );
+        });
         return;
       } catch (err) {
         if (!(err instanceof DigestMismatch)) {
@@ -187,15 +203,14 @@ export class BlobFetcher {
 
   async #plan(digest: Digest, ctx: BlobContext, excluded: ReadonlySet<string>): Promise<Source[]> {
     const connected = this.#peers.connectedPeers();
-    const usable = connected.filter((p) => !excluded.has(p) && this.#scores.usable(p));
-    const answers = await Promise.all(
-      usable.map((peer) =>
-        this.#peers
-          .have(peer, [digest], AbortSignal.timeout(this.#opts.haveTimeoutMs))
-          .then((have) => ({ peer, holding: have[digest] }))
-          .catch(() => ({ peer, holding: undefined })),
-      ),
-    );
+    const unusable = (p: string) => excluded.has(p) || !this.#scores.usable(p);
+    // Every peer that is linked counts, penalised or not, so linked agents agree on the owner.
+    const owner = ctx.delegate ? rendezvousOwner(digest, [this.#opts.self, ...connected]) : undefined;
+    const ownerUsable = owner !== undefined && connected.includes(owner) && !unusable(owner);
+    const answers = await this.#router.lookup(digest, {
+      signal: AbortSignal.timeout(this.#opts.haveTimeoutMs),
+      skip: unusable,
+    });
     // Follow a peer still fetching only when it ranks above us for this digest: edges of "streams from" then
     // always climb in rank, so agents that start together can never wait on each other in a cycle, and the
     // owner (top rank) takes only complete copies or upstream.
@@ -204,24 +219,12 @@ export class BlobFetcher {
       (a) =>
         a.holding === 'complete' || (a.holding === 'partial' && rendezvousWeight(digest, a.peer) > myWeight),
     );
-    const holders = shuffle(useful) as {
-      peer: string;
-      holding: 'complete' | 'partial';
-    }[];
+    const holders = shuffle(useful, this.#random);
     // Complete copies first: a partial holder is only as fast as its own source.
     holders.sort((a, b) => (a.holding === b.holding ? 0 : a.holding === 'complete' ? -1 : 1));
     const sources: Source[] = holders.map((h) => ({ kind: 'peer', ...h }));
-    if (ctx.delegate) {
-      // Every peer that is linked counts, penalised or not, so linked agents agree on the owner.
-      const owner = rendezvousOwner(digest, [this.#opts.self, ...connected]);
-      if (
-        owner &&
-        owner !== this.#opts.self &&
-        usable.includes(owner) &&
-        !holders.some((h) => h.peer === owner)
-      )
-        sources.push({ kind: 'owner', peer: owner });
-    }
+    if (owner && ownerUsable && owner !== this.#opts.self && !holders.some((h) => h.peer === owner))
+      sources.push({ kind: 'owner', peer: owner });
     sources.push({ kind: 'upstream' });
     return sources;
   }
@@ -285,12 +288,4 @@ async function* withStall(body: AsyncIterable<Uint8Array>, stallMs: number): Asy
   } finally {
     void iterator.return?.();
   }
-}
-
-function shuffle<T>(items: T[]): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [items[i], items[j]] = [items[j]!, items[i]!];
-  }
-  return items;
 }

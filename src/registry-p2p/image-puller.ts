@@ -6,6 +6,7 @@ import { type ImageRef, isTag, tagKey } from './image-ref.js';
 import { declaredMediaType, type ParsedManifest, parseManifest, pickPlatform } from './manifest.js';
 import type { PeerClient } from './peer-client.js';
 import type { PeerScores } from './peer-scores.js';
+import { LinkedPeersRouter, type Router } from './router.js';
 import { MANIFEST_TYPES, type UpstreamClient } from './upstream-client.js';
 
 export interface PullerOptions {
@@ -32,6 +33,7 @@ export class ImagePuller {
   readonly #store: ContentStore;
   readonly #fetcher: BlobFetcher;
   readonly #peers: PeerClient;
+  readonly #router: Router;
   readonly #upstream: UpstreamClient;
   readonly #scores: PeerScores;
   readonly #opts: PullerOptions;
@@ -43,6 +45,8 @@ export class ImagePuller {
     store: ContentStore;
     fetcher: BlobFetcher;
     peers: PeerClient;
+    /** Who holds a manifest; by default every linked peer is asked. */
+    router?: Router;
     upstream: UpstreamClient;
     scores: PeerScores;
     opts: PullerOptions;
@@ -51,6 +55,7 @@ export class ImagePuller {
     this.#store = deps.store;
     this.#fetcher = deps.fetcher;
     this.#peers = deps.peers;
+    this.#router = deps.router ?? new LinkedPeersRouter(deps.peers);
     this.#upstream = deps.upstream;
     this.#scores = deps.scores;
     this.#opts = deps.opts;
@@ -133,11 +138,14 @@ export class ImagePuller {
   }
 
   async #manifestFromPeers(digest: Digest): Promise<Manifest | undefined> {
-    for (const peer of this.#usablePeers()) {
+    const holders = await this.#router.lookup(digest, {
+      signal: AbortSignal.timeout(this.#opts.peerTimeoutMs),
+      skip: (p) => !this.#scores.usable(p),
+    });
+    for (const { peer, holding } of holders) {
+      if (holding !== 'complete') continue;
       const signal = AbortSignal.timeout(this.#opts.peerTimeoutMs);
       try {
-        const have = await this.#peers.have(peer, [digest], signal);
-        if (have[digest] !== 'complete') continue;
         const blob = await this.#peers.blob(peer, digest, 0, undefined, signal);
         const parts: Uint8Array[] = [];
         let length = 0;
@@ -172,6 +180,9 @@ export class ImagePuller {
     if (!parsed) throw new Error(`manifest ${digest} is not an OCI or Docker v2 manifest`);
     await this.#store.putBytes(digest, bytes, mediaType);
     this.#remember(digest, parsed);
+    this.#router.advertise([digest]).catch((err: unknown) => {
+      this.#log.debug({ digest, err: (err as Error).message }, 'advertising a manifest failed');
+    });
   }
 
   #remember(digest: Digest, content: Uint8Array | ParsedManifest): void {

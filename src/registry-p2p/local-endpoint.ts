@@ -1,8 +1,8 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { closeHttp, listenHttp } from '../lib/http-server.js';
 import { PeerRateLimiter, type RateLimit } from '../lib/rate-limiter.js';
-import { closeHttp, listenHttp } from '../node/api/control-api.js';
 import type { BlobFetcher } from './blob-fetcher.js';
 import { type ContentStore, StoreFull } from './content-store.js';
 import { parseDigest } from './digest.js';
@@ -28,6 +28,7 @@ export class LocalEndpoint {
   readonly #log: Logger;
   readonly #fetches: PeerRateLimiter;
   readonly #maxFetches: number;
+  readonly #now: () => number;
   /** Requests admitted by #mayFetch whose fetch is under way. */
   readonly #fetching = new Set<ServerResponse>();
   #throttled = { count: 0, loggedAt: 0 };
@@ -41,6 +42,8 @@ export class LocalEndpoint {
     fetchLimit: RateLimit;
     /** Admitted fetches under way at once: each holds sockets and a temp file, however slow its source. */
     maxFetches: number;
+    /** The rate limit's clock; Date.now by default. */
+    now?: () => number;
   }) {
     this.#store = deps.store;
     this.#fetcher = deps.fetcher;
@@ -48,6 +51,7 @@ export class LocalEndpoint {
     this.#log = deps.log;
     this.#fetches = new PeerRateLimiter(deps.fetchLimit);
     this.#maxFetches = deps.maxFetches;
+    this.#now = deps.now ?? Date.now;
   }
 
   /**
@@ -55,7 +59,7 @@ export class LocalEndpoint {
    * its slot until its fetch ends, not when its client hangs up: the fetch goes on without it.
    */
   #mayFetch(req: IncomingMessage, res: ServerResponse): boolean {
-    const now = Date.now();
+    const now = this.#now();
     const busy = this.#fetching.size >= this.#maxFetches;
     if (!busy && this.#fetches.take(req.socket.remoteAddress ?? '?', now)) {
       this.#fetching.add(res);

@@ -1,7 +1,7 @@
 import type { Connection, Stream } from '@libp2p/interface';
-import { FramedStream, NoProgress } from '../node/net/framed-stream.js';
-import { newestConnection } from '../node/net/newest-connection.js';
-import { openStream } from '../node/net/open-stream.js';
+import { FramedStream, NoProgress } from '../lib/p2p/framed-stream.js';
+import { newestConnection } from '../lib/p2p/newest-connection.js';
+import { openStream } from '../lib/p2p/open-stream.js';
 import type { Digest } from './digest.js';
 import {
   DATA_FRAME_BYTES,

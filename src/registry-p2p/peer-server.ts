@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import type { Connection, Stream } from '@libp2p/interface';
 import type { Logger } from 'pino';
-import { FramedStream } from '../node/net/framed-stream.js';
+import { FramedStream } from '../lib/p2p/framed-stream.js';
 import type { BlobFetcher } from './blob-fetcher.js';
 import type { ContentStore } from './content-store.js';
 import type { Digest } from './digest.js';

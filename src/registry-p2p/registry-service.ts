@@ -4,8 +4,6 @@ import type { Connection } from '@libp2p/interface';
 import type { Logger } from 'pino';
 import { parseJson } from '../lib/json-text.js';
 import type { RateLimit } from '../lib/rate-limiter.js';
-import { INBOUND_LIMITS } from '../node/net/inbound-limits.js';
-import type { GossipBus } from '../node/state/gossip-bus.js';
 import { BlobFetcher } from './blob-fetcher.js';
 import { ContentStore } from './content-store.js';
 import type { Digest } from './digest.js';
@@ -18,11 +16,14 @@ import { PeerScores } from './peer-scores.js';
 import { PeerServer, type ServedHost } from './peer-server.js';
 import {
   decodePrepull,
+  type Gossip,
   MAX_PREPULL_BYTES,
   matchesLabels,
+  PREPULL_RATE_LIMIT,
   PREPULL_TOPIC,
   type PrepullRequest,
 } from './prepull.js';
+import { LinkedPeersRouter, type Router } from './router.js';
 import { type Credentials, UpstreamClient } from './upstream-client.js';
 
 export interface RegistrySettings {
@@ -69,7 +70,10 @@ const MAX_PREPULLS = 8;
 export interface RegistryDeps {
   readonly self: string;
   readonly host: ServedHost & { getConnections(): Connection[] };
-  readonly gossip?: GossipBus;
+  /** Carries pre-pull requests; absent, a pre-pull reaches this agent only. */
+  readonly gossip?: Gossip;
+  /** Who holds a blob; by default every linked peer is asked. */
+  readonly router?: Router;
   readonly dataDir: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly settings: RegistrySettings;
@@ -82,6 +86,12 @@ export interface RegistryDeps {
   readonly acceptsRemotePrepull?: (ref: string) => boolean;
   readonly log: Logger;
   readonly tuning?: Partial<RegistryTuning>;
+  /** Per-signer limit on pre-pull requests over gossip; PREPULL_RATE_LIMIT by default. */
+  readonly prepullRateLimit?: RateLimit;
+  /** The clock of penalties, LRU and the endpoint's rate limit; Date.now by default (the simulator passes its own). */
+  readonly now?: () => number;
+  /** Orders equally good sources; Math.random by default (a test or the simulator seeds it). */
+  readonly random?: () => number;
 }
 
 /**
@@ -105,7 +115,8 @@ export class RegistryService {
     const tuning = { ...DEFAULT_TUNING, ...deps.tuning };
     const log = deps.log.child({ part: 'registry' });
     this.store = store;
-    this.scores = new PeerScores(Date.now);
+    const now = deps.now ?? Date.now;
+    this.scores = new PeerScores(now);
     this.peers = new PeerClient(() => deps.host.getConnections(), {
       requestTimeoutMs: tuning.requestTimeoutMs,
       stallMs: tuning.stallMs,
@@ -115,14 +126,17 @@ export class RegistryService {
       credentials,
       timeoutMs: tuning.upstreamTimeoutMs,
     });
+    const router = deps.router ?? new LinkedPeersRouter(this.peers);
     this.fetcher = new BlobFetcher({
       store,
       peers: this.peers,
+      router,
       upstream,
       scores: this.scores,
       log,
       opts: {
         self: deps.self,
+        ...(deps.random ? { random: deps.random } : {}),
         haveTimeoutMs: tuning.haveTimeoutMs,
         upstreamStallMs: tuning.upstreamTimeoutMs,
         maxRounds: 3,
@@ -134,6 +148,7 @@ export class RegistryService {
       store,
       fetcher: this.fetcher,
       peers: this.peers,
+      router,
       upstream,
       scores: this.scores,
       log,
@@ -159,6 +174,7 @@ export class RegistryService {
       log,
       fetchLimit: tuning.endpointFetches,
       maxFetches: tuning.endpointMaxFetches,
+      now,
     });
   }
 
@@ -170,6 +186,7 @@ export class RegistryService {
       reserveBytes: deps.tuning?.reserveBytes ?? DEFAULT_TUNING.reserveBytes,
       pinned: () => pins(),
       log: deps.log,
+      ...(deps.now ? { now: deps.now } : {}),
     });
     const service = new RegistryService(deps, store, await readCredentials(deps.settings.authFile));
     pins = () => service.pinned();
@@ -195,7 +212,7 @@ export class RegistryService {
     }
     deps.gossip?.subscribe<PrepullRequest>(PREPULL_TOPIC, {
       maxBytes: MAX_PREPULL_BYTES,
-      rateLimit: INBOUND_LIMITS.prepull,
+      rateLimit: deps.prepullRateLimit ?? PREPULL_RATE_LIMIT,
       decode: decodePrepull,
       deliver: (from, request) => {
         if (deps.acceptsRemotePrepull && !deps.acceptsRemotePrepull(request.ref)) {

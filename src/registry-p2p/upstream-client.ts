@@ -1,6 +1,6 @@
 import { readBoundedBody, streamBoundedBody } from '../lib/bounded-body.js';
+import { isLoopbackHost } from '../lib/http-server.js';
 import { parseJson } from '../lib/json-text.js';
-import { isLoopbackHost } from '../node/api/control-api.js';
 import { MAX_MANIFEST_BYTES } from './content-store.js';
 import { type Digest, parseDigest } from './digest.js';
 import { isRepository, isTag } from './image-ref.js';

@@ -3,9 +3,9 @@ import { connect } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import type { Connection, Stream } from '@libp2p/interface';
 import * as varint from 'uint8-varint';
+import { FramedStream } from '../../src/lib/p2p/framed-stream.js';
 import { DigestWriter, encodeDigest, MAX_DIGEST_BYTES } from '../../src/node/liveness/liveness-digest.js';
 import { LIVENESS_PROTOCOL } from '../../src/node/liveness/liveness-exchange.js';
-import { FramedStream } from '../../src/node/net/framed-stream.js';
 
 /** One `GET /v1/status` the way `meshctl status` makes it: a fresh connection, the bearer token, 1 s at most. */
 export interface StatusSample {

@@ -1,13 +1,9 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import { closeHttp, type HttpLimits, listenHttp } from '../../lib/http-server.js';
+import { closeHttp, type HttpLimits, isLoopbackHost, listenHttp } from '../../lib/http-server.js';
 import { parseJson } from '../../lib/json-text.js';
 import { isAddressInUse, StartupError } from '../../lib/startup-error.js';
 import { bearerMatches } from './api-token.js';
-
-// The registry endpoint imports these from here.
-export { closeHttp, listenHttp };
 
 export class ApiError extends Error {
   readonly status: number;
@@ -41,13 +37,6 @@ export interface Route {
 const MAX_BODY_BYTES = 1024 * 1024;
 /** A load balancer or supervisor may probe liveness without the token; it reveals nothing. */
 const OPEN_PATHS = new Set(['/healthz']);
-
-export function isLoopbackHost(host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, '');
-  if (bare === 'localhost') return true;
-  if (isIP(bare) === 4) return bare.startsWith('127.');
-  return bare === '::1';
-}
 
 export function splitHostPort(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(':');

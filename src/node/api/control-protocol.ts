@@ -1,7 +1,7 @@
 import type { Stream } from '@libp2p/interface';
 import type { Logger } from 'pino';
 import { parseJson } from '../../lib/json-text.js';
-import { FramedStream } from '../net/framed-stream.js';
+import { FramedStream } from '../../lib/p2p/framed-stream.js';
 import type { MeshHost } from '../net/libp2p-host.js';
 import { ApiError, type ControlApi, type Route } from './control-api.js';
 

@@ -1,5 +1,5 @@
 import { parseJson } from '../../lib/json-text.js';
-import type { Decoded } from '../net/decoded.js';
+import type { Result } from '../../lib/result.js';
 
 /**
  * The liveness digest: what an agent tells a direct neighbour every heartbeat interval, namely the newest beat it
@@ -84,7 +84,7 @@ export function encodeDigest(frame: DigestFrame): Uint8Array {
   return bytes;
 }
 
-export function decodeDigest(bytes: Uint8Array): Decoded<DigestFrame> {
+export function decodeDigest(bytes: Uint8Array): Result<DigestFrame> {
   if (bytes.length > MAX_DIGEST_BYTES) return { ok: false, error: `too large: ${bytes.length} bytes` };
   let raw: unknown;
   try {

@@ -1,10 +1,10 @@
 import type { Connection, Stream } from '@libp2p/interface';
 import type { Logger } from '../../lib/logger.js';
+import { FramedStream } from '../../lib/p2p/framed-stream.js';
+import { openStream } from '../../lib/p2p/open-stream.js';
 import { sample } from '../../lib/sample.js';
-import { FramedStream } from '../net/framed-stream.js';
 import { INBOUND_LIMITS, type InboundLimits } from '../net/inbound-limits.js';
 import type { MeshHost } from '../net/libp2p-host.js';
-import { openStream } from '../net/open-stream.js';
 import { chooseLinks, deadLinks, redundantLinks } from '../net/peer-links.js';
 import {
   type DescribedPeer,

@@ -1,9 +1,9 @@
 import type { Connection, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Logger } from '../../lib/logger.js';
+import { FramedStream, FrameTooLarge, NoProgress } from '../../lib/p2p/framed-stream.js';
 import { type Watched, watch } from '../../lib/watched-promise.js';
 import type { LogLine } from '../drivers/driver.js';
-import { FramedStream, FrameTooLarge, NoProgress } from '../net/framed-stream.js';
 import type { MeshHost } from '../net/libp2p-host.js';
 import {
   decodeCredit,

@@ -14,8 +14,6 @@ export const INBOUND_LIMITS = {
   liveness: { perSecond: 8, burst: 16 },
   /** State changes by their signer: bursts on job runs and allocation transitions; sync repairs what is dropped. */
   state: { perSecond: 20, burst: 200 },
-  /** Operator prepull requests by their signer: rare by nature. */
-  prepull: { perSecond: 1, burst: 10 },
 } as const satisfies Record<string, RateLimit>;
 
 const LOG_EVERY_MS = 10_000;

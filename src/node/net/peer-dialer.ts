@@ -2,6 +2,7 @@ import type { Connection, PeerId } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { Logger } from 'pino';
 import { type BackoffPolicy, backoffDelay } from '../../lib/backoff.js';
+import { shuffle } from '../../lib/shuffle.js';
 import { DialErrors } from './dial-errors.js';
 import type { KnownPeers } from './known-peers.js';
 import type { MeshHost } from './libp2p-host.js';
@@ -159,14 +160,6 @@ export class PeerDialer {
 }
 
 const MAX_DIALS_PER_TICK = 3;
-
-function shuffle<T>(items: T[], random: () => number): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [items[i], items[j]] = [items[j]!, items[i]!];
-  }
-  return items;
-}
 
 function peerIdOf(address: string): string | undefined {
   const match = /\/p2p\/([^/]+)$/.exec(address);

@@ -1,9 +1,9 @@
 import type { Connection, Stream } from '@libp2p/interface';
 import type { Logger } from 'pino';
 import { parseJson } from '../../lib/json-text.js';
+import { FramedStream } from '../../lib/p2p/framed-stream.js';
+import type { Result } from '../../lib/result.js';
 import { sample } from '../../lib/sample.js';
-import type { Decoded } from './decoded.js';
-import { FramedStream } from './framed-stream.js';
 import { INBOUND_LIMITS, type InboundLimits } from './inbound-limits.js';
 import type { KnownPeers } from './known-peers.js';
 import type { MeshHost } from './libp2p-host.js';
@@ -128,7 +128,7 @@ export class PeerExchange {
 }
 
 /** Never throws: the answer comes from a peer, and a bad one costs only this exchange. */
-export function decodePeers(bytes: Uint8Array): Decoded<ExchangedPeer[]> {
+export function decodePeers(bytes: Uint8Array): Result<ExchangedPeer[]> {
   if (bytes.length > MAX_RESPONSE_BYTES) return { ok: false, error: 'peer exchange response too large' };
   let raw: unknown;
   try {

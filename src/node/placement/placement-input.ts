@@ -12,6 +12,7 @@ import type { JsonValue } from '../../crdt/canonical-json.js';
 import type { JobVersion, JobView } from '../../crdt/job-log.js';
 import { type JobSpec, jobSpecToInput, validateJobSpec } from '../../crdt/job-spec.js';
 import type { AllocStatus, NodeRecord } from '../../crdt/records.js';
+import { compareText } from '../../lib/compare-text.js';
 import type { Result } from '../../lib/result.js';
 import type {
   LivenessEntry,
@@ -58,8 +59,6 @@ export interface PlacementInput {
 
 /** Reads a job version's spec; a caller that places often can memoise it by `specHash`. */
 export type SpecReader = (version: JobVersion) => Result<JobSpec>;
-
-const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 export function placementInput(
   state: StateViews,

@@ -1,6 +1,7 @@
 import { canonicalJson } from '../../crdt/canonical-json.js';
 import type { JobVersion } from '../../crdt/job-log.js';
 import type { JobSpec } from '../../crdt/job-spec.js';
+import { compareText } from '../../lib/compare-text.js';
 import type { Result } from '../../lib/result.js';
 import {
   type Desired,
@@ -324,8 +325,6 @@ export class PlacementService {
     this.#options.onError(error);
   }
 }
-
-const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * A plan's identity for change detection: what to start, stop and keep, without scores. A kept copy's score

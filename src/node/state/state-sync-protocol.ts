@@ -4,10 +4,10 @@ import type { PeerSyncStates } from '../../crdt/peer-sync-states.js';
 import { MAX_SYNC_FRAME } from '../../crdt/sync-codec.js';
 import { SyncSession } from '../../crdt/sync-engine.js';
 import type { Logger } from '../../lib/logger.js';
+import { FramedStream, NoProgress } from '../../lib/p2p/framed-stream.js';
+import { openStream } from '../../lib/p2p/open-stream.js';
 import { ConnectionStalls } from '../net/connection-stalls.js';
-import { FramedStream, NoProgress } from '../net/framed-stream.js';
 import type { MeshHost } from '../net/libp2p-host.js';
-import { openStream } from '../net/open-stream.js';
 
 /**
  * Anti-entropy over a libp2p stream: one `SyncSession` per stream, frames length-prefixed and bounded, the

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, expect, test } from 'vitest';
+import { isLoopbackHost } from '../../../src/lib/http-server.js';
 import { API_TOKEN_FILE, loadOrCreateApiToken } from '../../../src/node/api/api-token.js';
-import { ApiError, ControlApi, isLoopbackHost } from '../../../src/node/api/control-api.js';
+import { ApiError, ControlApi } from '../../../src/node/api/control-api.js';
 
 const log = pino({ level: 'silent' });
 let api: ControlApi | undefined;

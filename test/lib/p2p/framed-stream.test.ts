@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Stream } from '@libp2p/interface';
 import * as varint from 'uint8-varint';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FramedStream, FrameTooLarge, NoProgress, OverBudget } from '../../../src/node/net/framed-stream.js';
-import { InboundBudget } from '../../../src/node/net/inbound-budget.js';
+import { FramedStream, FrameTooLarge, NoProgress, OverBudget } from '../../../src/lib/p2p/framed-stream.js';
+import { InboundBudget } from '../../../src/lib/p2p/inbound-budget.js';
 import { STREAM_WINDOW_BYTES } from '../../../src/node/net/libp2p-host.js';
 import { loopbackHosts } from '../../support/hosts.js';
 

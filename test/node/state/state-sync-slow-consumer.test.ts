@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { afterEach, expect, test } from 'vitest';
 import { PeerSyncStates } from '../../../src/crdt/peer-sync-states.js';
 import { SyncSession } from '../../../src/crdt/sync-engine.js';
-import { FramedStream } from '../../../src/node/net/framed-stream.js';
+import { FramedStream } from '../../../src/lib/p2p/framed-stream.js';
 import { STATE_SYNC_PROTOCOL } from '../../../src/node/state/state-sync-protocol.js';
 import { replica } from '../../crdt/replicas.js';
 import { converged, jobFile, type TestMesh, testMesh } from '../../e2e/state-support.js';

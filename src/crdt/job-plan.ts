@@ -4,15 +4,19 @@
  */
 import { canonicalJson, type JsonValue } from './canonical-json.js';
 import { deriveJob, type JobEvent, type JobView, type KeyedEvent, nextSeq, nextVersion } from './job-log.js';
+import type { JobSpec } from './job-spec.js';
 
 export type SubmitOutcome = 'created' | 'updated' | 'started' | 'unchanged';
 export type StatusOutcome = 'changed' | 'unchanged' | 'not-found';
 
-/** A submit (a new spec), a start (the current spec, stopped), or no event when the job already runs it. */
+/**
+ * A submit (a new spec), a start (the current spec, stopped), or no event when the job already runs it. `spec` is
+ * stored as canonical JSON: a normalised `JobSpec` (what agents submit) or any JSON value (read back by job-specs).
+ */
 export function planSubmitEvent(
   name: string,
   events: readonly KeyedEvent[],
-  spec: JsonValue,
+  spec: JsonValue | JobSpec,
   by: string,
   now: number,
 ): { outcome: SubmitOutcome; version: number; event?: JobEvent } {

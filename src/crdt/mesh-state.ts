@@ -18,6 +18,7 @@ import {
   readEvents,
 } from './job-log.js';
 import { planStatusEvent, planSubmitEvent, type StatusOutcome, type SubmitOutcome } from './job-plan.js';
+import type { JobSpec } from './job-spec.js';
 import type { MeshStateOptions } from './mesh-options.js';
 import {
   ALLOC,
@@ -87,7 +88,7 @@ export class MeshState extends ReplicaDocs {
 
   submitJob(
     name: string,
-    spec: JsonValue,
+    spec: JsonValue | JobSpec,
     by: string,
     now: number,
   ): { outcome: SubmitOutcome; version: number; publish: GossipMessage[] } {
@@ -102,7 +103,7 @@ export class MeshState extends ReplicaDocs {
    */
   planSubmit(
     name: string,
-    spec: JsonValue,
+    spec: JsonValue | JobSpec,
     by: string,
     now: number,
   ): { outcome: SubmitOutcome; version: number; event?: JobEvent } {

@@ -3,7 +3,7 @@ import { err, ok, type Result } from '../lib/result.js';
 import { ByteWriter, decodeAll } from './byte-codec.js';
 import { checkChange } from './change-bytes.js';
 import { isDocId } from './doc-id.js';
-import type { GossipMessage } from './mesh-state.js';
+import type { GossipMessage } from './gossip-message.js';
 
 /**
  * Wire format of one gossip message: `version u8 | docId string | epoch varint | count varint | change blob*`.

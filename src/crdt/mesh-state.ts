@@ -1,16 +1,13 @@
-import { z } from 'zod';
 import { compareText } from '../lib/compare-text.js';
-import { sha256Hex } from '../lib/digest.js';
-import { parseJson } from '../lib/json-text.js';
 import { err, ok, type Result } from '../lib/result.js';
 import * as A from './automerge.js';
 import { canonicalJson, type JsonValue } from './canonical-json.js';
-import { checkChange, checkSyncMessage } from './change-bytes.js';
 import { type DocId, isJobName, jobDocId, nodeDocId, parseDocId, TRUST_DOC_ID } from './doc-id.js';
-import { entriesOf, epochOf, type FlatDoc, freshDoc, headsKey, writeEntries } from './flat-doc.js';
+import { entriesOf, epochOf, type FlatDoc, freshDoc, writeEntries } from './flat-doc.js';
+import type { ApplyOutcome, GossipMessage } from './gossip-message.js';
+import { type JobRejection, jobRejectionOf, splitJobEvents } from './job-acceptance.js';
 import { jobEventRejection } from './job-auth.js';
 import {
-  compareEvents,
   deriveJob,
   eventText,
   type JobEvent,
@@ -18,22 +15,37 @@ import {
   KEPT_VERSIONS,
   type KeyedEvent,
   keyed,
-  nextSeq,
-  nextVersion,
   prune,
   readEvents,
 } from './job-log.js';
+import { planStatusEvent, planSubmitEvent, type StatusOutcome, type SubmitOutcome } from './job-plan.js';
+import type { JobSpec } from './job-spec.js';
+import type { MeshStateOptions } from './mesh-options.js';
 import {
-  type AllocStatus,
-  allocStatusSchema,
-  type NodeRecord,
-  nodeRecordSchema,
-  parseStored,
-} from './records.js';
+  ALLOC,
+  type NodeEntries,
+  ownEntryText,
+  ownerSignatureProblem,
+  RECORD,
+  RETIRED,
+  readNodeEntries,
+} from './node-entries.js';
+import { NoteLog } from './note-log.js';
+import { type AllocStatus, allocStatusSchema, type NodeRecord, nodeRecordSchema } from './records.js';
 import { checkReloads } from './reload-check.js';
-import { type Sign, signValue, verifyValue } from './signature.js';
+import { gossipCandidate, snapshotCandidate, syncCandidate } from './remote-input.js';
+import { type JobSlotView, ReplicaDocs, type Slot } from './replica-docs.js';
+import type { Sign } from './signature.js';
 import type { StagedWrite } from './staged-write.js';
-import { deriveTrust, type TrustChange, type TrustView, trustEntry } from './trust.js';
+import { checkedTrustEntry, deriveTrust, type TrustChange, type TrustView } from './trust.js';
+
+export type { ApplyOutcome, DocSummary, GossipMessage } from './gossip-message.js';
+export type { JobRejection } from './job-acceptance.js';
+export type { StatusOutcome, SubmitOutcome } from './job-plan.js';
+export { actorFor, type MeshStateOptions } from './mesh-options.js';
+export { RECORD_DOMAIN } from './node-entries.js';
+
+export type CommitOutcome = 'added' | 'duplicate';
 
 /**
  * The replicated state an agent holds: one Automerge document per job and one per node (see README.md for why).
@@ -43,91 +55,9 @@ import { deriveTrust, type TrustChange, type TrustView, trustEntry } from './tru
  * Epochs: a document is rewritten fresh (one change, no history) at epoch + 1 to keep its history bounded.
  * Replicas never merge across epochs: a higher epoch replaces their copy, a lower one is stale.
  */
-export interface GossipMessage {
-  readonly docId: DocId;
-  readonly epoch: number;
-  /** Automerge changes (A.getChanges format). A fresh epoch travels as its single initial change. */
-  readonly changes: readonly Uint8Array[];
-}
-
-export type ApplyOutcome =
-  | { readonly kind: 'applied'; readonly publish: readonly GossipMessage[] }
-  /** Everything in the message was already here. */
-  | { readonly kind: 'duplicate' }
-  /** The sender holds an older epoch: sync with it so it catches up (and re-adds what only it has). */
-  | { readonly kind: 'stale-epoch' }
-  /** Changes whose dependencies never arrived here: sync with the sender. */
-  | { readonly kind: 'missing-deps' }
-  | { readonly kind: 'rejected'; readonly reason: string };
-
-export type SubmitOutcome = 'created' | 'updated' | 'started' | 'unchanged';
-export type StatusOutcome = 'changed' | 'unchanged' | 'not-found';
-
-export interface MeshStateOptions {
-  /** This agent's peer id: the only writer of `node/<self>`. */
+export class MeshState extends ReplicaDocs {
   readonly self: string;
-  /** Automerge actor id for this process lifetime (`actorFor`); never reused across restarts. */
-  readonly actor: string;
-  /** A document a local write leaves with more changes than this is rewritten fresh at the next epoch. */
-  readonly compactAfterChanges?: number;
-  /**
-   * Signs with this node's identity key (the one `self` names). Given, this node signs its own records and
-   * every node's records count only with their owner's signature (owned records).
-   */
-  readonly sign?: Sign;
-  /**
-   * The mesh's initial operator keys (peer-id form). Given, the mesh is closed: job events count only when a
-   * trusted operator signed them, and the trust document (operators added or removed, devices revoked) applies.
-   * Absent, the mesh is open (development): unsigned jobs run and nothing can be revoked.
-   */
-  readonly operators?: readonly string[];
-}
-
-/** Why a job's newest event does not count (a closed mesh): what `job status` shows as `rejected`. */
-export interface JobRejection {
-  readonly name: string;
-  readonly reason: string;
-  readonly at: number;
-  readonly by: string;
-}
-
-export type CommitOutcome = 'added' | 'duplicate';
-
-export interface DocSummary {
-  readonly docId: DocId;
-  readonly epoch: number;
-  readonly heads: readonly string[];
-}
-
-/**
- * A fresh actor per process lifetime: after a crash that lost unflushed changes, reusing the old actor would
- * reissue sequence numbers peers already hold with different content.
- */
-export function actorFor(peerId: string, sessionSeed: Uint8Array): string {
-  return sha256Hex(Buffer.concat([Buffer.from(`${peerId}\0`), sessionSeed]), 32);
-}
-
-interface Slot {
-  readonly doc: FlatDoc;
-  readonly epoch: number;
-  entries?: Map<string, string>;
-  job?: { view: JobView | undefined; rejection: JobRejection | undefined; trust: number };
-  node?: { record: NodeRecord | undefined; allocations: AllocStatus[] };
-}
-
-export const RECORD_DOMAIN = 'node-entry';
-const MAX_NOTES = 256;
-
-const RECORD = 'record';
-const RETIRED = 'retired';
-const ALLOC = 'a:';
-
-export class MeshState {
-  readonly self: string;
-  private readonly actor: string;
   private readonly compactAfterChanges: number;
-  private readonly slots = new Map<DocId, Slot>();
-  private readonly dirty = new Set<DocId>();
   private readonly ownId: DocId;
   /** Once this session has written its own document, its local view is the truth and is never merged over. */
   private ownWritten = false;
@@ -137,12 +67,11 @@ export class MeshState {
   private trustGeneration = 0;
   private trustCache: { generation: number; view: TrustView } | undefined;
   /** What was ignored and why (forged records, unsigned events), for the shell to log once each. */
-  private notes: string[] = [];
-  private readonly noted = new Set<string>();
+  private readonly notes = new NoteLog();
 
   constructor(options: MeshStateOptions) {
+    super(options.actor);
     this.self = options.self;
-    this.actor = options.actor;
     this.compactAfterChanges = options.compactAfterChanges ?? 64;
     this.ownId = nodeDocId(options.self);
     this.sign = options.sign;
@@ -158,7 +87,7 @@ export class MeshState {
 
   submitJob(
     name: string,
-    spec: JsonValue,
+    spec: JsonValue | JobSpec,
     by: string,
     now: number,
   ): { outcome: SubmitOutcome; version: number; publish: GossipMessage[] } {
@@ -173,23 +102,12 @@ export class MeshState {
    */
   planSubmit(
     name: string,
-    spec: JsonValue,
+    spec: JsonValue | JobSpec,
     by: string,
     now: number,
   ): { outcome: SubmitOutcome; version: number; event?: JobEvent } {
     if (!isJobName(name)) throw new RangeError(`invalid job name: ${name}`);
-    const id = jobDocId(name);
-    const events = this.jobEvents(id);
-    const view = deriveJob(name, events);
-    const specText = canonicalJson(spec);
-    const base = { seq: nextSeq(events), at: now, by };
-    if (view && canonicalJson(view.current.spec) === specText) {
-      if (view.desired === 'running') return { outcome: 'unchanged', version: view.current.version };
-      return { outcome: 'started', version: view.current.version, event: { kind: 'start', ...base } };
-    }
-    const version = nextVersion(events);
-    const event: JobEvent = { kind: 'submit', ...base, version, spec: specText };
-    return { outcome: view ? 'updated' : 'created', version, event };
+    return planSubmitEvent(name, this.jobEvents(jobDocId(name)), spec, by, now);
   }
 
   /** The stop or purge event for `name`, unsigned; none when the job is missing or already stopped. */
@@ -200,15 +118,7 @@ export class MeshState {
     now: number,
   ): { outcome: StatusOutcome; event?: JobEvent } {
     const view = this.job(name);
-    if (!view) return { outcome: 'not-found' };
-    if (kind === 'stop' && view.desired === 'stopped') return { outcome: 'unchanged' };
-    const events = this.jobEvents(jobDocId(name));
-    const base = { seq: nextSeq(events), at: now, by };
-    const event: JobEvent =
-      kind === 'stop'
-        ? { kind: 'stop', ...base }
-        : { kind: 'purge', ...base, version: nextVersion(events) - 1 };
-    return { outcome: 'changed', event };
+    return planStatusEvent(view, view ? this.jobEvents(jobDocId(name)) : [], kind, by, now);
   }
 
   /**
@@ -242,50 +152,6 @@ export class MeshState {
     return this.stage(TRUST_DOC_ID, () => this.addTrustChange(change, now));
   }
 
-  private stage(
-    id: DocId,
-    write: () => { outcome: CommitOutcome; publish: GossipMessage[] },
-  ): StagedWrite | undefined {
-    const saved = this.slots.get(id);
-    const wasDirty = this.dirty.has(id);
-    // A.change outdates the document it is given: the copy keeps the replica's own document usable.
-    if (saved) this.slots.set(id, { doc: A.clone(saved.doc, { actor: this.actor }), epoch: saved.epoch });
-    try {
-      const { outcome, publish } = write();
-      const staged = this.slots.get(id);
-      if (outcome !== 'added' || !staged) return undefined;
-      return { docId: id, epoch: staged.epoch, base: saved?.doc, doc: staged.doc, publish };
-    } finally {
-      if (saved) this.slots.set(id, saved);
-      else this.slots.delete(id);
-      if (!wasDirty) this.dirty.delete(id);
-      // Views cached while the copy stood in may reflect it: bumping (never rewinding) invalidates them.
-      if (id === TRUST_DOC_ID) this.trustGeneration++;
-    }
-  }
-
-  /**
-   * Applies a stored `StagedWrite`; returns its gossip, or undefined when the document moved to another epoch
-   * meanwhile (a compaction): the caller stages again on the new copy.
-   */
-  applyStaged(staged: StagedWrite): readonly GossipMessage[] | undefined {
-    const current = this.slots.get(staged.docId);
-    if (current?.doc === staged.base) {
-      this.set(staged.docId, staged.doc);
-      return staged.publish;
-    }
-    // Changes that arrived while the write was being stored: the same epoch merges as a union.
-    if (!current || !staged.base || current.epoch !== staged.epoch || epochOf(staged.base) !== staged.epoch) {
-      return undefined;
-    }
-    try {
-      this.set(staged.docId, A.merge(A.clone(current.doc, { actor: this.actor }), staged.doc));
-      return staged.publish;
-    } catch {
-      return undefined;
-    }
-  }
-
   stopJob(name: string, by: string, now: number): { outcome: StatusOutcome; publish: GossipMessage[] } {
     return this.jobStatus(name, 'stop', by, now);
   }
@@ -298,12 +164,8 @@ export class MeshState {
   /** Adds an operator-signed trust change; one that would not count under the present chain is refused. */
   addTrustChange(change: TrustChange, now: number): { outcome: CommitOutcome; publish: GossipMessage[] } {
     if (!this.genesis) throw new RangeError('this mesh is open (no operators): there is nothing to change');
-    const [key, value] = trustEntry(change);
-    const slot = this.slots.get(TRUST_DOC_ID);
-    const entries = new Map(slot ? this.entries(slot) : []);
-    entries.set(key, value);
-    const rejected = deriveTrust(this.genesis, entries).rejected.find((r) => r.key === key);
-    if (rejected) throw new RangeError(`trust change refused: ${rejected.reason}`);
+    const slot = this.slot(TRUST_DOC_ID);
+    const [key, value] = checkedTrustEntry(this.genesis, slot ? this.entries(slot) : new Map(), change);
     if (!slot)
       return { outcome: 'added', publish: [this.replaceFresh(TRUST_DOC_ID, 0, [[key, value]], now)] };
     const next = writeEntries(slot.doc, [[key, value]], [], now);
@@ -319,9 +181,9 @@ export class MeshState {
   trust(): TrustView {
     if (!this.genesis) return { operators: new Set(), revoked: new Set(), drained: new Set(), rejected: [] };
     if (this.trustCache?.generation !== this.trustGeneration) {
-      const slot = this.slots.get(TRUST_DOC_ID);
+      const slot = this.slot(TRUST_DOC_ID);
       const view = deriveTrust(this.genesis, slot ? this.entries(slot) : new Map());
-      for (const { key, reason } of view.rejected) this.note(`${TRUST_DOC_ID} ${key}`, reason);
+      for (const { key, reason } of view.rejected) this.notes.note(`${TRUST_DOC_ID} ${key}`, reason);
       this.trustCache = { generation: this.trustGeneration, view };
     }
     return this.trustCache.view;
@@ -333,9 +195,7 @@ export class MeshState {
 
   /** What was ignored since the last call and why (each thing once): the shell logs it. */
   drainNotes(): string[] {
-    const out = this.notes;
-    this.notes = [];
-    return out;
+    return this.notes.drain();
   }
 
   /**
@@ -343,14 +203,14 @@ export class MeshState {
    * record was written: a peer that lacks the document applies it without a sync. Empty before the first write.
    */
   announceOwn(): GossipMessage[] {
-    const slot = this.slots.get(this.ownId);
+    const slot = this.slot(this.ownId);
     return slot ? [{ docId: this.ownId, epoch: slot.epoch, changes: A.getAllChanges(slot.doc) }] : [];
   }
 
   putNodeRecord(record: NodeRecord, now: number): GossipMessage[] {
     const checked = nodeRecordSchema.parse(record);
     if (checked.peerId !== this.self) throw new RangeError(`record of ${checked.peerId} is not ours`);
-    return this.writeOwn([[RECORD, this.ownEntry(RECORD, checked)]], [], now);
+    return this.writeOwn([[RECORD, ownEntryText(RECORD, checked, this.self, this.sign)]], [], now);
   }
 
   /** Call on state transitions only: the history of this document is what the mesh stores. */
@@ -358,14 +218,7 @@ export class MeshState {
     const checked = allocStatusSchema.parse(status);
     if (checked.node !== this.self) throw new RangeError(`allocation ${checked.allocId} runs elsewhere`);
     const key = ALLOC + checked.allocId;
-    return this.writeOwn([[key, this.ownEntry(key, checked)]], [], now);
-  }
-
-  /** The stored text of one of this node's entries: signed by its identity when records are owned. */
-  private ownEntry(key: string, value: NodeRecord | AllocStatus): string {
-    if (!this.sign) return canonicalJson(value);
-    const { sig } = signValue(RECORD_DOMAIN, { key, value }, this.self, this.sign);
-    return canonicalJson({ ...value, sig });
+    return this.writeOwn([[key, ownEntryText(key, checked, this.self, this.sign)]], [], now);
   }
 
   removeAllocStatus(allocId: string, now: number): GossipMessage[] {
@@ -380,7 +233,7 @@ export class MeshState {
   retireNode(peerId: string, by: string, now: number): GossipMessage[] {
     if (peerId === this.self) throw new RangeError('a node does not retire itself');
     const id = nodeDocId(peerId);
-    const slot = this.slots.get(id);
+    const slot = this.slot(id);
     if (!slot || this.entries(slot).has(RETIRED)) return [];
     return [this.replaceFresh(id, slot.epoch + 1, [[RETIRED, canonicalJson({ at: now, by })]], now)];
   }
@@ -388,35 +241,11 @@ export class MeshState {
   // ---- remote input ----
 
   applyGossip(message: GossipMessage, now: number): ApplyOutcome {
-    const { docId, epoch, changes } = message;
-    if (!parseDocId(docId)) return { kind: 'rejected', reason: `invalid document id ${docId}` };
-    const slot = this.slots.get(docId);
-    if (slot && epoch < slot.epoch) return { kind: 'stale-epoch' };
-    const hashes: string[] = [];
-    for (const change of changes) {
-      const checked = checkChange(change);
-      if (!checked.ok) return { kind: 'rejected', reason: checked.error };
-      hashes.push(checked.value.hash);
-    }
-    let next: FlatDoc;
-    try {
-      if (slot && epoch === slot.epoch) {
-        if (A.hasHeads(slot.doc, hashes)) return { kind: 'duplicate' };
-        // Changes whose dependencies are missing wait in Automerge's queue (and in saved bytes) until sync brings
-        // the rest: checkChange above is what keeps a queued change from making the document unloadable.
-        [next] = A.applyChanges(A.clone(slot.doc), [...changes]);
-      } else {
-        [next] = A.applyChanges(A.init<Record<string, unknown>>({ actor: this.actor }), [...changes]);
-        // A new epoch is adopted whole or not at all; sync brings the missing part.
-        if (A.getMissingDeps(next, []).length > 0) return { kind: 'missing-deps' };
-      }
-    } catch (e) {
-      return { kind: 'rejected', reason: `unusable changes: ${e instanceof Error ? e.message : String(e)}` };
-    }
-    if (epochOf(next) !== epoch) return { kind: 'rejected', reason: `changes do not match epoch ${epoch}` };
-    const publish = this.integrate(docId, next, now);
+    const candidate = gossipCandidate(this.slot(message.docId), message, this.actor);
+    if (candidate.kind !== 'candidate') return candidate;
+    const publish = this.integrate(message.docId, candidate.next, now);
     if (!publish.ok) return { kind: 'rejected', reason: publish.error };
-    return A.getMissingDeps(next, []).length > 0
+    return A.getMissingDeps(candidate.next, []).length > 0
       ? { kind: 'missing-deps' }
       : { kind: 'applied', publish: publish.value };
   }
@@ -457,98 +286,14 @@ export class MeshState {
 
   // ---- for the sync engine and the storage shell ----
 
-  summaries(): DocSummary[] {
-    return [...this.slots.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(([docId, slot]) => ({ docId, epoch: slot.epoch, heads: A.getHeads(slot.doc) }));
-  }
-
-  epochOf(docId: DocId): number | undefined {
-    return this.slots.get(docId)?.epoch;
-  }
-
-  /** Documents holding changes whose dependencies have not arrived: the shell should sync. */
-  missingDeps(): DocId[] {
-    return [...this.slots.entries()]
-      .filter(([, slot]) => A.getMissingDeps(slot.doc, []).length > 0)
-      .map(([docId]) => docId);
-  }
-
-  /** Full document bytes (A.save): what storage and sync send for a document the other side lacks. */
-  save(docId: DocId): Uint8Array | undefined {
-    const slot = this.slots.get(docId);
-    return slot && A.save(slot.doc);
-  }
-
-  /** The changes since `heads` as one chunk (A.saveSince), for the append log. */
-  saveSince(docId: DocId, heads: readonly string[]): Uint8Array | undefined {
-    const slot = this.slots.get(docId);
-    return slot && A.saveSince(slot.doc, [...heads]);
-  }
-
-  heads(docId: DocId): string[] | undefined {
-    const slot = this.slots.get(docId);
-    return slot && A.getHeads(slot.doc);
-  }
-
-  /** Documents changed (locally or by peers) since the last call. */
-  drainDirty(): DocId[] {
-    const out = [...this.dirty];
-    this.dirty.clear();
-    return out;
-  }
-
-  /**
-   * Loads stored bytes (a save or a saveSince chunk) without any of the replication rules: what was stored was
-   * already their result. A higher epoch replaces, an equal one merges, a lower one is ignored.
-   */
-  restore(docId: DocId, epoch: number, bytes: Uint8Array): Result<'loaded' | 'ignored'> {
-    if (!parseDocId(docId)) return err(`invalid document id ${docId}`);
-    const slot = this.slots.get(docId);
-    if (slot && epoch < slot.epoch) return ok('ignored');
-    try {
-      const doc =
-        slot && epoch === slot.epoch
-          ? A.loadIncremental(A.clone(slot.doc), bytes)
-          : A.load<Record<string, unknown>>(bytes, { actor: this.actor });
-      if (epochOf(doc) !== epoch) return err(`${docId}: stored epoch ${epoch} does not match its content`);
-      this.slots.set(docId, { doc, epoch });
-      return ok('loaded');
-    } catch (e) {
-      return err(`${docId}: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  }
-
   /** A whole document from a peer (sync of a document this side lacks or holds at a lower epoch). */
   receiveSnapshot(docId: DocId, epoch: number, bytes: Uint8Array, now: number): ApplyOutcome {
-    if (!parseDocId(docId)) return { kind: 'rejected', reason: `invalid document id ${docId}` };
-    const slot = this.slots.get(docId);
-    if (slot && epoch < slot.epoch) return { kind: 'stale-epoch' };
-    let next: FlatDoc;
-    try {
-      const loaded = A.load<Record<string, unknown>>(bytes, { actor: this.actor });
-      next = slot && epoch === slot.epoch ? A.merge(A.clone(slot.doc), loaded) : loaded;
-    } catch (e) {
-      return { kind: 'rejected', reason: `unusable document: ${e instanceof Error ? e.message : String(e)}` };
-    }
-    if (epochOf(next) !== epoch)
-      return { kind: 'rejected', reason: `document does not match epoch ${epoch}` };
-    if (slot && headsKey(next) === headsKey(slot.doc)) return { kind: 'duplicate' };
-    const publish = this.integrate(docId, next, now);
+    const candidate = snapshotCandidate(this.slot(docId), docId, epoch, bytes, this.actor);
+    if (candidate.kind !== 'candidate') return candidate;
+    const publish = this.integrate(docId, candidate.next, now);
     return publish.ok
       ? { kind: 'applied', publish: publish.value }
       : { kind: 'rejected', reason: publish.error };
-  }
-
-  generateSyncMessage(docId: DocId, state: A.SyncState): [A.SyncState, Uint8Array | null] {
-    const slot = this.slots.get(docId);
-    if (!slot) return [state, null];
-    try {
-      return A.generateSyncMessage(slot.doc, state);
-    } catch {
-      // A state Automerge cannot use (whatever a peer managed to put in it) costs a fresh start, not the session.
-      return A.generateSyncMessage(slot.doc, A.initSyncState());
-    }
   }
 
   receiveSyncMessage(
@@ -557,15 +302,11 @@ export class MeshState {
     message: Uint8Array,
     now: number,
   ): Result<{ state: A.SyncState; publish: GossipMessage[] }> {
-    const slot = this.slots.get(docId);
-    if (!slot) return err(`no document ${docId}`);
-    const checked = checkSyncMessage(message);
-    if (!checked.ok) return err(`${docId}: ${checked.error}`);
+    const candidate = syncCandidate(this.slot(docId), docId, state, message);
+    if (!candidate.ok) return candidate;
+    const { state: nextState, next } = candidate.value;
+    if (!next) return ok({ state: nextState, publish: [] });
     try {
-      const [next, nextState] = A.receiveSyncMessage(A.clone(slot.doc), state, message);
-      if (epochOf(next) !== slot.epoch) return err(`${docId}: sync message changes the epoch`);
-      const changed = headsKey(next) !== headsKey(slot.doc);
-      if (!changed) return ok({ state: nextState, publish: [] });
       const publish = this.integrate(docId, next, now);
       return publish.ok
         ? ok({ state: nextState, publish: publish.value })
@@ -577,23 +318,8 @@ export class MeshState {
 
   // ---- internals ----
 
-  private entries(slot: Slot): Map<string, string> {
-    slot.entries ??= entriesOf(slot.doc);
-    return slot.entries;
-  }
-
-  private set(docId: DocId, doc: FlatDoc): void {
-    this.slots.set(docId, { doc, epoch: epochOf(doc) });
-    this.dirty.add(docId);
+  protected changed(docId: DocId): void {
     if (docId === TRUST_DOC_ID) this.trustGeneration++;
-  }
-
-  private note(what: string, reason: string): void {
-    const key = `${what}\0${reason}`;
-    if (this.noted.has(key)) return;
-    if (this.noted.size >= 4 * MAX_NOTES) this.noted.clear();
-    this.noted.add(key);
-    if (this.notes.length < MAX_NOTES) this.notes.push(`${what}: ${reason}`);
   }
 
   /** The events of a job that count: all of them in an open mesh, the operator-signed ones in a closed one. */
@@ -601,26 +327,18 @@ export class MeshState {
     return this.splitJobEvents(id).accepted;
   }
 
-  private splitJobEvents(id: DocId): { accepted: KeyedEvent[]; rejected: [KeyedEvent, string][] } {
-    const slot = this.slots.get(id);
+  private splitJobEvents(id: DocId): ReturnType<typeof splitJobEvents> {
+    const slot = this.slot(id);
     const all = slot ? readEvents(this.entries(slot)) : [];
     const parsed = parseDocId(id);
-    if (!this.genesis || parsed?.kind !== 'job') return { accepted: all, rejected: [] };
-    const operators = this.trust().operators;
-    const accepted: KeyedEvent[] = [];
-    const rejected: [KeyedEvent, string][] = [];
-    for (const e of all) {
-      const reason = jobEventRejection(parsed.name, e.event, operators);
-      if (reason) rejected.push([e, reason]);
-      else accepted.push(e);
-    }
-    return { accepted, rejected };
+    const operators = this.genesis && parsed?.kind === 'job' ? this.trust().operators : undefined;
+    return splitJobEvents(parsed?.kind === 'job' ? parsed.name : '', all, operators);
   }
 
   /** Every job document's derived view and rejection, by document id. */
-  private jobSlots(): NonNullable<Slot['job']>[] {
-    const out: NonNullable<Slot['job']>[] = [];
-    for (const id of [...this.slots.keys()].sort()) {
+  private jobSlots(): JobSlotView[] {
+    const out: JobSlotView[] = [];
+    for (const id of [...this.ids()].sort()) {
       const parsed = parseDocId(id);
       const job = parsed?.kind === 'job' ? this.jobView(id, parsed.name) : undefined;
       if (job) out.push(job);
@@ -628,71 +346,38 @@ export class MeshState {
     return out;
   }
 
-  private jobView(id: DocId, name: string): NonNullable<Slot['job']> | undefined {
-    const slot = this.slots.get(id);
+  private jobView(id: DocId, name: string): JobSlotView | undefined {
+    const slot = this.slot(id);
     if (!slot) return undefined;
     if (slot.job?.trust === this.trustGeneration) return slot.job;
-    const { accepted, rejected } = this.splitJobEvents(id);
-    const newest = accepted.reduce<KeyedEvent | undefined>(
-      (max, e) => (max && compareEvents(max, e) >= 0 ? max : e),
-      undefined,
-    );
-    let rejection: JobRejection | undefined;
-    for (const [e, reason] of rejected) {
-      this.note(`${id} ${e.key}`, reason);
-      if (newest && compareEvents(e, newest) < 0) continue;
-      if (!rejection || e.event.at >= rejection.at)
-        rejection = { name, reason, at: e.event.at, by: e.event.by };
-    }
-    slot.job = { view: deriveJob(name, accepted), rejection, trust: this.trustGeneration };
+    const split = this.splitJobEvents(id);
+    const rejection = jobRejectionOf(name, split, (e, reason) => this.notes.note(`${id} ${e.key}`, reason));
+    slot.job = { view: deriveJob(name, split.accepted), rejection, trust: this.trustGeneration };
     return slot.job;
   }
 
   /** Node documents that count: not retired, not of a revoked device; with their verified records. */
-  private *liveNodes(): Generator<[string, NonNullable<Slot['node']>]> {
+  private *liveNodes(): Generator<[string, NodeEntries]> {
     const revoked = this.trust().revoked;
-    for (const [id, slot] of this.slots) {
+    for (const [id, slot] of this.slots()) {
       const parsed = parseDocId(id);
       if (parsed?.kind !== 'node' || revoked.has(parsed.peerId)) continue;
       const entries = this.entries(slot);
       if (entries.has(RETIRED)) continue;
-      slot.node ??= this.readNode(id, parsed.peerId, entries);
+      slot.node ??= readNodeEntries(
+        parsed.peerId,
+        entries,
+        this.sign && ((key, value, text) => this.owned(id, key, value, text)),
+      );
       yield [parsed.peerId, slot.node];
     }
   }
 
-  private readNode(id: DocId, peerId: string, entries: Map<string, string>): NonNullable<Slot['node']> {
-    let record: NodeRecord | undefined;
-    const allocations: AllocStatus[] = [];
-    for (const [key, text] of entries) {
-      if (key === RECORD) {
-        const value = parseStored(nodeRecordSchema, text);
-        if (value?.peerId === peerId && this.owned(id, key, value, text)) record = value;
-      } else if (key.startsWith(ALLOC)) {
-        const status = parseStored(allocStatusSchema, text);
-        if (
-          status &&
-          status.node === peerId &&
-          ALLOC + status.allocId === key &&
-          this.owned(id, key, status, text)
-        )
-          allocations.push(status);
-      }
-    }
-    return { record, allocations };
-  }
-
   /** With owned records on, an entry counts only with its owner's signature; a forgery is noted. */
   private owned(id: DocId, key: string, value: NodeRecord | AllocStatus, text: string): boolean {
-    if (!this.sign) return true;
-    const owner = 'peerId' in value ? value.peerId : value.node;
-    // Verified over the stored JSON, not the parsed value: an agent whose schema lacks a field a newer owner
-    // wrote must still accept the owner's signature. The caller parsed `text` already, so it is JSON.
-    const { sig: raw, ...stored } = parseJson(text) as Record<string, unknown>;
-    const sig = signatureField.safeParse({ sig: raw }).data?.sig;
-    if (sig && verifyValue(RECORD_DOMAIN, { key, value: stored }, { signer: owner, sig })) return true;
-    this.note(`${id} ${key}`, sig ? 'forged owner signature' : 'unsigned record');
-    return false;
+    const problem = ownerSignatureProblem(key, value, text);
+    if (problem) this.notes.note(`${id} ${key}`, problem);
+    return problem === undefined;
   }
 
   private jobStatus(
@@ -708,7 +393,7 @@ export class MeshState {
 
   private addJobEvents(id: DocId, events: readonly KeyedEvent[], now: number): GossipMessage[] {
     const puts = events.map((e) => [e.key, eventText(e.event)] as const);
-    const slot = this.slots.get(id);
+    const slot = this.slot(id);
     if (!slot) return [this.replaceFresh(id, 0, puts, now)];
     const next = writeEntries(slot.doc, puts, [], now);
     if (next === slot.doc) return [];
@@ -731,7 +416,7 @@ export class MeshState {
   private writeOwn(puts: [string, string][], deletes: string[], now: number): GossipMessage[] {
     this.ownWritten = true;
     const id = this.ownId;
-    const slot = this.slots.get(id);
+    const slot = this.slot(id);
     if (!slot) return [this.replaceFresh(id, 0, puts, now)];
     const current = this.entries(slot);
     if (current.has(RETIRED)) {
@@ -779,7 +464,7 @@ export class MeshState {
    *   written back the same way.
    */
   private adopt(id: DocId, next: FlatDoc, now: number): GossipMessage[] {
-    const slot = this.slots.get(id);
+    const slot = this.slot(id);
     if (slot && id === this.ownId && this.ownWritten) {
       const epoch = Math.max(epochOf(next), slot.epoch) + 1;
       return [this.replaceFresh(id, epoch, this.entries(slot), now)];
@@ -811,5 +496,3 @@ export class MeshState {
     return [{ docId: TRUST_DOC_ID, epoch: epochOf(written), changes: [A.getLastLocalChange(written)!] }];
   }
 }
-
-const signatureField = z.object({ sig: z.string().max(128) });

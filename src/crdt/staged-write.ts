@@ -1,7 +1,7 @@
 import * as A from './automerge.js';
 import type { DocId } from './doc-id.js';
 import type { FlatDoc } from './flat-doc.js';
-import type { GossipMessage } from './mesh-state.js';
+import type { GossipMessage } from './gossip-message.js';
 
 /**
  * A local write computed but not yet applied to the replica (`MeshState.stageJobEvent`). The shell stores it

@@ -3,7 +3,8 @@ import { ok, type Result } from '../lib/result.js';
 import type * as A from './automerge.js';
 import { ByteWriter } from './byte-codec.js';
 import type { DocId } from './doc-id.js';
-import type { DocSummary, GossipMessage, MeshState } from './mesh-state.js';
+import type { DocSummary, GossipMessage } from './gossip-message.js';
+import type { MeshState } from './mesh-state.js';
 import type { PeerSyncStates } from './peer-sync-states.js';
 import {
   type DocBytes,

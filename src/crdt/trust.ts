@@ -141,3 +141,17 @@ function applyChanges(
 function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
   return a.size === b.size && [...a].every((x) => b.has(x));
 }
+
+/** The entry `change` adds; a change that would not count under the chain `entries` hold is refused (thrown). */
+export function checkedTrustEntry(
+  genesis: readonly string[],
+  entries: ReadonlyMap<string, string>,
+  change: TrustChange,
+): [string, string] {
+  const [key, value] = trustEntry(change);
+  const next = new Map(entries);
+  next.set(key, value);
+  const rejected = deriveTrust(genesis, next).rejected.find((r) => r.key === key);
+  if (rejected) throw new RangeError(`trust change refused: ${rejected.reason}`);
+  return [key, value];
+}

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { PeerId } from '@libp2p/interface';
 import type { JobVersion } from '../crdt/job-log.js';
 import type { JobSpec } from '../crdt/job-spec.js';
+import { jobVersion, readJobSpec } from '../crdt/job-specs.js';
 import { trustRootOf } from '../crdt/trust.js';
 import type { Logger } from '../lib/logger.js';
 import type { Result } from '../lib/result.js';
@@ -23,7 +24,7 @@ import { KnownPeers } from './net/known-peers.js';
 import { createHost, type HostOptions, type MeshHost } from './net/libp2p-host.js';
 import { type DialError, dialableAddresses, PeerDialer } from './net/peer-dialer.js';
 import { PeerExchange } from './net/peer-exchange.js';
-import { type PeerLiveness, readJobSpec } from './placement/placement-input.js';
+import type { PeerLiveness } from './placement/placement-input.js';
 import { placementLiveness } from './placement/placement-liveness.js';
 import type { AgentConfig } from './setup/config.js';
 import { prepareDataDir } from './setup/data-dir.js';
@@ -349,7 +350,7 @@ export class Agent {
     const images = new Set<string>();
     for (const [job, version] of copies) {
       const view = state.state.job(job);
-      const entry = view?.history.find((v) => v.version === version) ?? view?.current;
+      const entry = jobVersion(view, version) ?? view?.current;
       const spec = entry ? this.#readSpec(entry) : undefined;
       if (spec?.ok && spec.value.driver === 'docker' && spec.value.image) images.add(spec.value.image);
     }
@@ -369,7 +370,7 @@ export class Agent {
 
   /** Through placement's cache: every version placement reads is validated once, not once per question. */
   #readSpec(entry: JobVersion): Result<JobSpec> {
-    return this.#workloads?.placement.spec(entry) ?? readJobSpec(entry.spec);
+    return this.#workloads?.placement.specs.read(entry) ?? readJobSpec(entry);
   }
 
   /** Image sharing: the layer store, the protocol between agents, the endpoint Docker pulls through. */

@@ -21,20 +21,18 @@
  * Stability: a live copy whose node can be heard stays where it is; only slots without such a copy are
  * placed, so a new node takes nothing over and a lost node moves only its own slots.
  */
-import { canonicalJson } from '../crdt/canonical-json.js';
 import { allocId, parseAllocId } from './alloc-id.js';
+import { Candidates } from './candidates.js';
+import { canonical, compareStrings } from './canonical-order.js';
 import { hostPorts, Usage } from './capacity.js';
-import { feasibilityClass, staticFilter } from './feasibility.js';
-import { finish, HASH_SEED, mixInt, mixString, rendezvous } from './hash.js';
-import { buildNodeTable, type Heard, type NodeInfo, type NodeTable } from './node-table.js';
-import { isLive, reconcile, type SlotCopy } from './reconcile.js';
-import { type ClassRing, classRing, ringOrder, ringStart } from './ring.js';
+import { nodeScore } from './node-score.js';
+import { buildNodeTable, type NodeTable } from './node-table.js';
+import { isLive, reconcile } from './reconcile.js';
 import { deriveRollout, movesNow, type SlotProgress, targetJob } from './rollout.js';
-import { affinityScore, finalScore, fitScore } from './score.js';
+import { type Copy, handedOver, type JobWork, type SlotWork, unheardRival } from './slot-work.js';
 import type {
   Desired,
   DesiredAlloc,
-  Dimension,
   LivenessView,
   PlacementFailure,
   Rollout,
@@ -48,94 +46,10 @@ import type {
 
 const NOMAD_DISCONNECT: SchedDisconnect = { lostAfter: 0, replace: true, reconcile: 'best_score' };
 
-/** Nomad's limit iterator skips up to this many negatively scored nodes looking for better ones. */
-const MAX_SKIP = 3;
-
-interface Copy extends SlotCopy {
-  /** Set once every copy is counted (see #scoreCopies). */
-  score: number;
-  readonly record: SchedAllocation;
-  readonly slot: number;
-  /** -1 when the node has no record. */
-  readonly nodeIndex: number;
-  readonly heard: Heard;
-}
-
-interface SlotWork {
-  readonly slot: number;
-  readonly copies: readonly Copy[];
-  survivor: Copy | undefined;
-  /**
-   * The survivor only stands in for an unheard copy that would beat it were its node heard. It yields
-   * capacity to every other survivor, so that a node dropping out cannot revive a duplicate that then
-   * evicts copies the node never ran.
-   */
-  readonly standsIn: boolean;
-  readonly unknown: readonly Copy[];
-  /**
-   * No heard copy survived, yet a new one is unnecessary: a copy on an unheard node still waits out
-   * `lostAfter` (or must not be replaced), or a batch run finished. A survivor displaced later by an update
-   * or an eviction is always replaced.
-   */
-  readonly covered: boolean;
-  /** A slot moving to a new version tries its old node first (see handedOver). */
-  preferred: number | undefined;
-}
-
-interface JobWork {
-  readonly job: SchedJob;
-  readonly slots: readonly SlotWork[];
-}
-
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Sorted by key; of two items with one key, the one with the greater canonical JSON, whatever came first. */
-function canonical<T>(items: readonly T[], key: (item: T) => string): T[] {
-  const sorted = [...items].sort((a, b) => compareStrings(key(a), key(b)));
-  const out: T[] = [];
-  for (const item of sorted) {
-    const last = out[out.length - 1];
-    if (last !== undefined && key(last) === key(item)) {
-      if (canonicalJson(item) > canonicalJson(last)) out[out.length - 1] = item;
-    } else {
-      out.push(item);
-    }
-  }
-  return out;
-}
-
-/**
- * The node of an older-version copy that finished because its slot was being updated: its successor goes
- * there first, so that the evaluations between the old copy stopping and the new one starting agree on
- * where (and so on the id of) the new copy.
- */
-function handedOver(job: SchedJob, copies: readonly Copy[]): number | undefined {
-  let latest: Copy | undefined;
-  for (const c of copies) if (latest === undefined || c.generation > latest.generation) latest = c;
-  if (latest === undefined || latest.state !== 'complete' || latest.jobVersion === job.version)
-    return undefined;
-  return latest.nodeIndex >= 0 ? latest.nodeIndex : undefined;
-}
-
-/** Above every real score, which lies in [-1, 1] in millionths. */
-const UNSCORED = Number.MAX_SAFE_INTEGER;
-
-/**
- * An unheard copy as a rival of the slot's heard survivor. A copy whose node has no record cannot be scored;
- * it is taken to score best, so the heard copy yields capacity rather than evicting anything for it.
- */
-function unheardRival(c: Copy): SlotCopy {
-  return c.nodeIndex >= 0 ? c : { ...c, score: UNSCORED };
-}
-
 class Placer {
   readonly #table: NodeTable;
-  readonly #order: readonly NodeInfo[];
   readonly #usage: Usage;
-  readonly #rings = new Map<string, ClassRing>();
-  readonly #jobRings = new Map<SchedJob, ClassRing>();
+  readonly #candidates: Candidates;
   readonly #now: number;
   readonly allocs: DesiredAlloc[] = [];
   readonly stops: StopDecision[] = [];
@@ -146,8 +60,8 @@ class Placer {
 
   constructor(table: NodeTable, now: number) {
     this.#table = table;
-    this.#order = ringOrder(table.nodes);
     this.#usage = new Usage(table.nodes);
+    this.#candidates = new Candidates(table, this.#usage);
     this.#now = now;
   }
 
@@ -239,23 +153,10 @@ class Placer {
         for (const c of copies) {
           if (!isLive(c.state) || c.nodeIndex < 0) continue;
           const info = this.#table.nodes[c.nodeIndex]!;
-          c.score = this.#score(job, info, standing, (counts.get(c.nodeIndex) ?? 1) - 1, false, 0);
+          c.score = nodeScore(job, info, standing, (counts.get(c.nodeIndex) ?? 1) - 1, false, 0);
         }
       }
     }
-  }
-
-  /** `extra` is what the copy being scored adds to the node's usage (0 when it is already counted). */
-  #score(job: SchedJob, info: NodeInfo, usage: Usage, collisions: number, penalised: boolean, extra: 0 | 1) {
-    const fit = fitScore(
-      job.scheduling?.algorithm ?? 'binpack',
-      info.capCpu,
-      info.capMemory,
-      usage.cpu[info.index]! + extra * job.resources.cpu,
-      usage.memory[info.index]! + extra * job.resources.memory,
-    );
-    const affinity = job.affinities === undefined ? 0 : affinityScore(job.affinities, info.node);
-    return finalScore(fit, affinity, collisions, job.count, penalised);
   }
 
   #reconcileJob(job: SchedJob, slotCopies: Copy[][] | undefined): JobWork {
@@ -343,9 +244,10 @@ class Placer {
       if (s.covered) continue;
       const generation = s.copies.reduce((g, c) => Math.max(g, c.generation + 1), 0);
       // Usage only grows while one job is placed, so once a slot finds no room, neither will the next.
-      const chosen = failure === undefined ? this.#choose(job, s, generation, ports, collisions) : undefined;
+      const chosen =
+        failure === undefined ? this.#candidates.choose(job, s, generation, ports, collisions) : undefined;
       if (chosen === undefined) {
-        failure ??= this.#explain(job, ports);
+        failure ??= this.#candidates.explain(job, ports);
         this.unplaced.push({ job: job.name, jobVersion: job.version, slot: s.slot, failure });
         continue;
       }
@@ -397,107 +299,6 @@ class Placer {
     }
   }
 
-  #choose(
-    job: SchedJob,
-    s: SlotWork,
-    generation: number,
-    ports: readonly string[],
-    collisions: ReadonlyMap<number, number>,
-  ): { node: number; score: number } | undefined {
-    const failedOn = s.copies.filter((c) => c.state === 'failed' && c.jobVersion === job.version);
-    const rank = (node: number) =>
-      this.#score(
-        job,
-        this.#table.nodes[node]!,
-        this.#usage,
-        collisions.get(node) ?? 0,
-        failedOn.some((c) => c.nodeIndex === node),
-        1,
-      );
-
-    if (s.preferred !== undefined) {
-      const info = this.#table.nodes[s.preferred]!;
-      if (
-        info.condition === 'ready' &&
-        staticFilter(job, info.node) === undefined &&
-        this.#usage.exhausted(s.preferred, job, ports) === undefined
-      ) {
-        return { node: s.preferred, score: rank(s.preferred) };
-      }
-    }
-
-    const ring = this.#ring(job);
-    const size = ring.members.length;
-    if (size === 0) return undefined;
-    const key = finish(mixInt(mixInt(mixString(HASH_SEED, job.name), s.slot), generation));
-    const limit = job.type === 'batch' ? 2 : Math.max(2, Math.ceil(Math.log2(this.#table.readyCount)));
-
-    const best = new Best(key, this.#table.nodes);
-    const bestSkipped = new Best(key, this.#table.nodes);
-    let taken = 0;
-    let skipped = 0;
-    for (
-      let step = 0, i = ringStart(ring, key);
-      step < size && taken < limit;
-      step++, i = i + 1 === size ? 0 : i + 1
-    ) {
-      const node = ring.members[i]!;
-      if (this.#usage.exhausted(node, job, ports) !== undefined) continue;
-      const score = rank(node);
-      if (score < 0 && skipped < MAX_SKIP) {
-        skipped++;
-        bestSkipped.offer(node, score);
-      } else {
-        taken++;
-        best.offer(node, score);
-      }
-    }
-    if (taken < limit) best.merge(bestSkipped);
-    return best.choice();
-  }
-
-  /** Nodes that are ready and statically feasible for the job, in ring order; shared by its class. */
-  #ring(job: SchedJob): ClassRing {
-    const known = this.#jobRings.get(job);
-    if (known !== undefined) return known;
-    const key = feasibilityClass(job);
-    let ring = this.#rings.get(key);
-    if (ring === undefined) {
-      ring = classRing(
-        this.#order,
-        (info) => info.condition === 'ready' && staticFilter(job, info.node) === undefined,
-      );
-      this.#rings.set(key, ring);
-    }
-    this.#jobRings.set(job, ring);
-    return ring;
-  }
-
-  #explain(job: SchedJob, ports: readonly string[]): PlacementFailure {
-    const filtered = new Map<string, number>();
-    const exhausted: Record<Dimension, number> = { cpu: 0, memory: 0, ports: 0 };
-    let nodesIneligible = 0;
-    for (const info of this.#table.nodes) {
-      if (info.condition !== 'ready') {
-        nodesIneligible++;
-        continue;
-      }
-      const filter = staticFilter(job, info.node);
-      if (filter !== undefined) {
-        filtered.set(filter, (filtered.get(filter) ?? 0) + 1);
-        continue;
-      }
-      const dimension = this.#usage.exhausted(info.index, job, ports);
-      if (dimension !== undefined) exhausted[dimension]++;
-    }
-    return {
-      nodesEvaluated: this.#table.nodes.length,
-      nodesIneligible,
-      filtered: Object.fromEntries([...filtered].sort((a, b) => compareStrings(a[0], b[0]))),
-      exhausted,
-    };
-  }
-
   #emit(job: SchedJob, c: Copy, status: DesiredAlloc['status']): void {
     this.allocs.push({
       allocId: c.allocId,
@@ -515,43 +316,6 @@ class Placer {
   #stop(record: SchedAllocation, reason: StopDecision['reason']): void {
     if (isLive(record.state))
       this.stops.push({ allocId: record.allocId, job: record.job, node: record.node, reason });
-  }
-}
-
-/** Highest score; ties by rendezvous weight of (copy, node), then by peer id. */
-class Best {
-  node = -1;
-  score = 0;
-  weight = 0;
-  readonly #key: number;
-  readonly #nodes: readonly NodeInfo[];
-
-  constructor(key: number, nodes: readonly NodeInfo[]) {
-    this.#key = key;
-    this.#nodes = nodes;
-  }
-
-  offer(node: number, score: number): void {
-    const weight = rendezvous(this.#key, this.#nodes[node]!.hash);
-    if (
-      this.node < 0 ||
-      score > this.score ||
-      (score === this.score &&
-        (weight > this.weight ||
-          (weight === this.weight && this.#nodes[node]!.node.peerId < this.#nodes[this.node]!.node.peerId)))
-    ) {
-      this.node = node;
-      this.score = score;
-      this.weight = weight;
-    }
-  }
-
-  merge(other: Best): void {
-    if (other.node >= 0) this.offer(other.node, other.score);
-  }
-
-  choice(): { node: number; score: number } | undefined {
-    return this.node < 0 ? undefined : { node: this.node, score: this.score };
   }
 }
 

@@ -8,9 +8,9 @@
  * would call the job's running copies orphans and stop them, and an agent that merely cannot read a spec must
  * not stop the fleet's work.
  */
-import type { JsonValue } from '../../crdt/canonical-json.js';
 import type { JobVersion, JobView } from '../../crdt/job-log.js';
-import { type JobSpec, jobSpecToInput, validateJobSpec } from '../../crdt/job-spec.js';
+import type { JobSpec } from '../../crdt/job-spec.js';
+import { readJobSpec } from '../../crdt/job-specs.js';
 import type { AllocStatus, NodeRecord } from '../../crdt/records.js';
 import { compareText } from '../../lib/compare-text.js';
 import type { Result } from '../../lib/result.js';
@@ -65,7 +65,7 @@ export function placementInput(
   liveness: readonly PeerLiveness[],
   self: string,
   now: number,
-  readSpec: SpecReader = (version) => readJobSpec(version.spec),
+  readSpec: SpecReader = readJobSpec,
 ): PlacementInput {
   const jobs: SchedJob[] = [];
   const skipped: SkippedJob[] = [];
@@ -93,21 +93,6 @@ export function placementInput(
       .map(schedAllocation),
     liveness: livenessView(liveness, self, now),
     skipped,
-  };
-}
-
-/** Specs are stored normalised (`JobSpec`); reading one back validates it through the user-facing form. */
-export function readJobSpec(stored: JsonValue): Result<JobSpec> {
-  let result: ReturnType<typeof validateJobSpec>;
-  try {
-    result = validateJobSpec(jobSpecToInput(stored as unknown as JobSpec));
-  } catch (e) {
-    return { ok: false, error: `unreadable spec: ${e instanceof Error ? e.message : String(e)}` };
-  }
-  if (result.ok) return { ok: true, value: result.spec };
-  return {
-    ok: false,
-    error: result.issues.map((i) => `${i.path.join('.') || '(spec)'}: ${i.message}`).join('; '),
   };
 }
 

@@ -1,8 +1,6 @@
 import { canonicalJson } from '../../crdt/canonical-json.js';
-import type { JobVersion } from '../../crdt/job-log.js';
-import type { JobSpec } from '../../crdt/job-spec.js';
+import { JobSpecs } from '../../crdt/job-specs.js';
 import { compareText } from '../../lib/compare-text.js';
-import type { Result } from '../../lib/result.js';
 import {
   type Desired,
   type DesiredStatus,
@@ -17,7 +15,6 @@ import {
   type PeerLiveness,
   type PlacementInput,
   placementInput,
-  readJobSpec,
   type SkippedJob,
   type StateViews,
 } from './placement-input.js';
@@ -116,8 +113,8 @@ export class PlacementService {
   readonly #options: PlacementServiceOptions;
   readonly #debounceMs: number;
   readonly #listeners = new Set<PlanListener>();
-  /** Validating a spec costs more than placing it: specs are read once per content hash. */
-  #specs = new Map<string, Result<JobSpec>>();
+  /** Job specs, validated once per content hash; what placement stops reading is forgotten at its next run. */
+  readonly specs = new JobSpecs();
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Wakes placement when time alone changes it (`Desired.revisitAt`); replaced by every placement. */
   #revisit: ReturnType<typeof setTimeout> | undefined;
@@ -150,20 +147,14 @@ export class PlacementService {
     }
     const { self } = this.#options;
     const now = this.#options.now();
-    const used = new Map<string, Result<JobSpec>>();
-    const readSpec = (version: JobVersion) => {
-      const spec = this.spec(version);
-      used.set(version.specHash, spec);
-      return spec;
-    };
     const input = placementInput(
       this.#options.readState(),
       this.#options.readLiveness(),
       self,
       now,
-      readSpec,
+      (version) => this.specs.read(version),
     );
-    this.#specs = used;
+    this.specs.forgetUnread();
     const desired = place(input.jobs, input.nodes, input.allocations, input.liveness, now);
     this.#armRevisit(desired.revisitAt, now);
     const local = plan(
@@ -182,19 +173,6 @@ export class PlacementService {
         this.#report(error);
       }
     }
-  }
-
-  /**
-   * A job version's spec, validated once per content hash: the reconciler and the image store ask for the
-   * versions placement already read. What placement stops using is forgotten at its next run.
-   */
-  spec(version: JobVersion): Result<JobSpec> {
-    let spec = this.#specs.get(version.specHash);
-    if (spec === undefined) {
-      spec = readJobSpec(version.spec);
-      this.#specs.set(version.specHash, spec);
-    }
-    return spec;
   }
 
   /** Undefined until the first placement. */

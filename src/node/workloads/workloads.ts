@@ -69,9 +69,8 @@ export class Workloads {
       self: deps.self,
       drivers,
       resolveSpec: (job, version) => {
-        const entry = state.job(job)?.history.find((v) => v.version === version);
-        const spec = entry && this.placement.spec(entry);
-        return spec?.ok ? spec.value : undefined;
+        const spec = this.placement.specs.at(state.job(job), version);
+        return spec.ok ? spec.value : undefined;
       },
       report: (status: AllocStatus) => deps.publish(state.putAllocStatus(status, now())),
       persist: deps.persist,

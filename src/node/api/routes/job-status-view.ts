@@ -1,4 +1,5 @@
 import type { JobView } from '../../../crdt/job-log.js';
+import { readJobSpec } from '../../../crdt/job-specs.js';
 import type { AllocStatus } from '../../../crdt/records.js';
 import { deriveJobStatus, type JobStatus } from '../../../scheduler/job-status.js';
 import type { JobPlacement } from '../../placement/placement-service.js';
@@ -12,10 +13,10 @@ export function jobStatusOf(
   allocations: readonly AllocStatus[],
   placement: JobPlacement | undefined,
 ): JobStatus {
-  const spec = job.current.spec as { type?: unknown; count?: unknown } | null;
-  const type = spec?.type === 'batch' ? 'batch' : 'service';
+  const spec = readJobSpec(job.current);
+  const type = spec.ok ? spec.value.type : 'service';
   const placed = placement !== undefined && 'count' in placement ? placement.count : undefined;
-  const count = placed ?? (typeof spec?.count === 'number' ? spec.count : 1);
+  const count = placed ?? (spec.ok ? spec.value.count : 1);
   return deriveJobStatus(job.name, {
     desired: job.desired,
     type,

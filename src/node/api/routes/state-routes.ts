@@ -1,5 +1,6 @@
 import { formatJobFileErrors, parseJobFile } from '../../../crdt/job-file.js';
 import type { JobVersion, JobView } from '../../../crdt/job-log.js';
+import { readJobSpec } from '../../../crdt/job-specs.js';
 import type { JobRejection, SubmitOutcome } from '../../../crdt/mesh-state.js';
 import type { AllocStatus, NodeRecord } from '../../../crdt/records.js';
 import type { JobCopyCounts, JobStatusName } from '../../../scheduler/job-status.js';
@@ -110,6 +111,7 @@ export function stateRoutes(agent: Agent): Route[] {
             allocations.filter((a) => a.job === job.name),
             placementOf(agent, job.name),
           );
+          const spec = readJobSpec(job.current);
           return {
             name: job.name,
             status: derived.status,
@@ -117,8 +119,8 @@ export function stateRoutes(agent: Agent): Route[] {
             ...(derived.reason === undefined ? {} : { reason: derived.reason }),
             ...(derived.rollout === undefined ? {} : { rollout: derived.rollout }),
             version: job.current.version,
-            type: specField(job.current.spec, 'type') ?? '-',
-            count: numberField(job.current.spec, 'count'),
+            type: spec.ok ? spec.value.type : '-',
+            count: spec.ok ? spec.value.count : null,
             submittedAt: job.current.submittedAt,
             allocations: derived.copies.running,
             copies: derived.copies,
@@ -258,14 +260,4 @@ function nodeInfos(agent: Agent): NodeInfo[] {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function specField(spec: unknown, key: string): string | undefined {
-  const value = isRecord(spec) ? spec[key] : undefined;
-  return typeof value === 'string' ? value : undefined;
-}
-
-function numberField(spec: unknown, key: string): number | null {
-  const value = isRecord(spec) ? spec[key] : undefined;
-  return typeof value === 'number' ? value : null;
 }

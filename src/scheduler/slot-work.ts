@@ -1,0 +1,64 @@
+/** One job's copies grouped by slot, as placement works through them. */
+import type { Heard } from './node-table.js';
+import type { SlotCopy } from './reconcile.js';
+import type { SchedAllocation, SchedJob } from './types.js';
+
+export interface Copy extends SlotCopy {
+  /** Set once every copy is counted (see Placer#scoreCopies). */
+  score: number;
+  readonly record: SchedAllocation;
+  readonly slot: number;
+  /** -1 when the node has no record. */
+  readonly nodeIndex: number;
+  readonly heard: Heard;
+}
+
+export interface SlotWork {
+  readonly slot: number;
+  readonly copies: readonly Copy[];
+  survivor: Copy | undefined;
+  /**
+   * The survivor only stands in for an unheard copy that would beat it were its node heard. It yields
+   * capacity to every other survivor, so that a node dropping out cannot revive a duplicate that then
+   * evicts copies the node never ran.
+   */
+  readonly standsIn: boolean;
+  readonly unknown: readonly Copy[];
+  /**
+   * No heard copy survived, yet a new one is unnecessary: a copy on an unheard node still waits out
+   * `lostAfter` (or must not be replaced), or a batch run finished. A survivor displaced later by an update
+   * or an eviction is always replaced.
+   */
+  readonly covered: boolean;
+  /** A slot moving to a new version tries its old node first (see handedOver). */
+  preferred: number | undefined;
+}
+
+export interface JobWork {
+  readonly job: SchedJob;
+  readonly slots: readonly SlotWork[];
+}
+
+/**
+ * The node of an older-version copy that finished because its slot was being updated: its successor goes
+ * there first, so that the evaluations between the old copy stopping and the new one starting agree on
+ * where (and so on the id of) the new copy.
+ */
+export function handedOver(job: SchedJob, copies: readonly Copy[]): number | undefined {
+  let latest: Copy | undefined;
+  for (const c of copies) if (latest === undefined || c.generation > latest.generation) latest = c;
+  if (latest === undefined || latest.state !== 'complete' || latest.jobVersion === job.version)
+    return undefined;
+  return latest.nodeIndex >= 0 ? latest.nodeIndex : undefined;
+}
+
+/** Above every real score, which lies in [-1, 1] in millionths. */
+const UNSCORED = Number.MAX_SAFE_INTEGER;
+
+/**
+ * An unheard copy as a rival of the slot's heard survivor. A copy whose node has no record cannot be scored;
+ * it is taken to score best, so the heard copy yields capacity rather than evicting anything for it.
+ */
+export function unheardRival(c: Copy): SlotCopy {
+  return c.nodeIndex >= 0 ? c : { ...c, score: UNSCORED };
+}

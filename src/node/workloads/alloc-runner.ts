@@ -69,7 +69,7 @@ export class AllocRunner {
   readonly driver: DriverName;
   private readonly spec: JobSpec | undefined;
   private phaseNow: Phase = 'starting';
-  /** Increments at every start. */
+  /** Increments at every start: what a poll, check or timer compares before it acts. */
   private runNow = 0;
   /** Times of restarts still inside the policy's interval. */
   private restarts: number[] = [];

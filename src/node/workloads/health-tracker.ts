@@ -46,10 +46,6 @@ export class HealthTracker {
     private readonly exec: ExecFn | undefined,
   ) {}
 
-  get enabled(): boolean {
-    return this.check !== undefined;
-  }
-
   /** A new run starts with a clean count. */
   reset(): void {
     this.failures = 0;

@@ -1,16 +1,20 @@
 import type {
+  CallOptions,
   Driver,
   ExecResult,
   LogLine,
+  LogOptions,
   TaskHandle,
   TaskSpecFor,
   TaskStats,
 } from '../../src/node/drivers/driver.js';
-import { handleOf, type SimRuntime } from './sim-runtime.js';
+import { DriverError } from '../../src/node/drivers/driver-error.js';
+import { handleOf, type SimRuntime, type Workload } from './sim-runtime.js';
 
 /**
  * The `exec` driver as far as the reconciler can tell, with workloads that live in a SimRuntime instead of the
- * process table: they start at once, never exit on their own, and pass every exec health check.
+ * process table: they start at once, run until stopped unless the runtime makes them exit, and pass every exec
+ * health check without running it. Logs are what the runtime made them write; a follow ends there.
  */
 export class SimDriver implements Driver<'exec'> {
   readonly name = 'exec' as const;
@@ -31,23 +35,47 @@ export class SimDriver implements Driver<'exec'> {
   }
 
   async inspect(allocId: string): Promise<TaskHandle | undefined> {
-    const w = this.#runtime.get(this.#owner, allocId);
-    return w ? handleOf(w) : undefined;
+    const running = this.#runtime.get(this.#owner, allocId);
+    if (running) return handleOf(running);
+    const exited = this.#runtime.exited(this.#owner, allocId);
+    return exited && handleOf(exited.workload, exited.exitCode);
   }
 
   async list(): Promise<TaskHandle[]> {
-    return this.#runtime.list(this.#owner).map(handleOf);
+    return [
+      ...this.#runtime.list(this.#owner).map((w) => handleOf(w)),
+      ...this.#runtime.listExited(this.#owner).map((e) => handleOf(e.workload, e.exitCode)),
+    ];
   }
 
-  async *logs(): AsyncIterable<LogLine> {}
+  async *logs(allocId: string, options: LogOptions = {}): AsyncIterable<LogLine> {
+    const lines = this.#runtime
+      .output(this.#workload(allocId))
+      .filter((l) => options.stream === undefined || l.stream === options.stream);
+    yield* options.tail === undefined ? lines : lines.slice(Math.max(0, lines.length - options.tail));
+  }
 
   async stats(allocId: string): Promise<TaskStats | undefined> {
     return this.#runtime.get(this.#owner, allocId) ? { cpuSeconds: 0, memoryBytes: 0 } : undefined;
   }
 
-  async exec(): Promise<ExecResult> {
+  async exec(allocId: string, _command: readonly string[], _options?: CallOptions): Promise<ExecResult> {
+    this.#workload(allocId);
     return { exitCode: 0, output: '' };
   }
 
   async close(): Promise<void> {}
+
+  #workload(allocId: string): Workload {
+    const workload =
+      this.#runtime.get(this.#owner, allocId) ?? this.#runtime.exited(this.#owner, allocId)?.workload;
+    if (!workload) {
+      throw new DriverError(
+        'not-found',
+        `no workload for alloc ${allocId}`,
+        'list() shows what this agent runs',
+      );
+    }
+    return workload;
+  }
 }

@@ -4,11 +4,12 @@
  * and agents sharing one engine never touch each other's. Every call carries a deadline.
  */
 import Docker from 'dockerode';
-import { parseJson } from '../../lib/json-text.js';
-import { mirrorRef, parseImageRef } from '../../registry-p2p/image-ref.js';
 import { containerConfig, containerName, LABELS } from './docker-container-config.js';
+import { type EngineError, engineMessage, statusOf } from './docker-engine-error.js';
+import { DockerImages } from './docker-image.js';
 import { demuxFrames } from './docker-log-frames.js';
-import { sinceParam, splitTimestamp } from './docker-log-timestamps.js';
+import { type LogCursor, linesOf, once } from './docker-log-lines.js';
+import { sinceParam } from './docker-log-timestamps.js';
 import type {
   CallOptions,
   DockerTaskSpec,
@@ -21,7 +22,6 @@ import type {
   TaskStats,
 } from './driver.js';
 import { DriverError, deadline, isAbort } from './driver-error.js';
-import { LineSplitter } from './line-splitter.js';
 
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 
@@ -42,22 +42,6 @@ export interface DockerDriverOptions {
 
 const SAFE_ALLOC_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
-interface EngineError {
-  statusCode?: number;
-  code?: string;
-  json?: { message?: string };
-  message: string;
-}
-
-function statusOf(err: unknown): number | undefined {
-  return (err as EngineError).statusCode;
-}
-
-function engineMessage(err: unknown): string {
-  const e = err as EngineError;
-  return e.json?.message ?? e.message;
-}
-
 function exitCodeOf(info: Docker.ContainerInspectInfo): number | undefined {
   // A container that was created but never started has "exited" nothing.
   return info.State.Status === 'exited' || info.State.Status === 'dead' ? info.State.ExitCode : undefined;
@@ -73,51 +57,23 @@ function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-interface LogCursor {
-  /** Time of the newest line yielded so far, in ns. */
-  last: bigint | undefined;
-}
-
-async function* once(buffer: Buffer): AsyncGenerator<Uint8Array> {
-  yield buffer;
-}
-
-/** Lines of a multiplexed, timestamped log, skipping any not newer than the cursor, which it advances. */
-async function* linesOf(chunks: AsyncIterable<Uint8Array>, cursor: LogCursor): AsyncGenerator<LogLine> {
-  const after = cursor.last;
-  const splitters = { stdout: new LineSplitter(), stderr: new LineSplitter() };
-  const emit = (stream: LogLine['stream'], raw: string): LogLine | undefined => {
-    const { ns, text } = splitTimestamp(raw);
-    if (ns !== undefined && after !== undefined && ns <= after) return undefined;
-    if (ns !== undefined && (cursor.last === undefined || ns > cursor.last)) cursor.last = ns;
-    return { stream, line: text };
-  };
-  for await (const frame of demuxFrames(chunks)) {
-    for (const raw of splitters[frame.stream].push(frame.data)) {
-      const line = emit(frame.stream, raw);
-      if (line) yield line;
-    }
-  }
-  for (const stream of ['stdout', 'stderr'] as const) {
-    for (const raw of splitters[stream].flush()) {
-      const line = emit(stream, raw);
-      if (line) yield line;
-    }
-  }
-}
-
 export class DockerDriver implements Driver<'docker'> {
   readonly name = 'docker';
   private readonly docker: Docker;
   private readonly socketPath: string;
   private readonly callTimeoutMs: number;
-  private readonly pullTimeoutMs: number;
+  private readonly images: DockerImages;
 
   constructor(private readonly options: DockerDriverOptions) {
     this.socketPath = options.socketPath ?? DEFAULT_DOCKER_SOCKET;
     this.docker = new Docker({ socketPath: this.socketPath });
     this.callTimeoutMs = options.callTimeoutMs ?? 10_000;
-    this.pullTimeoutMs = options.pullTimeoutMs ?? 10 * 60_000;
+    this.images = new DockerImages(
+      this.docker,
+      (what, fn, callOptions) => this.call(what, fn, callOptions),
+      options.pullTimeoutMs ?? 10 * 60_000,
+      options.mirror,
+    );
   }
 
   /** Runs one engine call under a deadline and turns its failure into a DriverError that says what to fix. */
@@ -227,7 +183,7 @@ export class DockerDriver implements Driver<'docker'> {
       // Left over from a crashed start, an earlier run or version, or another owner: the name is the alloc's now.
       await this.remove(task.allocId, options);
     }
-    await this.ensureImage(task.image, options);
+    await this.images.ensure(task.image, options);
     const container = await this.call(
       `create ${name}`,
       (abortSignal) =>
@@ -264,88 +220,6 @@ export class DockerDriver implements Driver<'docker'> {
       options,
     );
     return this.handleOf(info);
-  }
-
-  private async ensureImage(image: string, options: CallOptions): Promise<void> {
-    try {
-      await this.call(
-        `inspect image ${image}`,
-        (abortSignal) => this.docker.getImage(image).inspect({ abortSignal } as Docker.ImageInspectOptions),
-        options,
-      );
-      return;
-    } catch (err) {
-      if (statusOf(err) !== 404) throw err;
-    }
-    const mirror = this.options.mirror?.();
-    const ref = mirror ? parseImageRef(image) : undefined;
-    // By digest Docker records the image under the pulled name only, so such images are pulled directly.
-    if (mirror && ref && 'tag' in ref.reference) {
-      const via = mirrorRef(mirror, ref);
-      try {
-        await this.pull(via, options);
-        await this.retag(via, image, options);
-        return;
-      } catch (err) {
-        // The agent's endpoint failing must not stop a pull the engine could do on its own.
-        await this.pull(image, options).catch((direct: unknown) => {
-          throw new DriverError(
-            'image-pull-failed',
-            `cannot pull ${image} through the agent (${(err as Error).message}) nor directly (${(direct as Error).message})`,
-            'check that a peer or the upstream registry holds the image',
-            { cause: direct },
-          );
-        });
-        return;
-      }
-    }
-    await this.pull(image, options);
-  }
-
-  /** Gives the image pulled as `from` the spec's name, and drops the endpoint's name for it. */
-  private async retag(from: string, to: string, options: CallOptions): Promise<void> {
-    const colon = to.lastIndexOf(':');
-    const tagged = colon > to.lastIndexOf('/');
-    const repo = tagged ? to.slice(0, colon) : to;
-    const tag = tagged ? to.slice(colon + 1) : 'latest';
-    const image = this.docker.getImage(from);
-    await this.call(
-      `tag ${from} as ${to}`,
-      (abortSignal) => image.tag({ repo, tag, abortSignal } as { repo: string }),
-      options,
-    );
-    await this.call(
-      `untag ${from}`,
-      (abortSignal) => image.remove({ noprune: true, abortSignal } as { noprune: boolean }),
-      options,
-    );
-  }
-
-  /** Follows the pull's progress stream to its end: errors arrive inside it, under a 200 status. */
-  private async pull(image: string, options: CallOptions): Promise<void> {
-    const hint = 'check the image name and tag, and that this device can reach its registry';
-    try {
-      await this.call(
-        `pull ${image}`,
-        async (abortSignal) => {
-          const stream = (await this.docker.pull(image, { abortSignal })) as AsyncIterable<Buffer>;
-          const splitter = new LineSplitter();
-          for await (const chunk of stream) {
-            for (const line of splitter.push(chunk)) {
-              const event = line.trim() === '' ? {} : (parseJson(line) as { error?: string });
-              if (event.error)
-                throw new DriverError('image-pull-failed', `cannot pull ${image}: ${event.error}`, hint);
-            }
-          }
-        },
-        { ...options, ms: this.pullTimeoutMs },
-      );
-    } catch (err) {
-      if (err instanceof DriverError) throw err;
-      throw new DriverError('image-pull-failed', `cannot pull ${image}: ${engineMessage(err)}`, hint, {
-        cause: err,
-      });
-    }
   }
 
   async stop(allocId: string, options: StopOptions = {}): Promise<void> {

@@ -1,0 +1,451 @@
+/**
+ * One copy of a job on this node, from placement to its end (Nomad's alloc runner): start it through its
+ * driver, restart it by the job's restart policy when it exits or its checks give up, report each status
+ * transition, and judge it once for rollouts. Every driver call for the copy goes through one lock, in order,
+ * and every start and check carries the number of the run it belongs to, so a poll or a check that began
+ * before a restart can never act on the new run.
+ */
+import type { JobSpec } from '../../crdt/job-spec.js';
+import type { AllocStatus } from '../../crdt/records.js';
+import type { Logger } from '../../lib/logger.js';
+import type { SchedAllocation } from '../../scheduler/types.js';
+import type { Driver, DriverName, TaskHandle } from '../drivers/driver.js';
+import type { AllocEventKind, AllocEvents } from './alloc-events.js';
+import { nextStatus, type StatusPatch, sameStatus } from './alloc-status.js';
+import { withDeadline } from './call-deadline.js';
+import { checkFor, HealthTracker, type HealthWatch } from './health-tracker.js';
+import type { Limiter } from './limiter.js';
+import { type Backoff, decideRestart, restartsInWindow } from './restart-policy.js';
+import { VerdictTimers, verdictOf } from './rollout-verdict.js';
+import { taskSpecFor } from './task-spec.js';
+
+/** What every runner on this node shares. */
+export interface RunnerContext {
+  readonly self: string;
+  readonly drivers: ReadonlyMap<DriverName, Driver>;
+  readonly report: (status: AllocStatus) => void;
+  readonly persist: (() => Promise<void>) | undefined;
+  readonly now: () => number;
+  readonly log: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
+  readonly history: AllocEvents;
+  /** Bounds driver starts and plan stops; clean-ups of finished workloads do not wait for it. */
+  readonly slots: Limiter;
+  /** Aborted when the reconciler closes. */
+  readonly closing: AbortSignal;
+  readonly startTimeoutMs: number;
+  readonly callTimeoutMs: number;
+  readonly stopGraceMs: number;
+  readonly backoff: Backoff;
+  readonly healthIntervalScale: number;
+  readonly checkRestartLimit: number;
+  /** A runner reached a final phase: the owner may forget older finished runners. */
+  readonly finished: () => void;
+}
+
+export type Phase = 'starting' | 'running' | 'waiting' | 'stopping' | 'failed' | 'complete' | 'stopped';
+
+const FINISHED: ReadonlySet<Phase> = new Set(['failed', 'complete', 'stopped']);
+
+export interface AllocIdentity {
+  readonly allocId: string;
+  readonly job: string;
+  readonly jobVersion: number;
+  readonly spec: JobSpec | undefined;
+  readonly driver: DriverName;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function describeExit(exitCode: number | undefined): string {
+  return exitCode === undefined ? 'exited (exit code unknown)' : `exited with code ${exitCode}`;
+}
+
+export class AllocRunner {
+  readonly allocId: string;
+  readonly job: string;
+  readonly jobVersion: number;
+  readonly driver: DriverName;
+  private readonly spec: JobSpec | undefined;
+  private phaseNow: Phase = 'starting';
+  /** Increments at every start: what a poll, check or timer compares before it acts. */
+  private runNow = 0;
+  /** Times of restarts still inside the policy's interval. */
+  private restarts: number[] = [];
+  /** This node's view of the alloc; it runs ahead of `reported` while the state refuses writes. */
+  private statusNow: AllocStatus | undefined;
+  /** The status the replicated state last accepted for the alloc. */
+  private reported: AllocStatus | undefined;
+  private lockNow: Promise<void> = Promise.resolve();
+  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly health: HealthTracker;
+  private readonly verdict: VerdictTimers;
+
+  constructor(
+    private readonly ctx: RunnerContext,
+    id: AllocIdentity,
+  ) {
+    this.allocId = id.allocId;
+    this.job = id.job;
+    this.jobVersion = id.jobVersion;
+    this.spec = id.spec;
+    this.driver = id.driver;
+    const driver = ctx.drivers.get(id.driver);
+    this.health = new HealthTracker(
+      checkFor(id.spec),
+      (id.spec?.health?.interval ?? 0) * ctx.healthIntervalScale,
+      Math.max(1, ctx.checkRestartLimit),
+      driver ? (command, signal) => driver.exec(this.allocId, command, { signal }) : undefined,
+    );
+    this.verdict = new VerdictTimers(id.spec?.update, ctx.now(), ctx.now);
+  }
+
+  get phase(): Phase {
+    return this.phaseNow;
+  }
+
+  get run(): number {
+    return this.runNow;
+  }
+
+  get status(): AllocStatus | undefined {
+    return this.statusNow;
+  }
+
+  get isFinished(): boolean {
+    return FINISHED.has(this.phaseNow);
+  }
+
+  /** Settles when every driver call queued so far is done. */
+  get idle(): Promise<void> {
+    return this.lockNow;
+  }
+
+  /** The plan placed the alloc here: start it, or fail at once when this node cannot run it. */
+  async place(): Promise<void> {
+    this.event('placed');
+    this.transition({ state: 'pending' });
+    this.armDeadline();
+    if (!this.spec) return this.fail(`job ${this.job} version ${this.jobVersion} is not known on this node`);
+    if (!this.ctx.drivers.has(this.spec.driver))
+      return this.fail(`this node has no ${this.spec.driver} driver`);
+    await this.locked(() => this.launch());
+  }
+
+  /**
+   * Takes on a workload the driver already runs (an agent restart). `before` is the status this node last
+   * wrote for it: adoption writes nothing when the workload still runs as recorded, and the restart count
+   * carries over.
+   */
+  async adopt(h: TaskHandle, before: AllocStatus | undefined): Promise<void> {
+    if (before && before.job === h.job && before.jobVersion === h.jobVersion) {
+      this.statusNow = before;
+      this.reported = before;
+    }
+    this.runNow = 1;
+    this.phaseNow = 'running';
+    if (h.state === 'running') {
+      this.event('adopted', `${this.driver} ${h.ref}`);
+      this.transition({ state: 'running', startedAt: h.startedAt });
+      this.armDeadline();
+      this.settleWithoutCheck();
+      this.scheduleHealth();
+    } else {
+      await this.locked(() => this.onExit(h.exitCode, `${describeExit(h.exitCode)} while unwatched`));
+    }
+  }
+
+  /** What the driver lists for run `run` (undefined: nothing); an ended workload goes to the restart policy. */
+  observed(run: number, h: TaskHandle | undefined): void {
+    if (h?.state === 'running') return;
+    void this.locked(() => {
+      if (this.phaseNow !== 'running' || this.runNow !== run) return;
+      return this.onExit(h?.exitCode, h ? describeExit(h.exitCode) : 'the workload disappeared');
+    });
+  }
+
+  /** The plan no longer places the alloc here. A stop that fails leaves it as it was: the next plan retries. */
+  stop(): Promise<void> {
+    return this.locked(async () => {
+      if (this.isFinished) return;
+      const phase = this.phaseNow;
+      this.phaseNow = 'stopping';
+      clearTimeout(this.restartTimer);
+      this.health.stop();
+      this.verdict.breakRun();
+      try {
+        await this.ctx.slots.run(() => this.stopWorkload());
+      } catch (err) {
+        this.phaseNow = phase;
+        if (phase === 'running') {
+          this.settleWithoutCheck();
+          this.scheduleHealth();
+        }
+        if (phase === 'waiting') this.scheduleRestart(0);
+        this.ctx.log.warn({ allocId: this.allocId, err }, 'stop failed; the next plan retries it');
+        return;
+      }
+      this.stopped();
+    });
+  }
+
+  /**
+   * A live record with nothing behind it here (written before a crash), whose workload the caller has
+   * already stopped: correct the record.
+   */
+  recordStopped(a: SchedAllocation): void {
+    this.statusNow = {
+      allocId: a.allocId,
+      job: a.job,
+      jobVersion: a.jobVersion,
+      node: this.ctx.self,
+      state: a.state,
+      health: a.health,
+      startedAt: a.startedAt,
+      restarts: a.restarts,
+    };
+    this.reported = this.statusNow;
+    this.stopped();
+  }
+
+  /** The reconciler closes: no timer may act any more. Workloads keep running. */
+  close(): void {
+    clearTimeout(this.restartTimer);
+    this.health.stop();
+    this.verdict.clear();
+  }
+
+  private get closed(): boolean {
+    return this.ctx.closing.aborted;
+  }
+
+  private driverImpl(): Driver {
+    const driver = this.ctx.drivers.get(this.driver);
+    if (!driver) throw new Error(`this node has no ${this.driver} driver`);
+    return driver;
+  }
+
+  private locked(fn: () => Promise<void> | void): Promise<void> {
+    const next = this.lockNow.then(fn).catch((err: unknown) => {
+      this.ctx.log.error({ allocId: this.allocId, err }, 'reconciler step failed');
+    });
+    this.lockNow = next;
+    return next;
+  }
+
+  private event(kind: AllocEventKind, reason?: string): void {
+    this.ctx.history.record(this.allocId, kind, this.ctx.now(), reason);
+    this.ctx.log.info({ allocId: this.allocId, event: kind, reason }, `alloc ${kind}`);
+  }
+
+  /** Reports the status with `patch` applied, unless nothing changed. */
+  private transition(patch: StatusPatch): void {
+    const id = { allocId: this.allocId, job: this.job, jobVersion: this.jobVersion, node: this.ctx.self };
+    const next = nextStatus(id, this.statusNow, patch, this.ctx.now());
+    this.statusNow = next;
+    if (this.reported && sameStatus(this.reported, next)) return;
+    try {
+      this.ctx.report(next);
+      this.reported = next;
+    } catch (err) {
+      // Not taken as reported: the next transition writes the whole status again, rather than the replicated
+      // state keeping a stale one (a copy stopped here but `starting` everywhere would never run again).
+      this.ctx.log.error({ allocId: this.allocId, err, status: next }, 'could not report an alloc status');
+    }
+  }
+
+  /** `transition(patch)` with the alloc's one verdict, unless it has one already: one report, not two. */
+  private judge(healthy: boolean, reason: string | undefined, patch: StatusPatch = {}): void {
+    this.verdict.settle();
+    if (this.statusNow?.verdict !== undefined) {
+      this.transition(patch);
+      return;
+    }
+    this.ctx.log.info({ allocId: this.allocId, healthy, reason }, 'alloc judged');
+    this.transition({ ...patch, verdict: verdictOf(healthy, this.ctx.now(), reason) });
+  }
+
+  private armDeadline(): void {
+    this.verdict.armDeadline(this.statusNow?.verdict !== undefined, (reason) => {
+      if (this.isFinished || this.phaseNow === 'stopping') return;
+      this.judge(false, reason);
+    });
+  }
+
+  /** A run of passing checks (or, without a check, of running) began: healthy after `minHealthyTime`. */
+  private startHealthyRun(): void {
+    const run = this.runNow;
+    this.verdict.startHealthyRun(this.statusNow?.verdict !== undefined, () => {
+      if (this.phaseNow === 'running' && this.runNow === run) this.judge(true, undefined);
+    });
+  }
+
+  private settleWithoutCheck(): void {
+    if (!this.spec?.health) this.startHealthyRun();
+  }
+
+  private scheduleHealth(): void {
+    if (!this.spec?.health || this.closed) return;
+    const run = this.runNow;
+    const watch: HealthWatch = {
+      current: () => !this.closed && this.phaseNow === 'running' && this.runNow === run,
+      passed: () => {
+        if (this.statusNow?.health !== 'healthy') this.event('healthy');
+        this.transition({ health: 'healthy' });
+        this.startHealthyRun();
+      },
+      failed: (reason) => {
+        if (this.statusNow?.health !== 'unhealthy') this.event('unhealthy', reason);
+        this.judge(false, `health check failed: ${reason}`, { health: 'unhealthy' });
+      },
+      exhausted: (reason) =>
+        this.locked(async () => {
+          if (this.phaseNow !== 'running' || this.runNow !== run) return;
+          // A live but unhealthy workload must be killed before the restart, or the driver would adopt it.
+          await this.cleanUp();
+          await this.onExit(undefined, reason);
+        }),
+    };
+    this.health.schedule(watch);
+  }
+
+  private fail(reason: string): void {
+    this.event('failed', reason);
+    this.judge(false, reason, { state: 'failed', lastError: reason });
+    this.finish('failed');
+  }
+
+  private stopped(): void {
+    this.event('stopped', 'no longer placed on this node');
+    this.transition({ state: 'complete' });
+    this.finish('stopped');
+  }
+
+  private finish(phase: 'failed' | 'complete' | 'stopped'): void {
+    this.phaseNow = phase;
+    this.close();
+    this.ctx.finished();
+  }
+
+  /** Runs under the lock. `persist` first: a workload never runs here unless its job and status are on disk. */
+  private async launch(): Promise<void> {
+    if (this.closed || this.isFinished || this.phaseNow === 'stopping' || !this.spec) return;
+    const restart = this.runNow > 0;
+    this.phaseNow = 'starting';
+    this.runNow++;
+    this.health.reset();
+    this.transition({ state: 'starting', health: 'unknown' });
+    const task = taskSpecFor(this.spec, {
+      allocId: this.allocId,
+      jobVersion: this.jobVersion,
+      owner: this.ctx.self,
+    });
+    await this.persist();
+    if (this.closed) return;
+    let handle: TaskHandle;
+    try {
+      const driver = this.driverImpl();
+      handle = await this.ctx.slots.run(() =>
+        withDeadline(`start ${this.allocId}`, this.ctx.startTimeoutMs, this.ctx.closing, (signal) =>
+          driver.start(task, { signal }),
+        ),
+      );
+    } catch (err) {
+      // Closing: the next agent adopts or starts it; a failure now would be a lie.
+      if (this.closed) return;
+      return this.onExit(undefined, `start failed: ${message(err)}`);
+    }
+    this.phaseNow = 'running';
+    this.event(restart ? 'restarted' : 'started', `${this.driver} ${handle.ref}`);
+    this.transition({ state: 'running', startedAt: handle.startedAt });
+    if (handle.state === 'exited') return this.onExit(handle.exitCode, describeExit(handle.exitCode));
+    this.settleWithoutCheck();
+    this.scheduleHealth();
+  }
+
+  /** A disk that cannot be written must not keep workloads from running: the batched flush tries again. */
+  private async persist(): Promise<void> {
+    if (!this.ctx.persist) return;
+    try {
+      await this.ctx.persist();
+    } catch (err) {
+      this.ctx.log.warn({ allocId: this.allocId, err }, 'cannot persist the state before a start');
+    }
+  }
+
+  /** The workload ended (or could not start): restart, fail or complete. Runs under the lock. */
+  private async onExit(exitCode: number | undefined, reason: string): Promise<void> {
+    this.health.stop();
+    // The next agent adopts what is left and judges it then.
+    if (this.closed) return;
+    if (!this.spec) {
+      await this.cleanUp();
+      return this.fail(`${reason}; job ${this.job} version ${this.jobVersion} is not known on this node`);
+    }
+    this.verdict.breakRun();
+    const now = this.ctx.now();
+    const policy = this.spec.restart;
+    this.restarts = restartsInWindow(policy, this.restarts, now);
+    const decision = decideRestart(
+      policy,
+      { jobType: this.spec.type, exitCode },
+      this.restarts,
+      now,
+      this.ctx.backoff,
+    );
+    switch (decision.action) {
+      case 'complete':
+        await this.cleanUp();
+        this.event('completed', reason);
+        this.judge(true, undefined, { state: 'complete' });
+        return this.finish('complete');
+      case 'fail':
+        await this.cleanUp();
+        return this.fail(`${reason}; ${decision.reason}`);
+      case 'restart': {
+        this.restarts.push(decision.at);
+        this.phaseNow = 'waiting';
+        this.event('exited', `${reason}; ${decision.reason}`);
+        this.judge(false, reason, {
+          state: 'pending',
+          health: 'unknown',
+          restarts: (this.statusNow?.restarts ?? 0) + 1,
+          lastError: reason,
+        });
+        this.scheduleRestart(decision.at - now);
+        return;
+      }
+    }
+  }
+
+  private scheduleRestart(delayMs: number): void {
+    const run = this.runNow;
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(
+      () =>
+        void this.locked(() =>
+          this.phaseNow === 'waiting' && this.runNow === run ? this.launch() : undefined,
+        ),
+      Math.max(0, delayMs),
+    );
+    this.restartTimer.unref();
+  }
+
+  private stopWorkload(): Promise<void> {
+    const driver = this.driverImpl();
+    const { callTimeoutMs, stopGraceMs, closing } = this.ctx;
+    return withDeadline(`stop ${this.allocId}`, callTimeoutMs + stopGraceMs, closing, (signal) =>
+      driver.stop(this.allocId, { signal, graceMs: stopGraceMs }),
+    );
+  }
+
+  /** Removes what the driver keeps of a finished workload; a failure here is logged, not fatal. */
+  private async cleanUp(): Promise<void> {
+    try {
+      await this.stopWorkload();
+    } catch (err) {
+      this.ctx.log.warn({ allocId: this.allocId, err }, 'cannot remove a finished workload');
+    }
+  }
+}

@@ -226,9 +226,9 @@ export function driverConformance<K extends DriverName>(
       expect(await driver.inspect(allocId)).toMatchObject({ state: 'running' });
     });
 
-    it.runIf(options.runsCommands)(
-      'runs a command in the workload, with its exit code and output',
-      async () => {
+    // A driver that runs no commands (the simulator's) has no such test, rather than a skipped one.
+    if (options.runsCommands)
+      it('runs a command in the workload, with its exit code and output', async () => {
         const driver = h.driver(owner);
         const allocId = allocOf();
         await start(driver, allocId, RUN_ON);
@@ -237,8 +237,7 @@ export function driverConformance<K extends DriverName>(
           output: 'here\n',
         });
         expect(await driver.exec(allocId, ['true'])).toEqual({ exitCode: 0, output: '' });
-      },
-    );
+      });
 
     it('answers calls about an alloc it does not run: nothing from inspect and stats, not-found from logs and exec', async () => {
       const driver = h.driver(owner);

@@ -9,10 +9,11 @@ import {
   CONTROL_PROTOCOL,
   type ControlAnswer,
   type ControlRequest,
+  decodeJoinToken,
+  FramedStream,
   MAX_FRAME_BYTES,
-} from '../node/api/control-protocol.js';
-import { decodeJoinToken, pnetKey } from '../node/membership/join-token.js';
-import { FramedStream } from '../node/net/framed-stream.js';
+  pnetKey,
+} from '../node/api/client.js';
 import { type ApiClient, CliError } from './api-client.js';
 
 /**

@@ -1,0 +1,71 @@
+import type { JobVersion, JobView } from '../../crdt/job-log.js';
+import type { JobSpec } from '../../crdt/job-spec.js';
+import type { AllocStatus } from '../../crdt/records.js';
+import type { Result } from '../../lib/result.js';
+import { formatImageRef, parseImageRef } from '../../registry-p2p/image-ref.js';
+import { readJobSpec } from './placement-input.js';
+import type { AllocRow } from './placement-service.js';
+
+/** What the image rules read: the replicated state, and placement's rows and validated specs (when started). */
+export interface ImageUseDeps {
+  readonly self: string;
+  readonly state: {
+    allocations(): AllocStatus[];
+    job(name: string): JobView | undefined;
+    jobs(): JobView[];
+  };
+  readonly placement: () => { allocs(): AllocRow[]; spec(version: JobVersion): Result<JobSpec> } | undefined;
+}
+
+/** Which images the layer store must keep, and which a remote prepull may ask for. */
+export class ImageUse {
+  readonly #deps: ImageUseDeps;
+
+  constructor(deps: ImageUseDeps) {
+    this.#deps = deps;
+  }
+
+  /** Images of the copies this node runs or is about to start: the store never evicts their blobs. */
+  inUse(): string[] {
+    const { self, state } = this.#deps;
+    const copies = new Map<string, number>();
+    for (const a of state.allocations())
+      if (a.node === self && !['complete', 'failed', 'lost'].includes(a.state))
+        copies.set(a.job, a.jobVersion);
+    for (const row of this.#deps.placement()?.allocs() ?? [])
+      if (row.node === self && row.desired !== 'stop') copies.set(row.job, row.jobVersion);
+    const images = new Set<string>();
+    for (const [job, version] of copies) {
+      const view = state.job(job);
+      const entry = view?.history.find((v) => v.version === version) ?? view?.current;
+      const spec = entry ? this.#readSpec(entry) : undefined;
+      if (spec?.ok && spec.value.driver === 'docker' && spec.value.image) images.add(spec.value.image);
+    }
+    return [...images];
+  }
+
+  /** Whether any version of any job in the state names `ref` (in a closed mesh: operator-signed ones only). */
+  named(ref: string): boolean {
+    return this.#jobImages().has(normalImage(ref));
+  }
+
+  #jobImages(): Set<string> {
+    const images = new Set<string>();
+    for (const view of this.#deps.state.jobs())
+      for (const entry of view.history) {
+        const spec = this.#readSpec(entry);
+        if (spec.ok && spec.value.driver === 'docker') images.add(normalImage(spec.value.image));
+      }
+    return images;
+  }
+
+  /** Through placement's cache: every version placement reads is validated once, not once per question. */
+  #readSpec(entry: JobVersion): Result<JobSpec> {
+    return this.#deps.placement()?.spec(entry) ?? readJobSpec(entry.spec);
+  }
+}
+
+function normalImage(image: string): string {
+  const ref = parseImageRef(image);
+  return ref ? formatImageRef(ref) : image;
+}

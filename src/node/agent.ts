@@ -32,14 +32,12 @@ import type { PlacementService } from './placement/placement-service.js';
 import type { AgentConfig } from './setup/config.js';
 import { prepareDataDir } from './setup/data-dir.js';
 import { MeshMetrics } from './setup/metrics.js';
-import { Lifecycle, type Service, Started } from './setup/services.js';
+import { Lifecycle, Started } from './setup/services.js';
 import { GossipBus } from './state/gossip-bus.js';
 import { StateService, type StateServiceOptions } from './state/state-service.js';
 import { syncMetrics } from './state/sync-metrics.js';
 import type { AllocEvent } from './workloads/alloc-events.js';
 import { Workloads, type WorkloadsDeps } from './workloads/workloads.js';
-
-export type { AgentStatus, PeerInfo } from './api/types.js';
 
 /** What the imperative shell needs from the outside world; the simulator substitutes all of it. */
 export interface AgentEnvironment {
@@ -93,152 +91,54 @@ export class Agent {
     revoked: RevokedDevices;
     sign: (bytes: Uint8Array) => Uint8Array;
   }) {
-    const { config, host, env, mesh, revoked } = init;
-    const log = env.log;
+    const { config, host, env, mesh } = init;
     const now = env.now ?? Date.now;
-    const random = env.random ?? Math.random;
     this.config = config;
     this.mesh = mesh;
     this.host = host;
-    this.log = log;
+    this.log = env.log;
     this.#now = now;
     this.startedAt = now();
     this.metrics = new MeshMetrics({ processMetrics: env.processMetrics ?? true });
-    this.limits = new InboundLimits(this.metrics, log, now);
+    this.limits = new InboundLimits(this.metrics, env.log, now);
     this.gossip = new GossipBus(host.services.pubsub, this.metrics, this.limits);
-    const self = this.peerId;
-    const { limits, metrics, gossip } = this;
-
-    this.#discovery = new PeerDiscovery({
-      host,
-      knownPeers: init.knownPeers,
-      log,
+    const c: Components = {
+      ...init,
+      self: this.peerId,
+      log: env.log,
       now,
-      random,
-      limits,
-      config: { ...config, join: [...config.join, ...(mesh?.bootstrap ?? [])] },
-      introduced: () => metrics.introductions.inc(),
-    });
-    const knownPeers = init.knownPeers;
-    this.#liveness = new LivenessService({
-      host,
-      log,
-      now,
-      random,
-      limits,
-      metrics,
-      config,
+      random: env.random ?? Math.random,
       startedAt: this.startedAt,
-      isRevoked: (peer) => revoked.has(peer),
-      remember: (peer, addresses, at) => knownPeers.remember(peer, addresses, at),
+      metrics: this.metrics,
+      limits: this.limits,
+      gossip: this.gossip,
+    };
+    // Each service below names what it takes from the others; a later one reaches an earlier one only once started.
+    this.#discovery = peerDiscovery(c);
+    this.#liveness = livenessService(c);
+    this.#state = stateService(c);
+    const images = imageUse(c, { state: this.#state, workloads: () => this.#workloads.maybe });
+    this.#registry = registryService(c, { state: this.#state, images });
+    this.#workloads = workloadsService(c, {
+      state: this.#state,
+      liveness: this.#liveness,
+      registry: () => this.#registry.maybe,
     });
-    const liveness = this.#liveness;
-
-    const state = new Started('state', () =>
-      StateService.start(
-        {
-          host,
-          gossip,
-          limits,
-          config,
-          log,
-          now,
-          random,
-          sign: init.sign,
-          operators: mesh?.operators,
-          syncEnded: syncMetrics(metrics),
-        },
-        env.state,
-      ),
-    );
-    this.#state = state;
-    const placement = () => this.#workloads.maybe?.placement;
-    const images = new ImageUse({ self, state: stateReads(state), placement });
-    this.#registry = new Started('registry', () =>
-      RegistryService.start({
-        self,
-        host,
-        gossip,
-        dataDir: config.dataDir,
-        labels: config.labels,
-        settings: {
-          listen: config.registryListen,
-          cacheMb: config.registryCacheMb,
-          insecure: config.registryInsecure,
-          authFile: config.registryAuthFile,
-        },
-        inUseImages: () => images.inUse(),
-        ...(state.value.state.closed ? { acceptsRemotePrepull: (ref: string) => images.named(ref) } : {}),
-        log,
-        ...(env.registry ? { tuning: env.registry } : {}),
-      }),
-    );
-    this.#workloads = new Started('workloads', async () => {
-      const workloads = await Workloads.start({
-        self,
-        config,
-        log,
-        now,
-        state: state.value.state,
-        publish: (messages) => state.value.publish(messages),
-        persist: () => state.value.store.flush(),
-        drivers: state.value.drivers,
-        liveness: placementLivenessReader({
-          self,
-          startedAt: this.startedAt,
-          lostAfterMs: config.lostAfterMs,
-          now,
-          heard: (at) => liveness.view.list(at),
-          nodes: () => state.value.state.nodes(),
-        }),
-        trustRoot: mesh && trustRootOf(mesh.operators),
-        imageMirror: () => this.#registry.maybe?.endpoint,
-        tuning: env.workloads,
-        makeDriver: env.makeDriver,
-      });
-      state.value.onChange(() => workloads.changed());
-      liveness.onChange(() => workloads.changed());
-      return workloads;
-    });
-    const revocations = new Revocations({
-      self,
-      log,
-      revoked,
-      trusted: () => state.value.state.trust().revoked,
-      onChange: (listener) => state.value.onChange(listener),
-      forget: (peer) => liveness.forget(peer),
-      disconnect: (peer) => closeConnectionsTo(host, peer),
-      fence: () => this.#workloads.value.fence(),
-    });
-    this.#allocLogs = new Started('log service', async () => {
-      const protocol = new AllocLogsProtocol({
-        host,
-        log,
-        local: localAllocLogs({
-          self,
-          view: ownerView(state.value.state, this.#workloads.value.placement),
-          now,
-          logs: (allocId, options) => this.#workloads.value.logs(allocId, options),
-        }),
-      });
-      await protocol.start();
-      return protocol;
-    });
-
-    const services: Service[] = [
+    this.#allocLogs = allocLogsService(c, { state: this.#state, workloads: this.#workloads });
+    const state = this.#state;
+    this.#lifecycle = new Lifecycle([
       { name: 'host', stop: () => host.stop() },
       this.#discovery,
       this.#liveness,
       state,
-      { name: 'sync metrics', start: () => metrics.watchSyncSessions(() => syncAges(state.value)) },
+      { name: 'sync metrics', start: () => c.metrics.watchSyncSessions(() => syncAges(state.value)) },
       this.#registry,
       this.#workloads,
-      revocations,
+      revocations(c, { state, liveness: this.#liveness, workloads: this.#workloads }),
       this.#allocLogs,
       // Dials last: a peer reached early finds every protocol served.
       this.#discovery.dialing,
-    ];
-    this.#lifecycle = new Lifecycle(services);
+    ]);
   }
 
   static async start(config: AgentConfig, env: AgentEnvironment): Promise<Agent> {
@@ -370,12 +270,192 @@ export class Agent {
   }
 }
 
-function stateReads(state: Started<StateService>) {
-  return {
-    allocations: () => state.value.state.allocations(),
-    job: (name: string) => state.value.state.job(name),
-    jobs: () => state.value.state.jobs(),
-  };
+/** What every service may be built from: the agent's identity, settings, clock, host and shared plumbing. */
+interface Components {
+  readonly self: string;
+  readonly config: AgentConfig;
+  readonly env: AgentEnvironment;
+  readonly log: Logger;
+  readonly now: () => number;
+  readonly random: () => number;
+  readonly startedAt: number;
+  readonly host: MeshHost;
+  readonly knownPeers: KnownPeers;
+  readonly mesh: MeshSecrets | undefined;
+  readonly revoked: RevokedDevices;
+  readonly sign: (bytes: Uint8Array) => Uint8Array;
+  readonly metrics: MeshMetrics;
+  readonly limits: InboundLimits;
+  readonly gossip: GossipBus;
+}
+
+function peerDiscovery(c: Components): PeerDiscovery {
+  return new PeerDiscovery({
+    host: c.host,
+    knownPeers: c.knownPeers,
+    log: c.log,
+    now: c.now,
+    random: c.random,
+    limits: c.limits,
+    config: { ...c.config, join: [...c.config.join, ...(c.mesh?.bootstrap ?? [])] },
+    introduced: () => c.metrics.introductions.inc(),
+  });
+}
+
+function livenessService(c: Components): LivenessService {
+  return new LivenessService({
+    host: c.host,
+    log: c.log,
+    now: c.now,
+    random: c.random,
+    limits: c.limits,
+    metrics: c.metrics,
+    config: c.config,
+    startedAt: c.startedAt,
+    isRevoked: (peer) => c.revoked.has(peer),
+    remember: (peer, addresses, at) => c.knownPeers.remember(peer, addresses, at),
+  });
+}
+
+function stateService(c: Components): Started<StateService> {
+  const { host, gossip, limits, config, log, now, random, sign, mesh, metrics } = c;
+  return new Started('state', () =>
+    StateService.start(
+      {
+        host,
+        gossip,
+        limits,
+        config,
+        log,
+        now,
+        random,
+        sign,
+        operators: mesh?.operators,
+        syncEnded: syncMetrics(metrics),
+      },
+      c.env.state,
+    ),
+  );
+}
+
+function imageUse(
+  c: Components,
+  deps: { state: Started<StateService>; workloads: () => Workloads | undefined },
+): ImageUse {
+  const { state } = deps;
+  return new ImageUse({
+    self: c.self,
+    state: {
+      allocations: () => state.value.state.allocations(),
+      job: (name) => state.value.state.job(name),
+      jobs: () => state.value.state.jobs(),
+    },
+    placement: () => deps.workloads()?.placement,
+  });
+}
+
+function registryService(
+  c: Components,
+  deps: { state: Started<StateService>; images: ImageUse },
+): Started<RegistryService> {
+  const { config, env } = c;
+  return new Started('registry', () =>
+    RegistryService.start({
+      self: c.self,
+      host: c.host,
+      gossip: c.gossip,
+      dataDir: config.dataDir,
+      labels: config.labels,
+      settings: {
+        listen: config.registryListen,
+        cacheMb: config.registryCacheMb,
+        insecure: config.registryInsecure,
+        authFile: config.registryAuthFile,
+      },
+      inUseImages: () => deps.images.inUse(),
+      ...(deps.state.value.state.closed
+        ? { acceptsRemotePrepull: (ref: string) => deps.images.named(ref) }
+        : {}),
+      log: c.log,
+      ...(env.registry ? { tuning: env.registry } : {}),
+    }),
+  );
+}
+
+function workloadsService(
+  c: Components,
+  deps: {
+    state: Started<StateService>;
+    liveness: LivenessService;
+    registry: () => RegistryService | undefined;
+  },
+): Started<Workloads> {
+  const { config, mesh, env } = c;
+  return new Started('workloads', async () => {
+    const state = deps.state.value;
+    const workloads = await Workloads.start({
+      self: c.self,
+      config,
+      log: c.log,
+      now: c.now,
+      state: state.state,
+      publish: (messages) => state.publish(messages),
+      persist: () => state.store.flush(),
+      drivers: state.drivers,
+      liveness: placementLivenessReader({
+        self: c.self,
+        startedAt: c.startedAt,
+        lostAfterMs: config.lostAfterMs,
+        now: c.now,
+        heard: (at) => deps.liveness.view.list(at),
+        nodes: () => state.state.nodes(),
+      }),
+      trustRoot: mesh && trustRootOf(mesh.operators),
+      imageMirror: () => deps.registry()?.endpoint,
+      tuning: env.workloads,
+      makeDriver: env.makeDriver,
+    });
+    state.onChange(() => workloads.changed());
+    deps.liveness.onChange(() => workloads.changed());
+    return workloads;
+  });
+}
+
+function revocations(
+  c: Components,
+  deps: { state: Started<StateService>; liveness: LivenessService; workloads: Started<Workloads> },
+): Revocations {
+  return new Revocations({
+    self: c.self,
+    log: c.log,
+    revoked: c.revoked,
+    trusted: () => deps.state.value.state.trust().revoked,
+    onChange: (listener) => deps.state.value.onChange(listener),
+    forget: (peer) => deps.liveness.forget(peer),
+    disconnect: (peer) => closeConnectionsTo(c.host, peer),
+    fence: () => deps.workloads.value.fence(),
+  });
+}
+
+function allocLogsService(
+  c: Components,
+  deps: { state: Started<StateService>; workloads: Started<Workloads> },
+): Started<AllocLogsProtocol> {
+  return new Started('log service', async () => {
+    const workloads = deps.workloads.value;
+    const protocol = new AllocLogsProtocol({
+      host: c.host,
+      log: c.log,
+      local: localAllocLogs({
+        self: c.self,
+        view: ownerView(deps.state.value.state, workloads.placement),
+        now: c.now,
+        logs: (allocId, options) => workloads.logs(allocId, options),
+      }),
+    });
+    await protocol.start();
+    return protocol;
+  });
 }
 
 function syncAges(state: StateService): number[] {

@@ -138,6 +138,7 @@ export class Agent {
       this.#allocLogs,
       // Dials last: a peer reached early finds every protocol served.
       this.#discovery.dialing,
+      this.#liveness.judging,
     ]);
   }
 

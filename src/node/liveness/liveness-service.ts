@@ -84,15 +84,30 @@ export class LivenessService {
     );
   }
 
+  /** Serves and sends digests from here on; the view is judged only once `judging` starts. */
   async start(): Promise<void> {
     await this.exchange.start();
-    this.#timer = setInterval(() => this.#tick(), this.#tickMs).unref();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.#timer);
     await this.exchange.stop();
   }
+
+  /**
+   * The judging half, started last and stopped first: the tick that ages the view, and the first digest at once
+   * (a newcomer learns the mesh's addresses from its bootstrap peer's answer).
+   */
+  readonly judging = {
+    name: 'liveness judging',
+    start: (): void => {
+      this.#timer = setInterval(() => this.#tick(), this.#tickMs).unref();
+      this.exchange.round();
+    },
+    stop: (): void => {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    },
+  };
 
   /** Subscribe to liveness transitions (alive/suspect/lost/forgotten, restarts). */
   onChange(listener: (changes: LivenessChange[]) => void): () => void {

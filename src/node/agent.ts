@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { trustRootOf } from '../crdt/trust.js';
 import type { Logger } from '../lib/logger.js';
+import { formatImageRef, parseImageRef } from '../registry-p2p/image-ref.js';
 import { RegistryService, type RegistryTuning } from '../registry-p2p/registry-service.js';
 import { VERSION } from '../version.js';
 import { agentRoutes } from './api/api-routes.js';
@@ -352,6 +353,7 @@ function imageUse(
       jobs: () => state.value.state.jobs(),
     },
     placement: () => deps.workloads()?.placement,
+    normalImage,
   });
 }
 
@@ -457,6 +459,11 @@ function allocLogsService(
     await protocol.start();
     return protocol;
   });
+}
+
+function normalImage(image: string): string {
+  const ref = parseImageRef(image);
+  return ref ? formatImageRef(ref) : image;
 }
 
 function syncAges(state: StateService): number[] {

@@ -2,7 +2,6 @@ import type { JobVersion, JobView } from '../../crdt/job-log.js';
 import type { JobSpec } from '../../crdt/job-spec.js';
 import type { AllocStatus } from '../../crdt/records.js';
 import type { Result } from '../../lib/result.js';
-import { formatImageRef, parseImageRef } from '../../registry-p2p/image-ref.js';
 import { readJobSpec } from './placement-input.js';
 import type { AllocRow } from './placement-service.js';
 
@@ -15,6 +14,8 @@ export interface ImageUseDeps {
     jobs(): JobView[];
   };
   readonly placement: () => { allocs(): AllocRow[]; spec(version: JobVersion): Result<JobSpec> } | undefined;
+  /** One spelling per image (`web:1` and `docker.io/library/web:1` alike): the registry's reference rules. */
+  readonly normalImage: (image: string) => string;
 }
 
 /** Which images the layer store must keep, and which a remote prepull may ask for. */
@@ -46,7 +47,7 @@ export class ImageUse {
 
   /** Whether any version of any job in the state names `ref` (in a closed mesh: operator-signed ones only). */
   named(ref: string): boolean {
-    return this.#jobImages().has(normalImage(ref));
+    return this.#jobImages().has(this.#deps.normalImage(ref));
   }
 
   #jobImages(): Set<string> {
@@ -54,7 +55,7 @@ export class ImageUse {
     for (const view of this.#deps.state.jobs())
       for (const entry of view.history) {
         const spec = this.#readSpec(entry);
-        if (spec.ok && spec.value.driver === 'docker') images.add(normalImage(spec.value.image));
+        if (spec.ok && spec.value.driver === 'docker') images.add(this.#deps.normalImage(spec.value.image));
       }
     return images;
   }
@@ -63,9 +64,4 @@ export class ImageUse {
   #readSpec(entry: JobVersion): Result<JobSpec> {
     return this.#deps.placement()?.spec(entry) ?? readJobSpec(entry.spec);
   }
-}
-
-function normalImage(image: string): string {
-  const ref = parseImageRef(image);
-  return ref ? formatImageRef(ref) : image;
 }

@@ -5,6 +5,7 @@ import type { AllocStatus } from '../../../src/crdt/records.js';
 import type { Result } from '../../../src/lib/result.js';
 import { ImageUse } from '../../../src/node/placement/image-use.js';
 import type { AllocRow } from '../../../src/node/placement/placement-service.js';
+import { formatImageRef, parseImageRef } from '../../../src/registry-p2p/image-ref.js';
 
 const version = (v: number, image: string): JobVersion => ({
   version: v,
@@ -29,6 +30,11 @@ const placement = (rows: AllocRow[]) => ({
   }),
 });
 
+const normalImage = (image: string) => {
+  const ref = parseImageRef(image);
+  return ref ? formatImageRef(ref) : image;
+};
+
 describe('ImageUse', () => {
   const jobs = [job('web', [version(1, 'web:1'), version(2, 'web:2')]), job('db', [version(1, 'db:1')])];
   const state = (allocations: AllocStatus[]) => ({
@@ -40,6 +46,7 @@ describe('ImageUse', () => {
   it('keeps the images of copies this node runs (by their own version) or is about to start', () => {
     const use = new ImageUse({
       self: 'me',
+      normalImage,
       state: state([alloc('web', 'me', 1, 'running'), alloc('db', 'other', 1, 'running')]),
       placement: () =>
         placement([
@@ -52,6 +59,7 @@ describe('ImageUse', () => {
   it('not those of finished copies, nor of copies placement stops', () => {
     const use = new ImageUse({
       self: 'me',
+      normalImage,
       state: state([alloc('web', 'me', 2, 'complete')]),
       placement: () =>
         placement([
@@ -62,7 +70,7 @@ describe('ImageUse', () => {
   });
 
   it('names an image any version of any job uses, however the reference is spelled', () => {
-    const use = new ImageUse({ self: 'me', state: state([]), placement: () => placement([]) });
+    const use = new ImageUse({ self: 'me', normalImage, state: state([]), placement: () => placement([]) });
     expect(use.named('web:1')).toBe(true);
     expect(use.named('docker.io/library/web:2')).toBe(true);
     expect(use.named('web:3')).toBe(false);

@@ -1,4 +1,4 @@
-import type { DialError } from '../node/net/peer-dialer.js';
+import type { DialError } from '../node/api/types.js';
 import { ago, render } from './output.js';
 
 /**

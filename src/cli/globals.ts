@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { readSecretFile, readSecretFileIfExists } from '../lib/secret-file.js';
-import { API_TOKEN_FILE } from '../node/api/api-token.js';
+import { API_TOKEN_FILE } from '../node/api/client.js';
 import { type ApiClient, apiClient, CliError } from './api-client.js';
 import type { OutputFormat } from './output.js';
 

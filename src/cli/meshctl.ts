@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
-import type { AgentStatus, PeerInfo } from '../node/agent.js';
+import type { AgentStatus, PeerInfo } from '../node/api/types.js';
 import { VERSION } from '../version.js';
 import { CliError } from './api-client.js';
 import { registerAllocCommands } from './commands/alloc.js';

@@ -4,16 +4,9 @@ import { Command, Option } from 'commander';
 import { createLogger, LOG_LEVELS } from '../lib/logger.js';
 import { StartupError } from '../lib/startup-error.js';
 import { Agent } from '../node/agent.js';
-import { agentRoutes } from '../node/api/api-routes.js';
 import { loadOrCreateApiToken } from '../node/api/api-token.js';
 import { ControlApi } from '../node/api/control-api.js';
 import { serveControlProtocol } from '../node/api/control-protocol.js';
-import { allocLogsRoutes } from '../node/api/routes/alloc-logs-routes.js';
-import { allocRoutes } from '../node/api/routes/alloc-routes.js';
-import { imageRoutes } from '../node/api/routes/image-routes.js';
-import { placementRoutes } from '../node/api/routes/placement-routes.js';
-import { signedRoutes } from '../node/api/routes/signed-routes.js';
-import { stateRoutes } from '../node/api/routes/state-routes.js';
 import { ConfigError, DRIVERS, parseLabels, resolveConfig } from '../node/setup/config.js';
 import { prepareDataDir } from '../node/setup/data-dir.js';
 import { lockDataDir } from '../node/setup/data-dir-lock.js';
@@ -100,19 +93,7 @@ async function main(): Promise<void> {
   if (joinToken.warning) log.warn(joinToken.warning);
   const token = await loadOrCreateApiToken(config.dataDir, (message) => log.warn(message));
   const agent = await Agent.start(config, { log });
-  const api = new ControlApi(
-    [
-      ...agentRoutes(agent),
-      ...stateRoutes(agent),
-      ...placementRoutes(agent.workloads.placement),
-      ...allocRoutes(agent),
-      ...signedRoutes(agent),
-      ...allocLogsRoutes(agent),
-      ...imageRoutes(agent),
-    ],
-    log,
-    { token },
-  );
+  const api = new ControlApi(agent.routes(), log, { token });
   try {
     // A closed mesh serves remote meshctl over libp2p: reaching this agent already took the mesh key.
     if (agent.mesh) await serveControlProtocol(agent.host, api, log);

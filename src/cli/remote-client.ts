@@ -10,9 +10,10 @@ import {
   CONTROL_PROTOCOL,
   type ControlAnswer,
   type ControlRequest,
+  decodeJoinToken,
   MAX_FRAME_BYTES,
-} from '../node/api/control-protocol.js';
-import { decodeJoinToken, pnetKey } from '../node/membership/join-token.js';
+  pnetKey,
+} from '../node/api/client.js';
 import { type ApiClient, CliError } from './api-client.js';
 
 /**

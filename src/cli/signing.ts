@@ -5,8 +5,8 @@ import { signJobEvent } from '../crdt/job-auth.js';
 import { type JobEvent, parseJobEvent } from '../crdt/job-log.js';
 import { signValue } from '../crdt/signature.js';
 import { signedTrustChange, TRUST_DOMAIN, type TrustChange } from '../crdt/trust.js';
-import type { PlannedJobEvent } from '../node/api/routes/signed-routes.js';
-import { loadOperatorKey, type OperatorKey } from '../node/membership/key-file.js';
+import { loadOperatorKey, type OperatorKey } from '../node/api/client.js';
+import type { PlannedJobEvent } from '../node/api/types.js';
 import { type ApiClient, CliError } from './api-client.js';
 
 /** Where `meshctl mesh init` puts the mesh key and the first operator key unless told otherwise. */

@@ -4,7 +4,8 @@ import { parseJobFile } from '../../src/crdt/job-file.js';
 import { signValue } from '../../src/crdt/signature.js';
 import { signedTrustChange, TRUST_DOMAIN, type TrustChange } from '../../src/crdt/trust.js';
 import type { Agent } from '../../src/node/agent.js';
-import { type NodeInfo, stateRoutes } from '../../src/node/api/routes/state-routes.js';
+import { stateRoutes } from '../../src/node/api/routes/state-routes.js';
+import type { NodeInfo } from '../../src/node/api/types.js';
 import { ExecDriver } from '../../src/node/drivers/exec-driver.js';
 import {
   FAST_WORKLOADS,

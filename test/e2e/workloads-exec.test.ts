@@ -4,7 +4,8 @@ import { parseJobFile } from '../../src/crdt/job-file.js';
 import type { JobSpec } from '../../src/crdt/job-spec.js';
 import type { Agent } from '../../src/node/agent.js';
 import { ControlApi } from '../../src/node/api/control-api.js';
-import { type AllocDetail, allocRoutes } from '../../src/node/api/routes/alloc-routes.js';
+import { allocRoutes } from '../../src/node/api/routes/alloc-routes.js';
+import type { AllocDetail } from '../../src/node/api/types.js';
 import type { AgentConfig } from '../../src/node/setup/config.js';
 import {
   FAST_LIVENESS,

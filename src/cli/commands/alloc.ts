@@ -1,11 +1,8 @@
 import { type Command, Option } from 'commander';
 import { parseDuration } from '../../lib/duration.js';
 import { parseJson } from '../../lib/json-text.js';
-import type { LogRecord } from '../../node/api/routes/alloc-logs-routes.js';
-import type { AllocDetail } from '../../node/api/routes/alloc-routes.js';
-import type { LogLine } from '../../node/drivers/driver.js';
-import { LineSplitter } from '../../node/drivers/line-splitter.js';
-import type { AllocRow } from '../../node/placement/placement-service.js';
+import { LineSplitter } from '../../node/api/client.js';
+import type { AllocDetail, AllocRow, LogLine, LogRecord } from '../../node/api/types.js';
 import { CliError } from '../api-client.js';
 import { globals } from '../globals.js';
 import { ago, render, renderRecord, shortId } from '../output.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import type { NodeImages } from '../../node/api/routes/image-routes.js';
-import { parseLabels } from '../../node/setup/config.js';
+import { parseLabels } from '../../node/api/client.js';
+import type { NodeImages } from '../../node/api/types.js';
 import { CliError } from '../api-client.js';
 import { globals } from '../globals.js';
 import { render, shortId } from '../output.js';

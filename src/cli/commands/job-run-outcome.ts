@@ -1,4 +1,4 @@
-import type { JobPlacement } from '../../node/placement/placement-service.js';
+import type { JobPlacement } from '../../node/api/types.js';
 import { type ApiClient, CliError } from '../api-client.js';
 
 /** What `job run` says after the job is stored: the local agent's placement of the version it submitted. */

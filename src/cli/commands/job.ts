@@ -3,15 +3,15 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { MAX_JOB_FILE_BYTES } from '../../crdt/job-file-size.js';
-import type { TrustInfo } from '../../node/api/routes/signed-routes.js';
 import type {
   JobDetail,
   JobHistoryEntry,
+  JobPlacement,
   JobSummary,
   RejectedJobDetail,
   SubmitAnswer,
-} from '../../node/api/routes/state-routes.js';
-import type { JobPlacement } from '../../node/placement/placement-service.js';
+  TrustInfo,
+} from '../../node/api/types.js';
 import { type ApiClient, CliError, OutcomeUnknown } from '../api-client.js';
 import { globals } from '../globals.js';
 import { ago, render, renderRecord, shortId } from '../output.js';

@@ -5,10 +5,14 @@ import { generateKeyPair } from '@libp2p/crypto/keys';
 import { isKeyId } from '../../crdt/signature.js';
 import { parseJson } from '../../lib/json-text.js';
 import { readSecretFile, writeSecretFile } from '../../lib/secret-file.js';
-import type { AgentStatus } from '../../node/agent.js';
-import type { TrustInfo } from '../../node/api/routes/signed-routes.js';
-import { encodeJoinToken, parsePnetKey, pnetKey } from '../../node/membership/join-token.js';
-import { operatorKey, writeOperatorKey } from '../../node/membership/key-file.js';
+import {
+  encodeJoinToken,
+  operatorKey,
+  parsePnetKey,
+  pnetKey,
+  writeOperatorKey,
+} from '../../node/api/client.js';
+import type { AgentStatus, TrustInfo } from '../../node/api/types.js';
 import { type ApiClient, CliError } from '../api-client.js';
 import type { OutputFormat } from '../output.js';
 import { render, shortId } from '../output.js';

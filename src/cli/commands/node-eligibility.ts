@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import type { TrustInfo } from '../../node/api/routes/signed-routes.js';
-import type { NodeInfo } from '../../node/api/routes/state-routes.js';
+import type { NodeInfo, TrustInfo } from '../../node/api/types.js';
 import { CliError } from '../api-client.js';
 import { globals } from '../globals.js';
 import { shortId } from '../output.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { NodeInfo } from '../../node/api/routes/state-routes.js';
+import type { NodeInfo } from '../../node/api/types.js';
 import { globals } from '../globals.js';
 import { render, renderRecord, shortId } from '../output.js';
 import { registerEligibilityCommands } from './node-eligibility.js';

@@ -1,8 +1,15 @@
-import type { Agent } from '../agent.js';
 import type { Route } from './control-api.js';
+import type { AgentStatus, PeerInfo } from './types.js';
+
+/** What the agent's own routes read: its status, its peers, its metrics. */
+export interface AgentRoutesDeps {
+  status(): AgentStatus;
+  peers(): PeerInfo[];
+  readonly metrics: { readonly registry: { metrics(): Promise<string> } };
+}
 
 /** The control API's endpoints over one agent. Later parts of the agent add their routes beside these. */
-export function agentRoutes(agent: Agent): Route[] {
+export function agentRoutes(agent: AgentRoutesDeps): Route[] {
   return [
     { method: 'GET', path: '/v1/status', handler: () => ({ json: agent.status() }) },
     { method: 'GET', path: '/v1/peers', handler: () => ({ json: agent.peers() }) },

@@ -22,7 +22,10 @@ export interface OwnerView {
   placedOn(allocId: string): string | undefined;
 }
 
-export function ownerView(state: MeshState, placement: Pick<PlacementService, 'allocs'>): OwnerView {
+export function ownerView(
+  state: Pick<MeshState, 'allocations' | 'nodes'>,
+  placement: Pick<PlacementService, 'allocs'>,
+): OwnerView {
   return {
     allocations: () => state.allocations(),
     nodes: () => state.nodes(),

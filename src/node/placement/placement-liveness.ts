@@ -39,3 +39,31 @@ export function placementLiveness(input: PlacementLivenessInput): PeerLiveness[]
     ...gone,
   ];
 }
+
+export interface PlacementLivenessSource {
+  readonly self: string;
+  readonly startedAt: number;
+  readonly lostAfterMs: number;
+  now(): number;
+  /** The liveness view's entries at `now`. */
+  heard(now: number): readonly PeerLiveness[];
+  /** Node records in the replicated state. */
+  nodes(): readonly { readonly peerId: string; readonly leaving?: number | undefined }[];
+}
+
+/** Placement's liveness reader over the live view and the replicated node records. */
+export function placementLivenessReader(source: PlacementLivenessSource): () => PeerLiveness[] {
+  return () => {
+    const now = source.now();
+    const nodes = source.nodes();
+    return placementLiveness({
+      heard: source.heard(now).map(({ peerId, status, lastSeen }) => ({ peerId, status, lastSeen })),
+      recorded: nodes.map((n) => n.peerId),
+      leaving: nodes.flatMap((n) => (n.leaving === undefined ? [] : [n.peerId])),
+      self: source.self,
+      startedAt: source.startedAt,
+      now,
+      lostAfterMs: source.lostAfterMs,
+    });
+  };
+}

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { arch, availableParallelism, platform, totalmem } from 'node:os';
-import { canonicalJson, type JsonValue } from '../../crdt/canonical-json.js';
+import { canonicalJson } from '../../crdt/canonical-json.js';
 import { decodeGossip, encodeGossip, MAX_GOSSIP_BYTES, STATE_TOPIC } from '../../crdt/gossip-codec.js';
 import type { JobEvent } from '../../crdt/job-log.js';
 import type { JobSpec } from '../../crdt/job-spec.js';
@@ -199,7 +199,7 @@ export class StateService {
   async submitJob(spec: JobSpec): Promise<{ name: string; version: number; outcome: SubmitOutcome }> {
     return this.#writes.run(async () => {
       const now = this.#deps.now();
-      const plan = this.state.planSubmit(spec.name, spec as unknown as JsonValue, this.peerId, now);
+      const plan = this.state.planSubmit(spec.name, spec, this.peerId, now);
       // Durable before acknowledged, and applied only once durable (durable-write.ts).
       if (plan.event) await this.#writes.addJobEvent(spec.name, plan.event, now);
       return { name: spec.name, version: plan.version, outcome: plan.outcome };
@@ -223,7 +223,7 @@ export class StateService {
   ): { outcome: SubmitOutcome | StatusOutcome; version?: number; event?: JobEvent } {
     const now = this.#deps.now();
     return action.kind === 'submit'
-      ? this.state.planSubmit(name, action.spec as unknown as JsonValue, by, now)
+      ? this.state.planSubmit(name, action.spec, by, now)
       : this.state.planStatus(name, action.kind, by, now);
   }
 

@@ -1,14 +1,23 @@
+import type { MeshState } from '../../../crdt/mesh-state.js';
 import { parseDuration } from '../../../lib/duration.js';
 import { type Watched, watch } from '../../../lib/watched-promise.js';
-import type { Agent } from '../../agent.js';
 import type { LogLine } from '../../drivers/driver.js';
+import type { LivenessService } from '../../liveness/liveness-service.js';
 import { type LogRequest, logRequestSchema } from '../../logs/alloc-logs-frames.js';
 import { type AllocOwner, allocOwner, ownerView } from '../../logs/alloc-logs-local.js';
-import { AllocLogsError } from '../../logs/alloc-logs-protocol.js';
+import { AllocLogsError, type AllocLogsProtocol } from '../../logs/alloc-logs-protocol.js';
+import type { PlacementService } from '../../placement/placement-service.js';
 import { ApiError, type Route } from '../control-api.js';
+import type { LogRecord } from '../types.js';
 
-/** One NDJSON record of `GET /v1/allocs/:id/logs`: lines, then exactly one `end` or `error` as the last. */
-export type LogRecord = LogLine | { end: true } | { error: string };
+/** What the log routes read: who owns an alloc (state, placement), whether it is reachable, and the logs. */
+export interface AllocLogsRoutesDeps {
+  readonly peerId: string;
+  readonly state: { readonly state: Pick<MeshState, 'allocations' | 'nodes'> };
+  readonly placement: Pick<PlacementService, 'allocs'>;
+  peers: LivenessService['peers'];
+  readonly allocLogs: Pick<AllocLogsProtocol, 'local' | 'open'>;
+}
 
 /**
  * A blank line this often while a follow is quiet: HTTP clients give up on a body that says nothing for long
@@ -22,7 +31,7 @@ const QUIET_MS = 30_000;
  * Refusals and unreachable owners are HTTP errors before the first line; a failure after it is the last
  * record. A client that disconnects aborts the stream to the owner, which stops reading the workload's log.
  */
-export function allocLogsRoutes(agent: Agent, options: { quietMs?: number } = {}): Route[] {
+export function allocLogsRoutes(deps: AllocLogsRoutesDeps, options: { quietMs?: number } = {}): Route[] {
   const quietMs = options.quietMs ?? QUIET_MS;
   return [
     {
@@ -30,12 +39,12 @@ export function allocLogsRoutes(agent: Agent, options: { quietMs?: number } = {}
       path: '/v1/allocs/:id/logs',
       handler: async (req) => {
         const request = parseRequest(req.params.id ?? '', req.query);
-        const owner = allocOwner(ownerView(agent.state.state, agent.workloads.placement), request.allocId);
+        const owner = allocOwner(ownerView(deps.state.state, deps.placement), request.allocId);
         if (!owner)
           throw new ApiError(404, `no allocation "${request.allocId}"; meshctl alloc list shows them`);
         const lines =
-          owner.peerId === agent.peerId
-            ? await agent.allocLogs.local(request, req.signal).catch((err: unknown) => {
+          owner.peerId === deps.peerId
+            ? await deps.allocLogs.local(request, req.signal).catch((err: unknown) => {
                 throw refusal(
                   err,
                   request.allocId,
@@ -43,7 +52,7 @@ export function allocLogsRoutes(agent: Agent, options: { quietMs?: number } = {}
                   req.signal,
                 );
               })
-            : await openRemote(agent, owner, request, req.signal);
+            : await openRemote(deps, owner, request, req.signal);
         return { stream: ndjson(lines, owner, quietMs, req.signal), contentType: 'application/x-ndjson' };
       },
     },
@@ -76,19 +85,19 @@ function parseRequest(allocId: string, query: URLSearchParams): LogRequest {
 }
 
 async function openRemote(
-  agent: Agent,
+  deps: AllocLogsRoutesDeps,
   owner: AllocOwner,
   request: LogRequest,
   signal: AbortSignal,
 ): Promise<AsyncIterable<LogLine>> {
-  const peer = agent.peers().find((p) => p.peerId === owner.peerId);
+  const peer = deps.peers().find((p) => p.peerId === owner.peerId);
   // A lost owner with no link left is not worth a dial timeout: say so at once.
   if (peer?.liveness === 'lost' && !peer.connected) {
     const silent = Math.round((Date.now() - peer.lastSeen) / 1000);
     throw unreachable(request.allocId, owner, `it is lost (not heard from for ${silent}s)`);
   }
   try {
-    return await agent.allocLogs.open(owner.peerId, request, signal);
+    return await deps.allocLogs.open(owner.peerId, request, signal);
   } catch (err) {
     throw refusal(err, request.allocId, owner, signal);
   }

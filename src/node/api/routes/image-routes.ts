@@ -1,13 +1,15 @@
 import { z } from 'zod';
-import type { ImageHolding } from '../../../registry-p2p/oci-protocol.js';
-import type { Agent } from '../../agent.js';
+import type { MeshState } from '../../../crdt/mesh-state.js';
+import type { RegistryService } from '../../../registry-p2p/registry-service.js';
 import { ApiError, type Route } from '../control-api.js';
+import type { NodeImages } from '../types.js';
 
-export interface NodeImages {
-  peerId: string;
-  name: string;
-  /** Null when the node did not answer in time. */
-  images: ImageHolding[] | null;
+/** What the image routes use: node names, and the registry that asks the mesh. */
+export interface ImageRoutesDeps {
+  readonly peerId: string;
+  readonly config: { readonly name: string };
+  readonly state: { readonly state: Pick<MeshState, 'nodes'> };
+  readonly registry: Pick<RegistryService, 'meshImages' | 'prepull'>;
 }
 
 const prepullBody = z
@@ -15,17 +17,17 @@ const prepullBody = z
   .strict();
 
 /** `meshctl image prepull|list`: ask matching nodes to fetch an image; see what each linked node holds. */
-export function imageRoutes(agent: Agent): Route[] {
+export function imageRoutes(deps: ImageRoutesDeps): Route[] {
   return [
     {
       method: 'GET',
       path: '/v1/images',
       handler: async () => {
-        const names = new Map(agent.state.state.nodes().map((n) => [n.peerId, n.name]));
-        const held = await agent.registry.meshImages();
+        const names = new Map(deps.state.state.nodes().map((n) => [n.peerId, n.name]));
+        const held = await deps.registry.meshImages();
         const json: NodeImages[] = held.map(({ peer, images }) => ({
           peerId: peer,
-          name: names.get(peer) ?? (peer === agent.peerId ? agent.config.name : peer),
+          name: names.get(peer) ?? (peer === deps.peerId ? deps.config.name : peer),
           images,
         }));
         return { json };
@@ -42,7 +44,7 @@ export function imageRoutes(agent: Agent): Route[] {
             `prepull: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`,
           );
         try {
-          await agent.registry.prepull(parsed.data.ref, parsed.data.labels);
+          await deps.registry.prepull(parsed.data.ref, parsed.data.labels);
         } catch (err) {
           throw new ApiError(400, (err as Error).message);
         }

@@ -1,39 +1,33 @@
 import { formatJobFileErrors, parseJobFile } from '../../../crdt/job-file.js';
-import { type JobEvent, parseJobEvent } from '../../../crdt/job-log.js';
+import { parseJobEvent } from '../../../crdt/job-log.js';
+import type { MeshState } from '../../../crdt/mesh-state.js';
 import { parseTrustChange } from '../../../crdt/trust.js';
-import type { Agent } from '../../agent.js';
+import type { StateService } from '../../state/state-service.js';
 import { ApiError, type Route } from '../control-api.js';
+import type { PlannedJobEvent, TrustInfo } from '../types.js';
 
-/** What `meshctl` asks before signing: the event this agent would add, for the operator to sign. */
-export interface PlannedJobEvent {
-  name: string;
-  outcome: string;
-  version?: number;
-  event?: JobEvent;
-}
-
-/** The mesh's trust as this agent derives it. */
-export interface TrustInfo {
-  closed: boolean;
-  operators: string[];
-  revoked: string[];
-  drained: string[];
+/** What the signed routes use: the trust document to show, and the state service that plans and commits. */
+export interface SignedRoutesDeps {
+  readonly state: { readonly state: Pick<MeshState, 'closed' | 'trust'> } & Pick<
+    StateService,
+    'addTrustChange' | 'planJob' | 'commitJob'
+  >;
 }
 
 /**
  * Signed changes in a closed mesh. meshctl asks this agent to plan a job event (the agent knows the Lamport
  * clock and the versions), checks and signs it with the operator key, and hands it back; the agent adds it only
- * if a trusted operator signed it. The private key never reaches the agent.
+ * if a trusted operator signed it. The private key never reaches the deps.
  */
-export function signedRoutes(agent: Agent): Route[] {
+export function signedRoutes(deps: SignedRoutesDeps): Route[] {
   return [
     {
       method: 'GET',
       path: '/v1/trust',
       handler: () => {
-        const trust = agent.state.state.trust();
+        const trust = deps.state.state.trust();
         const info: TrustInfo = {
-          closed: agent.state.state.closed,
+          closed: deps.state.state.closed,
           operators: [...trust.operators].sort(),
           revoked: [...trust.revoked].sort(),
           drained: [...trust.drained].sort(),
@@ -47,7 +41,7 @@ export function signedRoutes(agent: Agent): Route[] {
       handler: async (req) => {
         const change = parseTrustChange(field(await req.body(), 'change'));
         if (!change) throw new ApiError(400, 'expected { "change": <signed trust change> }');
-        return { json: await refusalIsForbidden(() => agent.state.addTrustChange(change)) };
+        return { json: await refusalIsForbidden(() => deps.state.addTrustChange(change)) };
       },
     },
     {
@@ -61,7 +55,7 @@ export function signedRoutes(agent: Agent): Route[] {
           throw new ApiError(400, 'expected "by": the operator key id');
         const kind = field(body, 'kind');
         if (kind === 'stop' || kind === 'purge') {
-          const plan = agent.state.planJob(name, { kind }, by);
+          const plan = deps.state.planJob(name, { kind }, by);
           if (plan.outcome === 'not-found') throw new ApiError(404, `no job named "${name}"`);
           return { json: { name, ...plan } satisfies PlannedJobEvent };
         }
@@ -74,7 +68,7 @@ export function signedRoutes(agent: Agent): Route[] {
         if (parsed.spec.name !== name) {
           throw new ApiError(400, `the job file names "${parsed.spec.name}", not "${name}"`);
         }
-        return { json: { name, ...agent.state.planJob(name, { kind, spec: parsed.spec }, by) } };
+        return { json: { name, ...deps.state.planJob(name, { kind, spec: parsed.spec }, by) } };
       },
     },
     {
@@ -84,7 +78,7 @@ export function signedRoutes(agent: Agent): Route[] {
         const name = req.params.name ?? '';
         const event = parseJobEvent(field(await req.body(), 'event'));
         if (!event) throw new ApiError(400, 'expected { "event": <signed job event> }');
-        return { json: { name, ...(await refusalIsForbidden(() => agent.state.commitJob(name, event))) } };
+        return { json: { name, ...(await refusalIsForbidden(() => deps.state.commitJob(name, event))) } };
       },
     },
   ];

@@ -1,84 +1,37 @@
 import { formatJobFileErrors, parseJobFile } from '../../../crdt/job-file.js';
-import type { JobVersion, JobView } from '../../../crdt/job-log.js';
+import type { JobView } from '../../../crdt/job-log.js';
 import { readJobSpec } from '../../../crdt/job-specs.js';
-import type { JobRejection, SubmitOutcome } from '../../../crdt/mesh-state.js';
-import type { AllocStatus, NodeRecord } from '../../../crdt/records.js';
-import type { JobCopyCounts, JobStatusName } from '../../../scheduler/job-status.js';
-import type { Agent } from '../../agent.js';
-import type { LivenessStatus } from '../../liveness/liveness.js';
-import type { JobPlacement } from '../../placement/placement-service.js';
+import type { MeshState } from '../../../crdt/mesh-state.js';
+import type { LivenessService } from '../../liveness/liveness-service.js';
+import type { JobPlacement, PlacementService } from '../../placement/placement-service.js';
+import type { StateService } from '../../state/state-service.js';
 import { ApiError, type Route } from '../control-api.js';
+import type {
+  JobDetail,
+  JobHistoryEntry,
+  JobSummary,
+  NodeInfo,
+  RejectedJobDetail,
+  SubmitAnswer,
+} from '../types.js';
 import { jobStatusOf } from './job-status-view.js';
 
-/**
- * What the job is doing, derived from copy statuses and placement (scheduler/job-status.ts), beside what the
- * operator asked for (`desired`): a job asked to run is `running` only when its copies do.
- */
-interface DerivedStatus {
-  desired: JobView['desired'];
-  /** Why the job is not simply running (failed copies, per-dimension placement failures, copies starting). */
-  reason?: string | undefined;
-  /** The newest copy of each slot of the version being run; earlier copies are history and not counted. */
-  copies: JobCopyCounts;
-  /** `rolling out v3: 1/3`, `rolled back to v2: ...`; absent when no rollout is under way. */
-  rollout?: string | undefined;
-}
-
-/** What `meshctl job list` shows per job. */
-export interface JobSummary extends Partial<DerivedStatus> {
-  name: string;
-  status: JobStatusName | 'rejected';
-  version: number;
-  type: string;
-  count: number | null;
-  submittedAt: number;
-  /** Copies of the current version running now (`copies.running`). */
-  allocations: number;
-}
-
-/** What `meshctl job status` shows. */
-export interface JobDetail extends DerivedStatus {
-  name: string;
-  status: JobStatusName;
-  /** When and by whom `desired` was last set. */
-  statusSince: number;
-  statusBy: string;
-  version: number;
-  specHash: string;
-  spec: JobVersion['spec'];
-  submittedBy: string;
-  submittedAt: number;
-  allocations: AllocStatus[];
-  /** The newest change to the job did not count (closed mesh): why, and who wrote it. */
-  rejected?: JobRejection;
-}
-
-/** A job whose every change was refused: it never runs. */
-export interface RejectedJobDetail {
-  name: string;
-  status: 'rejected';
-  rejected: JobRejection;
+/** What the state routes use: the replicated state (read, and jobs submitted and stopped), placement, liveness. */
+export interface StateRoutesDeps {
+  readonly peerId: string;
+  readonly state: {
+    readonly state: Pick<
+      MeshState,
+      'closed' | 'jobs' | 'job' | 'jobRejections' | 'jobRejection' | 'allocations' | 'nodes' | 'trust'
+    >;
+  } & Pick<StateService, 'submitJob' | 'stopJob'>;
+  readonly placement: Pick<PlacementService, 'explain'>;
+  peers: LivenessService['peers'];
 }
 
 /** In a closed mesh a job is changed only through `/plan` and `/events`, with an operator's signature. */
 const SIGNATURE_REQUIRED =
   'this mesh only accepts operator-signed jobs: run meshctl with --operator-key FILE (or MESH_OPERATOR_KEY)';
-
-export type JobHistoryEntry = Omit<JobVersion, 'spec'> & { current: boolean };
-
-export interface SubmitAnswer {
-  name: string;
-  version: number;
-  outcome: SubmitOutcome;
-}
-
-/** A node as the mesh replicates it, with this agent's view of whether it is alive. */
-/** `eligible`: false once an operator drained the node (trust document), until made eligible again. */
-export type NodeInfo = NodeRecord & {
-  liveness: LivenessStatus | 'unknown';
-  self: boolean;
-  eligible: boolean;
-};
 
 interface SubmitBody {
   source: string;
@@ -86,17 +39,17 @@ interface SubmitBody {
 }
 
 /** Control API routes over the replicated state: jobs in and out, nodes as the mesh knows them. */
-export function stateRoutes(agent: Agent): Route[] {
+export function stateRoutes(deps: StateRoutesDeps): Route[] {
   return [
     {
       method: 'POST',
       path: '/v1/jobs',
       handler: async (req) => {
-        if (agent.state.state.closed) throw new ApiError(403, SIGNATURE_REQUIRED);
+        if (deps.state.state.closed) throw new ApiError(403, SIGNATURE_REQUIRED);
         const body = submitBody(await req.body());
         const parsed = parseJobFile(body.source, body.fileName);
         if (!parsed.ok) throw new ApiError(400, formatJobFileErrors(parsed.errors, body.fileName));
-        const answer: SubmitAnswer = await agent.state.submitJob(parsed.spec);
+        const answer: SubmitAnswer = await deps.state.submitJob(parsed.spec);
         return { json: answer };
       },
     },
@@ -104,12 +57,12 @@ export function stateRoutes(agent: Agent): Route[] {
       method: 'GET',
       path: '/v1/jobs',
       handler: () => {
-        const allocations = agent.state.state.allocations();
-        const jobs: JobSummary[] = agent.state.state.jobs().map((job) => {
+        const allocations = deps.state.state.allocations();
+        const jobs: JobSummary[] = deps.state.state.jobs().map((job) => {
           const derived = jobStatusOf(
             job,
             allocations.filter((a) => a.job === job.name),
-            placementOf(agent, job.name),
+            placementOf(deps, job.name),
           );
           const spec = readJobSpec(job.current);
           return {
@@ -127,7 +80,7 @@ export function stateRoutes(agent: Agent): Route[] {
           };
         });
         const known = new Set(jobs.map((j) => j.name));
-        for (const rejected of agent.state.state.jobRejections()) {
+        for (const rejected of deps.state.state.jobRejections()) {
           if (known.has(rejected.name)) continue;
           jobs.push({
             name: rejected.name,
@@ -147,13 +100,13 @@ export function stateRoutes(agent: Agent): Route[] {
       path: '/v1/jobs/:name',
       handler: (req) => {
         const name = req.params.name ?? '';
-        const rejected = agent.state.state.jobRejection(name);
-        if (rejected && !agent.state.state.job(name)) {
+        const rejected = deps.state.state.jobRejection(name);
+        if (rejected && !deps.state.state.job(name)) {
           return { json: { name, status: 'rejected', rejected } satisfies RejectedJobDetail };
         }
-        const job = findJob(agent, name);
-        const allocations = agent.state.state.allocations().filter((a) => a.job === job.name);
-        const derived = jobStatusOf(job, allocations, placementOf(agent, job.name));
+        const job = findJob(deps, name);
+        const allocations = deps.state.state.allocations().filter((a) => a.job === job.name);
+        const derived = jobStatusOf(job, allocations, placementOf(deps, job.name));
         const detail: JobDetail = {
           name: job.name,
           status: derived.status,
@@ -178,7 +131,7 @@ export function stateRoutes(agent: Agent): Route[] {
       method: 'GET',
       path: '/v1/jobs/:name/history',
       handler: (req) => {
-        const job = findJob(agent, req.params.name ?? '');
+        const job = findJob(deps, req.params.name ?? '');
         const history: JobHistoryEntry[] = job.history.map(({ spec: _spec, ...version }) => ({
           ...version,
           current: version.specHash === job.current.specHash && version.version === job.current.version,
@@ -191,21 +144,21 @@ export function stateRoutes(agent: Agent): Route[] {
       path: '/v1/jobs/:name/stop',
       handler: async (req) => {
         const name = req.params.name ?? '';
-        if (agent.state.state.closed) throw new ApiError(403, SIGNATURE_REQUIRED);
+        if (deps.state.state.closed) throw new ApiError(403, SIGNATURE_REQUIRED);
         const body = await req.body();
         const purge = isRecord(body) && body.purge === true;
-        const result = await agent.state.stopJob(name, purge);
+        const result = await deps.state.stopJob(name, purge);
         if (result.outcome === 'not-found') throw new ApiError(404, `no job named "${name}"`);
         return { json: { ...result, purged: purge } };
       },
     },
-    { method: 'GET', path: '/v1/nodes', handler: () => ({ json: nodeInfos(agent) }) },
+    { method: 'GET', path: '/v1/nodes', handler: () => ({ json: nodeInfos(deps) }) },
     {
       method: 'GET',
       path: '/v1/nodes/:name',
       handler: (req) => {
         const key = req.params.name ?? '';
-        const matches = nodeInfos(agent).filter((n) => n.peerId === key || n.name === key);
+        const matches = nodeInfos(deps).filter((n) => n.peerId === key || n.name === key);
         const [node, ...others] = matches;
         if (!node) throw new ApiError(404, `no node named or with peer id "${key}"`);
         if (others.length > 0) {
@@ -228,26 +181,26 @@ function submitBody(body: unknown): SubmitBody {
   return { source: body.source, fileName };
 }
 
-function findJob(agent: Agent, name: string): JobView {
-  const job = agent.state.state.job(name);
+function findJob(deps: StateRoutesDeps, name: string): JobView {
+  const job = deps.state.state.job(name);
   if (!job) throw new ApiError(404, `no job named "${name}"`);
   return job;
 }
 
 /** This agent's placement of the job; undefined before its first placement or on an agent without workloads. */
-function placementOf(agent: Agent, job: string): JobPlacement | undefined {
+function placementOf(deps: StateRoutesDeps, job: string): JobPlacement | undefined {
   try {
-    return agent.workloads.placement.explain(job);
+    return deps.placement.explain(job);
   } catch {
     return undefined;
   }
 }
 
-function nodeInfos(agent: Agent): NodeInfo[] {
-  const liveness = new Map(agent.peers().map((p) => [p.peerId, p.liveness]));
-  const drained = agent.state.state.trust().drained;
-  return agent.state.state.nodes().map((record) => {
-    const self = record.peerId === agent.peerId;
+function nodeInfos(deps: StateRoutesDeps): NodeInfo[] {
+  const liveness = new Map(deps.peers().map((p) => [p.peerId, p.liveness]));
+  const drained = deps.state.state.trust().drained;
+  return deps.state.state.nodes().map((record) => {
+    const self = record.peerId === deps.peerId;
     const eligible = !drained.has(record.peerId);
     return {
       ...record,

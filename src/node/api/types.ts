@@ -1,0 +1,135 @@
+/**
+ * The control API's wire types: what the routes answer and what `meshctl` reads. The one module of src/node the
+ * CLI imports types from (its runtime needs come through ./client.ts).
+ */
+import type { JobEvent, JobVersion, JobView } from '../../crdt/job-log.js';
+import type { JobRejection, SubmitOutcome } from '../../crdt/mesh-state.js';
+import type { AllocStatus, NodeRecord } from '../../crdt/records.js';
+import type { ImageHolding } from '../../registry-p2p/oci-protocol.js';
+import type { JobCopyCounts, JobStatusName } from '../../scheduler/job-status.js';
+import type { LogLine } from '../drivers/driver.js';
+import type { LivenessStatus } from '../liveness/liveness.js';
+import type { PeerInfo } from '../liveness/liveness-service.js';
+import type { DialError } from '../net/peer-dialer.js';
+import type { AllocRow, JobPlacement } from '../placement/placement-service.js';
+import type { AllocEvent } from '../workloads/alloc-events.js';
+
+export type { AllocEvent, AllocRow, AllocStatus, DialError, JobPlacement, LivenessStatus, LogLine, PeerInfo };
+
+/** `GET /v1/status`: what `meshctl status` shows. */
+export interface AgentStatus {
+  peerId: string;
+  name: string;
+  version: string;
+  labels: Record<string, string>;
+  addresses: string[];
+  peers: Record<LivenessStatus, number>;
+  connections: number;
+  startedAt: number;
+  uptimeSeconds: number;
+  dialErrors: DialError[];
+}
+
+/**
+ * What the job is doing, derived from copy statuses and placement (scheduler/job-status.ts), beside what the
+ * operator asked for (`desired`): a job asked to run is `running` only when its copies do.
+ */
+export interface DerivedStatus {
+  desired: JobView['desired'];
+  /** Why the job is not simply running (failed copies, per-dimension placement failures, copies starting). */
+  reason?: string | undefined;
+  /** The newest copy of each slot of the version being run; earlier copies are history and not counted. */
+  copies: JobCopyCounts;
+  /** `rolling out v3: 1/3`, `rolled back to v2: ...`; absent when no rollout is under way. */
+  rollout?: string | undefined;
+}
+
+/** What `meshctl job list` shows per job. */
+export interface JobSummary extends Partial<DerivedStatus> {
+  name: string;
+  status: JobStatusName | 'rejected';
+  version: number;
+  type: string;
+  count: number | null;
+  submittedAt: number;
+  /** Copies of the current version running now (`copies.running`). */
+  allocations: number;
+}
+
+/** What `meshctl job status` shows. */
+export interface JobDetail extends DerivedStatus {
+  name: string;
+  status: JobStatusName;
+  /** When and by whom `desired` was last set. */
+  statusSince: number;
+  statusBy: string;
+  version: number;
+  specHash: string;
+  spec: JobVersion['spec'];
+  submittedBy: string;
+  submittedAt: number;
+  allocations: AllocStatus[];
+  /** The newest change to the job did not count (closed mesh): why, and who wrote it. */
+  rejected?: JobRejection;
+}
+
+/** A job whose every change was refused: it never runs. */
+export interface RejectedJobDetail {
+  name: string;
+  status: 'rejected';
+  rejected: JobRejection;
+}
+
+export type JobHistoryEntry = Omit<JobVersion, 'spec'> & { current: boolean };
+
+export interface SubmitAnswer {
+  name: string;
+  version: number;
+  outcome: SubmitOutcome;
+}
+
+/** A node as the mesh replicates it, with this agent's view of whether it is alive. */
+/** `eligible`: false once an operator drained the node (trust document), until made eligible again. */
+export type NodeInfo = NodeRecord & {
+  liveness: LivenessStatus | 'unknown';
+  self: boolean;
+  eligible: boolean;
+};
+
+/** What `meshctl` asks before signing: the event this agent would add, for the operator to sign. */
+export interface PlannedJobEvent {
+  name: string;
+  outcome: string;
+  version?: number;
+  event?: JobEvent;
+}
+
+/** The mesh's trust as this agent derives it. */
+export interface TrustInfo {
+  closed: boolean;
+  operators: string[];
+  revoked: string[];
+  drained: string[];
+}
+
+export interface NodeImages {
+  peerId: string;
+  name: string;
+  /** Null when the node did not answer in time. */
+  images: ImageHolding[] | null;
+}
+
+/** What `meshctl alloc status` shows: the replicated status, the desired placement, and the owner's events. */
+export interface AllocDetail {
+  allocId: string;
+  /** As the owning node last reported it, replicated to every agent. */
+  status: AllocStatus | null;
+  /** Where this agent's placement wants the copy, or why it stops it. */
+  desired: AllocRow | null;
+  /** Recent events, kept by the node that runs the copy; null when that node is another agent. */
+  events: AllocEvent[] | null;
+  owner: { peerId: string; name: string; local: boolean } | null;
+}
+
+/** One NDJSON record of `GET /v1/allocs/:id/logs`: lines, then exactly one `end` or `error` as the last. */
+export type LogRecord = LogLine | { end: true } | { error: string };

@@ -116,7 +116,7 @@ export class Agent {
     };
     // Each service below names what it takes from the others; a later one reaches an earlier one only once started.
     this.#discovery = peerDiscovery(c);
-    this.#liveness = livenessService(c);
+    this.#liveness = livenessService(c, { discovery: this.#discovery });
     this.#state = stateService(c);
     const images = imageUse(c, { state: this.#state, workloads: () => this.#workloads.maybe });
     this.#registry = registryService(c, { state: this.#state, images });
@@ -304,7 +304,7 @@ function peerDiscovery(c: Components): PeerDiscovery {
   });
 }
 
-function livenessService(c: Components): LivenessService {
+function livenessService(c: Components, deps: { discovery: PeerDiscovery }): LivenessService {
   return new LivenessService({
     host: c.host,
     log: c.log,
@@ -316,6 +316,7 @@ function livenessService(c: Components): LivenessService {
     startedAt: c.startedAt,
     isRevoked: (peer) => c.revoked.has(peer),
     remember: (peer, addresses, at) => c.knownPeers.remember(peer, addresses, at),
+    redial: (silent) => deps.discovery.dialer.redialSilent(silent),
   });
 }
 

@@ -43,3 +43,29 @@ test('5 agents in network namespaces: a partition past lostAfter with a job on t
   expect(report.duplicateAllocSeconds).toBeGreaterThan(0);
   expect(report.perNodePerSecond.packetsIn).toBeGreaterThan(0);
 }, 300_000);
+
+/**
+ * A device's address changes under its agent: every connection it had is dead while TCP keeps it open. The agent
+ * hears no peer on any of them and dials fresh connections beside them after the quiet (suspect) period; before,
+ * it waited for the lost period to close them.
+ */
+test('3 agents in network namespaces: an agent whose address changed is back in the mesh within the suspect period', async () => {
+  const scenario: Scenario = {
+    name: 'netns-ip-change',
+    description: 'CI: n2 moves to a new address; a job submitted on n0 must reach it',
+    nodes: 3,
+    // Timings halved (suspect 3 s, lost 10 s); the report counts in unscaled seconds.
+    scale: 2,
+    jobs: [{ name: 'web', count: 1, on: 'n0' }],
+    steps: [
+      { at: 0, do: { kind: 'ip-change', node: 'n2' } },
+      { at: 1, do: { kind: 'submit', job: 'late', count: 1, on: 'n0' } },
+    ],
+    settleS: 60,
+  };
+  const report = await runNetnsScenario(scenario);
+  expect(report.failures).toEqual([]);
+  expect(report.convergeS.state).not.toBeNull();
+  // Unscaled: about 9.6 s now (the 6 s suspect period and a dial), 19–20 s before (the 20 s lost period).
+  expect(report.convergeS.state!).toBeLessThan(16);
+}, 180_000);

@@ -5,7 +5,7 @@ import { openStream } from '../../lib/p2p/open-stream.js';
 import { sample } from '../../lib/sample.js';
 import { INBOUND_LIMITS, type InboundLimits } from '../net/inbound-limits.js';
 import type { MeshHost } from '../net/libp2p-host.js';
-import { chooseLinks, deadLinks, redundantLinks } from '../net/peer-links.js';
+import { chooseLinks, deadLinks, redundantLinks, silentPeers } from '../net/peer-links.js';
 import {
   type DescribedPeer,
   type DigestEntry,
@@ -36,6 +36,8 @@ export interface LivenessExchangeDeps {
   readonly deliver: (from: string, entries: readonly DigestEntry[]) => void;
   /** Whether `peer`'s beats reach this agent now, by any path: a direct link that carries none of them is dead. */
   readonly alive?: (peer: string) => boolean;
+  /** Each round: the peers heard on none of their connections for the quiet period, to be dialled afresh. */
+  readonly redial?: (silent: readonly string[]) => void;
 }
 
 export interface LivenessExchangeOptions {
@@ -175,11 +177,9 @@ export class LivenessExchange {
       // Aborted, not closed: a graceful close would wait on a peer that cannot answer on it.
       connection.abort(new Error('the connection carries no beats while the peer is heard through others'));
     }
-    const open = chooseLinks(
-      me,
-      connections.filter((c) => !stale.includes(c) && !dead.includes(c)),
-      timing,
-    );
+    const kept = connections.filter((c) => !stale.includes(c) && !dead.includes(c));
+    if (!late) this.#deps.redial?.(silentPeers(kept, heardOn, alive, wallNow, timing));
+    const open = chooseLinks(me, kept, timing);
     for (const [peer, link] of this.#links) {
       if (open.has(peer)) continue;
       link.stream?.abort(new Error('disconnected'));

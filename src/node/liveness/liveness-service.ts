@@ -37,6 +37,8 @@ export interface LivenessServiceDeps {
   readonly isRevoked: (peer: string) => boolean;
   /** A peer's dialable addresses, learnt from a digest (the known-peers file keeps them). */
   readonly remember: (peer: string, addresses: string[], now: number) => void;
+  /** Dials afresh the peers heard on none of their connections (net/peer-dialer.ts redialSilent). */
+  readonly redial?: (silent: readonly string[]) => void;
 }
 
 /**
@@ -74,6 +76,7 @@ export class LivenessService {
         peers: () => this.#digestPeers(),
         deliver: (from, entries) => this.#onDigest(from, entries),
         alive: (peer) => this.view.get(peer, deps.now())?.status === 'alive',
+        ...(deps.redial ? { redial: deps.redial } : {}),
       },
       {
         intervalMs: config.heartbeatIntervalMs,

@@ -46,6 +46,8 @@ export class PeerDialer {
   readonly #log: Logger;
   readonly #attempts = new Map<string, Attempt>();
   readonly #inFlight = new Set<string>();
+  /** Fresh dials to peers heard on no connection, per peer, until they are heard again. */
+  readonly #redials = new Map<string, { failures: number; notBefore: number }>();
   /** The last failure per target, for `meshctl status`; a failing handshake is also logged. */
   readonly errors: DialErrors;
   #timer: NodeJS.Timeout | undefined;
@@ -135,6 +137,40 @@ export class PeerDialer {
       return undefined;
     } finally {
       this.#inFlight.delete(key);
+    }
+  }
+
+  /**
+   * Opens a fresh connection beside the silent ones to each peer in `silent` (net/peer-links.ts silentPeers), on
+   * a backoff per peer: after this device's address changed, the old connections are dead while a new dial works
+   * at once; in a partition each attempt fails and the next waits longer. Peers no longer listed were heard
+   * again: their backoff is forgotten.
+   */
+  redialSilent(silent: readonly string[]): void {
+    const wanted = new Set(silent);
+    for (const peer of this.#redials.keys()) if (!wanted.has(peer)) this.#redials.delete(peer);
+    const now = this.#opts.now();
+    for (const peer of silent) {
+      const key = `redial:${peer}`;
+      const known = this.#known.get(peer);
+      const attempt = this.#redials.get(peer) ?? { failures: 0, notBefore: 0 };
+      if (!known || known.addresses.length === 0 || this.#inFlight.has(key) || attempt.notBefore > now)
+        continue;
+      attempt.failures++;
+      attempt.notBefore = now + backoffDelay(attempt.failures, this.#opts.backoff, this.#opts.random());
+      this.#redials.set(peer, attempt);
+      this.#inFlight.add(key);
+      this.#host
+        .dial(
+          known.addresses.map((a) => multiaddr(withPeerId(a, peer))),
+          { signal: AbortSignal.timeout(this.#opts.dialTimeoutMs), force: true },
+        )
+        .then(
+          () =>
+            this.#log.info({ peer }, 'opened a fresh connection to a peer heard on none of its connections'),
+          (err: unknown) => this.#log.debug({ peer, err: (err as Error).message }, 'fresh dial failed'),
+        )
+        .finally(() => this.#inFlight.delete(key));
     }
   }
 

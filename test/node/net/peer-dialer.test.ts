@@ -68,3 +68,27 @@ test('a peer that drops every link soon after the dial is retried on a growing b
   expect(full.accepted()).toBeLessThanOrEqual(7);
   expect(SHORT_LINK_MS).toBeGreaterThan(2_500);
 });
+
+test('a peer heard on none of its connections gets a fresh one beside them, then no more while it is heard', async () => {
+  const self = await host();
+  const peer = await host();
+  const d = await dialer(self, 1, [peer]);
+  await waitFor('linked', () => linked(self, peer));
+  const first = self.getConnections(peer.peerId);
+  expect(first).toHaveLength(1);
+
+  // The link went silent (our address changed under it, say): a fresh connection opens, the old one stays.
+  d.redialSilent([peer.peerId.toString()]);
+  await waitFor('a second connection', () => self.getConnections(peer.peerId).length === 2);
+  expect(self.getConnections(peer.peerId).map((c) => c.id)).toContain(first[0]!.id);
+
+  // Asked again at once, it waits out its backoff rather than dialling every round.
+  d.redialSilent([peer.peerId.toString()]);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(self.getConnections(peer.peerId)).toHaveLength(2);
+
+  // Heard again, its backoff is forgotten: the next silence dials at once.
+  d.redialSilent([]);
+  d.redialSilent([peer.peerId.toString()]);
+  await waitFor('a third connection', () => self.getConnections(peer.peerId).length === 3);
+});

@@ -8,7 +8,14 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { tempDir, waitFor } from '../support/agents.js';
-import { killHard, type MeshdAgent, startMeshdMesh, stopMeshd } from '../support/meshd-mesh.js';
+import {
+  apiGet,
+  killHard,
+  type MeshdAgent,
+  restartMeshd,
+  startMeshdMesh,
+  stopMeshd,
+} from '../support/meshd-mesh.js';
 import { processesWith } from '../support/proc.js';
 import { bundle, meshctl } from '../support/processes.js';
 
@@ -25,14 +32,15 @@ afterAll(async () => {
 
 const REASON = 'not replaced: this device hears no other device';
 
-test('a two-device site: the survivor says why it replaces nothing, or replaces when the job says so', async () => {
+test('a two-device site: the survivor says why it replaces nothing, or replaces when the job says so; the heal keeps count', async () => {
   root = await tempDir('mycel-isolated-');
-  ({ agents } = await startMeshdMesh(root.path, ['primary', 'standby'], {
+  const timings = {
     driver: 'exec',
     heartbeatIntervalMs: 250,
     suspectAfterMs: 1_000,
     lostAfterMs: 2_500,
-  }));
+  } as const;
+  ({ agents } = await startMeshdMesh(root.path, ['primary', 'standby'], timings));
   const [primary, standby] = agents as [MeshdAgent, MeshdAgent];
   const ctl = (...args: string[]) => meshctl(['--api', standby.api, '--data-dir', standby.dataDir, ...args]);
   const jobs = { keep: [] as string[], failover: ['disconnect: { whenIsolated: replace }'] };
@@ -75,4 +83,18 @@ test('a two-device site: the survivor says why it replaces nothing, or replaces 
   expect(allocs).toMatch(/unknown \(not replaced: this device hears no other device\)/);
   const failover = (await ctl('job', 'status', 'failover')).stdout;
   expect(failover).not.toContain(REASON);
+
+  // The heal: the primary comes back (adopting its copies), and the reconnect rule keeps exactly one copy of
+  // the slot both sides ran: the original (best_score, a tie keeps it), so the standby's replacement stops.
+  const { addresses } = await apiGet<{ addresses: string[] }>(standby, '/v1/status');
+  await restartMeshd(primary, addresses, timings);
+  await waitFor(
+    'exactly one copy of failover once both hear each other',
+    () => processesWith(`${marker}-failover`).length === 1,
+    20_000,
+  );
+  await waitFor('job status to say running again', async () =>
+    /^Status: +running$/m.test((await ctl('job', 'status', 'keep')).stdout),
+  );
+  expect(processesWith(`${marker}-keep`)).toHaveLength(1);
 });

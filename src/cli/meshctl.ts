@@ -52,7 +52,7 @@ export function buildProgram(): Command {
 
   program
     .command('status')
-    .description('this agent: identity, addresses, peers, uptime')
+    .description('this agent: identity, addresses, peers, uptime, warm-up')
     .action(async (_opts, cmd: Command) => {
       const { client, format } = globals(cmd);
       const s = await client.get<AgentStatus>('/v1/status');
@@ -72,6 +72,14 @@ export function buildProgram(): Command {
             ['Peers', `${s.peers.alive} alive, ${s.peers.suspect} suspect, ${s.peers.lost} lost`],
             ['Connections', String(s.connections)],
             ['Uptime', duration(s.uptimeSeconds)],
+            ...(s.warmUp
+              ? [
+                  ['Warm-up', `${Math.ceil(s.warmUp.remainingMs / 1000)}s left: ${s.warmUp.reason}`] as [
+                    string,
+                    string,
+                  ],
+                ]
+              : []),
           ],
           format,
           s,

@@ -23,6 +23,7 @@ export const RECONCILE_MODES = [
   'keep_replacement',
   'longest_running',
 ] as const;
+export const WHEN_ISOLATED = ['wait', 'replace'] as const;
 
 export type Driver = (typeof DRIVERS)[number];
 export type JobType = (typeof JOB_TYPES)[number];
@@ -215,6 +216,16 @@ const disconnectSchema = fields({
   ).prefault('0s'),
   replace: z.boolean().default(true),
   reconcile: z.enum(RECONCILE_MODES).default('best_score'),
+  // No default: a spec without the field stores without it, so existing specs keep their hash.
+  whenIsolated: z
+    .enum(WHEN_ISOLATED)
+    .optional()
+    .meta({
+      description:
+        'When this device hears no other device, of several known: wait (default) replaces nothing, since it is ' +
+        'most likely cut off itself; replace takes over lost copies anyway (a two-device site). While cut off both ' +
+        'sides then run the copy; when they hear each other again, reconcile keeps exactly count.',
+    }),
 });
 
 const envVariables = z

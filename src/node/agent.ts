@@ -38,7 +38,7 @@ import { GossipBus } from './state/gossip-bus.js';
 import { StateService, type StateServiceOptions } from './state/state-service.js';
 import { syncMetrics } from './state/sync-metrics.js';
 import type { AllocEvent } from './workloads/alloc-events.js';
-import { Workloads, type WorkloadsDeps } from './workloads/workloads.js';
+import { type WarmUp, Workloads, type WorkloadsDeps } from './workloads/workloads.js';
 
 /** What the imperative shell needs from the outside world; the simulator substitutes all of it. */
 export interface AgentEnvironment {
@@ -232,6 +232,7 @@ export class Agent {
 
   status(): AgentStatus {
     const now = this.#now();
+    const warmUp = this.warmUp();
     return {
       peerId: this.peerId,
       name: this.config.name,
@@ -243,7 +244,13 @@ export class Agent {
       startedAt: this.startedAt,
       uptimeSeconds: Math.floor((now - this.startedAt) / 1000),
       dialErrors: this.#discovery.dialErrors(),
+      ...(warmUp === undefined ? {} : { warmUp }),
     };
+  }
+
+  /** New copies placed here wait until one lost period after start (workloads.ts); undefined after. */
+  warmUp(): WarmUp | undefined {
+    return this.#workloads.maybe?.warmUp();
   }
 
   peers(): PeerInfo[] {

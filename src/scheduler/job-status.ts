@@ -19,6 +19,8 @@ export interface JobCopyCounts {
   readonly complete: number;
   /** Slots placement could not put on any node. */
   readonly unplaced: number;
+  /** Slots whose copy is held back on purpose (`JobStatusInput.held`): not started, or not replaced. */
+  readonly held?: number;
 }
 
 export interface JobStatus {
@@ -43,22 +45,33 @@ export interface JobStatusInput {
   readonly rollout?: Rollout | undefined;
   /** Placement has not run on this agent yet: no copy can be called unplaceable. */
   readonly placementUnknown?: boolean;
+  /**
+   * Slots this agent holds back on purpose, with the reason for people: a copy on an unheard device that a
+   * cut-off view does not replace, or a new copy not started during the agent's warm-up. Such a slot is neither
+   * running nor starting, whatever its last report said.
+   */
+  readonly held?: readonly { readonly slot: number; readonly reason: string }[] | undefined;
 }
 
 export type Reported = SchedAllocation & { readonly lastError?: string | undefined };
 
-type SlotState = 'running' | 'starting' | 'failed' | 'complete' | 'unplaced';
+type SlotState = 'running' | 'starting' | 'failed' | 'complete' | 'unplaced' | 'held';
 
 export function deriveJobStatus(name: string, input: JobStatusInput): JobStatus {
   const target = input.rollout?.target ?? input.version;
   const wanted = input.rollout?.counts.total ?? input.count;
   const newest = newestPerSlot(name, target, input.type, input.allocations);
   const unplaced = new Map(input.unplaced.map((u) => [u.slot, u.reasons]));
+  const held = new Map((input.held ?? []).map((h) => [h.slot, h.reason]));
   const slots: SlotState[] = [];
   // Mid-rollout a slot not yet moved still serves from its older copy: that copy speaks for the slot.
   const older = olderLiveCopies(name, target, input.allocations);
   for (let slot = 0; slot < wanted; slot++)
-    slots.push(slotState(input.type, newest.get(slot) ?? older.get(slot), unplaced.has(slot)));
+    slots.push(
+      held.has(slot)
+        ? 'held'
+        : slotState(input.type, newest.get(slot) ?? older.get(slot), unplaced.has(slot)),
+    );
   const n = (s: SlotState) => slots.filter((x) => x === s).length;
   const copies: JobCopyCounts = {
     wanted,
@@ -67,6 +80,7 @@ export function deriveJobStatus(name: string, input: JobStatusInput): JobStatus 
     failed: n('failed'),
     complete: n('complete'),
     unplaced: n('unplaced'),
+    ...(held.size > 0 ? { held: n('held') } : {}),
   };
   // Nothing rolls out while no copy of another version runs: a job never placed is pending, not rolling out.
   const olderLive = input.allocations.some(
@@ -88,6 +102,7 @@ export function deriveJobStatus(name: string, input: JobStatusInput): JobStatus 
   const problems: string[] = [];
   if (copies.failed > 0) problems.push(`${copies.failed} of ${wanted} failed${lastError(name, newest)}`);
   if (copies.unplaced > 0) problems.push(unplacedReason(copies.unplaced, wanted, input.unplaced));
+  for (const [reason, n] of heldReasons(slots, held)) problems.push(`${n} of ${wanted} ${reason}`);
   if (input.rollout?.phase === 'failed' && input.rollout.failure !== undefined)
     problems.push(`version ${input.rollout.failure.version} failed: ${input.rollout.failure.reason}`);
   const reason = problems.length > 0 ? problems.join('; ') : undefined;
@@ -197,6 +212,16 @@ function lastError(job: string, newest: ReadonlyMap<number, Reported>): string {
 function firstLine(text: string): string {
   const line = text.split('\n', 1)[0] ?? '';
   return line.length > 160 ? `${line.slice(0, 157)}...` : line;
+}
+
+/** Held slots counted per reason, in slot order of each reason's first slot. */
+function heldReasons(slots: readonly SlotState[], held: ReadonlyMap<number, string>): Map<string, number> {
+  const out = new Map<string, number>();
+  slots.forEach((state, slot) => {
+    const reason = held.get(slot);
+    if (state === 'held' && reason !== undefined) out.set(reason, (out.get(reason) ?? 0) + 1);
+  });
+  return out;
 }
 
 function unplacedReason(n: number, wanted: number, unplaced: JobStatusInput['unplaced']): string {

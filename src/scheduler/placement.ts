@@ -57,6 +57,8 @@ class Placer {
   readonly rollouts: Rollout[] = [];
   revisitAt: number | undefined;
   readonly #rollout = new Map<string, Rollout>();
+  /** Unknown copies whose slot is not replaced only because this view hears no other device. */
+  readonly #isolatedHeld = new Set<string>();
 
   constructor(table: NodeTable, now: number) {
     this.#table = table;
@@ -161,12 +163,24 @@ class Placer {
 
   #reconcileJob(job: SchedJob, slotCopies: Copy[][] | undefined): JobWork {
     const disconnect = job.disconnect ?? NOMAD_DISCONNECT;
-    const stillWaiting = (c: Copy) => {
-      if (!disconnect.replace || this.#table.isolated) return true;
+    // 'yes': its node may still come back within lostAfter; 'isolated': only this view being cut off from
+    // everyone keeps it from being replaced (the fleet's work stays where it is unless the job says otherwise).
+    const waiting = (c: Copy): 'no' | 'yes' | 'isolated' => {
+      if (!disconnect.replace) return 'yes';
       const until = c.heard.lastSeen + disconnect.lostAfter;
-      if (this.#now >= until) return false;
-      this.revisitAt = Math.min(this.revisitAt ?? until, until);
-      return true;
+      if (this.#now < until) {
+        this.revisitAt = Math.min(this.revisitAt ?? until, until);
+        return 'yes';
+      }
+      return this.#table.isolated && disconnect.whenIsolated !== 'replace' ? 'isolated' : 'no';
+    };
+    const covers = (unknown: readonly Copy[]): boolean => {
+      const waits = unknown.map(waiting);
+      if (waits.includes('yes')) return true;
+      unknown.forEach((c, i) => {
+        if (waits[i] === 'isolated') this.#isolatedHeld.add(c.allocId);
+      });
+      return waits.includes('isolated');
     };
     const slots: SlotWork[] = [];
     for (let slot = 0; slot < job.count; slot++) {
@@ -188,7 +202,7 @@ class Placer {
         survivor,
         standsIn,
         unknown,
-        covered: survivor === undefined && (batchDone || unknown.some(stillWaiting)),
+        covered: survivor === undefined && (batchDone || covers(unknown)),
         preferred: survivor === undefined ? handedOver(job, copies) : undefined,
       });
     }
@@ -309,6 +323,9 @@ class Placer {
       node: c.record.node,
       status,
       score: c.score,
+      ...(status === 'unknown' && this.#isolatedHeld.has(c.allocId)
+        ? { notReplaced: 'isolated' as const }
+        : {}),
     });
   }
 

@@ -27,6 +27,13 @@ export interface SchedDisconnect {
   readonly lostAfter: number;
   readonly replace: boolean;
   readonly reconcile: ReconcileMode;
+  /**
+   * A view that hears no other device (of several known) is cut off itself, far more often than every other
+   * device is gone at once: `wait` (absent: the default) replaces nothing from there; `replace` replaces as if
+   * it heard the fleet, for a two-device site whose survivor must take over (both sides run the copy while cut
+   * off; once they hear each other again `reconcile` keeps exactly `count`).
+   */
+  readonly whenIsolated?: 'wait' | 'replace' | undefined;
 }
 
 /**
@@ -145,6 +152,11 @@ export interface DesiredAlloc {
   readonly status: DesiredStatus;
   /** Normalised rank of the node for this copy, in millionths (integers compare exactly on every device). */
   readonly score: number;
+  /**
+   * On an `unknown` copy: its slot would have been replaced by now, but this view hears no other device and the
+   * job's `disconnect.whenIsolated` is `wait`, so nothing is started in its place. Absent otherwise.
+   */
+  readonly notReplaced?: 'isolated' | undefined;
 }
 
 export type StopReason =

@@ -28,7 +28,7 @@ export function registerAllocCommands(program: Command): void {
             { header: 'NODE', value: (r) => (r.nodeName === r.node ? shortId(r.node) : r.nodeName) },
             {
               header: 'DESIRED',
-              value: (r) => ('reason' in r ? `stop (${r.reason})` : r.desired),
+              value: desiredText,
             },
           ],
           output,
@@ -48,11 +48,7 @@ export function registerAllocCommands(program: Command): void {
       }
       const now = Date.now();
       const s = detail.status;
-      const desired = detail.desired
-        ? 'reason' in detail.desired
-          ? `stop (${detail.desired.reason})`
-          : detail.desired.desired
-        : '-';
+      const desired = detail.desired ? desiredText(detail.desired) : '-';
       const head = renderRecord(
         [
           ['Alloc ID', detail.allocId],
@@ -151,4 +147,10 @@ interface LogsOptions {
 function wholeNumber(value: string): number {
   if (!/^\d+$/.test(value)) throw new CliError(`--tail takes a whole number of lines, not "${value}"`, 2);
   return Number(value);
+}
+
+/** `run`, `unknown (not replaced: why)`, or `stop (reason)`. */
+function desiredText(r: AllocRow): string {
+  if ('reason' in r) return `stop (${r.reason})`;
+  return r.notReplaced === undefined ? r.desired : `${r.desired} (not replaced: ${r.notReplaced})`;
 }

@@ -309,6 +309,7 @@ function copiesLine(c: JobDetail['copies']): string {
   if (c.failed > 0) parts.push(`${c.failed} failed`);
   if (c.complete > 0) parts.push(`${c.complete} complete`);
   if (c.unplaced > 0) parts.push(`${c.unplaced} unplaced`);
+  if (c.held) parts.push(`${c.held} held back`);
   return parts.join(', ');
 }
 
@@ -349,7 +350,10 @@ function placementSection(placement: JobPlacement | undefined): string {
             { header: 'ALLOC', value: (a) => a.allocId },
             { header: 'NODE', value: (a) => a.nodeName },
             { header: 'VERSION', value: (a) => String(a.jobVersion) },
-            { header: 'DESIRED', value: (a) => a.status },
+            {
+              header: 'DESIRED',
+              value: (a) => (a.notReplaced ? `${a.status} (not replaced: ${a.notReplaced})` : a.status),
+            },
           ],
           'table',
         );

@@ -13,8 +13,19 @@ import type { PeerInfo } from '../liveness/liveness-service.js';
 import type { DialError } from '../net/peer-dialer.js';
 import type { AllocRow, JobPlacement } from '../placement/placement-service.js';
 import type { AllocEvent } from '../workloads/alloc-events.js';
+import type { WarmUp } from '../workloads/workloads.js';
 
-export type { AllocEvent, AllocRow, AllocStatus, DialError, JobPlacement, LivenessStatus, LogLine, PeerInfo };
+export type {
+  AllocEvent,
+  AllocRow,
+  AllocStatus,
+  DialError,
+  JobPlacement,
+  LivenessStatus,
+  LogLine,
+  PeerInfo,
+  WarmUp,
+};
 
 /** `GET /v1/status`: what `meshctl status` shows. */
 export interface AgentStatus {
@@ -28,6 +39,8 @@ export interface AgentStatus {
   startedAt: number;
   uptimeSeconds: number;
   dialErrors: DialError[];
+  /** While the agent warms up (one lost period after start): new copies placed here wait. Absent after. */
+  warmUp?: WarmUp;
 }
 
 /**

@@ -40,13 +40,16 @@ interface CopyRef {
   readonly nodeName: string;
 }
 
+/** Why an `unknown` copy's slot gets no replacement here though its node is lost (`DesiredAlloc.notReplaced`). */
+export const ISOLATED = 'this device hears no other device';
+
 export interface StopExplanation extends CopyRef {
   readonly reason: StopReason;
 }
 
 /** One row of `meshctl alloc list`: a copy the placement wants running, cannot reach, or stops. */
 export type AllocRow = CopyRef & { readonly jobVersion: number } & (
-    | { readonly desired: DesiredStatus }
+    | { readonly desired: DesiredStatus; readonly notReplaced?: string }
     | { readonly desired: 'stop'; readonly reason: StopReason }
   );
 
@@ -60,6 +63,8 @@ export interface CopyExplanation {
   readonly status: DesiredStatus;
   /** The node's rank for this copy, in millionths. */
   readonly score: number;
+  /** On an `unknown` copy whose slot is not replaced though its node is lost: why (`ISOLATED`). */
+  readonly notReplaced?: string;
 }
 
 export interface UnplacedExplanation {
@@ -213,6 +218,7 @@ export class PlacementService {
         node: a.node,
         nodeName: names(a.node),
         desired: a.status,
+        ...notReplaced(a),
       })),
       ...p.desired.stops.map((s) => ({
         allocId: s.allocId,
@@ -245,6 +251,7 @@ export class PlacementService {
         nodeName: names(a.node),
         status: a.status,
         score: a.score,
+        ...notReplaced(a),
       }));
     const stops = p.desired.stops
       .filter((s) => s.job === job)
@@ -311,6 +318,10 @@ export class PlacementService {
 function planIdentity(p: Plan): string {
   const ids = (items: readonly { allocId: string }[]) => items.map((i) => i.allocId).sort();
   return canonicalJson({ start: ids(p.start), stop: ids(p.stop), keep: ids(p.keep) });
+}
+
+function notReplaced(a: Desired['allocs'][number]): { notReplaced?: string } {
+  return a.notReplaced === 'isolated' ? { notReplaced: ISOLATED } : {};
 }
 
 function nodeNames(input: PlacementInput): (peerId: string) => string {

@@ -1,5 +1,6 @@
 import type { GossipMessage, MeshState } from '../../crdt/mesh-state.js';
 import type { AllocStatus } from '../../crdt/records.js';
+import { formatDuration } from '../../lib/duration.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Plan } from '../../scheduler/types.js';
 import type { Driver, DriverName, LogLine, LogOptions } from '../drivers/driver.js';
@@ -33,6 +34,14 @@ export interface WorkloadsDeps {
   makeDriver?: (name: DriverName, owner: string) => Driver;
 }
 
+/** A fresh agent's warm-up: until `until` it starts no copy it has no status of its own for. */
+export interface WarmUp {
+  /** Wall-clock ms when new work may start. */
+  readonly until: number;
+  readonly remainingMs: number;
+  readonly reason: string;
+}
+
 /**
  * The one-way pipeline from replicated state to running work: state or liveness changes → placement (every
  * agent computes all of it) → this node's plan → reconciler → drivers → status transitions back into the
@@ -45,12 +54,19 @@ export class Workloads {
   readonly #unsubscribe: () => void;
   readonly #warmTimer: NodeJS.Timeout;
   readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #warmUntil: number;
+  readonly #lostAfterMs: number;
+  #warm = false;
   #fencing: Promise<void> | undefined;
 
   private constructor(deps: WorkloadsDeps, drivers: Map<DriverName, Driver>) {
     this.#drivers = drivers;
     this.#log = deps.log;
     const { state, now, log } = deps;
+    this.#now = now;
+    this.#lostAfterMs = deps.config.lostAfterMs;
+    this.#warmUntil = now() + deps.config.lostAfterMs;
     this.placement = new PlacementService({
       self: deps.self,
       readState: () => ({
@@ -84,14 +100,13 @@ export class Workloads {
     // for slots that look empty. Restart what this node itself recorded; start new copies once warmed up.
     // The timer alone ends warm-up: a plan is only re-announced when it changes, so the timer's re-apply must
     // not itself be filtered, and Node timers may fire a millisecond before the wall clock says they are due.
-    let warm = false;
     const apply = (plan: Plan) =>
       void this.reconciler
-        .apply(warm ? plan : ownStartsOnly(plan, state.allocations(), deps.self))
+        .apply(this.#warm ? plan : ownStartsOnly(plan, state.allocations(), deps.self))
         .catch((err: unknown) => log.error({ err }, 'applying the plan failed'));
     this.#unsubscribe = this.placement.onPlan(apply);
     this.#warmTimer = setTimeout(() => {
-      warm = true;
+      this.#warm = true;
       const plan = this.placement.localPlan();
       if (plan) apply(plan);
       // Recorded nodes this agent never heard turn from suspect to lost now (placement-liveness.ts).
@@ -108,6 +123,16 @@ export class Workloads {
     await workloads.reconciler.start(previous);
     workloads.placement.schedule();
     return workloads;
+  }
+
+  /** Undefined once warmed up: one lost period after start, new copies (not restarts) start. */
+  warmUp(): WarmUp | undefined {
+    if (this.#warm) return undefined;
+    return {
+      until: this.#warmUntil,
+      remainingMs: Math.max(0, this.#warmUntil - this.#now()),
+      reason: `new copies wait one lost period (${formatDuration(this.#lostAfterMs)}) after start, until this agent has heard its peers`,
+    };
   }
 
   /**

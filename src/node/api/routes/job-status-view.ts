@@ -3,6 +3,13 @@ import { readJobSpec } from '../../../crdt/job-specs.js';
 import type { AllocStatus } from '../../../crdt/records.js';
 import { deriveJobStatus, type JobStatus } from '../../../scheduler/job-status.js';
 import type { JobPlacement } from '../../placement/placement-service.js';
+import type { WarmUp } from '../../workloads/workloads.js';
+
+/** This agent, for the slots it holds back on purpose: its peer id and its warm-up, while it lasts. */
+export interface HoldingAgent {
+  readonly self: string;
+  readonly warmUp: WarmUp | undefined;
+}
 
 /**
  * The inputs of `deriveJobStatus` as an agent holds them: the replicated job and copy statuses, and this
@@ -12,6 +19,7 @@ export function jobStatusOf(
   job: JobView,
   allocations: readonly AllocStatus[],
   placement: JobPlacement | undefined,
+  agent?: HoldingAgent,
 ): JobStatus {
   const spec = readJobSpec(job.current);
   const type = spec.ok ? spec.value.type : 'service';
@@ -26,5 +34,28 @@ export function jobStatusOf(
     unplaced: placement?.unplaced ?? [],
     rollout: placement?.rollout,
     placementUnknown: placement === undefined || placement.status === 'unreadable',
+    held: heldSlots(allocations, placement, agent),
   });
+}
+
+/**
+ * Slots held back on purpose: an unheard copy a cut-off view does not replace, and, during this agent's
+ * warm-up, a copy placed here that it has not started (it has no status of it: the warm-up starts restarts only).
+ */
+function heldSlots(
+  allocations: readonly AllocStatus[],
+  placement: JobPlacement | undefined,
+  agent: HoldingAgent | undefined,
+): { slot: number; reason: string }[] {
+  const reported = new Set(allocations.map((a) => a.allocId));
+  const warmUp = agent?.warmUp;
+  const held: { slot: number; reason: string }[] = [];
+  for (const a of placement?.allocs ?? []) {
+    if (a.notReplaced !== undefined) held.push({ slot: a.slot, reason: `not replaced: ${a.notReplaced}` });
+    else if (warmUp && a.status === 'run' && a.node === agent?.self && !reported.has(a.allocId)) {
+      const left = Math.ceil(warmUp.remainingMs / 1000);
+      held.push({ slot: a.slot, reason: `held back: this agent is warming up (${left}s left)` });
+    }
+  }
+  return held;
 }

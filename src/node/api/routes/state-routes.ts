@@ -5,6 +5,7 @@ import type { MeshState } from '../../../crdt/mesh-state.js';
 import type { LivenessService } from '../../liveness/liveness-service.js';
 import type { JobPlacement, PlacementService } from '../../placement/placement-service.js';
 import type { StateService } from '../../state/state-service.js';
+import type { WarmUp } from '../../workloads/workloads.js';
 import { ApiError, type Route } from '../control-api.js';
 import type {
   JobDetail,
@@ -14,7 +15,7 @@ import type {
   RejectedJobDetail,
   SubmitAnswer,
 } from '../types.js';
-import { jobStatusOf } from './job-status-view.js';
+import { type HoldingAgent, jobStatusOf } from './job-status-view.js';
 
 /** What the state routes use: the replicated state (read, and jobs submitted and stopped), placement, liveness. */
 export interface StateRoutesDeps {
@@ -27,6 +28,8 @@ export interface StateRoutesDeps {
   } & Pick<StateService, 'submitJob' | 'stopJob'>;
   readonly placement: Pick<PlacementService, 'explain'>;
   peers: LivenessService['peers'];
+  /** This agent's warm-up while it lasts (new copies placed here are held back). */
+  warmUp(): WarmUp | undefined;
 }
 
 /** In a closed mesh a job is changed only through `/plan` and `/events`, with an operator's signature. */
@@ -63,6 +66,7 @@ export function stateRoutes(deps: StateRoutesDeps): Route[] {
             job,
             allocations.filter((a) => a.job === job.name),
             placementOf(deps, job.name),
+            holding(deps),
           );
           const spec = readJobSpec(job.current);
           return {
@@ -106,7 +110,7 @@ export function stateRoutes(deps: StateRoutesDeps): Route[] {
         }
         const job = findJob(deps, name);
         const allocations = deps.state.state.allocations().filter((a) => a.job === job.name);
-        const derived = jobStatusOf(job, allocations, placementOf(deps, job.name));
+        const derived = jobStatusOf(job, allocations, placementOf(deps, job.name), holding(deps));
         const detail: JobDetail = {
           name: job.name,
           status: derived.status,
@@ -194,6 +198,10 @@ function placementOf(deps: StateRoutesDeps, job: string): JobPlacement | undefin
   } catch {
     return undefined;
   }
+}
+
+function holding(deps: StateRoutesDeps): HoldingAgent {
+  return { self: deps.peerId, warmUp: deps.warmUp() };
 }
 
 function nodeInfos(deps: StateRoutesDeps): NodeInfo[] {

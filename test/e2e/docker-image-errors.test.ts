@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABELS } from '../../src/node/drivers/docker-container-config.js';
 import { DockerDriver } from '../../src/node/drivers/docker-driver.js';
 import type { DockerTaskSpec } from '../../src/node/drivers/driver.js';
+import { mirrorRef, parseImageRef } from '../../src/registry-p2p/image-ref.js';
+import { startSite } from '../registry-p2p/mesh.js';
 import { DOCKER_SOCKET, dockerWithTestImage, removeByLabel } from '../support/docker.js';
 import { startUpstreamRegistry, type UpstreamRegistry } from '../support/registry.js';
 
@@ -71,6 +73,27 @@ describe('a missing image', () => {
         /^cannot pull 127\.0\.0\.1:9\/mycel\/nonexistent:1: registry 127\.0\.0\.1:9 unreachable/,
       );
       expect(message.length).toBeLessThan(220);
+    }
+  });
+});
+
+describe('an agent’s registry endpoint', () => {
+  it('passes on upstream’s manifest unknown, so Docker names the true cause', async () => {
+    const site = await startSite(1);
+    try {
+      const ref = parseImageRef(`${registry.host}/mycel/nonexistent:1`)!;
+      const via = mirrorRef(site.agents[0]!.registry.endpoint!, ref);
+      let error = '';
+      try {
+        const stream = (await docker.pull(via)) as AsyncIterable<Buffer>;
+        for await (const chunk of stream) error ||= /"error":"([^"]*)"/.exec(chunk.toString())?.[1] ?? '';
+      } catch (err) {
+        error = (err as Error).message;
+      }
+      expect(error).toMatch(/manifest unknown/);
+      expect(error).not.toMatch(/unreachable|blob unknown/);
+    } finally {
+      await site.stop();
     }
   });
 });

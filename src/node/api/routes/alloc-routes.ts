@@ -1,4 +1,5 @@
 import type { MeshState } from '../../../crdt/mesh-state.js';
+import type { LivenessService } from '../../liveness/liveness-service.js';
 import type { PlacementService } from '../../placement/placement-service.js';
 import type { AllocEvent } from '../../workloads/alloc-events.js';
 import { ApiError, type Route } from '../control-api.js';
@@ -14,6 +15,7 @@ export interface AllocRoutesDeps {
   readonly placement: Pick<PlacementService, 'allocs'>;
   allocEvents(allocId: string): AllocEvent[];
   readonly ownerEvents: { ask(owner: string, allocId: string, signal?: AbortSignal): Promise<AllocEvent[]> };
+  peers: LivenessService['peers'];
 }
 
 export function allocRoutes(deps: AllocRoutesDeps): Route[] {
@@ -33,7 +35,13 @@ export function allocRoutes(deps: AllocRoutesDeps): Route[] {
         let events: AllocEvent[] | null = local ? deps.allocEvents(id) : null;
         let eventsError: string | undefined;
         if (!local && ownerId) {
+          const peer = deps.peers().find((p) => p.peerId === ownerId);
           try {
+            // A lost owner with no link left is not worth a dial timeout: say so at once.
+            if (peer?.liveness === 'lost' && !peer.connected)
+              throw new Error(
+                `it is lost (not heard from for ${Math.round((Date.now() - peer.lastSeen) / 1000)}s)`,
+              );
             events = await deps.ownerEvents.ask(ownerId, id, req.signal);
           } catch (err) {
             eventsError = `cannot reach ${name} (${ownerId}), the node that keeps them: ${(err as Error).message}`;

@@ -71,8 +71,17 @@ export function remoteClient(token: string, timeoutMs = 15_000): ApiClient {
     get: (path) => call('GET', path),
     post: (path, body) => call('POST', path, body),
     delete: (path) => call('DELETE', path),
-    stream: async () => {
-      throw new CliError('streaming (logs -f) is not served to remote meshctl; run meshctl on the device');
+    // A log without a follow ends with its history: it comes as one answer. A follow would hold a stream open.
+    stream: async (path) => {
+      if (/[?&]follow=true(&|$)/.test(path))
+        throw new CliError(
+          'alloc logs -f is not served to remote meshctl (it would hold a stream open over the mesh): ' +
+            'drop -f (with --tail N), or run meshctl on a device of the mesh',
+        );
+      const text = await call<string>('GET', path);
+      return (async function* () {
+        yield new TextEncoder().encode(typeof text === 'string' ? text : '');
+      })();
     },
   } as ApiClient;
 }

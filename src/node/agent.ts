@@ -9,6 +9,7 @@ import type { Route } from './api/control-api.js';
 import { allocLogsRoutes } from './api/routes/alloc-logs-routes.js';
 import { allocRoutes } from './api/routes/alloc-routes.js';
 import { imageRoutes } from './api/routes/image-routes.js';
+import { jobPlanRoutes } from './api/routes/job-plan-routes.js';
 import { placementRoutes } from './api/routes/placement-routes.js';
 import { signedRoutes } from './api/routes/signed-routes.js';
 import { stateRoutes } from './api/routes/state-routes.js';
@@ -16,6 +17,7 @@ import type { AgentStatus, PeerInfo } from './api/types.js';
 import type { LivenessChange, LivenessView } from './liveness/liveness.js';
 import type { LivenessExchange } from './liveness/liveness-exchange.js';
 import { LivenessService } from './liveness/liveness-service.js';
+import { AllocEventsProtocol } from './logs/alloc-events-protocol.js';
 import { localAllocLogs, ownerView } from './logs/alloc-logs-local.js';
 import { AllocLogsProtocol } from './logs/alloc-logs-protocol.js';
 import { loadOrCreateIdentity } from './membership/identity.js';
@@ -80,6 +82,7 @@ export class Agent {
   readonly #registry: Started<RegistryService>;
   readonly #workloads: Started<Workloads>;
   readonly #allocLogs: Started<AllocLogsProtocol>;
+  readonly #allocEvents: Started<AllocEventsProtocol>;
   readonly #lifecycle: Lifecycle;
   #stopping: Promise<void> | undefined;
 
@@ -126,6 +129,12 @@ export class Agent {
       registry: () => this.#registry.maybe,
     });
     this.#allocLogs = allocLogsService(c, { state: this.#state, workloads: this.#workloads });
+    this.#allocEvents = new Started('alloc events', async () => {
+      const events = (allocId: string) => this.allocEvents(allocId);
+      const protocol = new AllocEventsProtocol({ host, log: env.log, events });
+      await protocol.start();
+      return protocol;
+    });
     const state = this.#state;
     this.#lifecycle = new Lifecycle([
       { name: 'host', stop: () => host.stop() },
@@ -137,6 +146,7 @@ export class Agent {
       this.#workloads,
       revocations(c, { state, liveness: this.#liveness, workloads: this.#workloads }),
       this.#allocLogs,
+      this.#allocEvents,
       // Dials last: a peer reached early finds every protocol served.
       this.#discovery.dialing,
       this.#liveness.judging,
@@ -211,6 +221,11 @@ export class Agent {
     return this.#allocLogs.value;
   }
 
+  /** Recent events of a copy another node runs, asked of that node (`meshctl alloc status`). */
+  get ownerEvents(): AllocEventsProtocol {
+    return this.#allocEvents.value;
+  }
+
   /** Who is alive, as this agent hears it. */
   get liveness(): LivenessView {
     return this.#liveness.view;
@@ -263,6 +278,7 @@ export class Agent {
       ...agentRoutes(this),
       ...stateRoutes(this),
       ...placementRoutes(this.placement),
+      ...jobPlanRoutes(this),
       ...allocRoutes(this),
       ...signedRoutes(this),
       ...allocLogsRoutes(this),
@@ -384,6 +400,7 @@ function registryService(
         authFile: config.registryAuthFile,
       },
       inUseImages: () => deps.images.inUse(),
+      members: () => new Set(deps.state.value.state.nodes().map((n) => n.peerId)),
       ...(deps.state.value.state.closed
         ? { acceptsRemotePrepull: (ref: string) => deps.images.named(ref) }
         : {}),

@@ -7,7 +7,7 @@ import { declaredMediaType, type ParsedManifest, parseManifest, pickPlatform } f
 import type { PeerClient } from './peer-client.js';
 import type { PeerScores } from './peer-scores.js';
 import { LinkedPeersRouter, type Router } from './router.js';
-import { MANIFEST_TYPES, type UpstreamClient } from './upstream-client.js';
+import { MANIFEST_TYPES, type UpstreamClient, UpstreamError } from './upstream-client.js';
 
 export interface PullerOptions {
   /** Wait for peers asked about a tag or a manifest. */
@@ -73,6 +73,7 @@ export class ImagePuller {
     // Peers are asked for the tag too: what upstream would refuse must not travel the mesh either.
     if (!isTag(tag)) throw new Error(`"${tag}" is not a tag (letters, digits, _ . -, at most 128)`);
     const key = tagKey(registry, repository, tag);
+    let upstreamFailure: unknown;
     try {
       const { bytes, mediaType } = await this.#upstream.manifest(registry, repository, tag);
       const digest = sha256Digest(bytes);
@@ -82,13 +83,14 @@ export class ImagePuller {
     } catch (err) {
       // A full disk is not an unreachable upstream: peers cannot help either.
       if (err instanceof StoreFull) throw err;
+      upstreamFailure = err;
       this.#log.info(
         { ref: key, err: (err as Error).message },
         'upstream cannot resolve the tag; asking the mesh',
       );
     }
     const known = this.#store.tag(key) ?? (await this.#tagFromPeers(registry, repository, tag));
-    if (!known) throw new Error(`cannot resolve ${key}: upstream unreachable and no peer knows the tag`);
+    if (!known) throw unresolved(key, registry, upstreamFailure);
     const manifest = await this.manifest(registry, repository, known.digest);
     await this.#store.setTag(key, manifest.digest, manifest.mediaType);
     return manifest;
@@ -251,4 +253,20 @@ export class ImagePuller {
     await Promise.all(Array.from({ length: this.#opts.parallelBlobs }, worker));
     return top.digest;
   }
+}
+
+/**
+ * A tag neither upstream nor any peer could resolve, with upstream's true cause: it has no such tag (404, the
+ * registry's "manifest unknown"), it refused access (401, 403), or it could not be reached.
+ */
+function unresolved(key: string, registry: string, upstream: unknown): Error {
+  const status = upstream instanceof UpstreamError ? upstream.status : undefined;
+  if (status === 404) return new UpstreamError(`manifest unknown (${key})`, 404);
+  if (status === 401 || status === 403)
+    return new UpstreamError(
+      `${registry} refused access to ${key} (${status}): check the credentials`,
+      status,
+    );
+  const why = upstream instanceof Error ? upstream.message : 'unreachable';
+  return new UpstreamError(`cannot resolve ${key}: ${why}, and no peer knows the tag`, status);
 }

@@ -8,6 +8,7 @@ import { type ContentStore, StoreFull } from './content-store.js';
 import { parseDigest } from './digest.js';
 import type { ImagePuller } from './image-puller.js';
 import { decodeRegistry, isRepository, isTag } from './image-ref.js';
+import { UpstreamError } from './upstream-client.js';
 
 const ROUTE = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/;
 const LOG_EVERY_MS = 10_000;
@@ -155,6 +156,11 @@ export class LocalEndpoint {
       this.#log.warn({ url: req.url, err: (err as Error).message }, 'local registry request failed');
       if (res.headersSent) res.destroy();
       else if (err instanceof StoreFull) error(res, 507, 'DENIED', err.message);
+      // Upstream's own answer, passed on: Docker then names the true cause (manifest unknown, denied).
+      else if (err instanceof UpstreamError && err.status === 404)
+        error(res, 404, 'MANIFEST_UNKNOWN', err.message);
+      else if (err instanceof UpstreamError && (err.status === 401 || err.status === 403))
+        error(res, 403, 'DENIED', err.message);
       else error(res, 404, 'BLOB_UNKNOWN', (err as Error).message);
     } finally {
       this.#fetching.delete(res);

@@ -70,6 +70,12 @@ const MAX_PREPULLS = 8;
 export interface RegistryDeps {
   readonly self: string;
   readonly host: ServedHost & { getConnections(): Connection[] };
+  /**
+   * The agents of the mesh (peer ids). A remote meshctl is a light peer linked to its agent but
+   * holding no images and serving no OCI protocol: asking it would cost a timeout and show as a bogus holder.
+   * Only linked members are asked; absent, every linked peer is.
+   */
+  readonly members?: () => ReadonlySet<string>;
   /** Carries pre-pull requests; absent, a pre-pull reaches this agent only. */
   readonly gossip?: Gossip;
   /** Who holds a blob; by default every linked peer is asked. */
@@ -117,7 +123,12 @@ export class RegistryService {
     this.store = store;
     const now = deps.now ?? Date.now;
     this.scores = new PeerScores(now);
-    this.peers = new PeerClient(() => deps.host.getConnections(), {
+    const linked = (): Connection[] => {
+      const members = deps.members?.();
+      const all = deps.host.getConnections();
+      return members ? all.filter((c) => members.has(c.remotePeer.toString())) : all;
+    };
+    this.peers = new PeerClient(linked, {
       requestTimeoutMs: tuning.requestTimeoutMs,
       stallMs: tuning.stallMs,
     });

@@ -74,7 +74,7 @@ export function registerAllocCommands(program: Command): void {
       );
       const events =
         detail.events === null
-          ? `Events are kept by the node that runs it; ask its agent: meshctl --api <its API> alloc status ${id}\n`
+          ? `${detail.eventsError ?? 'Events are kept by the node that runs it, and no node runs it'}\n`
           : detail.events.length === 0
             ? 'No events yet.\n'
             : render(

@@ -37,7 +37,7 @@ export async function placementOfVersion(
   }
 }
 
-function summarize(p: JobPlacement): RunPlacement {
+export function summarize(p: JobPlacement): RunPlacement {
   if (p.status === 'unreadable')
     return { computed: true, placed: 0, count: 0, unplaced: [], unreadable: p.unreadable };
   const count = p.status === 'running' ? p.count : 0;
@@ -65,6 +65,6 @@ export function placementFailure(name: string, p: RunPlacement): CliError | unde
   );
 }
 
-function reasonText(reasons: readonly string[]): string {
+export function reasonText(reasons: readonly string[]): string {
   return reasons.join('; ') || 'no eligible node';
 }

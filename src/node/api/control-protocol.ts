@@ -24,11 +24,22 @@ export interface ControlRequest {
 
 export type ControlAnswer = { status: number; json: unknown } | { status: number; error: string };
 
-const SIGNED_WRITES = [/^\/v1\/trust$/, /^\/v1\/jobs\/[^/]+\/plan$/, /^\/v1\/jobs\/[^/]+\/events$/];
+/** Operator-signed writes, and `job plan`, a POST that stores nothing. */
+const SIGNED_WRITES = [
+  /^\/v1\/trust$/,
+  /^\/v1\/jobs\/[^/]+\/plan$/,
+  /^\/v1\/jobs\/[^/]+\/events$/,
+  /^\/v1\/job-plans$/,
+];
 
 export function remotelyAllowed(method: string, path: string): boolean {
   const pathname = path.split('?')[0] ?? '';
-  if (method === 'GET') return !/\/logs\/?$/.test(pathname);
+  // Logs without a follow end when the history does, so they fit one answer; a follow would hold a stream.
+  if (method === 'GET')
+    return (
+      !/\/logs\/?$/.test(pathname) ||
+      !new URLSearchParams(path.slice(pathname.length)).getAll('follow').includes('true')
+    );
   return method === 'POST' && SIGNED_WRITES.some((re) => re.test(pathname));
 }
 
@@ -92,9 +103,34 @@ async function answerFor(frame: Uint8Array, api: ControlApi, signal: AbortSignal
     const response = await api.call(request.method, path, request.body, signal);
     if ('json' in response) return { status: response.status ?? 200, json: response.json };
     if ('text' in response) return { status: response.status ?? 200, json: response.text };
-    return { status: 501, error: 'streams are not served to remote meshctl' };
+    return { status: 200, json: await collected(response.stream) };
   } catch (err) {
     if (err instanceof ApiError) return { status: err.status, error: err.message };
     return { status: 500, error: (err as Error).message };
   }
+}
+
+/** Raw text kept of a log answered in one frame: JSON escapes can grow it, and the frame holds 1 MiB. */
+const MAX_COLLECTED_CHARS = 256 * 1024;
+
+/**
+ * A log stream that ends (no follow) as one NDJSON text. Bounded: past MAX_COLLECTED_CHARS the oldest lines
+ * go first, and a first line says so, so a remote `alloc logs` shows the newest part as `--tail` would.
+ */
+async function collected(stream: AsyncIterable<string>): Promise<string> {
+  const kept: string[] = [];
+  let chars = 0;
+  let dropped = 0;
+  for await (const chunk of stream) {
+    if (chunk.trim() === '') continue;
+    kept.push(chunk);
+    chars += chunk.length;
+    while (chars > MAX_COLLECTED_CHARS && kept.length > 1) {
+      chars -= kept.shift()!.length;
+      dropped++;
+    }
+  }
+  if (dropped === 0) return kept.join('');
+  const note = `${dropped} earlier lines not sent to remote meshctl (at most 256 KiB a request): use --tail`;
+  return `${JSON.stringify({ stream: 'stderr', line: note })}\n${kept.join('')}`;
 }

@@ -101,6 +101,30 @@ export interface SubmitAnswer {
   outcome: SubmitOutcome;
 }
 
+/** One field a job file changes against the current version (dotted path; lists compared whole). */
+export interface SpecChange {
+  field: string;
+  /** Absent: the field is new. */
+  from?: unknown;
+  /** Absent: the field is gone. */
+  to?: unknown;
+}
+
+/** `meshctl job plan`: what `job run` would do, nothing stored. */
+export interface JobPlanAnswer {
+  name: string;
+  /** What the submit would be: `created`, `updated`, `started` (again after a stop) or `unchanged`. */
+  outcome: SubmitOutcome;
+  /** The version the file would become (the current one when unchanged). */
+  version: number;
+  currentVersion: number | null;
+  changes: SpecChange[];
+  /** Changed fields beyond those listed. */
+  moreChanges: number;
+  /** This agent's placement of the candidate, as `GET /v1/placement/:job` shows a stored version's. */
+  placement: JobPlacement;
+}
+
 /** A node as the mesh replicates it, with this agent's view of whether it is alive. */
 /** `eligible`: false once an operator drained the node (trust document), until made eligible again. */
 export type NodeInfo = NodeRecord & {
@@ -139,8 +163,10 @@ export interface AllocDetail {
   status: AllocStatus | null;
   /** Where this agent's placement wants the copy, or why it stops it. */
   desired: AllocRow | null;
-  /** Recent events, kept by the node that runs the copy; null when that node is another agent. */
+  /** Recent events, kept by the node that runs the copy and asked of it; null when it could not be asked. */
   events: AllocEvent[] | null;
+  /** Why the owner's events are missing: it did not answer in time, or refused. */
+  eventsError?: string;
   owner: { peerId: string; name: string; local: boolean } | null;
 }
 

@@ -47,16 +47,11 @@ export class DockerImages {
         await this.pull(via, options);
         await this.retag(via, image, options);
         return;
-      } catch (err) {
-        // The agent's endpoint failing must not stop a pull the engine could do on its own.
-        await this.pull(image, options).catch((direct: unknown) => {
-          throw new DriverError(
-            'image-pull-failed',
-            `cannot pull ${image} through the agent (${(err as Error).message}) nor directly (${(direct as Error).message})`,
-            'check that a peer or the upstream registry holds the image',
-            { cause: direct },
-          );
-        });
+      } catch {
+        // The agent's endpoint failing must not stop a pull the engine could do on its own. When that fails too,
+        // its error is the one shown: the engine's own words with the image's registry, under the spec's name
+        // (the endpoint answers "not found" for any upstream failure, so its error hides the cause).
+        await this.pull(image, options);
         return;
       }
     }
@@ -84,7 +79,6 @@ export class DockerImages {
 
   /** Follows the pull's progress stream to its end: errors arrive inside it, under a 200 status. */
   private async pull(image: string, options: CallOptions): Promise<void> {
-    const hint = 'check the image name and tag, and that this device can reach its registry';
     try {
       await this.call(
         `pull ${image}`,
@@ -94,8 +88,7 @@ export class DockerImages {
           for await (const chunk of stream) {
             for (const line of splitter.push(chunk)) {
               const event = line.trim() === '' ? {} : (parseJson(line) as { error?: string });
-              if (event.error)
-                throw new DriverError('image-pull-failed', `cannot pull ${image}: ${event.error}`, hint);
+              if (event.error) throw pullError(image, event.error);
             }
           }
         },
@@ -103,9 +96,66 @@ export class DockerImages {
       );
     } catch (err) {
       if (err instanceof DriverError) throw err;
-      throw new DriverError('image-pull-failed', `cannot pull ${image}: ${engineMessage(err)}`, hint, {
-        cause: err,
-      });
+      throw pullError(image, engineMessage(err), err);
     }
   }
+}
+
+type PullCause = 'manifest-unknown' | 'unauthorized' | 'unreachable' | 'other';
+
+/** A failed pull in one line: the image, the true cause in a few words, and what to do about it. */
+class PullError extends DriverError {
+  constructor(
+    readonly cause_: PullCause,
+    image: string,
+    what: string,
+    hint: string,
+    cause: unknown,
+  ) {
+    super('image-pull-failed', `cannot pull ${image}: ${what}`, hint, { cause });
+  }
+}
+
+/**
+ * The engine's words, which wrap the registry's in its own (`(HTTP code 404) unexpected - manifest for X not
+ * found: manifest unknown: manifest unknown`), read for the cause an operator acts on.
+ */
+function pullError(image: string, engine: string, cause?: unknown): PullError {
+  const text = engine.replace(/\s+/g, ' ').trim();
+  const registry = registryOf(image);
+  if (/manifest unknown|not found: manifest|name unknown|repository does not exist/i.test(text))
+    return new PullError(
+      'manifest-unknown',
+      image,
+      'manifest unknown',
+      'no such image or tag in its registry',
+      cause,
+    );
+  if (/unauthorized|authentication required|denied|no basic auth credentials/i.test(text))
+    return new PullError(
+      'unauthorized',
+      image,
+      `registry ${registry} refused access`,
+      'check the registry credentials',
+      cause,
+    );
+  const dial =
+    /(connection refused|no such host|i\/o timeout|network is unreachable|no route to host|TLS handshake timeout|server gave HTTP response to HTTPS client|context deadline exceeded)/i.exec(
+      text,
+    );
+  if (dial)
+    return new PullError(
+      'unreachable',
+      image,
+      `registry ${registry} unreachable (${dial[1]})`,
+      'check that this device can reach it',
+      cause,
+    );
+  const short = text.replace(/^\(HTTP code \d+\) [a-z ]+ - /, '').slice(0, 160);
+  return new PullError('other', image, short, 'check the image name and its registry', cause);
+}
+
+function registryOf(image: string): string {
+  const first = image.split('/')[0] ?? '';
+  return image.includes('/') && /[.:]|^localhost$/.test(first) ? first : 'docker.io';
 }

@@ -1,4 +1,6 @@
 import { canonicalJson } from '../../crdt/canonical-json.js';
+import type { JobVersion, JobView } from '../../crdt/job-log.js';
+import type { JobSpec } from '../../crdt/job-spec.js';
 import { JobSpecs } from '../../crdt/job-specs.js';
 import { compareText } from '../../lib/compare-text.js';
 import {
@@ -16,6 +18,7 @@ import {
   type PlacementInput,
   placementInput,
   type SkippedJob,
+  type SpecReader,
   type StateViews,
 } from './placement-input.js';
 
@@ -238,54 +241,40 @@ export class PlacementService {
   /** Where each copy of `job` goes and why slots stay empty; undefined when the last placement knows no such job. */
   explain(job: string): JobPlacement | undefined {
     const p = this.#latest;
-    if (p === undefined) return undefined;
-    const names = nodeNames(p.input);
-    const allocs = p.desired.allocs
-      .filter((a) => a.job === job)
-      .map((a) => ({
-        allocId: a.allocId,
-        slot: a.slot,
-        generation: a.generation,
-        jobVersion: a.jobVersion,
-        node: a.node,
-        nodeName: names(a.node),
-        status: a.status,
-        score: a.score,
-        ...notReplaced(a),
-      }));
-    const stops = p.desired.stops
-      .filter((s) => s.job === job)
-      .map((s) => ({
-        allocId: s.allocId,
-        job: s.job,
-        node: s.node,
-        nodeName: names(s.node),
-        reason: s.reason,
-      }));
-    const unplaced = p.desired.unplaced
-      .filter((u) => u.job === job)
-      .map((u) => ({
-        slot: u.slot,
-        jobVersion: u.jobVersion,
-        ...u.failure,
-        reasons: failureLines(u.failure),
-      }));
-    const rollout = p.desired.rollouts.find((r) => r.job === job);
-    const common = {
-      job,
-      computedAt: p.computedAt,
-      allocs,
-      stops,
-      unplaced,
-      ...(rollout === undefined ? {} : { rollout }),
+    return p === undefined ? undefined : explainIn(p, job);
+  }
+
+  /**
+   * `meshctl job plan`: where the copies of `spec` would go were it the job's current version `version`, wanted
+   * running. The same pure placement over the same replica and liveness view; nothing is stored or started.
+   */
+  placeCandidate(spec: JobSpec, version: number): JobPlacement {
+    const { self } = this.#options;
+    const now = this.#options.now();
+    const state = this.#options.readState();
+    const before = state.jobs.find((j) => j.name === spec.name);
+    const candidate: JobVersion = {
+      version,
+      specHash: CANDIDATE,
+      spec: spec as unknown as JobVersion['spec'],
+      submittedBy: self,
+      submittedAt: now,
     };
-    const known = p.input.jobs.find((j) => j.name === job);
-    if (known !== undefined)
-      return { ...common, version: known.version, status: known.status, count: known.count };
-    const skipped = p.input.skipped.find((s) => s.job === job);
-    if (skipped !== undefined)
-      return { ...common, version: skipped.version, status: 'unreadable', unreadable: skipped.reason };
-    return allocs.length + stops.length > 0 ? { ...common, status: 'gone' } : undefined;
+    const view: JobView = {
+      name: spec.name,
+      desired: 'running',
+      desiredSince: now,
+      desiredBy: self,
+      current: candidate,
+      history: before ? [before.current, ...before.history] : [],
+    };
+    const jobs = [...state.jobs.filter((j) => j.name !== spec.name), view];
+    const read: SpecReader = (v) =>
+      v.specHash === CANDIDATE ? { ok: true, value: spec } : this.specs.read(v);
+    const input = placementInput({ ...state, jobs }, this.#options.readLiveness(), self, now, read);
+    const desired = place(input.jobs, input.nodes, input.allocations, input.liveness, now);
+    // The candidate is in the input, readable: it is always explained.
+    return explainIn({ computedAt: now, input, desired }, spec.name)!;
   }
 
   #armRevisit(at: number | undefined, now: number): void {
@@ -323,6 +312,63 @@ function planIdentity(p: Plan): string {
 function notReplaced(a: Desired['allocs'][number]): { notReplaced?: string } {
   return a.notReplaced === 'isolated' ? { notReplaced: ISOLATED } : {};
 }
+
+/** Where each copy of `job` goes in placement `p`, and why slots stay empty; undefined when `p` knows no such job. */
+function explainIn(
+  p: Pick<Placement, 'computedAt' | 'input' | 'desired'>,
+  job: string,
+): JobPlacement | undefined {
+  const names = nodeNames(p.input);
+  const allocs = p.desired.allocs
+    .filter((a) => a.job === job)
+    .map((a) => ({
+      allocId: a.allocId,
+      slot: a.slot,
+      generation: a.generation,
+      jobVersion: a.jobVersion,
+      node: a.node,
+      nodeName: names(a.node),
+      status: a.status,
+      score: a.score,
+      ...notReplaced(a),
+    }));
+  const stops = p.desired.stops
+    .filter((s) => s.job === job)
+    .map((s) => ({
+      allocId: s.allocId,
+      job: s.job,
+      node: s.node,
+      nodeName: names(s.node),
+      reason: s.reason,
+    }));
+  const unplaced = p.desired.unplaced
+    .filter((u) => u.job === job)
+    .map((u) => ({
+      slot: u.slot,
+      jobVersion: u.jobVersion,
+      ...u.failure,
+      reasons: failureLines(u.failure),
+    }));
+  const rollout = p.desired.rollouts.find((r) => r.job === job);
+  const common = {
+    job,
+    computedAt: p.computedAt,
+    allocs,
+    stops,
+    unplaced,
+    ...(rollout === undefined ? {} : { rollout }),
+  };
+  const known = p.input.jobs.find((j) => j.name === job);
+  if (known !== undefined)
+    return { ...common, version: known.version, status: known.status, count: known.count };
+  const skipped = p.input.skipped.find((s) => s.job === job);
+  if (skipped !== undefined)
+    return { ...common, version: skipped.version, status: 'unreadable', unreadable: skipped.reason };
+  return allocs.length + stops.length > 0 ? { ...common, status: 'gone' } : undefined;
+}
+
+/** The spec hash of `placeCandidate`'s version: no stored version has it (stored hashes are hex). */
+const CANDIDATE = 'candidate (not stored)';
 
 function nodeNames(input: PlacementInput): (peerId: string) => string {
   const names = new Map(input.nodes.map((n) => [n.peerId, n.name]));

@@ -7,6 +7,17 @@ describe('remote control paths', () => {
     expect(remoteRequestPath('GET', '/v1/jobs?x=1')).toBe('/v1/jobs?x=1');
     expect(remoteRequestPath('POST', '/v1/jobs/web/plan')).toBe('/v1/jobs/web/plan');
     expect(remoteRequestPath('POST', '/v1/trust')).toBe('/v1/trust');
+    expect(remoteRequestPath('POST', '/v1/job-plans')).toBe('/v1/job-plans');
+  });
+
+  it('serves logs that end with their history, never a follow however it is spelled', () => {
+    expect(remoteRequestPath('GET', '/v1/allocs/a/logs?follow=false&tail=5')).toBe(
+      '/v1/allocs/a/logs?follow=false&tail=5',
+    );
+    expect(remoteRequestPath('GET', '/v1/allocs/a/logs?tail=5')).toBe('/v1/allocs/a/logs?tail=5');
+    expect(remoteRequestPath('GET', '/v1/allocs/a/logs?follow=true')).toBeUndefined();
+    expect(remoteRequestPath('GET', '/v1/allocs/a/logs?tail=1&follow=%74rue')).toBeUndefined();
+    expect(remoteRequestPath('GET', '/v1/allocs/a/logs?follow=false&follow=true')).toBeUndefined();
   });
 
   it('refuses a path that would pass the allow-list raw but run another route', () => {

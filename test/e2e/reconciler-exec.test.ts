@@ -18,6 +18,7 @@ import { desiredAlloc, shJobSpec, startPlan } from '../support/reconciler.js';
 const SELF = 'peer-self';
 const jobSpec = shJobSpec;
 const desired = (spec: JobSpec, slot: number) => desiredAlloc(spec.name, slot, SELF);
+const NODE_NAME = 'gate-1';
 const cleanups: (() => Promise<void>)[] = [];
 
 afterEach(async () => {
@@ -49,6 +50,7 @@ async function setup() {
     drivers.push(driver);
     const reconciler = new Reconciler({
       self: SELF,
+      selfName: NODE_NAME,
       drivers: new Map<DriverName, Driver>([['exec', driver]]),
       resolveSpec: (job) => specs.get(job),
       report: (status) => reports.push(status),

@@ -22,6 +22,8 @@ import { taskSpecFor } from './task-spec.js';
 /** What every runner on this node shares. */
 export interface RunnerContext {
   readonly self: string;
+  /** This node's name, which workloads see as MYCEL_NODE. */
+  readonly selfName: string;
   readonly drivers: ReadonlyMap<DriverName, Driver>;
   readonly report: (status: AllocStatus) => void;
   readonly persist: (() => Promise<void>) | undefined;
@@ -340,6 +342,7 @@ export class AllocRunner {
       allocId: this.allocId,
       jobVersion: this.jobVersion,
       owner: this.ctx.self,
+      nodeName: this.ctx.selfName,
     });
     await this.persist();
     if (this.closed) return;

@@ -15,6 +15,8 @@ import { type Backoff, DEFAULT_BACKOFF } from './restart-policy.js';
 export interface ReconcilerOptions {
   /** Peer id of this node: the owner the drivers were built for. */
   readonly self: string;
+  /** This node's name (its node record's), which workloads see as MYCEL_NODE. */
+  readonly selfName: string;
   readonly drivers: ReadonlyMap<DriverName, Driver>;
   readonly resolveSpec: (job: string, version: number) => JobSpec | undefined;
   /**
@@ -59,6 +61,7 @@ export class Reconciler {
     this.applier = new PlanApplier(
       {
         self: options.self,
+        selfName: options.selfName,
         drivers: options.drivers,
         report: options.report,
         persist: options.persist,

@@ -67,6 +67,7 @@ export class Workloads {
     });
     this.reconciler = new Reconciler({
       self: deps.self,
+      selfName: deps.config.name,
       drivers,
       resolveSpec: (job, version) => {
         const spec = this.placement.specs.at(state.job(job), version);

@@ -151,7 +151,7 @@ describe('reconciler with the docker driver', () => {
     expect(sequence(a.allocId).at(-1)).toBe('complete/unknown/0');
   });
 
-  it('restarts an exiting container per its policy, then fails with the reason and removes it', async () => {
+  it('restarts an exiting container per its policy, then fails with the reason and keeps it for its logs', async () => {
     const { make, desired, containers, sequence, reports } = setup({
       script: 'sleep 0.2; exit 3',
       restart: { attempts: 1, interval: '10s', delay: '100ms', mode: 'fail' },
@@ -173,7 +173,9 @@ describe('reconciler with the docker driver', () => {
     expect(reports.at(-1)?.lastError).toBe(
       'exited with code 3; gave up after 1 restart within 10s (restart mode fail)',
     );
-    expect(await containers()).toEqual([]);
+    expect(reports.at(-1)?.exitCode).toBe(3);
+    // Left, exited, to the finished-copy GC: `alloc logs` still reads it.
+    expect((await containers()).map((c) => c.State)).toEqual(['exited']);
   });
 
   it('a failing check inside the container makes it unhealthy, and enough failures restart it', async () => {

@@ -199,8 +199,10 @@ describe('reconciler with the exec driver', () => {
       'restarted',
       'failed',
     ]);
-    // The finished process is cleaned away, and a plan that still lists it does not bring it back.
-    expect(await driver.list()).toEqual([]);
+    // The finished process is kept, exited, for its logs until the finished-copy GC removes it, and a plan
+    // that still lists it does not bring it back.
+    expect(last?.exitCode).toBe(3);
+    expect(await driver.list()).toEqual([expect.objectContaining({ state: 'exited', exitCode: 3 })]);
     await reconciler.apply(startPlan(a));
     await sleep(200);
     expect(await lines(marks)).toHaveLength(3);

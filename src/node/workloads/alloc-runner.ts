@@ -81,6 +81,8 @@ export class AllocRunner {
   private reported: AllocStatus | undefined;
   private lockNow: Promise<void> = Promise.resolve();
   private restartTimer: NodeJS.Timeout | undefined;
+  /** Wall-clock ms when the copy reached a final phase: the finished-copy GC ages it from here. */
+  private finishedAtNow: number | undefined;
   private readonly health: HealthTracker;
   private readonly verdict: VerdictTimers;
 
@@ -119,6 +121,10 @@ export class AllocRunner {
     return FINISHED.has(this.phaseNow);
   }
 
+  get finishedAt(): number | undefined {
+    return this.finishedAtNow;
+  }
+
   /** Settles when every driver call queued so far is done. */
   get idle(): Promise<void> {
     return this.lockNow;
@@ -141,11 +147,21 @@ export class AllocRunner {
    * carries over.
    */
   async adopt(h: TaskHandle, before: AllocStatus | undefined): Promise<void> {
-    if (before && before.job === h.job && before.jobVersion === h.jobVersion) {
+    const same = before !== undefined && before.job === h.job && before.jobVersion === h.jobVersion;
+    if (same) {
       this.statusNow = before;
       this.reported = before;
     }
     this.runNow = 1;
+    // An exited copy this node already recorded as finished is kept for its logs, not judged again: the exit
+    // code may be unknown by now (a process adopted after a restart), which would restart a batch job done.
+    if (same && h.state === 'exited' && (before.state === 'complete' || before.state === 'failed')) {
+      this.event('adopted', `${this.driver} ${h.ref}, finished`);
+      this.phaseNow = before.state;
+      this.finishedAtNow = before.finishedAt ?? this.ctx.now();
+      this.close();
+      return;
+    }
     this.phaseNow = 'running';
     if (h.state === 'running') {
       this.event('adopted', `${this.driver} ${h.ref}`);
@@ -189,6 +205,19 @@ export class AllocRunner {
         return;
       }
       this.stopped();
+    });
+  }
+
+  /**
+   * The finished-copy GC collects this copy: remove what its driver keeps (container, process record and
+   * logs). Only for a finished copy; a failure is logged and the copy forgotten anyway (nothing retries it).
+   */
+  remove(): Promise<void> {
+    return this.locked(async () => {
+      if (!this.isFinished) return;
+      this.event('removed', 'finished-copy garbage collection');
+      // A stopped copy's workload went with the stop: nothing is left to remove.
+      if (this.phaseNow !== 'stopped') await this.cleanUp();
     });
   }
 
@@ -312,9 +341,9 @@ export class AllocRunner {
     this.health.schedule(watch);
   }
 
-  private fail(reason: string): void {
+  private fail(reason: string, ended: StatusPatch = { finishedAt: this.ctx.now() }): void {
     this.event('failed', reason);
-    this.judge(false, reason, { state: 'failed', lastError: reason });
+    this.judge(false, reason, { state: 'failed', lastError: reason, ...ended });
     this.finish('failed');
   }
 
@@ -326,6 +355,7 @@ export class AllocRunner {
 
   private finish(phase: 'failed' | 'complete' | 'stopped'): void {
     this.phaseNow = phase;
+    this.finishedAtNow = this.statusNow?.finishedAt ?? this.ctx.now();
     this.close();
     this.ctx.finished();
   }
@@ -397,15 +427,16 @@ export class AllocRunner {
       now,
       this.ctx.backoff,
     );
+    // The workload has ended: what its driver keeps of it (container, process logs) stays for `alloc logs`
+    // until the finished-copy GC removes it. Its exit code goes into the replicated status.
+    const ended = { ...(exitCode === undefined ? {} : { exitCode }), finishedAt: now };
     switch (decision.action) {
       case 'complete':
-        await this.cleanUp();
         this.event('completed', reason);
-        this.judge(true, undefined, { state: 'complete' });
+        this.judge(true, undefined, { state: 'complete', ...ended });
         return this.finish('complete');
       case 'fail':
-        await this.cleanUp();
-        return this.fail(`${reason}; ${decision.reason}`);
+        return this.fail(`${reason}; ${decision.reason}`, ended);
       case 'restart': {
         this.restarts.push(decision.at);
         this.phaseNow = 'waiting';

@@ -8,6 +8,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { Plan } from '../../scheduler/types.js';
 import type { Driver, DriverName } from '../drivers/driver.js';
 import { type AllocEvent, AllocEvents } from './alloc-events.js';
+import { DEFAULT_FINISHED_GC, type FinishedGcPolicy } from './finished-gc.js';
 import { Limiter } from './limiter.js';
 import { PlanApplier } from './plan-applier.js';
 import { type Backoff, DEFAULT_BACKOFF } from './restart-policy.js';
@@ -47,8 +48,11 @@ export interface ReconcilerOptions {
   readonly stopGraceMs?: number;
   readonly backoff?: Backoff;
   readonly eventsPerAlloc?: number;
-  /** Finished allocs (failed, complete, stopped) whose status and events are kept. */
-  readonly maxFinished?: number;
+  /**
+   * When finished copies are removed with what their drivers keep (containers, process records and logs);
+   * unset fields take DEFAULT_FINISHED_GC's.
+   */
+  readonly finishedGc?: Partial<FinishedGcPolicy>;
 }
 
 export class Reconciler {
@@ -80,7 +84,7 @@ export class Reconciler {
       {
         resolveSpec: options.resolveSpec,
         pollMs: options.pollMs ?? 1_000,
-        maxFinished: options.maxFinished ?? 256,
+        finishedGc: { ...DEFAULT_FINISHED_GC, ...options.finishedGc },
       },
     );
   }

@@ -255,7 +255,7 @@ export class Agent {
     return [
       ...agentRoutes(this),
       ...stateRoutes(this),
-      ...placementRoutes(this.placement),
+      ...placementRoutes(this.placement, this),
       ...allocRoutes(this),
       ...signedRoutes(this),
       ...allocLogsRoutes(this),

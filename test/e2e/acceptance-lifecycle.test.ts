@@ -444,7 +444,7 @@ describe.each([dockerRuntime(), execRuntime()])('$driver driver, whole agents', 
       allocId,
     ]);
     expect(shown.code, shown.stderr).toBe(0);
-    expect(shown.stdout).toMatch(/^State: +failed$/m);
+    expect(shown.stdout).toMatch(/^State: +failed \(exit 3\)$/m);
     expect(shown.stdout).toMatch(/^Restarts: +2$/m);
     expect(shown.stdout).toMatch(/^Last error: +exited with code 3; gave up after 2 restarts/m);
     expect(shown.stdout.match(/^\S+ ago +restarted +/gm)).toHaveLength(2);
@@ -456,7 +456,9 @@ describe.each([dockerRuntime(), execRuntime()])('$driver driver, whole agents', 
       (await statuses(other, job)).some((s) => s.allocId === allocId && s.state === 'failed'),
     );
     expect((await statuses(other, job)).find((s) => s.allocId === allocId)).toEqual(failed.status);
-    // A failed copy leaves nothing behind in the runtime.
-    expect((await runtime.workloads(job, agents)).filter((w) => w.allocId === allocId)).toEqual([]);
+    expect(failed.status).toMatchObject({ state: 'failed', exitCode: 3 });
+    // A failed copy's workload stays, exited, for `alloc logs`, until the finished-copy GC removes it.
+    const left = (await runtime.workloads(job, agents)).filter((w) => w.allocId === allocId);
+    expect(left).toEqual([expect.objectContaining({ running: false })]);
   });
 });

@@ -12,6 +12,7 @@ import { bundle, exited } from '../support/processes.js';
  * are covered over the reconciler in reconciler-finished.test.ts: placement replaces failed copies at once.)
  */
 const cleanups: (() => Promise<void>)[] = [];
+const GC_AGE_MS = 8_000;
 beforeAll(bundle, 120_000);
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
@@ -35,6 +36,9 @@ test('a finished batch copy keeps its logs and shows complete with its exit code
     'exec',
     '--registry-listen',
     'off',
+    // Short enough to see the GC remove the copy within the test, long enough to read it first.
+    '--gc-finished-max-age-ms',
+    String(GC_AGE_MS),
     ...timings,
   ]);
   cleanups.push(async () => {
@@ -79,4 +83,21 @@ test('a finished batch copy keeps its logs and shows complete with its exit code
   expect(logs.code).toBe(0);
   // meshctl prints the workload's stderr on its own.
   expect([logs.stdout, logs.stderr]).toEqual(['report from batch-gate\n', 'done\n']);
+
+  // The finished-copy GC (set by the flag) removes the copy's remains; its replicated status stays.
+  let gone = await agent.ctl('alloc', 'logs', report.allocId);
+  await waitFor(
+    'the GC to remove the finished copy',
+    async () => {
+      gone = await agent.ctl('alloc', 'logs', report.allocId);
+      return gone.code !== 0;
+    },
+    GC_AGE_MS + 15_000,
+    () => gone.stdout,
+  );
+  expect(gone.stderr).toMatch(/batch-gate/);
+  const after = JSON.parse((await agent.ctl('-o', 'json', 'alloc', 'list')).stdout) as Row[];
+  expect(after).toEqual([
+    expect.objectContaining({ allocId: report.allocId, state: 'complete', exitCode: 0 }),
+  ]);
 });

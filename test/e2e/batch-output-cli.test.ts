@@ -95,7 +95,7 @@ test('a finished batch copy keeps its logs and shows complete with its exit code
     GC_AGE_MS + 15_000,
     () => gone.stdout,
   );
-  expect(gone.stderr).toMatch(/batch-gate/);
+  expect(gone.stderr).toMatch(/batch-gate.*finished and the finished-copy GC removed it with its logs/);
   const after = JSON.parse((await agent.ctl('-o', 'json', 'alloc', 'list')).stdout) as Row[];
   expect(after).toEqual([
     expect.objectContaining({ allocId: report.allocId, state: 'complete', exitCode: 0 }),

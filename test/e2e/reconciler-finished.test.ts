@@ -40,11 +40,20 @@ async function lines(logs: AsyncIterable<LogLine>): Promise<string[]> {
   return out;
 }
 
+/** An exec driver whose first `stops` stop calls fail, as a busy engine's would. */
+class FailingStops extends ExecDriver {
+  stops = 0;
+  override async stop(...args: Parameters<ExecDriver['stop']>): Promise<void> {
+    if (this.stops-- > 0) throw new Error('engine busy');
+    return super.stop(...args);
+  }
+}
+
 async function setup(spec: JobSpec) {
   const dataDir = await mkdtemp(join(tmpdir(), 'mycel-finished-'));
   const reports: AllocStatus[] = [];
   const reconcilers: Reconciler[] = [];
-  const driver = new ExecDriver({ owner: SELF, dataDir });
+  const driver = new FailingStops({ owner: SELF, dataDir });
   const make = (overrides: Partial<ReconcilerOptions> = {}) => {
     const reconciler = new Reconciler({
       self: SELF,
@@ -139,5 +148,18 @@ describe('finished copies (exec driver)', () => {
     await until(() => last(a.allocId)?.state === 'complete');
     expect(await driver.inspect(a.allocId)).toMatchObject({ state: 'exited' });
     await until(async () => (await driver.inspect(a.allocId)) === undefined || undefined, 5_000);
+  });
+
+  it('tries a removal the driver failed again at the next poll', async () => {
+    const { driver, make, last } = await setup(batch('echo done'));
+    const reconciler = make({ finishedGc: { maxAgeMs: 300 } });
+    await reconciler.start();
+    driver.stops = 2;
+    const a = slot(0);
+    await reconciler.apply(startPlan(a));
+    await until(() => last(a.allocId)?.state === 'complete');
+    await until(async () => (await driver.inspect(a.allocId)) === undefined || undefined, 5_000);
+    expect(driver.stops).toBeLessThan(0);
+    expect(reconciler.events(a.allocId).at(-1)).toMatchObject({ kind: 'removed' });
   });
 });

@@ -210,15 +210,25 @@ export class AllocRunner {
 
   /**
    * The finished-copy GC collects this copy: remove what its driver keeps (container, process record and
-   * logs). Only for a finished copy; a failure is logged and the copy forgotten anyway (nothing retries it).
+   * logs). Resolves true once nothing is left; false when the driver failed (logged), so the GC tries again.
    */
-  remove(): Promise<void> {
-    return this.locked(async () => {
+  async remove(): Promise<boolean> {
+    let removed = false;
+    await this.locked(async () => {
       if (!this.isFinished) return;
-      this.event('removed', 'finished-copy garbage collection');
-      // A stopped copy's workload went with the stop: nothing is left to remove.
-      if (this.phaseNow !== 'stopped') await this.cleanUp();
+      try {
+        // A stopped copy's workload went with the stop: nothing is left to remove.
+        if (this.phaseNow !== 'stopped') await this.stopWorkload();
+        this.event('removed', 'finished-copy garbage collection');
+        removed = true;
+      } catch (err) {
+        this.ctx.log.warn(
+          { allocId: this.allocId, err },
+          'cannot remove a finished workload; retrying later',
+        );
+      }
     });
+    return removed;
   }
 
   /**

@@ -112,10 +112,11 @@ export class PlanApplier {
       const runner = this.runners.get(allocId);
       if (!runner) continue;
       this.collecting.add(allocId);
-      void runner.remove().finally(() => {
+      void runner.remove().then((removed) => {
         this.collecting.delete(allocId);
-        // A new runner may have taken the id meanwhile (a stopped copy placed here again): keep that one.
-        if (this.runners.get(allocId) === runner) this.runners.delete(allocId);
+        // Kept when the driver failed: the next poll tries again. A new runner may have taken the id
+        // meanwhile (a stopped copy placed here again): that one stays.
+        if (removed && this.runners.get(allocId) === runner) this.runners.delete(allocId);
       });
     }
   }

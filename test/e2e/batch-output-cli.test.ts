@@ -12,7 +12,7 @@ import { bundle, exited } from '../support/processes.js';
  * are covered over the reconciler in reconciler-finished.test.ts: placement replaces failed copies at once.)
  */
 const cleanups: (() => Promise<void>)[] = [];
-const GC_AGE_MS = 8_000;
+const GC_AGE_MS = 15_000;
 beforeAll(bundle, 120_000);
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();

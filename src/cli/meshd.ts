@@ -53,7 +53,9 @@ const program = new Command('meshd')
     '--registry-listen <host:port|off>',
     'loopback registry Docker pulls images through (default 127.0.0.1:5050)',
   )
-  .option('--registry-cache-mb <mb>', 'size cap of the image layer store (default 4096)', int);
+  .option('--registry-cache-mb <mb>', 'size cap of the image layer store (default 4096)', int)
+  .option('--gc-finished-per-job <n>', 'finished copies whose logs a job keeps here (default 10)', int)
+  .option('--gc-finished-max-age-ms <ms>', 'how long a finished copy keeps its logs (default 86400000)', int);
 
 async function main(): Promise<void> {
   program.parse();
@@ -80,6 +82,8 @@ async function main(): Promise<void> {
       joinToken: joinToken.token,
       registryListen: o.registryListen,
       registryCacheMb: o.registryCacheMb,
+      gcFinishedPerJob: o.gcFinishedPerJob,
+      gcFinishedMaxAgeMs: o.gcFinishedMaxAgeMs,
     },
     env: process.env,
     file,

@@ -44,6 +44,13 @@ export const allocStatusSchema = z.object({
   restarts: count,
   lastError: z.string().max(4096).optional(),
   /**
+   * How the copy's workload last ended, once it has finished (complete or failed) and the code could be
+   * observed; `finishedAt` is when (ms). Optional: older agents neither write nor need them, and their
+   * schema strips them, so a status with them still parses everywhere.
+   */
+  exitCode: z.number().int().optional(),
+  finishedAt: count.optional(),
+  /**
    * The owner's one-time judgement of the copy for rollouts (scheduler/types.ts Verdict): written once, never
    * changed. Optional: statuses from agents that do not judge simply have none.
    */

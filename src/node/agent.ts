@@ -277,7 +277,7 @@ export class Agent {
     return [
       ...agentRoutes(this),
       ...stateRoutes(this),
-      ...placementRoutes(this.placement),
+      ...placementRoutes(this.placement, this),
       ...jobPlanRoutes(this),
       ...allocRoutes(this),
       ...signedRoutes(this),

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { KEPT_VERSIONS } from '../../src/crdt/job-log.js';
+import { allocStatusSchema } from '../../src/crdt/records.js';
 import { alloc, deliver, nodeRecord, replica, spec, syncPair, view } from './replicas.js';
 
 describe('jobs', () => {
@@ -130,6 +131,17 @@ describe('nodes and allocations', () => {
     expect(b.allocations()).toEqual([alloc('a', 'web-1', 'running')]);
     deliver(a.removeAllocStatus('web-1', 1400), [b]);
     expect(b.allocations()).toEqual([]);
+  });
+
+  test("a finished copy's exit code replicates, and a reader with the older schema still parses the status", () => {
+    const a = replica('a');
+    const b = replica('b');
+    const done = { ...alloc('a', 'once-1', 'complete'), exitCode: 0, finishedAt: 1_500 };
+    deliver(a.putAllocStatus(done, 1500), [b]);
+    expect(b.allocations()).toEqual([done]);
+    // An agent from before exitCode/finishedAt: its schema lacks them and strips them, nothing more.
+    const older = allocStatusSchema.omit({ exitCode: true, finishedAt: true });
+    expect(older.safeParse(done)).toEqual({ success: true, data: alloc('a', 'once-1', 'complete') });
   });
 
   test('a node only writes its own record and allocations', () => {

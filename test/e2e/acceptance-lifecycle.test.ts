@@ -64,7 +64,8 @@ interface Runtime {
   jobFile(name: string, script: string, extra: readonly string[]): string;
   workloads(job: string, agents: readonly MeshdAgent[]): Promise<Workload[]>;
   /** Asserts the workload got the spec's limits and environment (see jobFile). */
-  expectLimits(workload: Workload): Promise<void>;
+  /** `node`: the name of the agent that runs it, which the workload sees as MYCEL_NODE. */
+  expectLimits(workload: Workload, node: string): Promise<void>;
   /** Removes what is left of `job`, or of every job of these agents. */
   sweep(agents: readonly MeshdAgent[], job?: string): Promise<void>;
 }
@@ -112,7 +113,7 @@ function dockerRuntime(): Runtime {
         };
       });
     },
-    async expectLimits(w) {
+    async expectLimits(w, node) {
       const info = await engine().getContainer(w.identity).inspect();
       expect(info.HostConfig.NanoCpus).toBe(250_000_000);
       expect(info.HostConfig.Memory).toBe(32 * 2 ** 20);
@@ -120,7 +121,12 @@ function dockerRuntime(): Runtime {
       // Restarts are the agent's, so they are counted and visible; Docker must not restart on its own.
       expect(info.HostConfig.RestartPolicy?.Name).toBe('no');
       expect(info.Config.Env).toEqual(
-        expect.arrayContaining(['GREETING=hello', `MYCEL_NODE=${w.owner}`, `MYCEL_ALLOC_ID=${w.allocId}`]),
+        expect.arrayContaining([
+          'GREETING=hello',
+          `MYCEL_NODE=${node}`,
+          `MYCEL_NODE_ID=${w.owner}`,
+          `MYCEL_ALLOC_ID=${w.allocId}`,
+        ]),
       );
     },
     async sweep(agents, job) {
@@ -187,7 +193,7 @@ function execRuntime(): Runtime {
         };
       });
     },
-    async expectLimits(w) {
+    async expectLimits(w, node) {
       // No cgroups for plain processes: the limits are handed over in the environment.
       const env = await environOf(Number(w.identity.split(':')[0]));
       expect(env).toEqual(
@@ -195,7 +201,8 @@ function execRuntime(): Runtime {
           'GREETING=hello',
           'MYCEL_CPU_LIMIT=250',
           'MYCEL_MEMORY_LIMIT=32',
-          `MYCEL_NODE=${w.owner}`,
+          `MYCEL_NODE=${node}`,
+          `MYCEL_NODE_ID=${w.owner}`,
           `MYCEL_ALLOC_ID=${w.allocId}`,
         ]),
       );
@@ -321,7 +328,7 @@ describe.each([dockerRuntime(), execRuntime()])('$driver driver, whole agents', 
       // The runtime's own labels agree with the replicated status written by the owner.
       expect(w).toMatchObject({ job, version: '1' });
       expect(replicated.find((s) => s.allocId === w.allocId)).toMatchObject({ node: w.owner, jobVersion: 1 });
-      await runtime.expectLimits(w);
+      await runtime.expectLimits(w, agents.find((a) => a.peerId === w.owner)?.name ?? '?');
     }
   });
 
@@ -437,7 +444,7 @@ describe.each([dockerRuntime(), execRuntime()])('$driver driver, whole agents', 
       allocId,
     ]);
     expect(shown.code, shown.stderr).toBe(0);
-    expect(shown.stdout).toMatch(/^State: +failed$/m);
+    expect(shown.stdout).toMatch(/^State: +failed \(exit 3\)$/m);
     expect(shown.stdout).toMatch(/^Restarts: +2$/m);
     expect(shown.stdout).toMatch(/^Last error: +exited with code 3; gave up after 2 restarts/m);
     expect(shown.stdout.match(/^\S+ ago +restarted +/gm)).toHaveLength(2);
@@ -449,7 +456,9 @@ describe.each([dockerRuntime(), execRuntime()])('$driver driver, whole agents', 
       (await statuses(other, job)).some((s) => s.allocId === allocId && s.state === 'failed'),
     );
     expect((await statuses(other, job)).find((s) => s.allocId === allocId)).toEqual(failed.status);
-    // A failed copy leaves nothing behind in the runtime.
-    expect((await runtime.workloads(job, agents)).filter((w) => w.allocId === allocId)).toEqual([]);
+    expect(failed.status).toMatchObject({ state: 'failed', exitCode: 3 });
+    // A failed copy's workload stays, exited, for `alloc logs`, until the finished-copy GC removes it.
+    const left = (await runtime.workloads(job, agents)).filter((w) => w.allocId === allocId);
+    expect(left).toEqual([expect.objectContaining({ running: false })]);
   });
 });

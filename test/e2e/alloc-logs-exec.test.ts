@@ -72,7 +72,7 @@ test('logs of an allocation another agent runs, read through this one', async ()
   }
   const [a, b] = [agents[0]!, agents[1]!];
   api = new ControlApi(
-    [...allocRoutes(a), ...placementRoutes(a.workloads.placement), ...allocLogsRoutes(a)],
+    [...allocRoutes(a), ...placementRoutes(a.workloads.placement, a), ...allocLogsRoutes(a)],
     pino({ level: 'silent' }),
   );
   const { port } = await api.listen('127.0.0.1:0', false);

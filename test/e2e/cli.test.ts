@@ -165,7 +165,11 @@ describe('meshd as a process', () => {
     expect(out).toMatch(/job "demo-worker" version 1 submitted/);
     const runRows = out
       .split('\n')
-      .filter((line) => /^demo-worker\.\d\.\d\.\w+ +demo-worker +1 +edge-\d +run$/.test(line));
+      .filter((line) =>
+        /^demo-worker\.\d\.\d\.\w+ +demo-worker +1 +edge-\d +run +(not reported|pending|starting|running)$/.test(
+          line,
+        ),
+      );
     expect(runRows, out).toHaveLength(3);
     expect(new Set(runRows.map((row) => row.split(/ +/)[3])).size).toBe(3);
 

@@ -19,6 +19,7 @@ import { DOCKER_SOCKET, dockerWithTestImage, removeByLabel, TEST_IMAGE } from '.
 import { startPlan } from '../support/reconciler.js';
 
 let docker: Docker;
+const NODE_NAME = 'gate-1';
 const cleanups: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
@@ -53,6 +54,7 @@ function setup(input: Partial<JobSpecInput> & { script: string }) {
     drivers.push(driver);
     const reconciler = new Reconciler({
       self: owner,
+      selfName: NODE_NAME,
       drivers: new Map<DriverName, Driver>([['docker', driver]]),
       resolveSpec: (job, version) => (job === spec.name && version === 1 ? spec : undefined),
       report: (status) => reports.push(status),
@@ -84,7 +86,7 @@ function setup(input: Partial<JobSpecInput> & { script: string }) {
     docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${owner}`] } });
   const sequence = (id: string) =>
     reports.filter((s) => s.allocId === id).map((s) => `${s.state}/${s.health}/${s.restarts}`);
-  return { spec, reports, make, desired, containers, sequence };
+  return { owner, spec, reports, make, desired, containers, sequence };
 }
 
 async function until(probe: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
@@ -97,7 +99,7 @@ async function until(probe: () => boolean | Promise<boolean>, ms = 20_000): Prom
 
 describe('reconciler with the docker driver', () => {
   it('starts each alloc once with its limits, adopts them after a restart unchanged, and stops them', async () => {
-    const { make, desired, containers, sequence, reports } = setup({ script: 'exec sleep 60' });
+    const { owner, make, desired, containers, sequence, reports } = setup({ script: 'exec sleep 60' });
     const first = make();
     await first.reconciler.start();
     const [a, b] = [desired(0), desired(1)];
@@ -116,6 +118,9 @@ describe('reconciler with the docker driver', () => {
       expect(info.HostConfig.NanoCpus).toBe(200_000_000);
       expect(info.HostConfig.Memory).toBe(48 * 2 ** 20);
       expect(info.Config.Env).toContain(`MYCEL_ALLOC_ID=${info.Config.Labels?.[LABELS.alloc]}`);
+      expect(info.Config.Env).toEqual(
+        expect.arrayContaining([`MYCEL_NODE=${NODE_NAME}`, `MYCEL_NODE_ID=${owner}`]),
+      );
     }
     for (const id of [a.allocId, b.allocId]) {
       expect(sequence(id)).toEqual(['pending/unknown/0', 'starting/unknown/0', 'running/unknown/0']);
@@ -146,7 +151,7 @@ describe('reconciler with the docker driver', () => {
     expect(sequence(a.allocId).at(-1)).toBe('complete/unknown/0');
   });
 
-  it('restarts an exiting container per its policy, then fails with the reason and removes it', async () => {
+  it('restarts an exiting container per its policy, then fails with the reason and keeps it for its logs', async () => {
     const { make, desired, containers, sequence, reports } = setup({
       script: 'sleep 0.2; exit 3',
       restart: { attempts: 1, interval: '10s', delay: '100ms', mode: 'fail' },
@@ -168,7 +173,9 @@ describe('reconciler with the docker driver', () => {
     expect(reports.at(-1)?.lastError).toBe(
       'exited with code 3; gave up after 1 restart within 10s (restart mode fail)',
     );
-    expect(await containers()).toEqual([]);
+    expect(reports.at(-1)?.exitCode).toBe(3);
+    // Left, exited, to the finished-copy GC: `alloc logs` still reads it.
+    expect((await containers()).map((c) => c.State)).toEqual(['exited']);
   });
 
   it('a failing check inside the container makes it unhealthy, and enough failures restart it', async () => {

@@ -18,6 +18,7 @@ import { desiredAlloc, shJobSpec, startPlan } from '../support/reconciler.js';
 const SELF = 'peer-self';
 const jobSpec = shJobSpec;
 const desired = (spec: JobSpec, slot: number) => desiredAlloc(spec.name, slot, SELF);
+const NODE_NAME = 'gate-1';
 const cleanups: (() => Promise<void>)[] = [];
 
 afterEach(async () => {
@@ -49,6 +50,7 @@ async function setup() {
     drivers.push(driver);
     const reconciler = new Reconciler({
       self: SELF,
+      selfName: NODE_NAME,
       drivers: new Map<DriverName, Driver>([['exec', driver]]),
       resolveSpec: (job) => specs.get(job),
       report: (status) => reports.push(status),
@@ -197,8 +199,10 @@ describe('reconciler with the exec driver', () => {
       'restarted',
       'failed',
     ]);
-    // The finished process is cleaned away, and a plan that still lists it does not bring it back.
-    expect(await driver.list()).toEqual([]);
+    // The finished process is kept, exited, for its logs until the finished-copy GC removes it, and a plan
+    // that still lists it does not bring it back.
+    expect(last?.exitCode).toBe(3);
+    expect(await driver.list()).toEqual([expect.objectContaining({ state: 'exited', exitCode: 3 })]);
     await reconciler.apply(startPlan(a));
     await sleep(200);
     expect(await lines(marks)).toHaveLength(3);

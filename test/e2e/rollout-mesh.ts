@@ -60,7 +60,7 @@ export class RolloutMesh {
     );
     const first = mesh.agents[0]!;
     const api = new ControlApi(
-      [...stateRoutes(first), ...placementRoutes(first.workloads.placement)],
+      [...stateRoutes(first), ...placementRoutes(first.workloads.placement, first)],
       pino({ level: 'silent' }),
     );
     const { port } = await api.listen('127.0.0.1:0', false);

@@ -2,22 +2,38 @@ import { type Command, Option } from 'commander';
 import { parseDuration } from '../../lib/duration.js';
 import { parseJson } from '../../lib/json-text.js';
 import { LineSplitter } from '../../node/api/client.js';
-import type { AllocDetail, AllocRow, LogLine, LogRecord } from '../../node/api/types.js';
+import type {
+  AllocDetail,
+  AllocListRow,
+  AllocRow,
+  AllocStatus,
+  LogLine,
+  LogRecord,
+} from '../../node/api/types.js';
 import { CliError } from '../api-client.js';
 import { globals } from '../globals.js';
 import { ago, render, renderRecord, shortId } from '../output.js';
 
-/** `meshctl alloc list [--job NAME]`: the placement every agent computes, as this agent sees it. */
+/** `complete (exit 0)`: the reported state, with how the workload ended once it has. */
+function outcome(state: AllocStatus['state'] | null, exitCode: number | undefined): string {
+  if (state === null) return 'not reported';
+  return exitCode === undefined ? state : `${state} (exit ${exitCode})`;
+}
+
+/**
+ * `meshctl alloc list [--job NAME]`: the placement every agent computes, as this agent sees it, with each
+ * copy's reported state; copies that ended (a batch job done) stay listed until their node forgets them.
+ */
 export function registerAllocCommands(program: Command): void {
   const alloc = program.command('alloc').description('allocations: the copies of jobs and where they run');
   alloc
     .command('list')
-    .description('every allocation the placement wants running, unreachable or stopped')
+    .description('every allocation the placement wants running, unreachable or stopped, and those that ended')
     .option('--job <name>', 'only the allocations of this job')
     .action(async (opts: { job?: string }, cmd: Command) => {
       const { client, format: output } = globals(cmd);
       const query = opts.job === undefined ? '' : `?job=${encodeURIComponent(opts.job)}`;
-      const rows = await client.get<AllocRow[]>(`/v1/allocs${query}`);
+      const rows = await client.get<AllocListRow[]>(`/v1/allocs${query}`);
       process.stdout.write(
         render(
           rows,
@@ -30,6 +46,7 @@ export function registerAllocCommands(program: Command): void {
               header: 'DESIRED',
               value: desiredText,
             },
+            { header: 'STATUS', value: (r) => outcome(r.state, r.exitCode) },
           ],
           output,
         ),
@@ -54,7 +71,7 @@ export function registerAllocCommands(program: Command): void {
           ['Alloc ID', detail.allocId],
           ['Job', s ? `${s.job} v${s.jobVersion}` : (detail.desired?.job ?? '-')],
           ['Node', detail.owner ? `${detail.owner.name} (${shortId(detail.owner.peerId)})` : '-'],
-          ['State', s ? s.state : 'not reported yet'],
+          ['State', s ? outcome(s.state, s.exitCode) : 'not reported yet'],
           ['Health', s?.health ?? '-'],
           [
             'Verdict',
@@ -65,6 +82,7 @@ export function registerAllocCommands(program: Command): void {
                 })`,
           ],
           ['Started', s?.startedAt ? ago(s.startedAt, now) : '-'],
+          ['Finished', s?.finishedAt ? ago(s.finishedAt, now) : '-'],
           ['Restarts', s ? String(s.restarts) : '-'],
           ['Last error', s?.lastError ?? '-'],
           ['Desired', desired],
@@ -150,7 +168,8 @@ function wholeNumber(value: string): number {
 }
 
 /** `run`, `unknown (not replaced: why)`, or `stop (reason)`. */
-function desiredText(r: AllocRow): string {
+function desiredText(r: AllocRow | AllocListRow): string {
   if ('reason' in r) return `stop (${r.reason})`;
+  if (r.desired === 'finished') return '-';
   return r.notReplaced === undefined ? r.desired : `${r.desired} (not replaced: ${r.notReplaced})`;
 }

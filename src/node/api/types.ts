@@ -15,6 +15,22 @@ import type { AllocRow, JobPlacement } from '../placement/placement-service.js';
 import type { AllocEvent } from '../workloads/alloc-events.js';
 import type { WarmUp } from '../workloads/workloads.js';
 
+/**
+ * One row of `meshctl alloc list` (`GET /v1/allocs`): the placement's row, or `desired: 'finished'` for a copy
+ * that ended and is no longer placed, with the state and exit code its node last reported (null: none yet).
+ */
+export type AllocListRow = (
+  | AllocRow
+  | {
+      allocId: string;
+      job: string;
+      jobVersion: number;
+      node: string;
+      nodeName: string;
+      desired: 'finished';
+    }
+) & { state: AllocStatus['state'] | null; exitCode?: number };
+
 export type {
   AllocEvent,
   AllocRow,

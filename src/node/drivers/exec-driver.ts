@@ -152,7 +152,11 @@ export class ExecDriver implements Driver<'exec'> {
       startedAt: record.startedAt,
     };
     if (isAlive(identityOf(record))) return { ...base, state: 'running' };
-    const exitCode = record.exitCode ?? (await this.children.get(ref)?.exited);
+    // The code of a child this driver spawned is reported once it is in the record as well: an agent restart
+    // right after the exit is seen (a finished batch copy) must still read it.
+    const child = record.exitCode === undefined ? this.children.get(ref) : undefined;
+    if (child) await child.recorded;
+    const exitCode = record.exitCode ?? (await child?.exited);
     return exitCode === undefined ? { ...base, state: 'exited' } : { ...base, state: 'exited', exitCode };
   }
 

@@ -88,8 +88,8 @@ function translate(err: unknown, allocId: string): unknown {
   if (err.code === 'not-found') {
     return new AllocLogsError(
       'not-found',
-      `no workload of alloc ${allocId} on this node: it has not started yet, or it ended and was removed ` +
-        'with its logs',
+      `no workload of alloc ${allocId} on this node: it has not started yet, was stopped, or it finished and ` +
+        'the finished-copy GC removed it with its logs (meshd --gc-finished-per-job, --gc-finished-max-age-ms)',
     );
   }
   return new AllocLogsError(err.code === 'unsupported' ? 'unsupported' : 'failed', err.message);

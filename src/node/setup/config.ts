@@ -56,6 +56,9 @@ export const configSchema = z
     registryCacheMb: z.number().int().min(16),
     registryInsecure: z.array(z.string().regex(/^[a-z0-9.-]+(:\d{1,5})?$/, 'expected host or host:port')),
     registryAuthFile: z.string(),
+    /** Finished-copy GC (workloads/finished-gc.ts): finished copies kept per job, and for how long. */
+    gcFinishedPerJob: z.number().int().min(1).max(10_000),
+    gcFinishedMaxAgeMs: durationMs,
   })
   .strict()
   .refine((c) => c.suspectAfterMs > c.heartbeatIntervalMs, {
@@ -98,6 +101,9 @@ export function defaultConfig(): AgentConfig {
     registryCacheMb: 4096,
     registryInsecure: [],
     registryAuthFile: '',
+    // As DEFAULT_FINISHED_GC (workloads/finished-gc.ts), which the wings below workloads cannot import.
+    gcFinishedPerJob: 10,
+    gcFinishedMaxAgeMs: 24 * 60 * 60_000,
   };
 }
 
@@ -128,6 +134,8 @@ const KEYS: Record<
   registryListen: { env: 'MESH_REGISTRY_LISTEN', file: 'registry-listen', kind: 'string' },
   registryCacheMb: { env: 'MESH_REGISTRY_CACHE_MB', file: 'registry-cache-mb', kind: 'number' },
   registryInsecure: { env: 'MESH_REGISTRY_INSECURE', file: 'registry-insecure', kind: 'list' },
+  gcFinishedPerJob: { env: 'MESH_GC_FINISHED_PER_JOB', file: 'gc-finished-per-job', kind: 'number' },
+  gcFinishedMaxAgeMs: { env: 'MESH_GC_FINISHED_MAX_AGE_MS', file: 'gc-finished-max-age-ms', kind: 'number' },
   registryAuthFile: { env: 'MESH_REGISTRY_AUTH_FILE', file: 'registry-auth-file', kind: 'string' },
 };
 

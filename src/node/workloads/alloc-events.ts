@@ -14,6 +14,7 @@ export type AllocEventKind =
   | 'restarted'
   | 'completed'
   | 'stopped'
+  | 'removed'
   | 'failed';
 
 export interface AllocEvent {

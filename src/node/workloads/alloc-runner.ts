@@ -22,6 +22,8 @@ import { taskSpecFor } from './task-spec.js';
 /** What every runner on this node shares. */
 export interface RunnerContext {
   readonly self: string;
+  /** This node's name, which workloads see as MYCEL_NODE. */
+  readonly selfName: string;
   readonly drivers: ReadonlyMap<DriverName, Driver>;
   readonly report: (status: AllocStatus) => void;
   readonly persist: (() => Promise<void>) | undefined;
@@ -79,6 +81,8 @@ export class AllocRunner {
   private reported: AllocStatus | undefined;
   private lockNow: Promise<void> = Promise.resolve();
   private restartTimer: NodeJS.Timeout | undefined;
+  /** Wall-clock ms when the copy reached a final phase: the finished-copy GC ages it from here. */
+  private finishedAtNow: number | undefined;
   private readonly health: HealthTracker;
   private readonly verdict: VerdictTimers;
 
@@ -117,6 +121,10 @@ export class AllocRunner {
     return FINISHED.has(this.phaseNow);
   }
 
+  get finishedAt(): number | undefined {
+    return this.finishedAtNow;
+  }
+
   /** Settles when every driver call queued so far is done. */
   get idle(): Promise<void> {
     return this.lockNow;
@@ -139,11 +147,21 @@ export class AllocRunner {
    * carries over.
    */
   async adopt(h: TaskHandle, before: AllocStatus | undefined): Promise<void> {
-    if (before && before.job === h.job && before.jobVersion === h.jobVersion) {
+    const same = before !== undefined && before.job === h.job && before.jobVersion === h.jobVersion;
+    if (same) {
       this.statusNow = before;
       this.reported = before;
     }
     this.runNow = 1;
+    // An exited copy this node already recorded as finished is kept for its logs, not judged again: the exit
+    // code may be unknown by now (a process adopted after a restart), which would restart a batch job done.
+    if (same && h.state === 'exited' && (before.state === 'complete' || before.state === 'failed')) {
+      this.event('adopted', `${this.driver} ${h.ref}, finished`);
+      this.phaseNow = before.state;
+      this.finishedAtNow = before.finishedAt ?? this.ctx.now();
+      this.close();
+      return;
+    }
     this.phaseNow = 'running';
     if (h.state === 'running') {
       this.event('adopted', `${this.driver} ${h.ref}`);
@@ -188,6 +206,29 @@ export class AllocRunner {
       }
       this.stopped();
     });
+  }
+
+  /**
+   * The finished-copy GC collects this copy: remove what its driver keeps (container, process record and
+   * logs). Resolves true once nothing is left; false when the driver failed (logged), so the GC tries again.
+   */
+  async remove(): Promise<boolean> {
+    let removed = false;
+    await this.locked(async () => {
+      if (!this.isFinished) return;
+      try {
+        // A stopped copy's workload went with the stop: nothing is left to remove.
+        if (this.phaseNow !== 'stopped') await this.stopWorkload();
+        this.event('removed', 'finished-copy garbage collection');
+        removed = true;
+      } catch (err) {
+        this.ctx.log.warn(
+          { allocId: this.allocId, err },
+          'cannot remove a finished workload; retrying later',
+        );
+      }
+    });
+    return removed;
   }
 
   /**
@@ -310,9 +351,9 @@ export class AllocRunner {
     this.health.schedule(watch);
   }
 
-  private fail(reason: string): void {
+  private fail(reason: string, ended: StatusPatch = { finishedAt: this.ctx.now() }): void {
     this.event('failed', reason);
-    this.judge(false, reason, { state: 'failed', lastError: reason });
+    this.judge(false, reason, { state: 'failed', lastError: reason, ...ended });
     this.finish('failed');
   }
 
@@ -324,6 +365,7 @@ export class AllocRunner {
 
   private finish(phase: 'failed' | 'complete' | 'stopped'): void {
     this.phaseNow = phase;
+    this.finishedAtNow = this.statusNow?.finishedAt ?? this.ctx.now();
     this.close();
     this.ctx.finished();
   }
@@ -340,6 +382,7 @@ export class AllocRunner {
       allocId: this.allocId,
       jobVersion: this.jobVersion,
       owner: this.ctx.self,
+      nodeName: this.ctx.selfName,
     });
     await this.persist();
     if (this.closed) return;
@@ -394,15 +437,16 @@ export class AllocRunner {
       now,
       this.ctx.backoff,
     );
+    // The workload has ended: what its driver keeps of it (container, process logs) stays for `alloc logs`
+    // until the finished-copy GC removes it. Its exit code goes into the replicated status.
+    const ended = { ...(exitCode === undefined ? {} : { exitCode }), finishedAt: now };
     switch (decision.action) {
       case 'complete':
-        await this.cleanUp();
         this.event('completed', reason);
-        this.judge(true, undefined, { state: 'complete' });
+        this.judge(true, undefined, { state: 'complete', ...ended });
         return this.finish('complete');
       case 'fail':
-        await this.cleanUp();
-        return this.fail(`${reason}; ${decision.reason}`);
+        return this.fail(`${reason}; ${decision.reason}`, ended);
       case 'restart': {
         this.restarts.push(decision.at);
         this.phaseNow = 'waiting';

@@ -31,6 +31,9 @@ export function nextStatus(
   };
   const lastError = 'lastError' in patch ? patch.lastError : before?.lastError;
   const verdict = before?.verdict ?? patch.verdict;
+  // Like lastError, a patch may clear them (a copy that runs again has not ended yet).
+  const exitCode = 'exitCode' in patch ? patch.exitCode : before?.exitCode;
+  const finishedAt = 'finishedAt' in patch ? patch.finishedAt : before?.finishedAt;
   return {
     allocId: id.allocId,
     job: merged.job,
@@ -41,6 +44,8 @@ export function nextStatus(
     startedAt: merged.startedAt,
     restarts: merged.restarts,
     ...(lastError === undefined ? {} : { lastError }),
+    ...(exitCode === undefined ? {} : { exitCode }),
+    ...(finishedAt === undefined ? {} : { finishedAt }),
     ...(verdict === undefined ? {} : { verdict }),
   };
 }
@@ -57,6 +62,8 @@ export function sameStatus(a: AllocStatus, b: AllocStatus): boolean {
     a.startedAt === b.startedAt &&
     a.restarts === b.restarts &&
     a.lastError === b.lastError &&
+    a.exitCode === b.exitCode &&
+    a.finishedAt === b.finishedAt &&
     a.verdict?.healthy === b.verdict?.healthy &&
     a.verdict?.at === b.verdict?.at &&
     a.verdict?.reason === b.verdict?.reason

@@ -10,12 +10,13 @@ import type { DesiredAlloc, Plan, SchedAllocation } from '../../scheduler/types.
 import type { TaskHandle } from '../drivers/driver.js';
 import { type AllocIdentity, AllocRunner, type RunnerContext } from './alloc-runner.js';
 import { withDeadline } from './call-deadline.js';
+import { type FinishedGcPolicy, finishedToCollect } from './finished-gc.js';
 
 export interface PlanApplierOptions {
   readonly resolveSpec: (job: string, version: number) => AllocIdentity['spec'];
   readonly pollMs: number;
-  /** Finished runners (failed, complete, stopped) whose status is kept. */
-  readonly maxFinished: number;
+  /** When finished copies (failed, complete, stopped) and what their drivers keep are removed. */
+  readonly finishedGc: FinishedGcPolicy;
 }
 
 export class PlanApplier {
@@ -26,6 +27,8 @@ export class PlanApplier {
   private applying: Promise<void> | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private polling = false;
+  /** Removals of collected copies under way, so a poll does not start the same one twice. */
+  private collecting = new Set<string>();
 
   constructor(
     ctx: Omit<RunnerContext, 'finished'>,
@@ -95,15 +98,26 @@ export class PlanApplier {
     return runner;
   }
 
+  /**
+   * Applies the finished-copy GC policy: a collected copy's driver remains are removed, then its runner is
+   * forgotten. Runs when a copy finishes (the count limits) and on every poll (the age limit).
+   */
   private forgetFinished(): void {
-    let finished = 0;
-    for (const r of this.runners.values()) if (r.isFinished) finished++;
-    for (const [id, r] of this.runners) {
-      if (finished <= this.options.maxFinished) break;
-      if (r.isFinished) {
-        this.runners.delete(id);
-        finished--;
-      }
+    if (this.closed) return;
+    const finished: { allocId: string; job: string; finishedAt: number }[] = [];
+    for (const r of this.runners.values())
+      if (r.isFinished && !this.collecting.has(r.allocId))
+        finished.push({ allocId: r.allocId, job: r.job, finishedAt: r.finishedAt ?? this.ctx.now() });
+    for (const allocId of finishedToCollect(finished, this.ctx.now(), this.options.finishedGc)) {
+      const runner = this.runners.get(allocId);
+      if (!runner) continue;
+      this.collecting.add(allocId);
+      void runner.remove().then((removed) => {
+        this.collecting.delete(allocId);
+        // Kept when the driver failed: the next poll tries again. A new runner may have taken the id
+        // meanwhile (a stopped copy placed here again): that one stays.
+        if (removed && this.runners.get(allocId) === runner) this.runners.delete(allocId);
+      });
     }
   }
 
@@ -176,6 +190,7 @@ export class PlanApplier {
   private async poll(): Promise<void> {
     if (this.polling || this.closed) return;
     this.polling = true;
+    this.forgetFinished();
     try {
       for (const [name, driver] of this.ctx.drivers) {
         const watched = [...this.runners.values()].filter((r) => r.driver === name && r.phase === 'running');

@@ -8,6 +8,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { Plan } from '../../scheduler/types.js';
 import type { Driver, DriverName } from '../drivers/driver.js';
 import { type AllocEvent, AllocEvents } from './alloc-events.js';
+import { DEFAULT_FINISHED_GC, type FinishedGcPolicy } from './finished-gc.js';
 import { Limiter } from './limiter.js';
 import { PlanApplier } from './plan-applier.js';
 import { type Backoff, DEFAULT_BACKOFF } from './restart-policy.js';
@@ -15,6 +16,8 @@ import { type Backoff, DEFAULT_BACKOFF } from './restart-policy.js';
 export interface ReconcilerOptions {
   /** Peer id of this node: the owner the drivers were built for. */
   readonly self: string;
+  /** This node's name (its node record's), which workloads see as MYCEL_NODE. */
+  readonly selfName: string;
   readonly drivers: ReadonlyMap<DriverName, Driver>;
   readonly resolveSpec: (job: string, version: number) => JobSpec | undefined;
   /**
@@ -45,8 +48,11 @@ export interface ReconcilerOptions {
   readonly stopGraceMs?: number;
   readonly backoff?: Backoff;
   readonly eventsPerAlloc?: number;
-  /** Finished allocs (failed, complete, stopped) whose status and events are kept. */
-  readonly maxFinished?: number;
+  /**
+   * When finished copies are removed with what their drivers keep (containers, process records and logs);
+   * unset fields take DEFAULT_FINISHED_GC's.
+   */
+  readonly finishedGc?: Partial<FinishedGcPolicy>;
 }
 
 export class Reconciler {
@@ -59,6 +65,7 @@ export class Reconciler {
     this.applier = new PlanApplier(
       {
         self: options.self,
+        selfName: options.selfName,
         drivers: options.drivers,
         report: options.report,
         persist: options.persist,
@@ -77,7 +84,7 @@ export class Reconciler {
       {
         resolveSpec: options.resolveSpec,
         pollMs: options.pollMs ?? 1_000,
-        maxFinished: options.maxFinished ?? 256,
+        finishedGc: { ...DEFAULT_FINISHED_GC, ...options.finishedGc },
       },
     );
   }

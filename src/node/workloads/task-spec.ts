@@ -1,7 +1,9 @@
 /**
  * What the driver is asked to run for one allocation of a job spec. Pure. Besides the job's own environment
- * the workload learns who it is (as Nomad's NOMAD_ALLOC_ID and friends): the alloc id, the job, its version
- * and the peer id of the node running it. These names win over the job's env, so a job cannot lie about them.
+ * the workload learns who it is (as Nomad's NOMAD_ALLOC_ID and friends): the alloc id, the job, its version,
+ * the name of the node running it (what operators call the device, as Nomad's NOMAD_NODE_NAME) and its peer id
+ * (the node's identity in the mesh, as NOMAD_NODE_ID). These names win over the job's env, so a job cannot lie
+ * about them. The drivers add their own (exec: MYCEL_ALLOC_DIR, limits, ports); README.md lists them all.
  */
 import type { JobSpec } from '../../crdt/job-spec.js';
 import type { TaskSpec } from '../drivers/driver.js';
@@ -11,9 +13,11 @@ export interface TaskIdentity {
   readonly jobVersion: number;
   /** Peer id of the node that runs the allocation. */
   readonly owner: string;
+  /** Name of that node (its node record's `name`). */
+  readonly nodeName: string;
 }
 
-export function taskSpecFor(spec: JobSpec, { allocId, jobVersion, owner }: TaskIdentity): TaskSpec {
+export function taskSpecFor(spec: JobSpec, { allocId, jobVersion, owner, nodeName }: TaskIdentity): TaskSpec {
   const common = {
     allocId,
     job: spec.name,
@@ -24,7 +28,8 @@ export function taskSpecFor(spec: JobSpec, { allocId, jobVersion, owner }: TaskI
       MYCEL_ALLOC_ID: allocId,
       MYCEL_JOB: spec.name,
       MYCEL_JOB_VERSION: String(jobVersion),
-      MYCEL_NODE: owner,
+      MYCEL_NODE: nodeName,
+      MYCEL_NODE_ID: owner,
     },
     network: spec.network,
     ports: spec.ports.map(({ name, host, container, protocol }) => ({ name, host, container, protocol })),

@@ -83,6 +83,8 @@ export class Workloads {
     });
     this.reconciler = new Reconciler({
       self: deps.self,
+      selfName: deps.config.name,
+      finishedGc: { maxPerJob: deps.config.gcFinishedPerJob, maxAgeMs: deps.config.gcFinishedMaxAgeMs },
       drivers,
       resolveSpec: (job, version) => {
         const spec = this.placement.specs.at(state.job(job), version);

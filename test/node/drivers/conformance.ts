@@ -194,6 +194,23 @@ export function driverConformance<K extends DriverName>(
       expect(await driver.list()).toEqual([]);
     });
 
+    it("keeps a finished workload's logs and exit code, also for a new driver (agent restart), until it is stopped", async () => {
+      // What `meshctl alloc logs` reads of a batch copy that is complete: the reconciler leaves the exited
+      // workload to the finished-copy GC, whose removal is the driver's stop.
+      const driver = h.driver(owner);
+      const allocId = allocOf();
+      await start(driver, allocId, { stdout: ['result-42'], exitCode: 0 });
+      await exited(driver, allocId);
+      const restarted = h.driver(owner);
+      expect(await restarted.inspect(allocId)).toMatchObject({ allocId, state: 'exited', exitCode: 0 });
+      expect(await collect(restarted.logs(allocId))).toEqual([{ stream: 'stdout', line: 'result-42' }]);
+      await restarted.stop(allocId, { graceMs: 100 });
+      expect(await driver.inspect(allocId)).toBeUndefined();
+      const gone = await rejection(() => collect(driver.logs(allocId)));
+      expect((gone as DriverError).code).toBe('not-found');
+      await restarted.close();
+    });
+
     it('gives each stream its lines in order, one stream on request, and the last lines with tail', async () => {
       const driver = h.driver(owner);
       const allocId = allocOf();

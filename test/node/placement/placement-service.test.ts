@@ -352,8 +352,8 @@ describe('placement routes and meshctl alloc list', () => {
     vi.restoreAllMocks();
   });
 
-  async function serve(s: PlacementService): Promise<string> {
-    api = new ControlApi(placementRoutes(s), log);
+  async function serve(s: PlacementService, state: MeshState): Promise<string> {
+    api = new ControlApi(placementRoutes(s, { state: { state } }), log);
     const { port } = await api.listen('127.0.0.1:0', false);
     return `http://127.0.0.1:${port}`;
   }
@@ -397,7 +397,7 @@ describe('placement routes and meshctl alloc list', () => {
       { peerId: 'b', status: 'alive', lastSeen: NOW },
       { peerId: 'c', status: 'lost', lastSeen: NOW - 10_000 },
     ]);
-    const base = await serve(s);
+    const base = await serve(s, state);
     const before = await fetch(`${base}/v1/allocs`);
     expect(before.status).toBe(503);
 
@@ -431,13 +431,13 @@ describe('placement routes and meshctl alloc list', () => {
 
     const table = await meshctl(base, 'alloc', 'list');
     const lines = table.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^ALLOC ID\s+JOB\s+VERSION\s+NODE\s+DESIRED$/);
+    expect(lines[0]).toMatch(/^ALLOC ID\s+JOB\s+VERSION\s+NODE\s+DESIRED\s+STATUS$/);
     expect(lines).toHaveLength(4);
-    expect(lines[1]).toMatch(/^api\.0\.0\.\S+\s+api\s+1\s+dev-a\s+stop \(job-stopped\)$/);
+    expect(lines[1]).toMatch(/^api\.0\.0\.\S+\s+api\s+1\s+dev-a\s+stop \(job-stopped\)\s+running$/);
     // Aligned: each column starts where its header does.
     const header = lines[0]!;
     expect(lines[1]!.indexOf(' api ') + 1).toBe(header.indexOf('JOB'));
-    expect(lines[2]).toMatch(/^edge\.0\.0\.\S+\s+edge\s+1\s+dev-c\s+unknown$/);
+    expect(lines[2]).toMatch(/^edge\.0\.0\.\S+\s+edge\s+1\s+dev-c\s+unknown\s+running$/);
     expect(lines[3]!.indexOf(' web ') + 1).toBe(header.indexOf('JOB'));
     expect(lines[3]!.indexOf(' run') + 1).toBe(header.indexOf('DESIRED'));
     const json = JSON.parse(await meshctl(base, '-o', 'json', 'alloc', 'list', '--job', 'web')) as {
@@ -448,5 +448,14 @@ describe('placement routes and meshctl alloc list', () => {
       /^- allocId: web\.0\.0\./,
     );
     await expect(meshctl(base, 'alloc', 'list', '--job', 'nope')).rejects.toThrow(/no job "nope"/);
+
+    // A copy that ended and is no longer placed stays listed, with how it ended.
+    const api = state.allocations().find((a) => a.job === 'api')!;
+    state.putAllocStatus({ ...api, state: 'complete', exitCode: 0, finishedAt: NOW }, NOW);
+    s.placeNow();
+    const after = (await meshctl(base, 'alloc', 'list', '--job', 'api')).trimEnd().split('\n');
+    expect(after[1]).toMatch(/^api\.0\.0\.\S+\s+api\s+1\s+dev-a\s+-\s+complete \(exit 0\)$/);
+    const rows2 = JSON.parse(await meshctl(base, '-o', 'json', 'alloc', 'list', '--job', 'api')) as unknown[];
+    expect(rows2).toEqual([expect.objectContaining({ desired: 'finished', state: 'complete', exitCode: 0 })]);
   });
 });

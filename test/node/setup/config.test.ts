@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { ConfigError, defaultConfig, resolveConfig } from '../../../src/node/setup/config.js';
+import { DEFAULT_FINISHED_GC } from '../../../src/node/workloads/finished-gc.js';
 
 const file = (content: unknown) => ({ name: 'meshd.yaml', content });
 
@@ -39,6 +40,22 @@ describe('config precedence: flag > env > file > default', () => {
     expect(config.labels).toEqual({ zone: 'south', tier: 'edge' });
     expect(config.heartbeatIntervalMs).toBe(500);
     expect(config.allowRemoteApi).toBe(true);
+  });
+
+  test('the finished-copy GC keys resolve like the others, and default to the policy of finished-gc.ts', () => {
+    const config = resolveConfig({
+      flags: { gcFinishedPerJob: 3 },
+      env: { MESH_GC_FINISHED_MAX_AGE_MS: '60000', MESH_GC_FINISHED_PER_JOB: '5' },
+    });
+    expect([config.gcFinishedPerJob, config.gcFinishedMaxAgeMs]).toEqual([3, 60_000]);
+    const defaults = defaultConfig();
+    expect({ maxPerJob: defaults.gcFinishedPerJob, maxAgeMs: defaults.gcFinishedMaxAgeMs }).toEqual({
+      maxPerJob: DEFAULT_FINISHED_GC.maxPerJob,
+      maxAgeMs: DEFAULT_FINISHED_GC.maxAgeMs,
+    });
+    expect(() => resolveConfig({ flags: {}, env: {}, file: file({ 'gc-finished-per-job': 0 }) })).toThrow(
+      ConfigError,
+    );
   });
 
   test('a flag list replaces, not appends to, the env list', () => {

@@ -20,6 +20,15 @@ describe('alloc status', () => {
     expect(nextStatus(id, later, { lastError: undefined }, 3)).not.toHaveProperty('lastError');
   });
 
+  it('carries how a copy ended (exit code, finish time) and tells a status with them from one without', () => {
+    const running = nextStatus(id, undefined, { state: 'running' }, 1);
+    const done = nextStatus(id, running, { state: 'complete', exitCode: 0, finishedAt: 7 }, 7);
+    expect(done).toEqual({ ...running, state: 'complete', exitCode: 0, finishedAt: 7 });
+    expect(nextStatus(id, done, {}, 8)).toEqual(done);
+    expect(sameStatus(done, { ...done, exitCode: 1 })).toBe(false);
+    expect(sameStatus(done, { ...done, finishedAt: 8 })).toBe(false);
+  });
+
   it('copies only the contract fields of the status before', () => {
     const before = { ...nextStatus(id, undefined, {}, 1), extra: 'x' } as AllocStatus;
     expect(nextStatus(id, before, {}, 2)).not.toHaveProperty('extra');

@@ -8,18 +8,18 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type JobSpecInput, validateJobSpec } from '../../../src/crdt/job-spec.js';
+import type { JobSpecInput } from '../../../src/crdt/job-spec.js';
 import type { AllocStatus } from '../../../src/crdt/records.js';
 import type { Driver, DriverName, ExecTaskSpec, TaskHandle } from '../../../src/node/drivers/driver.js';
 import { ExecDriver } from '../../../src/node/drivers/exec-driver.js';
 import { AllocEvents } from '../../../src/node/workloads/alloc-events.js';
 import { Reconciler, type ReconcilerOptions } from '../../../src/node/workloads/reconciler.js';
-import { taskSpecFor } from '../../../src/node/workloads/task-spec.js';
 import { desiredAlloc, shJobSpec, startPlan } from '../../support/reconciler.js';
 
 const SELF = 'peer-self';
 const jobSpec = shJobSpec;
 const desired = (job: string, slot: number) => desiredAlloc(job, slot, SELF);
+const NODE_NAME = 'gate-1';
 const cleanups: (() => Promise<void>)[] = [];
 
 afterEach(async () => {
@@ -73,6 +73,7 @@ async function setup(script = 'exec sleep 60', extra: Partial<JobSpecInput> = {}
     drivers.push(driver);
     const reconciler = new Reconciler({
       self: SELF,
+      selfName: NODE_NAME,
       drivers: new Map<DriverName, Driver>([['exec', driver]]),
       resolveSpec: (job, version) => (job === spec.name && version === 1 ? spec : undefined),
       report: (status) => reports.push(status),
@@ -328,48 +329,6 @@ describe('alloc events ring', () => {
     expect(ring.list('b')).toEqual([]);
     expect(ring.list('a').at(-1)).toEqual({ at: 11, kind: 'failed', reason: 'gave up' });
     expect(ring.list('c')).toEqual([{ at: 12, kind: 'placed' }]);
-  });
-});
-
-describe('task spec', () => {
-  it('maps a job spec to the driver task, with identity variables the job cannot override', () => {
-    const result = validateJobSpec({
-      name: 'cam',
-      driver: 'docker',
-      image: 'local/busybox:1',
-      args: ['-f'],
-      env: { A: '1', MYCEL_NODE: 'liar' },
-      network: 'bridge',
-      ports: [{ name: 'http', host: 8080, container: 80 }],
-      resources: { cpu: 250, memory: 64 },
-    });
-    if (!result.ok) throw new Error('invalid');
-    expect(taskSpecFor(result.spec, { allocId: 'cam.0.0.00000000', jobVersion: 3, owner: 'peer-x' })).toEqual(
-      {
-        driver: 'docker',
-        allocId: 'cam.0.0.00000000',
-        job: 'cam',
-        jobVersion: 3,
-        image: 'local/busybox:1',
-        args: ['-f'],
-        env: {
-          A: '1',
-          MYCEL_ALLOC_ID: 'cam.0.0.00000000',
-          MYCEL_JOB: 'cam',
-          MYCEL_JOB_VERSION: '3',
-          MYCEL_NODE: 'peer-x',
-        },
-        network: 'bridge',
-        ports: [{ name: 'http', host: 8080, container: 80, protocol: 'tcp' }],
-        resources: { cpu: 250, memory: 64 },
-      },
-    );
-    const exec = jobSpec({ script: 'true' });
-    expect(taskSpecFor(exec, { allocId: 'x', jobVersion: 1, owner: 'p' })).toMatchObject({
-      driver: 'exec',
-      command: 'sh',
-      args: ['-c', 'true'],
-    });
   });
 });
 

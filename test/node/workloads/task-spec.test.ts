@@ -1,0 +1,48 @@
+/** What a job's workload is told about itself: the MYCEL_* identity variables of task-spec.ts. */
+import { describe, expect, it } from 'vitest';
+import { validateJobSpec } from '../../../src/crdt/job-spec.js';
+import { taskSpecFor } from '../../../src/node/workloads/task-spec.js';
+import { shJobSpec } from '../../support/reconciler.js';
+
+const identity = { allocId: 'cam.0.0.00000000', jobVersion: 3, owner: 'peer-x', nodeName: 'gate-1' };
+
+describe('task spec', () => {
+  it('maps a job spec to the driver task, with identity variables the job cannot override', () => {
+    const result = validateJobSpec({
+      name: 'cam',
+      driver: 'docker',
+      image: 'local/busybox:1',
+      args: ['-f'],
+      env: { A: '1', MYCEL_NODE: 'liar', MYCEL_NODE_ID: 'liar too' },
+      network: 'bridge',
+      ports: [{ name: 'http', host: 8080, container: 80 }],
+      resources: { cpu: 250, memory: 64 },
+    });
+    if (!result.ok) throw new Error('invalid');
+    expect(taskSpecFor(result.spec, identity)).toEqual({
+      driver: 'docker',
+      allocId: 'cam.0.0.00000000',
+      job: 'cam',
+      jobVersion: 3,
+      image: 'local/busybox:1',
+      args: ['-f'],
+      env: {
+        A: '1',
+        MYCEL_ALLOC_ID: 'cam.0.0.00000000',
+        MYCEL_JOB: 'cam',
+        MYCEL_JOB_VERSION: '3',
+        MYCEL_NODE: 'gate-1',
+        MYCEL_NODE_ID: 'peer-x',
+      },
+      network: 'bridge',
+      ports: [{ name: 'http', host: 8080, container: 80, protocol: 'tcp' }],
+      resources: { cpu: 250, memory: 64 },
+    });
+  });
+
+  it('gives an exec job the same identity: the node by name, its peer id apart', () => {
+    const task = taskSpecFor(shJobSpec({ script: 'true' }), identity);
+    expect(task).toMatchObject({ driver: 'exec', command: 'sh', args: ['-c', 'true'] });
+    expect(task.env).toMatchObject({ MYCEL_NODE: 'gate-1', MYCEL_NODE_ID: 'peer-x' });
+  });
+});

@@ -71,9 +71,10 @@ export interface RegistryDeps {
   readonly self: string;
   readonly host: ServedHost & { getConnections(): Connection[] };
   /**
-   * The agents of the mesh (peer ids). A remote meshctl is a light peer linked to its agent but
-   * holding no images and serving no OCI protocol: asking it would cost a timeout and show as a bogus holder.
-   * Only linked members are asked; absent, every linked peer is.
+   * The agents of the mesh (peer ids). A remote meshctl is a light peer linked to its agent, holding no images:
+   * the image listing asks only linked members (absent, every linked peer). Fetches still ask every linked peer:
+   * a light peer refuses the protocol at once, while a member whose node record has not arrived yet (a fresh
+   * link) may well hold the blob.
    */
   readonly members?: () => ReadonlySet<string>;
   /** Carries pre-pull requests; absent, a pre-pull reaches this agent only. */
@@ -123,12 +124,7 @@ export class RegistryService {
     this.store = store;
     const now = deps.now ?? Date.now;
     this.scores = new PeerScores(now);
-    const linked = (): Connection[] => {
-      const members = deps.members?.();
-      const all = deps.host.getConnections();
-      return members ? all.filter((c) => members.has(c.remotePeer.toString())) : all;
-    };
-    this.peers = new PeerClient(linked, {
+    this.peers = new PeerClient(() => deps.host.getConnections(), {
       requestTimeoutMs: tuning.requestTimeoutMs,
       stallMs: tuning.stallMs,
     });
@@ -263,10 +259,17 @@ export class RegistryService {
     }));
   }
 
+  /** Linked peers that are mesh members: a remote meshctl holds nothing and is no row of the listing. */
+  #listedPeers(): string[] {
+    const members = this.#deps.members?.();
+    const linked = this.peers.connectedPeers();
+    return members ? linked.filter((peer) => members.has(peer)) : linked;
+  }
+
   /** What each linked peer holds, beside this agent's own. */
   async meshImages(timeoutMs = 3_000): Promise<{ peer: string; images: ImageHolding[] | null }[]> {
     const others = await Promise.all(
-      this.peers.connectedPeers().map(async (peer) => ({
+      this.#listedPeers().map(async (peer) => ({
         peer,
         images: await this.peers.images(peer, AbortSignal.timeout(timeoutMs)).catch(() => null),
       })),

@@ -6,6 +6,10 @@ import { MAX_SYNC_FRAME } from '../../src/crdt/sync-codec.js';
 import { CONTROL_PROTOCOL, MAX_FRAME_BYTES } from '../../src/node/api/control-protocol.js';
 import { MAX_DIGEST_BYTES } from '../../src/node/liveness/liveness-digest.js';
 import { LIVENESS_PROTOCOL } from '../../src/node/liveness/liveness-exchange.js';
+import {
+  ALLOC_EVENTS_PROTOCOL,
+  MAX_EVENTS_REQUEST_BYTES,
+} from '../../src/node/logs/alloc-events-protocol.js';
 import { MAX_LOG_REQUEST } from '../../src/node/logs/alloc-logs-frames.js';
 import { ALLOC_LOGS_PROTOCOL } from '../../src/node/logs/alloc-logs-protocol.js';
 import { createHost, type MeshHost } from '../../src/node/net/libp2p-host.js';
@@ -78,6 +82,15 @@ export const PROTOCOLS: readonly HostileTarget[] = [
     requestMs: 5_000,
     maxOpen: 5,
     maxFrame: MAX_LOG_REQUEST,
+  },
+  // One 3 s deadline for the whole exchange.
+  {
+    name: 'alloc-events',
+    protocol: ALLOC_EVENTS_PROTOCOL,
+    idleMs: 3_000,
+    requestMs: 3_000,
+    maxOpen: 4,
+    maxFrame: MAX_EVENTS_REQUEST_BYTES,
   },
   // One 30 s deadline for the whole exchange.
   {

@@ -14,7 +14,7 @@ import type { AllocEvent } from '../workloads/alloc-events.js';
  */
 export const ALLOC_EVENTS_PROTOCOL = '/mycel/alloc-events/1.0.0';
 
-const MAX_REQUEST_BYTES = 1024;
+export const MAX_EVENTS_REQUEST_BYTES = 1024;
 /** An owner keeps 16 events per alloc; this leaves room for long reasons and nothing more. */
 const MAX_ANSWER_BYTES = 64 * 1024;
 const MAX_EVENTS = 64;
@@ -80,7 +80,7 @@ export class AllocEventsProtocol {
 
   async #serve(stream: Stream): Promise<void> {
     const framed = new FramedStream(stream, {
-      maxFrameBytes: MAX_REQUEST_BYTES,
+      maxFrameBytes: MAX_EVENTS_REQUEST_BYTES,
       idleTimeoutMs: this.#timeoutMs,
       signal: AbortSignal.timeout(this.#timeoutMs),
     });

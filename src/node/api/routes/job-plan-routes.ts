@@ -3,6 +3,7 @@ import { formatJobFileErrors, parseJobFile } from '../../../crdt/job-file.js';
 import type { JobSpec } from '../../../crdt/job-spec.js';
 import { readJobSpec } from '../../../crdt/job-specs.js';
 import type { MeshState } from '../../../crdt/mesh-state.js';
+import { parseJson } from '../../../lib/json-text.js';
 import type { PlacementService } from '../../placement/placement-service.js';
 import { ApiError, type Route } from '../control-api.js';
 import type { JobPlanAnswer, SpecChange } from '../types.js';
@@ -69,8 +70,8 @@ export function specChanges(before: JobSpec | undefined, after: JobSpec): SpecCh
     if (a === b) continue;
     changes.push({
       field,
-      ...(a === undefined ? {} : { from: JSON.parse(a) }),
-      ...(b === undefined ? {} : { to: JSON.parse(b) }),
+      ...(a === undefined ? {} : { from: parseJson(a) }),
+      ...(b === undefined ? {} : { to: parseJson(b) }),
     });
   }
   return changes;

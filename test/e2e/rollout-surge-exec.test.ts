@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import type { JobSpecInput } from '../../src/crdt/job-spec.js';
 import type { AllocStatus } from '../../src/crdt/records.js';
 import { waitFor } from '../support/agents.js';
 import { bundle } from '../support/processes.js';
@@ -18,16 +19,16 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => mesh?.stop(), 30_000);
 
-const service = (name: string, file: string, tag: string) =>
-  spec({
-    name,
-    count: 1,
-    driver: 'exec',
-    command: '/bin/sh',
-    args: ['-c', `echo ${tag} > ready && exec sleep 300`],
-    health: { type: 'exec', command: ['/bin/sh', '-c', `[ -f ${file} ]`], interval: '1s', timeout: '10s' },
-    update: { maxParallel: 1, minHealthyTime: '500ms', healthyDeadline: '1m', autoRevert: true },
-  });
+const serviceInput = (name: string, file: string, tag: string): Partial<JobSpecInput> => ({
+  name,
+  count: 1,
+  driver: 'exec',
+  command: '/bin/sh',
+  args: ['-c', `echo ${tag} > ready && exec sleep 300`],
+  health: { type: 'exec', command: ['/bin/sh', '-c', `[ -f ${file} ]`], interval: '1s', timeout: '10s' },
+  update: { maxParallel: 1, minHealthyTime: '500ms', healthyDeadline: '1m', autoRevert: true },
+});
+const service = (name: string, file: string, tag: string) => spec(serviceInput(name, file, tag));
 
 /** The copies of `job`, each as its owner reports it. */
 function owned(job: string): AllocStatus[] {
@@ -97,4 +98,27 @@ test('a new version that fails its check leaves the old copy running throughout,
   for (const sample of w.samples)
     expect(sample.find((s) => s.allocId === old!.allocId)).toMatchObject({ state: 'running' });
   expect(mesh.statuses('flaky').filter((s) => s.jobVersion === 1)).toHaveLength(1);
+}, 120_000);
+
+test('no room for both (a fixed host port on the only eligible device): the old stops first, and job status says so', async () => {
+  const pinned = (tag: string) =>
+    spec({
+      ...serviceInput('pinned', 'ready', tag),
+      constraints: [{ attribute: 'name', operator: '=', value: 'r0' }],
+      ports: [{ name: 'http', host: 18431 }],
+      // Long enough to read the status while the new copy is not yet judged.
+      update: { maxParallel: 1, minHealthyTime: '4s', healthyDeadline: '1m', autoRevert: true },
+    });
+  expect(await mesh.submit(pinned('one'))).toBe(1);
+  await mesh.settledOn('pinned', 1, 1);
+  const [old] = owned('pinned');
+
+  expect(await mesh.submit(pinned('two'))).toBe(2);
+  await mesh.rolloutEverywhere('pinned', { target: 2, stopFirst: [{ slot: 0, reason: 'ports' }] });
+  expect(await mesh.jobStatus('pinned')).toMatch(
+    /^Surge +none for slot 0 \(ports\): no room for both copies, the old stops first$/m,
+  );
+  expect(mesh.statuses('pinned').find((s) => s.allocId === old!.allocId)?.state).toBe('complete');
+  await mesh.settledOn('pinned', 2, 1);
+  expect((await mesh.rolloutEverywhere('pinned', { phase: 'complete' })).stopFirst).toBeUndefined();
 }, 120_000);

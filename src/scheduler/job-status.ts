@@ -66,12 +66,15 @@ export function deriveJobStatus(name: string, input: JobStatusInput): JobStatus 
   const slots: SlotState[] = [];
   // Mid-rollout a slot not yet moved still serves from its older copy: that copy speaks for the slot.
   const older = olderLiveCopies(name, target, input.allocations);
-  for (let slot = 0; slot < wanted; slot++)
-    slots.push(
-      held.has(slot)
-        ? 'held'
-        : slotState(input.type, newest.get(slot) ?? older.get(slot), unplaced.has(slot)),
-    );
+  for (let slot = 0; slot < wanted; slot++) {
+    if (held.has(slot)) {
+      slots.push('held');
+      continue;
+    }
+    const state = slotState(input.type, newest.get(slot) ?? older.get(slot), unplaced.has(slot));
+    // Mid-surge the new copy still starts beside the old one, which serves the slot meanwhile.
+    slots.push(state === 'starting' && older.get(slot)?.state === 'running' ? 'running' : state);
+  }
   const n = (s: SlotState) => slots.filter((x) => x === s).length;
   const copies: JobCopyCounts = {
     wanted,

@@ -29,13 +29,21 @@ import { nodeScore } from './node-score.js';
 import { buildNodeTable, type NodeTable } from './node-table.js';
 import { isLive, reconcile } from './reconcile.js';
 import { deriveRollout, movesNow, type SlotProgress, targetJob } from './rollout.js';
-import { type Copy, handedOver, type JobWork, type SlotWork, unheardRival } from './slot-work.js';
+import {
+  type Copy,
+  handedOver,
+  type JobWork,
+  outgoingCopy,
+  type SlotWork,
+  unheardRival,
+} from './slot-work.js';
 import type {
   Desired,
   DesiredAlloc,
   LivenessView,
   PlacementFailure,
   Rollout,
+  RolloutStopFirst,
   SchedAllocation,
   SchedDisconnect,
   SchedJob,
@@ -188,7 +196,9 @@ class Placer {
       const connected = copies.filter((c) => c.heard.condition !== 'disconnected');
       const unknown = copies.filter((c) => c.heard.condition === 'disconnected' && isLive(c.state));
       const { survivor, losers } = reconcile(connected, disconnect.reconcile, job.version);
-      for (const l of losers) this.#stop(l.record, 'duplicate');
+      const prior = outgoingCopy(job.version, survivor, losers, disconnect.reconcile);
+      for (const l of losers) if (l !== prior?.copy) this.#stop(l.record, 'duplicate');
+      if (prior !== undefined && !prior.keep) this.#stop(prior.copy.record, 'updated');
       const standsIn =
         survivor !== undefined &&
         unknown.length > 0 &&
@@ -204,6 +214,7 @@ class Placer {
         unknown,
         covered: survivor === undefined && (batchDone || covers(unknown)),
         preferred: survivor === undefined ? handedOver(job, copies) : undefined,
+        outgoing: prior?.keep === true ? prior.copy : undefined,
       });
     }
     return { job, slots };
@@ -214,28 +225,33 @@ class Placer {
    * one that no longer fits its node (its capacity shrank, or two sides of a partition filled it) is evicted
    * and its slot placed again, so capacity always holds. Stand-ins go last because whether a copy stands in
    * depends on who is heard: losing a node turns its slots' duplicates elsewhere into stand-ins, and taken
-   * oldest first among the rest they could evict copies that node never ran.
+   * oldest first among the rest they could evict copies that node never ran. Outgoing copies (a surge's old
+   * side) go after everything: a slot without one still has its new copy.
    */
   #keepWhatFits(work: readonly JobWork[]): void {
-    const kept: { job: SchedJob; ports: readonly string[]; slot: SlotWork; copy: Copy }[] = [];
+    const kept: { job: SchedJob; ports: readonly string[]; slot: SlotWork; copy: Copy; out: boolean }[] = [];
     for (const { job, slots } of work) {
       const ports = hostPorts(job);
-      for (const slot of slots)
-        if (slot.survivor !== undefined) kept.push({ job, ports, slot, copy: slot.survivor });
+      for (const slot of slots) {
+        if (slot.survivor !== undefined) kept.push({ job, ports, slot, copy: slot.survivor, out: false });
+        if (slot.outgoing !== undefined) kept.push({ job, ports, slot, copy: slot.outgoing, out: true });
+      }
     }
     kept.sort(
       (a, b) =>
+        Number(a.out) - Number(b.out) ||
         Number(a.slot.standsIn) - Number(b.slot.standsIn) ||
         a.copy.startedAt - b.copy.startedAt ||
         compareStrings(a.copy.allocId, b.copy.allocId),
     );
-    for (const { job, ports, slot, copy } of kept) {
+    for (const { job, ports, slot, copy, out } of kept) {
       if (copy.nodeIndex < 0) continue;
       if (this.#usage.exhausted(copy.nodeIndex, job, ports) === undefined) {
         this.#usage.add(copy.nodeIndex, job, ports);
       } else {
         this.#stop(copy.record, 'evicted');
-        slot.survivor = undefined;
+        if (out) slot.outgoing = undefined;
+        else slot.survivor = undefined;
       }
     }
   }
@@ -244,73 +260,150 @@ class Placer {
     const ports = hostPorts(job);
     const collisions = new Map<number, number>();
     for (const s of slots) {
-      const at = s.survivor?.nodeIndex ?? -1;
-      if (at >= 0) collisions.set(at, (collisions.get(at) ?? 0) + 1);
+      for (const c of [s.survivor, s.outgoing]) {
+        const at = c?.nodeIndex ?? -1;
+        if (at >= 0) collisions.set(at, (collisions.get(at) ?? 0) + 1);
+      }
     }
-    this.#startUpdates(job, slots, ports, collisions);
+    const stopFirst: RolloutStopFirst[] = [];
+    const surging = this.#startUpdates(job, slots, ports, collisions, stopFirst);
     let failure: PlacementFailure | undefined;
     for (const s of slots) {
       for (const c of s.unknown) this.#emit(job, c, 'unknown');
-      if (s.survivor !== undefined) {
-        this.#emit(job, s.survivor, 'run');
-        continue;
-      }
-      if (s.covered) continue;
-      const generation = s.copies.reduce((g, c) => Math.max(g, c.generation + 1), 0);
-      // Usage only grows while one job is placed, so once a slot finds no room, neither will the next.
-      const chosen =
-        failure === undefined ? this.#candidates.choose(job, s, generation, ports, collisions) : undefined;
-      if (chosen === undefined) {
-        failure ??= this.#candidates.explain(job, ports);
-        this.unplaced.push({ job: job.name, jobVersion: job.version, slot: s.slot, failure });
-        continue;
-      }
-      const info = this.#table.nodes[chosen.node]!;
-      this.#usage.add(chosen.node, job, ports);
-      collisions.set(chosen.node, (collisions.get(chosen.node) ?? 0) + 1);
-      this.allocs.push({
-        allocId: allocId(job.name, job.version, s.slot, generation, info.node.peerId),
-        job: job.name,
-        jobVersion: job.version,
-        slot: s.slot,
-        generation,
-        node: info.node.peerId,
-        status: 'run',
-        score: chosen.score,
-      });
+      if (s.survivor !== undefined) this.#emit(job, s.survivor, 'run');
+      else if (!s.covered) failure = this.#placeSlot(job, s, ports, collisions, failure, surging, stopFirst);
+      if (s.outgoing !== undefined) this.#emit(job, s.outgoing, 'outgoing');
+    }
+    if (stopFirst.length > 0) {
+      const i = this.rollouts.findIndex((r) => r.job === job.name);
+      this.rollouts[i] = { ...this.rollouts[i]!, stopFirst: stopFirst.sort((a, b) => a.slot - b.slot) };
     }
   }
 
   /**
+   * A new copy for an empty slot. A surging slot's old copy still holds its node: when no eligible node has
+   * room beside it (resources, or a host port both would need), the old copy stops first and the slot is
+   * placed again without it, today's destructive update, and the rollout says so (`stopFirst`).
+   */
+  #placeSlot(
+    job: SchedJob,
+    s: SlotWork,
+    ports: readonly string[],
+    collisions: Map<number, number>,
+    failure: PlacementFailure | undefined,
+    surging: ReadonlySet<number>,
+    stopFirst: RolloutStopFirst[],
+  ): PlacementFailure | undefined {
+    const generation = s.copies.reduce((g, c) => Math.max(g, c.generation + 1), 0);
+    // Usage only grows while one job is placed, so once a slot finds no room, neither will the next
+    // (a surge that falls back frees room, so it clears the failure).
+    const surge = surging.has(s.slot) && s.outgoing !== undefined;
+    let chosen =
+      failure === undefined || surge
+        ? this.#candidates.choose(job, s, generation, ports, collisions)
+        : undefined;
+    if (chosen === undefined && surge) {
+      stopFirst.push({ slot: s.slot, reason: this.#noRoom(job, s.outgoing!, ports) });
+      this.#release(job, s.outgoing!, ports, collisions);
+      s.outgoing = undefined;
+      failure = undefined;
+      chosen = this.#candidates.choose(job, s, generation, ports, collisions);
+    }
+    if (chosen === undefined) {
+      failure ??= this.#candidates.explain(job, ports);
+      this.unplaced.push({ job: job.name, jobVersion: job.version, slot: s.slot, failure });
+      return failure;
+    }
+    const info = this.#table.nodes[chosen.node]!;
+    this.#usage.add(chosen.node, job, ports);
+    collisions.set(chosen.node, (collisions.get(chosen.node) ?? 0) + 1);
+    this.allocs.push({
+      allocId: allocId(job.name, job.version, s.slot, generation, info.node.peerId),
+      job: job.name,
+      jobVersion: job.version,
+      slot: s.slot,
+      generation,
+      node: info.node.peerId,
+      status: 'run',
+      score: chosen.score,
+    });
+    return failure;
+  }
+
+  /**
    * Slots on another version than the target, or on a drained node, move as the job's rollout allows (rollout.ts:
-   * canaries first, then `maxParallel` at a time, gated on the verdicts of the copies already moved). The old
-   * copy stops (destructive update, as Nomad) and frees its node, which the new copy tries first if it is ready.
+   * canaries first, then `maxParallel` at a time, gated on the verdicts of the copies already moved). A version
+   * move surges: the old copy keeps running, and holding its resources, as the slot's `outgoing` copy while the
+   * new one starts beside it (its node first); it stops once the new copy is judged healthy (#reconcileJob).
+   * A copy leaving a drained node stops first (both would be the same version). Returns the surging slots.
    */
   #startUpdates(
     job: SchedJob,
     slots: readonly SlotWork[],
     ports: readonly string[],
     collisions: Map<number, number>,
-  ) {
+    stopFirst: RolloutStopFirst[],
+  ): Set<number> {
+    const surging = new Set<number>();
     const rollout = this.#rollout.get(job.name);
-    if (rollout === undefined) return;
+    if (rollout === undefined) return surging;
     const progress = slots.map((s): SlotProgress => {
       const c = s.survivor;
       if (c === undefined) return s.covered ? 'idle' : 'moving';
       if (c.jobVersion !== job.version || this.#table.nodes[c.nodeIndex]?.node.drained) return 'outdated';
       return c.record.verdict?.healthy === true ? 'settled' : 'moving';
     });
+    for (const s of slots) {
+      const reason = this.#stoppedFirst(job, s, ports);
+      if (reason !== undefined) stopFirst.push({ slot: s.slot, reason });
+    }
     for (const slot of movesNow(rollout, progress)) {
       const s = slots[slot]!;
       const old = s.survivor!;
-      this.#stop(old.record, 'updated');
       s.survivor = undefined;
-      if (old.nodeIndex >= 0) {
-        this.#usage.remove(old.nodeIndex, job, ports);
-        collisions.set(old.nodeIndex, collisions.get(old.nodeIndex)! - 1);
-        s.preferred = old.nodeIndex;
+      if (old.nodeIndex >= 0) s.preferred = old.nodeIndex;
+      if (old.jobVersion !== job.version && s.outgoing === undefined) {
+        s.outgoing = old;
+        surging.add(slot);
+      } else {
+        this.#release(job, old, ports, collisions);
       }
     }
+    return surging;
+  }
+
+  /** The old copy of a moving slot stops now and gives its node back. */
+  #release(job: SchedJob, old: Copy, ports: readonly string[], collisions: Map<number, number>): void {
+    this.#stop(old.record, 'updated');
+    if (old.nodeIndex >= 0) {
+      this.#usage.remove(old.nodeIndex, job, ports);
+      collisions.set(old.nodeIndex, collisions.get(old.nodeIndex)! - 1);
+    }
+  }
+
+  /** Why a surging slot's new copy found no room: the old copy's node's first short dimension, else any node's. */
+  #noRoom(job: SchedJob, old: Copy, ports: readonly string[]): string {
+    const here = old.nodeIndex >= 0 ? this.#usage.exhausted(old.nodeIndex, job, ports) : undefined;
+    if (here !== undefined) return here;
+    const { exhausted } = this.#candidates.explain(job, ports);
+    return (['cpu', 'memory', 'ports'] as const).find((d) => exhausted[d] > 0) ?? 'no eligible node';
+  }
+
+  /**
+   * A slot still in a stop-then-start move: its copy of the target is not yet judged, and the copy before it,
+   * of another version, was stopped without an outgoing surge. The reason is what still keeps a second copy
+   * off that copy's node; none (room has appeared since) and the slot is not reported.
+   */
+  #stoppedFirst(job: SchedJob, s: SlotWork, ports: readonly string[]): string | undefined {
+    const c = s.survivor;
+    if (c === undefined || s.outgoing !== undefined || c.jobVersion !== job.version || c.record.verdict)
+      return undefined;
+    const prev = s.copies.find(
+      (p) => p.generation === c.generation - 1 && p.jobVersion !== job.version && p.state === 'complete',
+    );
+    return prev === undefined || prev.nodeIndex < 0
+      ? undefined
+      : this.#usage.exhausted(prev.nodeIndex, job, ports);
   }
 
   #emit(job: SchedJob, c: Copy, status: DesiredAlloc['status']): void {

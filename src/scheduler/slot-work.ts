@@ -1,7 +1,7 @@
 /** One job's copies grouped by slot, as placement works through them. */
 import type { Heard } from './node-table.js';
-import type { SlotCopy } from './reconcile.js';
-import type { SchedAllocation, SchedJob } from './types.js';
+import { reconcile, type SlotCopy } from './reconcile.js';
+import type { ReconcileMode, SchedAllocation, SchedJob } from './types.js';
 
 export interface Copy extends SlotCopy {
   /** Set once every copy is counted (see Placer#scoreCopies). */
@@ -32,6 +32,11 @@ export interface SlotWork {
   readonly covered: boolean;
   /** A slot moving to a new version tries its old node first (see handedOver). */
   preferred: number | undefined;
+  /**
+   * The rollout's surge: a live copy of another version kept running beside the slot's copy of the target
+   * until that one is judged healthy (see outgoingCopy). It holds its resources meanwhile.
+   */
+  outgoing: Copy | undefined;
 }
 
 export interface JobWork {
@@ -61,4 +66,24 @@ const UNSCORED = Number.MAX_SAFE_INTEGER;
  */
 export function unheardRival(c: Copy): SlotCopy {
   return c.nodeIndex >= 0 ? c : { ...c, score: UNSCORED };
+}
+
+/**
+ * The copy a slot's new version is replacing, while the slot is in transition: when the survivor is a copy of
+ * the target version, the best live copy of another version among the losers (by the job's reconcile mode).
+ * `keep` says whether it keeps running: yes until the survivor is judged healthy (an unhealthy one never is,
+ * so a failed update leaves the old copy serving), then it stops as `updated`.
+ */
+export function outgoingCopy(
+  target: number,
+  survivor: Copy | undefined,
+  losers: readonly Copy[],
+  mode: ReconcileMode,
+): { copy: Copy; keep: boolean } | undefined {
+  if (survivor === undefined || survivor.jobVersion !== target) return undefined;
+  const copy = reconcile(
+    losers.filter((c) => c.jobVersion !== target),
+    mode,
+  ).survivor;
+  return copy === undefined ? undefined : { copy, keep: survivor.record.verdict?.healthy !== true };
 }

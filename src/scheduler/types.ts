@@ -137,9 +137,10 @@ export type LivenessView = ReadonlyMap<string, LivenessEntry> | Readonly<Record<
 
 /**
  * `run`: this copy should run on `node`. `unknown`: `node` cannot be heard from; the copy is left running
- * there and is not controlled until the node is heard again.
+ * there and is not controlled until the node is heard again. `outgoing`: an older version's copy kept running
+ * beside its slot's new copy (a rollout's surge) until that one is judged healthy; never started, only kept.
  */
-export type DesiredStatus = 'run' | 'unknown';
+export type DesiredStatus = 'run' | 'unknown' | 'outgoing';
 
 export interface DesiredAlloc {
   readonly allocId: string;
@@ -164,7 +165,7 @@ export type StopReason =
   | 'orphaned' // the job no longer exists, or the alloc id is not one this scheduler names
   | 'scaled-down' // its slot is at or above the job's count
   | 'duplicate' // another copy of its slot survived reconciliation
-  | 'updated' // its slot moves to the version the job's rollout targets (newer, or reverted to)
+  | 'updated' // its slot moved to the version the rollout targets and the new copy is healthy (or no room for both)
   | 'evicted'; // its node no longer has room for everything it runs
 
 export interface StopDecision {
@@ -226,6 +227,15 @@ export interface RolloutCounts {
   readonly unhealthy: number;
 }
 
+/**
+ * A slot moving stop-then-start: no eligible node had room for its new copy beside the old one, so the old
+ * stops first (`reason`: the dimension that ran out on the old copy's node, `ports` for a fixed host port).
+ */
+export interface RolloutStopFirst {
+  readonly slot: number;
+  readonly reason: string;
+}
+
 /** A job's rollout, derived from versions and verdicts alone (rollout.ts); the same on every agent. */
 export interface Rollout {
   readonly job: string;
@@ -240,6 +250,11 @@ export interface Rollout {
   /** Undefined: no update strategy, every slot moves at once. */
   readonly maxParallel?: number | undefined;
   readonly counts: RolloutCounts;
+  /**
+   * Set by placement: slots whose move goes stop-then-start (no room for both copies), in slot order. Every
+   * other move surges: the new copy starts beside the old, which stops once the new one is judged healthy.
+   */
+  readonly stopFirst?: readonly RolloutStopFirst[] | undefined;
 }
 
 export interface Desired {

@@ -227,4 +227,24 @@ describe('deriveJobStatus', () => {
       deriveJobStatus('web', input({ rollout: rollout({ phase: 'complete' }) })).rollout,
     ).toBeUndefined();
   });
+
+  it('mid-surge a slot whose new copy still starts is served by its running old copy', () => {
+    const old = copy(0, 'running', { jobVersion: 1 });
+    const fresh = copy(0, 'starting', { jobVersion: 2, generation: 1 });
+    const s = deriveJobStatus(
+      'web',
+      input({
+        version: 2,
+        count: 1,
+        allocations: [old, fresh],
+        rollout: rollout({
+          latest: 2,
+          target: 2,
+          counts: { total: 1, updated: 1, healthy: 0, pending: 1, unhealthy: 0 },
+        }),
+      }),
+    );
+    expect(s).toMatchObject({ status: 'running', rollout: 'rolling out v2: 0/1' });
+    expect(s.copies).toMatchObject({ running: 1, starting: 0 });
+  });
 });

@@ -73,7 +73,8 @@ describe('place', () => {
       fc.property(worldArb, (w) => {
         const d = run(w);
         for (const n of w.nodes) {
-          const mine = d.allocs.filter((a) => a.node === n.peerId && a.status === 'run');
+          // Outgoing copies (a rollout's surge) hold their resources too.
+          const mine = d.allocs.filter((a) => a.node === n.peerId && a.status !== 'unknown');
           const jobs = mine.map((a) => w.jobs.find((j) => j.name === a.job)!);
           expect(jobs.reduce((s, j) => s + j.resources.cpu, 0)).toBeLessThanOrEqual(n.cpu - n.reserved.cpu);
           expect(jobs.reduce((s, j) => s + j.resources.memory, 0)).toBeLessThanOrEqual(
@@ -110,6 +111,11 @@ describe('place', () => {
             const running = copies.filter((a) => a.status === 'run').length;
             const unplaced = d.unplaced.filter((u) => u.job === j.name && u.slot === slot).length;
             expect(running).toBeLessThanOrEqual(1);
+            // At most one outgoing copy per slot, of another version than the slot's running copy.
+            const outgoing = copies.filter((a) => a.status === 'outgoing');
+            expect(outgoing.length).toBeLessThanOrEqual(1);
+            for (const o of outgoing)
+              expect(copies.some((a) => a.status === 'run' && a.jobVersion === o.jobVersion)).toBe(false);
             expect(running + unplaced).toBeLessThanOrEqual(1);
             if (running + unplaced === 0) {
               const finished = w.actual.some(

@@ -173,11 +173,26 @@ describe('disconnect and reconnect', () => {
     expect(healed.stops.map((s) => [s.allocId, s.reason])).toEqual([[drop.allocId, 'duplicate']]);
   });
 
-  test('a newer job version wins over keep_original', () => {
-    const { original, replacement, healed } = reconnect('keep_original', { job: { version: 2 } });
+  test('a newer job version wins over keep_original; the older copy serves until the newer is healthy', () => {
+    const { original, replacement, healed, actual } = reconnect('keep_original', { job: { version: 2 } });
     expect(replacement.jobVersion).toBe(2);
-    expect(healed.allocs.map((a) => a.allocId)).toEqual([replacement.allocId]);
-    expect(healed.stops.map((s) => s.allocId)).toEqual([original.allocId]);
+    expect(healed.allocs.map((a) => [a.allocId, a.status])).toEqual([
+      [original.allocId, 'outgoing'],
+      [replacement.allocId, 'run'],
+    ]);
+    expect(healed.stops).toEqual([]);
+    const judged = actual.map((a) =>
+      a.allocId === replacement.allocId ? { ...a, verdict: { healthy: true, at: 100 } } : a,
+    );
+    const later = place(
+      [{ ...job('web'), version: 2 }],
+      [node('x'), node('y')],
+      judged,
+      alive(['x', 'y']),
+      100,
+    );
+    expect(later.allocs.map((a) => a.allocId)).toEqual([replacement.allocId]);
+    expect(later.stops.map((s) => [s.allocId, s.reason])).toEqual([[original.allocId, 'updated']]);
   });
 
   test('a failed original does not survive; nothing is left to stop on its node', () => {
@@ -398,44 +413,49 @@ describe('job lifecycle', () => {
     expect(gone.stops.map((s) => s.reason)).toEqual(['orphaned', 'orphaned', 'orphaned']);
   });
 
-  test('a new version rolls out maxParallel slots at a time, each on its old node, once the last has settled', () => {
+  test('a new version rolls out maxParallel slots at a time, each beside its old copy, once the last has settled', () => {
     const update = { maxParallel: 1, minHealthyTime: 10 };
     const v1 = job('web', { count: 3, update });
     const v2 = { ...v1, version: 2 };
     let actual = started(place([v1], nodes, [], everyone, 0));
     const where = new Map(actual.map((a) => [a.allocId.split('.')[1], a.node]));
 
+    // Surge: the new copy of slot 0 starts on the old one's node, and the old one keeps running.
     const step1 = place([v2], nodes, actual, everyone, 100);
-    expect(step1.stops).toMatchObject([{ reason: 'updated' }]);
+    expect(step1.stops).toEqual([]);
     const fresh1 = step1.allocs.filter((a) => a.jobVersion === 2);
-    expect(fresh1).toMatchObject([{ slot: 0, node: where.get('0') }]);
-    expect(step1.allocs.filter((a) => a.jobVersion === 1).map((a) => a.slot)).toEqual([1, 2]);
-
-    const withoutOld = actual.map(
-      (a): SchedAllocation =>
-        step1.stops.some((s) => s.allocId === a.allocId) ? { ...a, state: 'complete' } : a,
-    );
-    // The old copy has stopped and the new one not yet started: the gate stays shut, the plan unchanged.
-    const between = place([v2], nodes, withoutOld, everyone, 100);
-    expect(between.stops).toEqual([]);
-    expect(between.allocs).toEqual(step1.allocs);
+    expect(fresh1).toMatchObject([{ slot: 0, node: where.get('0'), status: 'run' }]);
+    expect(step1.allocs.filter((a) => a.jobVersion === 1).map((a) => [a.slot, a.status])).toEqual([
+      [0, 'outgoing'],
+      [1, 'run'],
+      [2, 'run'],
+    ]);
+    // The new copy not yet started: the plan is unchanged.
+    expect(place([v2], nodes, actual, everyone, 100)).toEqual(step1);
     actual = merge(
-      withoutOld,
+      actual,
       started(step1, 100).filter((a) => a.jobVersion === 2),
     );
     // Not yet settled: running, even healthy, but not yet judged healthy by its owner (minHealthyTime).
-    expect(place([v2], nodes, actual, everyone, 105).stops).toEqual([]);
+    const unsettled = place([v2], nodes, actual, everyone, 105);
+    expect(unsettled.stops).toEqual([]);
+    const ids = (d: typeof step1) => d.allocs.map((a) => [a.allocId, a.status]);
+    expect(ids(unsettled)).toEqual(ids(step1));
     actual = actual.map((a) => (a.jobVersion === 2 ? { ...a, verdict: { healthy: true, at: 110 } } : a));
     const step2 = place([v2], nodes, actual, everyone, 110);
+    expect(step2.stops).toMatchObject([{ allocId: `${actual[0]!.allocId}`, reason: 'updated' }]);
     expect(step2.allocs.filter((a) => a.jobVersion === 2).map((a) => a.slot)).toEqual([0, 1]);
-    expect(runOn(step2, where.get('1')!)).toContain(step2.allocs.find((a) => a.slot === 1)!.allocId);
+    expect(runOn(step2, where.get('1')!)).toContain(
+      step2.allocs.find((a) => a.slot === 1 && a.jobVersion === 2)!.allocId,
+    );
   });
 
   test('without an update block every outdated slot moves at once', () => {
     const v1 = job('web', { count: 3 });
     const actual = started(place([v1], nodes, [], everyone, 0));
     const d = place([{ ...v1, version: 2 }], nodes, actual, everyone, 1);
-    expect(d.allocs.map((a) => a.jobVersion)).toEqual([2, 2, 2]);
-    expect(d.stops.map((s) => s.reason)).toEqual(['updated', 'updated', 'updated']);
+    expect(d.allocs.filter((a) => a.status === 'run').map((a) => a.jobVersion)).toEqual([2, 2, 2]);
+    expect(d.allocs.filter((a) => a.status === 'outgoing').map((a) => a.jobVersion)).toEqual([1, 1, 1]);
+    expect(d.stops).toEqual([]);
   });
 });

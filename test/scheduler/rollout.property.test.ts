@@ -157,6 +157,44 @@ describe('rollouts', () => {
     );
   });
 
+  test('surge bound: at most count + max(canary, maxParallel) copies desired or live, and the surge is used', () => {
+    fc.assert(
+      fc.property(scenarioArb(fateArb), (s) => {
+        const bound = s.count + Math.max(s.update.maxParallel, s.update.canary ?? 0);
+        const { steps, actual } = play(s);
+        for (const step of steps) {
+          const wanted = step.desired.allocs.filter((a) => a.status !== 'unknown');
+          expect(wanted.length).toBeLessThanOrEqual(bound);
+          expect(step.before.filter((a) => LIVE.has(a.state)).length).toBeLessThanOrEqual(bound);
+        }
+        expect(actual.filter((a) => LIVE.has(a.state)).length).toBeLessThanOrEqual(bound);
+        // Every node has room, so the first move of the second version starts beside the old copies.
+        const first = steps.find((x) => x.job.version === 2)!;
+        expect(first.desired.allocs.length).toBeGreaterThan(s.count);
+        expect(first.desired.stops).toEqual([]);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  test('with room, an old copy stops only once its slot has a live successor judged healthy', () => {
+    fc.assert(
+      fc.property(scenarioArb(fateArb), (s) => {
+        for (const step of play(s).steps) {
+          const byId = new Map(step.before.map((a) => [a.allocId, a]));
+          for (const stop of step.desired.stops.filter((x) => x.reason === 'updated')) {
+            const slot = parseAllocId(stop.allocId)!.slot;
+            const successor = step.desired.allocs.find((a) => a.slot === slot && a.status === 'run');
+            const record = successor === undefined ? undefined : byId.get(successor.allocId);
+            expect(record !== undefined && LIVE.has(record.state) && record.verdict?.healthy).toBe(true);
+          }
+          expect(step.rollout.stopFirst).toBeUndefined();
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
   test('shuffled versions and statuses give byte-identical placements and rollouts', () => {
     fc.assert(
       fc.property(scenarioArb(fateArb), (s) => {

@@ -59,7 +59,8 @@ describe('rollout order', () => {
       a.jobVersion === 2 && a.allocId.startsWith('web.0.') ? judged(a, true, 11) : a,
     );
     const waiting = place([v2], nodes, actual, everyone, 11);
-    expect(waiting.stops).toEqual([]);
+    // The healthy canary's old copy stops; the other keeps serving beside its unjudged canary.
+    expect(waiting.stops.map((x) => [x.allocId.split('.')[1], x.reason])).toEqual([['0', 'updated']]);
     expect(waiting.rollouts[0]).toMatchObject({
       phase: 'canary',
       counts: { updated: 2, healthy: 1, pending: 1 },
@@ -132,7 +133,8 @@ describe('autoRevert', () => {
       },
       canary: 0,
       maxParallel: 1,
-      counts: { total: 3, updated: 2, healthy: 2, pending: 0, unhealthy: 1 },
+      // The slot's v1 copy never stopped: it served beside the failing v2 copy and is the target again.
+      counts: { total: 3, updated: 3, healthy: 3, pending: 0, unhealthy: 1 },
     });
     expect(d.stops).toMatchObject([{ allocId: v2Copy!.allocId, reason: 'updated' }]);
     expect(d.allocs.map((a) => a.jobVersion)).toEqual([1, 1, 1]);
@@ -168,7 +170,13 @@ describe('autoRevert', () => {
       failure: { reason: 'exited with code 1' },
     });
     expect(d.stops).toEqual([]);
-    expect(d.allocs.map((a) => a.jobVersion)).toEqual([2, 1, 1]);
+    // The old copy of the failed slot keeps serving beside the unhealthy new one.
+    expect(d.allocs.map((a) => [a.slot, a.jobVersion, a.status])).toEqual([
+      [0, 1, 'outgoing'],
+      [0, 2, 'run'],
+      [1, 1, 'run'],
+      [2, 1, 'run'],
+    ]);
   });
 
   test('with no earlier stable version there is nothing to revert to: failed', () => {

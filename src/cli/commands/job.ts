@@ -277,6 +277,10 @@ function rolloutSection(placement: JobPlacement | undefined): string {
     ],
     ['Strategy', `maxParallel ${r.maxParallel ?? 'all'}${r.canary > 0 ? `, canary ${r.canary}` : ''}`],
   ];
+  if (r.stopFirst !== undefined && r.stopFirst.length > 0) {
+    const slots = r.stopFirst.map((s) => `slot ${s.slot} (${s.reason})`).join(', ');
+    lines.push(['Surge', `none for ${slots}: no room for both copies, the old stops first`]);
+  }
   if (r.failure !== undefined) {
     const what =
       r.phase === 'reverted'

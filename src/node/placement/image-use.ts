@@ -27,14 +27,15 @@ export class ImageUse {
   /** Images of the copies this node runs or is about to start: the store never evicts their blobs. */
   inUse(): string[] {
     const { self, state } = this.#deps;
-    const copies = new Map<string, number>();
+    // Keyed by job and version: mid-rollout an old copy runs beside its successor (a surge).
+    const copies = new Map<string, [string, number]>();
+    const use = (job: string, version: number) => copies.set(`${job}@${version}`, [job, version]);
     for (const a of state.allocations())
-      if (a.node === self && !['complete', 'failed', 'lost'].includes(a.state))
-        copies.set(a.job, a.jobVersion);
+      if (a.node === self && !['complete', 'failed', 'lost'].includes(a.state)) use(a.job, a.jobVersion);
     for (const row of this.#deps.placement()?.allocs() ?? [])
-      if (row.node === self && row.desired !== 'stop') copies.set(row.job, row.jobVersion);
+      if (row.node === self && row.desired !== 'stop') use(row.job, row.jobVersion);
     const images = new Set<string>();
-    for (const [job, version] of copies) {
+    for (const [job, version] of copies.values()) {
       const view = state.job(job);
       const entry = jobVersion(view, version) ?? view?.current;
       const spec = entry ? this.#readSpec(entry) : undefined;

@@ -58,6 +58,32 @@ describe('ImageUse', () => {
     expect(use.inUse().sort()).toEqual(['db:1', 'web:1']);
   });
 
+  it('mid-surge keeps both images: the outgoing copy of one version and its successor of the next', () => {
+    const use = new ImageUse({
+      self: 'me',
+      normalImage,
+      state: state([alloc('web', 'me', 1, 'running')]),
+      placement: () =>
+        placement([
+          {
+            allocId: 'web-me',
+            job: 'web',
+            node: 'me',
+            jobVersion: 1,
+            desired: 'outgoing',
+          } as unknown as AllocRow,
+          {
+            allocId: 'web-me-2',
+            job: 'web',
+            node: 'me',
+            jobVersion: 2,
+            desired: 'run',
+          } as unknown as AllocRow,
+        ]),
+    });
+    expect(use.inUse().sort()).toEqual(['web:1', 'web:2']);
+  });
+
   it('not those of finished copies, nor of copies placement stops', () => {
     const use = new ImageUse({
       self: 'me',

@@ -1,6 +1,6 @@
 import { sha256 } from '../lib/digest.js';
 import { ok, type Result } from '../lib/result.js';
-import type * as A from './automerge.js';
+import * as A from './automerge.js';
 import { ByteWriter } from './byte-codec.js';
 import type { DocId } from './doc-id.js';
 import type { DocSummary, GossipMessage } from './gossip-message.js';
@@ -41,7 +41,20 @@ export type SyncStep =
   | { readonly ok: false; readonly error: string };
 
 const ROUND_BUDGET = MAX_SYNC_FRAME / 4;
-const MAX_ROUNDS = 10_000;
+/**
+ * A healthy session settles in a handful of rounds (more only when the round budget splits many documents); one
+ * still going after this many is looping, and ends rather than waiting out the session deadline.
+ */
+export const MAX_ROUNDS = 256;
+
+export interface SyncSessionOptions {
+  /**
+   * Send every document that differs whole (the peer merges it) instead of Automerge sync messages: for a peer
+   * whose last session did not settle. Automerge's sync protocol can loop once its state believes changes were
+   * delivered that were not (automerge/automerge#772, #1284); a merged document converges in one round trip.
+   */
+  readonly wholeDocuments?: boolean;
+}
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 const shortHash = (text: string): Uint8Array => sha256(text).subarray(0, SHORT_DIGEST);
@@ -70,6 +83,7 @@ export class SyncSession {
     private readonly state: MeshState,
     private readonly peer: string,
     private readonly peerStates: PeerSyncStates,
+    private readonly options: SyncSessionOptions = {},
   ) {}
 
   get done(): boolean {
@@ -122,7 +136,11 @@ export class SyncSession {
       const other = theirs.get(hex(shortHash(mine.docId)));
       if (!other || other.epoch < mine.epoch) this.queueSnapshot(mine.docId);
       else if (other.epoch === mine.epoch && hex(other.headsDigest) !== hex(headsDigest(mine))) {
-        this.syncing.add(mine.docId);
+        if (this.options.wholeDocuments) {
+          this.queueSnapshot(mine.docId);
+          // What the stored sync state believed the peer had is what went wrong: start it afresh.
+          this.peerStates.set(this.peer, mine.docId, mine.epoch, A.initSyncState());
+        } else this.syncing.add(mine.docId);
       }
     }
   }

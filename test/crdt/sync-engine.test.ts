@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import type { GossipMessage, MeshState } from '../../src/crdt/mesh-state.js';
 import { PeerSyncStates } from '../../src/crdt/peer-sync-states.js';
-import { encodeSyncFrame } from '../../src/crdt/sync-codec.js';
-import { SyncSession } from '../../src/crdt/sync-engine.js';
+import { decodeSyncFrame, encodeSyncFrame } from '../../src/crdt/sync-codec.js';
+import { SyncSession, type SyncStep } from '../../src/crdt/sync-engine.js';
 import { alloc, deliver, nodeRecord, replica, spec, syncPair, view } from './replicas.js';
 
 describe('sync sessions', () => {
@@ -194,4 +194,80 @@ test('any interleaving of writes, lossy reordered gossip, cut sessions and epoch
     }),
     { numRuns: 60 },
   );
+});
+
+function pump(sa: SyncSession, sb: SyncSession, lose?: (round: number, frame: Uint8Array) => Uint8Array) {
+  let frame: Uint8Array | undefined = sa.start();
+  let toB = true;
+  let rounds = 0;
+  const kinds = { snapshots: 0, syncs: 0 };
+  while (frame && rounds < 1_000) {
+    rounds++;
+    if (lose) frame = lose(rounds, frame);
+    const decoded = decodeSyncFrame(frame);
+    if (decoded.ok && decoded.value.kind === 'round') {
+      kinds.snapshots += decoded.value.snapshots.length;
+      kinds.syncs += decoded.value.syncs.length;
+    }
+    const step: SyncStep = (toB ? sb : sa).receive(frame, 10);
+    if (!step.ok) throw new Error(step.error);
+    frame = step.send;
+    toB = !toB;
+    if (step.done && !frame) break;
+  }
+  return { rounds, ...kinds };
+}
+
+function diverged() {
+  const a = replica('a', 1);
+  const b = replica('b', 2);
+  a.submitJob('web', spec('img:1'), 'op', 0);
+  for (let i = 0; i < 5; i++) a.putAllocStatus(alloc('a', `x${i}`, 'running', 1), i);
+  syncPair(a, b, 1);
+  for (let i = 0; i < 5; i++) {
+    a.submitJob('web', spec(`img:a${i}`), 'op', 2 + i);
+    b.submitJob('web', spec(`img:b${i}`), 'op', 3 + i);
+    a.putAllocStatus(alloc('a', `x${i}`, 'failed', 2), 20 + i);
+  }
+  return { a, b };
+}
+
+/**
+ * Automerge's sync protocol assumes no message is lost (automerge/automerge#772, #1284): a sender records changes
+ * as sent and does not send them again in that sync state. A session that lost one ends unconverged, never in a
+ * loop, and the next session (from the stored shared heads only) converges.
+ */
+test('a sync message lost mid-session: no loop, and the next session converges', () => {
+  for (let at = 1; at < 8; at++) {
+    const { a, b } = diverged();
+    const [pa, pb] = [new PeerSyncStates(), new PeerSyncStates()];
+    const lose = (round: number, frame: Uint8Array) => {
+      const decoded = decodeSyncFrame(frame);
+      return round === at && decoded.ok && decoded.value.kind === 'round'
+        ? encodeSyncFrame({ ...decoded.value, syncs: [] })
+        : frame;
+    };
+    expect(pump(new SyncSession(a, 'b', pa), new SyncSession(b, 'a', pb), lose).rounds).toBeLessThan(20);
+    expect(pump(new SyncSession(a, 'b', pa), new SyncSession(b, 'a', pb)).rounds).toBeLessThan(20);
+    expect(view(a)).toEqual(view(b));
+  }
+});
+
+test('a session with whole documents merges what differs in one exchange, with no sync messages', () => {
+  const { a, b } = diverged();
+  const whole = { wholeDocuments: true };
+  const [pa, pb] = [new PeerSyncStates(), new PeerSyncStates()];
+  const run = pump(new SyncSession(a, 'b', pa, whole), new SyncSession(b, 'a', pb, whole));
+  expect(view(a)).toEqual(view(b));
+  expect(run.syncs).toBe(0);
+  expect(run.snapshots).toBeGreaterThan(0);
+  // hello, the summaries, the documents each way, the empty round, bye: no back and forth per document.
+  expect(run.rounds).toBeLessThanOrEqual(6);
+  // One side alone in that mode converges too: its peer answers with sync messages, which still apply.
+  const next = diverged();
+  pump(
+    new SyncSession(next.a, 'b', new PeerSyncStates(), whole),
+    new SyncSession(next.b, 'a', new PeerSyncStates()),
+  );
+  expect(view(next.a)).toEqual(view(next.b));
 });

@@ -75,6 +75,16 @@ export function stallReason(error: string): 'no-progress' | 'deadline' | undefin
   return undefined;
 }
 
+/**
+ * A session that ran out its deadline or its rounds was, as far as this side can tell, moving: if the Automerge
+ * sync states of the two sides disagree about what was delivered, every later session would loop the same way.
+ */
+function unsettled(error: string): boolean {
+  return stallReason(error) === 'deadline' || error === 'too many rounds';
+}
+
+const MAX_UNSETTLED = 1_024;
+
 /** Failures kept for `recentFailures`: enough to see a pattern, bounded whatever a peer does. */
 const RECENT_FAILURES = 16;
 
@@ -95,6 +105,8 @@ export class StateSyncProtocol {
   readonly #active = new Map<string, ActiveSession>();
   readonly #failures: SyncFailure[] = [];
   readonly #stalls = new ConnectionStalls(STALLS_BEFORE_CLOSE);
+  /** Peers whose last session moved bytes but never settled: the next one sends whole documents. */
+  readonly #unsettled = new Set<string>();
   #stopped = false;
 
   constructor(deps: SyncProtocolDeps, options: SyncProtocolOptions) {
@@ -127,6 +139,11 @@ export class StateSyncProtocol {
   /** The latest failed sessions, oldest first: what an operator (or the simulator's report) looks at first. */
   recentFailures(): readonly SyncFailure[] {
     return [...this.#failures];
+  }
+
+  /** Peers the next session with sends whole documents to (their last session ran out without settling). */
+  unsettledPeers(): string[] {
+    return [...this.#unsettled];
   }
 
   /** Sessions running now, with their age in ms. */
@@ -217,7 +234,13 @@ export class StateSyncProtocol {
 
   #record(peer: string, role: SyncRole, outcome: SyncOutcome): void {
     this.#deps.ended?.(role, outcome.kind, outcome.kind === 'failed' ? outcome.error : undefined);
+    if (outcome.kind === 'synced') this.#unsettled.delete(peer);
     if (outcome.kind !== 'failed') return;
+    if (unsettled(outcome.error)) {
+      if (this.#unsettled.size >= MAX_UNSETTLED)
+        this.#unsettled.delete(this.#unsettled.values().next().value!);
+      this.#unsettled.add(peer);
+    }
     this.#failures.push({ at: this.#deps.now(), peer, role, error: outcome.error });
     if (this.#failures.length > RECENT_FAILURES) this.#failures.shift();
   }
@@ -256,7 +279,9 @@ export class StateSyncProtocol {
       idleTimeoutMs: this.#progressTimeoutMs(),
       signal,
     });
-    const session = new SyncSession(this.#deps.state, peer, this.#deps.peerStates);
+    const session = new SyncSession(this.#deps.state, peer, this.#deps.peerStates, {
+      wholeDocuments: this.#unsettled.has(peer),
+    });
     if (dialer) await framed.write(session.start());
     let frames = 0;
     while (!session.done) {

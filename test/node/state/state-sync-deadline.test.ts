@@ -50,6 +50,8 @@ test('a stream that never opens ends the session at its deadline: the peer is fr
   expect(protocol.isSyncing('peer-b')).toBe(false);
   expect(protocol.activeSessions()).toEqual([]);
   expect(protocol.recentFailures()).toMatchObject([{ peer: 'peer-b', role: 'dialer' }]);
+  // Out of time rather than out of bytes: the next session with this peer sends whole documents.
+  expect(protocol.unsettledPeers()).toEqual(['peer-b']);
 
   // The stream opens at last, after the deadline: it is reset, not left open on the connection.
   let aborted: Error | undefined;
@@ -78,4 +80,6 @@ test('a stream that never opens is given up after the progress deadline, not the
   });
   expect(Date.now() - started).toBeLessThan(2_000);
   expect(protocol.isSyncing('peer-c')).toBe(false);
+  // A stall is the connection's fault (a fresh one is tried), not the sync states'.
+  expect(protocol.unsettledPeers()).toEqual([]);
 });

@@ -8,7 +8,7 @@ export interface AgentRoutesDeps {
   readonly metrics: { readonly registry: { metrics(): Promise<string> } };
 }
 
-/** The control API's endpoints over one agent. Later parts of the agent add their routes beside these. */
+/** The agent's own endpoints; every wing's routes join them in `Agent.routes()`. */
 export function agentRoutes(agent: AgentRoutesDeps): Route[] {
   return [
     { method: 'GET', path: '/v1/status', handler: () => ({ json: agent.status() }) },

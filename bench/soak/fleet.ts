@@ -2,11 +2,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { agentRequest } from '../../sim/netns/agent-request.js';
 import { aliveOf, allocsKey, jobsKey, projectRoot } from '../../sim/netns/run-netns.js';
 import { kill, Topology } from '../../sim/netns/topology.js';
 import { sleep } from '../../sim/run-steps.js';
 import { API_TOKEN_FILE } from '../../src/node/api/api-token.js';
-import { agentRequest } from './http.js';
 
 const ROOT = projectRoot();
 const MESHD = join(ROOT, 'dist', 'meshd.mjs');

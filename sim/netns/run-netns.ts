@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -18,6 +17,7 @@ import {
   sleep,
 } from '../run-steps.js';
 import type { Action, Scenario } from '../scenario.js';
+import { agentRequest } from './agent-request.js';
 import { kill, Topology } from './topology.js';
 
 /**
@@ -363,42 +363,14 @@ function workloads(topo: Topology, relays: readonly ChildProcess[]): Seen[] {
   return seen;
 }
 
-function apiCall(
+async function apiCall(
   socketPath: string,
   token: string,
   method: string,
   path: string,
   body?: unknown,
 ): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      {
-        socketPath,
-        method,
-        path,
-        // A submit answers once the job is on disk; on a loaded machine that takes seconds.
-        timeout: 30_000,
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(payload
-            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
-            : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          if ((res.statusCode ?? 500) >= 400)
-            reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`));
-          else resolve(text ? JSON.parse(text) : undefined);
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
+  // A submit answers once the job is on disk; on a loaded machine that takes seconds.
+  const text = await agentRequest(socketPath, token, method, path, body, 30_000);
+  return text ? JSON.parse(text) : undefined;
 }

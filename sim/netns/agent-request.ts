@@ -1,8 +1,8 @@
 import { request } from 'node:http';
 
 /**
- * One control-API call through an agent's relay socket. Unlike the simulator's JSON-only call, it returns the
- * raw text too, because `/metrics` is Prometheus text.
+ * One control-API call through an agent's relay socket into its network namespace, answered as text (`/metrics`
+ * is Prometheus text; JSON callers parse it). The netns runner and `bench:soak` both use it.
  */
 export function agentRequest(
   socketPath: string,

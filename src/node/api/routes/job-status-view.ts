@@ -1,5 +1,5 @@
 import type { JobView } from '../../../crdt/job-log.js';
-import { readJobSpec } from '../../../crdt/job-specs.js';
+import type { JobSpecRead } from '../../../crdt/job-specs.js';
 import type { AllocStatus } from '../../../crdt/records.js';
 import { deriveJobStatus, type JobStatus } from '../../../scheduler/job-status.js';
 import type { JobPlacement } from '../../placement/placement-service.js';
@@ -17,11 +17,11 @@ export interface HoldingAgent {
  */
 export function jobStatusOf(
   job: JobView,
+  spec: JobSpecRead,
   allocations: readonly AllocStatus[],
   placement: JobPlacement | undefined,
   agent?: HoldingAgent,
 ): JobStatus {
-  const spec = readJobSpec(job.current);
   const type = spec.ok ? spec.value.type : 'service';
   const placed = placement !== undefined && 'count' in placement ? placement.count : undefined;
   const count = placed ?? (spec.ok ? spec.value.count : 1);

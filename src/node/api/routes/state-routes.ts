@@ -1,7 +1,8 @@
 import { formatJobFileErrors, parseJobFile } from '../../../crdt/job-file.js';
 import type { JobView } from '../../../crdt/job-log.js';
-import { readJobSpec } from '../../../crdt/job-specs.js';
+import { type JobSpecs, readJobSpec } from '../../../crdt/job-specs.js';
 import type { MeshState } from '../../../crdt/mesh-state.js';
+import type { AllocStatus } from '../../../crdt/records.js';
 import type { LivenessService } from '../../liveness/liveness-service.js';
 import type { JobPlacement, PlacementService } from '../../placement/placement-service.js';
 import type { StateService } from '../../state/state-service.js';
@@ -26,7 +27,7 @@ export interface StateRoutesDeps {
       'closed' | 'jobs' | 'job' | 'jobRejections' | 'jobRejection' | 'allocations' | 'nodes' | 'trust'
     >;
   } & Pick<StateService, 'submitJob' | 'stopJob'>;
-  readonly placement: Pick<PlacementService, 'explain'>;
+  readonly placement: Pick<PlacementService, 'explain' | 'specs'>;
   peers: LivenessService['peers'];
   /** This agent's warm-up while it lasts (new copies placed here are held back). */
   warmUp(): WarmUp | undefined;
@@ -60,15 +61,22 @@ export function stateRoutes(deps: StateRoutesDeps): Route[] {
       method: 'GET',
       path: '/v1/jobs',
       handler: () => {
-        const allocations = deps.state.state.allocations();
+        const byJob = new Map<string, AllocStatus[]>();
+        for (const a of deps.state.state.allocations()) {
+          const list = byJob.get(a.job);
+          if (list) list.push(a);
+          else byJob.set(a.job, [a]);
+        }
+        const specs = specReader(deps);
         const jobs: JobSummary[] = deps.state.state.jobs().map((job) => {
+          const spec = specs.read(job.current);
           const derived = jobStatusOf(
             job,
-            allocations.filter((a) => a.job === job.name),
+            spec,
+            byJob.get(job.name) ?? [],
             placementOf(deps, job.name),
             holding(deps),
           );
-          const spec = readJobSpec(job.current);
           return {
             name: job.name,
             status: derived.status,
@@ -110,7 +118,8 @@ export function stateRoutes(deps: StateRoutesDeps): Route[] {
         }
         const job = findJob(deps, name);
         const allocations = deps.state.state.allocations().filter((a) => a.job === job.name);
-        const derived = jobStatusOf(job, allocations, placementOf(deps, job.name), holding(deps));
+        const spec = specReader(deps).read(job.current);
+        const derived = jobStatusOf(job, spec, allocations, placementOf(deps, job.name), holding(deps));
         const detail: JobDetail = {
           name: job.name,
           status: derived.status,
@@ -189,6 +198,15 @@ function findJob(deps: StateRoutesDeps, name: string): JobView {
   const job = deps.state.state.job(name);
   if (!job) throw new ApiError(404, `no job named "${name}"`);
   return job;
+}
+
+/** Placement's cache of validated specs, or a plain read on an agent without workloads. */
+function specReader(deps: StateRoutesDeps): Pick<JobSpecs, 'read'> {
+  try {
+    return deps.placement.specs;
+  } catch {
+    return { read: readJobSpec };
+  }
 }
 
 /** This agent's placement of the job; undefined before its first placement or on an agent without workloads. */

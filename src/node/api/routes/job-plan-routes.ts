@@ -3,7 +3,6 @@ import { formatJobFileErrors, parseJobFile } from '../../../crdt/job-file.js';
 import type { JobSpec } from '../../../crdt/job-spec.js';
 import { readJobSpec } from '../../../crdt/job-specs.js';
 import type { MeshState } from '../../../crdt/mesh-state.js';
-import { parseJson } from '../../../lib/json-text.js';
 import type { PlacementService } from '../../placement/placement-service.js';
 import { ApiError, type Route } from '../control-api.js';
 import type { JobPlanAnswer, SpecChange } from '../types.js';
@@ -67,22 +66,25 @@ export function specChanges(before: JobSpec | undefined, after: JobSpec): SpecCh
   for (const field of fields) {
     const a = from.get(field);
     const b = to.get(field);
-    if (a === b) continue;
+    if (a?.text === b?.text) continue;
     changes.push({
       field,
-      ...(a === undefined ? {} : { from: parseJson(a) }),
-      ...(b === undefined ? {} : { to: parseJson(b) }),
+      ...(a === undefined ? {} : { from: a.value }),
+      ...(b === undefined ? {} : { to: b.value }),
     });
   }
   return changes;
 }
 
-function flatten(value: unknown, prefix = '', out = new Map<string, string>()): Map<string, string> {
+/** Each leaf by its dotted path, with its canonical text to compare by. */
+type Leaves = Map<string, { text: string; value: unknown }>;
+
+function flatten(value: unknown, prefix = '', out: Leaves = new Map()): Leaves {
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     for (const [key, inner] of Object.entries(value))
       if (inner !== undefined) flatten(inner, prefix ? `${prefix}.${key}` : key, out);
     return out;
   }
-  if (prefix) out.set(prefix, canonicalJson(value as Parameters<typeof canonicalJson>[0]));
+  if (prefix) out.set(prefix, { text: canonicalJson(value as Parameters<typeof canonicalJson>[0]), value });
   return out;
 }

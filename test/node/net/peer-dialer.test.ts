@@ -22,7 +22,12 @@ async function droppingPeer(afterMs: number): Promise<{ host: MeshHost; accepted
   return { host: h, accepted: () => accepted };
 }
 
-async function dialer(self: MeshHost, targetPeers: number, peers: MeshHost[]): Promise<PeerDialer> {
+async function dialer(
+  self: MeshHost,
+  targetPeers: number,
+  peers: MeshHost[],
+  backoff = { baseMs: 100, capMs: 60_000 },
+): Promise<PeerDialer> {
   const dir = await tempDir();
   const known = await KnownPeers.load(`${dir.path}/peers.json`, () => {});
   for (const p of peers)
@@ -39,7 +44,7 @@ async function dialer(self: MeshHost, targetPeers: number, peers: MeshHost[]): P
       targetPeers,
       tickMs: 50,
       dialTimeoutMs: 5_000,
-      backoff: { baseMs: 100, capMs: 60_000 },
+      backoff,
       now: Date.now,
       random: Math.random,
     },
@@ -72,7 +77,8 @@ test('a peer that drops every link soon after the dial is retried on a growing b
 test('a peer heard on none of its connections gets a fresh one beside them, then no more while it is heard', async () => {
   const self = await host();
   const peer = await host();
-  const d = await dialer(self, 1, [peer]);
+  // A backoff far longer than a dial on a loaded machine: the refusal below must come from the backoff alone.
+  const d = await dialer(self, 1, [peer], { baseMs: 20_000, capMs: 60_000 });
   await waitFor('linked', () => linked(self, peer));
   const first = self.getConnections(peer.peerId);
   expect(first).toHaveLength(1);

@@ -84,9 +84,16 @@ export async function runSteps(
     const copies = await fleet.look();
     ledger.sample(now(), copies);
     if (stepIndex >= steps.length) {
-      if (stateAt === null && (await fleet.statesAgree())) stateAt = now();
-      if (placementAt === null && ledger.exact(copies) && (await fleet.placementsAgree()))
+      if (stateAt === null && (await fleet.statesAgree())) {
+        stateAt = now();
+        options.log(`state converged ${((stateAt - lastStepAt) / 1000).toFixed(1)} s after the last step`);
+      }
+      if (placementAt === null && ledger.exact(copies) && (await fleet.placementsAgree())) {
         placementAt = now();
+        options.log(
+          `placement converged ${((placementAt - lastStepAt) / 1000).toFixed(1)} s after the last step`,
+        );
+      }
       if (placementAt !== null) for (const m of ledger.overCount(copies)) overCount.add(m);
       // Converged, and held for two lost-periods: nothing left to see.
       if (

@@ -120,7 +120,7 @@ export async function runNetnsScenario(scenario: Scenario): Promise<ScenarioRepo
       '--driver',
       'exec',
       '--log-level',
-      'warn',
+      process.env.SIM_AGENT_LOG_LEVEL ?? 'warn',
       '--heartbeat-interval-ms',
       String(timings.heartbeatIntervalMs),
       '--suspect-after-ms',
@@ -253,7 +253,9 @@ export async function runNetnsScenario(scenario: Scenario): Promise<ScenarioRepo
   } finally {
     topo.destroy();
     for (const r of relays) r.kill('SIGKILL');
-    await rm(root, { recursive: true, force: true });
+    // SIM_KEEP_LOGS=1 keeps the agents' logs and data dirs for a post-mortem.
+    if (process.env.SIM_KEEP_LOGS) progress(`kept the agents' logs and data in ${root}`);
+    else await rm(root, { recursive: true, force: true });
   }
 
   async function perform(action: Action): Promise<void> {

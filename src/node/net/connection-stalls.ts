@@ -14,12 +14,17 @@ export class ConnectionStalls {
     this.#limit = limit;
   }
 
-  /** Among open connections to one peer: the fewest stalls first, then the oldest (the one both ends share). */
+  /**
+   * Among open connections to one peer: the fewest stalls first, then the newest. When a peer holds several, the
+   * older ones are what a restart or an address change left behind, dead until TCP gives up on them minutes later
+   * (net/peer-links.ts), while the newest was dialled because the others went quiet; two dialled at once are both
+   * good.
+   */
   pick(connections: readonly Connection[]): Connection | undefined {
     const live = new Set(connections.map((c) => c.id));
     for (const id of this.#stalls.keys()) if (!live.has(id)) this.#stalls.delete(id);
     return [...connections].sort(
-      (a, b) => this.#count(a) - this.#count(b) || a.timeline.open - b.timeline.open,
+      (a, b) => this.#count(a) - this.#count(b) || b.timeline.open - a.timeline.open,
     )[0];
   }
 

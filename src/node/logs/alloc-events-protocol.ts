@@ -3,6 +3,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { parseJson } from '../../lib/json-text.js';
 import type { Logger } from '../../lib/logger.js';
 import { FramedStream } from '../../lib/p2p/framed-stream.js';
+import { openPeerStream, type PeerStreamHost } from '../../lib/p2p/peer-stream.js';
 import type { MeshHost } from '../net/libp2p-host.js';
 import type { AllocEvent } from '../workloads/alloc-events.js';
 
@@ -26,7 +27,7 @@ export class AllocEventsError extends Error {
 }
 
 export interface AllocEventsDeps {
-  readonly host: Pick<MeshHost, 'handle' | 'unhandle' | 'dialProtocol'>;
+  readonly host: Pick<MeshHost, 'handle' | 'unhandle'> & PeerStreamHost;
   /** Recent events of a copy this node runs (empty when it runs no such copy). */
   readonly events: (allocId: string) => readonly AllocEvent[];
   readonly log: Logger;
@@ -58,9 +59,12 @@ export class AllocEventsProtocol {
     const both = signal ? AbortSignal.any([signal, deadline]) : deadline;
     let framed: FramedStream | undefined;
     try {
-      const stream = await this.#deps.host.dialProtocol(peerIdFromString(owner), ALLOC_EVENTS_PROTOCOL, {
-        signal: both,
-      });
+      const stream = await openPeerStream(
+        this.#deps.host,
+        peerIdFromString(owner),
+        ALLOC_EVENTS_PROTOCOL,
+        both,
+      );
       framed = new FramedStream(stream, {
         maxFrameBytes: MAX_ANSWER_BYTES,
         idleTimeoutMs: this.#timeoutMs,

@@ -2,6 +2,7 @@ import type { Connection, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Logger } from '../../lib/logger.js';
 import { FramedStream, FrameTooLarge, NoProgress } from '../../lib/p2p/framed-stream.js';
+import { openPeerStream, type PeerStreamHost } from '../../lib/p2p/peer-stream.js';
 import { type Watched, watch } from '../../lib/watched-promise.js';
 import type { LogLine } from '../drivers/driver.js';
 import type { MeshHost } from '../net/libp2p-host.js';
@@ -66,7 +67,7 @@ export class AllocLogsError extends Error {
 }
 
 export interface AllocLogsDeps {
-  readonly host: Pick<MeshHost, 'handle' | 'unhandle' | 'dialProtocol'>;
+  readonly host: Pick<MeshHost, 'handle' | 'unhandle'> & PeerStreamHost;
   /**
    * The lines of an allocation this node runs; throws an AllocLogsError (`not-owner`, `not-found`,
    * `unsupported`) when it cannot give them. Ends when the request is done or `signal` aborts.
@@ -121,9 +122,7 @@ export class AllocLogsProtocol {
     const connect = anySignal(signal, AbortSignal.timeout(connectTimeoutMs));
     let stream: Stream | undefined;
     try {
-      stream = await this.#deps.host.dialProtocol(peerIdFromString(owner), ALLOC_LOGS_PROTOCOL, {
-        signal: connect,
-      });
+      stream = await openPeerStream(this.#deps.host, peerIdFromString(owner), ALLOC_LOGS_PROTOCOL, connect);
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       if (connect.aborted) throw new AllocLogsError('timeout', `no connection within ${connectTimeoutMs} ms`);

@@ -2,6 +2,7 @@ import type { Connection, Stream } from '@libp2p/interface';
 import type { Logger } from 'pino';
 import { parseJson } from '../../lib/json-text.js';
 import { FramedStream } from '../../lib/p2p/framed-stream.js';
+import { openPeerStream } from '../../lib/p2p/peer-stream.js';
 import type { Result } from '../../lib/result.js';
 import { sample } from '../../lib/sample.js';
 import { INBOUND_LIMITS, type InboundLimits } from './inbound-limits.js';
@@ -99,7 +100,7 @@ export class PeerExchange {
   async request(peerId: Connection['remotePeer']): Promise<number> {
     const signal = AbortSignal.timeout(this.#timeoutMs);
     try {
-      const stream = await this.#host.dialProtocol(peerId, PEER_EXCHANGE_PROTOCOL, { signal });
+      const stream = await openPeerStream(this.#host, peerId, PEER_EXCHANGE_PROTOCOL, signal);
       const framed = new FramedStream(stream, {
         maxFrameBytes: MAX_RESPONSE_BYTES,
         idleTimeoutMs: this.#timeoutMs,

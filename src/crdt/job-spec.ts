@@ -201,6 +201,25 @@ const restartSchema = fields({
     .meta({ description: 'After the attempts run out: fail, or delay and retry.' }),
 }).meta({ description: 'Defaults: service {2, 30m, 15s, fail}; batch {3, 24h, 15s, fail}.' });
 
+// Stored as given: the scheduler fills what is left out from the defaults for the job's type
+// (src/scheduler/reschedule.ts), and a spec without the block keeps its hash.
+const rescheduleSchema = fields({
+  attempts: z
+    .int()
+    .min(0)
+    .max(1_000)
+    .optional()
+    .meta({ description: 'New copies of a slot allowed within `interval`.' }),
+  interval: duration('Window in which at most `attempts` new copies are placed.', 1_000).optional(),
+  delay: duration('Wait before the first new copy; doubles with each failure up to maxDelay.', 0).optional(),
+  maxDelay: duration('Longest wait before a new copy.', 0).optional(),
+  unlimited: z.boolean().optional().meta({ description: 'Keep placing new copies, however many fail.' }),
+}).meta({
+  description:
+    'When a slot whose copy failed (its restarts on its device ran out) gets a new copy, on any device. ' +
+    'Defaults: batch {attempts 1, interval 24h, delay 5s, maxDelay 5s}; service {unlimited, delay 30s, maxDelay 1h}.',
+});
+
 const updateSchema = fields({
   maxParallel: z.int().min(1).max(LIMITS.count).default(1),
   canary: z.int().min(0).max(LIMITS.count).default(0),
@@ -297,6 +316,7 @@ const jobFields = fields({
   affinities: z.array(affinitySchema).max(LIMITS.rules).default([]),
   scheduling: fields({ algorithm: z.enum(SCHEDULING_ALGORITHMS).default('binpack') }).prefault({}),
   restart: restartSchema.optional(),
+  reschedule: rescheduleSchema.optional(),
   health: healthSchema.optional(),
   update: updateSchema.prefault({}),
   disconnect: disconnectSchema.prefault({}),
@@ -326,6 +346,7 @@ export type Affinity = JobSpec['affinities'][number];
 export type HealthCheck = NonNullable<JobSpec['health']>;
 export type UpdateStrategy = JobSpec['update'];
 export type DisconnectPolicy = JobSpec['disconnect'];
+export type ReschedulePolicy = NonNullable<JobSpec['reschedule']>;
 
 export type PathSegment = string | number;
 /** `target` says whether the field's name (an unknown field) or its value is at fault. */
@@ -352,10 +373,11 @@ export function validateJobSpec(input: unknown): JobSpecResult {
 
 /** The user-facing form of a normalised spec: parsing it gives the same spec back. */
 export function jobSpecToInput(spec: JobSpec): JobSpecInput {
-  const { restart, health, update, disconnect, ...rest } = spec;
+  const { restart, reschedule, health, update, disconnect, ...rest } = spec;
   return {
     ...rest,
     restart: { ...restart, interval: formatDuration(restart.interval), delay: formatDuration(restart.delay) },
+    ...(reschedule === undefined ? {} : { reschedule: rescheduleInput(reschedule) }),
     ...(health === undefined
       ? {}
       : {
@@ -371,6 +393,15 @@ export function jobSpecToInput(spec: JobSpec): JobSpecInput {
       healthyDeadline: formatDuration(update.healthyDeadline),
     },
     disconnect: { ...disconnect, lostAfter: formatDuration(disconnect.lostAfter) },
+  };
+}
+
+function rescheduleInput({ interval, delay, maxDelay, ...rest }: ReschedulePolicy) {
+  const text = (ms: number | undefined) => (ms === undefined ? undefined : formatDuration(ms));
+  const durations = { interval: text(interval), delay: text(delay), maxDelay: text(maxDelay) };
+  return {
+    ...rest,
+    ...Object.fromEntries(Object.entries(durations).filter(([, value]) => value !== undefined)),
   };
 }
 
@@ -402,6 +433,19 @@ function checkCrossFieldRules(job: JobFields, ctx: z.RefinementCtx): void {
       `${restart.attempts} restarts ${formatDuration(restart.delay)} apart do not fit in ${formatDuration(restart.interval)}`,
     );
   }
+
+  const reschedule = job.reschedule;
+  if (reschedule?.unlimited === true && reschedule.attempts !== undefined)
+    issue(
+      ['reschedule', 'attempts'],
+      'unlimited places new copies without counting: leave out attempts or unlimited',
+    );
+  if (
+    reschedule?.delay !== undefined &&
+    reschedule.maxDelay !== undefined &&
+    reschedule.maxDelay < reschedule.delay
+  )
+    issue(['reschedule', 'maxDelay'], `must be at least delay (${formatDuration(reschedule.delay)})`);
 
   const names = new Set<string>();
   const hostPorts = new Set<string>();

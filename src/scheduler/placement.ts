@@ -28,6 +28,7 @@ import { hostPorts, Usage } from './capacity.js';
 import { nodeScore } from './node-score.js';
 import { buildNodeTable, type NodeTable } from './node-table.js';
 import { isLive, reconcile } from './reconcile.js';
+import { rescheduleDecision, reschedulePolicy } from './reschedule.js';
 import { deriveRollout, movesNow, type SlotProgress, targetJob } from './rollout.js';
 import {
   type Copy,
@@ -212,12 +213,24 @@ class Placer {
         survivor,
         standsIn,
         unknown,
-        covered: survivor === undefined && (batchDone || covers(unknown)),
+        covered: survivor === undefined && (batchDone || this.#holdsFailed(job, copies) || covers(unknown)),
         preferred: survivor === undefined ? handedOver(job, copies) : undefined,
         outgoing: prior?.keep === true ? prior.copy : undefined,
       });
     }
     return { job, slots };
+  }
+
+  /** A slot whose copies failed waits before its next copy, or gets none once its attempts ran out. */
+  #holdsFailed(job: SchedJob, copies: readonly Copy[]): boolean {
+    const decision = rescheduleDecision(
+      copies.map((c) => c.record),
+      job.version,
+      reschedulePolicy(job),
+      this.#now,
+    );
+    if (decision.kind === 'wait') this.revisitAt = Math.min(this.revisitAt ?? decision.until, decision.until);
+    return decision.kind !== 'place';
   }
 
   /**

@@ -71,6 +71,8 @@ export interface SchedJob {
   readonly disconnect?: SchedDisconnect | undefined;
   /** Absent: every outdated slot moves to the new version at once. */
   readonly update?: SchedUpdate | undefined;
+  /** What is absent takes the defaults for the job's type (reschedule.ts). */
+  readonly reschedule?: Partial<SchedReschedule> | undefined;
   /**
    * Earlier submitted versions (any order): what autoRevert may fall back to, and the `count` that tells
    * when one of them was stable. Absent: nothing to revert to.
@@ -80,6 +82,17 @@ export interface SchedJob {
 
 /** One submitted version of a job: what placement needs to run copies of it. */
 export type SchedJobVersion = Omit<SchedJob, 'name' | 'status' | 'history'>;
+
+/** When a slot whose copy failed gets a new one; durations in ms. */
+export interface SchedReschedule {
+  /** New copies allowed within `interval` (ignored when `unlimited`). */
+  readonly attempts: number;
+  readonly interval: number;
+  /** Wait before the first new copy, doubling per failure up to `maxDelay`. */
+  readonly delay: number;
+  readonly maxDelay: number;
+  readonly unlimited: boolean;
+}
 
 export interface SchedNode {
   readonly peerId: string;
@@ -123,6 +136,8 @@ export interface SchedAllocation {
   readonly health: AllocHealth;
   readonly startedAt: number;
   readonly restarts: number;
+  /** When a failed or complete copy ended. */
+  readonly finishedAt?: number | undefined;
   /** Absent until the owner has judged the copy. */
   readonly verdict?: Verdict | undefined;
 }

@@ -5,6 +5,7 @@ import { hostPorts } from '../../src/scheduler/capacity.js';
 import { staticFilter } from '../../src/scheduler/feasibility.js';
 import { place } from '../../src/scheduler/placement.js';
 import { plan } from '../../src/scheduler/plan.js';
+import { rescheduleDecision, reschedulePolicy } from '../../src/scheduler/reschedule.js';
 import type { Desired, LivenessEntry, SchedAllocation } from '../../src/scheduler/types.js';
 import { node } from './fixtures.js';
 import { shuffle, type World, worldArb } from './world.js';
@@ -122,9 +123,15 @@ describe('place', () => {
                 (a) =>
                   a.job === j.name && a.state === 'complete' && a.allocId.startsWith(`${j.name}.${slot}.`),
               );
-              expect(copies.some((a) => a.status === 'unknown') || (j.type === 'batch' && finished)).toBe(
-                true,
+              // A slot whose copies failed waits before its next copy, or has none left to try.
+              const slotCopies = w.actual.filter(
+                (a) => a.job === j.name && a.allocId.startsWith(`${j.name}.${slot}.`),
               );
+              const held =
+                rescheduleDecision(slotCopies, j.version, reschedulePolicy(j), w.now).kind !== 'place';
+              expect(
+                copies.some((a) => a.status === 'unknown') || (j.type === 'batch' && finished) || held,
+              ).toBe(true);
             }
           }
           expect(d.allocs.filter((a) => a.job === j.name && a.slot >= j.count)).toEqual([]);

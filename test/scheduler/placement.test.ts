@@ -332,7 +332,12 @@ describe('ranking', () => {
   test('a slot that failed on a node is rescheduled under a new generation, elsewhere when it can be', () => {
     const nodes = [node('a'), node('b')];
     const first = started(place([job('web')], nodes, [], alive(['a', 'b']), 0), 0, 'failed');
-    const d = place([job('web')], nodes, first, alive(['a', 'b']), 5);
+    // A service slot waits 30 s after its first failure (reschedule.ts).
+    const waiting = place([job('web')], nodes, first, alive(['a', 'b']), 5);
+    expect(waiting.allocs).toEqual([]);
+    expect(waiting.unplaced).toEqual([]);
+    expect(waiting.revisitAt).toBe(30_000);
+    const d = place([job('web')], nodes, first, alive(['a', 'b']), 30_000);
     expect(d.allocs).toMatchObject([{ slot: 0, generation: 1, status: 'run' }]);
     expect(d.allocs[0]!.node).not.toBe(first[0]!.node);
     expect(d.allocs[0]!.allocId).not.toBe(first[0]!.allocId);

@@ -129,6 +129,7 @@ function schedVersion(version: number, spec: JobSpec): SchedJobVersion {
     scheduling: { algorithm: spec.scheduling.algorithm },
     ports: spec.ports.map((p) => ({ host: p.host, protocol: p.protocol })),
     disconnect: { ...spec.disconnect },
+    ...(spec.reschedule === undefined ? {} : { reschedule: { ...spec.reschedule } }),
     update: {
       maxParallel: spec.update.maxParallel,
       canary: spec.update.canary,
@@ -168,6 +169,7 @@ function schedAllocation(a: AllocStatus): SchedAllocation {
     health: a.health,
     startedAt: a.startedAt,
     restarts: a.restarts,
+    ...(a.finishedAt === undefined ? {} : { finishedAt: a.finishedAt }),
     ...(a.verdict === undefined ? {} : { verdict: a.verdict }),
   };
 }

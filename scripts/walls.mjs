@@ -19,6 +19,7 @@ export const LAYERS = [
   'node/placement',
   'node/workloads',
   'node/logs',
+  'node/events',
   'node/api',
   'node/agent',
   'cli/daemon',

@@ -4,6 +4,7 @@ import type { AgentStatus, PeerInfo } from '../node/api/types.js';
 import { VERSION } from '../version.js';
 import { CliError } from './api-client.js';
 import { registerAllocCommands } from './commands/alloc.js';
+import { registerEventsCommand } from './commands/events.js';
 import { registerImageCommands } from './commands/image.js';
 import { registerJobCommands } from './commands/job.js';
 import { registerMeshCommands } from './commands/mesh.js';
@@ -117,6 +118,7 @@ export function buildProgram(): Command {
   registerAllocCommands(program);
   registerMeshCommands(program);
   registerImageCommands(program);
+  registerEventsCommand(program);
 
   return program;
 }

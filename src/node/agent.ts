@@ -8,18 +8,21 @@ import { agentRoutes } from './api/api-routes.js';
 import type { Route } from './api/control-api.js';
 import { allocLogsRoutes } from './api/routes/alloc-logs-routes.js';
 import { allocRoutes } from './api/routes/alloc-routes.js';
+import { eventsRoutes } from './api/routes/events-routes.js';
 import { imageRoutes } from './api/routes/image-routes.js';
 import { jobPlanRoutes } from './api/routes/job-plan-routes.js';
 import { placementRoutes } from './api/routes/placement-routes.js';
 import { signedRoutes } from './api/routes/signed-routes.js';
 import { stateRoutes } from './api/routes/state-routes.js';
 import type { AgentStatus, PeerInfo } from './api/types.js';
+import type { EventFeed } from './events/event-feed.js';
+import { EventFeedService } from './events/event-feed-service.js';
 import type { LivenessChange, LivenessView } from './liveness/liveness.js';
 import type { LivenessExchange } from './liveness/liveness-exchange.js';
 import { LivenessService } from './liveness/liveness-service.js';
 import { AllocEventsProtocol } from './logs/alloc-events-protocol.js';
-import { localAllocLogs, ownerView } from './logs/alloc-logs-local.js';
-import { AllocLogsProtocol } from './logs/alloc-logs-protocol.js';
+import type { AllocLogsProtocol } from './logs/alloc-logs-protocol.js';
+import { allocLogsService } from './logs/alloc-logs-service.js';
 import { loadOrCreateIdentity } from './membership/identity.js';
 import type { MeshSecrets } from './membership/join-token.js';
 import { resolveMembership } from './membership/mesh-membership.js';
@@ -83,6 +86,7 @@ export class Agent {
   readonly #workloads: Started<Workloads>;
   readonly #allocLogs: Started<AllocLogsProtocol>;
   readonly #allocEvents: Started<AllocEventsProtocol>;
+  readonly #events: EventFeedService;
   readonly #lifecycle: Lifecycle;
   #stopping: Promise<void> | undefined;
 
@@ -128,7 +132,7 @@ export class Agent {
       liveness: this.#liveness,
       registry: () => this.#registry.maybe,
     });
-    this.#allocLogs = allocLogsService(c, { state: this.#state, workloads: this.#workloads });
+    this.#allocLogs = allocLogsService({ ...c, state: this.#state, workloads: this.#workloads });
     this.#allocEvents = new Started('alloc events', async () => {
       const events = (allocId: string) => this.allocEvents(allocId);
       const protocol = new AllocEventsProtocol({ host, log: env.log, events });
@@ -136,6 +140,7 @@ export class Agent {
       return protocol;
     });
     const state = this.#state;
+    this.#events = new EventFeedService({ ...c, state: () => state.value, liveness: this.#liveness });
     this.#lifecycle = new Lifecycle([
       { name: 'host', stop: () => host.stop() },
       this.#discovery,
@@ -147,6 +152,7 @@ export class Agent {
       revocations(c, { state, liveness: this.#liveness, workloads: this.#workloads }),
       this.#allocLogs,
       this.#allocEvents,
+      this.#events,
       // Dials last: a peer reached early finds every protocol served.
       this.#discovery.dialing,
       this.#liveness.judging,
@@ -209,6 +215,11 @@ export class Agent {
   /** Recent events of a copy this node runs. */
   allocEvents(allocId: string): AllocEvent[] {
     return this.#workloads.value.reconciler.events(allocId);
+  }
+
+  /** The mesh's changes as this agent sees them (`meshctl events`). */
+  get events(): EventFeed {
+    return this.#events.feed;
   }
 
   /** Image sharing: the layer store, the protocol between agents, the endpoint Docker pulls through. */
@@ -282,6 +293,7 @@ export class Agent {
       ...allocRoutes(this),
       ...signedRoutes(this),
       ...allocLogsRoutes(this),
+      ...eventsRoutes(this),
       ...imageRoutes(this),
     ];
   }
@@ -462,27 +474,6 @@ function revocations(
     forget: (peer) => deps.liveness.forget(peer),
     disconnect: (peer) => closeConnectionsTo(c.host, peer),
     fence: () => deps.workloads.value.fence(),
-  });
-}
-
-function allocLogsService(
-  c: Components,
-  deps: { state: Started<StateService>; workloads: Started<Workloads> },
-): Started<AllocLogsProtocol> {
-  return new Started('log service', async () => {
-    const workloads = deps.workloads.value;
-    const protocol = new AllocLogsProtocol({
-      host: c.host,
-      log: c.log,
-      local: localAllocLogs({
-        self: c.self,
-        view: ownerView(deps.state.value.state, workloads.placement),
-        now: c.now,
-        logs: (allocId, options) => workloads.logs(allocId, options),
-      }),
-    });
-    await protocol.start();
-    return protocol;
   });
 }
 

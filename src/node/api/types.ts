@@ -8,6 +8,7 @@ import type { AllocStatus, NodeRecord } from '../../crdt/records.js';
 import type { ImageHolding } from '../../registry-p2p/oci-protocol.js';
 import type { JobCopyCounts, JobStatusName } from '../../scheduler/job-status.js';
 import type { LogLine } from '../drivers/driver.js';
+import type { MeshEvent } from '../events/mesh-events.js';
 import type { LivenessStatus } from '../liveness/liveness.js';
 import type { PeerInfo } from '../liveness/liveness-service.js';
 import type { DialError } from '../net/peer-dialer.js';
@@ -39,6 +40,7 @@ export type {
   JobPlacement,
   LivenessStatus,
   LogLine,
+  MeshEvent,
   PeerInfo,
   WarmUp,
 };
@@ -188,3 +190,6 @@ export interface AllocDetail {
 
 /** One NDJSON record of `GET /v1/allocs/:id/logs`: lines, then exactly one `end` or `error` as the last. */
 export type LogRecord = LogLine | { end: true } | { error: string };
+
+/** `GET /v1/events?follow=true`: one per line; an `error` record ends a follow that fell behind. */
+export type EventRecord = MeshEvent | { error: string };

@@ -11,6 +11,7 @@ import { allocRoutes } from './api/routes/alloc-routes.js';
 import { eventsRoutes } from './api/routes/events-routes.js';
 import { imageRoutes } from './api/routes/image-routes.js';
 import { jobPlanRoutes } from './api/routes/job-plan-routes.js';
+import { jobVersionRoutes } from './api/routes/job-version-routes.js';
 import { placementRoutes } from './api/routes/placement-routes.js';
 import { signedRoutes } from './api/routes/signed-routes.js';
 import { stateRoutes } from './api/routes/state-routes.js';
@@ -290,6 +291,7 @@ export class Agent {
       ...stateRoutes(this),
       ...placementRoutes(this.placement, this),
       ...jobPlanRoutes(this),
+      ...jobVersionRoutes(this),
       ...allocRoutes(this),
       ...signedRoutes(this),
       ...allocLogsRoutes(this),

@@ -14,11 +14,8 @@ import { globals } from '../globals.js';
 import { ago, render, renderRecord, shortId } from '../output.js';
 import { readJobFile } from './job-file-read.js';
 import { registerJobPlan } from './job-plan.js';
-import { placementFailure, placementLines, placementOfVersion } from './job-run-outcome.js';
-
-/** In a closed mesh every job change is signed here; the signing code loads only then. */
-const signing = () => import('../signing.js');
-const meshIsClosed = async (client: ApiClient) => (await client.get<TrustInfo>('/v1/trust')).closed;
+import { registerJobScaleRevert } from './job-scale-revert.js';
+import { meshIsClosed, pointToStatus, signing, submitJobSource } from './job-submit.js';
 
 const jobPath = (name: string) => `/v1/jobs/${encodeURIComponent(name)}`;
 
@@ -32,37 +29,11 @@ export function registerJobCommands(program: Command): void {
       'submit a job file (YAML or JSON) and show where the local agent places it; exit 2 if some copies cannot be placed',
     )
     .action(async (file: string, _opts, cmd: Command) => {
-      const { client, format, operatorKey } = globals(cmd);
-      const source = await readJobFile(file);
-      const answer = await pointToStatus(
-        async () => {
-          const { parseJobFile } = await import('../../crdt/job-file.js');
-          const parsed = parseJobFile(source, basename(file));
-          return parsed.ok ? parsed.spec.name : 'NAME';
-        },
-        async () =>
-          (await meshIsClosed(client))
-            ? await signedSubmit(client, operatorKey, source, basename(file))
-            : await client.post<SubmitAnswer>('/v1/jobs', { source, fileName: basename(file) }),
-      );
-      const placement = await placementOfVersion(client, answer.name, answer.version);
-      if (format !== 'table') process.stdout.write(render([], [], format, { ...answer, placement }));
-      else {
-        const how = {
-          created: 'submitted',
-          updated: 'submitted',
-          started: 'started again',
-          unchanged: 'unchanged',
-        };
-        process.stdout.write(
-          `job "${answer.name}" version ${answer.version} ${how[answer.outcome]}\n${placementLines(answer.name, placement)}`,
-        );
-      }
-      const failure = placementFailure(answer.name, placement);
-      if (failure) throw failure;
+      await submitJobSource(cmd, await readJobFile(file), basename(file));
     });
 
   registerJobPlan(job);
+  registerJobScaleRevert(job);
 
   job
     .command('list')
@@ -199,34 +170,6 @@ export function registerJobCommands(program: Command): void {
         ),
       );
     });
-}
-
-/** A closed mesh: the spec is parsed here too, so the operator signs exactly the spec in the file. */
-/** Runs a job change; when its outcome is unknown, says where to look (resubmitting the same spec is harmless). */
-async function pointToStatus<T>(name: () => Promise<string>, change: () => Promise<T>): Promise<T> {
-  try {
-    return await change();
-  } catch (err) {
-    if (!(err instanceof OutcomeUnknown)) throw err;
-    throw new CliError(`${err.message}; check with \`meshctl job status ${await name()}\``, err.exitCode);
-  }
-}
-
-async function signedSubmit(
-  client: ApiClient,
-  keyPath: string | undefined,
-  source: string,
-  fileName: string,
-): Promise<SubmitAnswer> {
-  const { operatorSigner, signedJobChange } = await signing();
-  const key = await operatorSigner(keyPath);
-  const { parseJobFile } = await import('../../crdt/job-file.js');
-  const parsed = parseJobFile(source, fileName);
-  // The agent explains a bad file with the same parser; send it on so the error reads the same either way.
-  const name = parsed.ok ? parsed.spec.name : '_';
-  const spec = parsed.ok ? parsed.spec : undefined;
-  const { plan } = await signedJobChange(client, key, name, { kind: 'submit', source, fileName, spec });
-  return { name, version: plan.version ?? 0, outcome: plan.outcome as SubmitAnswer['outcome'] };
 }
 
 async function signedStop(

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import type { AgentStatus, PeerInfo } from '../node/api/types.js';
 import { VERSION } from '../version.js';
 import { CliError } from './api-client.js';
@@ -9,6 +9,7 @@ import { registerImageCommands } from './commands/image.js';
 import { registerJobCommands } from './commands/job.js';
 import { registerMeshCommands } from './commands/mesh.js';
 import { registerNodeCommands } from './commands/node.js';
+import { commandTree, completionScript, SHELLS, type Shell } from './completion.js';
 import { renderDialErrors } from './dial-errors-view.js';
 import { globals } from './globals.js';
 import { ago, duration, render, renderRecord, shortId } from './output.js';
@@ -119,6 +120,11 @@ export function buildProgram(): Command {
   registerMeshCommands(program);
   registerImageCommands(program);
   registerEventsCommand(program);
+  program
+    .command('completion')
+    .description('a shell completion script: source <(meshctl completion bash), likewise zsh; fish: save it')
+    .addArgument(new Argument('<shell>', 'bash, zsh or fish').choices(SHELLS))
+    .action((shell: Shell) => print(completionScript(shell, commandTree(program))));
 
   return program;
 }

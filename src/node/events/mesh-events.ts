@@ -20,7 +20,9 @@ export interface CopyLook {
   readonly exitCode?: number | undefined;
 }
 
-export type DeviceCondition = 'alive' | 'suspect' | 'lost' | 'left' | 'revoked';
+/** `unheard`: its record arrived, its beats not yet (a newcomer): no event until it is heard. */
+export type DeviceCondition = 'alive' | 'suspect' | 'lost' | 'left' | 'revoked' | 'unheard';
+type Announced = Exclude<DeviceCondition, 'unheard'>;
 
 /** A device as the events need it: its record's name and how this agent hears it. */
 export interface DeviceLook {
@@ -112,14 +114,15 @@ function deviceEvents(before: MeshLook, after: MeshLook, at: number): Unnumbered
     const device = { at, node: peer, nodeName: (is ?? was)?.name ?? peer };
     if (!is) events.push({ ...device, kind: 'device-forgotten' });
     else if (!was) events.push({ ...device, kind: 'device-joined' }, ...joinedAs(device, is.condition));
-    else if (was.condition !== is.condition) events.push({ ...device, kind: `device-${is.condition}` });
+    else if (was.condition !== is.condition && is.condition !== 'unheard')
+      events.push({ ...device, kind: `device-${is.condition as Announced}` });
   }
   return events;
 }
 
 /** A device first heard of in another condition than alive also says which. */
 function joinedAs(device: Omit<UnnumberedEvent, 'kind'>, condition: DeviceCondition): UnnumberedEvent[] {
-  return condition === 'alive' ? [] : [{ ...device, kind: `device-${condition}` }];
+  return condition === 'alive' || condition === 'unheard' ? [] : [{ ...device, kind: `device-${condition}` }];
 }
 
 function copyEvents(before: MeshLook, after: MeshLook, at: number): UnnumberedEvent[] {

@@ -34,7 +34,7 @@ export function meshLook({ self, state, liveness }: LookSources): MeshLook {
           ? 'left'
           : n.peerId === self
             ? 'alive'
-            : (liveness(n.peerId) ?? 'lost');
+            : (liveness(n.peerId) ?? 'unheard');
       return [n.peerId, { name: n.name, condition }] as const;
     }),
   );

@@ -81,6 +81,9 @@ describe('meshEvents', () => {
       'device-joined',
       'device-lost',
     ]);
+    // A record that arrives before the device's beats says joined, then alive once heard: no lost between.
+    expect(meshEvents(EMPTY_LOOK, at('unheard'), 1).map((e) => e.kind)).toEqual(['device-joined']);
+    expect(meshEvents(at('unheard'), at('alive'), 2).map((e) => e.kind)).toEqual(['device-alive']);
     const path = ['alive', 'suspect', 'lost', 'alive', 'left', 'revoked'] as const;
     const kinds = path.slice(1).map((c, i) => meshEvents(at(path[i]!), at(c), i)[0]?.kind);
     expect(kinds).toEqual(['device-suspect', 'device-lost', 'device-alive', 'device-left', 'device-revoked']);

@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   if (joinToken.warning) log.warn(joinToken.warning);
   const token = await loadOrCreateApiToken(config.dataDir, (message) => log.warn(message));
   const agent = await Agent.start(config, { log });
-  const api = new ControlApi(agent.routes(), log, { token });
+  const api = new ControlApi(agent.routes(), log, { token, sessions: agent.browserSessions });
   try {
     // A closed mesh serves remote meshctl over libp2p: reaching this agent already took the mesh key.
     if (agent.mesh) await serveControlProtocol(agent.host, api, log);

@@ -15,7 +15,9 @@ import { jobVersionRoutes } from './api/routes/job-version-routes.js';
 import { placementRoutes } from './api/routes/placement-routes.js';
 import { signedRoutes } from './api/routes/signed-routes.js';
 import { stateRoutes } from './api/routes/state-routes.js';
+import { uiRoutes } from './api/routes/ui-routes.js';
 import type { AgentStatus, PeerInfo } from './api/types.js';
+import { BrowserSessions } from './api/ui/browser-sessions.js';
 import type { EventFeed } from './events/event-feed.js';
 import { EventFeedService } from './events/event-feed-service.js';
 import type { LivenessChange, LivenessView } from './liveness/liveness.js';
@@ -79,6 +81,8 @@ export class Agent {
   readonly startedAt: number;
   /** The closed mesh this agent belongs to; undefined in an open (development) mesh. */
   readonly mesh: MeshSecrets | undefined;
+  /** Dashboard logins (`meshctl ui`): one-time codes and the sessions they became. */
+  readonly browserSessions: BrowserSessions;
   readonly #now: () => number;
   readonly #discovery: PeerDiscovery;
   readonly #liveness: LivenessService;
@@ -108,6 +112,7 @@ export class Agent {
     this.log = env.log;
     this.#now = now;
     this.startedAt = now();
+    this.browserSessions = new BrowserSessions(now);
     this.metrics = new MeshMetrics({ processMetrics: env.processMetrics ?? true });
     this.limits = new InboundLimits(this.metrics, env.log, now);
     this.gossip = new GossipBus(host.services.pubsub, this.metrics, this.limits);
@@ -296,6 +301,7 @@ export class Agent {
       ...signedRoutes(this),
       ...allocLogsRoutes(this),
       ...eventsRoutes(this),
+      ...uiRoutes(this),
       ...imageRoutes(this),
     ];
   }

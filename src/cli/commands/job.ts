@@ -6,10 +6,8 @@ import type {
   JobPlacement,
   JobSummary,
   RejectedJobDetail,
-  SubmitAnswer,
-  TrustInfo,
 } from '../../node/api/types.js';
-import { type ApiClient, CliError, OutcomeUnknown } from '../api-client.js';
+import type { ApiClient } from '../api-client.js';
 import { globals } from '../globals.js';
 import { ago, render, renderRecord, shortId } from '../output.js';
 import { readJobFile } from './job-file-read.js';

@@ -4,6 +4,7 @@ import { closeHttp, type HttpLimits, isLoopbackHost, listenHttp } from '../../li
 import { parseJson } from '../../lib/json-text.js';
 import { isAddressInUse, StartupError } from '../../lib/startup-error.js';
 import { bearerMatches } from './api-token.js';
+import type { BrowserSessions } from './ui/browser-sessions.js';
 
 export class ApiError extends Error {
   readonly status: number;
@@ -23,7 +24,7 @@ export interface ApiRequest {
 
 export type ApiResponse =
   | { json: unknown; status?: number }
-  | { text: string; contentType: string; status?: number }
+  | { text: string; contentType: string; status?: number; headers?: Readonly<Record<string, string>> }
   /** Server-side streaming (logs -f): each chunk is written as it comes; the signal aborts on client disconnect. */
   | { stream: AsyncIterable<string>; contentType: string };
 
@@ -35,8 +36,11 @@ export interface Route {
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
-/** A load balancer or supervisor may probe liveness without the token; it reveals nothing. */
-const OPEN_PATHS = new Set(['/healthz']);
+/**
+ * A load balancer or supervisor may probe liveness without the token, and a browser may load the dashboard's
+ * static page and trade a one-time login link for a session: none of them reveals anything.
+ */
+const OPEN_PATHS = new Set(['/healthz', '/ui', '/ui/app.js', '/ui/app.css', '/ui/login']);
 
 export function splitHostPort(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(':');
@@ -51,14 +55,24 @@ export class ControlApi {
   readonly #routes: { method: string; segments: string[]; route: Route }[];
   readonly #log: Logger;
   readonly #token: string | undefined;
+  readonly #sessions: Pick<BrowserSessions, 'admits'> | undefined;
   readonly #limits: Partial<HttpLimits>;
   #server: Server | undefined;
 
-  /** With `auth`, every request but /healthz must carry `Authorization: Bearer <token>` (meshd always sets it). */
-  constructor(routes: Route[], log: Logger, auth?: { token: string }, limits: Partial<HttpLimits> = {}) {
+  /**
+   * With `auth`, every request but the open paths must carry `Authorization: Bearer <token>` (meshd always sets
+   * it), or be a GET with a browser session's cookie: the dashboard reads, it never changes anything.
+   */
+  constructor(
+    routes: Route[],
+    log: Logger,
+    auth?: { token: string; sessions?: Pick<BrowserSessions, 'admits'> },
+    limits: Partial<HttpLimits> = {},
+  ) {
     this.#routes = routes.map((route) => ({ method: route.method, segments: route.path.split('/'), route }));
     this.#log = log;
     this.#token = auth?.token;
+    this.#sessions = auth?.sessions;
     this.#limits = limits;
   }
 
@@ -116,7 +130,8 @@ export class ControlApi {
     try {
       url = parseRequestTarget(req.url);
       if (this.#token !== undefined && !OPEN_PATHS.has(url.pathname)) {
-        if (!bearerMatches(req.headers.authorization, this.#token)) {
+        const browser = req.method === 'GET' && this.#sessions?.admits(req.headers.cookie) === true;
+        if (!browser && !bearerMatches(req.headers.authorization, this.#token)) {
           throw new ApiError(
             401,
             req.headers.authorization
@@ -219,7 +234,7 @@ async function send(res: ServerResponse, response: ApiResponse, signal: AbortSig
     return;
   }
   if ('text' in response) {
-    res.writeHead(response.status ?? 200, { 'content-type': response.contentType });
+    res.writeHead(response.status ?? 200, { ...response.headers, 'content-type': response.contentType });
     res.end(response.text);
     return;
   }

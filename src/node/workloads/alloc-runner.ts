@@ -170,7 +170,7 @@ export class AllocRunner {
       this.settleWithoutCheck();
       this.scheduleHealth();
     } else {
-      await this.locked(() => this.onExit(h.exitCode, `${describeExit(h.exitCode)} while unwatched`));
+      await this.locked(() => this.onExit(h.exitCode, `${describeExit(h.exitCode)} while unwatched`, true));
     }
   }
 
@@ -418,7 +418,7 @@ export class AllocRunner {
   }
 
   /** The workload ended (or could not start): restart, fail or complete. Runs under the lock. */
-  private async onExit(exitCode: number | undefined, reason: string): Promise<void> {
+  private async onExit(exitCode: number | undefined, reason: string, unwatched = false): Promise<void> {
     this.health.stop();
     // The next agent adopts what is left and judges it then.
     if (this.closed) return;
@@ -432,7 +432,7 @@ export class AllocRunner {
     this.restarts = restartsInWindow(policy, this.restarts, now);
     const decision = decideRestart(
       policy,
-      { jobType: this.spec.type, exitCode },
+      { jobType: this.spec.type, exitCode, unwatched },
       this.restarts,
       now,
       this.ctx.backoff,

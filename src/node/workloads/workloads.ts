@@ -90,6 +90,7 @@ export class Workloads {
     this.reconciler = new Reconciler({
       self: deps.self,
       selfName: deps.config.name,
+      selfLabels: deps.config.labels,
       finishedGc: { maxPerJob: deps.config.gcFinishedPerJob, maxAgeMs: deps.config.gcFinishedMaxAgeMs },
       drivers,
       resolveSpec: (job, version) => {

@@ -41,7 +41,8 @@ export function parseTemplate(value: string): Template {
       i += 3;
     } else if (value.startsWith('${', i)) {
       const end = value.indexOf('}', i + 2);
-      if (end < 0) return { ok: false, error: `"\${" at ${i} is not closed by "}" (${ALLOWED})` };
+      if (end < 0)
+        return { ok: false, error: `"\${" at character ${i + 1} is not closed by "}" (${ALLOWED})` };
       const name = value.slice(i + 2, end);
       const label = LABEL.exec(name)?.[1];
       if (!FIXED.has(name) && label === undefined)

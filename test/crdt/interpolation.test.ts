@@ -25,7 +25,7 @@ describe('interpolation grammar', () => {
       /unknown name \$\{HOME\} \(allowed: \$\{node\.name\}, .*\$\{node\.label\.<key>\}.*\$\{job\.version\}; write \$\$\{ for a literal \$\{\)/,
     ],
     ['${node.label.}', /unknown name \$\{node\.label\.\}/],
-    ['${node.name', /"\$\{" at 0 is not closed by "\}"/],
+    ['${node.name', /"\$\{" at character 1 is not closed by "\}"/],
     ['x ${}', /unknown name \$\{\}/],
   ])('refuses %s, naming what is allowed', (value, error) => {
     const t = parseTemplate(value);

@@ -59,7 +59,7 @@ export class Workloads {
   readonly #apply: (plan: Plan) => void;
   readonly #startedAt: number;
   #meshHeardAt: number | undefined;
-  #warmTimer: NodeJS.Timeout | undefined;
+  readonly #warmTimer: NodeJS.Timeout;
   /** The hold's timer fired: Node timers may fire a millisecond before the clock says the time is due. */
   #timerDue = false;
   #released = false;
@@ -115,7 +115,14 @@ export class Workloads {
     };
     this.#apply = apply;
     this.#unsubscribe = this.placement.onPlan(apply);
-    this.#awaitHoldEnd();
+    // At the lost period the hold ends if the mesh has not ended it, and recorded nodes this agent never heard
+    // turn from suspect to lost (placement-liveness.ts): placement runs again either way.
+    this.#warmTimer = setTimeout(() => {
+      this.#timerDue = true;
+      this.#releaseIfOver();
+      this.placement.schedule();
+    }, deps.config.lostAfterMs);
+    this.#warmTimer.unref();
   }
 
   static async start(deps: WorkloadsDeps): Promise<Workloads> {
@@ -142,7 +149,7 @@ export class Workloads {
   /** A state sync with a peer finished: the replica holds what the mesh knows, so the boot hold ends. */
   meshHeard(): void {
     this.#meshHeardAt ??= this.#now();
-    this.#awaitHoldEnd();
+    this.#releaseIfOver();
   }
 
   #hold(): BootHold {
@@ -156,27 +163,12 @@ export class Workloads {
     });
   }
 
-  /** Ends the hold when it is over, or arms a timer for when it will be. */
-  #awaitHoldEnd(): void {
-    if (this.#released || this.#halted) return;
-    clearTimeout(this.#warmTimer);
-    const hold = this.#hold();
-    if (hold.holding) {
-      this.#warmTimer = setTimeout(
-        () => {
-          this.#timerDue = true;
-          this.#awaitHoldEnd();
-        },
-        Math.max(0, hold.until - this.#now()),
-      );
-      this.#warmTimer.unref();
-      return;
-    }
+  /** Ends the hold if it is over: the current plan is applied unfiltered once. */
+  #releaseIfOver(): void {
+    if (this.#released || this.#halted || this.#hold().holding) return;
     this.#released = true;
     const plan = this.placement.localPlan();
     if (plan) this.#apply(plan);
-    // Recorded nodes this agent never heard turn from suspect to lost at the lost period (placement-liveness.ts).
-    this.placement.schedule();
   }
 
   /**

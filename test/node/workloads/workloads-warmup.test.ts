@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import { afterEach, expect, test } from 'vitest';
+import { afterEach, expect, test, vi } from 'vitest';
 import { SimDriver } from '../../../sim/driver/sim-driver.js';
 import { SimRuntime } from '../../../sim/driver/sim-runtime.js';
 import type { JsonValue } from '../../../src/crdt/canonical-json.js';
@@ -67,4 +67,12 @@ test('a new copy starts as soon as the agent has heard the mesh, long before its
   workloads.meshHeard();
   expect(workloads.warmUp()).toBeUndefined();
   await waitFor('the copy to start once the mesh is heard', () => runtime.list('a').length === 1, 5_000);
+});
+
+test('a hold the mesh ended early still re-runs placement at the lost period, when unheard nodes turn lost', async () => {
+  const { workloads } = await freshAgent(800);
+  workloads.meshHeard();
+  await waitFor('the first plan', () => workloads.placement.localPlan() !== undefined);
+  const schedule = vi.spyOn(workloads.placement, 'schedule');
+  await waitFor('placement to run again at the lost period', () => schedule.mock.calls.length > 0, 5_000);
 });

@@ -1,8 +1,9 @@
 /**
  * `${...}` in a job's `args` and `env` values: values the device fills in when it starts a copy (Nomad's
  * `${node.unique.name}`, `${NOMAD_ALLOC_INDEX}`). This file is the grammar, checked at submit; the device's
- * values and the substitution are in node/workloads/interpolate.ts. `$${` is a literal `${`; a `$` not
- * followed by `{` is itself. Pure.
+ * values and the substitution are in node/workloads/interpolate.ts. Only the `node.`, `alloc.` and `job.`
+ * names are Mycel's: any other `${...}` is left as written, so a shell's `${HOME}` in `sh -c` args still reaches
+ * the shell and specs stored before interpolation existed read the same. `$${` is a literal `${`. Pure.
  */
 
 /** Every name a job may interpolate, as the README lists them; `node.label.<key>` stands for any label key. */
@@ -29,6 +30,8 @@ export type Template =
   | { readonly ok: false; readonly error: string };
 
 const ALLOWED = `allowed: ${INTERPOLATION_NAMES.map((n) => `\${${n}}`).join(', ')}; write $\${ for a literal \${`;
+/** Mycel's names; any other `${...}` belongs to whatever reads the value (a shell) and is left alone. */
+const OURS = /^(node|alloc|job)\./;
 
 /** Splits `value` into literal text and the names to fill in, or says what is wrong with it. */
 export function parseTemplate(value: string): Template {
@@ -41,9 +44,14 @@ export function parseTemplate(value: string): Template {
       i += 3;
     } else if (value.startsWith('${', i)) {
       const end = value.indexOf('}', i + 2);
+      const name = end < 0 ? value.slice(i + 2) : value.slice(i + 2, end);
+      if (!OURS.test(name)) {
+        text += '${';
+        i += 2;
+        continue;
+      }
       if (end < 0)
         return { ok: false, error: `"\${" at character ${i + 1} is not closed by "}" (${ALLOWED})` };
-      const name = value.slice(i + 2, end);
       const label = LABEL.exec(name)?.[1];
       if (!FIXED.has(name) && label === undefined)
         return { ok: false, error: `unknown name \${${name}} (${ALLOWED})` };
@@ -67,4 +75,4 @@ export function templateProblem(value: string): string | undefined {
 }
 
 /** What the JSON Schema and the README say of `args` and `env` values. */
-export const INTERPOLATION_HELP = `May use \${...}, filled in on the device at start: ${INTERPOLATION_NAMES.map((n) => `\${${n}}`).join(', ')}. $\${ is a literal \${.`;
+export const INTERPOLATION_HELP = `May use \${...}, filled in on the device at start: ${INTERPOLATION_NAMES.map((n) => `\${${n}}`).join(', ')}. Other \${...} (a shell's \${HOME}) stay as written; $\${ is a literal \${.`;

@@ -21,17 +21,24 @@ describe('interpolation grammar', () => {
 
   it.each([
     [
-      '${HOME}',
-      /unknown name \$\{HOME\} \(allowed: \$\{node\.name\}, .*\$\{node\.label\.<key>\}.*\$\{job\.version\}; write \$\$\{ for a literal \$\{\)/,
+      '${node.nme}',
+      /unknown name \$\{node\.nme\} \(allowed: \$\{node\.name\}, .*\$\{node\.label\.<key>\}.*\$\{job\.version\}; write \$\$\{ for a literal \$\{\)/,
     ],
     ['${node.label.}', /unknown name \$\{node\.label\.\}/],
+    ['${job.id}', /unknown name \$\{job\.id\}/],
     ['${node.name', /"\$\{" at character 1 is not closed by "\}"/],
-    ['x ${}', /unknown name \$\{\}/],
   ])('refuses %s, naming what is allowed', (value, error) => {
     const t = parseTemplate(value);
     expect(t.ok).toBe(false);
     if (!t.ok) expect(t.error).toMatch(error);
   });
+
+  it.each(['${HOME}', 'x ${} ${PATH:-/bin}', 'echo ${HOME', '${nodes.x}'])(
+    'leaves %s as written: names outside node., alloc. and job. belong to whoever reads the value',
+    (value) => {
+      expect(parseTemplate(value)).toEqual({ ok: true, parts: [{ text: value }] });
+    },
+  );
 
   it('leaves any text without "${" as it is', () => {
     fc.assert(
@@ -49,12 +56,14 @@ describe('interpolation grammar', () => {
 describe('job spec', () => {
   const job = (extra: object) => ({ name: 'cam', driver: 'exec', command: 'sh', ...extra });
 
-  it('refuses an unknown name in args or env, at the element', () => {
-    const result = validateJobSpec(job({ args: ['-c', 'echo ${HOME}'], env: { A: '${node.zone}' } }));
+  it('refuses an unknown name of its own in args or env, at the element; a shell variable is not one', () => {
+    const result = validateJobSpec(
+      job({ args: ['-c', 'echo ${HOME}', '${alloc.slot}'], env: { A: '${node.zone}' } }),
+    );
     expect(result.ok).toBe(false);
     if (result.ok) return;
-    expect(result.issues.map((i) => i.path.join('.'))).toEqual(['args.1', 'env.A']);
-    expect(result.issues[0]?.message).toMatch(/unknown name \$\{HOME\}.*write \$\$\{ for a literal/);
+    expect(result.issues.map((i) => i.path.join('.'))).toEqual(['args.2', 'env.A']);
+    expect(result.issues[0]?.message).toMatch(/unknown name \$\{alloc\.slot\}.*write \$\$\{ for a literal/);
   });
 
   it('accepts the names it documents and the escape', () => {

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { CopyLedger } from './fault/ledger.js';
+import type { RebootOutcome } from './fault/reboots.js';
 import { type Action, expandSteps, type Scenario } from './scenario.js';
 
 /** What both runners (sim/fault in process, sim/netns) report for one scenario. */
@@ -21,6 +22,8 @@ export interface ScenarioReport {
   perNodePerSecond: Record<string, number>;
   peakRssMb: number;
   realSeconds: { startup: number; run: number; total: number };
+  /** In process, for every device booted after a power-off: how soon its own copies ran again (offline-reboot). */
+  reboots?: readonly RebootOutcome[];
   /** On failure: where each job's copies run, and what each agent's placement wants. */
   diagnosis?: Record<string, unknown>;
 }

@@ -4,6 +4,7 @@ import { progress, runSteps, type ScenarioReport, scenarioReport, sleep } from '
 import type { Action, Scenario } from '../scenario.js';
 import type { FleetTimings } from './fleet.js';
 import { CopyLedger, originalsOutcome } from './ledger.js';
+import { rebootOutcomes, type TimedStep } from './reboots.js';
 import type { AgentCensus } from './shard-api.js';
 import { ShardedFleet } from './sharded-fleet.js';
 
@@ -122,15 +123,18 @@ export async function runScenario(
     // Faults begin.
     const baseline = (await fleet.runtime()).all;
     const counters0 = await fleet.traffic();
+    const timeline: TimedStep[] = [];
     const run = await runSteps(
       scenario,
       {
-        perform: (action) =>
-          within(
+        perform: (action) => {
+          timeline.push({ kind: action.kind, ...('node' in action ? { node: action.node } : {}), at: now() });
+          return within(
             30_000 + scenario.nodes * 500,
             `step ${JSON.stringify(action)}`,
             perform(fleet, action, acked, ledger),
-          ),
+          );
+        },
         look: () => fleet.copies(),
         copies: () => fleet.copies(),
         statesAgree: async () => allEqual(await fleet.stateDigests()),
@@ -152,6 +156,8 @@ export async function runScenario(
       startupS: startup,
       totalS: (now() - began) / 1000,
     });
+    const reboots = rebootOutcomes(timeline, events, (peerId) => fleet.nameOf(peerId), scenario.scale);
+    if (reboots.length > 0) report.reboots = reboots;
     return report.ok ? report : { ...report, diagnosis: await diagnose(fleet, ledger) };
   } finally {
     clearInterval(rssTimer);

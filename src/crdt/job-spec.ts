@@ -7,6 +7,7 @@
 import * as z from 'zod';
 import { DURATION_PATTERN, formatDuration, parseDuration } from '../lib/duration.js';
 import { imageRefProblem } from './image-name.js';
+import { INTERPOLATION_HELP, templateProblem } from './interpolation.js';
 import { describeIssue, unknownField } from './job-spec-messages.js';
 
 export const DRIVERS = ['docker', 'exec'] as const;
@@ -247,12 +248,20 @@ const disconnectSchema = fields({
     }),
 });
 
+/** An `args` element or `env` value: its `${...}` names must be ones the device fills in (interpolation.ts). */
+function template(schema: z.ZodString) {
+  return schema.superRefine((value, ctx) => {
+    const problem = templateProblem(value);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, input: value });
+  });
+}
+
 const envVariables = z
   .record(
     z.string().regex(ENV_NAME, {
       error: 'environment variable names are letters, digits and "_", not starting with a digit',
     }),
-    noNul(z.string().max(LIMITS.text)),
+    template(noNul(z.string().max(LIMITS.text))),
   )
   .refine((env) => Object.keys(env).length <= LIMITS.envEntries, {
     error: `at most ${LIMITS.envEntries} variables`,
@@ -302,10 +311,11 @@ const jobFields = fields({
     .optional(),
   command: noNul(text()).optional(),
   args: z
-    .array(noNul(z.string().max(LIMITS.text)))
+    .array(template(noNul(z.string().max(LIMITS.text))))
     .max(LIMITS.args)
-    .default([]),
-  env: envSchema.default({}),
+    .default([])
+    .meta({ description: `Arguments, each passed as one argv element (no shell). ${INTERPOLATION_HELP}` }),
+  env: envSchema.default({}).meta({ description: `Environment variables. Values: ${INTERPOLATION_HELP}` }),
   network: z.enum(NETWORK_MODES).default('host'),
   ports: z.array(portSchema).max(LIMITS.ports).default([]),
   resources: fields({

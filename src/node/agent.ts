@@ -130,7 +130,7 @@ export class Agent {
     // Each service below names what it takes from the others; a later one reaches an earlier one only once started.
     this.#discovery = peerDiscovery(c);
     this.#liveness = livenessService(c, { discovery: this.#discovery });
-    this.#state = stateService(c);
+    this.#state = stateService(c, () => this.#workloads.maybe?.meshHeard());
     const images = imageUse(c, { state: this.#state, workloads: () => this.#workloads.maybe });
     this.#registry = registryService(c, { state: this.#state, images });
     this.#workloads = workloadsService(c, {
@@ -363,7 +363,7 @@ function livenessService(c: Components, deps: { discovery: PeerDiscovery }): Liv
   });
 }
 
-function stateService(c: Components): Started<StateService> {
+function stateService(c: Components, heard: () => void): Started<StateService> {
   const { host, gossip, limits, config, log, now, random, sign, mesh, metrics } = c;
   return new Started('state', () =>
     StateService.start(
@@ -377,7 +377,7 @@ function stateService(c: Components): Started<StateService> {
         random,
         sign,
         operators: mesh?.operators,
-        syncEnded: syncMetrics(metrics),
+        syncEnded: syncMetrics(metrics, heard),
       },
       c.env.state,
     ),

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { renderJobSchema } from '../../src/cli/gen-schema.js';
 import { canonicalJson } from '../../src/crdt/canonical-json.js';
+import { templateProblem } from '../../src/crdt/interpolation.js';
 import {
   formatJobFileErrors,
   formatPath,
@@ -355,6 +356,12 @@ const ports = (bridge: boolean) =>
         )
         .map((p) => (bridge || p.container === undefined ? p : { ...p, container: p.host })),
     );
+/** An args element or env value: any text that is a valid template, or one that names device values. */
+const templateText = fc.oneof(
+  fc.string({ maxLength: 30 }).filter((t) => templateProblem(t) === undefined),
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: job-file interpolations, not JavaScript.
+  fc.constantFrom('${node.name}', '$${HOME}', 'zone=${node.label.zone}', '${alloc.index}/${job.version}'),
+);
 const validJob: fc.Arbitrary<JobSpecInput> = fc
   .tuple(
     fc.record(
@@ -362,8 +369,8 @@ const validJob: fc.Arbitrary<JobSpecInput> = fc
         name: fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/),
         type: fc.constantFrom('service', 'batch'),
         count: fc.integer({ min: 0, max: 10_000 }),
-        args: fc.array(fc.string({ maxLength: 30 }), { maxLength: 4 }),
-        env: fc.dictionary(fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,15}$/), fc.string({ maxLength: 30 }), {
+        args: fc.array(templateText, { maxLength: 4 }),
+        env: fc.dictionary(fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,15}$/), templateText, {
           maxKeys: 4,
         }),
         resources: fc.record(

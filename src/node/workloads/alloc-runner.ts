@@ -17,13 +17,13 @@ import { checkFor, HealthTracker, type HealthWatch } from './health-tracker.js';
 import type { Limiter } from './limiter.js';
 import { type Backoff, decideRestart, restartsInWindow } from './restart-policy.js';
 import { VerdictTimers, verdictOf } from './rollout-verdict.js';
-import { taskSpecFor } from './task-spec.js';
+import { type SelfNode, taskSpecFor } from './task-spec.js';
 
 /** What every runner on this node shares. */
 export interface RunnerContext {
   readonly self: string;
-  /** This node's name, which workloads see as MYCEL_NODE. */
-  readonly selfName: string;
+  /** This node's name (MYCEL_NODE), labels, arch and os, which `${node.*}` in args and env fill in. */
+  readonly selfNode: SelfNode;
   readonly drivers: ReadonlyMap<DriverName, Driver>;
   readonly report: (status: AllocStatus) => void;
   readonly persist: (() => Promise<void>) | undefined;
@@ -170,7 +170,7 @@ export class AllocRunner {
       this.settleWithoutCheck();
       this.scheduleHealth();
     } else {
-      await this.locked(() => this.onExit(h.exitCode, `${describeExit(h.exitCode)} while unwatched`));
+      await this.locked(() => this.onExit(h.exitCode, `${describeExit(h.exitCode)} while unwatched`, true));
     }
   }
 
@@ -382,7 +382,7 @@ export class AllocRunner {
       allocId: this.allocId,
       jobVersion: this.jobVersion,
       owner: this.ctx.self,
-      nodeName: this.ctx.selfName,
+      node: this.ctx.selfNode,
     });
     await this.persist();
     if (this.closed) return;
@@ -418,7 +418,7 @@ export class AllocRunner {
   }
 
   /** The workload ended (or could not start): restart, fail or complete. Runs under the lock. */
-  private async onExit(exitCode: number | undefined, reason: string): Promise<void> {
+  private async onExit(exitCode: number | undefined, reason: string, unwatched = false): Promise<void> {
     this.health.stop();
     // The next agent adopts what is left and judges it then.
     if (this.closed) return;
@@ -432,7 +432,7 @@ export class AllocRunner {
     this.restarts = restartsInWindow(policy, this.restarts, now);
     const decision = decideRestart(
       policy,
-      { jobType: this.spec.type, exitCode },
+      { jobType: this.spec.type, exitCode, unwatched },
       this.restarts,
       now,
       this.ctx.backoff,

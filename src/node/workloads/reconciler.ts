@@ -2,6 +2,7 @@
  * The local reconciler's one door (README.md has the flow): the options and their defaults, and the calls
  * workloads.ts, the agent and the simulator make. The work is done by the plan applier and its alloc runners.
  */
+import { arch, platform } from 'node:os';
 import type { JobSpec } from '../../crdt/job-spec.js';
 import type { AllocStatus } from '../../crdt/records.js';
 import type { Logger } from '../../lib/logger.js';
@@ -18,6 +19,8 @@ export interface ReconcilerOptions {
   readonly self: string;
   /** This node's name (its node record's), which workloads see as MYCEL_NODE. */
   readonly selfName: string;
+  /** This node's labels, which `${node.label.<key>}` fills in. */
+  readonly selfLabels?: Readonly<Record<string, string>>;
   readonly drivers: ReadonlyMap<DriverName, Driver>;
   readonly resolveSpec: (job: string, version: number) => JobSpec | undefined;
   /**
@@ -65,7 +68,8 @@ export class Reconciler {
     this.applier = new PlanApplier(
       {
         self: options.self,
-        selfName: options.selfName,
+        // The same arch and os the node record advertises (state-service.ts).
+        selfNode: { name: options.selfName, labels: options.selfLabels ?? {}, arch: arch(), os: platform() },
         drivers: options.drivers,
         report: options.report,
         persist: options.persist,

@@ -26,6 +26,12 @@ export interface Exit {
   readonly jobType: JobType;
   /** Absent when nobody saw the code (the workload ended while the agent was down, or it vanished). */
   readonly exitCode?: number | undefined;
+  /**
+   * It ended while the agent was down (found at adoption: a reboot, a power loss, an agent crash). Restarted
+   * without the backoff delay: the device was down for longer than any delay, and a device that boots must run
+   * its copies again at once (Nomad #24629). The restart still counts in the window, so a crash loop stays bounded.
+   */
+  readonly unwatched?: boolean | undefined;
 }
 
 export type RestartDecision =
@@ -55,7 +61,7 @@ export function decideRestart(
   const recent = restartsInWindow(policy, restarts, now).sort((a, b) => a - b);
   const window = formatDuration(policy.interval);
   if (recent.length < policy.attempts) {
-    const delayMs = backoffDelay(policy, recent.length, backoff);
+    const delayMs = exit.unwatched ? 0 : backoffDelay(policy, recent.length, backoff);
     return {
       action: 'restart',
       at: now + delayMs,

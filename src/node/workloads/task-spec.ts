@@ -4,31 +4,46 @@
  * the name of the node running it (what operators call the device, as Nomad's NOMAD_NODE_NAME) and its peer id
  * (the node's identity in the mesh, as NOMAD_NODE_ID). These names win over the job's env, so a job cannot lie
  * about them. The drivers add their own (exec: MYCEL_ALLOC_DIR, limits, ports); README.md lists them all.
+ * `${...}` names in `args` and `env` values are filled in with this device's values (interpolate.ts).
  */
 import type { JobSpec } from '../../crdt/job-spec.js';
+import { parseAllocId } from '../../scheduler/alloc-id.js';
 import type { TaskSpec } from '../drivers/driver.js';
+import { interpolateTask } from './interpolate.js';
+
+/** What the node running the allocation says of itself: its node record's name, labels, arch and os. */
+export interface SelfNode {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly arch: string;
+  readonly os: string;
+}
 
 export interface TaskIdentity {
   readonly allocId: string;
   readonly jobVersion: number;
   /** Peer id of the node that runs the allocation. */
   readonly owner: string;
-  /** Name of that node (its node record's `name`). */
-  readonly nodeName: string;
+  readonly node: SelfNode;
 }
 
-export function taskSpecFor(spec: JobSpec, { allocId, jobVersion, owner, nodeName }: TaskIdentity): TaskSpec {
+export function taskSpecFor(spec: JobSpec, { allocId, jobVersion, owner, node }: TaskIdentity): TaskSpec {
+  const { args, env } = interpolateTask(spec.args, spec.env, {
+    node: { ...node, id: owner },
+    alloc: { id: allocId, index: parseAllocId(allocId)?.slot ?? 0 },
+    job: { name: spec.name, version: jobVersion },
+  });
   const common = {
     allocId,
     job: spec.name,
     jobVersion,
-    args: [...spec.args],
+    args,
     env: {
-      ...spec.env,
+      ...env,
       MYCEL_ALLOC_ID: allocId,
       MYCEL_JOB: spec.name,
       MYCEL_JOB_VERSION: String(jobVersion),
-      MYCEL_NODE: nodeName,
+      MYCEL_NODE: node.name,
       MYCEL_NODE_ID: owner,
     },
     network: spec.network,

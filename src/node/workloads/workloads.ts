@@ -9,6 +9,7 @@ import { ExecDriver } from '../drivers/exec-driver.js';
 import type { PeerLiveness } from '../placement/placement-input.js';
 import { PlacementService } from '../placement/placement-service.js';
 import type { AgentConfig } from '../setup/config.js';
+import { type BootHold, bootHold, heldPlan } from './boot-hold.js';
 import { Reconciler } from './reconciler.js';
 import { stopAllWorkloads } from './self-fence.js';
 
@@ -52,12 +53,17 @@ export class Workloads {
   readonly reconciler: Reconciler;
   readonly #drivers: Map<DriverName, Driver>;
   readonly #unsubscribe: () => void;
-  readonly #warmTimer: NodeJS.Timeout;
   readonly #log: Logger;
   readonly #now: () => number;
-  readonly #warmUntil: number;
   readonly #lostAfterMs: number;
-  #warm = false;
+  readonly #apply: (plan: Plan) => void;
+  readonly #startedAt: number;
+  #meshHeardAt: number | undefined;
+  readonly #warmTimer: NodeJS.Timeout;
+  /** The hold's timer fired: Node timers may fire a millisecond before the clock says the time is due. */
+  #timerDue = false;
+  #released = false;
+  #halted = false;
   #fencing: Promise<void> | undefined;
 
   private constructor(deps: WorkloadsDeps, drivers: Map<DriverName, Driver>) {
@@ -66,7 +72,7 @@ export class Workloads {
     const { state, now, log } = deps;
     this.#now = now;
     this.#lostAfterMs = deps.config.lostAfterMs;
-    this.#warmUntil = now() + deps.config.lostAfterMs;
+    this.#startedAt = now();
     this.placement = new PlacementService({
       self: deps.self,
       readState: () => ({
@@ -84,6 +90,7 @@ export class Workloads {
     this.reconciler = new Reconciler({
       self: deps.self,
       selfName: deps.config.name,
+      selfLabels: deps.config.labels,
       finishedGc: { maxPerJob: deps.config.gcFinishedPerJob, maxAgeMs: deps.config.gcFinishedMaxAgeMs },
       drivers,
       resolveSpec: (job, version) => {
@@ -97,21 +104,22 @@ export class Workloads {
       ...(deps.tuning?.healthIntervalScale ? { healthIntervalScale: deps.tuning.healthIntervalScale } : {}),
       ...(deps.tuning?.pollMs ? { pollMs: deps.tuning.pollMs } : {}),
     });
-    // Until one lost-period after start the replica may lack statuses peers wrote while this agent was down (a
-    // kill -9 loses what was not flushed), and every peer is only suspect, so this node is the one place left
-    // for slots that look empty. Restart what this node itself recorded; start new copies once warmed up.
-    // The timer alone ends warm-up: a plan is only re-announced when it changes, so the timer's re-apply must
-    // not itself be filtered, and Node timers may fire a millisecond before the wall clock says they are due.
-    const apply = (plan: Plan) =>
+    // Restarts of what this node itself recorded go through at once; other starts wait out the boot hold
+    // (boot-hold.ts). The hold's end re-applies the current plan unfiltered: a plan is only re-announced when it
+    // changes.
+    const apply = (plan: Plan) => {
+      const own = new Set(state.allocations().flatMap((a) => (a.node === deps.self ? [a.allocId] : [])));
       void this.reconciler
-        .apply(this.#warm ? plan : ownStartsOnly(plan, state.allocations(), deps.self))
+        .apply(heldPlan(plan, own, this.#hold()))
         .catch((err: unknown) => log.error({ err }, 'applying the plan failed'));
+    };
+    this.#apply = apply;
     this.#unsubscribe = this.placement.onPlan(apply);
+    // At the lost period the hold ends if the mesh has not ended it, and recorded nodes this agent never heard
+    // turn from suspect to lost (placement-liveness.ts): placement runs again either way.
     this.#warmTimer = setTimeout(() => {
-      this.#warm = true;
-      const plan = this.placement.localPlan();
-      if (plan) apply(plan);
-      // Recorded nodes this agent never heard turn from suspect to lost now (placement-liveness.ts).
+      this.#timerDue = true;
+      this.#releaseIfOver();
       this.placement.schedule();
     }, deps.config.lostAfterMs);
     this.#warmTimer.unref();
@@ -127,14 +135,40 @@ export class Workloads {
     return workloads;
   }
 
-  /** Undefined once warmed up: one lost period after start, new copies (not restarts) start. */
+  /** Undefined once warmed up: once the mesh is heard or one lost period after start, new copies start. */
   warmUp(): WarmUp | undefined {
-    if (this.#warm) return undefined;
+    const hold = this.#hold();
+    if (!hold.holding) return undefined;
     return {
-      until: this.#warmUntil,
-      remainingMs: Math.max(0, this.#warmUntil - this.#now()),
-      reason: `new copies wait one lost period (${formatDuration(this.#lostAfterMs)}) after start, until this agent has heard its peers`,
+      until: hold.until,
+      remainingMs: Math.max(0, hold.until - this.#now()),
+      reason: `new copies wait one lost period (${formatDuration(this.#lostAfterMs)}) after start, or until this agent has heard its peers`,
     };
+  }
+
+  /** A state sync with a peer finished: the replica holds what the mesh knows, so the boot hold ends. */
+  meshHeard(): void {
+    this.#meshHeardAt ??= this.#now();
+    this.#releaseIfOver();
+  }
+
+  #hold(): BootHold {
+    const due = this.#startedAt + this.#lostAfterMs;
+    const now = this.#timerDue ? Math.max(this.#now(), due) : this.#now();
+    return bootHold({
+      startedAt: this.#startedAt,
+      lostAfterMs: this.#lostAfterMs,
+      meshHeardAt: this.#meshHeardAt,
+      now,
+    });
+  }
+
+  /** Ends the hold if it is over: the current plan is applied unfiltered once. */
+  #releaseIfOver(): void {
+    if (this.#released || this.#halted || this.#hold().holding) return;
+    this.#released = true;
+    const plan = this.placement.localPlan();
+    if (plan) this.#apply(plan);
   }
 
   /**
@@ -177,6 +211,7 @@ export class Workloads {
   }
 
   async #halt(): Promise<void> {
+    this.#halted = true;
     this.#unsubscribe();
     clearTimeout(this.#warmTimer);
     this.placement.close();
@@ -206,10 +241,4 @@ async function startDrivers(deps: WorkloadsDeps): Promise<Map<DriverName, Driver
     );
   }
   return drivers;
-}
-
-/** The plan without starts of copies this node has no status of its own for: restarts only. */
-function ownStartsOnly(plan: Plan, allocations: readonly AllocStatus[], self: string): Plan {
-  const own = new Set(allocations.filter((a) => a.node === self).map((a) => a.allocId));
-  return { ...plan, start: plan.start.filter((d) => own.has(d.allocId)) };
 }

@@ -93,6 +93,17 @@ describe('restart policy: decisions', () => {
     expect(backoffDelay(policy({ delay: 9_000 }), 3, backoff)).toBe(9_000);
   });
 
+  it('restarts an exit found at adoption (a reboot) at once, counted, and still gives up past the window', () => {
+    const unwatched = { jobType: 'service', unwatched: true } as const;
+    expect(decideRestart(policy({ delay: 15_000 }), unwatched, [90], 100)).toEqual({
+      action: 'restart',
+      at: 100,
+      delayMs: 0,
+      reason: 'restart 2 of 2 within 1m',
+    });
+    expect(decideRestart(policy(), unwatched, [1, 2], 3)).toMatchObject({ action: 'fail' });
+  });
+
   it('keeps only the restarts that still count', () => {
     expect(restartsInWindow(policy({ interval: 100 }), [0, 50, 100, 150], 200)).toEqual([150]);
   });

@@ -1,10 +1,16 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the ${...} here are job-file interpolations, not JavaScript.
 /** What a job's workload is told about itself: the MYCEL_* identity variables of task-spec.ts. */
 import { describe, expect, it } from 'vitest';
 import { validateJobSpec } from '../../../src/crdt/job-spec.js';
 import { taskSpecFor } from '../../../src/node/workloads/task-spec.js';
 import { shJobSpec } from '../../support/reconciler.js';
 
-const identity = { allocId: 'cam.0.0.00000000', jobVersion: 3, owner: 'peer-x', nodeName: 'gate-1' };
+const identity = {
+  allocId: 'cam.2.0.00000000',
+  jobVersion: 3,
+  owner: 'peer-x',
+  node: { name: 'gate-1', labels: { zone: 'north' }, arch: 'arm64', os: 'linux' },
+};
 
 describe('task spec', () => {
   it('maps a job spec to the driver task, with identity variables the job cannot override', () => {
@@ -21,14 +27,14 @@ describe('task spec', () => {
     if (!result.ok) throw new Error('invalid');
     expect(taskSpecFor(result.spec, identity)).toEqual({
       driver: 'docker',
-      allocId: 'cam.0.0.00000000',
+      allocId: 'cam.2.0.00000000',
       job: 'cam',
       jobVersion: 3,
       image: 'local/busybox:1',
       args: ['-f'],
       env: {
         A: '1',
-        MYCEL_ALLOC_ID: 'cam.0.0.00000000',
+        MYCEL_ALLOC_ID: 'cam.2.0.00000000',
         MYCEL_JOB: 'cam',
         MYCEL_JOB_VERSION: '3',
         MYCEL_NODE: 'gate-1',
@@ -44,5 +50,22 @@ describe('task spec', () => {
     const task = taskSpecFor(shJobSpec({ script: 'true' }), identity);
     expect(task).toMatchObject({ driver: 'exec', command: 'sh', args: ['-c', 'true'] });
     expect(task.env).toMatchObject({ MYCEL_NODE: 'gate-1', MYCEL_NODE_ID: 'peer-x' });
+  });
+
+  it('fills ${...} in args and env values with this device’s values; names stay as written', () => {
+    const result = validateJobSpec({
+      name: 'cam',
+      driver: 'exec',
+      command: 'sh',
+      args: ['-c', 'echo "$$1" $${HOME}', '${node.name}/${alloc.index}'],
+      env: {
+        ZONE: '${node.label.zone}',
+        WHO: '${job.name} v${job.version} on ${node.id} (${node.arch}/${node.os})',
+      },
+    });
+    if (!result.ok) throw new Error(JSON.stringify(result.issues));
+    const task = taskSpecFor(result.spec, identity);
+    expect(task.args).toEqual(['-c', 'echo "$$1" ${HOME}', 'gate-1/2']);
+    expect(task.env).toMatchObject({ ZONE: 'north', WHO: 'cam v3 on peer-x (arm64/linux)' });
   });
 });

@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import { afterEach, expect, test } from 'vitest';
+import { afterEach, expect, test, vi } from 'vitest';
 import { SimDriver } from '../../../sim/driver/sim-driver.js';
 import { SimRuntime } from '../../../sim/driver/sim-runtime.js';
 import type { JsonValue } from '../../../src/crdt/canonical-json.js';
@@ -19,8 +19,7 @@ afterEach(async () => {
  * starts them. The agent's clock is frozen here: warm-up must end on its timer, not on a clock reading, because
  * a plan is only announced when it changes and Node timers may fire a millisecond before Date.now() is due.
  */
-test('a new copy waits out the warm-up, then starts without any further change to the plan', async () => {
-  const LOST_AFTER_MS = 1_500;
+async function freshAgent(LOST_AFTER_MS: number) {
   const frozen = 1_000_000;
   const dir = await tempDir();
   cleanups.push(dir.cleanup);
@@ -48,8 +47,32 @@ test('a new copy waits out the warm-up, then starts without any further change t
   });
   cleanups.push(() => workloads.stop());
 
+  return { workloads, runtime, state };
+}
+
+test('a new copy waits out the warm-up, then starts without any further change to the plan', async () => {
+  const { workloads, runtime, state } = await freshAgent(1_500);
   await waitFor('the first plan', () => (workloads.placement.localPlan()?.start.length ?? 0) === 1);
   expect(runtime.list('a')).toEqual([]);
   await waitFor('the copy to start once warmed up', () => runtime.list('a').length === 1, 10_000);
   expect(state.allocations()).toMatchObject([{ node: 'a', job: 'web', state: 'running' }]);
+});
+
+test('a new copy starts as soon as the agent has heard the mesh, long before its lost period', async () => {
+  const { workloads, runtime } = await freshAgent(600_000);
+  await waitFor('the first plan', () => (workloads.placement.localPlan()?.start.length ?? 0) === 1);
+  await new Promise((r) => setTimeout(r, 200));
+  expect(runtime.list('a')).toEqual([]);
+  expect(workloads.warmUp()).toBeDefined();
+  workloads.meshHeard();
+  expect(workloads.warmUp()).toBeUndefined();
+  await waitFor('the copy to start once the mesh is heard', () => runtime.list('a').length === 1, 5_000);
+});
+
+test('a hold the mesh ended early still re-runs placement at the lost period, when unheard nodes turn lost', async () => {
+  const { workloads } = await freshAgent(800);
+  workloads.meshHeard();
+  await waitFor('the first plan', () => workloads.placement.localPlan() !== undefined);
+  const schedule = vi.spyOn(workloads.placement, 'schedule');
+  await waitFor('placement to run again at the lost period', () => schedule.mock.calls.length > 0, 5_000);
 });

@@ -1,0 +1,57 @@
+/**
+ * Fills a job's `${...}` names in with what this device knows when it starts a copy (the grammar, checked at
+ * submit, is src/crdt/interpolation.ts). Pure. Each value becomes part of one argv element or one env value,
+ * never a shell word: no value can add an argument, a variable or a command. A label the device does not have is
+ * the empty string (a constraint on `label.<key>` places the job only where it is set).
+ */
+import { parseTemplate } from '../../crdt/interpolation.js';
+
+export interface DeviceValues {
+  readonly node: {
+    readonly name: string;
+    readonly id: string;
+    readonly arch: string;
+    readonly os: string;
+    readonly labels: Readonly<Record<string, string>>;
+  };
+  readonly alloc: { readonly id: string; readonly index: number };
+  readonly job: { readonly name: string; readonly version: number };
+}
+
+export function interpolate(value: string, values: DeviceValues): string {
+  // The spec was validated at submit; a template that no longer parses (an older agent's rules) stays as written.
+  const template = parseTemplate(value);
+  if (!template.ok) return value;
+  const named: Readonly<Record<string, string>> = {
+    'node.name': values.node.name,
+    'node.id': values.node.id,
+    'node.arch': values.node.arch,
+    'node.os': values.node.os,
+    'alloc.id': values.alloc.id,
+    'alloc.index': String(values.alloc.index),
+    'job.name': values.job.name,
+    'job.version': String(values.job.version),
+  };
+  return template.parts
+    .map((p) =>
+      'text' in p
+        ? p.text
+        : 'label' in p
+          ? ((Object.hasOwn(values.node.labels, p.label) ? values.node.labels[p.label] : '') ?? '')
+          : (named[p.name] ?? ''),
+    )
+    .join('')
+    .replaceAll('\0', '');
+}
+
+/** `args` and `env` with every value filled in; names of variables are never touched. */
+export function interpolateTask(
+  args: readonly string[],
+  env: Readonly<Record<string, string>>,
+  values: DeviceValues,
+): { args: string[]; env: Record<string, string> } {
+  return {
+    args: args.map((a) => interpolate(a, values)),
+    env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, interpolate(v, values)])),
+  };
+}

@@ -28,6 +28,7 @@ async function complete(line: string): Promise<string[]> {
     `COMP_CWORD=${words.length - 1}`,
     `cd ${JSON.stringify(dir)}`,
     '_meshctl_complete',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash, not JavaScript, expands it
     'printf "%s\\n" "${COMPREPLY[@]}"',
   ].join('\n');
   const { stdout } = await run('bash', ['-c', program]);

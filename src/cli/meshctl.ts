@@ -57,7 +57,7 @@ export function buildProgram(): Command {
       const { client, format } = globals(cmd);
       const s = await client.get<AgentStatus>('/v1/status');
       print(
-        renderRecord(
+        await renderRecord(
           [
             ['Peer ID', s.peerId],
             ['Name', s.name],
@@ -97,7 +97,7 @@ export function buildProgram(): Command {
       const peers = (await client.get<PeerInfo[]>('/v1/peers')).sort((a, b) => a.name.localeCompare(b.name));
       const now = Date.now();
       print(
-        render(
+        await render(
           peers,
           [
             { header: 'NAME', value: (p) => p.name },

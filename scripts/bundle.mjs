@@ -64,15 +64,15 @@ for (const file of outputFiles)
     writeFileSync(tmp, file.contents, { mode: executable(file.contents) ? 0o755 : 0o644 }),
   );
 // Chunks of earlier builds would ship in the package: only this build's stay.
-const current = new Set(outputFiles.map((f) => basename(f.path)));
+const current = new Set(outputFiles.filter((f) => f.path.includes('/chunks/')).map((f) => basename(f.path)));
 for (const name of readdirSync(CHUNKS)) {
   if (!current.has(name) && !name.endsWith('.tmp')) rmSync(`${CHUNKS}/${name}`, { force: true });
 }
 
-// Automerge's slim entry takes its WebAssembly as bytes; the agent reads this file beside itself.
+// Automerge's slim entry takes its WebAssembly as bytes; the agent's chunk reads this file from the folder above.
 replace('dist/automerge.wasm', (tmp) =>
   copyFileSync(require.resolve('@automerge/automerge/automerge.wasm'), tmp),
 );
 console.log(
-  `bundled dist/meshd.mjs, dist/meshctl.mjs, ${CHUNKS}/ (${current.size - 2} files), dist/automerge.wasm`,
+  `bundled dist/meshd.mjs, dist/meshctl.mjs, ${CHUNKS}/ (${current.size} files), dist/automerge.wasm`,
 );

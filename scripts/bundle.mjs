@@ -1,10 +1,22 @@
-// One file per entry point: a device loads one module instead of hundreds, which saves tens of MB of RSS.
-import { copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+// One entry file per command plus a few shared chunks, not hundreds of modules: tens of MB less RSS on a device.
+// Split so that each command parses only what it runs: `meshctl --version` skips libp2p, the YAML parser and
+// Automerge, `meshd --version` skips the agent (issue 22: a 2.4 MB bundle parsed on every call took 0.13 s).
+import {
+  copyFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
+import { basename } from 'node:path';
 import { build } from 'esbuild';
 
 const require = createRequire(import.meta.url);
-mkdirSync('dist', { recursive: true });
+const CHUNKS = 'dist/chunks';
+mkdirSync(CHUNKS, { recursive: true });
 
 const banner = [
   "import { createRequire as __mycelCreateRequire } from 'node:module';",
@@ -30,6 +42,9 @@ const { outputFiles } = await build({
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
   bundle: true,
+  splitting: true,
+  // Named by content: bundlers running at once write the same bytes to the same names.
+  chunkNames: 'chunks/[name]-[hash]',
   platform: 'node',
   format: 'esm',
   // Node 20 still runs on devices: syntax is lowered to it here, missing built-ins come from the banner.
@@ -48,9 +63,16 @@ for (const file of outputFiles)
   replace(file.path, (tmp) =>
     writeFileSync(tmp, file.contents, { mode: executable(file.contents) ? 0o755 : 0o644 }),
   );
+// Chunks of earlier builds would ship in the package: only this build's stay.
+const current = new Set(outputFiles.filter((f) => f.path.includes('/chunks/')).map((f) => basename(f.path)));
+for (const name of readdirSync(CHUNKS)) {
+  if (!current.has(name) && !name.endsWith('.tmp')) rmSync(`${CHUNKS}/${name}`, { force: true });
+}
 
-// Automerge's slim entry takes its WebAssembly as bytes; the agent reads this file beside itself.
+// Automerge's slim entry takes its WebAssembly as bytes; the agent's chunk reads this file from the folder above.
 replace('dist/automerge.wasm', (tmp) =>
   copyFileSync(require.resolve('@automerge/automerge/automerge.wasm'), tmp),
 );
-console.log('bundled dist/meshd.mjs, dist/meshctl.mjs, dist/automerge.wasm');
+console.log(
+  `bundled dist/meshd.mjs, dist/meshctl.mjs, ${CHUNKS}/ (${current.size} files), dist/automerge.wasm`,
+);

@@ -32,8 +32,14 @@ const IMPURE_PACKAGE =
   /^(node:(fs|net|http|https|child_process|os|dgram|worker_threads|timers)|dockerode|libp2p$|@libp2p\/(tcp|pnet)|pino|prom-client)/;
 
 /** The meshctl side of cli reaches the agent only through the API's public types. */
-export const CLI_DOOR = ['node/api/types.ts', 'node/api/client.ts'];
-const DAEMON = new Set(['cli/meshd.ts', 'cli/clean-stop.ts']);
+export const CLI_DOOR = ['node/api/types.ts', 'node/api/client.ts', 'node/api/client-keys.ts'];
+const DAEMON = new Set([
+  'cli/meshd.ts',
+  'cli/meshd-run.ts',
+  'cli/clean-stop.ts',
+  'cli/install-service.ts',
+  'cli/service-unit.ts',
+]);
 
 /** `src/node/state/x.ts` → `node/state`; `src/node/agent.ts` → `node/agent`; `src/cli/meshd.ts` → `cli/daemon`. */
 export function wingOf(path) {

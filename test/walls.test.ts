@@ -54,7 +54,7 @@ describe('the walls between wings', () => {
       'node/agent.ts': '',
     });
     expect(problems).toEqual([
-      'cli/commands/job.ts: meshctl imports node/api/routes/state-routes.ts; the CLI reaches the agent only through node/api/types.ts, node/api/client.ts',
+      'cli/commands/job.ts: meshctl imports node/api/routes/state-routes.ts; the CLI reaches the agent only through node/api/types.ts, node/api/client.ts, node/api/client-keys.ts',
     ]);
   });
 

@@ -1,5 +1,6 @@
 import { BodyLimitError, readBoundedBody } from '../lib/bounded-body.js';
 import { parseJson } from '../lib/json-text.js';
+import { type HttpAnswer, httpCall } from './http-call.js';
 
 /** Far above any answer of a 10,000-device mesh; below what would hurt meshctl's memory. */
 const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
@@ -54,7 +55,7 @@ export function apiClient(
     throw new CliError(`--api "${base}" is not a URL; expected something like http://127.0.0.1:7411`, 2);
   }
   // What answers on the API's address may not be the agent: its body gets a bound like any other.
-  const read = async (res: Response): Promise<string> => {
+  const read = async (res: HttpAnswer): Promise<string> => {
     try {
       const bytes = await readBoundedBody(res, {
         maxBytes: MAX_ANSWER_BYTES,
@@ -73,14 +74,14 @@ export function apiClient(
     path: string,
     body?: unknown,
     signal: AbortSignal = AbortSignal.timeout(timeoutMs),
-  ): Promise<Response> => {
-    let res: Response;
+  ): Promise<HttpAnswer> => {
+    let res: HttpAnswer;
     tokenOnce ??= token();
     const bearer = await tokenOnce;
     const headers: Record<string, string> = bearer ? { authorization: `Bearer ${bearer}` } : {};
     if (body !== undefined) headers['content-type'] = 'application/json';
     try {
-      res = await fetch(new URL(path, root), {
+      res = await httpCall(new URL(path, root), {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -103,15 +104,15 @@ export function apiClient(
     }
     return res;
   };
-  const json = async (res: Response): Promise<unknown> => parseJson(await read(res));
+  const json = async (res: HttpAnswer): Promise<unknown> => parseJson(await read(res));
   /** A change's answer lost on the way (the body cut short) leaves its outcome as unknown as no answer. */
-  const answerOf = async (res: Response): Promise<unknown> => {
+  const answerOf = async (res: HttpAnswer): Promise<unknown> => {
     let text: string;
     try {
       text = await read(res);
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
-      throw outcomeUnknown(root, cause);
+      const e = err as { cause?: { code?: string }; code?: string; name: string };
+      throw outcomeUnknown(root, e.cause?.code ?? e.code ?? e.name);
     }
     try {
       return parseJson(text);

@@ -1,5 +1,5 @@
 import type { DialError } from '../node/api/types.js';
-import { ago, render } from './output.js';
+import { ago, table } from './output.js';
 
 /**
  * The dials that keep failing, under `meshctl status`: a device that sits alone says why (an unreachable join
@@ -7,7 +7,7 @@ import { ago, render } from './output.js';
  */
 export function renderDialErrors(errors: readonly DialError[] | undefined, now: number): string {
   if (!errors || errors.length === 0) return '';
-  const table = render(
+  const lines = table(
     [...errors],
     [
       { header: 'TARGET', value: (e) => e.target },
@@ -15,7 +15,6 @@ export function renderDialErrors(errors: readonly DialError[] | undefined, now: 
       { header: 'LAST', value: (e) => ago(e.lastAt, now) },
       { header: 'WHY', value: (e) => `${e.hint}: ${e.error}` },
     ],
-    'table',
   );
-  return `\nLast dial errors\n${table}`;
+  return `\nLast dial errors\n${lines}`;
 }

@@ -1,18 +1,11 @@
 #!/usr/bin/env -S node --max-semi-space-size=1 --optimize-for-size --single-threaded --v8-pool-size=0
-import { readFile } from 'node:fs/promises';
+// The entry parses flags only: the agent (libp2p, Automerge, pino, zod) loads once there is an agent to start,
+// so `meshd --version`, `--help` and `install-service` answer without it.
 import { Command, Option } from 'commander';
-import { createLogger, LOG_LEVELS } from '../lib/logger.js';
+import { LOG_LEVELS } from '../lib/log-levels.js';
 import { StartupError } from '../lib/startup-error.js';
-import { Agent } from '../node/agent.js';
-import { loadOrCreateApiToken } from '../node/api/api-token.js';
-import { ControlApi } from '../node/api/control-api.js';
-import { serveControlProtocol } from '../node/api/control-protocol.js';
-import { ConfigError, DRIVERS, parseLabels, resolveConfig } from '../node/setup/config.js';
-import { prepareDataDir } from '../node/setup/data-dir.js';
-import { lockDataDir } from '../node/setup/data-dir-lock.js';
-import { joinTokenFromFlags } from '../node/setup/join-token-source.js';
+import { ConfigError, DRIVERS } from '../node/setup/flag-values.js';
 import { VERSION } from '../version.js';
-import { leaveAndStop } from './clean-stop.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const int = (value: string) => {
@@ -24,6 +17,8 @@ const int = (value: string) => {
 const program = new Command('meshd')
   .description('The Mycel agent: joins the mesh, replicates its state, runs this device’s share of the work.')
   .version(VERSION)
+  // install-service has flags of its own with the same names (--join, --data-dir): agent flags go before it.
+  .enablePositionalOptions()
   .option('--config <file>', 'YAML file of settings (flag > MESH_* env > file > default)')
   .option('--data-dir <dir>', 'where identity, state and logs live (default ./mesh-data)')
   .option(
@@ -55,101 +50,29 @@ const program = new Command('meshd')
   )
   .option('--registry-cache-mb <mb>', 'size cap of the image layer store (default 4096)', int)
   .option('--gc-finished-per-job <n>', 'finished copies whose logs a job keeps here (default 10)', int)
-  .option('--gc-finished-max-age-ms <ms>', 'how long a finished copy keeps its logs (default 86400000)', int);
-
-async function main(): Promise<void> {
-  program.parse();
-  const o = program.opts();
-  const file = o.config ? { name: o.config as string, content: await readConfigFile(o.config) } : undefined;
-  const joinToken = await joinTokenFromFlags({ token: o.joinToken, file: o.joinTokenFile });
-  const config = resolveConfig({
-    flags: {
-      dataDir: o.dataDir,
-      listen: o.listen,
-      join: o.join,
-      api: o.api,
-      allowRemoteApi: o.allowRemoteApi,
-      name: o.name,
-      labels: o.label ? parseLabels(o.label, '--label') : undefined,
-      logLevel: o.logLevel,
-      driver: o.driver,
-      dockerSocket: o.dockerSocket,
-      heartbeatIntervalMs: o.heartbeatIntervalMs,
-      suspectAfterMs: o.suspectAfterMs,
-      lostAfterMs: o.lostAfterMs,
-      targetPeers: o.targetPeers,
-      maxConnections: o.maxConnections,
-      joinToken: joinToken.token,
-      registryListen: o.registryListen,
-      registryCacheMb: o.registryCacheMb,
-      gcFinishedPerJob: o.gcFinishedPerJob,
-      gcFinishedMaxAgeMs: o.gcFinishedMaxAgeMs,
-    },
-    env: process.env,
-    file,
+  .option('--gc-finished-max-age-ms <ms>', 'how long a finished copy keeps its logs (default 86400000)', int)
+  .action(async (opts) => {
+    const { runAgent } = await import('./meshd-run.js');
+    await runAgent(opts);
   });
-  const log = createLogger(config.logLevel, { node: config.name });
-  // The join token holds the mesh key: never in a log.
-  log.debug({ config: { ...config, joinToken: config.joinToken && '<redacted>' } }, 'configuration resolved');
-  await prepareDataDir(config.dataDir);
-  // Before the identity, the state or a port: a second agent on this dir must touch nothing. Held until exit.
-  lockDataDir(config.dataDir);
-  if (joinToken.warning) log.warn(joinToken.warning);
-  const token = await loadOrCreateApiToken(config.dataDir, (message) => log.warn(message));
-  const agent = await Agent.start(config, { log });
-  const api = new ControlApi(agent.routes(), log, { token, sessions: agent.browserSessions });
-  try {
-    // A closed mesh serves remote meshctl over libp2p: reaching this agent already took the mesh key.
-    if (agent.mesh) await serveControlProtocol(agent.host, api, log);
-    const bound = await api.listen(config.api, config.allowRemoteApi);
-    log.info({ api: `http://${bound.host}:${bound.port}` }, 'control API listening');
-  } catch (err) {
-    await agent.stop();
-    throw err;
-  }
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    const deadline = setTimeout(() => {
-      log.error('shutdown took over 10 s; exiting anyway');
-      process.exit(1);
-    }, 10_000);
-    let code = 0;
-    try {
-      await api.close();
-      await leaveAndStop(agent);
-    } catch (err) {
-      log.error({ err: String(err) }, 'shutdown failed part-way');
-      code = 1;
-    }
-    clearTimeout(deadline);
-    log.flush();
-    process.exit(code);
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-}
+program
+  .command('install-service')
+  .description('write a systemd unit that runs this meshd at boot, and print the systemctl commands')
+  .option('--unit <file>', 'where to write the unit', '/etc/systemd/system/meshd.service')
+  .option('--join <multiaddr>', 'address of a mesh member to join through, repeatable', collect)
+  .option('--join-token-file <file>', 'the join token, handed to the agent by systemd (LoadCredential)')
+  .option('--data-dir <dir>', 'data dir under /var/lib (StateDirectory)', '/var/lib/mycel')
+  .option('--memory-max <size>', 'memory ceiling of the agent and its exec copies (MemoryMax)', '256M')
+  .option('--driver <driver>', 'workload drivers to offer', 'auto')
+  .option('--print', 'print the unit to stdout instead of writing it')
+  .option('--force', 'overwrite an existing unit file')
+  .action(async (opts) => {
+    const { installService } = await import('./install-service.js');
+    await installService(opts, process.argv[1] ?? 'meshd');
+  });
 
-async function readConfigFile(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`cannot read --config ${path}: ${(err as Error).message}`);
-  }
-  try {
-    // Only agents started with --config pay for the YAML parser.
-    const { parse } = await import('yaml');
-    return parse(text);
-  } catch (err) {
-    throw new ConfigError(`${path}: not valid YAML: ${(err as Error).message}`);
-  }
-}
-
-main().catch((err: unknown) => {
+program.parseAsync().catch((err: unknown) => {
   const message =
     err instanceof ConfigError
       ? err.message

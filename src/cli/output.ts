@@ -1,5 +1,3 @@
-import { stringify as toYaml } from 'yaml';
-
 export type OutputFormat = 'table' | 'json' | 'yaml';
 
 export interface Column<T> {
@@ -7,15 +5,23 @@ export interface Column<T> {
   value(row: T): string;
 }
 
-/** Aligned columns for people (kubectl-style), the raw objects for machines. */
-export function render<T>(
+/**
+ * Aligned columns for people (kubectl-style), the raw objects for machines. Async because the YAML printer loads
+ * only when asked for: every other call of meshctl starts without it.
+ */
+export async function render<T>(
   rows: T[],
   columns: Column<T>[],
   format: OutputFormat,
   raw: unknown = rows,
-): string {
+): Promise<string> {
   if (format === 'json') return `${JSON.stringify(raw, null, 2)}\n`;
-  if (format === 'yaml') return toYaml(raw);
+  if (format === 'yaml') return (await import('../lib/yaml-text.js')).stringify(raw);
+  return table(rows, columns);
+}
+
+/** Aligned columns, for sections of a table view. */
+export function table<T>(rows: T[], columns: Column<T>[]): string {
   const cells = [columns.map((c) => c.header), ...rows.map((row) => columns.map((c) => c.value(row)))];
   const widths = columns.map((_, i) => Math.max(...cells.map((line) => (line[i] ?? '').length)));
   return cells
@@ -30,8 +36,17 @@ export function render<T>(
 }
 
 /** key: value lines for one object. */
-export function renderRecord(pairs: [string, string][], format: OutputFormat, raw: unknown): string {
+export async function renderRecord(
+  pairs: [string, string][],
+  format: OutputFormat,
+  raw: unknown,
+): Promise<string> {
   if (format !== 'table') return render([], [], format, raw);
+  return recordTable(pairs);
+}
+
+/** key: value lines, for sections of a table view. */
+export function recordTable(pairs: [string, string][]): string {
   const width = Math.max(...pairs.map(([k]) => k.length)) + 1;
   return pairs
     .map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}`)

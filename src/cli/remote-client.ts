@@ -13,7 +13,7 @@ import {
   decodeJoinToken,
   MAX_FRAME_BYTES,
   pnetKey,
-} from '../node/api/client.js';
+} from '../node/api/client-keys.js';
 import { type ApiClient, CliError } from './api-client.js';
 
 /**

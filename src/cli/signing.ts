@@ -5,7 +5,7 @@ import { signJobEvent } from '../crdt/job-auth.js';
 import { type JobEvent, parseJobEvent } from '../crdt/job-log.js';
 import { signValue } from '../crdt/signature.js';
 import { signedTrustChange, TRUST_DOMAIN, type TrustChange } from '../crdt/trust.js';
-import { loadOperatorKey, type OperatorKey } from '../node/api/client.js';
+import { loadOperatorKey, type OperatorKey } from '../node/api/client-keys.js';
 import type { PlannedJobEvent } from '../node/api/types.js';
 import { type ApiClient, CliError } from './api-client.js';
 

@@ -17,6 +17,12 @@ export interface BodyLimits {
   readonly what: string;
 }
 
+/** What is read of an answer: a fetch Response, or meshctl's lighter node:http answer (src/cli/http-call.ts). */
+export interface BodySource {
+  readonly headers: { get(name: string): string | null };
+  readonly body: ReadableStream<Uint8Array> | null;
+}
+
 export class BodyLimitError extends Error {
   override readonly name = 'BodyLimitError';
   /** Bytes read before the read was cut off. */
@@ -33,7 +39,7 @@ export class BodyLimitError extends Error {
  * caller without bound.
  */
 export async function readBoundedBody(
-  res: Response,
+  res: BodySource,
   limits: BodyLimits & { readonly totalMs: number },
 ): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
@@ -45,7 +51,7 @@ export async function readBoundedBody(
  * A fetch response's body chunk by chunk, within `limits`. Past a limit, or when the consumer stops early, the
  * body stream is cancelled, which aborts the request and closes its connection.
  */
-export async function* streamBoundedBody(res: Response, limits: BodyLimits): AsyncGenerator<Uint8Array> {
+export async function* streamBoundedBody(res: BodySource, limits: BodyLimits): AsyncGenerator<Uint8Array> {
   const announced = res.headers.get('content-length');
   if (announced !== null && Number(announced) > limits.maxBytes) {
     await res.body?.cancel().catch(() => {});

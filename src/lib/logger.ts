@@ -1,9 +1,7 @@
 import { type Logger, pino } from 'pino';
+import type { LogLevel } from './log-levels.js';
 
 export type { Logger };
-
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
  * JSON lines on stderr. Written from the main thread through sonic-boom: pino's transports would start a worker

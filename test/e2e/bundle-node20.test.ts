@@ -79,6 +79,8 @@ test('dist/meshd.mjs and dist/meshctl.mjs run on the system Node: start, status,
     return stdout;
   };
   expect(await ctl('status')).toMatch(/Peers:\s+0 alive/);
+  // YAML output loads the YAML printer from its own chunk (issue 22): a CommonJS package there lost its exports.
+  expect(await ctl('-o', 'yaml', 'status')).toMatch(/^peerId: 12D3Koo/m);
 
   const job = join(tmp.path, 'hello.yaml');
   await writeFile(

@@ -35,7 +35,7 @@ export function registerAllocCommands(program: Command): void {
       const query = opts.job === undefined ? '' : `?job=${encodeURIComponent(opts.job)}`;
       const rows = await client.get<AllocListRow[]>(`/v1/allocs${query}`);
       process.stdout.write(
-        render(
+        await render(
           rows,
           [
             { header: 'ALLOC ID', value: (r) => r.allocId },
@@ -60,13 +60,13 @@ export function registerAllocCommands(program: Command): void {
       const { client, format: output } = globals(cmd);
       const detail = await client.get<AllocDetail>(`/v1/allocs/${encodeURIComponent(id)}`);
       if (output !== 'table') {
-        process.stdout.write(render([], [], output, detail));
+        process.stdout.write(await render([], [], output, detail));
         return;
       }
       const now = Date.now();
       const s = detail.status;
       const desired = detail.desired ? desiredText(detail.desired) : '-';
-      const head = renderRecord(
+      const head = await renderRecord(
         [
           ['Alloc ID', detail.allocId],
           ['Job', s ? `${s.job} v${s.jobVersion}` : (detail.desired?.job ?? '-')],
@@ -95,7 +95,7 @@ export function registerAllocCommands(program: Command): void {
           ? `${detail.eventsError ?? 'Events are kept by the node that runs it, and no node runs it'}\n`
           : detail.events.length === 0
             ? 'No events yet.\n'
-            : render(
+            : await render(
                 [...detail.events].reverse(),
                 [
                   { header: 'WHEN', value: (e) => ago(e.at, now) },

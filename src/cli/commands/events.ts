@@ -4,7 +4,7 @@ import { LineSplitter } from '../../node/api/client.js';
 import type { EventRecord, MeshEvent } from '../../node/api/types.js';
 import { CliError } from '../api-client.js';
 import { globals } from '../globals.js';
-import { render } from '../output.js';
+import { table as columns } from '../output.js';
 
 interface EventsOptions {
   follow?: boolean;
@@ -52,17 +52,13 @@ export function registerEventsCommand(program: Command): void {
 }
 
 function table(events: MeshEvent[]): string {
-  return render(
-    events,
-    [
-      { header: 'TIME', value: (e) => time(e.at) },
-      { header: 'EVENT', value: (e) => e.kind },
-      { header: 'SUBJECT', value: subject },
-      { header: 'DEVICE', value: (e) => e.nodeName ?? '-' },
-      { header: 'REASON', value: (e) => e.reason ?? '' },
-    ],
-    'table',
-  );
+  return columns(events, [
+    { header: 'TIME', value: (e) => time(e.at) },
+    { header: 'EVENT', value: (e) => e.kind },
+    { header: 'SUBJECT', value: subject },
+    { header: 'DEVICE', value: (e) => e.nodeName ?? '-' },
+    { header: 'REASON', value: (e) => e.reason ?? '' },
+  ]);
 }
 
 function eventLine(e: MeshEvent): string {

@@ -25,7 +25,7 @@ export function registerImageCommands(program: Command): void {
       }
       const result = await client.post<{ ref: string }>('/v1/images/prepull', { ref, labels });
       process.stdout.write(
-        format === 'table' ? `pre-pull of ${result.ref} requested\n` : render([], [], format, result),
+        format === 'table' ? `pre-pull of ${result.ref} requested\n` : await render([], [], format, result),
       );
     });
 
@@ -41,7 +41,7 @@ export function registerImageCommands(program: Command): void {
           : n.images.map((i) => ({ node: n.name, peerId: n.peerId, ...i })),
       );
       process.stdout.write(
-        render(
+        await render(
           rows,
           [
             { header: 'NODE', value: (r) => r.node },

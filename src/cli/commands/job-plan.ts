@@ -22,7 +22,8 @@ export function registerJobPlan(job: Command): void {
       const source = await readJobFile(file);
       const answer = await client.post<JobPlanAnswer>('/v1/job-plans', { source, fileName: basename(file) });
       const placement = summarize(answer.placement);
-      if (format !== 'table') process.stdout.write(render([], [], format, { ...answer, summary: placement }));
+      if (format !== 'table')
+        process.stdout.write(await render([], [], format, { ...answer, summary: placement }));
       else
         process.stdout.write(
           `${headLine(answer)}${changeLines(answer)}${placementLines(answer.name, placement)}`,

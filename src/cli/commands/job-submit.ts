@@ -28,7 +28,7 @@ export async function submitJobSource(cmd: Command, source: string, fileName: st
         : await client.post<SubmitAnswer>('/v1/jobs', { source, fileName }),
   );
   const placement = await placementOfVersion(client, answer.name, answer.version);
-  if (format !== 'table') process.stdout.write(render([], [], format, { ...answer, placement }));
+  if (format !== 'table') process.stdout.write(await render([], [], format, { ...answer, placement }));
   else {
     const how = {
       created: 'submitted',

@@ -9,7 +9,7 @@ import type {
 } from '../../node/api/types.js';
 import type { ApiClient } from '../api-client.js';
 import { globals } from '../globals.js';
-import { ago, render, renderRecord, shortId } from '../output.js';
+import { ago, recordTable, render, renderRecord, shortId, table } from '../output.js';
 import { readJobFile } from './job-file-read.js';
 import { registerJobPlan } from './job-plan.js';
 import { registerJobScaleRevert } from './job-scale-revert.js';
@@ -41,7 +41,7 @@ export function registerJobCommands(program: Command): void {
       const jobs = await client.get<JobSummary[]>('/v1/jobs');
       const now = Date.now();
       process.stdout.write(
-        render(
+        await render(
           jobs,
           [
             { header: 'NAME', value: (j) => j.name },
@@ -68,7 +68,7 @@ export function registerJobCommands(program: Command): void {
       const { client, format } = globals(cmd);
       const detail = await client.get<JobDetail | RejectedJobDetail>(jobPath(name));
       if (detail.status === 'rejected') {
-        if (format !== 'table') process.stdout.write(render([], [], format, detail));
+        if (format !== 'table') process.stdout.write(await render([], [], format, detail));
         else process.stdout.write(rejectedSection(detail));
         return;
       }
@@ -76,11 +76,11 @@ export function registerJobCommands(program: Command): void {
         .get<JobPlacement>(`/v1/placement/${encodeURIComponent(name)}`)
         .catch(() => undefined);
       if (format !== 'table') {
-        process.stdout.write(render([], [], format, { ...detail, placement }));
+        process.stdout.write(await render([], [], format, { ...detail, placement }));
         return;
       }
       const now = Date.now();
-      const head = renderRecord(
+      const head = await renderRecord(
         [
           ['Name', detail.name],
           ['Status', detail.reason === undefined ? detail.status : `${detail.status}: ${detail.reason}`],
@@ -103,7 +103,7 @@ export function registerJobCommands(program: Command): void {
       const allocations =
         detail.allocations.length === 0
           ? 'No allocations reported yet.\n'
-          : render(
+          : await render(
               detail.allocations,
               [
                 { header: 'ALLOC', value: (a) => a.allocId },
@@ -139,7 +139,7 @@ export function registerJobCommands(program: Command): void {
             : await client.post<{ name: string; outcome: string }>(`${jobPath(name)}/stop`, { purge }),
       );
       if (format !== 'table') {
-        process.stdout.write(render([], [], format, answer));
+        process.stdout.write(await render([], [], format, answer));
         return;
       }
       const done = purge ? 'purged' : 'stopped';
@@ -156,7 +156,7 @@ export function registerJobCommands(program: Command): void {
       const history = await client.get<JobHistoryEntry[]>(`${jobPath(name)}/history`);
       const now = Date.now();
       process.stdout.write(
-        render(
+        await render(
           history,
           [
             { header: 'VERSION', value: (v) => `${v.version}${v.current ? ' (current)' : ''}` },
@@ -183,15 +183,11 @@ async function signedStop(
 }
 
 function rejectedSection(detail: RejectedJobDetail): string {
-  return renderRecord(
-    [
-      ['Name', detail.name],
-      ['Status', `rejected: ${detail.rejected.reason}`],
-      ['Written', `${ago(detail.rejected.at, Date.now())} by ${shortId(detail.rejected.by)}`],
-    ],
-    'table',
-    detail,
-  );
+  return recordTable([
+    ['Name', detail.name],
+    ['Status', `rejected: ${detail.rejected.reason}`],
+    ['Written', `${ago(detail.rejected.at, Date.now())} by ${shortId(detail.rejected.by)}`],
+  ]);
 }
 
 function copiesLine(c: JobDetail['copies']): string {
@@ -239,7 +235,7 @@ function placementSection(placement: JobPlacement | undefined): string {
   const copies =
     placement.allocs.length === 0
       ? 'no copies placed\n'
-      : render(
+      : table(
           [...placement.allocs],
           [
             { header: 'ALLOC', value: (a) => a.allocId },
@@ -250,7 +246,6 @@ function placementSection(placement: JobPlacement | undefined): string {
               value: (a) => (a.notReplaced ? `${a.status} (not replaced: ${a.notReplaced})` : a.status),
             },
           ],
-          'table',
         );
   const stops = placement.stops.map((s) => `stop ${s.allocId} on ${s.nodeName}: ${s.reason}\n`).join('');
   const unplaced = placement.unplaced

@@ -11,7 +11,7 @@ import {
   parsePnetKey,
   pnetKey,
   writeOperatorKey,
-} from '../../node/api/client.js';
+} from '../../node/api/client-keys.js';
 import type { AgentStatus, TrustInfo } from '../../node/api/types.js';
 import { type ApiClient, CliError } from '../api-client.js';
 import type { OutputFormat } from '../output.js';
@@ -77,7 +77,7 @@ export async function listTrust(client: ApiClient, format: OutputFormat): Promis
     ...(trust.drained ?? []).map((id) => ({ kind: 'drained node', id })),
   ];
   process.stdout.write(
-    render(
+    await render(
       rows,
       [
         { header: 'KIND', value: (r) => r.kind },

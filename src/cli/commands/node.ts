@@ -22,7 +22,7 @@ export function registerNodeCommands(program: Command): void {
       const { client, format } = globals(cmd);
       const nodes = (await client.get<NodeInfo[]>('/v1/nodes')).sort((a, b) => a.name.localeCompare(b.name));
       process.stdout.write(
-        render(
+        await render(
           nodes,
           [
             { header: 'NAME', value: (n) => (n.self ? `${n.name} (self)` : n.name) },
@@ -47,7 +47,7 @@ export function registerNodeCommands(program: Command): void {
       const { client, format } = globals(cmd);
       const n = await client.get<NodeInfo>(`/v1/nodes/${encodeURIComponent(name)}`);
       process.stdout.write(
-        renderRecord(
+        await renderRecord(
           [
             ['Name', n.name],
             ['Peer ID', n.peerId],

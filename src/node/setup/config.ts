@@ -4,10 +4,9 @@
  */
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { LOG_LEVELS } from '../../lib/logger.js';
+import { LOG_LEVELS } from '../../lib/log-levels.js';
 import { decodeJoinToken } from '../membership/join-token.js';
-
-export const DRIVERS = ['auto', 'docker', 'exec', 'none'] as const;
+import { ConfigError, DRIVERS, parseLabels } from './flag-values.js';
 
 const hostPort = z
   .string()
@@ -139,10 +138,6 @@ const KEYS: Record<
   registryAuthFile: { env: 'MESH_REGISTRY_AUTH_FILE', file: 'registry-auth-file', kind: 'string' },
 };
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
-
 /** Environment values are strings: lists are comma separated, labels `k=v,k2=v2`. */
 function fromEnv(env: NodeJS.ProcessEnv): Layer {
   const out: Layer = {};
@@ -181,16 +176,6 @@ function coerceString(raw: string, kind: (typeof KEYS)[Key]['kind'], source: str
       if (/^(0|false|no)$/i.test(raw)) return false;
       throw new ConfigError(`${source}: expected true or false, got "${raw}"`);
   }
-}
-
-export function parseLabels(pairs: readonly string[], source: string): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new ConfigError(`${source}: label "${pair}" must be key=value`);
-    labels[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return labels;
 }
 
 function fromFile(file: unknown, fileName: string): Layer {

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { fsCause } from '../../lib/fs-cause.js';
 import { decodeJoinToken } from '../membership/join-token.js';
-import { ConfigError } from './config.js';
+import { ConfigError } from './flag-values.js';
 
 export interface JoinTokenFlags {
   /** `--join-token TOKEN` */

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { ConfigError, defaultConfig, resolveConfig } from '../../../src/node/setup/config.js';
+import { defaultConfig, resolveConfig } from '../../../src/node/setup/config.js';
+import { ConfigError } from '../../../src/node/setup/flag-values.js';
 import { DEFAULT_FINISHED_GC } from '../../../src/node/workloads/finished-gc.js';
 
 const file = (content: unknown) => ({ name: 'meshd.yaml', content });

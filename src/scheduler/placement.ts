@@ -38,6 +38,7 @@ import {
   type SlotWork,
   unheardRival,
 } from './slot-work.js';
+import { SystemSlots, systemSlotNodes, withSlots } from './system-slots.js';
 import type {
   Desired,
   DesiredAlloc,
@@ -68,6 +69,7 @@ class Placer {
   readonly #rollout = new Map<string, Rollout>();
   /** Unknown copies whose slot is not replaced only because this view hears no other device. */
   readonly #isolatedHeld = new Set<string>();
+  readonly #systemSlots = new Map<string, SystemSlots>();
 
   constructor(table: NodeTable, now: number) {
     this.#table = table;
@@ -96,7 +98,15 @@ class Placer {
     }
     return jobs.map((job) => {
       if (job.status !== 'running') return job;
-      const rollout = deriveRollout(job, byJob.get(job.name) ?? []);
+      const copies = byJob.get(job.name) ?? [];
+      let nodes: string[] | undefined;
+      if (job.type === 'system') {
+        const infos = systemSlotNodes(job, this.#table, copies);
+        this.#systemSlots.set(job.name, new SystemSlots(infos));
+        nodes = infos.map((info) => info.node.peerId);
+        job = withSlots(job, nodes.length);
+      }
+      const rollout = deriveRollout(job, copies, nodes);
       this.rollouts.push(rollout);
       this.#rollout.set(job.name, rollout);
       return targetJob(job, rollout);
@@ -110,9 +120,12 @@ class Placer {
     for (const record of allocations) {
       const key = parseAllocId(record.allocId);
       const job = key === undefined || key.job !== record.job ? undefined : byName.get(key.job);
+      const system = key === undefined ? undefined : this.#systemSlots.get(key.job);
+      const slot = system === undefined ? key?.slot : system.slotOn(record.node);
       if (key === undefined || job === undefined) this.#stop(record, 'orphaned');
       else if (job.status === 'stopped') this.#stop(record, 'job-stopped');
-      else if (key.slot >= job.count) this.#stop(record, 'scaled-down');
+      // A system job's copy on a node that is no longer eligible has no slot.
+      else if (slot === undefined || slot >= job.count) this.#stop(record, 'scaled-down');
       else {
         let slots = grouped.get(job.name);
         if (slots === undefined) {
@@ -120,7 +133,7 @@ class Placer {
           grouped.set(job.name, slots);
         }
         const info = this.#table.byId.get(record.node);
-        slots[key.slot]!.push({
+        slots[slot]!.push({
           allocId: record.allocId,
           jobVersion: record.jobVersion,
           generation: key.generation,
@@ -128,7 +141,7 @@ class Placer {
           startedAt: record.startedAt,
           state: record.state,
           record,
-          slot: key.slot,
+          slot,
           nodeIndex: info?.index ?? -1,
           heard: info ?? this.#table.heard(record.node),
         });
@@ -193,6 +206,7 @@ class Placer {
     };
     const slots: SlotWork[] = [];
     for (let slot = 0; slot < job.count; slot++) {
+      const pinned = this.#systemSlots.get(job.name)?.nodeOf(slot);
       const copies = slotCopies?.[slot] ?? [];
       const connected = copies.filter((c) => c.heard.condition !== 'disconnected');
       const unknown = copies.filter((c) => c.heard.condition === 'disconnected' && isLive(c.state));
@@ -213,8 +227,14 @@ class Placer {
         survivor,
         standsIn,
         unknown,
-        covered: survivor === undefined && (batchDone || this.#holdsFailed(job, copies) || covers(unknown)),
-        preferred: survivor === undefined ? handedOver(job, copies) : undefined,
+        // A system slot only ever runs on its own node: while that one takes no new work, nobody does.
+        covered:
+          survivor === undefined &&
+          (batchDone ||
+            this.#holdsFailed(job, copies) ||
+            covers(unknown) ||
+            (pinned !== undefined && this.#table.nodes[pinned]!.condition !== 'ready')),
+        preferred: pinned ?? (survivor === undefined ? handedOver(job, copies) : undefined),
         outgoing: prior?.keep === true ? prior.copy : undefined,
       });
     }
@@ -311,8 +331,10 @@ class Placer {
     // Usage only grows while one job is placed, so once a slot finds no room, neither will the next
     // (a surge that falls back frees room, so it clears the failure).
     const surge = surging.has(s.slot) && s.outgoing !== undefined;
+    // A system slot has its own node, so one slot finding no room says nothing about the next.
+    const pinned = job.type === 'system' ? s.preferred : undefined;
     let chosen =
-      failure === undefined || surge
+      failure === undefined || surge || pinned !== undefined
         ? this.#candidates.choose(job, s, generation, ports, collisions)
         : undefined;
     if (chosen === undefined && surge) {
@@ -323,7 +345,10 @@ class Placer {
       chosen = this.#candidates.choose(job, s, generation, ports, collisions);
     }
     if (chosen === undefined) {
-      failure ??= this.#candidates.explain(job, ports);
+      failure =
+        pinned === undefined
+          ? (failure ?? this.#candidates.explain(job, ports))
+          : this.#candidates.explain(job, ports, pinned);
       this.unplaced.push({ job: job.name, jobVersion: job.version, slot: s.slot, failure });
       return failure;
     }
@@ -363,7 +388,9 @@ class Placer {
     const progress = slots.map((s): SlotProgress => {
       const c = s.survivor;
       if (c === undefined) return s.covered ? 'idle' : 'moving';
-      if (c.jobVersion !== job.version || this.#table.nodes[c.nodeIndex]?.node.drained) return 'outdated';
+      // A system job's copy serves its own node: a drain leaves it where it is.
+      const drained = job.type !== 'system' && this.#table.nodes[c.nodeIndex]?.node.drained === true;
+      if (c.jobVersion !== job.version || drained) return 'outdated';
       return c.record.verdict?.healthy === true ? 'settled' : 'moving';
     });
     for (const s of slots) {

@@ -59,7 +59,8 @@ export interface SchedJob {
   readonly name: string;
   readonly version: number;
   readonly status: 'running' | 'stopped';
-  readonly type: 'service' | 'batch';
+  /** A system job has one slot per eligible node (system-slots.ts); its `count` is not read. */
+  readonly type: 'service' | 'batch' | 'system' | 'periodic';
   readonly count: number;
   readonly driver: Driver;
   readonly resources: { readonly cpu: number; readonly memory: number };
@@ -270,6 +271,8 @@ export interface Rollout {
    * other move surges: the new copy starts beside the old, which stops once the new one is judged healthy.
    */
   readonly stopFirst?: readonly RolloutStopFirst[] | undefined;
+  /** A system job's slots: slot i is the copy on nodes[i] (peer ids, sorted). Absent for other jobs. */
+  readonly nodes?: readonly string[] | undefined;
 }
 
 export interface Desired {

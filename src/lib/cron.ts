@@ -11,9 +11,18 @@ export interface CronSchedule {
   latest(at: number): number | undefined;
 }
 
+/** Parsed schedules by pattern and zone: placement asks on every change, parsing each time would dominate. */
+const parsed = new Map<string, CronSchedule | undefined>();
+const MAX_PARSED = 256;
+
 /** Undefined when the pattern or time zone is not valid; `cronProblem` says why. */
 export function cronSchedule(pattern: string, timeZone: string): CronSchedule | undefined {
-  return cronProblem(pattern, timeZone) === undefined ? build(pattern, timeZone) : undefined;
+  const key = `${timeZone} ${pattern}`;
+  if (parsed.has(key)) return parsed.get(key);
+  const schedule = cronProblem(pattern, timeZone) === undefined ? build(pattern, timeZone) : undefined;
+  if (parsed.size >= MAX_PARSED) parsed.clear();
+  parsed.set(key, schedule);
+  return schedule;
 }
 
 function build(pattern: string, timeZone: string): CronSchedule {

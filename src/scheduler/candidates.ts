@@ -66,7 +66,10 @@ export class Candidates {
     const size = ring.members.length;
     if (size === 0) return undefined;
     const key = finish(mixInt(mixInt(mixString(HASH_SEED, job.name), s.slot), generation));
-    const limit = job.type === 'batch' ? 2 : Math.max(2, Math.ceil(Math.log2(this.#table.readyCount)));
+    const limit =
+      job.type === 'batch' || job.type === 'periodic'
+        ? 2
+        : Math.max(2, Math.ceil(Math.log2(this.#table.readyCount)));
 
     const best = new BestNode(key, this.#table.nodes);
     const bestSkipped = new BestNode(key, this.#table.nodes);

@@ -25,24 +25,27 @@ import { allocId, parseAllocId } from './alloc-id.js';
 import { Candidates } from './candidates.js';
 import { canonical, compareStrings } from './canonical-order.js';
 import { hostPorts, Usage } from './capacity.js';
+import { jobLayout } from './job-layout.js';
 import { nodeScore } from './node-score.js';
 import { buildNodeTable, type NodeTable } from './node-table.js';
 import { isLive, reconcile } from './reconcile.js';
 import { rescheduleDecision, reschedulePolicy } from './reschedule.js';
 import { deriveRollout, movesNow, type SlotProgress, targetJob } from './rollout.js';
+import type { SlotLayout } from './slot-layout.js';
 import {
   type Copy,
+  finished,
   handedOver,
   type JobWork,
   outgoingCopy,
   type SlotWork,
   unheardRival,
 } from './slot-work.js';
-import { SystemSlots, systemSlotNodes, withSlots } from './system-slots.js';
 import type {
   Desired,
   DesiredAlloc,
   LivenessView,
+  PeriodicRun,
   PlacementFailure,
   Rollout,
   RolloutStopFirst,
@@ -69,7 +72,9 @@ class Placer {
   readonly #rollout = new Map<string, Rollout>();
   /** Unknown copies whose slot is not replaced only because this view hears no other device. */
   readonly #isolatedHeld = new Set<string>();
-  readonly #systemSlots = new Map<string, SystemSlots>();
+  /** System and periodic jobs' slots (slot-layout.ts). */
+  readonly #layouts = new Map<string, SlotLayout>();
+  readonly runs: PeriodicRun[] = [];
 
   constructor(table: NodeTable, now: number) {
     this.#table = table;
@@ -99,17 +104,18 @@ class Placer {
     return jobs.map((job) => {
       if (job.status !== 'running') return job;
       const copies = byJob.get(job.name) ?? [];
-      let nodes: string[] | undefined;
-      if (job.type === 'system') {
-        const infos = systemSlotNodes(job, this.#table, copies);
-        this.#systemSlots.set(job.name, new SystemSlots(infos));
-        nodes = infos.map((info) => info.node.peerId);
-        job = withSlots(job, nodes.length);
+      const { job: laid, layout, nodes, run } = jobLayout(job, this.#table, copies, this.#now);
+      if (layout !== undefined) this.#layouts.set(job.name, layout);
+      if (run !== undefined) {
+        // A run keeps the version it was launched with: no rollout, each run is one batch copy.
+        this.runs.push(run);
+        if (run.next !== undefined) this.revisitAt = Math.min(this.revisitAt ?? run.next, run.next);
+        return laid;
       }
-      const rollout = deriveRollout(job, copies, nodes);
+      const rollout = deriveRollout(laid, copies, nodes);
       this.rollouts.push(rollout);
       this.#rollout.set(job.name, rollout);
-      return targetJob(job, rollout);
+      return targetJob(laid, rollout);
     });
   }
 
@@ -120,11 +126,11 @@ class Placer {
     for (const record of allocations) {
       const key = parseAllocId(record.allocId);
       const job = key === undefined || key.job !== record.job ? undefined : byName.get(key.job);
-      const system = key === undefined ? undefined : this.#systemSlots.get(key.job);
-      const slot = system === undefined ? key?.slot : system.slotOn(record.node);
+      const layout = key === undefined ? undefined : this.#layouts.get(key.job);
+      const slot = layout === undefined ? key?.slot : layout.slotOf(record, key!.slot);
       if (key === undefined || job === undefined) this.#stop(record, 'orphaned');
       else if (job.status === 'stopped') this.#stop(record, 'job-stopped');
-      // A system job's copy on a node that is no longer eligible has no slot.
+      // A system job's copy on a node no longer eligible, a periodic job's finished earlier run: no slot.
       else if (slot === undefined || slot >= job.count) this.#stop(record, 'scaled-down');
       else {
         let slots = grouped.get(job.name);
@@ -206,7 +212,8 @@ class Placer {
     };
     const slots: SlotWork[] = [];
     for (let slot = 0; slot < job.count; slot++) {
-      const pinned = this.#systemSlots.get(job.name)?.nodeOf(slot);
+      const layout = this.#layouts.get(job.name);
+      const pinned = layout?.pinned(slot);
       const copies = slotCopies?.[slot] ?? [];
       const connected = copies.filter((c) => c.heard.condition !== 'disconnected');
       const unknown = copies.filter((c) => c.heard.condition === 'disconnected' && isLive(c.state));
@@ -219,21 +226,18 @@ class Placer {
         unknown.length > 0 &&
         reconcile([survivor, ...unknown.map(unheardRival)], disconnect.reconcile, job.version).survivor !==
           survivor;
-      const batchDone =
-        job.type === 'batch' && copies.some((c) => c.state === 'complete' && c.jobVersion === job.version);
       slots.push({
         slot,
         copies,
         survivor,
         standsIn,
         unknown,
-        // A system slot only ever runs on its own node: while that one takes no new work, nobody does.
         covered:
           survivor === undefined &&
-          (batchDone ||
+          (finished(job, copies) ||
             this.#holdsFailed(job, copies) ||
             covers(unknown) ||
-            (pinned !== undefined && this.#table.nodes[pinned]!.condition !== 'ready')),
+            layout?.holds(slot, this.#table) === true),
         preferred: pinned ?? (survivor === undefined ? handedOver(job, copies) : undefined),
         outgoing: prior?.keep === true ? prior.copy : undefined,
       });
@@ -356,7 +360,13 @@ class Placer {
     this.#usage.add(chosen.node, job, ports);
     collisions.set(chosen.node, (collisions.get(chosen.node) ?? 0) + 1);
     this.allocs.push({
-      allocId: allocId(job.name, job.version, s.slot, generation, info.node.peerId),
+      allocId: allocId(
+        job.name,
+        job.version,
+        this.#layouts.get(job.name)?.idSlot(s.slot) ?? s.slot,
+        generation,
+        info.node.peerId,
+      ),
       job: job.name,
       jobVersion: job.version,
       slot: s.slot,
@@ -494,6 +504,7 @@ export function place(
     stops: placer.stops.sort((a, b) => compareStrings(a.allocId, b.allocId)),
     unplaced: placer.unplaced.sort((a, b) => compareStrings(a.job, b.job) || a.slot - b.slot),
     rollouts: placer.rollouts,
+    ...(placer.runs.length > 0 ? { runs: placer.runs } : {}),
     revisitAt: placer.revisitAt,
   };
 }

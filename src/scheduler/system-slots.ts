@@ -15,6 +15,7 @@ import { parseAllocId } from './alloc-id.js';
 import { staticFilter } from './feasibility.js';
 import type { NodeInfo, NodeTable } from './node-table.js';
 import { isLive } from './reconcile.js';
+import type { SlotLayout } from './slot-layout.js';
 import type { SchedAllocation, SchedJob } from './types.js';
 
 /**
@@ -36,7 +37,7 @@ export function systemSlotNodes(
 }
 
 /** A system job's slots for one evaluation: slot i is on node `nodes[i]` (node-table indices). */
-export class SystemSlots {
+export class SystemSlots implements SlotLayout {
   readonly #bySlot: readonly number[];
   readonly #byNode: ReadonlyMap<string, number>;
 
@@ -45,14 +46,27 @@ export class SystemSlots {
     this.#byNode = new Map(nodes.map((info, slot) => [info.node.peerId, slot]));
   }
 
-  /** The slot of a copy on `peerId`; undefined when that node holds none (not eligible). */
-  slotOn(peerId: string): number | undefined {
-    return this.#byNode.get(peerId);
+  get size(): number {
+    return this.#bySlot.length;
   }
 
-  /** The node-table index of the node a slot is pinned to. */
-  nodeOf(slot: number): number | undefined {
+  /** By node: undefined when the copy's node holds no slot (no longer eligible). */
+  slotOf(record: SchedAllocation): number | undefined {
+    return this.#byNode.get(record.node);
+  }
+
+  /** The number in a new copy's id is only informative: copies are matched to slots by node. */
+  idSlot(slot: number): number {
+    return slot;
+  }
+
+  pinned(slot: number): number | undefined {
     return this.#bySlot[slot];
+  }
+
+  /** Only its own node may run a slot's copy: while that one takes no new work, nobody does. */
+  holds(slot: number, table: NodeTable): boolean {
+    return table.nodes[this.#bySlot[slot]!]!.condition !== 'ready';
   }
 }
 

@@ -6,7 +6,7 @@
 import { parseAllocId } from './alloc-id.js';
 import { isLive } from './reconcile.js';
 import { slotReader } from './system-slots.js';
-import type { Rollout, SchedAllocation } from './types.js';
+import type { PeriodicRun, Rollout, SchedAllocation } from './types.js';
 
 export type JobStatusName = 'running' | 'pending' | 'degraded' | 'failed' | 'complete' | 'stopped';
 
@@ -52,6 +52,8 @@ export interface JobStatusInput {
    * running nor starting, whatever its last report said.
    */
   readonly held?: readonly { readonly slot: number; readonly reason: string }[] | undefined;
+  /** A periodic job's current run: its copies are the job's one slot; earlier runs are history. */
+  readonly run?: PeriodicRun | undefined;
 }
 
 export type Reported = SchedAllocation & { readonly lastError?: string | undefined };
@@ -62,7 +64,7 @@ export function deriveJobStatus(name: string, input: JobStatusInput): JobStatus 
   const target = input.rollout?.target ?? input.version;
   const wanted = input.rollout?.counts.total ?? input.count;
   // A system job's slots are its eligible devices: its copies are matched to them by node.
-  const slotOf = slotReader(name, input.rollout?.nodes);
+  const slotOf = runSlot(input.run) ?? slotReader(name, input.rollout?.nodes);
   const newest = newestPerSlot(slotOf, target, input.type, input.allocations);
   const unplaced = new Map(input.unplaced.map((u) => [u.slot, u.reasons]));
   const held = new Map((input.held ?? []).map((h) => [h.slot, h.reason]));
@@ -104,7 +106,14 @@ export function deriveJobStatus(name: string, input: JobStatusInput): JobStatus 
     const live = [...newest.values()].filter((c) => isLive(c.state)).length;
     return done('stopped', live > 0 ? `${live} ${live === 1 ? 'copy' : 'copies'} still stopping` : undefined);
   }
-  if (finishes(input.type) && wanted > 0 && copies.complete === wanted) return done('complete');
+  if (input.run !== undefined) {
+    // A periodic job goes on after each run: between runs it is running, waiting for the next.
+    const next = input.run.next === undefined ? 'no further run' : `next run ${iso(input.run.next)}`;
+    if (input.run.at === undefined) return done('pending', `no run yet; ${next}`);
+    const waits = input.run.held === undefined ? '' : ` waits (${input.run.held})`;
+    if (copies.complete === wanted || waits !== '')
+      return done('running', `run ${iso(input.run.at)}${waits || ' complete'}; ${next}`);
+  } else if (finishes(input.type) && wanted > 0 && copies.complete === wanted) return done('complete');
   const problems: string[] = [];
   if (copies.failed > 0) problems.push(`${copies.failed} of ${wanted} failed${lastError(name, newest)}`);
   if (copies.unplaced > 0) problems.push(unplacedReason(copies.unplaced, wanted, input.unplaced));
@@ -171,6 +180,16 @@ function newestPerSlot(
 
 /** A copy's slot, undefined for other jobs' copies and ids this scheduler did not name. */
 type SlotOf = (a: Reported) => number | undefined;
+
+/** A periodic job's current run is slot 0; copies of other runs have none. */
+function runSlot(run: PeriodicRun | undefined): SlotOf | undefined {
+  if (run === undefined) return undefined;
+  return (a) => (run.idSlot !== undefined && parseAllocId(a.allocId)?.slot === run.idSlot ? 0 : undefined);
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString().replace('.000Z', 'Z');
+}
 
 /** Batch-like jobs are done when their copies exit; the others run until stopped. */
 function finishes(type: JobStatusInput['type']): boolean {

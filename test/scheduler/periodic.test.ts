@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { parseAllocId } from '../../src/scheduler/alloc-id.js';
+import { deriveJobStatus } from '../../src/scheduler/job-status.js';
 import { runIdSlot } from '../../src/scheduler/periodic-runs.js';
 import { place } from '../../src/scheduler/placement.js';
 import { plan } from '../../src/scheduler/plan.js';
@@ -223,6 +224,31 @@ describe('type: periodic', () => {
     expect(done.stops).toEqual([]);
     expect(done.runs).toEqual([{ job: 'tick', at: T0, idSlot: runIdSlot(T0), next: T0 + 5_000 }]);
     expect(done.revisitAt).toBe(T0 + 5_000);
+  });
+
+  test('job status follows the current run: running it, then waiting for the next', () => {
+    const fleet = new Fleet(three(), everyone(), 1_000);
+    const status = (at: number) => {
+      const d = place([periodic()], fleet.nodes, [...fleet.records.values()], alive(['a', 'b', 'c']), at);
+      return deriveJobStatus('tick', {
+        desired: 'running',
+        type: 'periodic',
+        version: 1,
+        count: 1,
+        allocations: [...fleet.records.values()],
+        unplaced: [],
+        run: d.runs?.[0],
+      });
+    };
+    fleet.tick([periodic()], T0 + 5_100);
+    expect(status(T0 + 5_200)).toMatchObject({ status: 'running', copies: { wanted: 1, running: 1 } });
+    fleet.tick([periodic()], T0 + 6_500);
+    expect(status(T0 + 6_600)).toMatchObject({
+      status: 'running',
+      reason: 'run 2026-01-01T00:00:05Z complete; next run 2026-01-01T00:00:10Z',
+    });
+    // The next run is due and not reported yet: its one slot is starting, not the last run's completion.
+    expect(status(T0 + 10_050)).toMatchObject({ status: 'pending', copies: { complete: 0, starting: 1 } });
   });
 
   test('a schedule in a time zone launches at local time', () => {

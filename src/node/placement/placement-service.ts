@@ -7,6 +7,7 @@ import {
   type Desired,
   type DesiredStatus,
   type Dimension,
+  type PeriodicRun,
   type Plan,
   place,
   plan,
@@ -94,6 +95,8 @@ export type JobPlacement = {
   readonly unplaced: readonly UnplacedExplanation[];
   /** The job's rollout as this agent derives it (every agent with the same statuses derives the same). */
   readonly rollout?: Rollout | undefined;
+  /** A periodic job's current run as this agent derives it. */
+  readonly run?: PeriodicRun | undefined;
 } & (
   | { readonly status: 'running' | 'stopped'; readonly version: number; readonly count: number }
   | { readonly status: 'unreadable'; readonly version: number; readonly unreadable: string }
@@ -350,6 +353,7 @@ function explainIn(
       reasons: failureLines(u.failure),
     }));
   const rollout = p.desired.rollouts.find((r) => r.job === job);
+  const run = p.desired.runs?.find((r) => r.job === job);
   const common = {
     job,
     computedAt: p.computedAt,
@@ -357,6 +361,7 @@ function explainIn(
     stops,
     unplaced,
     ...(rollout === undefined ? {} : { rollout }),
+    ...(run === undefined ? {} : { run }),
   };
   const known = p.input.jobs.find((j) => j.name === job);
   if (known !== undefined)

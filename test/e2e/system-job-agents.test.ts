@@ -86,6 +86,12 @@ test('system job: three agents run three copies, a fourth that joins runs one mo
     expect(s.restarts).toBe(0);
   }
   const four = new Map(running(agents[0]!).map((s) => [s.allocId, s.node]));
+  // What `job run` and `job status` report: one wanted copy per eligible device, all placed.
+  for (const a of agents) {
+    const placement = a.workloads.placement.explain('node-agent');
+    expect(placement && 'count' in placement && placement.count, a.config.name).toBe(4);
+    expect(placement?.unplaced, a.config.name).toEqual([]);
+  }
 
   // One of the first three leaves. The others lose sight of it; its copy is nobody else's to run.
   const leaving = agents[1]!;

@@ -365,7 +365,13 @@ function explainIn(
   };
   const known = p.input.jobs.find((j) => j.name === job);
   if (known !== undefined)
-    return { ...common, version: known.version, status: known.status, count: known.count };
+    // A system job's count is its number of eligible devices, as its rollout counts them.
+    return {
+      ...common,
+      version: known.version,
+      status: known.status,
+      count: rollout?.nodes?.length ?? known.count,
+    };
   const skipped = p.input.skipped.find((s) => s.job === job);
   if (skipped !== undefined)
     return { ...common, version: skipped.version, status: 'unreadable', unreadable: skipped.reason };

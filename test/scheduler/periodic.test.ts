@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { parseAllocId } from '../../src/scheduler/alloc-id.js';
 import { deriveJobStatus } from '../../src/scheduler/job-status.js';
@@ -97,6 +98,30 @@ describe('type: periodic', () => {
       Array.from({ length: 13 }, (_, i) => runIdSlot(T0 + i * 5_000)),
     );
     for (const [slot, nodes] of runs) expect(nodes, `run ${slot}`).toHaveLength(1);
+  });
+
+  test('property: whatever the clock skews, evaluation times and run lengths, no run launches twice', () => {
+    fc.assert(
+      fc.property(
+        fc.tuple(fc.integer({ min: -2_000, max: 2_000 }), fc.integer({ min: -2_000, max: 2_000 })),
+        fc.constantFrom(100, 250, 700, 1_300),
+        fc.constantFrom(500, 3_000, 6_000),
+        fc.boolean(),
+        ([s1, s2], step, runMs, prohibitOverlap) => {
+          const fleet = new Fleet(three(), everyone([0, s1, s2]), runMs);
+          const spec = periodic({}, EVERY_5S, prohibitOverlap);
+          for (let t = T0; t <= T0 + 40_000; t += step) fleet.tick([spec], t);
+          const runs = fleet.perRun();
+          for (const [run, nodes] of runs) expect(nodes, `run ${run}`).toHaveLength(1);
+          // Every launch is one of the scheduled runs (0, 5, ..., 40 s), so at most nine in all.
+          for (const run of runs.keys()) expect(run % 5, `run ${run}`).toBe(0);
+          expect(fleet.launched.length).toBeLessThanOrEqual(9);
+          // Runs that end well within the period never hold the next one back: none is skipped.
+          if (!prohibitOverlap || runMs + step < 5_000) expect(runs.size).toBeGreaterThanOrEqual(8);
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 
   test('runs missed while the whole fleet was down: only the latest launches', () => {

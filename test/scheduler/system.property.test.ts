@@ -4,6 +4,7 @@ import { staticFilter } from '../../src/scheduler/feasibility.js';
 import { place } from '../../src/scheduler/placement.js';
 import type { LivenessEntry, SchedAllocation, SchedJob, SchedNode } from '../../src/scheduler/types.js';
 import { job, merge, node, started } from './fixtures.js';
+import { shuffle } from './world.js';
 
 const nodeArb = (peerId: string) =>
   fc
@@ -93,6 +94,41 @@ describe('type: system (property)', () => {
         }
       }),
       { numRuns: 300 },
+    );
+  });
+
+  test('system and periodic jobs: any arrival order of the same inputs gives byte-identical output', () => {
+    fc.assert(
+      fc.property(worldArb, fc.nat(), fc.integer({ min: 0, max: 30_000 }), (w, seed, at) => {
+        const nodes = w.nodes.map((e) => e.node);
+        const liveness = new Map<string, LivenessEntry>(
+          w.nodes.map((e) => [e.node.peerId, { status: e.status, lastSeen: 0 }]),
+        );
+        const jobs: SchedJob[] = [
+          systemJob(w.arm),
+          job('tick', {
+            type: 'periodic',
+            driver: w.arm ? 'exec' : 'docker',
+            periodic: { schedule: '*/5 * * * * *', timeZone: 'UTC', prohibitOverlap: w.arm, since: 0 },
+          }),
+        ];
+        // A history: an earlier placement started, some of it finished since.
+        const earlier = place(jobs, nodes, [], liveness, at);
+        const actual = started(earlier, at).map((a, i) =>
+          i % 2 === 0 ? { ...a, state: 'complete' as const } : a,
+        );
+        const now = at + 7_000;
+        const one = place(jobs, nodes, actual, liveness, now);
+        const other = place(
+          shuffle(jobs, seed),
+          shuffle(nodes, seed + 1),
+          shuffle(actual, seed + 2),
+          Object.fromEntries(shuffle([...liveness], seed + 3)),
+          now,
+        );
+        expect(JSON.stringify(other)).toBe(JSON.stringify(one));
+      }),
+      { numRuns: 200 },
     );
   });
 });

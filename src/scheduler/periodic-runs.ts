@@ -110,3 +110,31 @@ export function periodicRun(
   );
   return { run, slots };
 }
+
+/**
+ * The statuses of this node's finished runs it may remove from the replicated state: every run leaves one, and
+ * a schedule every few seconds would grow the node's document without bound. Kept: the `keep` newest finished
+ * runs of each periodic job (history for `alloc list`; and a margin for a peer whose clock is behind, which
+ * could still take an older run for the current one and, not finding its status, launch it again), the current
+ * run's, and anything live.
+ */
+export function expiredRuns(
+  runs: readonly PeriodicRun[],
+  own: readonly SchedAllocation[],
+  keep: number,
+): string[] {
+  const current = new Map(runs.map((r) => [r.job, r.idSlot]));
+  const finished = new Map<string, SchedAllocation[]>();
+  for (const a of own) {
+    const key = parseAllocId(a.allocId);
+    if (key === undefined || key.job !== a.job || !current.has(a.job) || isLive(a.state)) continue;
+    if (key.slot === current.get(a.job)) continue;
+    finished.set(a.job, [...(finished.get(a.job) ?? []), a]);
+  }
+  const out: string[] = [];
+  for (const list of finished.values()) {
+    list.sort((x, y) => y.startedAt - x.startedAt || (x.allocId < y.allocId ? -1 : 1));
+    out.push(...list.slice(keep).map((a) => a.allocId));
+  }
+  return out.sort();
+}

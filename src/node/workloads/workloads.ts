@@ -2,6 +2,7 @@ import type { GossipMessage, MeshState } from '../../crdt/mesh-state.js';
 import type { AllocStatus } from '../../crdt/records.js';
 import { formatDuration } from '../../lib/duration.js';
 import type { Logger } from '../../lib/logger.js';
+import { expiredRuns } from '../../scheduler/periodic-runs.js';
 import type { Plan } from '../../scheduler/types.js';
 import type { Driver, DriverName, LogLine, LogOptions } from '../drivers/driver.js';
 import { DriverError } from '../drivers/driver-error.js';
@@ -102,10 +103,15 @@ export class Workloads {
     // for slots that look empty. Restart what this node itself recorded; start new copies once warmed up.
     // The timer alone ends warm-up: a plan is only re-announced when it changes, so the timer's re-apply must
     // not itself be filtered, and Node timers may fire a millisecond before the wall clock says they are due.
-    const apply = (plan: Plan) =>
+    const apply = (plan: Plan) => {
       void this.reconciler
         .apply(this.#warm ? plan : ownStartsOnly(plan, state.allocations(), deps.self))
         .catch((err: unknown) => log.error({ err }, 'applying the plan failed'));
+      // Each periodic run leaves a status: past the newest few, this node removes its own.
+      const own = state.allocations().filter((a) => a.node === deps.self);
+      for (const id of expiredRuns(this.placement.desired()?.runs ?? [], own, deps.config.gcFinishedPerJob))
+        deps.publish(state.removeAllocStatus(id, now()));
+    };
     this.#unsubscribe = this.placement.onPlan(apply);
     this.#warmTimer = setTimeout(() => {
       this.#warm = true;

@@ -1,4 +1,7 @@
-/** Which slot layout a running job has this evaluation (slot-layout.ts): none for services and batch jobs. */
+/**
+ * Which slot layout a running job has this evaluation (slot-layout.ts): none for services and batch jobs. Placement
+ * keeps them by job name (system and periodic jobs' slots).
+ */
 import type { NodeTable } from './node-table.js';
 import { periodicRun } from './periodic-runs.js';
 import type { SlotLayout } from './slot-layout.js';
@@ -11,6 +14,7 @@ export interface JobLayout {
   readonly layout?: SlotLayout;
   /** A system job's slot nodes (peer ids), for its rollout. */
   readonly nodes?: readonly string[];
+  /** A periodic job's current run. Such a job has no rollout: a run keeps the version it was launched with. */
   readonly run?: PeriodicRun;
 }
 

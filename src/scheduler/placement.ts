@@ -72,7 +72,6 @@ class Placer {
   readonly #rollout = new Map<string, Rollout>();
   /** Unknown copies whose slot is not replaced only because this view hears no other device. */
   readonly #isolatedHeld = new Set<string>();
-  /** System and periodic jobs' slots (slot-layout.ts). */
   readonly #layouts = new Map<string, SlotLayout>();
   readonly runs: PeriodicRun[] = [];
 
@@ -107,7 +106,6 @@ class Placer {
       const { job: laid, layout, nodes, run } = jobLayout(job, this.#table, copies, this.#now);
       if (layout !== undefined) this.#layouts.set(job.name, layout);
       if (run !== undefined) {
-        // A run keeps the version it was launched with: no rollout, each run is one batch copy.
         this.runs.push(run);
         if (run.next !== undefined) this.revisitAt = Math.min(this.revisitAt ?? run.next, run.next);
         return laid;
@@ -213,7 +211,6 @@ class Placer {
     const slots: SlotWork[] = [];
     for (let slot = 0; slot < job.count; slot++) {
       const layout = this.#layouts.get(job.name);
-      const pinned = layout?.pinned(slot);
       const copies = slotCopies?.[slot] ?? [];
       const connected = copies.filter((c) => c.heard.condition !== 'disconnected');
       const unknown = copies.filter((c) => c.heard.condition === 'disconnected' && isLive(c.state));
@@ -238,7 +235,7 @@ class Placer {
             this.#holdsFailed(job, copies) ||
             covers(unknown) ||
             layout?.holds(slot, this.#table) === true),
-        preferred: pinned ?? (survivor === undefined ? handedOver(job, copies) : undefined),
+        preferred: layout?.pinned(slot) ?? (survivor === undefined ? handedOver(job, copies) : undefined),
         outgoing: prior?.keep === true ? prior.copy : undefined,
       });
     }
@@ -335,8 +332,7 @@ class Placer {
     // Usage only grows while one job is placed, so once a slot finds no room, neither will the next
     // (a surge that falls back frees room, so it clears the failure).
     const surge = surging.has(s.slot) && s.outgoing !== undefined;
-    // A system slot has its own node, so one slot finding no room says nothing about the next.
-    const pinned = job.type === 'system' ? s.preferred : undefined;
+    const pinned = job.type === 'system' ? s.preferred : undefined; // no room there says nothing of the next slot
     let chosen =
       failure === undefined || surge || pinned !== undefined
         ? this.#candidates.choose(job, s, generation, ports, collisions)
@@ -349,24 +345,17 @@ class Placer {
       chosen = this.#candidates.choose(job, s, generation, ports, collisions);
     }
     if (chosen === undefined) {
-      failure =
-        pinned === undefined
-          ? (failure ?? this.#candidates.explain(job, ports))
-          : this.#candidates.explain(job, ports, pinned);
+      if (failure === undefined || pinned !== undefined)
+        failure = this.#candidates.explain(job, ports, pinned);
       this.unplaced.push({ job: job.name, jobVersion: job.version, slot: s.slot, failure });
       return failure;
     }
     const info = this.#table.nodes[chosen.node]!;
+    const layoutSlot = this.#layouts.get(job.name)?.idSlot(s.slot) ?? s.slot;
     this.#usage.add(chosen.node, job, ports);
     collisions.set(chosen.node, (collisions.get(chosen.node) ?? 0) + 1);
     this.allocs.push({
-      allocId: allocId(
-        job.name,
-        job.version,
-        this.#layouts.get(job.name)?.idSlot(s.slot) ?? s.slot,
-        generation,
-        info.node.peerId,
-      ),
+      allocId: allocId(job.name, job.version, layoutSlot, generation, info.node.peerId),
       job: job.name,
       jobVersion: job.version,
       slot: s.slot,
@@ -398,8 +387,8 @@ class Placer {
     const progress = slots.map((s): SlotProgress => {
       const c = s.survivor;
       if (c === undefined) return s.covered ? 'idle' : 'moving';
-      // A system job's copy serves its own node: a drain leaves it where it is.
-      const drained = job.type !== 'system' && this.#table.nodes[c.nodeIndex]?.node.drained === true;
+      // A system job's copy serves its own node: a drain leaves it there.
+      const drained = job.type !== 'system' && this.#table.nodes[c.nodeIndex]?.node.drained;
       if (c.jobVersion !== job.version || drained) return 'outdated';
       return c.record.verdict?.healthy === true ? 'settled' : 'moving';
     });

@@ -8,10 +8,11 @@ import * as z from 'zod';
 import { DURATION_PATTERN, formatDuration, parseDuration } from '../lib/duration.js';
 import { imageRefProblem } from './image-name.js';
 import { INTERPOLATION_HELP, templateProblem } from './interpolation.js';
+import { checkKindRules, kindDefaults, kindInput, periodicFields } from './job-spec-kinds.js';
 import { describeIssue, unknownField } from './job-spec-messages.js';
 
 export const DRIVERS = ['docker', 'exec'] as const;
-export const JOB_TYPES = ['service', 'batch'] as const;
+export const JOB_TYPES = ['service', 'batch', 'system', 'periodic'] as const;
 export const NETWORK_MODES = ['host', 'bridge'] as const;
 export const PROTOCOLS = ['tcp', 'udp'] as const;
 export const CONSTRAINT_OPERATORS = ['=', '!=', 'in', 'not_in'] as const;
@@ -53,6 +54,8 @@ export const LIMITS = {
 const RESTART_DEFAULTS: Record<JobType, Restart> = {
   service: { attempts: 2, interval: 30 * 60_000, delay: 15_000, mode: 'fail' },
   batch: { attempts: 3, interval: 24 * 3_600_000, delay: 15_000, mode: 'fail' },
+  system: { attempts: 2, interval: 30 * 60_000, delay: 15_000, mode: 'fail' },
+  periodic: { attempts: 3, interval: 24 * 3_600_000, delay: 15_000, mode: 'fail' },
 };
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -295,8 +298,9 @@ const jobFields = fields({
     .int()
     .min(0)
     .max(LIMITS.count)
-    .default(1)
-    .meta({ description: 'How many copies run across the fleet.' }),
+    .optional()
+    .meta({ description: 'How many copies run across the fleet. Default 1; a system job takes none.' }),
+  ...periodicFields,
   driver: z.enum(DRIVERS),
   image: z
     .string()
@@ -338,14 +342,15 @@ export type Restart = { attempts: number; interval: number; delay: number; mode:
 
 export const jobSpecSchema = jobFields
   .superRefine(checkCrossFieldRules)
-  .transform(({ driver, image, command, restart, ...common }) => {
+  .transform(({ driver, image, command, restart, count, schedule, timeZone, prohibitOverlap, ...common }) => {
     // superRefine has established that docker has an image and exec a command and no image.
     const runtime =
       driver === 'docker'
         ? { driver, image: image!, ...(command === undefined ? {} : { command }) }
         : { driver, command: command! };
     const ports = common.ports.map((p) => ({ ...p, container: p.container ?? p.host }));
-    return { ...common, ...runtime, ports, restart: effectiveRestart(common.type, restart) };
+    const kind = kindDefaults({ type: common.type, count, schedule, timeZone, prohibitOverlap });
+    return { ...common, ...kind, ...runtime, ports, restart: effectiveRestart(common.type, restart) };
   });
 
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
@@ -385,7 +390,7 @@ export function validateJobSpec(input: unknown): JobSpecResult {
 export function jobSpecToInput(spec: JobSpec): JobSpecInput {
   const { restart, reschedule, health, update, disconnect, ...rest } = spec;
   return {
-    ...rest,
+    ...kindInput(rest),
     restart: { ...restart, interval: formatDuration(restart.interval), delay: formatDuration(restart.delay) },
     ...(reschedule === undefined ? {} : { reschedule: rescheduleInput(reschedule) }),
     ...(health === undefined
@@ -431,7 +436,9 @@ function checkCrossFieldRules(job: JobFields, ctx: z.RefinementCtx): void {
       issue(['network'], 'the exec driver runs on the host network: use network host');
   }
 
-  if (job.update.canary > job.count) issue(['update', 'canary'], `must be <= count (${job.count})`);
+  checkKindRules(job, issue);
+  if (job.type !== 'system' && job.update.canary > (job.count ?? 1))
+    issue(['update', 'canary'], `must be <= count (${job.count ?? 1})`);
   if (job.update.healthyDeadline <= job.update.minHealthyTime) {
     issue(['update', 'healthyDeadline'], 'must be longer than minHealthyTime');
   }

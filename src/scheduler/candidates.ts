@@ -58,13 +58,18 @@ export class Candidates {
       ) {
         return { node: s.preferred, score: rank(s.preferred) };
       }
+      // A system job's slot is its node's (system-slots.ts): no other node may take it.
+      if (job.type === 'system') return undefined;
     }
 
     const ring = this.#ring(job);
     const size = ring.members.length;
     if (size === 0) return undefined;
     const key = finish(mixInt(mixInt(mixString(HASH_SEED, job.name), s.slot), generation));
-    const limit = job.type === 'batch' ? 2 : Math.max(2, Math.ceil(Math.log2(this.#table.readyCount)));
+    const limit =
+      job.type === 'batch' || job.type === 'periodic'
+        ? 2
+        : Math.max(2, Math.ceil(Math.log2(this.#table.readyCount)));
 
     const best = new BestNode(key, this.#table.nodes);
     const bestSkipped = new BestNode(key, this.#table.nodes);
@@ -90,12 +95,13 @@ export class Candidates {
     return best.choice();
   }
 
-  /** Why no node takes a copy of the job: every known node counted once, by its first reason. */
-  explain(job: SchedJob, ports: readonly string[]): PlacementFailure {
+  /** Why no node (or the `only` one) takes a copy of the job: every node counted once, by its first reason. */
+  explain(job: SchedJob, ports: readonly string[], only?: number): PlacementFailure {
     const filtered = new Map<string, number>();
     const exhausted: Record<Dimension, number> = { cpu: 0, memory: 0, ports: 0 };
     let nodesIneligible = 0;
-    for (const info of this.#table.nodes) {
+    const nodes = only === undefined ? this.#table.nodes : [this.#table.nodes[only]!];
+    for (const info of nodes) {
       if (info.condition !== 'ready') {
         nodesIneligible++;
         continue;
@@ -109,7 +115,7 @@ export class Candidates {
       if (dimension !== undefined) exhausted[dimension]++;
     }
     return {
-      nodesEvaluated: this.#table.nodes.length,
+      nodesEvaluated: nodes.length,
       nodesIneligible,
       filtered: Object.fromEntries([...filtered].sort((a, b) => compareStrings(a[0], b[0]))),
       exhausted,

@@ -5,7 +5,8 @@
  */
 import { parseAllocId } from './alloc-id.js';
 import { isLive } from './reconcile.js';
-import type { Rollout, SchedAllocation } from './types.js';
+import { slotReader } from './system-slots.js';
+import type { PeriodicRun, Rollout, SchedAllocation } from './types.js';
 
 export type JobStatusName = 'running' | 'pending' | 'degraded' | 'failed' | 'complete' | 'stopped';
 
@@ -34,8 +35,8 @@ export interface JobStatus {
 
 export interface JobStatusInput {
   readonly desired: 'running' | 'stopped';
-  readonly type: 'service' | 'batch';
-  /** The newest submitted version and its count. */
+  readonly type: 'service' | 'batch' | 'system' | 'periodic';
+  /** The newest submitted version and its count (a system job's: its rollout's slots, one per device). */
   readonly version: number;
   readonly count: number;
   /** Reported statuses; other jobs' copies are ignored. */
@@ -51,6 +52,8 @@ export interface JobStatusInput {
    * running nor starting, whatever its last report said.
    */
   readonly held?: readonly { readonly slot: number; readonly reason: string }[] | undefined;
+  /** A periodic job's current run: its copies are the job's one slot; earlier runs are history. */
+  readonly run?: PeriodicRun | undefined;
 }
 
 export type Reported = SchedAllocation & { readonly lastError?: string | undefined };
@@ -60,12 +63,14 @@ type SlotState = 'running' | 'starting' | 'failed' | 'complete' | 'unplaced' | '
 export function deriveJobStatus(name: string, input: JobStatusInput): JobStatus {
   const target = input.rollout?.target ?? input.version;
   const wanted = input.rollout?.counts.total ?? input.count;
-  const newest = newestPerSlot(name, target, input.type, input.allocations);
+  // A system job's slots are its eligible devices: its copies are matched to them by node.
+  const slotOf = runSlot(input.run) ?? slotReader(name, input.rollout?.nodes);
+  const newest = newestPerSlot(slotOf, target, input.type, input.allocations);
   const unplaced = new Map(input.unplaced.map((u) => [u.slot, u.reasons]));
   const held = new Map((input.held ?? []).map((h) => [h.slot, h.reason]));
   const slots: SlotState[] = [];
   // Mid-rollout a slot not yet moved still serves from its older copy: that copy speaks for the slot.
-  const older = olderLiveCopies(name, target, input.allocations);
+  const older = olderLiveCopies(slotOf, name, target, input.allocations);
   for (let slot = 0; slot < wanted; slot++) {
     if (held.has(slot)) {
       slots.push('held');
@@ -101,7 +106,14 @@ export function deriveJobStatus(name: string, input: JobStatusInput): JobStatus 
     const live = [...newest.values()].filter((c) => isLive(c.state)).length;
     return done('stopped', live > 0 ? `${live} ${live === 1 ? 'copy' : 'copies'} still stopping` : undefined);
   }
-  if (input.type === 'batch' && wanted > 0 && copies.complete === wanted) return done('complete');
+  if (input.run !== undefined) {
+    // A periodic job goes on after each run: between runs it is running, waiting for the next.
+    const next = input.run.next === undefined ? 'no further run' : `next run ${iso(input.run.next)}`;
+    if (input.run.at === undefined) return done('pending', `no run yet; ${next}`);
+    const waits = input.run.held === undefined ? '' : ` waits (${input.run.held})`;
+    if (copies.complete === wanted || waits !== '')
+      return done('running', `run ${iso(input.run.at)}${waits || ' complete'}; ${next}`);
+  } else if (finishes(input.type) && wanted > 0 && copies.complete === wanted) return done('complete');
   const problems: string[] = [];
   if (copies.failed > 0) problems.push(`${copies.failed} of ${wanted} failed${lastError(name, newest)}`);
   if (copies.unplaced > 0) problems.push(unplacedReason(copies.unplaced, wanted, input.unplaced));
@@ -132,7 +144,7 @@ function slotState(type: JobStatusInput['type'], copy: Reported | undefined, unp
       return copy.health === 'unhealthy' ? 'failed' : 'running';
     case 'complete':
       // Only a batch copy is done when it exits; a service copy that exited is being replaced.
-      if (type === 'batch') return 'complete';
+      if (finishes(type)) return 'complete';
       return unplaced ? 'unplaced' : 'starting';
     case 'failed':
       return unplaced ? 'unplaced' : 'failed';
@@ -150,44 +162,64 @@ function slotState(type: JobStatusInput['type'], copy: Reported | undefined, unp
  * one speaks for it.
  */
 function newestPerSlot(
-  job: string,
+  slotOf: SlotOf,
   target: number,
   type: JobStatusInput['type'],
   allocations: readonly Reported[],
 ): Map<number, Reported & { generation: number }> {
-  const stopped = (a: Reported) => type === 'service' && a.state === 'complete';
+  const stopped = (a: Reported) => !finishes(type) && a.state === 'complete';
   const live = newestOf(
-    job,
+    slotOf,
     target,
     allocations.filter((a) => !stopped(a)),
   );
-  for (const [slot, copy] of newestOf(job, target, allocations.filter(stopped)))
+  for (const [slot, copy] of newestOf(slotOf, target, allocations.filter(stopped)))
     if (!live.has(slot)) live.set(slot, copy);
   return live;
 }
 
+/** A copy's slot, undefined for other jobs' copies and ids this scheduler did not name. */
+type SlotOf = (a: Reported) => number | undefined;
+
+/** A periodic job's current run is slot 0; copies of other runs have none. */
+function runSlot(run: PeriodicRun | undefined): SlotOf | undefined {
+  if (run === undefined) return undefined;
+  return (a) => (run.idSlot !== undefined && parseAllocId(a.allocId)?.slot === run.idSlot ? 0 : undefined);
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString().replace('.000Z', 'Z');
+}
+
+/** Batch-like jobs are done when their copies exit; the others run until stopped. */
+function finishes(type: JobStatusInput['type']): boolean {
+  return type === 'batch' || type === 'periodic';
+}
+
 function newestOf(
-  job: string,
+  slotOf: SlotOf,
   target: number,
   allocations: readonly Reported[],
 ): Map<number, Reported & { generation: number }> {
   const out = new Map<number, Reported & { generation: number }>();
   for (const a of allocations) {
-    if (a.job !== job || a.jobVersion !== target) continue;
-    const key = parseAllocId(a.allocId);
-    if (key === undefined || key.job !== job) continue;
-    const seen = out.get(key.slot);
+    if (a.jobVersion !== target) continue;
+    const slot = slotOf(a);
+    const key = slot === undefined ? undefined : parseAllocId(a.allocId);
+    if (slot === undefined || key === undefined) continue;
+    const seen = out.get(slot);
     if (
       seen === undefined ||
       key.generation > seen.generation ||
       (key.generation === seen.generation && a.startedAt > seen.startedAt)
     )
-      out.set(key.slot, { ...a, generation: key.generation });
+      out.set(slot, { ...a, generation: key.generation });
   }
   return out;
 }
 
 function olderLiveCopies(
+  slotOf: SlotOf,
   job: string,
   target: number,
   allocations: readonly Reported[],
@@ -195,11 +227,11 @@ function olderLiveCopies(
   const out = new Map<number, Reported>();
   for (const a of allocations) {
     if (a.job !== job || a.jobVersion === target || !isLive(a.state)) continue;
-    const key = parseAllocId(a.allocId);
-    if (key === undefined || key.job !== job) continue;
-    const seen = out.get(key.slot);
+    const slot = slotOf(a);
+    if (slot === undefined) continue;
+    const seen = out.get(slot);
     // A running copy speaks for the slot before one still starting.
-    if (seen === undefined || (a.state === 'running' && seen.state !== 'running')) out.set(key.slot, a);
+    if (seen === undefined || (a.state === 'running' && seen.state !== 'running')) out.set(slot, a);
   }
   return out;
 }

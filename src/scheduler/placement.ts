@@ -25,13 +25,16 @@ import { allocId, parseAllocId } from './alloc-id.js';
 import { Candidates } from './candidates.js';
 import { canonical, compareStrings } from './canonical-order.js';
 import { hostPorts, Usage } from './capacity.js';
+import { jobLayout } from './job-layout.js';
 import { nodeScore } from './node-score.js';
 import { buildNodeTable, type NodeTable } from './node-table.js';
 import { isLive, reconcile } from './reconcile.js';
 import { rescheduleDecision, reschedulePolicy } from './reschedule.js';
 import { deriveRollout, movesNow, type SlotProgress, targetJob } from './rollout.js';
+import type { SlotLayout } from './slot-layout.js';
 import {
   type Copy,
+  finished,
   handedOver,
   type JobWork,
   outgoingCopy,
@@ -42,6 +45,7 @@ import type {
   Desired,
   DesiredAlloc,
   LivenessView,
+  PeriodicRun,
   PlacementFailure,
   Rollout,
   RolloutStopFirst,
@@ -68,6 +72,8 @@ class Placer {
   readonly #rollout = new Map<string, Rollout>();
   /** Unknown copies whose slot is not replaced only because this view hears no other device. */
   readonly #isolatedHeld = new Set<string>();
+  readonly #layouts = new Map<string, SlotLayout>();
+  readonly runs: PeriodicRun[] = [];
 
   constructor(table: NodeTable, now: number) {
     this.#table = table;
@@ -96,10 +102,18 @@ class Placer {
     }
     return jobs.map((job) => {
       if (job.status !== 'running') return job;
-      const rollout = deriveRollout(job, byJob.get(job.name) ?? []);
+      const copies = byJob.get(job.name) ?? [];
+      const { job: laid, layout, nodes, run } = jobLayout(job, this.#table, copies, this.#now);
+      if (layout !== undefined) this.#layouts.set(job.name, layout);
+      if (run !== undefined) {
+        this.runs.push(run);
+        if (run.next !== undefined) this.revisitAt = Math.min(this.revisitAt ?? run.next, run.next);
+        return laid;
+      }
+      const rollout = deriveRollout(laid, copies, nodes);
       this.rollouts.push(rollout);
       this.#rollout.set(job.name, rollout);
-      return targetJob(job, rollout);
+      return targetJob(laid, rollout);
     });
   }
 
@@ -110,9 +124,12 @@ class Placer {
     for (const record of allocations) {
       const key = parseAllocId(record.allocId);
       const job = key === undefined || key.job !== record.job ? undefined : byName.get(key.job);
+      const layout = key === undefined ? undefined : this.#layouts.get(key.job);
+      const slot = layout === undefined ? key?.slot : layout.slotOf(record, key!.slot);
       if (key === undefined || job === undefined) this.#stop(record, 'orphaned');
       else if (job.status === 'stopped') this.#stop(record, 'job-stopped');
-      else if (key.slot >= job.count) this.#stop(record, 'scaled-down');
+      // A system job's copy on a node no longer eligible, a periodic job's finished earlier run: no slot.
+      else if (slot === undefined || slot >= job.count) this.#stop(record, 'scaled-down');
       else {
         let slots = grouped.get(job.name);
         if (slots === undefined) {
@@ -120,7 +137,7 @@ class Placer {
           grouped.set(job.name, slots);
         }
         const info = this.#table.byId.get(record.node);
-        slots[key.slot]!.push({
+        slots[slot]!.push({
           allocId: record.allocId,
           jobVersion: record.jobVersion,
           generation: key.generation,
@@ -128,7 +145,7 @@ class Placer {
           startedAt: record.startedAt,
           state: record.state,
           record,
-          slot: key.slot,
+          slot,
           nodeIndex: info?.index ?? -1,
           heard: info ?? this.#table.heard(record.node),
         });
@@ -193,6 +210,7 @@ class Placer {
     };
     const slots: SlotWork[] = [];
     for (let slot = 0; slot < job.count; slot++) {
+      const layout = this.#layouts.get(job.name);
       const copies = slotCopies?.[slot] ?? [];
       const connected = copies.filter((c) => c.heard.condition !== 'disconnected');
       const unknown = copies.filter((c) => c.heard.condition === 'disconnected' && isLive(c.state));
@@ -205,16 +223,19 @@ class Placer {
         unknown.length > 0 &&
         reconcile([survivor, ...unknown.map(unheardRival)], disconnect.reconcile, job.version).survivor !==
           survivor;
-      const batchDone =
-        job.type === 'batch' && copies.some((c) => c.state === 'complete' && c.jobVersion === job.version);
       slots.push({
         slot,
         copies,
         survivor,
         standsIn,
         unknown,
-        covered: survivor === undefined && (batchDone || this.#holdsFailed(job, copies) || covers(unknown)),
-        preferred: survivor === undefined ? handedOver(job, copies) : undefined,
+        covered:
+          survivor === undefined &&
+          (finished(job, copies) ||
+            this.#holdsFailed(job, copies) ||
+            covers(unknown) ||
+            layout?.holds(slot, this.#table) === true),
+        preferred: layout?.pinned(slot) ?? (survivor === undefined ? handedOver(job, copies) : undefined),
         outgoing: prior?.keep === true ? prior.copy : undefined,
       });
     }
@@ -311,8 +332,9 @@ class Placer {
     // Usage only grows while one job is placed, so once a slot finds no room, neither will the next
     // (a surge that falls back frees room, so it clears the failure).
     const surge = surging.has(s.slot) && s.outgoing !== undefined;
+    const pinned = job.type === 'system' ? s.preferred : undefined; // no room there says nothing of the next slot
     let chosen =
-      failure === undefined || surge
+      failure === undefined || surge || pinned !== undefined
         ? this.#candidates.choose(job, s, generation, ports, collisions)
         : undefined;
     if (chosen === undefined && surge) {
@@ -323,15 +345,17 @@ class Placer {
       chosen = this.#candidates.choose(job, s, generation, ports, collisions);
     }
     if (chosen === undefined) {
-      failure ??= this.#candidates.explain(job, ports);
+      if (failure === undefined || pinned !== undefined)
+        failure = this.#candidates.explain(job, ports, pinned);
       this.unplaced.push({ job: job.name, jobVersion: job.version, slot: s.slot, failure });
       return failure;
     }
     const info = this.#table.nodes[chosen.node]!;
+    const layoutSlot = this.#layouts.get(job.name)?.idSlot(s.slot) ?? s.slot;
     this.#usage.add(chosen.node, job, ports);
     collisions.set(chosen.node, (collisions.get(chosen.node) ?? 0) + 1);
     this.allocs.push({
-      allocId: allocId(job.name, job.version, s.slot, generation, info.node.peerId),
+      allocId: allocId(job.name, job.version, layoutSlot, generation, info.node.peerId),
       job: job.name,
       jobVersion: job.version,
       slot: s.slot,
@@ -363,7 +387,9 @@ class Placer {
     const progress = slots.map((s): SlotProgress => {
       const c = s.survivor;
       if (c === undefined) return s.covered ? 'idle' : 'moving';
-      if (c.jobVersion !== job.version || this.#table.nodes[c.nodeIndex]?.node.drained) return 'outdated';
+      // A system job's copy serves its own node: a drain leaves it there.
+      const drained = job.type !== 'system' && this.#table.nodes[c.nodeIndex]?.node.drained;
+      if (c.jobVersion !== job.version || drained) return 'outdated';
       return c.record.verdict?.healthy === true ? 'settled' : 'moving';
     });
     for (const s of slots) {
@@ -467,6 +493,7 @@ export function place(
     stops: placer.stops.sort((a, b) => compareStrings(a.allocId, b.allocId)),
     unplaced: placer.unplaced.sort((a, b) => compareStrings(a.job, b.job) || a.slot - b.slot),
     rollouts: placer.rollouts,
+    ...(placer.runs.length > 0 ? { runs: placer.runs } : {}),
     revisitAt: placer.revisitAt,
   };
 }

@@ -16,6 +16,10 @@ const HOUR = 3_600_000;
 export const RESCHEDULE_DEFAULTS: Record<SchedJob['type'], SchedReschedule> = {
   batch: { attempts: 1, interval: 24 * HOUR, delay: 5_000, maxDelay: 5_000, unlimited: false },
   service: { attempts: 0, interval: 0, delay: 30_000, maxDelay: HOUR, unlimited: true },
+  // A system slot's copy can only go back to its own device, so it keeps trying there as a service does; each
+  // periodic run is a batch slot of its own, so a run gives up as a batch copy does and the next run starts afresh.
+  system: { attempts: 0, interval: 0, delay: 30_000, maxDelay: HOUR, unlimited: true },
+  periodic: { attempts: 1, interval: 24 * HOUR, delay: 5_000, maxDelay: 5_000, unlimited: false },
 };
 
 export type RescheduleDecision =

@@ -14,8 +14,8 @@
  *   slots already in transition count against either budget, so each move is gated on the verdicts of the
  *   copies already moved.
  */
-import { parseAllocId } from './alloc-id.js';
 import { isLive } from './reconcile.js';
+import { slotReader } from './system-slots.js';
 import type {
   Rollout,
   RolloutCounts,
@@ -31,13 +31,17 @@ interface Judged {
   readonly slot: number;
 }
 
-function judgedCopies(job: string, allocations: readonly SchedAllocation[]): Judged[] {
+function judgedCopies(
+  job: string,
+  allocations: readonly SchedAllocation[],
+  nodes: readonly string[] | undefined,
+): Judged[] {
+  const slotOf = slotReader(job, nodes);
   const out: Judged[] = [];
   for (const record of allocations) {
     if (record.job !== job) continue;
-    const key = parseAllocId(record.allocId);
-    if (key === undefined || key.job !== job) continue;
-    out.push({ record, slot: key.slot });
+    const slot = slotOf(record);
+    if (slot !== undefined) out.push({ record, slot });
   }
   return out;
 }
@@ -103,10 +107,14 @@ function counts(target: SchedJobVersion, latest: number, copies: readonly Judged
 
 /**
  * The rollout of a running job. `allocations` may hold other jobs' copies; only `job.name`'s with ids this
- * scheduler names are read.
+ * scheduler names are read. A system job's slots are `nodes` (slot i is nodes[i], see system-slots.ts).
  */
-export function deriveRollout(job: SchedJob, allocations: readonly SchedAllocation[]): Rollout {
-  const copies = judgedCopies(job.name, allocations);
+export function deriveRollout(
+  job: SchedJob,
+  allocations: readonly SchedAllocation[],
+  nodes?: readonly string[],
+): Rollout {
+  const copies = judgedCopies(job.name, allocations, nodes);
   const canary = Math.min(job.update?.canary ?? 0, job.count);
   const failure = firstFailure(job.version, copies);
   let phase: RolloutPhase;
@@ -132,6 +140,7 @@ export function deriveRollout(job: SchedJob, allocations: readonly SchedAllocati
     canary,
     ...(job.update === undefined ? {} : { maxParallel: job.update.maxParallel }),
     counts: counts(target, job.version, copies),
+    ...(nodes === undefined ? {} : { nodes }),
   };
 }
 

@@ -57,6 +57,15 @@ export function handedOver(job: SchedJob, copies: readonly Copy[]): number | und
   return latest.nodeIndex >= 0 ? latest.nodeIndex : undefined;
 }
 
+/**
+ * The slot needs no new copy because its work is done: a batch slot whose copy of this version completed, a
+ * periodic run that completed (whatever the version: a run is not run again because the job changed since).
+ */
+export function finished(job: SchedJob, copies: readonly Copy[]): boolean {
+  if (job.type === 'periodic') return copies.some((c) => c.state === 'complete');
+  return job.type === 'batch' && copies.some((c) => c.state === 'complete' && c.jobVersion === job.version);
+}
+
 /** Above every real score, which lies in [-1, 1] in millionths. */
 const UNSCORED = Number.MAX_SAFE_INTEGER;
 

@@ -59,7 +59,8 @@ export interface SchedJob {
   readonly name: string;
   readonly version: number;
   readonly status: 'running' | 'stopped';
-  readonly type: 'service' | 'batch';
+  /** A system job has one slot per eligible node (system-slots.ts); its `count` is not read. */
+  readonly type: 'service' | 'batch' | 'system' | 'periodic';
   readonly count: number;
   readonly driver: Driver;
   readonly resources: { readonly cpu: number; readonly memory: number };
@@ -73,11 +74,41 @@ export interface SchedJob {
   readonly update?: SchedUpdate | undefined;
   /** What is absent takes the defaults for the job's type (reschedule.ts). */
   readonly reschedule?: Partial<SchedReschedule> | undefined;
+  /** A periodic job's schedule (periodic-runs.ts); absent for other types. */
+  readonly periodic?: SchedPeriodic | undefined;
   /**
    * Earlier submitted versions (any order): what autoRevert may fall back to, and the `count` that tells
    * when one of them was stable. Absent: nothing to revert to.
    */
   readonly history?: readonly SchedJobVersion[] | undefined;
+}
+
+export interface SchedPeriodic {
+  /** A cron expression, 5 or 6 fields (seconds first), already validated with the spec. */
+  readonly schedule: string;
+  /** IANA time zone the schedule is read in. */
+  readonly timeZone: string;
+  /** A run does not launch while an earlier run still has a live copy. */
+  readonly prohibitOverlap: boolean;
+  /** When the current version was submitted (ms): runs scheduled before it never launch. */
+  readonly since: number;
+}
+
+/** A periodic job's run as this evaluation sees it, for status and for the agent's next wake-up. */
+export interface PeriodicRun {
+  readonly job: string;
+  /** The current run: the latest scheduled time at or before `now` and not before `since`. Absent: none yet. */
+  readonly at?: number | undefined;
+  /** The slot number its copies carry in their ids (see periodic-runs.ts). */
+  readonly idSlot?: number | undefined;
+  /** The next scheduled time after `now`. */
+  readonly next?: number | undefined;
+  /**
+   * Why the current run does not launch now: `overlap` (an earlier run still runs and prohibitOverlap is set),
+   * `isolated` (this view hears no other device; a cut-off device launches no fleet work), `invalid` (the
+   * schedule cannot be read here).
+   */
+  readonly held?: 'overlap' | 'isolated' | 'invalid' | undefined;
 }
 
 /** One submitted version of a job: what placement needs to run copies of it. */
@@ -270,6 +301,8 @@ export interface Rollout {
    * other move surges: the new copy starts beside the old, which stops once the new one is judged healthy.
    */
   readonly stopFirst?: readonly RolloutStopFirst[] | undefined;
+  /** A system job's slots: slot i is the copy on nodes[i] (peer ids, sorted). Absent for other jobs. */
+  readonly nodes?: readonly string[] | undefined;
 }
 
 export interface Desired {
@@ -278,6 +311,8 @@ export interface Desired {
   readonly unplaced: readonly Unplaced[];
   /** One per running job, sorted by job. */
   readonly rollouts: readonly Rollout[];
+  /** One per running periodic job, sorted by job; absent when there is none. */
+  readonly runs?: readonly PeriodicRun[] | undefined;
   /**
    * The earliest later time at which `now` alone changes this result: a copy on an unheard node stops being
    * waited for once its job's `lostAfter` has passed. Undefined when time alone changes nothing, so an agent

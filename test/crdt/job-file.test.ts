@@ -47,8 +47,15 @@ function expectPositionsInside(result: JobFileResult, text: string) {
 describe('examples/', () => {
   const files = readdirSync(new URL('examples/', root)).filter((f) => f.endsWith('.yaml'));
 
-  it('has the four documented examples', () => {
-    expect(files.sort()).toEqual(['batch.yaml', 'sensor.yaml', 'web.yaml', 'worker.yaml']);
+  it('has the documented examples', () => {
+    expect(files.sort()).toEqual([
+      'batch.yaml',
+      'periodic.yaml',
+      'sensor.yaml',
+      'system.yaml',
+      'web.yaml',
+      'worker.yaml',
+    ]);
   });
 
   it.each(files)('%s is a valid job', (file) => {

@@ -114,7 +114,11 @@ function earlier(view: JobView, readSpec: SpecReader): SchedJobVersion[] {
 }
 
 function schedJob(view: JobView, spec: JobSpec): SchedJob {
-  return { name: view.name, status: view.desired, ...schedVersion(view.current.version, spec) };
+  const job = { name: view.name, status: view.desired, ...schedVersion(view.current.version, spec) };
+  if (spec.type !== 'periodic' || spec.schedule === undefined) return job;
+  // Runs due before this version was submitted are not launched by it (scheduler/periodic-runs.ts).
+  const { schedule, timeZone = 'UTC', prohibitOverlap = true } = spec;
+  return { ...job, periodic: { schedule, timeZone, prohibitOverlap, since: view.current.submittedAt } };
 }
 
 function schedVersion(version: number, spec: JobSpec): SchedJobVersion {

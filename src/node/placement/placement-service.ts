@@ -7,6 +7,7 @@ import {
   type Desired,
   type DesiredStatus,
   type Dimension,
+  type PeriodicRun,
   type Plan,
   place,
   plan,
@@ -94,6 +95,8 @@ export type JobPlacement = {
   readonly unplaced: readonly UnplacedExplanation[];
   /** The job's rollout as this agent derives it (every agent with the same statuses derives the same). */
   readonly rollout?: Rollout | undefined;
+  /** A periodic job's current run as this agent derives it. */
+  readonly run?: PeriodicRun | undefined;
 } & (
   | { readonly status: 'running' | 'stopped'; readonly version: number; readonly count: number }
   | { readonly status: 'unreadable'; readonly version: number; readonly unreadable: string }
@@ -350,6 +353,7 @@ function explainIn(
       reasons: failureLines(u.failure),
     }));
   const rollout = p.desired.rollouts.find((r) => r.job === job);
+  const run = p.desired.runs?.find((r) => r.job === job);
   const common = {
     job,
     computedAt: p.computedAt,
@@ -357,10 +361,17 @@ function explainIn(
     stops,
     unplaced,
     ...(rollout === undefined ? {} : { rollout }),
+    ...(run === undefined ? {} : { run }),
   };
   const known = p.input.jobs.find((j) => j.name === job);
   if (known !== undefined)
-    return { ...common, version: known.version, status: known.status, count: known.count };
+    // A system job's count is its number of eligible devices, as its rollout counts them.
+    return {
+      ...common,
+      version: known.version,
+      status: known.status,
+      count: rollout?.nodes?.length ?? known.count,
+    };
   const skipped = p.input.skipped.find((s) => s.job === job);
   if (skipped !== undefined)
     return { ...common, version: skipped.version, status: 'unreadable', unreadable: skipped.reason };

@@ -57,7 +57,8 @@ export function decideRestart(
   now: number,
   backoff = DEFAULT_BACKOFF,
 ): RestartDecision {
-  if (exit.jobType === 'batch' && exit.exitCode === 0) return { action: 'complete' };
+  if ((exit.jobType === 'batch' || exit.jobType === 'periodic') && exit.exitCode === 0)
+    return { action: 'complete' };
   const recent = restartsInWindow(policy, restarts, now).sort((a, b) => a - b);
   const window = formatDuration(policy.interval);
   if (recent.length < policy.attempts) {

@@ -2,6 +2,7 @@ import type { GossipMessage, MeshState } from '../../crdt/mesh-state.js';
 import type { AllocStatus } from '../../crdt/records.js';
 import { formatDuration } from '../../lib/duration.js';
 import type { Logger } from '../../lib/logger.js';
+import { expiredRuns } from '../../scheduler/periodic-runs.js';
 import type { Plan } from '../../scheduler/types.js';
 import type { Driver, DriverName, LogLine, LogOptions } from '../drivers/driver.js';
 import { DriverError } from '../drivers/driver-error.js';
@@ -112,6 +113,10 @@ export class Workloads {
       void this.reconciler
         .apply(heldPlan(plan, own, this.#hold()))
         .catch((err: unknown) => log.error({ err }, 'applying the plan failed'));
+      // Each periodic run leaves a status: past the newest few, this node removes its own.
+      const mine = state.allocations().filter((a) => a.node === deps.self);
+      for (const id of expiredRuns(this.placement.desired()?.runs ?? [], mine, deps.config.gcFinishedPerJob))
+        deps.publish(state.removeAllocStatus(id, now()));
     };
     this.#apply = apply;
     this.#unsubscribe = this.placement.onPlan(apply);

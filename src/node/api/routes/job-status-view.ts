@@ -33,6 +33,7 @@ export function jobStatusOf(
     allocations,
     unplaced: placement?.unplaced ?? [],
     rollout: placement?.rollout,
+    run: placement?.run,
     placementUnknown: placement === undefined || placement.status === 'unreadable',
     held: heldSlots(allocations, placement, agent),
   });

@@ -85,7 +85,8 @@ export function stateRoutes(deps: StateRoutesDeps): Route[] {
             ...(derived.rollout === undefined ? {} : { rollout: derived.rollout }),
             version: job.current.version,
             type: spec.ok ? spec.value.type : '-',
-            count: spec.ok ? spec.value.count : null,
+            // A system job has as many copies as eligible devices: its wanted copies, not a count.
+            count: spec.ok ? (spec.value.type === 'system' ? derived.copies.wanted : spec.value.count) : null,
             submittedAt: job.current.submittedAt,
             allocations: derived.copies.running,
             copies: derived.copies,

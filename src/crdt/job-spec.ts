@@ -8,6 +8,7 @@ import * as z from 'zod';
 import { DURATION_PATTERN, formatDuration, parseDuration } from '../lib/duration.js';
 import { imageRefProblem } from './image-name.js';
 import { describeIssue, unknownField } from './job-spec-messages.js';
+import { checkStorageRules, storageFields } from './job-spec-storage.js';
 
 export const DRIVERS = ['docker', 'exec'] as const;
 export const JOB_TYPES = ['service', 'batch'] as const;
@@ -58,7 +59,8 @@ const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const PORT_NAME = /^[a-z]([a-z0-9-]{0,13}[a-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
 const IMAGE = /^[\x21-\x7e]+$/;
-const ATTRIBUTE = /^(arch|os|name|driver|label\.[A-Za-z0-9]([A-Za-z0-9._/-]{0,251}[A-Za-z0-9])?)$/;
+const ATTRIBUTE =
+  /^(arch|os|name|driver|label\.[A-Za-z0-9]([A-Za-z0-9._/-]{0,251}[A-Za-z0-9])?|device\.\/dev\/[A-Za-z0-9._/-]{1,250})$/;
 const HTTP_PATH = /^\/[\x21-\x7e]*$/;
 
 /**
@@ -126,8 +128,11 @@ const portSchema = fields({
 
 const attribute = z
   .string()
-  .regex(ATTRIBUTE, { error: 'must be arch, os, name, driver or label.<key>' })
-  .meta({ description: 'Node attribute: arch, os, name, driver or label.<key>.' });
+  .regex(ATTRIBUTE, { error: 'must be arch, os, name, driver, label.<key> or device./dev/<name>' })
+  .meta({
+    description:
+      'Node attribute: arch, os, name, driver, label.<key>, or device./dev/<name> ("true" when the device has it).',
+  });
 const singleValue = z
   .string()
   .max(LIMITS.ruleValueLength, { error: `must be at most ${LIMITS.ruleValueLength} characters` });
@@ -300,6 +305,7 @@ const jobFields = fields({
   health: healthSchema.optional(),
   update: updateSchema.prefault({}),
   disconnect: disconnectSchema.prefault({}),
+  ...storageFields,
 }).meta({ title: 'Mycel job', description: 'A job file for meshctl job run (YAML or JSON).' });
 
 type JobFields = z.output<typeof jobFields>;
@@ -402,6 +408,8 @@ function checkCrossFieldRules(job: JobFields, ctx: z.RefinementCtx): void {
       `${restart.attempts} restarts ${formatDuration(restart.delay)} apart do not fit in ${formatDuration(restart.interval)}`,
     );
   }
+
+  checkStorageRules(job, issue);
 
   const names = new Set<string>();
   const hostPorts = new Set<string>();

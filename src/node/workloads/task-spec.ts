@@ -7,6 +7,7 @@
  */
 import type { JobSpec } from '../../crdt/job-spec.js';
 import type { TaskSpec } from '../drivers/driver.js';
+import { taskHardware } from './task-hardware.js';
 
 export interface TaskIdentity {
   readonly allocId: string;
@@ -34,6 +35,7 @@ export function taskSpecFor(spec: JobSpec, { allocId, jobVersion, owner, nodeNam
     network: spec.network,
     ports: spec.ports.map(({ name, host, container, protocol }) => ({ name, host, container, protocol })),
     resources: { cpu: spec.resources.cpu, memory: spec.resources.memory },
+    ...taskHardware(spec),
   };
   return spec.driver === 'docker'
     ? {

@@ -1,0 +1,93 @@
+/**
+ * A task's volumes as host directories, made ready before the workload starts. Named volumes live in
+ * `<dataDir>/volumes/<job>/<name>`: per job and per device, outside any copy's own directory, so a later copy of
+ * the job on this device (a restart, a new version, a replacement) finds the data; they stay until the operator
+ * deletes them. Host paths must lie under a prefix the operator allows (`--allow-host-path`), checked again here
+ * on the path as the kernel resolves it: placement checked the path as written, and a symlink under an allowed
+ * prefix must not lead out of it.
+ */
+import { chmod, chown, mkdir, realpath, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isUnder } from '../../lib/host-path.js';
+import type { VolumeMount } from './driver.js';
+import { DriverError } from './driver-error.js';
+
+export interface HostMount {
+  readonly source: string;
+  readonly target: string;
+  readonly readOnly: boolean;
+}
+
+export interface MountContext {
+  readonly dataDir: string;
+  readonly allowHostPath: readonly string[];
+  /** Who the workload runs as, when not the agent: named volumes are made its own. */
+  readonly runAs?: { readonly uid: number; readonly gid: number } | undefined;
+}
+
+export function volumeDir(dataDir: string, job: string, name: string): string {
+  return join(dataDir, 'volumes', job, name);
+}
+
+export async function prepareMounts(
+  job: string,
+  volumes: readonly VolumeMount[],
+  ctx: MountContext,
+): Promise<HostMount[]> {
+  const mounts: HostMount[] = [];
+  for (const v of volumes) {
+    const source =
+      v.name === undefined ? await allowedHostPath(v.source ?? '', ctx) : await namedVolume(job, v.name, ctx);
+    mounts.push({ source, target: v.target, readOnly: v.readOnly === true });
+  }
+  return mounts;
+}
+
+async function namedVolume(job: string, name: string, ctx: MountContext): Promise<string> {
+  const dir = volumeDir(ctx.dataDir, job, name);
+  await mkdir(dir, { recursive: true, mode: 0o755 }).catch((err: unknown) => {
+    throw ioError(`cannot create volume ${name} at ${dir}`, err);
+  });
+  if (ctx.runAs !== undefined) {
+    // Another user must be able to pass through the data dir (mode 0700) to reach its volume: search only, no
+    // listing, and every secret in it keeps its own 0600.
+    for (const path of [ctx.dataDir, join(ctx.dataDir, 'volumes'), join(ctx.dataDir, 'volumes', job)]) {
+      const mode = (await stat(path)).mode & 0o7777;
+      if ((mode & 0o011) !== 0o011) await chmod(path, mode | 0o011);
+    }
+    await chown(dir, ctx.runAs.uid, ctx.runAs.gid);
+  }
+  return dir;
+}
+
+async function allowedHostPath(source: string, ctx: MountContext): Promise<string> {
+  const prefix = ctx.allowHostPath.find((p) => isUnder(source, p));
+  if (prefix === undefined) {
+    throw new DriverError(
+      'invalid-task',
+      `host path ${source} is not allowed on this device`,
+      'the operator allows host paths with meshd --allow-host-path',
+    );
+  }
+  // A missing directory is made, as `docker run -v` does: the allowed prefix is the operator's consent.
+  await mkdir(source, { recursive: true }).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(`cannot create ${source}`, err);
+  });
+  const real = await realpath(source);
+  const realPrefix = await realpath(prefix).catch(() => prefix);
+  if (!isUnder(real, realPrefix)) {
+    throw new DriverError(
+      'invalid-task',
+      `host path ${source} leads to ${real}, outside the allowed ${prefix}`,
+      'a symlink under an allowed path must not point out of it',
+    );
+  }
+  return real;
+}
+
+function ioError(message: string, err: unknown): DriverError {
+  const reason = (err as NodeJS.ErrnoException).code ?? String(err);
+  return new DriverError('io', `${message} (${reason})`, 'check the data dir is writable and has space', {
+    cause: err,
+  });
+}

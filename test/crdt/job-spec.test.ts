@@ -265,7 +265,15 @@ describe('constraints and affinities', () => {
         specOf({ ...docker, constraints: [{ attribute, operator: '=', value: 'x' }] }).constraints,
       ).toHaveLength(1);
     }
-    for (const attribute of ['zone', 'label.', 'labels.zone', 'archx', 'label.-x', 'device.', 'device./sys/x']) {
+    for (const attribute of [
+      'zone',
+      'label.',
+      'labels.zone',
+      'archx',
+      'label.-x',
+      'device.',
+      'device./sys/x',
+    ]) {
       expectIssue(
         { ...docker, constraints: [{ attribute, operator: '=', value: 'x' }] },
         ['constraints', 0, 'attribute'],

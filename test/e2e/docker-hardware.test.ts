@@ -89,14 +89,13 @@ describe('docker volumes', () => {
     await mkdir(allowed, { recursive: true });
     await writeFile(join(allowed, 'seed'), 'calibration\n');
     const driver = driverFor([allowed]);
-    const t = task('cat /data/seed; echo x > /data/f || echo refused', {
-      volumes: [{ source: allowed, target: '/data', readOnly: true }],
-    });
-    expect((await output(driver, t)).lines).toEqual([
-      'calibration',
-      expect.stringMatching(/Read-only/),
-      'refused',
-    ]);
+    const t = task(
+      'cat /data/seed; if { echo x > /data/f; } 2>/dev/null; then echo wrote; else echo refused; fi',
+      {
+        volumes: [{ source: allowed, target: '/data', readOnly: true }],
+      },
+    );
+    expect((await output(driver, t)).lines).toEqual(['calibration', 'refused']);
   });
 
   it('refuses a host path outside the allow-list, and a symlink that leads out of it', async () => {
@@ -146,10 +145,16 @@ describe('docker hardware', () => {
 
   it('runs as the given user with the added groups, and with the capabilities asked for', async () => {
     const driver = driverFor();
-    const t = task('id -u; id -G', { user: '65534', groupAdd: ['4242'] });
+    const t = task('id -u; id -G; echo mine > /state/f && echo wrote', {
+      user: '65534',
+      groupAdd: ['4242'],
+      volumes: [{ name: 'owned', target: '/state' }],
+    });
     const { lines } = await output(driver, t);
     expect(lines[0]).toBe('65534');
     expect(lines[1]?.split(' ')).toContain('4242');
+    // A numeric user owns its named volume, so it can write there.
+    expect(lines[2]).toBe('wrote');
     // CAP_NET_ADMIN is bit 12; Docker's default set lacks it.
     const caps = (add: string[]) =>
       task("grep CapEff /proc/self/status | awk '{print $2}'", { capAdd: add, capDrop: ['ALL'] });

@@ -233,7 +233,10 @@ export class DockerDriver implements Driver<'docker'> {
     if (dataDir === undefined) {
       throw new DriverError('invalid-task', 'this driver has no data dir for volumes', 'give it dataDir');
     }
-    return prepareMounts(task.job, task.volumes, { dataDir, allowHostPath });
+    // A numeric user owns its named volumes; a name means whatever the image's passwd says, unknown here.
+    const uid = task.user !== undefined && /^[0-9]+$/.test(task.user) ? Number(task.user) : undefined;
+    const runAs = uid === undefined ? undefined : { uid, gid: -1, throughDataDir: false };
+    return prepareMounts(task.job, task.volumes, { dataDir, allowHostPath, runAs });
   }
 
   async stop(allocId: string, options: StopOptions = {}): Promise<void> {

@@ -177,10 +177,13 @@ export class ExecDriver implements Driver<'exec'> {
     await rm(recordPath(dir), { force: true });
     const runAs = task.user === undefined ? undefined : await resolveRunAs(task.user, task.groupAdd ?? []);
     const { dataDir, allowHostPath = [] } = this.options;
-    await linkVolumes(
-      dir,
-      await prepareMounts(task.job, task.volumes ?? [], { dataDir, allowHostPath, runAs }),
-    );
+    const owner = runAs && { uid: runAs.uid, gid: runAs.gid, throughDataDir: true };
+    const mounts = await prepareMounts(task.job, task.volumes ?? [], {
+      dataDir,
+      allowHostPath,
+      runAs: owner,
+    });
+    await linkVolumes(dir, mounts);
 
     // Intent first: a process that cannot be recorded is never started, and one started just before a crash
     // is found again by its launch id instead of being started twice.

@@ -27,6 +27,13 @@ async function id(flag: '-u' | '-g' | '-G', user: string): Promise<string | unde
 
 /** A uid with no account keeps its number as its group, and only the job's groups. */
 export async function resolveRunAs(user: string, groupAdd: readonly string[]): Promise<RunAs> {
+  if (process.getuid?.() !== 0) {
+    throw new DriverError(
+      'unsupported',
+      `the agent runs as uid ${process.getuid?.()} and cannot start a process as ${user}`,
+      'run meshd as root to use user:, or drop user: from the job',
+    );
+  }
   const uid = await id('-u', user);
   if (uid === undefined && !/^[0-9]+$/.test(user)) {
     throw new DriverError(

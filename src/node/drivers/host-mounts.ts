@@ -21,8 +21,13 @@ export interface HostMount {
 export interface MountContext {
   readonly dataDir: string;
   readonly allowHostPath: readonly string[];
-  /** Who the workload runs as, when not the agent: named volumes are made its own. */
-  readonly runAs?: { readonly uid: number; readonly gid: number } | undefined;
+  /**
+   * Who the workload runs as, when not the agent: named volumes are made its own (gid -1 keeps the group).
+   * `throughDataDir`: the workload reaches the volume by its host path (exec), not through a mount (docker).
+   */
+  readonly runAs?:
+    | { readonly uid: number; readonly gid: number; readonly throughDataDir: boolean }
+    | undefined;
 }
 
 export function volumeDir(dataDir: string, job: string, name: string): string {
@@ -48,14 +53,20 @@ async function namedVolume(job: string, name: string, ctx: MountContext): Promis
   await mkdir(dir, { recursive: true, mode: 0o755 }).catch((err: unknown) => {
     throw ioError(`cannot create volume ${name} at ${dir}`, err);
   });
-  if (ctx.runAs !== undefined) {
-    // Another user must be able to pass through the data dir (mode 0700) to reach its volume: search only, no
-    // listing, and every secret in it keeps its own 0600.
-    for (const path of [ctx.dataDir, join(ctx.dataDir, 'volumes'), join(ctx.dataDir, 'volumes', job)]) {
-      const mode = (await stat(path)).mode & 0o7777;
-      if ((mode & 0o011) !== 0o011) await chmod(path, mode | 0o011);
+  const { runAs } = ctx;
+  if (runAs === undefined) return dir;
+  try {
+    if (runAs.throughDataDir) {
+      // Another user must pass through the data dir (mode 0700) to reach its volume: search only, no listing,
+      // and every secret in it keeps its own 0600.
+      for (const path of [ctx.dataDir, join(ctx.dataDir, 'volumes'), join(ctx.dataDir, 'volumes', job)]) {
+        const mode = (await stat(path)).mode & 0o7777;
+        if ((mode & 0o011) !== 0o011) await chmod(path, mode | 0o011);
+      }
     }
-    await chown(dir, ctx.runAs.uid, ctx.runAs.gid);
+    await chown(dir, runAs.uid, runAs.gid);
+  } catch (err) {
+    throw ioError(`cannot give volume ${name} at ${dir} to uid ${runAs.uid}`, err);
   }
   return dir;
 }

@@ -84,10 +84,12 @@ test('a job lands only on the agent with its device and host path, and one askin
     job(['name: camera', 'driver: exec', 'command: /bin/true', 'devices: ["/dev/video99"]']),
   );
   for (const a of agents) {
-    await waitFor(`${a.config.name} to explain why the camera is not placed`, () =>
-      a.workloads.placement
-        .explain('camera')
-        ?.unplaced[0]?.reasons.includes('2 nodes filtered: missing device /dev/video99'),
+    await waitFor(
+      `${a.config.name} to explain why the camera is not placed`,
+      () =>
+        a.workloads.placement
+          .explain('camera')
+          ?.unplaced[0]?.reasons.includes('2 nodes filtered: missing device /dev/video99') === true,
     );
   }
   expect(agents.every((a) => a.state.state.allocations().every((s) => s.job !== 'camera'))).toBe(true);

@@ -6,8 +6,8 @@
  * on the path as the kernel resolves it: placement checked the path as written, and a symlink under an allowed
  * prefix must not lead out of it.
  */
-import { chmod, chown, mkdir, realpath, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, chown, lstat, mkdir, realpath, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { isUnder } from '../../lib/host-path.js';
 import type { VolumeMount } from './driver.js';
 import { DriverError } from './driver-error.js';
@@ -80,11 +80,28 @@ async function allowedHostPath(source: string, ctx: MountContext): Promise<strin
       'the operator allows host paths with meshd --allow-host-path',
     );
   }
-  // A missing directory is made, as `docker run -v` does: the allowed prefix is the operator's consent.
-  await mkdir(source, { recursive: true }).catch((err: unknown) => {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(`cannot create ${source}`, err);
-  });
-  const real = await realpath(source);
+  // A missing directory is made, as `docker run -v` does: the allowed prefix is the operator's consent. What
+  // exists (a file such as a socket, too) is mounted as it is. Nothing is created through a symlink that leads
+  // out of the prefix: the part that exists is checked first.
+  try {
+    const existing = await existingAncestor(source);
+    if (existing !== prefix && isUnder(existing, prefix)) await checkInside(source, existing, prefix);
+    if (existing !== source) await mkdir(source, { recursive: true });
+    return await checkInside(source, source, prefix);
+  } catch (err) {
+    throw err instanceof DriverError ? err : ioError(`cannot prepare host path ${source}`, err);
+  }
+}
+
+async function existingAncestor(path: string): Promise<string> {
+  let at = path;
+  while ((await lstat(at).catch(() => undefined)) === undefined && at !== '/') at = dirname(at);
+  return at;
+}
+
+/** `path` as the kernel resolves it, when that is still under the allowed `prefix` (resolved too). */
+async function checkInside(source: string, path: string, prefix: string): Promise<string> {
+  const real = await realpath(path);
   const realPrefix = await realpath(prefix).catch(() => prefix);
   if (!isUnder(real, realPrefix)) {
     throw new DriverError(

@@ -1,5 +1,5 @@
 /** The exec driver's storage and users on this machine: links to volumes, named volumes across copies, setpriv. */
-import { mkdtemp, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -102,6 +102,31 @@ describe('exec volumes', () => {
     );
     await refused(task('true', { volumes: [{ name: 'x', target: '/stdout.log' }] }), /would replace/);
     await refused(task('true', { volumes: [{ name: 'x', target: '/proc.json' }] }), /would replace/);
+  });
+});
+
+describe('host paths through symlinks', () => {
+  it('creates nothing through a symlink under the allowed path that leads out of it', async () => {
+    const allowed = await mkdtemp(join(tmpdir(), 'mycel-exec-allowed-'));
+    const outside = await mkdtemp(join(tmpdir(), 'mycel-exec-outside-'));
+    cleanups.push(() => rm(allowed, { recursive: true, force: true }));
+    cleanups.push(() => rm(outside, { recursive: true, force: true }));
+    await symlink(outside, join(allowed, 'link'));
+    const { driver } = await setup([allowed]);
+    for (const source of [join(allowed, 'link'), join(allowed, 'link', 'new', 'deeper')]) {
+      const err = await driver
+        .start(task('true', { volumes: [{ source, target: '/data' }] }))
+        .catch((e: unknown) => e);
+      expect((err as DriverError).code).toBe('invalid-task');
+      expect((err as DriverError).message).toMatch(/outside the allowed/);
+    }
+    expect(await readdir(outside)).toEqual([]);
+    // A symlink that stays inside is followed.
+    await mkdir(join(allowed, 'real'));
+    await symlink(join(allowed, 'real'), join(allowed, 'inside'));
+    const ok = task('echo in > data/f', { volumes: [{ source: join(allowed, 'inside'), target: '/data' }] });
+    expect((await run(driver, ok)).code).toBe(0);
+    expect(await readFile(join(allowed, 'real', 'f'), 'utf8')).toBe('in\n');
   });
 });
 

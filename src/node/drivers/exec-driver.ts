@@ -195,6 +195,7 @@ export class ExecDriver implements Driver<'exec'> {
       owner: this.options.owner,
       launch,
       startedAt: this.now(),
+      ...(runAs === undefined ? {} : { runAs: { ...runAs, groups: [...runAs.groups] } }),
     };
     await writeRecord(dir, intent).catch((err: unknown) => {
       throw this.unrecordable(task, err, 'nothing was started');
@@ -383,10 +384,12 @@ export class ExecDriver implements Driver<'exec'> {
     if (!record) throw this.notFound(allocId);
     if (file === undefined)
       throw new DriverError('invalid-task', 'empty command', 'give at least the program');
+    const [bin, argv] =
+      record.runAs === undefined ? [file, args] : ['setpriv', setprivArgs(record.runAs, file, args)];
     return new Promise((resolve, reject) => {
       execFile(
-        file,
-        args,
+        bin,
+        argv,
         {
           cwd: this.dir(allocId),
           signal: options.signal,

@@ -145,6 +145,9 @@ describe('exec user and groups', () => {
     expect(lines[1]?.split(' ')).not.toContain('0');
     expect(lines[2]).toBe('wrote');
     expect((await stat(volumeDir(dataDir, 'sensor', 'state'))).uid).toBe(65534);
+    // Health checks run in the workload's context: as its user, with its groups.
+    const check = await driver.exec(t.allocId, ['sh', '-c', 'id -u; id -G']);
+    expect(check.output.trim().split('\n')).toEqual([lines[0], lines[1]]);
     // The data dir stays unlistable to others: search only.
     expect((await stat(dataDir)).mode & 0o007).toBe(0o001);
   });

@@ -6,10 +6,14 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterAll, expect, test } from 'vitest';
 import { parseJobFile } from '../../src/crdt/job-file.js';
 import type { JobSpec } from '../../src/crdt/job-spec.js';
 import type { Agent } from '../../src/node/agent.js';
+import { ControlApi } from '../../src/node/api/control-api.js';
+import { stateRoutes } from '../../src/node/api/routes/state-routes.js';
+import type { NodeInfo } from '../../src/node/api/types.js';
 import {
   FAST_WORKLOADS,
   joinAddress,
@@ -55,6 +59,16 @@ test('a job lands only on the agent with its device and host path, and one askin
     return record?.devices?.includes('/dev/zero') === true && record.hostPaths?.includes(shared) === true;
   });
   expect(bare.state.state.nodes().find((n) => n.peerId === bare.peerId)).not.toHaveProperty('hostPaths');
+  // `meshctl node status hw1` reads them back from any agent.
+  const api = new ControlApi(stateRoutes(bare), pino({ level: 'silent' }));
+  const { port } = await api.listen('127.0.0.1:0', false);
+  try {
+    const info = (await (await fetch(`http://127.0.0.1:${port}/v1/nodes/hw1`)).json()) as NodeInfo;
+    expect(info.devices).toContain('/dev/zero');
+    expect(info.hostPaths).toEqual([shared]);
+  } finally {
+    await api.close();
+  }
 
   await bare.state.submitJob(
     job([

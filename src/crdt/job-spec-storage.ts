@@ -166,6 +166,14 @@ export function checkStorageRules(job: StorageFields & { driver: 'docker' | 'exe
     if (v.name !== undefined && names.has(v.name))
       issue(['volumes', index, 'name'], `duplicate volume name "${v.name}"`);
     if (v.name !== undefined) names.add(v.name);
+    const outer =
+      job.driver === 'exec' ? [...targets].find((t) => t !== v.target && nested(t, v.target)) : undefined;
+    if (outer !== undefined) {
+      issue(
+        ['volumes', index, 'target'],
+        `the exec driver links volumes, so ${v.target} cannot share a path with ${outer}: use separate targets`,
+      );
+    }
     if (job.driver === 'exec' && v.readOnly === true) {
       issue(
         ['volumes', index, 'readOnly'],
@@ -207,6 +215,11 @@ export function checkStorageRules(job: StorageFields & { driver: 'docker' | 'exe
     if (job.groupAdd !== undefined && job.user === undefined)
       issue(['groupAdd'], 'the exec driver adds groups when it switches user: give user as well');
   }
+}
+
+/** One of two absolute paths lies under the other. */
+function nested(a: string, b: string): boolean {
+  return b.startsWith(`${a}/`) || a.startsWith(`${b}/`);
 }
 
 /** The host paths a job mounts: a device runs it only when its allow-list covers every one. */

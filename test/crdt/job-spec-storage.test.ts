@@ -114,6 +114,18 @@ describe('bad volumes are refused with what to fix', () => {
     expectIssue({ ...docker, volumes: many }, ['volumes'], /at most 32/);
   });
 
+  it('refuse nested targets for exec, whose links would land inside another volume', () => {
+    const volumes = [
+      { name: 'a', target: '/data' },
+      { name: 'b', target: '/data/sub' },
+    ];
+    expectIssue({ ...exec, volumes }, ['volumes', 1, 'target'], /cannot share a path with \/data/);
+    expect(specOf({ ...docker, volumes }).volumes).toHaveLength(2);
+    expect(specOf({ ...exec, volumes: [volumes[0], { name: 'b', target: '/data2' }] }).volumes).toHaveLength(
+      2,
+    );
+  });
+
   it('refuse readOnly for exec, which links instead of mounting', () => {
     expectIssue(
       { ...exec, volumes: [{ name: 'a', target: '/a', readOnly: true }] },

@@ -45,6 +45,8 @@ export async function runAgent(o: AgentFlags): Promise<void> {
       registryCacheMb: o.registryCacheMb,
       gcFinishedPerJob: o.gcFinishedPerJob,
       gcFinishedMaxAgeMs: o.gcFinishedMaxAgeMs,
+      allowHostPath: o.allowHostPath,
+      device: o.device,
     },
     env: process.env,
     file,

@@ -51,6 +51,12 @@ const program = new Command('meshd')
   .option('--registry-cache-mb <mb>', 'size cap of the image layer store (default 4096)', int)
   .option('--gc-finished-per-job <n>', 'finished copies whose logs a job keeps here (default 10)', int)
   .option('--gc-finished-max-age-ms <ms>', 'how long a finished copy keeps its logs (default 86400000)', int)
+  .option(
+    '--allow-host-path <path>',
+    'host path jobs may mount, with what lies under it; repeatable',
+    collect,
+  )
+  .option('--device <path>', 'device to advertise besides the usual /dev patterns; repeatable', collect)
   .action(async (opts) => {
     const { runAgent } = await import('./meshd-run.js');
     await runAgent(opts);

@@ -10,6 +10,8 @@ import { imageRefProblem } from './image-name.js';
 import { INTERPOLATION_HELP, templateProblem } from './interpolation.js';
 import { checkKindRules, kindDefaults, kindInput, periodicFields } from './job-spec-kinds.js';
 import { describeIssue, unknownField } from './job-spec-messages.js';
+import { checkRescheduleRules, rescheduleInput } from './job-spec-reschedule.js';
+import { checkStorageRules, storageFields } from './job-spec-storage.js';
 
 export const DRIVERS = ['docker', 'exec'] as const;
 export const JOB_TYPES = ['service', 'batch', 'system', 'periodic'] as const;
@@ -62,7 +64,8 @@ const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const PORT_NAME = /^[a-z]([a-z0-9-]{0,13}[a-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
 const IMAGE = /^[\x21-\x7e]+$/;
-const ATTRIBUTE = /^(arch|os|name|driver|label\.[A-Za-z0-9]([A-Za-z0-9._/-]{0,251}[A-Za-z0-9])?)$/;
+const ATTRIBUTE =
+  /^(arch|os|name|driver|label\.[A-Za-z0-9]([A-Za-z0-9._/-]{0,251}[A-Za-z0-9])?|device\.\/dev\/[A-Za-z0-9._/-]{1,250})$/;
 const HTTP_PATH = /^\/[\x21-\x7e]*$/;
 
 /**
@@ -130,8 +133,11 @@ const portSchema = fields({
 
 const attribute = z
   .string()
-  .regex(ATTRIBUTE, { error: 'must be arch, os, name, driver or label.<key>' })
-  .meta({ description: 'Node attribute: arch, os, name, driver or label.<key>.' });
+  .regex(ATTRIBUTE, { error: 'must be arch, os, name, driver, label.<key> or device./dev/<name>' })
+  .meta({
+    description:
+      'Node attribute: arch, os, name, driver, label.<key>, or device./dev/<name> ("true" when the device has it).',
+  });
 const singleValue = z
   .string()
   .max(LIMITS.ruleValueLength, { error: `must be at most ${LIMITS.ruleValueLength} characters` });
@@ -334,6 +340,7 @@ const jobFields = fields({
   health: healthSchema.optional(),
   update: updateSchema.prefault({}),
   disconnect: disconnectSchema.prefault({}),
+  ...storageFields,
 }).meta({ title: 'Mycel job', description: 'A job file for meshctl job run (YAML or JSON).' });
 
 type JobFields = z.output<typeof jobFields>;
@@ -411,15 +418,6 @@ export function jobSpecToInput(spec: JobSpec): JobSpecInput {
   };
 }
 
-function rescheduleInput({ interval, delay, maxDelay, ...rest }: ReschedulePolicy) {
-  const text = (ms: number | undefined) => (ms === undefined ? undefined : formatDuration(ms));
-  const durations = { interval: text(interval), delay: text(delay), maxDelay: text(maxDelay) };
-  return {
-    ...rest,
-    ...Object.fromEntries(Object.entries(durations).filter(([, value]) => value !== undefined)),
-  };
-}
-
 function effectiveRestart(type: JobType, restart: PartialRestart | undefined): Restart {
   return { ...RESTART_DEFAULTS[type], ...restart };
 }
@@ -451,18 +449,8 @@ function checkCrossFieldRules(job: JobFields, ctx: z.RefinementCtx): void {
     );
   }
 
-  const reschedule = job.reschedule;
-  if (reschedule?.unlimited === true && reschedule.attempts !== undefined)
-    issue(
-      ['reschedule', 'attempts'],
-      'unlimited places new copies without counting: leave out attempts or unlimited',
-    );
-  if (
-    reschedule?.delay !== undefined &&
-    reschedule.maxDelay !== undefined &&
-    reschedule.maxDelay < reschedule.delay
-  )
-    issue(['reschedule', 'maxDelay'], `must be at least delay (${formatDuration(reschedule.delay)})`);
+  checkRescheduleRules(job.reschedule, issue);
+  checkStorageRules(job, issue);
 
   const names = new Set<string>();
   const hostPorts = new Set<string>();

@@ -27,6 +27,13 @@ export const nodeRecordSchema = z.object({
    * lost period of silence. Absent while it runs; its next start writes the record without it.
    */
   leaving: count.optional(),
+  /**
+   * Device paths present on the node (node/setup/devices.ts: a bounded set of patterns and --device) and host
+   * path prefixes its operator lets jobs mount (--allow-host-path). Absent when empty, and from older agents,
+   * which honour neither: jobs that need them are not placed there.
+   */
+  devices: z.array(z.string().max(256)).max(256).optional(),
+  hostPaths: z.array(z.string().max(1024)).max(64).optional(),
 });
 export type NodeRecord = z.output<typeof nodeRecordSchema>;
 

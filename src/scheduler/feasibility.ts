@@ -1,7 +1,8 @@
 /**
  * Static feasibility: what a node is, independent of what it runs. The answer depends only on the job's
- * driver and constraints, so placement computes it once per distinct (driver, constraints) class.
+ * driver, constraints, devices and host paths, so placement computes it once per distinct class of those.
  */
+import { isUnder } from '../lib/host-path.js';
 import type { SchedConstraint, SchedJob, SchedNode } from './types.js';
 
 /** Multi-valued because a node offers several drivers; a missing attribute is an empty list. */
@@ -19,6 +20,9 @@ function attributeValues(node: SchedNode, attribute: string): readonly string[] 
   if (attribute.startsWith('label.')) {
     const value = node.labels[attribute.slice('label.'.length)];
     return value === undefined ? [] : [value];
+  }
+  if (attribute.startsWith('device.')) {
+    return node.devices?.includes(attribute.slice('device.'.length)) ? ['true'] : [];
   }
   return [];
 }
@@ -39,6 +43,12 @@ export function describeConstraint(c: SchedConstraint): string {
 /** The first static filter the node fails, as text, or undefined when the job may run there. */
 export function staticFilter(job: SchedJob, node: SchedNode): string | undefined {
   if (!node.drivers.includes(job.driver)) return `missing driver ${job.driver}`;
+  for (const device of job.devices ?? []) {
+    if (!node.devices?.includes(device)) return `missing device ${device}`;
+  }
+  for (const path of job.hostPaths ?? []) {
+    if (!node.hostPaths?.some((prefix) => isUnder(path, prefix))) return `host path ${path} not allowed`;
+  }
   for (const c of job.constraints ?? []) {
     if (!matches(node, c)) return describeConstraint(c);
   }
@@ -47,5 +57,5 @@ export function staticFilter(job: SchedJob, node: SchedNode): string | undefined
 
 /** Jobs with equal keys are statically feasible on exactly the same nodes. */
 export function feasibilityClass(job: SchedJob): string {
-  return JSON.stringify([job.driver, job.constraints ?? []]);
+  return JSON.stringify([job.driver, job.constraints ?? [], job.devices ?? [], job.hostPaths ?? []]);
 }

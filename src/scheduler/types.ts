@@ -8,7 +8,7 @@ export type Driver = 'docker' | 'exec';
 
 export type ConstraintOperator = '=' | '!=' | 'in' | 'not_in';
 
-/** `attribute` is one of arch, os, name, driver or label.<key>. */
+/** `attribute` is one of arch, os, name, driver, label.<key> or device./dev/<name> (value "true" when present). */
 export interface SchedConstraint {
   readonly attribute: string;
   readonly operator: ConstraintOperator;
@@ -81,6 +81,10 @@ export interface SchedJob {
    * when one of them was stable. Absent: nothing to revert to.
    */
   readonly history?: readonly SchedJobVersion[] | undefined;
+  /** Device paths a node must have (its record's `devices`). Absent: none. */
+  readonly devices?: readonly string[] | undefined;
+  /** Host paths the job mounts, each under a prefix the node allows (its record's `hostPaths`). Absent: none. */
+  readonly hostPaths?: readonly string[] | undefined;
 }
 
 export interface SchedPeriodic {
@@ -140,6 +144,10 @@ export interface SchedNode {
    * as the job's rollout allows (canaries, `maxParallel`, gated on verdicts), as if outdated. Absent: eligible.
    */
   readonly drained?: boolean;
+  /** Device paths present on the node (fingerprinted, bounded). Absent: none. */
+  readonly devices?: readonly string[] | undefined;
+  /** Host path prefixes the node's operator allows jobs to mount. Absent: none. */
+  readonly hostPaths?: readonly string[] | undefined;
 }
 
 export type AllocState = 'pending' | 'starting' | 'running' | 'failed' | 'complete' | 'lost';

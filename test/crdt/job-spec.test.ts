@@ -250,17 +250,34 @@ describe('constraints and affinities', () => {
       /operators = and != need a single value/,
     );
   });
-  it('accepts the attributes arch, os, name, driver and label.<key>, nothing else', () => {
-    for (const attribute of ['arch', 'os', 'name', 'driver', 'label.zone', 'label.example.com/tier']) {
+  it('accepts the attributes arch, os, name, driver, label.<key> and device./dev/<name>, nothing else', () => {
+    for (const attribute of [
+      'arch',
+      'os',
+      'name',
+      'driver',
+      'label.zone',
+      'label.example.com/tier',
+      'device./dev/ttyUSB0',
+      'device./dev/dri/renderD128',
+    ]) {
       expect(
         specOf({ ...docker, constraints: [{ attribute, operator: '=', value: 'x' }] }).constraints,
       ).toHaveLength(1);
     }
-    for (const attribute of ['zone', 'label.', 'labels.zone', 'archx', 'label.-x']) {
+    for (const attribute of [
+      'zone',
+      'label.',
+      'labels.zone',
+      'archx',
+      'label.-x',
+      'device.',
+      'device./sys/x',
+    ]) {
       expectIssue(
         { ...docker, constraints: [{ attribute, operator: '=', value: 'x' }] },
         ['constraints', 0, 'attribute'],
-        'must be arch, os, name, driver or label.<key>',
+        'must be arch, os, name, driver, label.<key> or device./dev/<name>',
       );
     }
   });

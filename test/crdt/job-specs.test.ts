@@ -34,7 +34,7 @@ describe('readJobSpec', () => {
     ['an array', [web]],
     ['an empty object', {}],
     ['a wrong field type', { ...web, count: 'many' }],
-    ['an unknown field', { ...web, privileged: true }],
+    ['an unknown field', { ...web, sysctls: { 'net.core.somaxconn': '1024' } }],
     ['a durations object of the wrong shape', { ...web, restart: 'always', update: 7 }],
     ['a __proto__ member', JSON.parse('{"__proto__": {"polluted": true}, "name": "web"}')],
   ];

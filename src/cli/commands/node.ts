@@ -58,6 +58,8 @@ export function registerNodeCommands(program: Command): void {
             ['CPU', `${cpu(n.cpu)} (${cpu(n.reserved.cpu)} reserved)`],
             ['Memory', `${memory(n.memory)} (${memory(n.reserved.memory)} reserved)`],
             ['Drivers', n.drivers.join(', ') || '-'],
+            ['Devices', n.devices?.join(', ') || '-'],
+            ['Host paths', n.hostPaths?.join(', ') || '-'],
             ['Agent version', n.agentVersion],
             ['Addresses', n.addresses.join(', ') || '-'],
           ],

@@ -4,7 +4,9 @@
  * keeps agents that share an engine out of each other's containers.
  */
 import type Docker from 'dockerode';
+import { hardwareConfig } from './docker-hardware-config.js';
 import type { DockerTaskSpec } from './driver.js';
+import type { HostMount } from './host-mounts.js';
 
 export const LABELS = {
   alloc: 'mycel.alloc',
@@ -17,7 +19,13 @@ export function containerName(allocId: string): string {
   return `mycel-${allocId}`;
 }
 
-export function containerConfig(task: DockerTaskSpec, owner: string): Docker.ContainerCreateOptions {
+/** `mounts`: the task's volumes as prepared on this device (host-mounts.ts). */
+export function containerConfig(
+  task: DockerTaskSpec,
+  owner: string,
+  mounts: readonly HostMount[] = [],
+): Docker.ContainerCreateOptions {
+  const hardware = hardwareConfig(task, mounts);
   const bridge = task.network === 'bridge';
   const published = bridge ? task.ports : [];
   const portBindings: Record<string, { HostPort: string }[]> = {};
@@ -30,6 +38,7 @@ export function containerConfig(task: DockerTaskSpec, owner: string): Docker.Con
     name: containerName(task.allocId),
     Image: task.image,
     ...(cmd.length > 0 ? { Cmd: cmd } : {}),
+    ...(hardware.User === undefined ? {} : { User: hardware.User }),
     Env: Object.entries(task.env).map(([key, value]) => `${key}=${value}`),
     Labels: {
       [LABELS.alloc]: task.allocId,
@@ -47,6 +56,7 @@ export function containerConfig(task: DockerTaskSpec, owner: string): Docker.Con
       RestartPolicy: { Name: 'no' },
       NetworkMode: task.network,
       ...(published.length > 0 ? { PortBindings: portBindings } : {}),
+      ...hardware.HostConfig,
     },
   };
 }

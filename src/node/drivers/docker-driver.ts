@@ -22,6 +22,7 @@ import type {
   TaskStats,
 } from './driver.js';
 import { DriverError, deadline, isAbort } from './driver-error.js';
+import { type HostMount, prepareMounts } from './host-mounts.js';
 
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 
@@ -38,6 +39,9 @@ export interface DockerDriverOptions {
    * then peers, then upstream) and retagged to the name the job spec gives.
    */
   readonly mirror?: () => string | undefined;
+  /** Where named volumes live (`<dataDir>/volumes`) and which host paths jobs may mount: host-mounts.ts. */
+  readonly dataDir?: string;
+  readonly allowHostPath?: readonly string[];
 }
 
 const SAFE_ALLOC_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -184,10 +188,11 @@ export class DockerDriver implements Driver<'docker'> {
       await this.remove(task.allocId, options);
     }
     await this.images.ensure(task.image, options);
+    const mounts = await this.mounts(task);
     const container = await this.call(
       `create ${name}`,
       (abortSignal) =>
-        this.docker.createContainer({ ...containerConfig(task, this.options.owner), abortSignal }),
+        this.docker.createContainer({ ...containerConfig(task, this.options.owner, mounts), abortSignal }),
       options,
     ).catch((err: unknown) => {
       throw err instanceof DriverError
@@ -220,6 +225,18 @@ export class DockerDriver implements Driver<'docker'> {
       options,
     );
     return this.handleOf(info);
+  }
+
+  private mounts(task: DockerTaskSpec): Promise<HostMount[]> {
+    if (!task.volumes?.length) return Promise.resolve([]);
+    const { dataDir, allowHostPath = [] } = this.options;
+    if (dataDir === undefined) {
+      throw new DriverError('invalid-task', 'this driver has no data dir for volumes', 'give it dataDir');
+    }
+    // A numeric user owns its named volumes; a name means whatever the image's passwd says, unknown here.
+    const uid = task.user !== undefined && /^[0-9]+$/.test(task.user) ? Number(task.user) : undefined;
+    const runAs = uid === undefined ? undefined : { uid, gid: -1, throughDataDir: false };
+    return prepareMounts(task.job, task.volumes, { dataDir, allowHostPath, runAs });
   }
 
   async stop(allocId: string, options: StopOptions = {}): Promise<void> {

@@ -14,7 +14,28 @@ export interface PortMapping {
   readonly protocol: 'tcp' | 'udp';
 }
 
-interface TaskCommon {
+/** A job's volume (crdt/job-spec-storage.ts): a host path (`source`) or a named volume kept per job. */
+export interface VolumeMount {
+  readonly source?: string | undefined;
+  readonly name?: string | undefined;
+  readonly target: string;
+  readonly readOnly?: boolean | undefined;
+}
+
+/** Storage and hardware, absent when the job asks for none (older tasks, the simulator's). */
+export interface TaskHardware {
+  readonly volumes?: readonly VolumeMount[] | undefined;
+  /** `host[:container[:permissions]]`, as in the job spec. */
+  readonly devices?: readonly string[] | undefined;
+  /** A user name or uid; absent: the image's user, or the agent's for exec. */
+  readonly user?: string | undefined;
+  readonly groupAdd?: readonly string[] | undefined;
+  readonly privileged?: boolean | undefined;
+  readonly capAdd?: readonly string[] | undefined;
+  readonly capDrop?: readonly string[] | undefined;
+}
+
+interface TaskCommon extends TaskHardware {
   readonly allocId: string;
   readonly job: string;
   readonly jobVersion: number;

@@ -25,6 +25,9 @@ import type {
   TaskStats,
 } from './driver.js';
 import { DriverError } from './driver-error.js';
+import { type RunAs, resolveRunAs, setprivArgs } from './exec-run-as.js';
+import { linkVolumes } from './exec-volume-links.js';
+import { prepareMounts } from './host-mounts.js';
 import { readLogFiles } from './log-file-reader.js';
 import { DEFAULT_ROTATION, type RotationPolicy, rotateIfOver } from './log-rotation.js';
 import {
@@ -50,6 +53,8 @@ export interface ExecDriverOptions {
   readonly owner: string;
   /** The agent's data directory; processes live under `<dataDir>/alloc/<allocId>/`. */
   readonly dataDir: string;
+  /** Host paths jobs may mount (host-mounts.ts). */
+  readonly allowHostPath?: readonly string[];
   readonly rotation?: RotationPolicy;
   readonly rotateEveryMs?: number;
   readonly now?: () => number;
@@ -170,6 +175,15 @@ export class ExecDriver implements Driver<'exec'> {
     }
     await mkdir(dir, { recursive: true });
     await rm(recordPath(dir), { force: true });
+    const runAs = task.user === undefined ? undefined : await resolveRunAs(task.user, task.groupAdd ?? []);
+    const { dataDir, allowHostPath = [] } = this.options;
+    const owner = runAs && { uid: runAs.uid, gid: runAs.gid, throughDataDir: true };
+    const mounts = await prepareMounts(task.job, task.volumes ?? [], {
+      dataDir,
+      allowHostPath,
+      runAs: owner,
+    });
+    await linkVolumes(dir, mounts);
 
     // Intent first: a process that cannot be recorded is never started, and one started just before a crash
     // is found again by its launch id instead of being started twice.
@@ -181,11 +195,12 @@ export class ExecDriver implements Driver<'exec'> {
       owner: this.options.owner,
       launch,
       startedAt: this.now(),
+      ...(runAs === undefined ? {} : { runAs: { ...runAs, groups: [...runAs.groups] } }),
     };
     await writeRecord(dir, intent).catch((err: unknown) => {
       throw this.unrecordable(task, err, 'nothing was started');
     });
-    const child = this.spawnDetached(task, dir, launch);
+    const child = this.spawnDetached(task, dir, launch, runAs);
     if (child.pid === undefined) {
       const err = await new Promise<Error>((resolve) => child.once('error', resolve));
       // An intent left behind would make every later list() scan /proc for a process that never was.
@@ -235,10 +250,13 @@ export class ExecDriver implements Driver<'exec'> {
   }
 
   private commandHint(): string {
-    return 'check that the command exists on this device, is executable, and is on PATH or given as a full path';
+    return (
+      'check that the command exists on this device, is executable, and is on PATH or given as a full path ' +
+      '(a job with a user also needs util-linux setpriv)'
+    );
   }
 
-  private spawnDetached(task: ExecTaskSpec, dir: string, launch: string): ChildProcess {
+  private spawnDetached(task: ExecTaskSpec, dir: string, launch: string, runAs?: RunAs): ChildProcess {
     const out = openSync(join(dir, 'stdout.log'), 'a');
     const err = openSync(join(dir, 'stderr.log'), 'a');
     try {
@@ -248,7 +266,11 @@ export class ExecDriver implements Driver<'exec'> {
           String(p.host),
         ]),
       );
-      return spawn(task.command, [...task.args], {
+      const [file, args] =
+        runAs === undefined
+          ? [task.command, task.args]
+          : ['setpriv', setprivArgs(runAs, task.command, task.args)];
+      return spawn(file, [...args], {
         cwd: dir,
         detached: true,
         stdio: ['ignore', out, err],
@@ -362,10 +384,12 @@ export class ExecDriver implements Driver<'exec'> {
     if (!record) throw this.notFound(allocId);
     if (file === undefined)
       throw new DriverError('invalid-task', 'empty command', 'give at least the program');
+    const [bin, argv] =
+      record.runAs === undefined ? [file, args] : ['setpriv', setprivArgs(record.runAs, file, args)];
     return new Promise((resolve, reject) => {
       execFile(
-        file,
-        args,
+        bin,
+        argv,
         {
           cwd: this.dir(allocId),
           signal: options.signal,

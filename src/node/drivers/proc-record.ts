@@ -27,6 +27,10 @@ const recordSchema = z.object({
   startTime: z.number().int().nonnegative().optional(),
   startedAt: z.number(),
   exitCode: z.number().int().optional(),
+  /** The user the process runs as, when not the agent's (exec-run-as.ts): its health checks run as it too. */
+  runAs: z
+    .object({ uid: z.number().int(), gid: z.number().int(), groups: z.array(z.string().max(64)).max(128) })
+    .optional(),
 });
 export type ProcRecord = z.infer<typeof recordSchema>;
 export type StartedRecord = ProcRecord & { pid: number; startTime: number };

@@ -10,6 +10,7 @@
  */
 import type { JobVersion, JobView } from '../../crdt/job-log.js';
 import type { JobSpec } from '../../crdt/job-spec.js';
+import { deviceHostPaths, hostPathsOf } from '../../crdt/job-spec-storage.js';
 import { readJobSpec } from '../../crdt/job-specs.js';
 import type { AllocStatus, NodeRecord } from '../../crdt/records.js';
 import { compareText } from '../../lib/compare-text.js';
@@ -139,7 +140,15 @@ function schedVersion(version: number, spec: JobSpec): SchedJobVersion {
       canary: spec.update.canary,
       autoRevert: spec.update.autoRevert,
     },
+    ...hardwareNeeds(spec),
   };
+}
+
+/** Absent when the job needs none, so a job without devices or host paths places exactly as before. */
+function hardwareNeeds(spec: JobSpec): Pick<SchedJobVersion, 'devices' | 'hostPaths'> {
+  const devices = deviceHostPaths(spec);
+  const hostPaths = hostPathsOf(spec);
+  return { ...(devices.length > 0 ? { devices } : {}), ...(hostPaths.length > 0 ? { hostPaths } : {}) };
 }
 
 /** A record without a root comes from an open mesh or an older agent: placed on as before. */
@@ -160,6 +169,8 @@ function schedNode(r: NodeRecord, drained: boolean): SchedNode {
     reserved: { cpu: r.reserved.cpu, memory: r.reserved.memory },
     drivers: r.drivers,
     ...(drained ? { drained } : {}),
+    ...(r.devices === undefined ? {} : { devices: r.devices }),
+    ...(r.hostPaths === undefined ? {} : { hostPaths: r.hostPaths }),
   };
 }
 

@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { absolutePathProblem } from '../../lib/host-path.js';
 import { LOG_LEVELS } from '../../lib/log-levels.js';
 import { decodeJoinToken } from '../membership/join-token.js';
 import { ConfigError, DRIVERS, parseLabels } from './flag-values.js';
@@ -21,6 +22,11 @@ const multiaddrString = z.string().regex(/^\/(ip4|ip6|dns|dns4|dns6)\/[^/]+\/tcp
 const labelKey = /^[a-zA-Z0-9]([a-zA-Z0-9._/-]{0,61}[a-zA-Z0-9])?$/;
 
 const durationMs = z.number().int().positive();
+
+const absolutePath = z.string().superRefine((path, ctx) => {
+  const problem = absolutePathProblem(path);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `${path}: ${problem}` });
+});
 
 export const configSchema = z
   .object({
@@ -58,6 +64,12 @@ export const configSchema = z
     /** Finished-copy GC (workloads/finished-gc.ts): finished copies kept per job, and for how long. */
     gcFinishedPerJob: z.number().int().min(1).max(10_000),
     gcFinishedMaxAgeMs: durationMs,
+    /** Host path prefixes jobs may mount here; none by default, so a signed job cannot mount `/` uninvited. */
+    allowHostPath: z.array(absolutePath).max(64),
+    /** Device paths this node advertises besides the patterns setup/devices.ts looks for. */
+    device: z
+      .array(absolutePath.refine((p) => p.startsWith('/dev/'), 'a device is a path under /dev/'))
+      .max(64),
   })
   .strict()
   .refine((c) => c.suspectAfterMs > c.heartbeatIntervalMs, {
@@ -103,6 +115,8 @@ export function defaultConfig(): AgentConfig {
     // As DEFAULT_FINISHED_GC (workloads/finished-gc.ts), which the wings below workloads cannot import.
     gcFinishedPerJob: 10,
     gcFinishedMaxAgeMs: 24 * 60 * 60_000,
+    allowHostPath: [],
+    device: [],
   };
 }
 
@@ -136,6 +150,8 @@ const KEYS: Record<
   gcFinishedPerJob: { env: 'MESH_GC_FINISHED_PER_JOB', file: 'gc-finished-per-job', kind: 'number' },
   gcFinishedMaxAgeMs: { env: 'MESH_GC_FINISHED_MAX_AGE_MS', file: 'gc-finished-max-age-ms', kind: 'number' },
   registryAuthFile: { env: 'MESH_REGISTRY_AUTH_FILE', file: 'registry-auth-file', kind: 'string' },
+  allowHostPath: { env: 'MESH_ALLOW_HOST_PATH', file: 'allow-host-path', kind: 'list' },
+  device: { env: 'MESH_DEVICE', file: 'device', kind: 'list' },
 };
 
 /** Environment values are strings: lists are comma separated, labels `k=v,k2=v2`. */

@@ -16,7 +16,9 @@ export function reservedFor(capacity: Capacity): Capacity {
 
 export function localNodeRecord(init: {
   peerId: string;
-  config: Pick<AgentConfig, 'name' | 'labels'>;
+  config: Pick<AgentConfig, 'name' | 'labels'> & { allowHostPath?: readonly string[] };
+  /** Device paths present here (setup/devices.ts). */
+  devices?: readonly string[] | undefined;
   capacity: Capacity;
   drivers: readonly DriverName[];
   addresses: readonly string[];
@@ -28,6 +30,9 @@ export function localNodeRecord(init: {
   return {
     ...(init.trustRoot === undefined ? {} : { trustRoot: init.trustRoot }),
     ...(init.leaving === undefined ? {} : { leaving: init.leaving }),
+    // Absent when empty: the record of a node without either stays as older agents wrote it.
+    ...(init.devices?.length ? { devices: [...init.devices].sort() } : {}),
+    ...(init.config.allowHostPath?.length ? { hostPaths: [...init.config.allowHostPath].sort() } : {}),
     peerId: init.peerId,
     name: init.config.name,
     labels: { ...init.config.labels },

@@ -17,6 +17,7 @@ import { type TrustChange, trustRootOf } from '../../crdt/trust.js';
 import { backoffDelay } from '../../lib/backoff.js';
 import type { Logger } from '../../lib/logger.js';
 import type { DriverName } from '../drivers/driver.js';
+import { offeredDevices } from '../drivers/offered-devices.js';
 import { offeredDrivers } from '../drivers/offered-drivers.js';
 import { INBOUND_LIMITS, type InboundLimits } from '../net/inbound-limits.js';
 import type { MeshHost } from '../net/libp2p-host.js';
@@ -416,6 +417,7 @@ export class StateService {
       config: this.#deps.config,
       capacity: { cpu: availableParallelism() * 1000, memory: Math.floor(totalmem() / (1024 * 1024)) },
       drivers: this.#drivers,
+      devices: offeredDevices(this.#deps.config.device),
       addresses: dialableAddresses(this.#deps.host.getMultiaddrs().map((a) => a.toString())),
       arch: arch(),
       os: platform(),

@@ -10,6 +10,7 @@ import type { JobSpec } from '../../crdt/job-spec.js';
 import { parseAllocId } from '../../scheduler/alloc-id.js';
 import type { TaskSpec } from '../drivers/driver.js';
 import { interpolateTask } from './interpolate.js';
+import { taskHardware } from './task-hardware.js';
 
 /** What the node running the allocation says of itself: its node record's name, labels, arch and os. */
 export interface SelfNode {
@@ -49,6 +50,7 @@ export function taskSpecFor(spec: JobSpec, { allocId, jobVersion, owner, node }:
     network: spec.network,
     ports: spec.ports.map(({ name, host, container, protocol }) => ({ name, host, container, protocol })),
     resources: { cpu: spec.resources.cpu, memory: spec.resources.memory },
+    ...taskHardware(spec),
   };
   return spec.driver === 'docker'
     ? {

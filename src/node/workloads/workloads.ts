@@ -232,7 +232,14 @@ async function startDrivers(deps: WorkloadsDeps): Promise<Map<DriverName, Driver
     return drivers;
   }
   if (deps.drivers.includes('exec'))
-    drivers.set('exec', new ExecDriver({ owner: deps.self, dataDir: deps.config.dataDir }));
+    drivers.set(
+      'exec',
+      new ExecDriver({
+        owner: deps.self,
+        dataDir: deps.config.dataDir,
+        allowHostPath: deps.config.allowHostPath,
+      }),
+    );
   if (deps.drivers.includes('docker')) {
     // Loaded only where Docker answers: dockerode and its ssh2 stack cost ~30 MB of RSS on a device without it.
     const { DockerDriver } = await import('../drivers/docker-driver.js');
@@ -241,6 +248,8 @@ async function startDrivers(deps: WorkloadsDeps): Promise<Map<DriverName, Driver
       new DockerDriver({
         owner: deps.self,
         socketPath: deps.config.dockerSocket,
+        dataDir: deps.config.dataDir,
+        allowHostPath: deps.config.allowHostPath,
         ...(deps.imageMirror ? { mirror: deps.imageMirror } : {}),
       }),
     );

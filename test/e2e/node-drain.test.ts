@@ -89,8 +89,10 @@ test('a drained device gives up its copy and takes none; made eligible, it takes
   const a = await start('a', mesh.joinToken());
   const b = await start('b', mesh.joinToken([a]));
   const c = await start('c', mesh.joinToken([a]));
-  await waitFor('three members holding each other’s records', () =>
-    [a, b, c].every((x) => x.state.state.nodes().length === 3),
+  // Placement places on the devices it hears: all three must hear each other before the job, or two copies
+  // share a device for good (running copies do not move).
+  await waitFor('three members holding each other’s records and hearing each other', () =>
+    [a, b, c].every((x) => x.state.state.nodes().length === 3 && x.status().peers.alive === 2),
   );
   const parsed = parseJobFile(
     [

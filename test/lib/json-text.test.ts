@@ -73,7 +73,8 @@ test('the source reads JSON only through parseJson', () => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) walk(path);
-      else if (path.endsWith('.ts') && !path.endsWith('json-text.ts'))
+      // The dashboard's script is text the agent serves; it parses JSON in the browser, not in the agent.
+      else if (path.endsWith('.ts') && !path.endsWith('json-text.ts') && !path.endsWith('dashboard-page.ts'))
         for (const [i, line] of readFileSync(path, 'utf8').split('\n').entries())
           if (/JSON\.parse\(/.test(line) && !/^\s*(\*|\/\/)/.test(line)) offenders.push(`${path}:${i + 1}`);
     }

@@ -1,6 +1,6 @@
 import type { MeshState } from '../../../crdt/mesh-state.js';
 import { parseDuration } from '../../../lib/duration.js';
-import { type Watched, watch } from '../../../lib/watched-promise.js';
+import { QUIET, withKeepAlive } from '../../../lib/keep-alive.js';
 import type { LogLine } from '../../drivers/driver.js';
 import type { LivenessService } from '../../liveness/liveness-service.js';
 import { type LogRequest, logRequestSchema } from '../../logs/alloc-logs-frames.js';
@@ -141,28 +141,14 @@ async function* ndjson(
   signal: AbortSignal,
 ): AsyncGenerator<string> {
   const record = (r: LogRecord) => `${JSON.stringify(r)}\n`;
-  const iterator = lines[Symbol.asyncIterator]();
   try {
-    let next: Watched<IteratorResult<LogLine>> | undefined;
-    while (true) {
-      next ??= watch(iterator.next());
-      if (!(await next.settledWithin(quietMs))) {
-        yield '\n';
-        continue;
-      }
-      const step = await next.promise;
-      next = undefined;
-      if (step.done) break;
-      yield record({ stream: step.value.stream, line: step.value.line });
-    }
+    for await (const line of withKeepAlive(lines, quietMs))
+      yield line === QUIET ? '\n' : record({ stream: line.stream, line: line.line });
   } catch (err) {
     if (signal.aborted) return;
     const reason = err instanceof Error ? err.message : String(err);
     yield record({ error: `the log from ${owner.name} (${owner.peerId}) broke off: ${reason}` });
     return;
-  } finally {
-    // The reader also ends on the request's signal; this covers a consumer that stops without aborting.
-    void iterator.return?.()?.catch(() => undefined);
   }
   if (!signal.aborted) yield record({ end: true });
 }

@@ -1,4 +1,4 @@
-import { type Watched, watch } from '../../../lib/watched-promise.js';
+import { QUIET, withKeepAlive } from '../../../lib/keep-alive.js';
 import { type EventFeed, type EventFilter, FeedOverflow } from '../../events/event-feed.js';
 import type { MeshEvent } from '../../events/mesh-events.js';
 import { ApiError, type Route } from '../control-api.js';
@@ -25,7 +25,7 @@ export function eventsRoutes(deps: EventsRoutesDeps, options: { quietMs?: number
         const { follow, filter, after } = parseQuery(req.query);
         if (!follow) return { json: { events: deps.events.recent(filter, after ?? 0) } };
         const events = deps.events.follow(filter, req.signal, after);
-        return { stream: ndjson(events, quietMs, req.signal), contentType: 'application/x-ndjson' };
+        return { stream: ndjson(events, quietMs), contentType: 'application/x-ndjson' };
       },
     },
   ];
@@ -51,28 +51,12 @@ function parseQuery(query: URLSearchParams): { follow: boolean; filter: EventFil
   };
 }
 
-async function* ndjson(
-  events: AsyncGenerator<MeshEvent>,
-  quietMs: number,
-  signal: AbortSignal,
-): AsyncGenerator<string> {
+async function* ndjson(events: AsyncGenerator<MeshEvent>, quietMs: number): AsyncGenerator<string> {
   try {
-    let next: Watched<IteratorResult<MeshEvent>> | undefined;
-    while (!signal.aborted) {
-      next ??= watch(events.next());
-      if (!(await next.settledWithin(quietMs))) {
-        yield '\n';
-        continue;
-      }
-      const step = await next.promise;
-      next = undefined;
-      if (step.done) return;
-      yield `${JSON.stringify(step.value)}\n`;
-    }
+    for await (const event of withKeepAlive(events, quietMs))
+      yield event === QUIET ? '\n' : `${JSON.stringify(event)}\n`;
   } catch (err) {
     if (!(err instanceof FeedOverflow)) throw err;
     yield `${JSON.stringify({ error: err.message })}\n`;
-  } finally {
-    void events.return(undefined).catch(() => undefined);
   }
 }

@@ -77,8 +77,9 @@ test('logs of an allocation another agent runs, read through this one', async ()
   );
   const { port } = await api.listen('127.0.0.1:0', false);
   url = `http://127.0.0.1:${port}`;
-  await waitFor('every agent to hold the three node records', () =>
-    agents.every((x) => x.state.state.nodes().length === 3),
+  // Placed while an agent is still unheard, b might get no copy of the three (running copies do not move).
+  await waitFor('every agent to hold the three node records and hear the others', () =>
+    agents.every((x) => x.state.state.nodes().length === 3 && x.status().peers.alive === 2),
   );
   await a.state.submitJob(printerJob());
   await waitFor(

@@ -227,7 +227,10 @@ describe('reconciler with the exec driver', () => {
     await until(() => reconciler.status(a.allocId)?.restarts === 1);
     await until(() => reconciler.status(a.allocId)?.health === 'healthy');
 
-    expect(sequence(a.allocId)).toEqual([
+    // On a loaded machine the restarted run's first check may come before its shell has touched `ok` again:
+    // one failed check makes it unhealthy until the next passes, which is the rule, not a second restart.
+    const settling = (s: string) => s === 'running/unhealthy/1';
+    expect(sequence(a.allocId).filter((s) => !settling(s))).toEqual([
       'pending/unknown/0',
       'starting/unknown/0',
       'running/unknown/0',
@@ -243,15 +246,17 @@ describe('reconciler with the exec driver', () => {
     );
     const [second] = await driver.list();
     expect(second?.ref).not.toBe(first?.ref);
-    expect(reconciler.events(a.allocId).map((e) => e.kind)).toEqual([
+    const kinds = reconciler.events(a.allocId).map((e) => e.kind);
+    const restartedAt = kinds.indexOf('restarted');
+    expect(kinds.slice(0, restartedAt + 1)).toEqual([
       'placed',
       'started',
       'healthy',
       'unhealthy',
       'exited',
       'restarted',
-      'healthy',
     ]);
+    expect(kinds.slice(restartedAt + 1).filter((k) => k !== 'unhealthy')).toEqual(['healthy']);
   });
 
   it('stops an alloc the plan no longer wants, reports it complete, and can start it afresh', async () => {

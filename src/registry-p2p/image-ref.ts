@@ -6,6 +6,11 @@ export interface ImageRef {
   readonly registry: string;
   readonly repository: string;
   readonly reference: { readonly tag: string } | { readonly digest: Digest };
+  /**
+   * The tag written beside a digest (`app:1.2@sha256:…`, as `meshctl job run` pins images): what the operator
+   * named, kept for display. The digest alone decides what is pulled.
+   */
+  readonly pinnedTag?: string;
 }
 
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
@@ -31,9 +36,11 @@ export function parseImageRef(input: string): ImageRef | undefined {
     rest = rest.slice(0, at);
   }
   let tag = 'latest';
+  let tagged = false;
   const colon = rest.lastIndexOf(':');
   if (colon > rest.lastIndexOf('/')) {
     tag = rest.slice(colon + 1);
+    tagged = true;
     rest = rest.slice(0, colon);
     if (!TAG.test(tag)) return undefined;
   }
@@ -50,9 +57,11 @@ export function parseImageRef(input: string): ImageRef | undefined {
     registry,
     repository: parts.join('/'),
     reference: digest ? { digest } : { tag },
+    ...(digest && tagged ? { pinnedTag: tag } : {}),
   };
 }
 
+/** The canonical name: a pinned image is its digest alone, whatever tag was written beside it. */
 export function formatImageRef(ref: ImageRef): string {
   const suffix = 'tag' in ref.reference ? `:${ref.reference.tag}` : `@${ref.reference.digest}`;
   return `${ref.registry}/${ref.repository}${suffix}`;
@@ -73,7 +82,10 @@ export function decodeRegistry(component: string): string | undefined {
   return m[2] ? `${m[1]}:${m[2]}` : m[1];
 }
 
-/** What Docker pulls from the agent's endpoint for `image`: `127.0.0.1:PORT/<upstream>/<repo>:<tag>`. */
+/**
+ * What Docker pulls from the agent's endpoint for `image`: `127.0.0.1:PORT/<upstream>/<repo>:<tag>`, or
+ * `…/<repo>@<digest>` for a pinned image (the tag beside a digest is dropped: the digest alone is pulled).
+ */
 export function mirrorRef(endpoint: string, ref: ImageRef): string {
   const suffix = 'tag' in ref.reference ? `:${ref.reference.tag}` : `@${ref.reference.digest}`;
   return `${endpoint}/${encodeRegistry(ref.registry)}/${ref.repository}${suffix}`;

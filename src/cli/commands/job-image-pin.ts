@@ -40,25 +40,14 @@ export async function pinJobSource(
       err.exitCode,
     );
   }
-  const pinned = await withImage(source, fileName, answer.image);
+  const { withImage } = await import('../../crdt/job-file-image.js');
+  const pinned = withImage(source, fileName, answer.image);
   const check = parseJobFile(pinned, fileName);
   if (!check.ok || check.spec.driver !== 'docker' || check.spec.image !== answer.image)
     throw new CliError(
       `could not write the pinned image ${answer.image} into ${fileName}; nothing was submitted`,
     );
   return pinned;
-}
-
-/** The same file with `image` replaced: JSON stays JSON; YAML keeps its comments and layout. */
-async function withImage(source: string, fileName: string, image: string): Promise<string> {
-  if (fileName.toLowerCase().endsWith('.json')) {
-    const { parseJson } = await import('../../lib/json-text.js');
-    return `${JSON.stringify({ ...(parseJson(source) as object), image }, null, 2)}\n`;
-  }
-  const { parseDocument } = await import('yaml');
-  const doc = parseDocument(source, { logLevel: 'silent' });
-  doc.setIn(['image'], image);
-  return doc.toString();
 }
 
 /** `repo:tag (sha256:0123456789ab…)` for a pinned image, the name itself for a tag; undefined for no image. */

@@ -93,6 +93,32 @@ async function runningImages(version?: number): Promise<string[]> {
   return found.map((c) => c.ImageID);
 }
 
+test('an image that cannot be pinned stops job run with the cause, unless --no-pin', async () => {
+  const file = join(agents[0]!.config.dataDir, 'bad.yaml');
+  const submit = async (image: string, ...flags: string[]) => {
+    await writeFile(file, `name: ${name}-bad\ndriver: docker\nimage: ${image}\ncommand: sh\ncount: 0\n`);
+    return ctl('job', 'run', ...flags, file);
+  };
+  const unknown = await submit(`${upstream.host}/${REPO}:nope`);
+  expect(unknown.code).toBe(1);
+  expect(unknown.stderr).toMatch(
+    new RegExp(`^meshctl: cannot pin ${upstream.host}/${REPO}:nope to a digest: manifest unknown .*--no-pin`),
+  );
+  const unreachable = await submit('127.0.0.1:9/mycel/app:1');
+  expect(unreachable.code).toBe(1);
+  expect(unreachable.stderr).toMatch(
+    /^meshctl: cannot pin 127\.0\.0\.1:9\/mycel\/app:1 to a digest: .*127\.0\.0\.1:9 unreachable.*no peer knows the tag/,
+  );
+  expect((await ctl('job', 'list')).stdout).not.toContain(`${name}-bad`);
+
+  const unpinned = await submit('127.0.0.1:9/mycel/app:1', '--no-pin');
+  expect(unpinned.stderr).toMatch(/^warning: 127\.0\.0\.1:9\/mycel\/app:1 is submitted by tag \(--no-pin\)/);
+  expect(unpinned.stdout).toMatch(new RegExp(`^job "${name}-bad" version 1 submitted`));
+  const status = JSON.parse((await ctl('-o', 'json', 'job', 'status', `${name}-bad`)).stdout);
+  expect(status.spec.image).toBe('127.0.0.1:9/mycel/app:1');
+  await ctl('job', 'stop', '--purge', `${name}-bad`);
+}, 60_000);
+
 test('a job submitted as repo:tag keeps running the digest it was signed with after the tag moves', async () => {
   const image = `${upstream.host}/${REPO}:v1`;
   const pinned = `${image}@${first.manifest.digest}`;

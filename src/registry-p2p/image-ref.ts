@@ -5,12 +5,8 @@ export interface ImageRef {
   /** Registry host, with port when it has one; `docker.io` for Docker Hub. */
   readonly registry: string;
   readonly repository: string;
+  /** A tag written beside a digest (`app:1.2@sha256:…`, as `meshctl job run` pins images) is checked, then dropped. */
   readonly reference: { readonly tag: string } | { readonly digest: Digest };
-  /**
-   * The tag written beside a digest (`app:1.2@sha256:…`, as `meshctl job run` pins images): what the operator
-   * named, kept for display. The digest alone decides what is pulled.
-   */
-  readonly pinnedTag?: string;
 }
 
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
@@ -36,11 +32,9 @@ export function parseImageRef(input: string): ImageRef | undefined {
     rest = rest.slice(0, at);
   }
   let tag = 'latest';
-  let tagged = false;
   const colon = rest.lastIndexOf(':');
   if (colon > rest.lastIndexOf('/')) {
     tag = rest.slice(colon + 1);
-    tagged = true;
     rest = rest.slice(0, colon);
     if (!TAG.test(tag)) return undefined;
   }
@@ -57,7 +51,6 @@ export function parseImageRef(input: string): ImageRef | undefined {
     registry,
     repository: parts.join('/'),
     reference: digest ? { digest } : { tag },
-    ...(digest && tagged ? { pinnedTag: tag } : {}),
   };
 }
 

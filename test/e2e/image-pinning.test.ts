@@ -154,6 +154,13 @@ test('a job submitted as repo:tag keeps running the digest it was signed with af
   });
   expect(moved.headers.get('docker-content-digest')).toBe(second.manifest.digest);
 
+  // job plan pins as job run would: the moved tag shows as a change of digest, and nothing is submitted.
+  const plan = await ctl('job', 'plan', file);
+  expect(plan.stdout).toContain(first.manifest.digest);
+  expect(plan.stdout).toContain(second.manifest.digest);
+  expect(plan.stdout).toMatch(/image/);
+  expect((await spec()).image).toBe(pinned);
+
   // A second copy is placed later, on the agent that has pulled nothing yet, with the uplink gone: it takes the
   // signed digest from its peer, not the tag from anywhere.
   await upstream.cut();
@@ -175,10 +182,11 @@ test('a job submitted as repo:tag keeps running the digest it was signed with af
       .map((s) => s.node),
   );
   expect(runners).toEqual(new Set(agents.map((a) => a.peerId)));
-  // Each agent's endpoint served the digest to its Docker: both hold the signed manifest, none the new one.
+  // Each agent's endpoint served the digest to its Docker: both hold the signed manifest. The new image's
+  // manifest was only resolved (by job plan), its config never fetched.
   for (const a of agents) {
     expect(a.registry.store.has(first.manifest.digest as Digest)).toBe(true);
-    expect(a.registry.store.has(second.manifest.digest as Digest)).toBe(false);
+    expect(a.registry.store.has(second.config.digest as Digest)).toBe(false);
   }
   const info = await docker.getImage(first.config.digest).inspect();
   expect(info.RepoDigests.some((d) => d.endsWith(`/${REPO}@${first.manifest.digest}`))).toBe(true);

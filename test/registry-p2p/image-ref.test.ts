@@ -4,22 +4,20 @@ import { formatImageRef, mirrorRef, parseImageRef } from '../../src/registry-p2p
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 
 describe('an image reference with a tag and a digest (as meshctl job run pins it)', () => {
-  it('is pulled by the digest, and keeps the tag for display', () => {
+  it('is pulled by the digest alone, the tag checked and dropped', () => {
     expect(parseImageRef(`127.0.0.1:5000/mycel/app:v1@${DIGEST}`)).toEqual({
       registry: '127.0.0.1:5000',
       repository: 'mycel/app',
       reference: { digest: DIGEST },
-      pinnedTag: 'v1',
     });
     expect(parseImageRef(`busybox:1.36@${DIGEST}`)).toEqual({
       registry: 'docker.io',
       repository: 'library/busybox',
       reference: { digest: DIGEST },
-      pinnedTag: '1.36',
     });
   });
 
-  it('has no pinned tag when it names a digest alone or a tag alone', () => {
+  it('reads the same with a digest alone, and as a tag without one', () => {
     expect(parseImageRef(`busybox@${DIGEST}`)).toEqual({
       registry: 'docker.io',
       repository: 'library/busybox',

@@ -6,6 +6,10 @@
 import type { ApiClient } from '../api-client.js';
 import { CliError } from '../api-client.js';
 
+export const NO_PIN = '--no-pin';
+export const NO_PIN_HELP =
+  'submit a docker image by its tag instead of pinning it to the digest the tag names now';
+
 interface PinAnswer {
   readonly image: string;
   readonly digest: string;

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import type { JobDetail, JobHistoryEntry } from '../../node/api/types.js';
 import { CliError } from '../api-client.js';
 import { globals } from '../globals.js';
-import { NO_PIN, NO_PIN_HELP, submitJobSource } from './job-submit.js';
+import { NO_PIN, NO_PIN_HELP } from './job-image-pin.js';
+import { submitJobSource } from './job-submit.js';
 
 const jobPath = (name: string) => `/v1/jobs/${encodeURIComponent(name)}`;
 

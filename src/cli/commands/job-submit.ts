@@ -6,10 +6,6 @@ import { render } from '../output.js';
 import { pinJobSource } from './job-image-pin.js';
 import { placementFailure, placementLines, placementOfVersion } from './job-run-outcome.js';
 
-export const NO_PIN = '--no-pin';
-export const NO_PIN_HELP =
-  'submit a docker image by its tag instead of pinning it to the digest the tag names now';
-
 /** In a closed mesh every job change is signed here; the signing code loads only then. */
 export const signing = () => import('../signing.js');
 export const meshIsClosed = async (client: ApiClient) => (await client.get<TrustInfo>('/v1/trust')).closed;

@@ -11,10 +11,10 @@ import type { ApiClient } from '../api-client.js';
 import { globals } from '../globals.js';
 import { ago, recordTable, render, renderRecord, shortId, table } from '../output.js';
 import { readJobFile } from './job-file-read.js';
-import { imageText } from './job-image-pin.js';
+import { imageText, NO_PIN, NO_PIN_HELP } from './job-image-pin.js';
 import { registerJobPlan } from './job-plan.js';
 import { registerJobScaleRevert } from './job-scale-revert.js';
-import { meshIsClosed, NO_PIN, NO_PIN_HELP, pointToStatus, signing, submitJobSource } from './job-submit.js';
+import { meshIsClosed, pointToStatus, signing, submitJobSource } from './job-submit.js';
 
 const jobPath = (name: string) => `/v1/jobs/${encodeURIComponent(name)}`;
 

@@ -58,7 +58,7 @@ export class DockerImages {
       await this.pull(image, options);
       return image;
     }
-    // The engine takes `repo:tag@digest` as the tag with the digest as a tag name: pull the digest alone.
+    // dockerode splits `repo:tag@digest` at the `@` and sends `repo:tag` as the name: pull the digest alone.
     const byDigest = image.replace(/:[^:/@]+@/, '@');
     await this.pull(byDigest, options);
     return await this.id(byDigest, options);

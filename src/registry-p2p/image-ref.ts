@@ -5,6 +5,7 @@ export interface ImageRef {
   /** Registry host, with port when it has one; `docker.io` for Docker Hub. */
   readonly registry: string;
   readonly repository: string;
+  /** A tag written beside a digest (`app:1.2@sha256:…`, as `meshctl job run` pins images) is checked, then dropped. */
   readonly reference: { readonly tag: string } | { readonly digest: Digest };
 }
 
@@ -53,6 +54,7 @@ export function parseImageRef(input: string): ImageRef | undefined {
   };
 }
 
+/** The canonical name: a pinned image is its digest alone, whatever tag was written beside it. */
 export function formatImageRef(ref: ImageRef): string {
   const suffix = 'tag' in ref.reference ? `:${ref.reference.tag}` : `@${ref.reference.digest}`;
   return `${ref.registry}/${ref.repository}${suffix}`;
@@ -73,7 +75,10 @@ export function decodeRegistry(component: string): string | undefined {
   return m[2] ? `${m[1]}:${m[2]}` : m[1];
 }
 
-/** What Docker pulls from the agent's endpoint for `image`: `127.0.0.1:PORT/<upstream>/<repo>:<tag>`. */
+/**
+ * What Docker pulls from the agent's endpoint for `image`: `127.0.0.1:PORT/<upstream>/<repo>:<tag>`, or
+ * `…/<repo>@<digest>` for a pinned image (the tag beside a digest is dropped: the digest alone is pulled).
+ */
 export function mirrorRef(endpoint: string, ref: ImageRef): string {
   const suffix = 'tag' in ref.reference ? `:${ref.reference.tag}` : `@${ref.reference.digest}`;
   return `${endpoint}/${encodeRegistry(ref.registry)}/${ref.repository}${suffix}`;

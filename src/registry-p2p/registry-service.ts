@@ -7,6 +7,7 @@ import type { RateLimit } from '../lib/rate-limiter.js';
 import { BlobFetcher } from './blob-fetcher.js';
 import { ContentStore } from './content-store.js';
 import type { Digest } from './digest.js';
+import { type PinnedImage, pinImage } from './image-pin.js';
 import { ImagePuller } from './image-puller.js';
 import { formatImageRef, parseImageRef, tagKey } from './image-ref.js';
 import { LocalEndpoint } from './local-endpoint.js';
@@ -275,6 +276,11 @@ export class RegistryService {
       })),
     );
     return [{ peer: this.#deps.self, images: this.images() }, ...others];
+  }
+
+  /** `image`'s tag resolved to its manifest digest now, for `meshctl job run` to sign (image-pin.ts). */
+  resolveImage(image: string): Promise<PinnedImage> {
+    return pinImage(this.puller, image);
   }
 
   /** Asks every agent whose labels match (this one included) to pull `ref` now. */

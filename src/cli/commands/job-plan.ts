@@ -5,6 +5,7 @@ import { CliError } from '../api-client.js';
 import { globals } from '../globals.js';
 import { render } from '../output.js';
 import { readJobFile } from './job-file-read.js';
+import { NO_PIN, NO_PIN_HELP, pinJobSource } from './job-image-pin.js';
 import { placementLines, reasonText, summarize } from './job-run-outcome.js';
 
 /**
@@ -17,9 +18,16 @@ export function registerJobPlan(job: Command): void {
     .description(
       'show what job run would do without submitting: the changes against the current version and where the copies would go; exit 2 if some cannot be placed',
     )
+    .option(NO_PIN, NO_PIN_HELP)
     .action(async (file: string, _opts, cmd: Command) => {
       const { client, format } = globals(cmd);
-      const source = await readJobFile(file);
+      // Pinned as job run would pin it, so a tag moved since the current version shows as an image change.
+      const source = await pinJobSource(
+        client,
+        await readJobFile(file),
+        basename(file),
+        cmd.opts<{ pin?: boolean }>().pin !== false,
+      );
       const answer = await client.post<JobPlanAnswer>('/v1/job-plans', { source, fileName: basename(file) });
       const placement = summarize(answer.placement);
       if (format !== 'table')

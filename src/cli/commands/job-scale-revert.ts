@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { JobDetail, JobHistoryEntry } from '../../node/api/types.js';
 import { CliError } from '../api-client.js';
 import { globals } from '../globals.js';
+import { NO_PIN, NO_PIN_HELP } from './job-image-pin.js';
 import { submitJobSource } from './job-submit.js';
 
 const jobPath = (name: string) => `/v1/jobs/${encodeURIComponent(name)}`;
@@ -15,6 +16,7 @@ export function registerJobScaleRevert(job: Command): void {
   job
     .command('scale <name> <count>')
     .description('submit the current spec with another count, as a new version (rolled out as the job says)')
+    .option(NO_PIN, NO_PIN_HELP)
     .action(async (name: string, countText: string, _opts, cmd: Command) => {
       if (!/^\d{1,5}$/.test(countText))
         throw new CliError(`count must be a whole number of copies, not "${countText}"`, 2);
@@ -26,6 +28,7 @@ export function registerJobScaleRevert(job: Command): void {
   job
     .command('revert <name> <version>')
     .description('submit an earlier version of the job again, as its next version')
+    .option(NO_PIN, NO_PIN_HELP)
     .action(async (name: string, versionText: string, _opts, cmd: Command) => {
       if (!/^[1-9]\d{0,8}$/.test(versionText))
         throw new CliError(

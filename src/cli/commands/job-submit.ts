@@ -3,6 +3,7 @@ import type { SubmitAnswer, TrustInfo } from '../../node/api/types.js';
 import { type ApiClient, CliError, OutcomeUnknown } from '../api-client.js';
 import { globals } from '../globals.js';
 import { render } from '../output.js';
+import { pinJobSource } from './job-image-pin.js';
 import { placementFailure, placementLines, placementOfVersion } from './job-run-outcome.js';
 
 /** In a closed mesh every job change is signed here; the signing code loads only then. */
@@ -11,11 +12,13 @@ export const meshIsClosed = async (client: ApiClient) => (await client.get<Trust
 
 /**
  * Submits a job source as `job run` does (signed in a closed mesh), prints the version and where the local agent
- * placed it, and fails with exit 2 when some copies cannot be placed. `job scale` and `job revert` submit
- * through here too, so each is one signed version like any other.
+ * placed it, and fails with exit 2 when some copies cannot be placed. A docker image is pinned to its digest
+ * first (job-image-pin.ts) unless the command was given --no-pin. `job scale` and `job revert` submit through
+ * here too, so each is one signed version like any other.
  */
-export async function submitJobSource(cmd: Command, source: string, fileName: string): Promise<void> {
+export async function submitJobSource(cmd: Command, written: string, fileName: string): Promise<void> {
   const { client, format, operatorKey } = globals(cmd);
+  const source = await pinJobSource(client, written, fileName, cmd.opts<{ pin?: boolean }>().pin !== false);
   const answer = await pointToStatus(
     async () => {
       const { parseJobFile } = await import('../../crdt/job-file.js');

@@ -11,6 +11,7 @@ import type { ApiClient } from '../api-client.js';
 import { globals } from '../globals.js';
 import { ago, recordTable, render, renderRecord, shortId, table } from '../output.js';
 import { readJobFile } from './job-file-read.js';
+import { imageText, NO_PIN, NO_PIN_HELP } from './job-image-pin.js';
 import { registerJobPlan } from './job-plan.js';
 import { registerJobScaleRevert } from './job-scale-revert.js';
 import { meshIsClosed, pointToStatus, signing, submitJobSource } from './job-submit.js';
@@ -26,6 +27,7 @@ export function registerJobCommands(program: Command): void {
     .description(
       'submit a job file (YAML or JSON) and show where the local agent places it; exit 2 if some copies cannot be placed',
     )
+    .option(NO_PIN, NO_PIN_HELP)
     .action(async (file: string, _opts, cmd: Command) => {
       await submitJobSource(cmd, await readJobFile(file), basename(file));
     });
@@ -80,6 +82,7 @@ export function registerJobCommands(program: Command): void {
         return;
       }
       const now = Date.now();
+      const image = imageText(detail.spec);
       const head = await renderRecord(
         [
           ['Name', detail.name],
@@ -89,6 +92,7 @@ export function registerJobCommands(program: Command): void {
             `${detail.desired} (since ${ago(detail.statusSince, now)}, by ${shortId(detail.statusBy)})`,
           ],
           ['Copies', copiesLine(detail.copies)],
+          ...(image === undefined ? [] : [['Image', image] as [string, string]]),
           ...(detail.rollout ? [['Rollout', detail.rollout] as [string, string]] : []),
           ['Version', String(detail.version)],
           ['Spec hash', detail.specHash.slice(0, 16)],

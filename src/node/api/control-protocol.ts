@@ -24,8 +24,12 @@ export interface ControlRequest {
 
 export type ControlAnswer = { status: number; json: unknown } | { status: number; error: string };
 
-/** Operator-signed writes, and `job plan`, a POST that stores nothing. */
+/**
+ * Operator-signed writes, `job plan`, a POST that stores nothing, and the image pin `job run` asks for before it
+ * signs (it stores at most one manifest, of 4 MiB at most, over the protocol's few streams at once).
+ */
 const SIGNED_WRITES = [
+  /^\/v1\/images\/resolve$/,
   /^\/v1\/trust$/,
   /^\/v1\/jobs\/[^/]+\/plan$/,
   /^\/v1\/jobs\/[^/]+\/events$/,

@@ -187,12 +187,15 @@ export class DockerDriver implements Driver<'docker'> {
       // Left over from a crashed start, an earlier run or version, or another owner: the name is the alloc's now.
       await this.remove(task.allocId, options);
     }
-    await this.images.ensure(task.image, options);
+    const image = await this.images.ensure(task.image, options);
     const mounts = await this.mounts(task);
     const container = await this.call(
       `create ${name}`,
       (abortSignal) =>
-        this.docker.createContainer({ ...containerConfig(task, this.options.owner, mounts), abortSignal }),
+        this.docker.createContainer({
+          ...containerConfig({ ...task, image }, this.options.owner, mounts),
+          abortSignal,
+        }),
       options,
     ).catch((err: unknown) => {
       throw err instanceof DriverError

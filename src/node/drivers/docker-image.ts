@@ -1,7 +1,7 @@
 /**
  * Makes a job's image present in the engine before a container is created from it. Through the agent's
  * registry endpoint when it is up (local store, then peers, then upstream: an image crosses the uplink once),
- * retagged to the name the job spec gives; directly when the endpoint fails or the image is pinned by digest.
+ * retagged to the name the job spec gives (a tag), or run by image id (a digest); directly when the endpoint fails.
  */
 import type Docker from 'dockerode';
 import { parseJson } from '../../lib/json-text.js';
@@ -26,36 +26,61 @@ export class DockerImages {
     private readonly mirror: (() => string | undefined) | undefined,
   ) {}
 
-  /** Present locally, or pulled: through the agent's endpoint when it is up, directly otherwise. */
-  async ensure(image: string, options: CallOptions): Promise<void> {
-    try {
-      await this.call(
-        `inspect image ${image}`,
-        (abortSignal) => this.docker.getImage(image).inspect({ abortSignal } as Docker.ImageInspectOptions),
-        options,
-      );
-      return;
-    } catch (err) {
-      if (statusOf(err) !== 404) throw err;
-    }
+  /**
+   * Present locally, or pulled: through the agent's endpoint when it is up, directly otherwise. Returns the name
+   * to create the container from: the spec's for a tag; for a pinned image (`repo:tag@sha256:…`) the engine's
+   * image id, since the engine files an image pulled by digest under the name it was pulled as (the endpoint's),
+   * and the id is what that digest fixed.
+   */
+  async ensure(image: string, options: CallOptions): Promise<string> {
     const mirror = this.mirror?.();
-    const ref = mirror ? parseImageRef(image) : undefined;
-    // By digest Docker records the image under the pulled name only, so such images are pulled directly.
-    if (mirror && ref && 'tag' in ref.reference) {
-      const via = mirrorRef(mirror, ref);
+    const ref = parseImageRef(image);
+    const pinned = ref !== undefined && 'digest' in ref.reference;
+    const via = mirror && ref ? mirrorRef(mirror, ref) : undefined;
+    for (const name of pinned && via ? [image, via] : [image]) {
+      const id = await this.localId(name, options);
+      if (id) return pinned ? id : image;
+    }
+    if (via) {
       try {
         await this.pull(via, options);
+        if (pinned) return await this.id(via, options);
         await this.retag(via, image, options);
-        return;
+        return image;
       } catch {
         // The agent's endpoint failing must not stop a pull the engine could do on its own. When that fails too,
         // its error is the one shown: the engine's own words with the image's registry, under the spec's name
-        // (the endpoint answers "not found" for any upstream failure, so its error hides the cause).
-        await this.pull(image, options);
-        return;
+        // (the endpoint answers "not found" for any upstream failure, so its error hides the cause). A digest
+        // pulled directly is still checked by the engine against the manifest it gets.
       }
     }
-    await this.pull(image, options);
+    if (!pinned) {
+      await this.pull(image, options);
+      return image;
+    }
+    // dockerode splits `repo:tag@digest` at the `@` and sends `repo:tag` as the name: pull the digest alone.
+    const byDigest = image.replace(/:[^:/@]+@/, '@');
+    await this.pull(byDigest, options);
+    return await this.id(byDigest, options);
+  }
+
+  /** The engine's id of the image under `name`, or undefined when it has none. */
+  private async localId(name: string, options: CallOptions): Promise<string | undefined> {
+    try {
+      return await this.id(name, options);
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  private async id(name: string, options: CallOptions): Promise<string> {
+    const info = await this.call(
+      `inspect image ${name}`,
+      (abortSignal) => this.docker.getImage(name).inspect({ abortSignal } as Docker.ImageInspectOptions),
+      options,
+    );
+    return info.Id;
   }
 
   /** Gives the image pulled as `from` the spec's name, and drops the endpoint's name for it. */

@@ -54,7 +54,12 @@ export class ImageUse {
     for (const view of this.#deps.state.jobs())
       for (const entry of view.history) {
         const spec = this.#readSpec(entry);
-        if (spec.ok && spec.value.driver === 'docker') images.add(this.#deps.normalImage(spec.value.image));
+        if (!spec.ok || spec.value.driver !== 'docker') continue;
+        const { image } = spec.value;
+        images.add(this.#deps.normalImage(image));
+        // A pinned image's tag stays a name the operator signed: a pre-pull by that tag is still accepted.
+        const tagged = /^(.*:[^/:@]+)@/.exec(image)?.[1];
+        if (tagged) images.add(this.#deps.normalImage(tagged));
       }
     return images;
   }

@@ -8,6 +8,8 @@ describe('remote control paths', () => {
     expect(remoteRequestPath('POST', '/v1/jobs/web/plan')).toBe('/v1/jobs/web/plan');
     expect(remoteRequestPath('POST', '/v1/trust')).toBe('/v1/trust');
     expect(remoteRequestPath('POST', '/v1/job-plans')).toBe('/v1/job-plans');
+    // `job run` from a remote meshctl pins its image through the agent before it signs.
+    expect(remoteRequestPath('POST', '/v1/images/resolve')).toBe('/v1/images/resolve');
   });
 
   it('serves logs that end with their history, never a follow however it is spelled', () => {

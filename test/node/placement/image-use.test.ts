@@ -103,4 +103,20 @@ describe('ImageUse', () => {
     expect(use.named('docker.io/library/web:2')).toBe(true);
     expect(use.named('web:3')).toBe(false);
   });
+
+  it('names a pinned image by its digest, and by the tag it was pinned from, never by another tag', () => {
+    const digest = `sha256:${'ef'.repeat(32)}`;
+    const pinned = [job('api', [version(1, `reg.local/api:2@${digest}`)])];
+    const use = new ImageUse({
+      self: 'me',
+      normalImage,
+      state: { allocations: () => [], jobs: () => pinned, job: () => pinned[0] },
+      placement: () => placement([]),
+    });
+    expect(use.named(`reg.local/api@${digest}`)).toBe(true);
+    expect(use.named(`reg.local/api:9@${digest}`)).toBe(true);
+    expect(use.named('reg.local/api:2')).toBe(true);
+    expect(use.named('reg.local/api:3')).toBe(false);
+    expect(use.named(`reg.local/api@sha256:${'00'.repeat(32)}`)).toBe(false);
+  });
 });

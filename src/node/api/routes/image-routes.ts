@@ -3,13 +3,14 @@ import type { MeshState } from '../../../crdt/mesh-state.js';
 import type { RegistryService } from '../../../registry-p2p/registry-service.js';
 import { ApiError, type Route } from '../control-api.js';
 import type { NodeImages } from '../types.js';
+import { type ImagePinRoutesDeps, imagePinRoutes } from './image-pin-routes.js';
 
 /** What the image routes use: node names, and the registry that asks the mesh. */
-export interface ImageRoutesDeps {
+export interface ImageRoutesDeps extends ImagePinRoutesDeps {
   readonly peerId: string;
   readonly config: { readonly name: string };
   readonly state: { readonly state: Pick<MeshState, 'nodes'> };
-  readonly registry: Pick<RegistryService, 'meshImages' | 'prepull'>;
+  readonly registry: Pick<RegistryService, 'meshImages' | 'prepull' | 'resolveImage'>;
 }
 
 const prepullBody = z
@@ -19,6 +20,7 @@ const prepullBody = z
 /** `meshctl image prepull|list`: ask matching nodes to fetch an image; see what each linked node holds. */
 export function imageRoutes(deps: ImageRoutesDeps): Route[] {
   return [
+    ...imagePinRoutes(deps),
     {
       method: 'GET',
       path: '/v1/images',

@@ -1,0 +1,65 @@
+/**
+ * `meshctl job run` pins a docker job's image to the manifest digest its tag names at submission (resolved by
+ * the local agent's registry path), so the spec signed and stored says `repo:tag@sha256:…`: what runs is fixed
+ * by the operator, whatever the tag or a peer says later.
+ */
+import type { ApiClient } from '../api-client.js';
+import { CliError } from '../api-client.js';
+
+export const NO_PIN = '--no-pin';
+export const NO_PIN_HELP =
+  'submit a docker image by its tag instead of pinning it to the digest the tag names now';
+
+interface PinAnswer {
+  readonly image: string;
+  readonly digest: string;
+}
+
+/** The job source with its image pinned; unchanged for a digest already there, a non-docker job or a bad file. */
+export async function pinJobSource(
+  client: ApiClient,
+  source: string,
+  fileName: string,
+  pin: boolean,
+): Promise<string> {
+  const { parseJobFile } = await import('../../crdt/job-file.js');
+  const parsed = parseJobFile(source, fileName);
+  // A bad file goes on as it is: the agent explains it with the same parser.
+  if (!parsed.ok || parsed.spec.driver !== 'docker') return source;
+  const image = parsed.spec.image;
+  if (image.includes('@')) return source;
+  if (!pin) {
+    process.stderr.write(
+      `warning: ${image} is submitted by tag (--no-pin): each device runs whatever the tag names when it pulls\n`,
+    );
+    return source;
+  }
+  let answer: PinAnswer;
+  try {
+    answer = await client.post<PinAnswer>('/v1/images/resolve', { image });
+  } catch (err) {
+    if (!(err instanceof CliError)) throw err;
+    throw new CliError(
+      `${err.message}; fix the image or its registry, or pass --no-pin to submit the tag unpinned`,
+      err.exitCode,
+    );
+  }
+  const { withImage } = await import('../../crdt/job-file-image.js');
+  const pinned = withImage(source, fileName, answer.image);
+  const check = parseJobFile(pinned, fileName);
+  if (!check.ok || check.spec.driver !== 'docker' || check.spec.image !== answer.image)
+    throw new CliError(
+      `could not write the pinned image ${answer.image} into ${fileName}; nothing was submitted`,
+    );
+  return pinned;
+}
+
+/** `repo:tag (sha256:0123456789ab…)` for a pinned image, the name itself for a tag; undefined for no image. */
+export function imageText(spec: unknown): string | undefined {
+  const image = (spec as { image?: unknown } | null)?.image;
+  if (typeof image !== 'string') return undefined;
+  const at = image.indexOf('@');
+  if (at < 0) return image;
+  const digest = image.slice(at + 1);
+  return `${at === 0 ? '?' : image.slice(0, at)} (${digest.slice(0, 'sha256:'.length + 12)}…)`;
+}

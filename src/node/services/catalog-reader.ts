@@ -1,11 +1,33 @@
 import { JobSpecs } from '../../crdt/job-specs.js';
 import type { MeshState } from '../../crdt/mesh-state.js';
+import type { PeerLiveness } from '../placement/placement-input.js';
 import { type PlacementLivenessSource, placementLivenessReader } from '../placement/placement-liveness.js';
 import { type CatalogService, serviceCatalog } from './service-catalog.js';
 
 /** What the catalog is read from: the replica and the liveness view placement reads. */
 export interface CatalogSource extends Omit<PlacementLivenessSource, 'nodes'> {
   readonly state: Pick<MeshState, 'jobs' | 'nodes' | 'allocations'>;
+}
+
+/** The agent's pieces a catalog reads (the `Agent` has them all). */
+export interface CatalogAgent {
+  readonly peerId: string;
+  readonly startedAt: number;
+  readonly config: { readonly lostAfterMs: number };
+  readonly liveness: { list(now: number): readonly PeerLiveness[] };
+  readonly state: { readonly state: CatalogSource['state'] };
+}
+
+/** A catalog over a running agent's replica and liveness view, on the wall clock. */
+export function agentCatalog(agent: CatalogAgent, now: () => number = Date.now): CatalogReader {
+  return catalogReader({
+    self: agent.peerId,
+    startedAt: agent.startedAt,
+    lostAfterMs: agent.config.lostAfterMs,
+    now,
+    heard: (at) => agent.liveness.list(at),
+    state: agent.state.state,
+  });
 }
 
 export interface CatalogReader {

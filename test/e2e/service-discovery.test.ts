@@ -7,9 +7,12 @@
  * health check is an exec check in the copy's own directory (an http check would reach either copy at
  * 127.0.0.1 and could not tell them apart).
  */
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
 import { readdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import * as dns from 'dns-packet';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { AllocDetail, ServiceInfo } from '../../src/node/api/types.js';
 import { tempDir, waitFor } from '../support/agents.js';
@@ -35,6 +38,34 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** The port the agent's DNS server bound (`--dns-listen 127.0.0.1:0`), from its log. */
+function dnsPort(agent: MeshdAgent): number {
+  const port = /"dns":"127\.0\.0\.1:(\d+)"/.exec(agent.child.output())?.[1];
+  if (port === undefined) throw new Error(`${agent.name} logged no DNS address`);
+  return Number(port);
+}
+
+/** dns-packet decodes `rcode`; its typings leave it out. */
+const rcodeOf = (packet: dns.DecodedPacket) => (packet as { rcode?: string }).rcode;
+const dataOf = (record: dns.Answer) => (record as { data?: unknown }).data;
+
+async function sendRaw(port: number, bytes: Buffer): Promise<dns.DecodedPacket | undefined> {
+  const client = createSocket('udp4');
+  try {
+    client.send(bytes, port, '127.0.0.1');
+    const reply = once(client, 'message').then(([msg]) => dns.decode(msg as Buffer));
+    return await Promise.race([reply, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2_000))]);
+  } finally {
+    client.close();
+  }
+}
+
+async function ask(port: number, name: string, type: dns.RecordType): Promise<dns.DecodedPacket> {
+  const reply = await sendRaw(port, dns.encode({ type: 'query', id: 9, questions: [{ type, name }] }));
+  if (reply === undefined) throw new Error(`no DNS answer for ${name} ${type}`);
+  return reply;
+}
+
 async function allocDir(agent: MeshdAgent, allocId: string): Promise<string> {
   const entries = await readdir(agent.dataDir, { recursive: true, withFileTypes: true });
   const found = entries.find((e) => e.isDirectory() && e.name === allocId);
@@ -42,7 +73,7 @@ async function allocDir(agent: MeshdAgent, allocId: string): Promise<string> {
   return join(found.parentPath, found.name);
 }
 
-test('every agent lists the healthy copies of a service at their devices addresses', async () => {
+test('every agent lists and resolves the healthy copies of a service at their devices addresses', async () => {
   root = await tempDir('mycel-services-');
   ({ agents } = await startMeshdMesh(root.path, Object.keys(HOSTS), {
     driver: 'exec',
@@ -50,6 +81,7 @@ test('every agent lists the healthy copies of a service at their devices address
     suspectAfterMs: 1_500,
     lostAfterMs: 5_000,
     listenHost: (name) => HOSTS[name]!,
+    extraArgs: () => ['--dns-listen', '127.0.0.1:0'],
   }));
   const port = await freePort();
   const server = `require('http').createServer((q, s) => s.end('ok')).listen({ port: ${port}, reusePort: true })`;
@@ -105,6 +137,20 @@ test('every agent lists the healthy copies of a service at their devices address
     expect(view).toEqual(seen[0]);
   }
   const [sick, kept] = seen[0]![0]!.instances;
+
+  // Each agent's DNS server answers from its own catalog: A, SRV, NXDOMAIN; garbage changes nothing.
+  for (const agent of agents) {
+    const dnsAt = dnsPort(agent);
+    await sendRaw(dnsAt, Buffer.from('\u0000\u0001garbage that is no DNS packet'));
+    const a = await ask(dnsAt, 'web.service.mycel', 'A');
+    expect(rcodeOf(a)).toBe('NOERROR');
+    expect(a.answers?.map(dataOf).sort()).toEqual([sick!.address, kept!.address].sort());
+    const srv = await ask(dnsAt, 'web.service.mycel', 'SRV');
+    expect(srv.answers?.map((r) => (dataOf(r) as { port: number }).port)).toEqual([port, port]);
+    expect(rcodeOf(await ask(dnsAt, 'nope.service.mycel', 'A'))).toBe('NXDOMAIN');
+    expect(rcodeOf(await ask(dnsAt, 'example.com', 'A'))).toBe('REFUSED');
+  }
+  expect(agents.every((a) => a.child.exitCode === null)).toBe(true);
   // The server answers at the address the catalog gives.
   expect(await (await fetch(`http://${sick!.address}:${port}/`)).text()).toBe('ok');
 
@@ -130,6 +176,10 @@ test('every agent lists the healthy copies of a service at their devices address
     () => JSON.stringify(seen),
   );
   for (const view of seen) expect(view[0]!.instances.map((i) => i.allocId)).toContain(kept!.allocId);
+  for (const agent of agents) {
+    const a = await ask(dnsPort(agent), 'web.service.mycel', 'A');
+    expect(a.answers?.map(dataOf)).toEqual([kept!.address]);
+  }
   // It dropped out for failing its check, while it still runs (three failures in a row would stop it).
   const detail = await apiGet<AllocDetail>(owner, `/v1/allocs/${sick!.allocId}`);
   expect(detail.status).toMatchObject({ state: 'running', health: 'unhealthy' });

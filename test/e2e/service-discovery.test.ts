@@ -5,13 +5,16 @@
  *
  * All three devices share this host, so the copies share its ports: the server binds with SO_REUSEPORT, and the
  * health check is an exec check in the copy's own directory (an http check would reach either copy at
- * 127.0.0.1 and could not tell them apart).
+ * 127.0.0.1 and could not tell them apart). A busybox container on the host network resolves the service
+ * through svc-1's DNS server on port 53.
  */
+import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { readdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import * as dns from 'dns-packet';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { AllocDetail, ServiceInfo } from '../../src/node/api/types.js';
@@ -20,6 +23,7 @@ import { apiGet, type MeshdAgent, startMeshdMesh, stopMeshd } from '../support/m
 import { bundle, meshctl } from '../support/processes.js';
 
 beforeAll(bundle, 60_000);
+const execFileAsync = promisify(execFile);
 
 let agents: MeshdAgent[] = [];
 let root: Awaited<ReturnType<typeof tempDir>> | undefined;
@@ -28,6 +32,8 @@ afterAll(async () => {
   await root?.cleanup();
 });
 
+/** busybox nslookup asks port 53 only: svc-1 answers there, on a loopback address of its own. */
+const DNS53 = `127.0.${100 + Math.floor(Math.random() * 100)}.${2 + Math.floor(Math.random() * 200)}`;
 const HOSTS: Record<string, string> = { 'svc-1': '127.0.0.11', 'svc-2': '127.0.0.12', 'svc-3': '127.0.0.13' };
 
 async function freePort(): Promise<number> {
@@ -40,7 +46,7 @@ async function freePort(): Promise<number> {
 
 /** The port the agent's DNS server bound (`--dns-listen 127.0.0.1:0`), from its log. */
 function dnsPort(agent: MeshdAgent): number {
-  const port = /"dns":"127\.0\.0\.1:(\d+)"/.exec(agent.child.output())?.[1];
+  const port = /"dns":"127\.[0-9.]+:(\d+)"/.exec(agent.child.output())?.[1];
   if (port === undefined) throw new Error(`${agent.name} logged no DNS address`);
   return Number(port);
 }
@@ -52,7 +58,7 @@ const dataOf = (record: dns.Answer) => (record as { data?: unknown }).data;
 async function sendRaw(port: number, bytes: Buffer): Promise<dns.DecodedPacket | undefined> {
   const client = createSocket('udp4');
   try {
-    client.send(bytes, port, '127.0.0.1');
+    client.send(bytes, port, port === 53 ? DNS53 : '127.0.0.1');
     const reply = once(client, 'message').then(([msg]) => dns.decode(msg as Buffer));
     return await Promise.race([reply, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2_000))]);
   } finally {
@@ -81,7 +87,7 @@ test('every agent lists and resolves the healthy copies of a service at their de
     suspectAfterMs: 1_500,
     lostAfterMs: 5_000,
     listenHost: (name) => HOSTS[name]!,
-    extraArgs: () => ['--dns-listen', '127.0.0.1:0'],
+    extraArgs: (name) => ['--dns-listen', name === 'svc-1' ? `${DNS53}:53` : '127.0.0.1:0'],
   }));
   const port = await freePort();
   const server = `require('http').createServer((q, s) => s.end('ok')).listen({ port: ${port}, reusePort: true })`;
@@ -151,6 +157,13 @@ test('every agent lists and resolves the healthy copies of a service at their de
     expect(rcodeOf(await ask(dnsAt, 'example.com', 'A'))).toBe('REFUSED');
   }
   expect(agents.every((a) => a.child.exitCode === null)).toBe(true);
+  // From a container on the host network, with the stock busybox resolver.
+  const lookup = await execFileAsync(
+    'docker',
+    ['run', '--rm', '--network', 'host', 'local/busybox:1', 'nslookup', 'web.service.mycel', DNS53],
+    { timeout: 30_000 },
+  );
+  for (const instance of [sick!, kept!]) expect(lookup.stdout).toContain(`Address: ${instance.address}`);
   // The server answers at the address the catalog gives.
   expect(await (await fetch(`http://${sick!.address}:${port}/`)).text()).toBe('ok');
 

@@ -18,6 +18,7 @@ export const LAYERS = [
   'node/state',
   'node/placement',
   'node/workloads',
+  'node/services',
   'node/logs',
   'node/events',
   'node/api',

@@ -9,6 +9,7 @@ import { registerImageCommands } from './commands/image.js';
 import { registerJobCommands } from './commands/job.js';
 import { registerMeshCommands } from './commands/mesh.js';
 import { registerNodeCommands } from './commands/node.js';
+import { registerServiceCommands } from './commands/service.js';
 import { registerUiCommand } from './commands/ui.js';
 import { commandTree, completionScript, SHELLS, type Shell } from './completion.js';
 import { renderDialErrors } from './dial-errors-view.js';
@@ -120,6 +121,7 @@ export function buildProgram(): Command {
   registerAllocCommands(program);
   registerMeshCommands(program);
   registerImageCommands(program);
+  registerServiceCommands(program);
   registerEventsCommand(program);
   registerUiCommand(program);
   program

@@ -4,6 +4,7 @@ import { Agent } from '../node/agent.js';
 import { loadOrCreateApiToken } from '../node/api/api-token.js';
 import { ControlApi } from '../node/api/control-api.js';
 import { serveControlProtocol } from '../node/api/control-protocol.js';
+import { startDns } from '../node/services/dns-start.js';
 import { resolveConfig } from '../node/setup/config.js';
 import { prepareDataDir } from '../node/setup/data-dir.js';
 import { lockDataDir } from '../node/setup/data-dir-lock.js';
@@ -42,6 +43,7 @@ export async function runAgent(o: AgentFlags): Promise<void> {
       maxConnections: o.maxConnections,
       joinToken: joinToken.token,
       registryListen: o.registryListen,
+      dnsListen: o.dnsListen,
       registryCacheMb: o.registryCacheMb,
       gcFinishedPerJob: o.gcFinishedPerJob,
       gcFinishedMaxAgeMs: o.gcFinishedMaxAgeMs,
@@ -61,9 +63,12 @@ export async function runAgent(o: AgentFlags): Promise<void> {
   const token = await loadOrCreateApiToken(config.dataDir, (message) => log.warn(message));
   const agent = await Agent.start(config, { log });
   const api = new ControlApi(agent.routes(), log, { token, sessions: agent.browserSessions });
+  let dns: Awaited<ReturnType<typeof startDns>>;
   try {
     // A closed mesh serves remote meshctl over libp2p: reaching this agent already took the mesh key.
     if (agent.mesh) await serveControlProtocol(agent.host, api, log);
+    // Before the API: once "control API listening" is logged, DNS answers too.
+    dns = await startDns(agent, config.dnsListen, log);
     const bound = await api.listen(config.api, config.allowRemoteApi);
     log.info({ api: `http://${bound.host}:${bound.port}` }, 'control API listening');
   } catch (err) {
@@ -83,6 +88,7 @@ export async function runAgent(o: AgentFlags): Promise<void> {
     let code = 0;
     try {
       await api.close();
+      await dns?.close();
       await leaveAndStop(agent);
     } catch (err) {
       log.error({ err: String(err) }, 'shutdown failed part-way');

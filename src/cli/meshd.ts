@@ -48,6 +48,10 @@ const program = new Command('meshd')
     '--registry-listen <host:port|off>',
     'loopback registry Docker pulls images through (default 127.0.0.1:5050)',
   )
+  .option(
+    '--dns-listen <host:port|off>',
+    'UDP address answering NAME.service.mycel from the service catalog, e.g. 127.0.0.1:8600 (default off)',
+  )
   .option('--registry-cache-mb <mb>', 'size cap of the image layer store (default 4096)', int)
   .option('--gc-finished-per-job <n>', 'finished copies whose logs a job keeps here (default 10)', int)
   .option('--gc-finished-max-age-ms <ms>', 'how long a finished copy keeps its logs (default 86400000)', int)

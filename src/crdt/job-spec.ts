@@ -11,6 +11,7 @@ import { INTERPOLATION_HELP, templateProblem } from './interpolation.js';
 import { checkKindRules, kindDefaults, kindInput, periodicFields } from './job-spec-kinds.js';
 import { describeIssue, unknownField } from './job-spec-messages.js';
 import { checkRescheduleRules, rescheduleInput } from './job-spec-reschedule.js';
+import { checkServiceRules, serviceFields } from './job-spec-services.js';
 import { checkStorageRules, storageFields } from './job-spec-storage.js';
 
 export const DRIVERS = ['docker', 'exec'] as const;
@@ -341,6 +342,7 @@ const jobFields = fields({
   update: updateSchema.prefault({}),
   disconnect: disconnectSchema.prefault({}),
   ...storageFields,
+  ...serviceFields,
 }).meta({ title: 'Mycel job', description: 'A job file for meshctl job run (YAML or JSON).' });
 
 type JobFields = z.output<typeof jobFields>;
@@ -451,6 +453,7 @@ function checkCrossFieldRules(job: JobFields, ctx: z.RefinementCtx): void {
 
   checkRescheduleRules(job.reschedule, issue);
   checkStorageRules(job, issue);
+  checkServiceRules(job, issue);
 
   const names = new Set<string>();
   const hostPorts = new Set<string>();

@@ -13,6 +13,7 @@ import { imageRoutes } from './api/routes/image-routes.js';
 import { jobPlanRoutes } from './api/routes/job-plan-routes.js';
 import { jobVersionRoutes } from './api/routes/job-version-routes.js';
 import { placementRoutes } from './api/routes/placement-routes.js';
+import { serviceRoutes } from './api/routes/service-routes.js';
 import { signedRoutes } from './api/routes/signed-routes.js';
 import { stateRoutes } from './api/routes/state-routes.js';
 import { uiRoutes } from './api/routes/ui-routes.js';
@@ -303,6 +304,7 @@ export class Agent {
       ...eventsRoutes(this),
       ...uiRoutes(this),
       ...imageRoutes(this),
+      ...serviceRoutes(this),
     ];
   }
 

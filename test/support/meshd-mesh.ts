@@ -23,6 +23,10 @@ export interface MeshdOptions {
   readonly heartbeatIntervalMs: number;
   readonly suspectAfterMs: number;
   readonly lostAfterMs: number;
+  /** The loopback address each agent's libp2p listens on (127.0.0.1 without): its address in the catalog. */
+  readonly listenHost?: (name: string) => string;
+  /** More meshd flags for one agent. */
+  readonly extraArgs?: (name: string) => string[];
 }
 
 function argsOf(
@@ -37,7 +41,7 @@ function argsOf(
     '--data-dir',
     dataDir,
     '--listen',
-    '/ip4/127.0.0.1/tcp/0',
+    `/ip4/${options.listenHost?.(name) ?? '127.0.0.1'}/tcp/0`,
     '--api',
     '127.0.0.1:0',
     '--driver',
@@ -49,6 +53,7 @@ function argsOf(
     '--lost-after-ms',
     String(options.lostAfterMs),
     ...joinAddresses.flatMap((address) => ['--join', address]),
+    ...(options.extraArgs?.(name) ?? []),
   ];
 }
 

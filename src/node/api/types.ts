@@ -193,3 +193,6 @@ export type LogRecord = LogLine | { end: true } | { error: string };
 
 /** `GET /v1/events?follow=true`: one per line; an `error` record ends a follow that fell behind. */
 export type EventRecord = MeshEvent | { error: string };
+
+/** `GET /v1/services[/:name]`: a service and its healthy instances (node/services/service-catalog.ts). */
+export type { CatalogService as ServiceInfo, ServiceInstance } from '../services/service-catalog.js';

@@ -58,6 +58,8 @@ export const configSchema = z
       }),
     /** Loopback `host:port` of the registry endpoint Docker pulls through, or `off`. */
     registryListen: z.union([z.literal('off'), hostPort]),
+    /** `host:port` of the DNS server answering `NAME.service.mycel` (node/services/dns-server.ts), or `off`. */
+    dnsListen: z.union([z.literal('off'), hostPort]),
     registryCacheMb: z.number().int().min(16),
     registryInsecure: z.array(z.string().regex(/^[a-z0-9.-]+(:\d{1,5})?$/, 'expected host or host:port')),
     registryAuthFile: z.string(),
@@ -109,6 +111,7 @@ export function defaultConfig(): AgentConfig {
     targetPeers: 8,
     maxConnections: 64,
     registryListen: '127.0.0.1:5050',
+    dnsListen: 'off',
     registryCacheMb: 4096,
     registryInsecure: [],
     registryAuthFile: '',
@@ -145,6 +148,7 @@ const KEYS: Record<
   maxConnections: { env: 'MESH_MAX_CONNECTIONS', file: 'max-connections', kind: 'number' },
   joinToken: { env: 'MESH_JOIN_TOKEN', file: 'join-token', kind: 'string' },
   registryListen: { env: 'MESH_REGISTRY_LISTEN', file: 'registry-listen', kind: 'string' },
+  dnsListen: { env: 'MESH_DNS_LISTEN', file: 'dns-listen', kind: 'string' },
   registryCacheMb: { env: 'MESH_REGISTRY_CACHE_MB', file: 'registry-cache-mb', kind: 'number' },
   registryInsecure: { env: 'MESH_REGISTRY_INSECURE', file: 'registry-insecure', kind: 'list' },
   gcFinishedPerJob: { env: 'MESH_GC_FINISHED_PER_JOB', file: 'gc-finished-per-job', kind: 'number' },

@@ -137,12 +137,29 @@ export function apiClient(
           signal ? AbortSignal.any([signal, headers.signal]) : headers.signal,
         );
         if (!res.body) throw new CliError('agent sent no stream');
-        return res.body;
+        return brokenStreamSaid(res.body, root, signal);
       } finally {
         clearTimeout(timer);
       }
     },
   } as ApiClient;
+}
+
+/** A stream the agent cuts mid-way (it stopped or restarted) says so, not Node's bare "aborted". */
+async function* brokenStreamSaid(
+  body: AsyncIterable<Uint8Array>,
+  root: URL,
+  signal: AbortSignal | undefined,
+): AsyncIterable<Uint8Array> {
+  try {
+    yield* body;
+  } catch (err) {
+    if (signal?.aborted || err instanceof CliError) throw err;
+    const cause = (err as { code?: string }).code ?? (err as Error).message;
+    throw new CliError(
+      `the agent at ${root.origin} broke off the stream (${cause}): is meshd still running?`,
+    );
+  }
 }
 
 function outcomeUnknown(root: URL, cause: string): OutcomeUnknown {

@@ -1,4 +1,4 @@
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../node/setup/flag-values.js';
@@ -38,6 +38,12 @@ export async function installService(flags: InstallServiceFlags, meshdPath: stri
   if (flags.print) {
     process.stdout.write(unit);
     return;
+  }
+  // systemd refuses to start a unit whose credential file is missing, with a line in the journal only.
+  if (flags.joinTokenFile !== undefined && !existsSync(flags.joinTokenFile)) {
+    throw new ConfigError(
+      `meshd install-service: --join-token-file ${resolve(flags.joinTokenFile)}: no such file; write the token from \`meshctl mesh join-token\` there first`,
+    );
   }
   const path = resolve(flags.unit);
   await mkdir(dirname(path), { recursive: true });

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createLogger } from '../lib/logger.js';
 import { Agent } from '../node/agent.js';
@@ -60,6 +61,9 @@ export async function runAgent(o: AgentFlags): Promise<void> {
   // Before the identity, the state or a port: a second agent on this dir must touch nothing. Held until exit.
   lockDataDir(config.dataDir);
   if (joinToken.warning) log.warn(joinToken.warning);
+  // A mistyped --device would otherwise only show as jobs that place nowhere.
+  for (const device of config.device.filter((d) => !existsSync(d)))
+    log.warn({ device }, `--device ${device} does not exist here: not offered to jobs until it does`);
   const token = await loadOrCreateApiToken(config.dataDir, (message) => log.warn(message));
   const agent = await Agent.start(config, { log });
   const api = new ControlApi(agent.routes(), log, { token, sessions: agent.browserSessions });

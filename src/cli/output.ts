@@ -20,9 +20,25 @@ export async function render<T>(
   return table(rows, columns);
 }
 
+/**
+ * A value from the mesh as one visible line: control characters (a terminal escape or a newline in a device's
+ * name, which any member writes into its own record) are shown as `\x1b`, never sent to the terminal.
+ */
+export function printable(text: string): string {
+  let out = '';
+  for (const c of text) {
+    const code = c.charCodeAt(0);
+    out += code < 0x20 || (code >= 0x7f && code <= 0x9f) ? `\\x${code.toString(16).padStart(2, '0')}` : c;
+  }
+  return out;
+}
+
 /** Aligned columns, for sections of a table view. */
 export function table<T>(rows: T[], columns: Column<T>[]): string {
-  const cells = [columns.map((c) => c.header), ...rows.map((row) => columns.map((c) => c.value(row)))];
+  const cells = [
+    columns.map((c) => c.header),
+    ...rows.map((row) => columns.map((c) => printable(c.value(row)))),
+  ];
   const widths = columns.map((_, i) => Math.max(...cells.map((line) => (line[i] ?? '').length)));
   return cells
     .map((line) =>
@@ -49,7 +65,7 @@ export async function renderRecord(
 export function recordTable(pairs: [string, string][]): string {
   const width = Math.max(...pairs.map(([k]) => k.length)) + 1;
   return pairs
-    .map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}`)
+    .map(([k, v]) => `${`${k}:`.padEnd(width)} ${printable(v)}`)
     .join('\n')
     .concat('\n');
 }

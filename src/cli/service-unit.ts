@@ -3,6 +3,7 @@
  * Pure: the same options give the same text, so the shipped file is checked against it.
  */
 import { isAbsolute, posix } from 'node:path';
+import { DRIVERS } from '../node/setup/flag-values.js';
 
 export interface UnitOptions {
   /** Absolute path of the meshd command; run as is so that its #! line's memory flags for Node apply. */
@@ -53,6 +54,10 @@ export function renderUnit(o: UnitOptions): string {
   if (!isAbsolute(o.meshd)) throw new Error(`meshd path "${o.meshd}" must be absolute`);
   if (o.joinTokenFile !== undefined && !isAbsolute(o.joinTokenFile)) {
     throw new Error(`--join-token-file ${o.joinTokenFile}: must be an absolute path`);
+  }
+  // A unit that names a driver meshd refuses would restart it every 2 s for ever.
+  if (!(DRIVERS as readonly string[]).includes(o.driver)) {
+    throw new Error(`--driver ${o.driver}: must be one of ${DRIVERS.join(', ')}`);
   }
   if (!/^\d+[KMGT]?$/.test(o.memoryMax)) {
     throw new Error(`--memory-max ${o.memoryMax}: expected a size such as 256M or 1G`);

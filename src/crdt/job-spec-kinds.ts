@@ -8,12 +8,14 @@ import * as z from 'zod';
 import { cronProblem } from '../lib/cron.js';
 
 export const DEFAULT_TIME_ZONE = 'UTC';
+const MAX_SCHEDULE = 128;
+const MAX_TIME_ZONE = 64;
 
 export const periodicFields = {
   schedule: z
     .string()
     .min(1)
-    .max(128)
+    .max(MAX_SCHEDULE)
     .optional()
     .meta({
       description:
@@ -23,7 +25,7 @@ export const periodicFields = {
   timeZone: z
     .string()
     .min(1)
-    .max(64)
+    .max(MAX_TIME_ZONE)
     .optional()
     .meta({ description: 'periodic only: the IANA time zone the schedule is read in. Default UTC.' }),
   prohibitOverlap: z.boolean().optional().meta({
@@ -48,8 +50,12 @@ export function checkKindRules(job: KindInput, issue: (path: string[], message: 
       issue(['schedule'], 'a periodic job needs a schedule, e.g. "*/15 * * * *"');
     if (job.count !== undefined && job.count !== 1)
       issue(['count'], 'each run of a periodic job is one copy: remove count');
-    const problem =
-      job.schedule === undefined ? undefined : cronProblem(job.schedule, job.timeZone ?? DEFAULT_TIME_ZONE);
+    // An overlong value already has its own issue: it is not parsed, nor echoed back a second time.
+    const parseable =
+      job.schedule !== undefined &&
+      job.schedule.length <= MAX_SCHEDULE &&
+      (job.timeZone?.length ?? 0) <= MAX_TIME_ZONE;
+    const problem = parseable ? cronProblem(job.schedule!, job.timeZone ?? DEFAULT_TIME_ZONE) : undefined;
     if (problem !== undefined)
       issue([problem.startsWith('unknown time zone') ? 'timeZone' : 'schedule'], problem);
     return;

@@ -81,7 +81,7 @@ export function deriveJobStatus(name: string, input: JobStatusInput): JobStatus 
     slots.push(state === 'starting' && older.get(slot)?.state === 'running' ? 'running' : state);
   }
   const n = (s: SlotState) => slots.filter((x) => x === s).length;
-  const copies: JobCopyCounts = {
+  const copies: { -readonly [K in keyof JobCopyCounts]: JobCopyCounts[K] } = {
     wanted,
     running: n('running'),
     starting: n('starting'),
@@ -103,8 +103,12 @@ export function deriveJobStatus(name: string, input: JobStatusInput): JobStatus 
   });
 
   if (input.desired === 'stopped') {
-    const live = [...newest.values()].filter((c) => isLive(c.state)).length;
-    return done('stopped', live > 0 ? `${live} ${live === 1 ? 'copy' : 'copies'} still stopping` : undefined);
+    const live = [...newest.values()].filter((c) => isLive(c.state));
+    // A stopped job's empty slots wait for nothing: only a copy that still reports starting is starting.
+    copies.starting = live.filter((c) => c.state !== 'running').length;
+    copies.unplaced = 0;
+    const n = live.length;
+    return done('stopped', n > 0 ? `${n} ${n === 1 ? 'copy' : 'copies'} still stopping` : undefined);
   }
   if (input.run !== undefined) {
     // A periodic job goes on after each run: between runs it is running, waiting for the next.

@@ -82,10 +82,19 @@ export function periodicRun(
   const latest = schedule?.latest(now);
   const at = latest !== undefined && latest >= (periodic?.since ?? 0) ? latest : undefined;
   const current = at === undefined ? undefined : runIdSlot(at);
+  // A copy of a version of another type (the job was a service before) is no run: it would hold every run back
+  // as an overlap and never stop. It gets no slot, so it stops. A version not in the history counts as a run.
+  const otherTypes = new Set((job.history ?? []).filter((v) => v.type !== 'periodic').map((v) => v.version));
   const earlier = new Set<number>();
   for (const c of copies) {
     const key = parseAllocId(c.allocId);
-    if (key !== undefined && key.job === job.name && key.slot !== current && isLive(c.state))
+    if (
+      key !== undefined &&
+      key.job === job.name &&
+      key.slot !== current &&
+      isLive(c.state) &&
+      !otherTypes.has(c.jobVersion)
+    )
       earlier.add(key.slot);
   }
   const held =

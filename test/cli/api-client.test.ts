@@ -40,3 +40,25 @@ describe('meshctl talking to something that is not the agent', () => {
     });
   }
 });
+
+describe('a stream the agent breaks off', () => {
+  it('says the agent broke it off, not "aborted"', async () => {
+    server.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.write('{"seq":1}\n', () => res.socket?.destroy());
+    };
+    const body = await apiClient(`http://${server.host}`).stream('/v1/events?follow=true');
+    const chunks: string[] = [];
+    const err = await (async () => {
+      for await (const chunk of body) chunks.push(new TextDecoder().decode(chunk));
+    })().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(chunks.join('')).toBe('{"seq":1}\n');
+    expect(err).toBeInstanceOf(CliError);
+    expect((err as Error).message).toMatch(
+      /^the agent at http:\/\/127\.0\.0\.1:\d+ broke off the stream \(.+\): is meshd still running\?$/,
+    );
+  });
+});

@@ -78,6 +78,7 @@ describe('the systemd unit', () => {
       [{ memoryMax: 'lots' }, /--memory-max lots: expected a size/],
       [{ meshd: 'meshd' }, /must be absolute/],
       [{ driver: 'exec\nUser=nobody' }, /--driver/],
+      [{ driver: 'bogus' }, /--driver bogus: must be one of auto, docker, exec, none/],
     ];
     for (const [options, error] of cases) {
       expect(() => renderUnit({ ...UNIT_DEFAULTS, ...options })).toThrow(error);

@@ -69,6 +69,10 @@ describe('type: periodic', () => {
     expect(problems('type: periodic', 'schedule: "* * * * *"', 'timeZone: Mars/Olympus')).toEqual([
       'timeZone: unknown time zone "Mars/Olympus": use an IANA name such as "UTC" or "Europe/Berlin"',
     ]);
+    // An overlong zone is said to be too long, once, and not quoted back.
+    expect(problems('type: periodic', 'schedule: "* * * * *"', `timeZone: ${'A'.repeat(5000)}`)).toEqual([
+      'timeZone: must be at most 64 characters',
+    ]);
     expect(problems('type: periodic', 'schedule: "* * * * *"', 'count: 2')).toEqual([
       'count: each run of a periodic job is one copy: remove count',
     ]);

@@ -50,6 +50,14 @@ test('bash completes commands level by level, options per command, and file name
   // `job run FILE`: no command words left, so file names.
   await writeFile(join(dir, 'web.yaml'), 'name: web\n');
   expect(await complete('meshctl job run we')).toEqual(['web.yaml']);
+  // The word after an option that takes a value is that value: its choices, or a file name, never a command.
+  expect(await complete('meshctl -o ')).toEqual(['table', 'json', 'yaml']);
+  expect(await complete('meshctl job list --output y')).toEqual(['yaml']);
+  expect(await complete('meshctl --token-file we')).toEqual(['web.yaml']);
+  expect(await complete('meshctl --data-dir job ')).toEqual(
+    expect.arrayContaining(['status', 'job', 'node']),
+  );
+  expect(await complete('meshctl completion ')).toEqual(expect.arrayContaining(['bash', 'zsh', 'fish']));
 });
 
 test('zsh and fish scripts come from the same command tree; an unknown shell is a usage error', async () => {
@@ -59,6 +67,11 @@ test('zsh and fish scripts come from the same command tree; an unknown shell is 
   const fish = (await meshctl(['completion', 'fish'])).stdout;
   expect(fish).toContain("complete -c meshctl -f -n '__fish_seen_subcommand_from job' -a 'run plan");
   expect(fish).toContain("complete -c meshctl -n '__fish_seen_subcommand_from events' -l follow");
+  expect(fish).toContain("complete -c meshctl -s o -x -a 'table json yaml'");
+  expect(fish).toContain('complete -c meshctl -l token-file -r');
+  expect(fish).toContain(
+    "complete -c meshctl -f -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'",
+  );
   const bad = await meshctl(['completion', 'tcsh']);
   expect(bad.code).toBe(2);
   expect(bad.stderr).toMatch(/Allowed choices are bash, zsh, fish/);

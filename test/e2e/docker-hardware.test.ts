@@ -1,6 +1,6 @@
 /** The docker driver's storage and hardware against a real Docker Engine: binds, named volumes, devices, users. */
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -155,6 +155,22 @@ describe('docker hardware', () => {
     expect(lines[1]?.split(' ')).toContain('4242');
     // A numeric user owns its named volume, so it can write there.
     expect(lines[2]).toBe('wrote');
+    // And a host path the agent makes for it; one that already existed keeps its owner.
+    const allowed = join(root, 'user-paths');
+    await mkdir(join(allowed, 'existing'), { recursive: true });
+    const made = await output(
+      driverFor([allowed]),
+      task('echo x > /made/f && echo made; (echo x > /existing/f) 2>/dev/null || echo refused', {
+        user: '65534',
+        volumes: [
+          { source: join(allowed, 'new', 'dir'), target: '/made' },
+          { source: join(allowed, 'existing'), target: '/existing' },
+        ],
+      }),
+    );
+    expect(made.lines).toEqual(['made', 'refused']);
+    expect((await stat(join(allowed, 'new', 'dir'))).uid).toBe(65534);
+    expect((await stat(join(allowed, 'existing'))).uid).toBe(0);
     // CAP_NET_ADMIN is bit 12; Docker's default set lacks it.
     const caps = (add: string[]) =>
       task("grep CapEff /proc/self/status | awk '{print $2}'", { capAdd: add, capDrop: ['ALL'] });

@@ -36,6 +36,7 @@ test('writes a unit systemd accepts, refuses to overwrite it without --force, pr
   const unitPath = join(tmp.path, 'systemd', 'meshd.service');
   const token = join(tmp.path, 'join-token');
   const flags = ['--unit', unitPath, '--join', '/ip4/192.0.2.10/tcp/4001', '--join-token-file', token];
+  await writeFile(token, 'mycel1.x.y\n', { mode: 0o600 });
 
   const first = await meshd('install-service', ...flags);
   expect(first).toMatchObject({ code: 0, stderr: '' });
@@ -76,6 +77,14 @@ test('bad flags: exit 2 and one line naming the flag, no file written', async ()
     ],
     [['--join', '/ip4/1.2.3.4/tcp/1 --allow-remote-api'], /^meshd install-service: --join .*no spaces/],
     [['--memory-max', 'lots'], /^meshd install-service: --memory-max lots: expected a size/],
+    [
+      ['--driver', 'bogus'],
+      /^meshd install-service: --driver bogus: must be one of auto, docker, exec, none/,
+    ],
+    [
+      ['--join-token-file', join(tmp.path, 'no-token')],
+      /^meshd install-service: --join-token-file .*\/no-token: no such file; write the token/,
+    ],
   ] as const) {
     const r = await meshd('install-service', '--unit', unitPath, ...flags);
     expect(r.code).toBe(2);

@@ -64,4 +64,24 @@ test('job scale and job revert submit new versions built from stored specs', asy
   const noJob = await ctl('job', 'scale', 'nope', '2');
   expect(noJob.code).toBe(1);
   expect(noJob.stderr).toMatch(/no job named "nope"/);
+  const tooMany = await ctl('job', 'scale', 'web', '99999999');
+  expect([tooMany.code, tooMany.stderr]).toEqual([2, 'meshctl: count must be at most 10000, not 99999999\n']);
+
+  // A system or periodic job has no count: the refusal says so, not a line of a spec file nobody wrote.
+  const system = join(tmp.path, 'exporter.yaml');
+  await writeFile(system, 'name: exporter\ntype: system\ndriver: exec\ncommand: /bin/sleep\nargs: ["600"]\n');
+  await ctl('job', 'run', system);
+  const scaledSystem = await ctl('job', 'scale', 'exporter', '3');
+  expect(scaledSystem.code).toBe(2);
+  expect(scaledSystem.stderr).toMatch(/^meshctl: job "exporter" is a system job: .* no count to scale/);
+  const periodic = join(tmp.path, 'upload.yaml');
+  await writeFile(
+    periodic,
+    'name: upload\ntype: periodic\nschedule: "0 3 * * *"\ndriver: exec\ncommand: /bin/true\n',
+  );
+  await ctl('job', 'run', periodic);
+  const scaledPeriodic = await ctl('job', 'scale', 'upload', '2');
+  expect(scaledPeriodic.code).toBe(2);
+  expect(scaledPeriodic.stderr).toMatch(/^meshctl: job "upload" is a periodic job: .* no count to scale/);
+  expect(JSON.parse((await ctl('-o', 'json', 'job', 'status', 'exporter')).stdout).version).toBe(1);
 }, 60_000);

@@ -33,6 +33,9 @@ test('meshctl node status shows the devices and host paths meshd was started wit
   expect(output).toMatch(/Devices: .*\/dev\/zero/);
   // Named but not present: a record must not promise what is not there.
   expect(output).not.toContain('/dev/mycel-absent');
+  // And the operator is told, in case it was a typo.
+  expect(meshd.agent.output()).toContain('--device /dev/mycel-absent does not exist here');
+  expect(meshd.agent.output()).not.toContain('--device /dev/zero does not');
   expect(output).toMatch(new RegExp(`Host paths:\\s+${allowed}`));
 }, 60_000);
 

@@ -152,6 +152,10 @@ describe('deriveJobStatus', () => {
     const done = deriveJobStatus('web', input({ desired: 'stopped', allocations: [copy(0, 'complete')] }));
     expect(done).toEqual(expect.objectContaining({ status: 'stopped' }));
     expect(done.reason).toBeUndefined();
+    // Its empty slots are not starting: nothing will start there.
+    const gone = deriveJobStatus('web', input({ desired: 'stopped', count: 2, allocations: [] }));
+    expect(gone.copies).toMatchObject({ wanted: 2, running: 0, starting: 0, unplaced: 0 });
+    expect(s.copies).toMatchObject({ running: 1, starting: 0 });
   });
 
   it('does not call a service whose copies exited running or complete', () => {

@@ -168,6 +168,19 @@ describe('type: periodic', () => {
     ]);
   });
 
+  test('a job that was a service and is now periodic stops its service copies and launches its runs', () => {
+    const fleet = new Fleet(three(), everyone(), 60_000);
+    const service = job('tick', { count: 2 });
+    fleet.tick([service], T0 - 2_000);
+    expect(fleet.launched.map((r) => parseAllocId(r.allocId)!.slot).sort()).toEqual([0, 1]);
+    const { history: _, ...v1 } = service;
+    const v2 = periodic({ version: 2, history: [v1] });
+    fleet.tick([v2], T0);
+    // The service copies stop (they are no earlier runs to wait for), and the 0 s run launches at once.
+    const live = [...fleet.records.values()].filter((r) => r.state === 'running');
+    expect(live.map((r) => [r.jobVersion, parseAllocId(r.allocId)!.slot])).toEqual([[2, runIdSlot(T0)]]);
+  });
+
   test('partition 2+1: the side cut off alone launches nothing; the pair launches every run once', () => {
     const fleet = new Fleet(three(), [
       { self: 'a', skew: 0, hears: ['a', 'b'] },

@@ -4,7 +4,7 @@ import { LineSplitter } from '../../node/api/client.js';
 import type { EventRecord, MeshEvent } from '../../node/api/types.js';
 import { CliError } from '../api-client.js';
 import { globals } from '../globals.js';
-import { table as columns } from '../output.js';
+import { table as columns, printable } from '../output.js';
 
 interface EventsOptions {
   follow?: boolean;
@@ -63,7 +63,7 @@ function table(events: MeshEvent[]): string {
 
 function eventLine(e: MeshEvent): string {
   const where = e.nodeName === undefined ? '' : ` on ${e.nodeName}`;
-  return `${time(e.at)} ${e.kind} ${subject(e)}${where}${e.reason ? `: ${e.reason}` : ''}`;
+  return printable(`${time(e.at)} ${e.kind} ${subject(e)}${where}${e.reason ? `: ${e.reason}` : ''}`);
 }
 
 function subject(e: MeshEvent): string {

@@ -18,11 +18,15 @@ export function registerJobScaleRevert(job: Command): void {
     .description('submit the current spec with another count, as a new version (rolled out as the job says)')
     .option(NO_PIN, NO_PIN_HELP)
     .action(async (name: string, countText: string, _opts, cmd: Command) => {
-      if (!/^\d{1,5}$/.test(countText))
+      if (!/^\d+$/.test(countText))
         throw new CliError(`count must be a whole number of copies, not "${countText}"`, 2);
       const { client } = globals(cmd);
       const current = await client.get<JobDetail>(jobPath(name));
-      await submitSpec(cmd, name, { ...(await asInput(current.spec)), count: Number(countText) });
+      const input = await asInput(current.spec);
+      const { LIMITS } = await import('../../crdt/job-spec.js');
+      const refusal = scaleRefusal(name, input.type, Number(countText), LIMITS.count);
+      if (refusal !== undefined) throw new CliError(refusal, 2);
+      await submitSpec(cmd, name, { ...input, count: Number(countText) });
     });
 
   job
@@ -41,6 +45,19 @@ export function registerJobScaleRevert(job: Command): void {
       );
       await submitSpec(cmd, name, await asInput(earlier.spec));
     });
+}
+
+/**
+ * Why `job scale` cannot give this job this count, said here rather than as a validation error at a line of a
+ * spec file the operator never wrote.
+ */
+export function scaleRefusal(name: string, type: unknown, count: number, max: number): string | undefined {
+  if (type === 'system')
+    return `job "${name}" is a system job: it runs one copy on every eligible device and has no count to scale (its constraints choose the devices)`;
+  if (type === 'periodic')
+    return `job "${name}" is a periodic job: each run is one copy and it has no count to scale (its schedule says how often)`;
+  if (count > max) return `count must be at most ${max}, not ${count}`;
+  return undefined;
 }
 
 /** A stored (normalised) spec back in the form a job file has, durations as text. */

@@ -4,7 +4,7 @@
  * the job on this device (a restart, a new version, a replacement) finds the data; they stay until the operator
  * deletes them. Host paths must lie under a prefix the operator allows (`--allow-host-path`), checked again here
  * on the path as the kernel resolves it: placement checked the path as written, and a symlink under an allowed
- * prefix must not lead out of it.
+ * prefix must not lead out of it. A directory made for a job that runs as another user is that user's.
  */
 import { chmod, chown, lstat, mkdir, realpath, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -86,8 +86,13 @@ async function allowedHostPath(source: string, ctx: MountContext): Promise<strin
   try {
     const existing = await existingAncestor(source);
     if (existing !== prefix && isUnder(existing, prefix)) await checkInside(source, existing, prefix);
-    if (existing !== source) await mkdir(source, { recursive: true });
-    return await checkInside(source, source, prefix);
+    const created = existing !== source;
+    if (created) await mkdir(source, { recursive: true });
+    const real = await checkInside(source, source, prefix);
+    // A directory made for the job is the job's, as a named volume is: its user could not write to it otherwise.
+    // What already existed keeps its owner; the operator decided who may write there.
+    if (created && ctx.runAs !== undefined) await chown(real, ctx.runAs.uid, ctx.runAs.gid);
+    return real;
   } catch (err) {
     throw err instanceof DriverError ? err : ioError(`cannot prepare host path ${source}`, err);
   }

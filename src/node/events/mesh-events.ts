@@ -46,6 +46,7 @@ export type MeshEventKind =
   | 'copy-placed'
   | 'copy-starting'
   | 'copy-running'
+  | 'copy-restarting'
   | 'copy-healthy'
   | 'copy-unhealthy'
   | 'copy-failed'
@@ -144,10 +145,12 @@ function copyEvents(before: MeshLook, after: MeshLook, at: number): UnnumberedEv
     }
     if (!was) events.push({ ...base, kind: 'copy-placed' });
     if (was?.state !== is.state) {
-      const reason = stateReason(is);
+      // Back to pending after it ran: waiting out its restart delay on the same device, not placed again.
+      const restarting = was !== undefined && is.state === 'pending';
+      const reason = restarting ? is.lastError : stateReason(is);
       events.push({
         ...base,
-        kind: `copy-${is.state === 'pending' ? 'placed' : is.state}`,
+        kind: restarting ? 'copy-restarting' : `copy-${is.state === 'pending' ? 'placed' : is.state}`,
         ...(reason ? { reason } : {}),
       });
     }

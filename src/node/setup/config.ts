@@ -35,7 +35,14 @@ export const configSchema = z
     join: z.array(multiaddrString),
     api: hostPort,
     allowRemoteApi: z.boolean(),
-    name: z.string().min(1).max(63),
+    name: z
+      .string()
+      .min(1)
+      .max(63)
+      // Every member prints it (meshctl, the dashboard, logs): no terminal escapes or line breaks.
+      .refine((n) => ![...n].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f), {
+        error: 'must not contain control characters',
+      }),
     labels: z.record(
       z.string().regex(labelKey, 'label keys are 1-63 chars of [a-zA-Z0-9._/-]'),
       z.string().max(256),

@@ -31,7 +31,7 @@ export interface TaskIdentity {
 export function taskSpecFor(spec: JobSpec, { allocId, jobVersion, owner, node }: TaskIdentity): TaskSpec {
   const { args, env } = interpolateTask(spec.args, spec.env, {
     node: { ...node, id: owner },
-    alloc: { id: allocId, index: parseAllocId(allocId)?.slot ?? 0 },
+    alloc: { id: allocId, index: allocIndex(spec, allocId) },
     job: { name: spec.name, version: jobVersion },
   });
   const common = {
@@ -60,4 +60,15 @@ export function taskSpecFor(spec: JobSpec, { allocId, jobVersion, owner, node }:
         ...(spec.command === undefined ? {} : { command: spec.command }),
       }
     : { ...common, driver: 'exec', command: spec.command };
+}
+
+/**
+ * `${alloc.index}`: the copy's slot for services and batch jobs. A system job's id carries the node's position
+ * among the eligible devices when the copy was created, which a join or a leave renumbers, and a periodic run's id
+ * carries the run's time: neither is an index a workload could rely on, so both are 0 (one copy per device, one
+ * copy per run), as Nomad's NOMAD_ALLOC_INDEX is for system jobs.
+ */
+function allocIndex(spec: JobSpec, allocId: string): number {
+  if (spec.type === 'system' || spec.type === 'periodic') return 0;
+  return parseAllocId(allocId)?.slot ?? 0;
 }

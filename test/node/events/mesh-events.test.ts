@@ -67,6 +67,22 @@ describe('meshEvents', () => {
     expect(meshEvents(look({}, { a1: copy() }), EMPTY_LOOK, 9).map((e) => e.kind)).toEqual(['copy-removed']);
   });
 
+  test('a copy back to pending after it ran is restarting, with why, not placed again', () => {
+    const running = look({}, { a1: copy({ state: 'running' }) }, devices);
+    const waiting = look({}, { a1: copy({ lastError: 'exited with code 3' }) }, devices);
+    expect(meshEvents(running, waiting, 1)).toEqual([
+      {
+        at: 1,
+        kind: 'copy-restarting',
+        allocId: 'a1',
+        job: 'web',
+        node: 'p1',
+        nodeName: 'n1',
+        reason: 'exited with code 3',
+      },
+    ]);
+  });
+
   test('a copy first heard of already running says placed and running', () => {
     const events = meshEvents(EMPTY_LOOK, look({}, { a1: copy({ state: 'running' }) }), 1);
     expect(events.map((e) => e.kind)).toEqual(['copy-placed', 'copy-running']);

@@ -69,6 +69,13 @@ describe('config precedence: flag > env > file > default', () => {
 });
 
 describe('config errors say what to fix', () => {
+  test('a name with control characters is refused', () => {
+    expect(() => resolveConfig({ flags: { name: 'gw\u001b[31m-1' }, env: {} })).toThrow(
+      /name.*must not contain control characters/,
+    );
+    expect(resolveConfig({ flags: { name: 'gw-1 (north)' }, env: {} }).name).toBe('gw-1 (north)');
+  });
+
   test('an unknown file key names the known ones', () => {
     expect(() => resolveConfig({ flags: {}, env: {}, file: file({ nmae: 'x' }) })).toThrow(
       /meshd.yaml: unknown setting "nmae" \(known: data-dir, .*name/,

@@ -68,4 +68,23 @@ describe('task spec', () => {
     expect(task.args).toEqual(['-c', 'echo "$$1" ${HOME}', 'gate-1/2']);
     expect(task.env).toMatchObject({ ZONE: 'north', WHO: 'cam v3 on peer-x (arm64/linux)' });
   });
+
+  it('gives ${alloc.index} as 0 to system and periodic copies, whose id numbers are a position and a run time', () => {
+    const base = {
+      name: 'cam',
+      driver: 'exec',
+      command: 'sh',
+      args: ['${alloc.index}'],
+      env: { I: '${alloc.index}' },
+    };
+    const system = validateJobSpec({ ...base, type: 'system' });
+    const periodic = validateJobSpec({ ...base, type: 'periodic', schedule: '*/5 * * * * *' });
+    const batch = validateJobSpec({ ...base, type: 'batch', count: 4 });
+    if (!system.ok || !periodic.ok || !batch.ok) throw new Error('invalid');
+    // A system copy created as the fourth eligible device's, and a periodic run at second 796654185.
+    const sys = taskSpecFor(system.spec, { ...identity, allocId: 'cam.3.0.00000000' });
+    const run = taskSpecFor(periodic.spec, { ...identity, allocId: 'cam.796654185.0.00000000' });
+    expect([sys.args, sys.env.I, run.args, run.env.I]).toEqual([['0'], '0', ['0'], '0']);
+    expect(taskSpecFor(batch.spec, { ...identity, allocId: 'cam.3.1.00000000' }).args).toEqual(['3']);
+  });
 });

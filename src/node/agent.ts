@@ -36,6 +36,7 @@ import { InboundLimits } from './net/inbound-limits.js';
 import { KnownPeers } from './net/known-peers.js';
 import { createHost, type HostOptions, type MeshHost } from './net/libp2p-host.js';
 import { PeerDiscovery } from './net/peer-discovery.js';
+import { watchedMetrics } from './placement/metrics-views.js';
 import { ImageUse } from './placement/image-use.js';
 import { placementLivenessReader } from './placement/placement-liveness.js';
 import type { PlacementService } from './placement/placement-service.js';
@@ -153,9 +154,9 @@ export class Agent {
       this.#discovery,
       this.#liveness,
       state,
-      { name: 'sync metrics', start: () => c.metrics.watchSyncSessions(() => syncAges(state.value)) },
       this.#registry,
       this.#workloads,
+      watchedMetrics(c.metrics, state, () => this.placement),
       revocations(c, { state, liveness: this.#liveness, workloads: this.#workloads }),
       this.#allocLogs,
       this.#allocEvents,
@@ -490,8 +491,4 @@ function revocations(
 function normalImage(image: string): string {
   const ref = parseImageRef(image);
   return ref ? formatImageRef(ref) : image;
-}
-
-function syncAges(state: StateService): number[] {
-  return state.activeSyncs().map((s) => s.ageMs);
 }

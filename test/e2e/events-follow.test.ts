@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { MeshEvent } from '../../src/node/api/types.js';
 import { tempDir, waitFor } from '../support/agents.js';
@@ -85,6 +87,15 @@ test('events --follow shows a job submitted elsewhere, its copies starting and a
   const running = seen.filter((s) => s.event.kind === 'copy-running' && s.event.job === 'ticker');
   expect(new Set(running.map((s) => s.event.allocId)).size).toBe(2);
   expect(running.every((s) => s.event.nodeName?.startsWith('e'))).toBe(true);
+
+  // The fleet gauges of the watching agent count what it sees: two jobs to run, the two copies running.
+  const token = (await readFile(join(watcher.dataDir, 'api.token'), 'utf8')).trim();
+  const metrics = await (
+    await fetch(`${watcher.api}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+  ).text();
+  expect(metrics).toContain('mycel_fleet_jobs{desired="running"} 2');
+  expect(metrics).toContain('mycel_fleet_copies{state="running"} 2');
+  expect(metrics).toContain('mycel_fleet_unplaced_copies 0');
 
   const stoppedAt = Date.now();
   await stopMeshd(leaver);

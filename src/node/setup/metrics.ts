@@ -58,6 +58,35 @@ export class MeshMetrics {
     registers: [this.registry],
     collect: (): void => this.stateSyncOldest.set(Math.max(0, ...this.#syncAges()) / 1000),
   });
+  /** The fleet as this agent's replica and placement see it; read at scrape time. */
+  #fleet: FleetView = EMPTY_FLEET;
+  readonly fleetJobs: Gauge = new Gauge({
+    name: 'mycel_fleet_jobs',
+    help: 'Jobs in this agent replica by what the operator asked (running, stopped)',
+    labelNames: ['desired'] as const,
+    registers: [this.registry],
+    collect: (): void => setAll(this.fleetJobs, 'desired', this.#fleet.jobs()),
+  });
+  readonly fleetCopies: Gauge = new Gauge({
+    name: 'mycel_fleet_copies',
+    help: 'Copies the devices of the mesh report, by state (pending, starting, running, failed, complete, lost)',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+    collect: (): void => setAll(this.fleetCopies, 'state', this.#fleet.copies()),
+  });
+  readonly fleetUnplaced: Gauge = new Gauge({
+    name: 'mycel_fleet_unplaced_copies',
+    help: 'Copies this agent placement finds no device for (placement failures)',
+    registers: [this.registry],
+    collect: (): void => this.fleetUnplaced.set(this.#fleet.unplaced()),
+  });
+  readonly fleetRollouts: Gauge = new Gauge({
+    name: 'mycel_fleet_rollouts',
+    help: 'Rollouts of running jobs by phase (canary and running are in progress)',
+    labelNames: ['phase'] as const,
+    registers: [this.registry],
+    collect: (): void => setAll(this.fleetRollouts, 'phase', this.#fleet.rollouts()),
+  });
   readonly introductions = new Counter({
     name: 'mycel_introductions_total',
     help: 'Newcomers this agent answered while at its connection limit, then let go to link elsewhere',
@@ -75,7 +104,33 @@ export class MeshMetrics {
     this.#syncAges = ages;
   }
 
+  /** Where the fleet gauges read the mesh from. */
+  watchFleet(view: FleetView): void {
+    this.#fleet = view;
+  }
+
   constructor(opts: { processMetrics: boolean }) {
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
+}
+
+/** Counts by label value, read when Prometheus scrapes. */
+export interface FleetView {
+  jobs(): Readonly<Record<string, number>>;
+  copies(): Readonly<Record<string, number>>;
+  unplaced(): number;
+  rollouts(): Readonly<Record<string, number>>;
+}
+
+const EMPTY_FLEET: FleetView = {
+  jobs: () => ({}),
+  copies: () => ({}),
+  unplaced: () => 0,
+  rollouts: () => ({}),
+};
+
+/** Replaces a gauge's series: a label value that no longer counts disappears instead of keeping its last value. */
+function setAll<L extends string>(gauge: Gauge<L>, label: L, counts: Readonly<Record<string, number>>): void {
+  gauge.reset();
+  for (const [value, n] of Object.entries(counts)) gauge.set({ [label]: value } as Record<L, string>, n);
 }

@@ -1,5 +1,5 @@
 import type { Digest } from './digest.js';
-import type { ImagePuller } from './image-puller.js';
+import type { ImagePuller, TagSource } from './image-puller.js';
 import { parseImageRef } from './image-ref.js';
 
 /** An image as `meshctl job run` submits it: the name the operator wrote, its tag, and the digest it resolved to. */
@@ -9,6 +9,9 @@ export interface PinnedImage {
   readonly digest: Digest;
   /** False when the image named a digest already: kept as written, nothing asked. */
   readonly resolved: boolean;
+  /** Who named the digest, when one was asked for; with why the registry itself did not. */
+  readonly source?: TagSource;
+  readonly upstreamError?: string;
 }
 
 /** A name that is no image reference: the operator's to fix, not the registry's. */
@@ -29,7 +32,13 @@ export async function pinImage(puller: Pick<ImagePuller, 'resolveTag'>, image: s
   const manifest = await puller.resolveTag(ref.registry, ref.repository, tag);
   // `busybox` means `busybox:latest`: the pinned name says which tag the digest came from.
   const named = hasTag(image) ? image : `${image}:${tag}`;
-  return { image: `${named}@${manifest.digest}`, digest: manifest.digest, resolved: true };
+  return {
+    image: `${named}@${manifest.digest}`,
+    digest: manifest.digest,
+    resolved: true,
+    source: manifest.source,
+    ...(manifest.upstreamError === undefined ? {} : { upstreamError: manifest.upstreamError }),
+  };
 }
 
 function hasTag(image: string): boolean {

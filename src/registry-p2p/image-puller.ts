@@ -22,6 +22,12 @@ export interface Manifest {
   readonly mediaType: string;
 }
 
+/**
+ * Who said which manifest a tag names: its registry now, this agent's last answer from it, or the most peers.
+ * Only the first is the registry's word today; the others are what the operator should hear about.
+ */
+export type TagSource = 'upstream' | 'stored' | { readonly peers: number; readonly asked: number };
+
 const MAX_PARSED = 4096;
 
 /**
@@ -69,7 +75,11 @@ export class ImagePuller {
     }
   }
 
-  async resolveTag(registry: string, repository: string, tag: string): Promise<Manifest> {
+  async resolveTag(
+    registry: string,
+    repository: string,
+    tag: string,
+  ): Promise<Manifest & { readonly source: TagSource; readonly upstreamError?: string }> {
     // Peers are asked for the tag too: what upstream would refuse must not travel the mesh either.
     if (!isTag(tag)) throw new Error(`"${tag}" is not a tag (letters, digits, _ . -, at most 128)`);
     const key = tagKey(registry, repository, tag);
@@ -79,7 +89,7 @@ export class ImagePuller {
       const digest = sha256Digest(bytes);
       await this.#keep(digest, bytes, mediaType);
       await this.#store.setTag(key, digest, mediaType);
-      return { digest, bytes, mediaType };
+      return { digest, bytes, mediaType, source: 'upstream' };
     } catch (err) {
       // A full disk is not an unreachable upstream: peers cannot help either.
       if (err instanceof StoreFull) throw err;
@@ -89,18 +99,21 @@ export class ImagePuller {
         'upstream cannot resolve the tag; asking the mesh',
       );
     }
-    const known = this.#store.tag(key) ?? (await this.#tagFromPeers(registry, repository, tag));
+    const stored = this.#store.tag(key);
+    const known = stored
+      ? { ...stored, source: 'stored' as const }
+      : await this.#tagFromPeers(registry, repository, tag);
     if (!known) throw unresolved(key, registry, upstreamFailure);
     const manifest = await this.manifest(registry, repository, known.digest);
     await this.#store.setTag(key, manifest.digest, manifest.mediaType);
-    return manifest;
+    return { ...manifest, source: known.source, upstreamError: (upstreamFailure as Error).message };
   }
 
   async #tagFromPeers(
     registry: string,
     repository: string,
     tag: string,
-  ): Promise<{ digest: Digest; mediaType: string } | undefined> {
+  ): Promise<{ digest: Digest; mediaType: string; source: TagSource } | undefined> {
     const answers = await Promise.all(
       this.#usablePeers().map((peer) =>
         this.#peers
@@ -117,7 +130,8 @@ export class ImagePuller {
       votes.set(digest, vote);
     }
     const best = [...votes].sort((a, b) => b[1].count - a[1].count)[0];
-    return best ? { digest: best[0], mediaType: best[1].mediaType } : undefined;
+    const source = { peers: best?.[1].count ?? 0, asked: answers.length };
+    return best ? { digest: best[0], mediaType: best[1].mediaType, source } : undefined;
   }
 
   async manifest(registry: string, repository: string, digest: Digest): Promise<Manifest> {

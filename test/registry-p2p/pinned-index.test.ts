@@ -65,6 +65,7 @@ describe('a multi-arch image', () => {
         image: `${upstream.host}/${REPO}:v1@${sha256Digest(index)}`,
         digest: sha256Digest(index),
         resolved: true,
+        source: 'upstream',
       });
       const driver = new DockerDriver({
         owner,

@@ -13,6 +13,8 @@ export const NO_PIN_HELP =
 interface PinAnswer {
   readonly image: string;
   readonly digest: string;
+  readonly source?: 'upstream' | 'stored' | { readonly peers: number; readonly asked: number };
+  readonly upstreamError?: string;
 }
 
 /** The job source with its image pinned; unchanged for a digest already there, a non-docker job or a bad file. */
@@ -44,6 +46,8 @@ export async function pinJobSource(
       err.exitCode,
     );
   }
+  const hearsay = pinWarning(image, answer);
+  if (hearsay) process.stderr.write(`${hearsay}\n`);
   const { withImage } = await import('../../crdt/job-file-image.js');
   const pinned = withImage(source, fileName, answer.image);
   const check = parseJobFile(pinned, fileName);
@@ -62,4 +66,21 @@ export function imageText(spec: unknown): string | undefined {
   if (at < 0) return image;
   const digest = image.slice(at + 1);
   return `${at === 0 ? '?' : image.slice(0, at)} (${digest.slice(0, 'sha256:'.length + 12)}…)`;
+}
+
+/**
+ * The operator signs the digest: when the image's registry did not name it, say who did, so that whoever signed
+ * a pin taken from a stale answer or a peer majority knows it (`job status` shows the digest; submitting again
+ * once the registry answers pins afresh).
+ */
+export function pinWarning(image: string, answer: PinAnswer): string | undefined {
+  const source = answer.source;
+  if (source === undefined || source === 'upstream') return undefined;
+  const digest = answer.digest.slice(0, 19);
+  const why = answer.upstreamError ? ` (its registry did not answer: ${answer.upstreamError})` : '';
+  const who =
+    source === 'stored'
+      ? "the agent's last answer from the registry"
+      : `${source.peers} of ${source.asked} peers asked`;
+  return `warning: ${image} pinned to ${digest}… as ${who} named it${why}`;
 }

@@ -10,8 +10,15 @@ export interface ImagePinRoutesDeps {
 
 const resolveBody = z.object({ image: z.string().min(1).max(512) }).strict();
 
+/**
+ * Pins under way at once, at most: each may store a manifest of up to 4 MiB and wait on the upstream and every
+ * peer, and a remote meshctl reaches this route too. An operator submits a few jobs at a time.
+ */
+export const MAX_PINS_AT_ONCE = 4;
+
 /** `meshctl job run` pins each image to its digest here before it signs the spec. */
-export function imagePinRoutes(deps: ImagePinRoutesDeps): Route[] {
+export function imagePinRoutes(deps: ImagePinRoutesDeps, maxAtOnce = MAX_PINS_AT_ONCE): Route[] {
+  let underWay = 0;
   return [
     {
       method: 'POST',
@@ -24,10 +31,15 @@ export function imagePinRoutes(deps: ImagePinRoutesDeps): Route[] {
             `resolve: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`,
           );
         const { image } = parsed.data;
+        if (underWay >= maxAtOnce)
+          throw new ApiError(429, `${maxAtOnce} images are being pinned already; try again in a moment`);
+        underWay++;
         try {
           return { json: await deps.registry.resolveImage(image) };
         } catch (err) {
           throw new ApiError(statusOf(err), `cannot pin ${image} to a digest: ${(err as Error).message}`);
+        } finally {
+          underWay--;
         }
       },
     },

@@ -26,7 +26,8 @@ export function jobLayout(
   now: number,
 ): JobLayout {
   if (job.type === 'periodic') {
-    const { run, slots } = periodicRun(job, now, copies, table.isolated);
+    const heard = (node: string) => table.heard(node).condition !== 'disconnected';
+    const { run, slots } = periodicRun(job, now, copies, table.isolated, heard);
     return { job: { ...job, count: slots.size }, layout: slots, run };
   }
   if (job.type !== 'system') return { job };

@@ -9,8 +9,9 @@
  *
  * - Runs missed while the whole fleet was down: only the latest launches, once someone is up; no burst.
  * - Runs scheduled before the current version was submitted (`since`) never launch.
- * - `prohibitOverlap`: the current run waits while an earlier run still has a live copy; if the next scheduled
- *   time comes first, the waiting run is skipped (only the latest is ever launched).
+ * - `prohibitOverlap`: the current run waits while an earlier run still has a live copy on a device this view
+ *   hears; if the next scheduled time comes first, the waiting run is skipped (only the latest is ever launched).
+ *   A copy on a device not heard (lost, cut off) cannot be seen to end and holds nothing back.
  * - A run keeps the version it was launched with: a new version changes later runs only.
  * - Partitions: a view that hears no other device (of several known) launches nothing unless the job's
  *   `disconnect.whenIsolated` is `replace`, so a device cut off alone does not launch the fleet's runs. Two
@@ -76,6 +77,7 @@ export function periodicRun(
   now: number,
   copies: readonly SchedAllocation[],
   isolated: boolean,
+  heard: (node: string) => boolean = () => true,
 ): { run: PeriodicRun; slots: SlotLayout } {
   const periodic = job.periodic;
   const schedule = periodic && cronSchedule(periodic.schedule, periodic.timeZone);
@@ -86,6 +88,9 @@ export function periodicRun(
   // as an overlap and never stop. It gets no slot, so it stops. A version not in the history counts as a run.
   const otherTypes = new Set((job.history ?? []).filter((v) => v.type !== 'periodic').map((v) => v.version));
   const earlier = new Set<number>();
+  // A run still going on a device this view does not hear (lost, cut off) keeps its slot, but holds no later run
+  // back: nobody here can see it end, and every run would wait for it until that device is heard again.
+  const overlapping = new Set<number>();
   for (const c of copies) {
     const key = parseAllocId(c.allocId);
     if (
@@ -94,13 +99,15 @@ export function periodicRun(
       key.slot !== current &&
       isLive(c.state) &&
       !otherTypes.has(c.jobVersion)
-    )
+    ) {
       earlier.add(key.slot);
+      if (heard(c.node)) overlapping.add(key.slot);
+    }
   }
   const held =
     schedule === undefined
       ? ('invalid' as const)
-      : periodic!.prohibitOverlap && earlier.size > 0
+      : periodic!.prohibitOverlap && overlapping.size > 0
         ? ('overlap' as const)
         : isolated && job.disconnect?.whenIsolated !== 'replace'
           ? ('isolated' as const)

@@ -314,3 +314,38 @@ function marker(peer: string): SchedAllocation {
     restarts: 0,
   };
 }
+
+describe('prohibitOverlap and a device not heard', () => {
+  test('a run still going on a lost device holds no later run back; on a heard one it does', () => {
+    const nodes = [node('a'), node('b'), node('c')];
+    const spec = periodic();
+    const at0 = place([spec], nodes, [], alive(['a', 'b', 'c']), T0);
+    const first = at0.allocs.find((d) => d.status === 'run')!;
+    const running: SchedAllocation = {
+      allocId: first.allocId,
+      job: spec.name,
+      jobVersion: 1,
+      node: first.node,
+      state: 'running',
+      health: 'healthy',
+      startedAt: T0,
+      restarts: 0,
+    };
+    const others = ['a', 'b', 'c'].filter((n) => n !== first.node);
+    const next = runIdSlot(T0 + 5_000);
+    const launches = (view: Map<string, LivenessEntry>) =>
+      place([spec], nodes, [running], view, T0 + 5_000).allocs.filter(
+        (d) => d.status === 'run' && parseAllocId(d.allocId)!.slot === next,
+      );
+    // Heard: the 5 s run waits for the 0 s one.
+    expect(launches(alive(['a', 'b', 'c'], T0 + 5_000))).toEqual([]);
+    // Its device lost: nobody here could see it end, so the 5 s run launches on a device that is heard.
+    const lost = new Map<string, LivenessEntry>([
+      ...alive(others, T0 + 5_000),
+      [first.node, { status: 'lost', lastSeen: T0 }],
+    ]);
+    const launched = launches(lost);
+    expect(launched).toHaveLength(1);
+    expect(others).toContain(launched[0]!.node);
+  });
+});

@@ -130,7 +130,7 @@ export class Agent {
       gossip: this.gossip,
     };
     // Each service below names what it takes from the others; a later one reaches an earlier one only once started.
-    this.#discovery = peerDiscovery(c);
+    this.#discovery = peerDiscovery(c, (peer) => this.#state.maybe?.requestSyncWith(peer));
     this.#liveness = livenessService(c, { discovery: this.#discovery });
     this.#state = stateService(c, () => this.#workloads.maybe?.meshHeard());
     const images = imageUse(c, { state: this.#state, workloads: () => this.#workloads.maybe });
@@ -337,7 +337,7 @@ interface Components {
   readonly gossip: GossipBus;
 }
 
-function peerDiscovery(c: Components): PeerDiscovery {
+function peerDiscovery(c: Components, freshConnection: (peer: string) => void): PeerDiscovery {
   return new PeerDiscovery({
     host: c.host,
     knownPeers: c.knownPeers,
@@ -347,6 +347,7 @@ function peerDiscovery(c: Components): PeerDiscovery {
     limits: c.limits,
     config: { ...c.config, join: [...c.config.join, ...(c.mesh?.bootstrap ?? [])] },
     introduced: () => c.metrics.introductions.inc(),
+    freshConnection,
   });
 }
 

@@ -10,6 +10,11 @@ import type { MeshHost } from './libp2p-host.js';
 export type { DialError } from './dial-errors.js';
 
 export interface DialerOptions {
+  /**
+   * A fresh connection to a peer heard on none of its old ones is up: state sync asks over it at once, instead of
+   * waiting for gossip (whose streams may still sit on the dead connections) or the next anti-entropy round.
+   */
+  freshConnection?: (peer: string) => void;
   join: string[];
   targetPeers: number;
   tickMs: number;
@@ -166,8 +171,10 @@ export class PeerDialer {
           { signal: AbortSignal.timeout(this.#opts.dialTimeoutMs), force: true },
         )
         .then(
-          () =>
-            this.#log.info({ peer }, 'opened a fresh connection to a peer heard on none of its connections'),
+          () => {
+            this.#log.info({ peer }, 'opened a fresh connection to a peer heard on none of its connections');
+            this.#opts.freshConnection?.(peer);
+          },
           (err: unknown) => this.#log.debug({ peer, err: (err as Error).message }, 'fresh dial failed'),
         )
         .finally(() => this.#inFlight.delete(key));

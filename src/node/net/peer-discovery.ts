@@ -23,6 +23,8 @@ export interface PeerDiscoveryDeps {
   };
   /** A newcomer was let in past the connection limit to be introduced. */
   readonly introduced: () => void;
+  /** A fresh connection replaced silent ones to `peer` (peer-dialer.ts redialSilent). */
+  readonly freshConnection?: (peer: string) => void;
 }
 
 /**
@@ -55,6 +57,7 @@ export class PeerDiscovery {
         backoff: { baseMs: 500, capMs: 60_000 },
         now,
         random,
+        ...(deps.freshConnection ? { freshConnection: deps.freshConnection } : {}),
       },
       log,
     );

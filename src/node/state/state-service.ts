@@ -429,6 +429,11 @@ export class StateService {
     return this.publish(this.state.putNodeRecord(record, this.#deps.now()));
   }
 
+  /** Asks for a session with `peer` as gossip gaps do: coalesced with a running one, retried on failure. */
+  requestSyncWith(peer: string): void {
+    this.#requestSync(peer);
+  }
+
   /** Syncs with `peer` if connected, else with a random connected peer; coalesces requests per peer. */
   #requestSync(peer: string | undefined): void {
     if (this.#stopped) return;

@@ -27,6 +27,7 @@ async function dialer(
   targetPeers: number,
   peers: MeshHost[],
   backoff = { baseMs: 100, capMs: 60_000 },
+  freshConnection?: (peer: string) => void,
 ): Promise<PeerDialer> {
   const dir = await tempDir();
   const known = await KnownPeers.load(`${dir.path}/peers.json`, () => {});
@@ -45,6 +46,7 @@ async function dialer(
       tickMs: 50,
       dialTimeoutMs: 5_000,
       backoff,
+      ...(freshConnection ? { freshConnection } : {}),
       now: Date.now,
       random: Math.random,
     },
@@ -78,7 +80,8 @@ test('a peer heard on none of its connections gets a fresh one beside them, then
   const self = await host();
   const peer = await host();
   // A backoff far longer than a dial on a loaded machine: the refusal below must come from the backoff alone.
-  const d = await dialer(self, 1, [peer], { baseMs: 20_000, capMs: 60_000 });
+  const fresh: string[] = [];
+  const d = await dialer(self, 1, [peer], { baseMs: 20_000, capMs: 60_000 }, (p) => fresh.push(p));
   await waitFor('linked', () => linked(self, peer));
   const first = self.getConnections(peer.peerId);
   expect(first).toHaveLength(1);
@@ -87,6 +90,9 @@ test('a peer heard on none of its connections gets a fresh one beside them, then
   d.redialSilent([peer.peerId.toString()]);
   await waitFor('a second connection', () => self.getConnections(peer.peerId).length === 2);
   expect(self.getConnections(peer.peerId).map((c) => c.id)).toContain(first[0]!.id);
+  // State sync is told, so it asks over the fresh connection at once.
+  await waitFor('the fresh connection announced', () => fresh.length === 1);
+  expect(fresh).toEqual([peer.peerId.toString()]);
 
   // Asked again at once, it waits out its backoff rather than dialling every round.
   d.redialSilent([peer.peerId.toString()]);

@@ -7,6 +7,8 @@ import { type CatalogService, serviceCatalog } from './service-catalog.js';
 /** What the catalog is read from: the replica and the liveness view placement reads. */
 export interface CatalogSource extends Omit<PlacementLivenessSource, 'nodes'> {
   readonly state: Pick<MeshState, 'jobs' | 'nodes' | 'allocations'>;
+  /** Placement's cache of validated specs (it forgets what it stops reading); absent: a cache of its own. */
+  readonly specs?: () => Pick<JobSpecs, 'read'> | undefined;
 }
 
 /** The agent's pieces a catalog reads (the `Agent` has them all). */
@@ -16,6 +18,8 @@ export interface CatalogAgent {
   readonly config: { readonly lostAfterMs: number };
   readonly liveness: { list(now: number): readonly PeerLiveness[] };
   readonly state: { readonly state: CatalogSource['state'] };
+  /** Throws on an agent without workloads (relay only). */
+  readonly placement?: { readonly specs: Pick<JobSpecs, 'read'> };
 }
 
 /** A catalog over a running agent's replica and liveness view, on the wall clock. */
@@ -27,6 +31,13 @@ export function agentCatalog(agent: CatalogAgent, now: () => number = Date.now):
     now,
     heard: (at) => agent.liveness.list(at),
     state: agent.state.state,
+    specs: () => {
+      try {
+        return agent.placement?.specs;
+      } catch {
+        return undefined;
+      }
+    },
   });
 }
 
@@ -39,15 +50,17 @@ export interface CatalogReader {
 
 /**
  * Reads the catalog, computed at most once per `maxAgeMs` (default 500 ms): DNS clients may ask many times a
- * second, and each answer would otherwise walk the whole replica. Specs are validated once per content.
+ * second, and each answer would otherwise walk the whole replica. Specs come validated from placement's cache,
+ * which has read every running job's spec already; only an agent without placement keeps a cache here.
  */
 export function catalogReader(source: CatalogSource, maxAgeMs = 500): CatalogReader {
-  const specs = new JobSpecs();
+  const own = new JobSpecs();
   const liveness = placementLivenessReader({ ...source, nodes: () => source.state.nodes() });
   let cached: { at: number; services: CatalogService[] } | undefined;
   const services = () => {
     const now = source.now();
     if (cached !== undefined && now - cached.at < maxAgeMs && now >= cached.at) return cached.services;
+    const shared = source.specs?.();
     const computed = serviceCatalog(
       {
         jobs: source.state.jobs(),
@@ -56,9 +69,10 @@ export function catalogReader(source: CatalogSource, maxAgeMs = 500): CatalogRea
         liveness: liveness(),
         self: source.self,
       },
-      (version) => specs.read(version),
+      (version) => (shared ?? own).read(version),
     );
-    specs.forgetUnread();
+    // Placement's cache is placement's to trim; this one forgets what the catalog stopped reading.
+    if (shared === undefined) own.forgetUnread();
     cached = { at: now, services: computed };
     return computed;
   };

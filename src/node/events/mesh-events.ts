@@ -144,7 +144,8 @@ function copyEvents(before: MeshLook, after: MeshLook, at: number): UnnumberedEv
       continue;
     }
     if (!was) events.push({ ...base, kind: 'copy-placed' });
-    if (was?.state !== is.state) {
+    // A new copy that is pending has said placed already.
+    if (was?.state !== is.state && (was !== undefined || is.state !== 'pending')) {
       // Back to pending after it ran: waiting out its restart delay on the same device, not placed again.
       const restarting = was !== undefined && is.state === 'pending';
       const reason = restarting ? is.lastError : stateReason(is);
@@ -157,15 +158,7 @@ function copyEvents(before: MeshLook, after: MeshLook, at: number): UnnumberedEv
     if ((was?.health ?? 'unknown') !== is.health && is.health !== 'unknown')
       events.push({ ...base, kind: `copy-${is.health}` });
   }
-  // A copy that is new and pending says placed once, not twice.
-  return events.filter(
-    (e, i) =>
-      !(
-        e.kind === 'copy-placed' &&
-        events[i - 1]?.kind === 'copy-placed' &&
-        events[i - 1]?.allocId === e.allocId
-      ),
-  );
+  return events;
 }
 
 function stateReason(copy: CopyLook): string | undefined {

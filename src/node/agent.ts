@@ -1,8 +1,6 @@
 import { join } from 'node:path';
-import { trustRootOf } from '../crdt/trust.js';
 import type { Logger } from '../lib/logger.js';
-import { formatImageRef, parseImageRef } from '../registry-p2p/image-ref.js';
-import { RegistryService, type RegistryTuning } from '../registry-p2p/registry-service.js';
+import type { RegistryService } from '../registry-p2p/registry-service.js';
 import { VERSION } from '../version.js';
 import { agentRoutes } from './api/api-routes.js';
 import type { Route } from './api/control-api.js';
@@ -19,59 +17,50 @@ import { stateRoutes } from './api/routes/state-routes.js';
 import { uiRoutes } from './api/routes/ui-routes.js';
 import type { AgentStatus, PeerInfo } from './api/types.js';
 import { BrowserSessions } from './api/ui/browser-sessions.js';
+import {
+  type AgentEnvironment,
+  type Components,
+  imageUse,
+  livenessService,
+  peerDiscovery,
+  registryService,
+  revocations,
+  stateService,
+  workloadsService,
+} from './components.js';
 import type { EventFeed } from './events/event-feed.js';
 import { EventFeedService } from './events/event-feed-service.js';
 import type { LivenessChange, LivenessView } from './liveness/liveness.js';
 import type { LivenessExchange } from './liveness/liveness-exchange.js';
-import { LivenessService } from './liveness/liveness-service.js';
+import type { LivenessService } from './liveness/liveness-service.js';
 import { AllocEventsProtocol } from './logs/alloc-events-protocol.js';
 import type { AllocLogsProtocol } from './logs/alloc-logs-protocol.js';
 import { allocLogsService } from './logs/alloc-logs-service.js';
 import { loadOrCreateIdentity } from './membership/identity.js';
 import type { MeshSecrets } from './membership/join-token.js';
 import { resolveMembership } from './membership/mesh-membership.js';
-import { Revocations, RevokedDevices } from './membership/revocations.js';
-import { closeConnectionsTo } from './net/close-connections.js';
+import { RevokedDevices } from './membership/revocations.js';
 import { InboundLimits } from './net/inbound-limits.js';
 import { KnownPeers } from './net/known-peers.js';
-import { createHost, type HostOptions, type MeshHost } from './net/libp2p-host.js';
-import { PeerDiscovery } from './net/peer-discovery.js';
-import { ImageUse } from './placement/image-use.js';
+import { createHost, type MeshHost } from './net/libp2p-host.js';
+import type { PeerDiscovery } from './net/peer-discovery.js';
 import { watchedMetrics } from './placement/metrics-views.js';
-import { placementLivenessReader } from './placement/placement-liveness.js';
 import type { PlacementService } from './placement/placement-service.js';
 import type { AgentConfig } from './setup/config.js';
 import { prepareDataDir } from './setup/data-dir.js';
 import { MeshMetrics } from './setup/metrics.js';
 import { Lifecycle, Started } from './setup/services.js';
 import { GossipBus } from './state/gossip-bus.js';
-import { StateService, type StateServiceOptions } from './state/state-service.js';
-import { syncMetrics } from './state/sync-metrics.js';
+import type { StateService } from './state/state-service.js';
 import type { AllocEvent } from './workloads/alloc-events.js';
-import { type WarmUp, Workloads, type WorkloadsDeps } from './workloads/workloads.js';
+import type { WarmUp, Workloads } from './workloads/workloads.js';
 
-/** What the imperative shell needs from the outside world; the simulator substitutes all of it. */
-export interface AgentEnvironment {
-  log: Logger;
-  now?: () => number;
-  random?: () => number;
-  transport?: HostOptions['transport'];
-  connectionGater?: HostOptions['connectionGater'];
-  /** Process-wide metrics (RSS, heap, event loop) make sense once per process, not once per simulated agent. */
-  processMetrics?: boolean;
-  /** Anti-entropy and flush periods; tests and benchmarks shorten them. */
-  state?: Partial<StateServiceOptions>;
-  /** Placement debounce, health and poll intervals; tests shorten them. */
-  workloads?: WorkloadsDeps['tuning'];
-  /** Image sharing timeouts; tests shorten them. */
-  registry?: Partial<RegistryTuning>;
-  /** The simulator's in-memory drivers; absent, the agent runs real processes and containers. */
-  makeDriver?: WorkloadsDeps['makeDriver'];
-}
+export type { AgentEnvironment };
 
 /**
- * One meshd: wiring only. Each wing's service is built from the few things it needs and started in the order of
- * its services list (stopped in reverse); the logic lives in the wings (each wing's README says what it owns).
+ * One meshd: wiring only. Each wing's service is built from the few things it needs (components.ts) and started in
+ * the order of its services list (stopped in reverse); the logic lives in the wings (each wing's README says what
+ * it owns).
  */
 export class Agent {
   readonly config: AgentConfig;
@@ -316,180 +305,4 @@ export class Agent {
       .then(() => this.log.info({ peerId: this.peerId }, 'agent stopped'));
     return this.#stopping;
   }
-}
-
-/** What every service may be built from: the agent's identity, settings, clock, host and shared plumbing. */
-interface Components {
-  readonly self: string;
-  readonly config: AgentConfig;
-  readonly env: AgentEnvironment;
-  readonly log: Logger;
-  readonly now: () => number;
-  readonly random: () => number;
-  readonly startedAt: number;
-  readonly host: MeshHost;
-  readonly knownPeers: KnownPeers;
-  readonly mesh: MeshSecrets | undefined;
-  readonly revoked: RevokedDevices;
-  readonly sign: (bytes: Uint8Array) => Uint8Array;
-  readonly metrics: MeshMetrics;
-  readonly limits: InboundLimits;
-  readonly gossip: GossipBus;
-}
-
-function peerDiscovery(c: Components, freshConnection: (peer: string) => void): PeerDiscovery {
-  return new PeerDiscovery({
-    host: c.host,
-    knownPeers: c.knownPeers,
-    log: c.log,
-    now: c.now,
-    random: c.random,
-    limits: c.limits,
-    config: { ...c.config, join: [...c.config.join, ...(c.mesh?.bootstrap ?? [])] },
-    introduced: () => c.metrics.introductions.inc(),
-    freshConnection,
-  });
-}
-
-function livenessService(c: Components, deps: { discovery: PeerDiscovery }): LivenessService {
-  return new LivenessService({
-    host: c.host,
-    log: c.log,
-    now: c.now,
-    random: c.random,
-    limits: c.limits,
-    metrics: c.metrics,
-    config: c.config,
-    startedAt: c.startedAt,
-    isRevoked: (peer) => c.revoked.has(peer),
-    remember: (peer, addresses, at) => c.knownPeers.remember(peer, addresses, at),
-    redial: (silent) => deps.discovery.dialer.redialSilent(silent),
-  });
-}
-
-function stateService(c: Components, heard: () => void): Started<StateService> {
-  const { host, gossip, limits, config, log, now, random, sign, mesh, metrics } = c;
-  return new Started('state', () =>
-    StateService.start(
-      {
-        host,
-        gossip,
-        limits,
-        config,
-        log,
-        now,
-        random,
-        sign,
-        operators: mesh?.operators,
-        syncEnded: syncMetrics(metrics, heard),
-      },
-      c.env.state,
-    ),
-  );
-}
-
-function imageUse(
-  c: Components,
-  deps: { state: Started<StateService>; workloads: () => Workloads | undefined },
-): ImageUse {
-  const { state } = deps;
-  return new ImageUse({
-    self: c.self,
-    state: {
-      allocations: () => state.value.state.allocations(),
-      job: (name) => state.value.state.job(name),
-      jobs: () => state.value.state.jobs(),
-    },
-    placement: () => deps.workloads()?.placement,
-    normalImage,
-  });
-}
-
-function registryService(
-  c: Components,
-  deps: { state: Started<StateService>; images: ImageUse },
-): Started<RegistryService> {
-  const { config, env } = c;
-  return new Started('registry', () =>
-    RegistryService.start({
-      self: c.self,
-      host: c.host,
-      gossip: c.gossip,
-      dataDir: config.dataDir,
-      labels: config.labels,
-      settings: {
-        listen: config.registryListen,
-        cacheMb: config.registryCacheMb,
-        insecure: config.registryInsecure,
-        authFile: config.registryAuthFile,
-      },
-      inUseImages: () => deps.images.inUse(),
-      members: () => new Set(deps.state.value.state.nodes().map((n) => n.peerId)),
-      ...(deps.state.value.state.closed
-        ? { acceptsRemotePrepull: (ref: string) => deps.images.named(ref) }
-        : {}),
-      log: c.log,
-      ...(env.registry ? { tuning: env.registry } : {}),
-    }),
-  );
-}
-
-function workloadsService(
-  c: Components,
-  deps: {
-    state: Started<StateService>;
-    liveness: LivenessService;
-    registry: () => RegistryService | undefined;
-  },
-): Started<Workloads> {
-  const { config, mesh, env } = c;
-  return new Started('workloads', async () => {
-    const state = deps.state.value;
-    const workloads = await Workloads.start({
-      self: c.self,
-      config,
-      log: c.log,
-      now: c.now,
-      state: state.state,
-      publish: (messages) => state.publish(messages),
-      persist: () => state.store.flush(),
-      drivers: state.drivers,
-      liveness: placementLivenessReader({
-        self: c.self,
-        startedAt: c.startedAt,
-        lostAfterMs: config.lostAfterMs,
-        now: c.now,
-        heard: (at) => deps.liveness.view.list(at),
-        nodes: () => state.state.nodes(),
-      }),
-      trustRoot: mesh && trustRootOf(mesh.operators),
-      imageMirror: () => deps.registry()?.endpoint,
-      tuning: env.workloads,
-      makeDriver: env.makeDriver,
-    });
-    state.onChange(() => workloads.changed());
-    deps.liveness.onChange(() => workloads.changed());
-    return workloads;
-  });
-}
-
-function revocations(
-  c: Components,
-  deps: { state: Started<StateService>; liveness: LivenessService; workloads: Started<Workloads> },
-): Revocations {
-  return new Revocations({
-    self: c.self,
-    log: c.log,
-    revoked: c.revoked,
-    trusted: () => deps.state.value.state.trust().revoked,
-    onChange: (listener) => deps.state.value.onChange(listener),
-    forget: (peer) => deps.liveness.forget(peer),
-    disconnect: (peer) => closeConnectionsTo(c.host, peer),
-    fence: () => deps.workloads.value.fence(),
-  });
-}
-
-function normalImage(image: string): string {
-  const ref = parseImageRef(image);
-  return ref ? formatImageRef(ref) : image;
 }

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { createLogger } from '../lib/logger.js';
+import { readRegularFile } from '../lib/regular-file.js';
 import { Agent } from '../node/agent.js';
 import { loadOrCreateApiToken } from '../node/api/api-token.js';
 import { ControlApi } from '../node/api/control-api.js';
@@ -106,12 +106,19 @@ export async function runAgent(o: AgentFlags): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
+/** Settings and labels fit in a few KiB; the bound keeps a wrong path (a log, a device) from being read whole. */
+const MAX_CONFIG_FILE_BYTES = 64 * 1024;
+
 async function readConfigFile(path: string): Promise<unknown> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readRegularFile(path, {
+      what: 'config file',
+      hint: 'the path of a YAML file of meshd settings',
+      maxBytes: MAX_CONFIG_FILE_BYTES,
+    });
   } catch (err) {
-    throw new ConfigError(`cannot read --config ${path}: ${(err as Error).message}`);
+    throw new ConfigError(`--config: ${(err as Error).message}`);
   }
   try {
     // Only agents started with --config pay for the YAML parser.

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -87,6 +88,29 @@ describe('meshd as a process', () => {
     const bad = spawnMeshd(['--data-dir', tmp.path, '--listen', 'tcp://4001']);
     expect(await exited(bad)).toBe(2);
     expect(bad.output()).toMatch(/--listen \/ MESH_LISTEN \(0\): expected a TCP multiaddr/);
+  });
+
+  test('a --config that is a device, a FIFO or too big is refused at once with exit 2, not read for ever', async () => {
+    const tmp = await tempDir();
+    dirs.push(tmp.cleanup);
+    const fifo = join(tmp.path, 'meshd.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const big = join(tmp.path, 'big.yaml');
+    await writeFile(big, `name: x\n${'#'.repeat(70 * 1024)}\n`);
+    for (const [file, message] of [
+      [
+        '/dev/urandom',
+        /--config: \/dev\/urandom is a character device, not a config file: give the path of a YAML/,
+      ],
+      [fifo, /meshd\.fifo is a FIFO, not a config file/],
+      [big, /config file .*big\.yaml is 71 KiB; a config file may be at most 64 KiB/],
+    ] as const) {
+      const began = Date.now();
+      const agent = spawnMeshd(['--config', file, '--data-dir', tmp.path, '--api', '127.0.0.1:0']);
+      expect(await exited(agent)).toBe(2);
+      expect(agent.output()).toMatch(message);
+      expect(Date.now() - began).toBeLessThan(10_000);
+    }
   });
 
   test('a port another process holds: one line naming it and what to change, exit 1', async () => {

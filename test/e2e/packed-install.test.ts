@@ -1,11 +1,11 @@
 /**
- * What the README tells an operator to do on a device: `npm pack` here, `npm install -g` of the tarball there,
+ * What the README tells an operator to do on a device: `npm run pack` here, `npm install -g` of the tarball there,
  * then meshd and meshctl from the PATH on that machine's own Node (20 here and in CI). The install must need
  * nothing the device lacks (no devDependency such as patch-package), and the installed commands must start.
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -31,7 +31,7 @@ test('the packed tarball installs with npm install -g and its commands run on th
   }
   const tmp = await tempDir('mycel-pack-');
   cleanups.push(tmp.cleanup);
-  await run('npm', ['pack', '--silent', '--pack-destination', tmp.path], { cwd: ROOT });
+  await run(process.execPath, ['scripts/pack.mjs', '--pack-destination', tmp.path], { cwd: ROOT });
   const tarball = (await readdir(tmp.path)).find((f) => f.endsWith('.tgz'));
   expect(tarball).toBeDefined();
   const prefix = join(tmp.path, 'prefix');
@@ -50,6 +50,9 @@ test('the packed tarball installs with npm install -g and its commands run on th
     expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   }
   const installed = join(prefix, 'lib', 'node_modules', 'mycel');
+  // The bundle carries its dependencies: nothing fetched (148 MB before), no install script for npm to flag.
+  expect(existsSync(join(installed, 'node_modules'))).toBe(false);
+  expect(JSON.parse(await readFile(join(installed, 'package.json'), 'utf8')).scripts).toBeUndefined();
   // What the device needs and nothing of the build: the unit ships, the tsc output does not.
   expect(existsSync(join(installed, 'deploy', 'meshd.service'))).toBe(true);
   expect(existsSync(join(installed, 'dist', 'build'))).toBe(false);

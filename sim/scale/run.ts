@@ -4,7 +4,8 @@ import { type LivenessModelReport, modelLiveness } from './liveness-model.js';
 import { DEFAULTS, type ScaleOptions, withDefaults } from './options.js';
 import { comparePlacements, type PlacementAgreement } from './placement-check.js';
 import { derive } from './prng.js';
-import { BYTE_KINDS, type ByteKind, EPOCH_MS, ScaleSimulator, type Via } from './simulator.js';
+import { BYTE_KINDS, type ByteKind, type Via } from './sim-types.js';
+import { EPOCH_MS, ScaleSimulator } from './simulator.js';
 import { round, type Spread, spread } from './stats.js';
 
 /**

@@ -174,6 +174,7 @@ export class Agent {
       transport: env.transport,
       connectionGater: revoked.gater(env.connectionGater),
       psk: mesh?.psk,
+      relay: config.relay,
     });
     const sign = (bytes: Uint8Array) => identity.key.sign(bytes) as Uint8Array;
     const agent = new Agent({ config, host, knownPeers, env, mesh, revoked, sign });
@@ -267,6 +268,7 @@ export class Agent {
       startedAt: this.startedAt,
       uptimeSeconds: Math.floor((now - this.startedAt) / 1000),
       dialErrors: this.#discovery.dialErrors(),
+      reachability: this.#discovery.reachability.view(),
       ...(warmUp === undefined ? {} : { warmUp }),
     };
   }

@@ -16,10 +16,11 @@ import { createLibp2p } from 'libp2p';
 import { explainListenFailure } from '../../lib/startup-error.js';
 import { pnetKey } from '../membership/join-token.js';
 import { boundPnetCipher } from './pnet-cipher.js';
+import { PROTOCOL_PREFIX } from './protocol-prefix.js';
 import { createPubsub, type GossipSub } from './pubsub.js';
 import { RELAY_LIMITS, type RelayMode, relayListenAddresses } from './relay-options.js';
 
-export const PROTOCOL_PREFIX = 'mycel';
+export { PROTOCOL_PREFIX };
 
 /** Connections libp2p admits past `maxConnections`, for a full agent to introduce newcomers (introductions.ts). */
 export const INTRODUCTION_SLOTS = 8;

@@ -227,9 +227,23 @@ function withPeerId(address: string, peerId: string): string {
   return peerIdOf(address) ? address : `${address}/p2p/${peerId}`;
 }
 
-/** Addresses as advertised: without the /p2p suffix, without wildcard listen addresses. */
+/**
+ * Addresses as advertised: without the /p2p suffix, without wildcard listen addresses. One relayed address per
+ * relay comes first (not one through a relay's loopback): descriptions and peer exchange carry only the first 8,
+ * and a device with many interfaces would otherwise push out the only addresses a peer behind another NAT can
+ * reach it by.
+ */
 export function dialableAddresses(addresses: readonly string[]): string[] {
-  return addresses
+  const usable = addresses
     .map((a) => a.replace(/\/p2p\/[^/]+$/, ''))
     .filter((a) => !a.startsWith('/ip4/0.0.0.0/') && !a.startsWith('/ip6/::/'));
+  const relays = new Set<string>();
+  const first: string[] = [];
+  for (const a of usable) {
+    const relay = /\/p2p\/([^/]+)\/p2p-circuit$/.exec(a)?.[1];
+    if (!relay || relays.has(relay) || /^\/(ip4\/127\.|ip6\/::1\/)/.test(a)) continue;
+    relays.add(relay);
+    first.push(a);
+  }
+  return [...first, ...usable.filter((a) => !first.includes(a))];
 }

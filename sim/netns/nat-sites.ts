@@ -46,6 +46,11 @@ export interface NatSitesReport {
   remoteStatus: RelayedOperation & { peerId: string; expected: string };
   /** Relayed connections site 1's agent held after the log read. */
   site1RelayedConnections: number;
+  /**
+   * State sync sessions the two sites failed to dial from just before the log read to 3 s after it: the relayed
+   * connection the read opened must not be taken for state sync (it is limited; libp2p refuses the stream).
+   */
+  syncFailuresAroundRelay: number;
 }
 
 /**
@@ -203,12 +208,28 @@ export async function runNatSites(): Promise<NatSitesReport> {
       return { value, ms: Math.round(ms), relayBytes, quietBytes: topo.relayBytes() - quiet0 };
     };
 
+    const syncFailures = async () => {
+      let failed = 0;
+      for (const m of ['site1', 'site2'] as const) {
+        const token = readFileSync(join(dataDir(m), API_TOKEN_FILE), 'utf8').trim();
+        const text = await agentRequest(socket(m), token, 'GET', '/metrics');
+        const line =
+          /^mycel_state_sync_sessions_total\{[^}]*role="dialer"[^}]*outcome="failed"[^}]*\} (\d+)/m.exec(
+            text,
+          );
+        failed += Number(line?.[1] ?? 0);
+      }
+      return failed;
+    };
+    const syncFailed0 = await syncFailures();
     const logs = await measure(
       async () => (await meshctl('site1', ['--data-dir', dataDir('site1'), 'alloc', 'logs', allocId])).stdout,
     );
     const lines = logs.value.split('\n').filter(Boolean);
     progress(`alloc logs at site 1 of ${allocId} at site 2: ${lines.length} lines in ${logs.ms} ms`);
     const site1After = await status('site1');
+    await sleep(3_000);
+    const syncFailuresAroundRelay = (await syncFailures()) - syncFailed0;
 
     const relayed = site2Status.reachability.relayAddresses[0];
     if (!relayed) throw new Error('site 2 advertises no relayed address');
@@ -254,6 +275,7 @@ export async function runNatSites(): Promise<NatSitesReport> {
         expected: site2Status.peerId,
       },
       site1RelayedConnections: site1After.reachability.relayedConnections,
+      syncFailuresAroundRelay,
     };
   } catch (err) {
     failed = true;

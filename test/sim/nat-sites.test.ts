@@ -24,4 +24,5 @@ test('two sites behind NAT reach each other through a relay: alloc logs and remo
   expect(report.site1RelayedConnections).toBeGreaterThanOrEqual(1);
   expect(report.logs.relayBytes).toBeGreaterThan(2 * LOG_LINES * 'site 2 line 00000\n'.length * 0.9);
   expect(report.remoteStatus.peerId).toBe(report.remoteStatus.expected);
+  expect(report.syncFailuresAroundRelay).toBe(0);
 }, 180_000);

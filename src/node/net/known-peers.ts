@@ -21,8 +21,6 @@ export class KnownPeers {
   readonly #path: string;
   readonly #peers = new Map<string, KnownPeer>();
   #dirty = false;
-  /** Told of every peer whose addresses changed (peer-store-feed.ts). */
-  onLearned: ((peer: KnownPeer) => void) | undefined;
 
   private constructor(path: string) {
     this.#path = path;
@@ -62,9 +60,11 @@ export class KnownPeers {
     const known = this.#peers.get(peerId);
     const coarse = now - (now % LAST_SEEN_RESOLUTION_MS);
     if (known && sameSet(known.addresses, addresses) && known.lastSeen >= coarse) return;
-    const peer = { peerId, addresses: [...addresses], lastSeen: Math.max(coarse, known?.lastSeen ?? 0) };
-    this.#peers.set(peerId, peer);
-    if (!known || !sameSet(known.addresses, addresses)) this.onLearned?.(peer);
+    this.#peers.set(peerId, {
+      peerId,
+      addresses: [...addresses],
+      lastSeen: Math.max(coarse, known?.lastSeen ?? 0),
+    });
     if (this.#peers.size > MAX_KNOWN_PEERS) {
       const oldest = this.list().at(-1);
       if (oldest) this.#peers.delete(oldest.peerId);

@@ -6,7 +6,6 @@ import type { KnownPeers } from './known-peers.js';
 import type { MeshHost } from './libp2p-host.js';
 import { type DialError, dialableAddresses, directPeers, PeerDialer } from './peer-dialer.js';
 import { PeerExchange } from './peer-exchange.js';
-import { feedPeerStore } from './peer-store-feed.js';
 import { Reachability } from './reachability.js';
 import type { RelayMode } from './relay-options.js';
 
@@ -54,7 +53,6 @@ export class PeerDiscovery {
     const { host, knownPeers, log, now, random, config } = deps;
     this.knownPeers = knownPeers;
     this.#log = log;
-    feedPeerStore(host, knownPeers);
     this.reachability = new Reachability(host, {
       relay: config.relay,
       graceMs: config.lostAfterMs,

@@ -1,8 +1,11 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { multiaddr } from '@multiformats/multiaddr';
 import { afterEach, expect, test } from 'vitest';
 import { openPeerStream } from '../../../src/lib/p2p/peer-stream.js';
 import { revocationGater } from '../../../src/node/membership/revocation-gater.js';
+import { knownAddressDial } from '../../../src/node/net/known-address-dial.js';
+import { KnownPeers } from '../../../src/node/net/known-peers.js';
 import type { MeshHost } from '../../../src/node/net/libp2p-host.js';
 import { loopbackHosts } from '../../support/hosts.js';
 
@@ -35,14 +38,16 @@ test('a peer reached only through a relay answers the protocols allowed on limit
   const address = await circuitAddress(owner);
   expect(relay.services.relay?.reservations.size).toBeGreaterThanOrEqual(1);
 
-  // What peer-store-feed.ts gives libp2p: the owner's relayed address, learned from the mesh.
-  await asker.peerStore.patch(owner.peerId, { multiaddrs: [multiaddr(address)] });
-  const stream = await openPeerStream(asker, owner.peerId, RELAYED, AbortSignal.timeout(10_000));
+  // The owner's relayed address as the mesh describes it (liveness, peer exchange); libp2p itself never saw it.
+  const known = await KnownPeers.load(join(tmpdir(), `relay-test-${process.pid}-none.json`), () => {});
+  known.remember(owner.peerId.toString(), [address.replace(/\/p2p\/[^/]+$/, '')], Date.now());
+  const reach = knownAddressDial(asker, known);
+  const stream = await openPeerStream(reach, owner.peerId, RELAYED, AbortSignal.timeout(10_000));
   const [connection] = asker.getConnections(owner.peerId);
   expect(connection?.limits).toBeDefined();
   expect(connection?.streams).toContain(stream);
   // The owner negotiates the protocol, then resets the stream: its handler does not run on limited connections.
-  const refused = await openPeerStream(asker, owner.peerId, DIRECT_ONLY, AbortSignal.timeout(10_000));
+  const refused = await openPeerStream(reach, owner.peerId, DIRECT_ONLY, AbortSignal.timeout(10_000));
   const until = Date.now() + 5_000;
   while (refused.status === 'open' && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
   expect(refused.status).toBe('reset');

@@ -34,7 +34,7 @@ export type MeshServices = {
   pubsub: GossipSub;
   autonat: unknown;
   dcutr: unknown;
-  /** Present on an agent started with `--relay`. */
+  /** Present on an agent started with `--relay server`. */
   relay?: CircuitRelayService;
 };
 export type MeshHost = Libp2p<MeshServices>;

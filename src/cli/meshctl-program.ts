@@ -15,6 +15,7 @@ import { commandTree, completionScript, SHELLS, type Shell } from './completion.
 import { renderDialErrors } from './dial-errors-view.js';
 import { globals } from './globals.js';
 import { ago, duration, render, renderRecord, shortId } from './output.js';
+import { describeReachability } from './reachability-view.js';
 
 function print(text: string): void {
   process.stdout.write(text);
@@ -75,6 +76,7 @@ export function buildProgram(): Command {
             ['Addresses', s.addresses.join(', ') || '-'],
             ['Peers', `${s.peers.alive} alive, ${s.peers.suspect} suspect, ${s.peers.lost} lost`],
             ['Connections', String(s.connections)],
+            ['Reachability', describeReachability(s.reachability)],
             ['Uptime', duration(s.uptimeSeconds)],
             ...(s.warmUp
               ? [

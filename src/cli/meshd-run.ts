@@ -42,6 +42,7 @@ export async function runAgent(o: AgentFlags): Promise<void> {
       lostAfterMs: o.lostAfterMs,
       targetPeers: o.targetPeers,
       maxConnections: o.maxConnections,
+      relay: o.relay,
       joinToken: joinToken.token,
       registryListen: o.registryListen,
       dnsListen: o.dnsListen,

@@ -4,7 +4,7 @@
 import { Command, Option } from 'commander';
 import { LOG_LEVELS } from '../lib/log-levels.js';
 import { StartupError } from '../lib/startup-error.js';
-import { ConfigError, DRIVERS } from '../node/setup/flag-values.js';
+import { ConfigError, DRIVERS, RELAY_MODES } from '../node/setup/flag-values.js';
 import { VERSION } from '../version.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -44,6 +44,12 @@ const program = new Command('meshd')
   .option('--lost-after-ms <ms>', 'silence before a peer is lost (default 20000)', int)
   .option('--target-peers <n>', 'connections this agent keeps open (default 8)', int)
   .option('--max-connections <n>', 'hard connection limit (default 64)', int)
+  .addOption(
+    new Option(
+      '--relay <mode>',
+      'server: relay for devices behind NAT (a member others can dial); client: hold reservations on two relays (default); off',
+    ).choices(RELAY_MODES),
+  )
   .option(
     '--registry-listen <host:port|off>',
     'loopback registry Docker pulls images through (default 127.0.0.1:5050)',

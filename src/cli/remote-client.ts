@@ -1,5 +1,7 @@
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2';
+import { identify } from '@libp2p/identify';
 import { preSharedKey } from '@libp2p/pnet';
 import { tcp } from '@libp2p/tcp';
 import { multiaddr } from '@multiformats/multiaddr';
@@ -12,6 +14,7 @@ import {
   type ControlRequest,
   decodeJoinToken,
   MAX_FRAME_BYTES,
+  PROTOCOL_PREFIX,
   pnetKey,
 } from '../node/api/client-keys.js';
 import { type ApiClient, CliError } from './api-client.js';
@@ -30,18 +33,25 @@ export function remoteClient(token: string, timeoutMs = 15_000): ApiClient {
   const { psk, bootstrap } = mesh.value;
   const call = async <T>(method: ControlRequest['method'], path: string, body?: unknown): Promise<T> => {
     const node = await createLibp2p({
-      transports: [tcp()],
+      // A bootstrap address may be a relayed one (`.../p2p/<relay>/p2p-circuit/p2p/<device>`): a device behind
+      // NAT is steered through the relay it holds a reservation on, the mesh key and Noise end to end.
+      transports: [tcp(), circuitRelayTransport()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionProtector: preSharedKey({ psk: pnetKey(psk), timeout: timeoutMs }),
       connectionGater: { denyDialMultiaddr: () => false },
+      // The relay transport needs identify; the agents speak it under the mesh's prefix.
+      services: { identify: identify({ protocolPrefix: PROTOCOL_PREFIX }) },
     });
     const signal = AbortSignal.timeout(timeoutMs);
     const failures: string[] = [];
     try {
       for (const address of bootstrap) {
         try {
-          const stream = await node.dialProtocol(multiaddr(address), CONTROL_PROTOCOL, { signal });
+          const stream = await node.dialProtocol(multiaddr(address), CONTROL_PROTOCOL, {
+            signal,
+            runOnLimitedConnection: true,
+          });
           const framed = new FramedStream(stream, {
             maxFrameBytes: MAX_FRAME_BYTES,
             idleTimeoutMs: timeoutMs,

@@ -41,6 +41,7 @@ import type { MeshSecrets } from './membership/join-token.js';
 import { resolveMembership } from './membership/mesh-membership.js';
 import { RevokedDevices } from './membership/revocations.js';
 import { InboundLimits } from './net/inbound-limits.js';
+import { knownAddressDial } from './net/known-address-dial.js';
 import { KnownPeers } from './net/known-peers.js';
 import { createHost, type MeshHost } from './net/libp2p-host.js';
 import type { PeerDiscovery } from './net/peer-discovery.js';
@@ -132,7 +133,11 @@ export class Agent {
     this.#allocLogs = allocLogsService({ ...c, state: this.#state, workloads: this.#workloads });
     this.#allocEvents = new Started('alloc events', async () => {
       const events = (allocId: string) => this.allocEvents(allocId);
-      const protocol = new AllocEventsProtocol({ host, log: env.log, events });
+      const protocol = new AllocEventsProtocol({
+        host: knownAddressDial(host, init.knownPeers),
+        log: env.log,
+        events,
+      });
       await protocol.start();
       return protocol;
     });
@@ -174,6 +179,7 @@ export class Agent {
       transport: env.transport,
       connectionGater: revoked.gater(env.connectionGater),
       psk: mesh?.psk,
+      relay: config.relay,
     });
     const sign = (bytes: Uint8Array) => identity.key.sign(bytes) as Uint8Array;
     const agent = new Agent({ config, host, knownPeers, env, mesh, revoked, sign });
@@ -267,6 +273,7 @@ export class Agent {
       startedAt: this.startedAt,
       uptimeSeconds: Math.floor((now - this.startedAt) / 1000),
       dialErrors: this.#discovery.dialErrors(),
+      reachability: this.#discovery.reachability.view(),
       ...(warmUp === undefined ? {} : { warmUp }),
     };
   }

@@ -125,7 +125,9 @@ export class RegistryService {
     this.store = store;
     const now = deps.now ?? Date.now;
     this.scores = new PeerScores(now);
-    this.peers = new PeerClient(() => deps.host.getConnections(), {
+    // Direct links only: a relayed connection's data limit (net/relay-options.ts) would cut an image layer off
+    // mid-blob, and the OCI handler refuses limited connections anyway.
+    this.peers = new PeerClient(() => deps.host.getConnections().filter((c) => c.limits === undefined), {
       requestTimeoutMs: tuning.requestTimeoutMs,
       stallMs: tuning.stallMs,
     });

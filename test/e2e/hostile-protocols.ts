@@ -104,7 +104,8 @@ export const PROTOCOLS: readonly HostileTarget[] = [
 ];
 
 /** Protocols libp2p itself serves on the agent (identify and ping under the mesh's prefix, gossipsub). */
-export const LIBP2P_OWN = /^\/(meshsub|floodsub)\/|^\/mycel\/(id|ping)\//;
+export const LIBP2P_OWN =
+  /^\/(meshsub|floodsub)\/|^\/mycel\/(id|ping|autonat)\/|^\/libp2p\/(circuit\/relay\/0\.2\.0\/(hop|stop)|dcutr)$/;
 
 /**
  * A peer holding the mesh key (a stolen device), with this project's own stack, beating like a member: the

@@ -1,5 +1,5 @@
 import { generateKeyPair } from '@libp2p/crypto/keys';
-import { createHost, type MeshHost } from '../../src/node/net/libp2p-host.js';
+import { createHost, type HostOptions, type MeshHost } from '../../src/node/net/libp2p-host.js';
 
 /**
  * Real libp2p hosts on loopback for protocol tests, and what the test registers to undo: `stopAll` (in
@@ -13,12 +13,13 @@ export function loopbackHosts() {
         await stop();
       });
     },
-    async host(maxConnections = 8): Promise<MeshHost> {
+    async host(maxConnections = 8, options: Partial<HostOptions> = {}): Promise<MeshHost> {
       const h = await createHost({
         privateKey: await generateKeyPair('Ed25519'),
         listen: ['/ip4/127.0.0.1/tcp/0'],
         maxConnections,
         pingIntervalMs: 60_000,
+        ...options,
       });
       stops.push(async () => {
         await h.stop();

@@ -10,8 +10,9 @@ export async function openStream(
   connection: Connection,
   protocol: string,
   signal: AbortSignal,
+  options: { runOnLimitedConnection?: boolean } = {},
 ): Promise<Stream> {
-  const opening = connection.newStream(protocol, { signal });
+  const opening = connection.newStream(protocol, { signal, ...options });
   opening.then(
     (late) => signal.aborted && late.abort(new Error(`${protocol}: opened after its deadline`)),
     () => {},

@@ -5,6 +5,7 @@
  */
 export { decodeJoinToken, encodeJoinToken, parsePnetKey, pnetKey } from '../membership/join-token.js';
 export { loadOperatorKey, type OperatorKey, operatorKey, writeOperatorKey } from '../membership/key-file.js';
+export { PROTOCOL_PREFIX } from '../net/protocol-prefix.js';
 export {
   CONTROL_PROTOCOL,
   type ControlAnswer,

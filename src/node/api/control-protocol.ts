@@ -69,6 +69,8 @@ export async function serveControlProtocol(host: MeshHost, api: ControlApi, log:
   await host.handle(CONTROL_PROTOCOL, (stream) => void serve(stream, api, log), {
     maxInboundStreams: 4,
     maxOutboundStreams: 0,
+    // A remote meshctl reaches a device behind NAT through a relay (README "Devices behind NAT").
+    runOnLimitedConnection: true,
   });
 }
 

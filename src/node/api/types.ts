@@ -12,6 +12,7 @@ import type { MeshEvent } from '../events/mesh-events.js';
 import type { LivenessStatus } from '../liveness/liveness.js';
 import type { PeerInfo } from '../liveness/liveness-service.js';
 import type { DialError } from '../net/peer-dialer.js';
+import type { ReachabilityView } from '../net/reachability.js';
 import type { AllocRow, JobPlacement } from '../placement/placement-service.js';
 import type { AllocEvent } from '../workloads/alloc-events.js';
 import type { WarmUp } from '../workloads/workloads.js';
@@ -57,6 +58,8 @@ export interface AgentStatus {
   startedAt: number;
   uptimeSeconds: number;
   dialErrors: DialError[];
+  /** Whether peers can dial this device, and its relays (net/reachability.ts). */
+  reachability: ReachabilityView;
   /** While the agent warms up (one lost period after start): new copies placed here wait. Absent after. */
   warmUp?: WarmUp;
 }

@@ -46,6 +46,8 @@ export class AllocEventsProtocol {
     await this.#deps.host.handle(ALLOC_EVENTS_PROTOCOL, (stream) => void this.#serve(stream), {
       maxInboundStreams: 4,
       maxOutboundStreams: 8,
+      // Events are small: a copy on a device behind NAT is followed through a relay.
+      runOnLimitedConnection: true,
     });
   }
 

@@ -93,7 +93,13 @@ export class AllocLogsProtocol {
       ALLOC_LOGS_PROTOCOL,
       (stream, connection) => this.#serve(stream, connection),
       // One over the per-peer cap, so that a refusal can still be answered instead of a reset.
-      { maxInboundStreams: this.#options.maxSessionsPerPeer + 1, maxOutboundStreams: 8 },
+      // Logs of a copy on a device behind NAT come through a relay; a follow that outgrows the relay's limits
+      // (net/relay-options.ts) ends, and `meshctl alloc logs -f` asks again.
+      {
+        maxInboundStreams: this.#options.maxSessionsPerPeer + 1,
+        maxOutboundStreams: 8,
+        runOnLimitedConnection: true,
+      },
     );
   }
 

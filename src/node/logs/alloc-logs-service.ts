@@ -1,4 +1,6 @@
 import type { Logger } from '../../lib/logger.js';
+import { knownAddressDial } from '../net/known-address-dial.js';
+import type { KnownPeers } from '../net/known-peers.js';
 import type { MeshHost } from '../net/libp2p-host.js';
 import { Started } from '../setup/services.js';
 import type { StateService } from '../state/state-service.js';
@@ -9,6 +11,7 @@ import { AllocLogsProtocol } from './alloc-logs-protocol.js';
 export interface AllocLogsServiceDeps {
   readonly self: string;
   readonly host: MeshHost;
+  readonly knownPeers: KnownPeers;
   readonly log: Logger;
   readonly now: () => number;
   readonly state: Started<StateService>;
@@ -20,7 +23,7 @@ export function allocLogsService(deps: AllocLogsServiceDeps): Started<AllocLogsP
   return new Started('log service', async () => {
     const workloads = deps.workloads.value;
     const protocol = new AllocLogsProtocol({
-      host: deps.host,
+      host: knownAddressDial(deps.host, deps.knownPeers),
       log: deps.log,
       local: localAllocLogs({
         self: deps.self,

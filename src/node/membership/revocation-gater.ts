@@ -8,7 +8,7 @@ export const REVOCATION_NOTICE_MS = 1_000;
 
 /**
  * The connection gater every agent runs: a revoked device is refused at every step (dial, inbound and outbound
- * handshakes), on top of whatever gater the environment brings (the simulator's partitions).
+ * handshakes, relay reservations and circuits), on top of whatever gater the environment brings (the simulator's partitions).
  */
 export function revocationGater(
   isRevoked: (peer: string) => boolean,
@@ -30,5 +30,15 @@ export function revocationGater(
       revoked(peer) || (inner.denyInboundUpgradedConnection?.(peer, conn) ?? false),
     denyOutboundUpgradedConnection: (peer, conn) =>
       revoked(peer) || (inner.denyOutboundUpgradedConnection?.(peer, conn) ?? false),
+    // As a relay: no reservation for a revoked device, and no circuit to or from one. The ends' own handshakes
+    // (above) refuse it too; these keep a revoked device from using a relay's bandwidth at all.
+    denyInboundRelayReservation: (source) =>
+      revoked(source) || (inner.denyInboundRelayReservation?.(source) ?? false),
+    denyOutboundRelayedConnection: (source, destination) =>
+      revoked(source) ||
+      revoked(destination) ||
+      (inner.denyOutboundRelayedConnection?.(source, destination) ?? false),
+    denyInboundRelayedConnection: (relay, remote) =>
+      revoked(relay) || revoked(remote) || (inner.denyInboundRelayedConnection?.(relay, remote) ?? false),
   };
 }

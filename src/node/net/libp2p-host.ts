@@ -1,5 +1,12 @@
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
+import { autoNAT } from '@libp2p/autonat';
+import {
+  type CircuitRelayService,
+  circuitRelayServer,
+  circuitRelayTransport,
+} from '@libp2p/circuit-relay-v2';
+import { dcutr } from '@libp2p/dcutr';
 import { identify } from '@libp2p/identify';
 import type { ConnectionGater, Libp2p, PrivateKey, Transport } from '@libp2p/interface';
 import { ping } from '@libp2p/ping';
@@ -9,9 +16,11 @@ import { createLibp2p } from 'libp2p';
 import { explainListenFailure } from '../../lib/startup-error.js';
 import { pnetKey } from '../membership/join-token.js';
 import { boundPnetCipher } from './pnet-cipher.js';
+import { PROTOCOL_PREFIX } from './protocol-prefix.js';
 import { createPubsub, type GossipSub } from './pubsub.js';
+import { RELAY_LIMITS, type RelayMode, relayListenAddresses } from './relay-options.js';
 
-export const PROTOCOL_PREFIX = 'mycel';
+export { PROTOCOL_PREFIX };
 
 /** Connections libp2p admits past `maxConnections`, for a full agent to introduce newcomers (introductions.ts). */
 export const INTRODUCTION_SLOTS = 8;
@@ -23,6 +32,10 @@ export type MeshServices = {
   identify: ReturnType<ReturnType<typeof identify>>;
   ping: ReturnType<ReturnType<typeof ping>>;
   pubsub: GossipSub;
+  autonat: unknown;
+  dcutr: unknown;
+  /** Present on an agent started with `--relay server`. */
+  relay?: CircuitRelayService;
 };
 export type MeshHost = Libp2p<MeshServices>;
 
@@ -39,6 +52,8 @@ export interface HostOptions {
   /** A closed mesh's pre-shared key: every connection is encrypted with it before Noise, so a device without it
    * cannot even start a handshake. Absent: an open mesh. */
   psk?: Uint8Array;
+  /** Circuit relay v2 (relay-options.ts). Default `client`: reservations on up to two relays, no relay served. */
+  relay?: RelayMode;
 }
 
 /**
@@ -47,10 +62,18 @@ export interface HostOptions {
  */
 export async function createHost(opts: HostOptions): Promise<MeshHost> {
   if (opts.psk) boundPnetCipher();
+  const relay = opts.relay ?? 'client';
   return createLibp2p<MeshServices>({
     privateKey: opts.privateKey,
-    addresses: { listen: opts.listen },
+    addresses: { listen: [...opts.listen, ...relayListenAddresses(relay)] },
     transports: [
+      // Relayed connections go through the same upgrader as TCP ones: the pre-shared key (pnet), Noise and the
+      // connection gater (revocations) apply to them end to end; the relay sees only ciphertext.
+      circuitRelayTransport({
+        reservationCompletionTimeout: 10_000,
+        maxInboundStopStreams: 64,
+        maxOutboundStopStreams: 64,
+      }),
       opts.transport ??
         tcp({
           maxConnections: opts.maxConnections + INTRODUCTION_SLOTS + 16,
@@ -100,6 +123,12 @@ export async function createHost(opts: HostOptions): Promise<MeshHost> {
       identify: identify({ protocolPrefix: PROTOCOL_PREFIX, timeout: 10_000, maxMessageSize: 8192 }),
       ping: ping({ protocolPrefix: PROTOCOL_PREFIX, timeout: 10_000 }),
       pubsub: createPubsub(),
+      // Answers peers' dial-back requests and asks them about this agent's public addresses (private ones are
+      // never checked: js-libp2p's AutoNAT skips them); confirmed addresses are what identify advertises.
+      autonat: autoNAT({ protocolPrefix: PROTOCOL_PREFIX, timeout: 10_000, startupDelay: 5_000 }),
+      // A relayed connection is upgraded to a direct one by hole punching when both ends have public addresses.
+      dcutr: dcutr({ timeout: 10_000 }),
+      ...(relay === 'server' ? { relay: circuitRelayServer(RELAY_LIMITS) } : {}),
     },
   }).catch((err: unknown) => {
     throw explainListenFailure(err);

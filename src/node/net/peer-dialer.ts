@@ -79,7 +79,7 @@ export class PeerDialer {
   }
 
   tick(): void {
-    const peers = this.#host.getPeers();
+    const peers = directPeers(this.#host);
     // A few dials per tick: when a whole site learns of each other at once, dialling every wanted peer in the
     // same instant is a connection storm against whoever is first in everyone's list.
     let wanted = Math.min(MAX_DIALS_PER_TICK, this.#opts.targetPeers - peers.length - this.#inFlight.size);
@@ -102,8 +102,11 @@ export class PeerDialer {
    */
   *#candidates(connected: Set<string>, self: string): Generator<{ key: string; addresses: string[] }> {
     for (const peer of shuffle(this.#known.list(), this.#opts.random)) {
-      if (peer.peerId === self || connected.has(peer.peerId) || peer.addresses.length === 0) continue;
-      yield { key: peer.peerId, addresses: peer.addresses.map((a) => withPeerId(a, peer.peerId)) };
+      // Mesh links are direct: a relayed one is bounded in time and bytes (relay-options.ts), so the dialer
+      // leaves relay addresses to the streams that need one particular peer (lib/p2p/peer-stream.ts).
+      const direct = peer.addresses.filter((a) => !isRelayed(a));
+      if (peer.peerId === self || connected.has(peer.peerId) || direct.length === 0) continue;
+      yield { key: peer.peerId, addresses: direct.map((a) => withPeerId(a, peer.peerId)) };
     }
     for (const address of this.#opts.join) {
       const peerId = peerIdOf(address);
@@ -157,17 +160,16 @@ export class PeerDialer {
     const now = this.#opts.now();
     for (const peer of silent) {
       const key = `redial:${peer}`;
-      const known = this.#known.get(peer);
+      const addresses = this.#known.get(peer)?.addresses.filter((a) => !isRelayed(a)) ?? [];
       const attempt = this.#redials.get(peer) ?? { failures: 0, notBefore: 0 };
-      if (!known || known.addresses.length === 0 || this.#inFlight.has(key) || attempt.notBefore > now)
-        continue;
+      if (addresses.length === 0 || this.#inFlight.has(key) || attempt.notBefore > now) continue;
       attempt.failures++;
       attempt.notBefore = now + backoffDelay(attempt.failures, this.#opts.backoff, this.#opts.random());
       this.#redials.set(peer, attempt);
       this.#inFlight.add(key);
       this.#host
         .dial(
-          known.addresses.map((a) => multiaddr(withPeerId(a, peer))),
+          addresses.map((a) => multiaddr(withPeerId(a, peer))),
           { signal: AbortSignal.timeout(this.#opts.dialTimeoutMs), force: true },
         )
         .then(
@@ -204,6 +206,18 @@ export class PeerDialer {
 
 const MAX_DIALS_PER_TICK = 3;
 
+function isRelayed(address: string): boolean {
+  return address.includes('/p2p-circuit');
+}
+
+/** Peers this agent has a direct link to; a relayed connection (limited) is no mesh link. */
+export function directPeers(host: Pick<MeshHost, 'getConnections'>): PeerId[] {
+  const peers = new Map<string, PeerId>();
+  for (const c of host.getConnections())
+    if (c.limits === undefined) peers.set(c.remotePeer.toString(), c.remotePeer);
+  return [...peers.values()];
+}
+
 function peerIdOf(address: string): string | undefined {
   const match = /\/p2p\/([^/]+)$/.exec(address);
   return match?.[1];
@@ -213,9 +227,23 @@ function withPeerId(address: string, peerId: string): string {
   return peerIdOf(address) ? address : `${address}/p2p/${peerId}`;
 }
 
-/** Addresses as advertised: without the /p2p suffix, without wildcard listen addresses. */
+/**
+ * Addresses as advertised: without the /p2p suffix, without wildcard listen addresses. One relayed address per
+ * relay comes first (not one through a relay's loopback): descriptions and peer exchange carry only the first 8,
+ * and a device with many interfaces would otherwise push out the only addresses a peer behind another NAT can
+ * reach it by.
+ */
 export function dialableAddresses(addresses: readonly string[]): string[] {
-  return addresses
+  const usable = addresses
     .map((a) => a.replace(/\/p2p\/[^/]+$/, ''))
     .filter((a) => !a.startsWith('/ip4/0.0.0.0/') && !a.startsWith('/ip6/::/'));
+  const relays = new Set<string>();
+  const first: string[] = [];
+  for (const a of usable) {
+    const relay = /\/p2p\/([^/]+)\/p2p-circuit$/.exec(a)?.[1];
+    if (!relay || relays.has(relay) || /^\/(ip4\/127\.|ip6\/::1\/)/.test(a)) continue;
+    relays.add(relay);
+    first.push(a);
+  }
+  return [...first, ...usable.filter((a) => !first.includes(a))];
 }

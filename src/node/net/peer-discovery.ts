@@ -4,8 +4,10 @@ import type { InboundLimits } from './inbound-limits.js';
 import { Introductions } from './introductions.js';
 import type { KnownPeers } from './known-peers.js';
 import type { MeshHost } from './libp2p-host.js';
-import { type DialError, dialableAddresses, PeerDialer } from './peer-dialer.js';
+import { type DialError, dialableAddresses, directPeers, PeerDialer } from './peer-dialer.js';
 import { PeerExchange } from './peer-exchange.js';
+import { Reachability } from './reachability.js';
+import type { RelayMode } from './relay-options.js';
 
 export interface PeerDiscoveryDeps {
   readonly host: MeshHost;
@@ -20,6 +22,9 @@ export interface PeerDiscoveryDeps {
     readonly targetPeers: number;
     readonly maxConnections: number;
     readonly heartbeatIntervalMs: number;
+    /** Direct links this long with no dial-in from outside the subnet: the device says it is unreachable. */
+    readonly lostAfterMs: number;
+    readonly relay: RelayMode;
   };
   /** A newcomer was let in past the connection limit to be introduced. */
   readonly introduced: () => void;
@@ -40,12 +45,19 @@ export class PeerDiscovery {
   readonly introductions: Introductions;
   /** The outward half: started last, stopped first. */
   readonly dialing: PeerDialing;
+  /** Whether peers can dial this device, for `meshctl status`. */
+  readonly reachability: Reachability;
   readonly #log: Logger;
 
   constructor(deps: PeerDiscoveryDeps) {
     const { host, knownPeers, log, now, random, config } = deps;
     this.knownPeers = knownPeers;
     this.#log = log;
+    this.reachability = new Reachability(host, {
+      relay: config.relay,
+      graceMs: config.lostAfterMs,
+      now,
+    });
     this.dialer = new PeerDialer(
       host,
       knownPeers,
@@ -88,11 +100,13 @@ export class PeerDiscovery {
   }
 
   async start(): Promise<void> {
+    this.reachability.start();
     await this.exchange.start();
     this.introductions.start();
   }
 
   async stop(): Promise<void> {
+    this.reachability.stop();
     this.introductions.stop();
     await this.saveKnownPeers();
   }
@@ -152,7 +166,7 @@ export class PeerDialing {
 
   /** Short of links: ask `peer` whom it knows, so the dialer has candidates beyond the bootstrap peer. */
   #askForPeers(peer: PeerId): void {
-    if (this.#deps.host.getPeers().length >= this.#deps.config.targetPeers) return;
+    if (directPeers(this.#deps.host).length >= this.#deps.config.targetPeers) return;
     void this.#discovery.exchange.request(peer).then((offered) => {
       if (offered > 0) this.#discovery.dialer.tick();
     });

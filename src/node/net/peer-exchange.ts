@@ -65,6 +65,8 @@ export class PeerExchange {
       {
         maxInboundStreams: 4,
         maxOutboundStreams: 4,
+        // One small answer: a device reached only through a relay still learns whom to dial.
+        runOnLimitedConnection: true,
       },
     );
   }

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { absolutePathProblem } from '../../lib/host-path.js';
 import { LOG_LEVELS } from '../../lib/log-levels.js';
 import { decodeJoinToken } from '../membership/join-token.js';
-import { ConfigError, DRIVERS, parseLabels } from './flag-values.js';
+import { ConfigError, DRIVERS, parseLabels, RELAY_MODES } from './flag-values.js';
 
 const hostPort = z
   .string()
@@ -55,6 +55,8 @@ export const configSchema = z
     lostAfterMs: durationMs,
     targetPeers: z.number().int().min(1).max(256),
     maxConnections: z.number().int().min(2).max(10_000),
+    /** `server` on a member others can dial; `client` (default) on devices that may sit behind NAT. */
+    relay: z.enum(RELAY_MODES),
     /** A closed mesh's join token (`meshctl mesh join-token`); without one the agent runs an open dev mesh. */
     joinToken: z
       .string()
@@ -117,6 +119,7 @@ export function defaultConfig(): AgentConfig {
     lostAfterMs: 20_000,
     targetPeers: 8,
     maxConnections: 64,
+    relay: 'client',
     registryListen: '127.0.0.1:5050',
     dnsListen: 'off',
     registryCacheMb: 4096,
@@ -153,6 +156,7 @@ const KEYS: Record<
   lostAfterMs: { env: 'MESH_LOST_AFTER_MS', file: 'lost-after-ms', kind: 'number' },
   targetPeers: { env: 'MESH_TARGET_PEERS', file: 'target-peers', kind: 'number' },
   maxConnections: { env: 'MESH_MAX_CONNECTIONS', file: 'max-connections', kind: 'number' },
+  relay: { env: 'MESH_RELAY', file: 'relay', kind: 'string' },
   joinToken: { env: 'MESH_JOIN_TOKEN', file: 'join-token', kind: 'string' },
   registryListen: { env: 'MESH_REGISTRY_LISTEN', file: 'registry-listen', kind: 'string' },
   dnsListen: { env: 'MESH_DNS_LISTEN', file: 'dns-listen', kind: 'string' },

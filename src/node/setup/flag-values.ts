@@ -11,6 +11,9 @@ export class ConfigError extends Error {
 /** Workload drivers an agent may offer (`--driver`). */
 export const DRIVERS = ['auto', 'docker', 'exec', 'none'] as const;
 
+/** Circuit relay v2 (net/relay-options.ts): serve as a relay, hold reservations on relays, or neither. */
+export const RELAY_MODES = ['server', 'client', 'off'] as const;
+
 /** `key=value` pairs into labels; `source` names where they came from in errors. */
 export function parseLabels(pairs: readonly string[], source: string): Record<string, string> {
   const labels: Record<string, string> = {};

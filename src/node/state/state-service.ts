@@ -485,7 +485,7 @@ export class StateService {
   #connectedPeers(): string[] {
     const peers = new Set<string>();
     for (const c of this.#deps.host.getConnections())
-      if (c.status === 'open') peers.add(c.remotePeer.toString());
+      if (c.status === 'open' && c.limits === undefined) peers.add(c.remotePeer.toString());
     return [...peers];
   }
 

@@ -152,12 +152,18 @@ export class StateSyncProtocol {
     return [...this.#active].map(([peer, s]) => ({ peer, role: s.role, ageMs: now - s.startedAt }));
   }
 
-  /** Runs one session as the dialer over an existing connection; never dials a new one. */
+  /**
+   * Runs one session as the dialer over an existing direct connection; never dials a new one. A relayed one
+   * (limited, net/relay-options.ts) is left alone: a whole replica may not fit its data limit, and a device behind
+   * NAT syncs with the relay it is linked to.
+   */
   async sync(peer: string): Promise<SyncOutcome> {
     if (this.#stopped) return { kind: 'failed', error: 'stopped' };
     if (this.#active.has(peer)) return { kind: 'busy' };
     const connection = this.#stalls.pick(
-      this.#deps.host.getConnections().filter((c) => c.remotePeer.toString() === peer && c.status === 'open'),
+      this.#deps.host
+        .getConnections()
+        .filter((c) => c.remotePeer.toString() === peer && c.status === 'open' && c.limits === undefined),
     );
     if (!connection) return { kind: 'failed', error: 'not connected' };
     const outcome = await this.#hold(peer, 'dialer', (signal) =>

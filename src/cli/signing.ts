@@ -34,7 +34,9 @@ export async function signedJobChange(
   client: ApiClient,
   key: OperatorKey,
   name: string,
-  request: { kind: 'submit'; source: string; fileName: string; spec: unknown } | { kind: 'stop' | 'purge' },
+  request:
+    | { kind: 'submit'; source: string; fileName: string; spec: unknown }
+    | { kind: 'stop' | 'purge' | 'promote' },
 ): Promise<{ plan: PlannedJobEvent; outcome?: string }> {
   const { spec, ...body } = request as { spec?: unknown } & Record<string, unknown>;
   const plan = await client.post<PlannedJobEvent>(`/v1/jobs/${encodeURIComponent(name)}/plan`, {
@@ -53,7 +55,12 @@ export async function signedJobChange(
   return { plan, outcome: answer.outcome };
 }
 
-function asked(event: JobEvent, kind: 'submit' | 'stop' | 'purge', spec: unknown, by: string): boolean {
+function asked(
+  event: JobEvent,
+  kind: 'submit' | 'stop' | 'purge' | 'promote',
+  spec: unknown,
+  by: string,
+): boolean {
   if (event.by !== by || event.auth) return false;
   if (kind === 'submit') {
     if (event.kind === 'start') return true;

@@ -197,15 +197,17 @@ export const KEPT_VERSIONS = 10;
 /**
  * The events a compacted job document keeps: the purge with the highest version (a tombstone, so stale replicas
  * cannot resurrect what it removed), the event that decides the desired status, the newest `keepVersions`
- * submissions of the present life and the promotions of their versions. It depends only on the set of events (and every replica must use the same `keepVersions`), and an event it drops from a set S stays dropped from any
+ * submissions of the present life and the promotions of versions not older than the oldest of them. It depends only on the set of events (and every replica must use the same `keepVersions`), and an event it drops from a set S stays dropped from any
  * superset of what it kept from S: that is what lets replicas re-add their own missing events after adopting a
  * compacted document without bringing pruned ones back.
  */
 export function prune(events: readonly KeyedEvent[], keepVersions = KEPT_VERSIONS): KeyedEvent[] {
   const { last, purge, live, promotions } = split(events);
   const keptLive = live.slice(0, keepVersions);
-  const versions = new Set(keptLive.map((e) => e.event.version));
-  const promoted = promotions.filter((e) => 'version' in e.event && versions.has(e.event.version));
+  // Promotions of versions from the oldest kept one up: a bound that only rises as events are added, so what
+  // it drops stays dropped.
+  const from = keptLive.length < keepVersions ? 0 : Math.min(...keptLive.map((e) => e.event.version));
+  const promoted = promotions.filter((e) => e.event.kind === 'promote' && e.event.version >= from);
   const kept = new Map<string, KeyedEvent>();
   for (const e of [purge, last, ...keptLive, ...promoted]) if (e) kept.set(e.key, e);
   return [...kept.values()].sort(compareEvents);

@@ -62,7 +62,7 @@ export function checkUpdateRules(
   if (update.healthyDeadline <= update.minHealthyTime)
     issue(['update', 'healthyDeadline'], 'must be longer than minHealthyTime');
   const { waves } = update;
-  if (waves !== undefined) {
+  if (waves !== undefined && waves.length > 0) {
     waves.forEach((percent, i) => {
       if (i > 0 && percent <= waves[i - 1]!)
         issue(['update', 'waves', i], `must be more than the wave before it (${waves[i - 1]}%)`);

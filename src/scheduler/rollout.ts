@@ -125,7 +125,11 @@ export function deriveRollout(
   const waves = wavesOf(job, copies);
   const failure =
     waves === undefined || waves.failed !== undefined ? firstFailure(job.version, copies) : undefined;
-  const promoted = job.update?.autoPromote !== false || (job.promoted ?? []).includes(job.version);
+  // Nothing to hold back while no copy of another version runs (a first version): it is not waiting.
+  const promoted =
+    job.update?.autoPromote !== false ||
+    (job.promoted ?? []).includes(job.version) ||
+    !copies.some(({ record }) => record.jobVersion !== job.version && isLive(record.state));
   let phase: RolloutPhase;
   let target: SchedJobVersion = job;
   if (isStable(job, copies)) phase = 'complete';

@@ -163,6 +163,13 @@ describe('manual promotion (autoPromote: false)', () => {
     expect(liveOn(actual, 2)).toHaveLength(10);
   });
 
+  test('a first version does not wait: nothing older runs', () => {
+    const update = { maxParallel: 10, waves: [10, 100], autoPromote: false };
+    const first = web(1, 10, update);
+    const half = judge(started(place([first], nodes, [], everyone, 0)), 1, true, [0, 1, 2, 3, 4]);
+    expect(deriveRollout(first, half)).toMatchObject({ phase: 'running', wave: { index: 2 } });
+  });
+
   test('canary: pauses once the canaries are healthy, until promoted', () => {
     const update = { maxParallel: 2, canary: 1, autoPromote: false };
     const actual = stable(web(1, 3, update));

@@ -180,7 +180,15 @@ function waveOf(job: SchedJob, waves: WaveState, phase: RolloutPhase): RolloutWa
   const percents = job.update!.waves!;
   const last = percents.length - 1;
   const index = phase === 'paused' ? 0 : Math.min(waves.failed ?? waves.current, last);
-  return { index: index + 1, total: percents.length, percent: percents[index]!, slots: waves.shares[index]! };
+  const wave = {
+    index: index + 1,
+    total: percents.length,
+    percent: percents[index]!,
+    slots: waves.shares[index]!,
+  };
+  return waves.failed === undefined && waves.unhealthy.length > 0
+    ? { ...wave, tolerated: waves.unhealthy }
+    : wave;
 }
 
 /** The job as placement should run it: the target version's fields under the job's name and status. */
@@ -205,9 +213,11 @@ export type SlotProgress = 'settled' | 'moving' | 'outdated' | 'idle';
 export function movesNow(rollout: Rollout, slots: readonly SlotProgress[]): number[] {
   const outdated: number[] = [];
   let moving = 0;
+  // A slot whose failure a wave tolerates is settled: its copy, or its wait for a new one, holds no move.
+  const tolerated = new Set(rollout.phase === 'running' ? (rollout.wave?.tolerated ?? []) : []);
   slots.forEach((s, slot) => {
     if (s === 'outdated') outdated.push(slot);
-    else if (s === 'moving') moving++;
+    else if (s === 'moving' && !tolerated.has(slot)) moving++;
   });
   switch (rollout.phase) {
     case 'failed':

@@ -281,6 +281,11 @@ export interface RolloutWave {
   /** Its cumulative percentage and the slots `0..slots-1` it lets onto the new version. */
   readonly percent: number;
   readonly slots: number;
+  /**
+   * Slots judged unhealthy within `maxFailureRatio`: settled for the waves, so neither their copy nor their wait
+   * for a new one holds a move; their old copy keeps serving beside the unhealthy one. Absent: none.
+   */
+  readonly tolerated?: readonly number[] | undefined;
 }
 
 export interface RolloutFailure {

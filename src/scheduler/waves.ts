@@ -33,6 +33,8 @@ export interface WaveState {
   /** 0-based: the first wave whose failures passed the budget, if any. */
   readonly failed?: number | undefined;
   readonly shares: readonly number[];
+  /** Slots `0..count-1` judged unhealthy, ascending. */
+  readonly unhealthy: readonly number[];
 }
 
 export function waveState(
@@ -55,5 +57,6 @@ export function waveState(
   while (settledUpTo < count && (verdicts.healthy.has(settledUpTo) || verdicts.unhealthy.has(settledUpTo)))
     settledUpTo++;
   while (current < shares.length && shares[current]! <= settledUpTo) current++;
-  return { current, ...(failed === undefined ? {} : { failed }), shares };
+  const unhealthy = [...verdicts.unhealthy].filter((slot) => slot < count).sort((a, b) => a - b);
+  return { current, ...(failed === undefined ? {} : { failed }), shares, unhealthy };
 }

@@ -57,6 +57,7 @@ describe('waveShares', () => {
     expect(waveState([10, 30, 100], 10, 0, { healthy: new Set([0]), unhealthy: none })).toEqual({
       current: 1,
       shares: [1, 3, 10],
+      unhealthy: [],
     });
     // Slot 5 judged early does not skip wave 2: slots 1 and 2 are not judged yet.
     expect(waveState([10, 30, 100], 10, 0, { healthy: new Set([0, 5]), unhealthy: none }).current).toBe(1);
@@ -119,6 +120,26 @@ describe('waves through placement', () => {
     }
     expect(liveOn(next, 2)).toEqual([]);
     expect(liveOn(next, 1)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  test('a failure within the budget holds no move: its slot is settled, its old copy keeps serving', () => {
+    const update = { maxParallel: 1, waves: [100], maxFailureRatio: 0.25 };
+    let actual = stable(web(1, 4, update));
+    const v2 = web(2, 4, update);
+    actual = apply(actual, place([v2], nodes, actual, everyone, 10), 10);
+    actual = judge(actual, 2, false, [0]);
+    const d = place([v2], nodes, actual, everyone, 11);
+    expect(d.rollouts[0]).toMatchObject({ phase: 'running', wave: { tolerated: [0] } });
+    expect(movesNow(d.rollouts[0]!, ['moving', 'outdated', 'outdated', 'outdated'])).toEqual([1]);
+    actual = apply(actual, d, 11);
+    expect(liveOn(actual, 2)).toEqual([0, 1]);
+    expect(liveOn(actual, 1)).toEqual([0, 1, 2, 3]);
+    // A second failure of four passes the budget of a quarter: back to v1.
+    actual = judge(actual, 2, false, [1]);
+    expect(place([v2], nodes, actual, everyone, 12).rollouts[0]).toMatchObject({
+      phase: 'reverted',
+      target: 1,
+    });
   });
 
   test('a system job rolls out in waves of its devices', () => {

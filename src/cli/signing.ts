@@ -36,7 +36,8 @@ export async function signedJobChange(
   name: string,
   request:
     | { kind: 'submit'; source: string; fileName: string; spec: unknown }
-    | { kind: 'stop' | 'purge' | 'promote' },
+    | { kind: 'stop' | 'purge' }
+    | { kind: 'promote'; version: number },
 ): Promise<{ plan: PlannedJobEvent; outcome?: string }> {
   const { spec, ...body } = request as { spec?: unknown } & Record<string, unknown>;
   const plan = await client.post<PlannedJobEvent>(`/v1/jobs/${encodeURIComponent(name)}/plan`, {
@@ -45,7 +46,12 @@ export async function signedJobChange(
   });
   if (!plan.event) return { plan };
   const event = parseJobEvent(plan.event);
-  if (!event || !asked(event, request.kind, spec, key.id)) {
+  const version = request.kind === 'promote' ? request.version : undefined;
+  if (
+    !event ||
+    !asked(event, request.kind, spec, key.id) ||
+    (version !== undefined && event.kind === 'promote' && event.version !== version)
+  ) {
     throw new CliError('the agent planned a different change than the one asked for; nothing was signed');
   }
   const signed = signJobEvent(name, event, key.id, key.sign);

@@ -33,8 +33,10 @@ export function registerJobPromote(job: Command): void {
         async () => {
           if (!(await meshIsClosed(client))) return client.post<PromoteAnswer>(`${path}/promote`, {});
           const { operatorSigner, signedJobChange } = await signing();
+          // The version this command read: an agent must not get another one's promotion signed.
           const { plan } = await signedJobChange(client, await operatorSigner(operatorKey), name, {
             kind: 'promote',
+            version: detail.version,
           });
           return { name, outcome: plan.outcome };
         },

@@ -21,7 +21,7 @@ import { canonicalJson, type JsonValue } from './canonical-json.js';
  *   the history and the later (then greater key) one is current everywhere.
  * - A `promote` names a version whose rollout may go past its first wave or canaries (`update.autoPromote:
  *   false`). It is a fact about that version, not a desired status: it never decides running or stopped, and
- *   it stays as long as its version does.
+ *   it counts while its version is in the log.
  */
 const int = z.number().int();
 /** An operator's signature over the event (job-auth.ts); required in a closed mesh, absent in an open one. */
@@ -146,8 +146,15 @@ export function nextSeq(events: readonly KeyedEvent[]): number {
   return events.reduce((max, e) => Math.max(max, e.event.seq), 0) + 1;
 }
 
+/** A promotion only names a version (a stray one, of a version never submitted, moves no numbering). */
 export function nextVersion(events: readonly KeyedEvent[]): number {
-  return events.reduce((max, e) => ('version' in e.event ? Math.max(max, e.event.version) : max), 0) + 1;
+  const numbered = (e: KeyedEvent) => e.event.kind === 'submit' || e.event.kind === 'purge';
+  return (
+    events.reduce(
+      (max, e) => (numbered(e) && 'version' in e.event ? Math.max(max, e.event.version) : max),
+      0,
+    ) + 1
+  );
 }
 
 function toVersion(e: Submitted): JobVersion {
@@ -197,8 +204,9 @@ export const KEPT_VERSIONS = 10;
 /**
  * The events a compacted job document keeps: the purge with the highest version (a tombstone, so stale replicas
  * cannot resurrect what it removed), the event that decides the desired status, the newest `keepVersions`
- * submissions of the present life and the promotions of versions not older than the oldest of them. It depends only on the set of events (and every replica must use the same `keepVersions`), and an event it drops from a set S stays dropped from any
- * superset of what it kept from S: that is what lets replicas re-add their own missing events after adopting a
+ * submissions of the present life and the promotions of versions not older than the oldest of them. It depends
+ * only on the set of events (and every replica must use the same `keepVersions`), and an event it drops from a
+ * set S stays dropped from any superset of what it kept from S: that is what lets replicas re-add their own missing events after adopting a
  * compacted document without bringing pruned ones back.
  */
 export function prune(events: readonly KeyedEvent[], keepVersions = KEPT_VERSIONS): KeyedEvent[] {

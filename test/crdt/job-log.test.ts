@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
-import { deriveJob, type JobEvent, type KeyedEvent, keyed, prune } from '../../src/crdt/job-log.js';
+import {
+  deriveJob,
+  type JobEvent,
+  type KeyedEvent,
+  keyed,
+  nextVersion,
+  prune,
+} from '../../src/crdt/job-log.js';
 
 const base = {
   seq: fc.integer({ min: 1, max: 30 }),
@@ -78,4 +85,6 @@ test('a promotion names a version: it never decides the desired status, and coun
   const v3 = keyed({ kind: 'submit', seq: 7, at: 70, by: 'a', version: 3, spec: '{"i":3}' });
   expect(deriveJob('web', [v1, v2, promote2, purge, v3])!.promoted).toBeUndefined();
   expect(prune([v1, v2, promote2, purge, v3]).map((e) => e.event.kind)).toEqual(['purge', 'submit']);
+  // A stray promotion of a version never submitted moves no numbering.
+  expect(nextVersion([v1, v2, promote7])).toBe(3);
 });

@@ -34,7 +34,10 @@ export async function signedJobChange(
   client: ApiClient,
   key: OperatorKey,
   name: string,
-  request: { kind: 'submit'; source: string; fileName: string; spec: unknown } | { kind: 'stop' | 'purge' },
+  request:
+    | { kind: 'submit'; source: string; fileName: string; spec: unknown }
+    | { kind: 'stop' | 'purge' }
+    | { kind: 'promote'; version: number },
 ): Promise<{ plan: PlannedJobEvent; outcome?: string }> {
   const { spec, ...body } = request as { spec?: unknown } & Record<string, unknown>;
   const plan = await client.post<PlannedJobEvent>(`/v1/jobs/${encodeURIComponent(name)}/plan`, {
@@ -43,7 +46,12 @@ export async function signedJobChange(
   });
   if (!plan.event) return { plan };
   const event = parseJobEvent(plan.event);
-  if (!event || !asked(event, request.kind, spec, key.id)) {
+  const version = request.kind === 'promote' ? request.version : undefined;
+  if (
+    !event ||
+    !asked(event, request.kind, spec, key.id) ||
+    (version !== undefined && event.kind === 'promote' && event.version !== version)
+  ) {
     throw new CliError('the agent planned a different change than the one asked for; nothing was signed');
   }
   const signed = signJobEvent(name, event, key.id, key.sign);
@@ -53,7 +61,12 @@ export async function signedJobChange(
   return { plan, outcome: answer.outcome };
 }
 
-function asked(event: JobEvent, kind: 'submit' | 'stop' | 'purge', spec: unknown, by: string): boolean {
+function asked(
+  event: JobEvent,
+  kind: 'submit' | 'stop' | 'purge' | 'promote',
+  spec: unknown,
+  by: string,
+): boolean {
   if (event.by !== by || event.auth) return false;
   if (kind === 'submit') {
     if (event.kind === 'start') return true;

@@ -19,6 +19,9 @@ import { canonicalJson, type JsonValue } from './canonical-json.js';
  * - The current spec is the greatest remaining `submit` by (version, at, key). A submission gets
  *   version = 1 + the highest version its writer has seen; concurrent updates of the same version both stay in
  *   the history and the later (then greater key) one is current everywhere.
+ * - A `promote` names a version whose rollout may go past its first wave or canaries (`update.autoPromote:
+ *   false`). It is a fact about that version, not a desired status: it never decides running or stopped, and
+ *   it counts while its version is in the log.
  */
 const int = z.number().int();
 /** An operator's signature over the event (job-auth.ts); required in a closed mesh, absent in an open one. */
@@ -29,6 +32,7 @@ const eventSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('start'), ...common }),
   z.object({ kind: z.literal('stop'), ...common }),
   z.object({ kind: z.literal('purge'), ...common, version: int.min(0) }),
+  z.object({ kind: z.literal('promote'), ...common, version: int.min(1) }),
 ]);
 export type JobEvent = z.output<typeof eventSchema>;
 export type SubmitEvent = Extract<JobEvent, { kind: 'submit' }>;
@@ -51,6 +55,8 @@ export interface JobView {
   readonly current: JobVersion;
   /** Newest first by the same order that picks `current`; includes concurrent versions that lost. */
   readonly history: readonly JobVersion[];
+  /** Versions of `history` an operator promoted, ascending; absent when none. */
+  readonly promoted?: readonly number[];
 }
 
 const KEY_PREFIX = 'e:';
@@ -114,12 +120,15 @@ interface Split {
   readonly purge: KeyedEvent | undefined;
   /** Submissions of the present life (version above every purge), greatest first. */
   readonly live: Submitted[];
+  /** Promotions of versions of the present life. */
+  readonly promotions: KeyedEvent[];
 }
 
 const purgedUpTo = (e: KeyedEvent | undefined): number => (e?.event.kind === 'purge' ? e.event.version : 0);
 
 function split(events: readonly KeyedEvent[]): Split {
-  const sorted = [...events].sort(compareEvents);
+  const all = [...events].sort(compareEvents);
+  const sorted = all.filter((e) => e.event.kind !== 'promote');
   let purge: KeyedEvent | undefined;
   for (const e of sorted) {
     if (e.event.kind === 'purge' && (!purge || e.event.version >= purgedUpTo(purge))) purge = e;
@@ -129,15 +138,23 @@ function split(events: readonly KeyedEvent[]): Split {
     .filter((e) => e.event.version > purgedUpTo(purge))
     .sort(compareSubmits)
     .reverse();
-  return { sorted, last: sorted.at(-1), purge, live };
+  const promotions = all.filter((e) => e.event.kind === 'promote' && e.event.version > purgedUpTo(purge));
+  return { sorted, last: sorted.at(-1), purge, live, promotions };
 }
 
 export function nextSeq(events: readonly KeyedEvent[]): number {
   return events.reduce((max, e) => Math.max(max, e.event.seq), 0) + 1;
 }
 
+/** A promotion only names a version (a stray one, of a version never submitted, moves no numbering). */
 export function nextVersion(events: readonly KeyedEvent[]): number {
-  return events.reduce((max, e) => ('version' in e.event ? Math.max(max, e.event.version) : max), 0) + 1;
+  const numbered = (e: KeyedEvent) => e.event.kind === 'submit' || e.event.kind === 'purge';
+  return (
+    events.reduce(
+      (max, e) => (numbered(e) && 'version' in e.event ? Math.max(max, e.event.version) : max),
+      0,
+    ) + 1
+  );
 }
 
 function toVersion(e: Submitted): JobVersion {
@@ -151,7 +168,7 @@ function toVersion(e: Submitted): JobVersion {
 }
 
 export function deriveJob(name: string, events: readonly KeyedEvent[]): JobView | undefined {
-  const { last, live } = split(events);
+  const { last, live, promotions } = split(events);
   if (!last || last.event.kind === 'purge' || live.length === 0) return undefined;
   let history: JobVersion[];
   try {
@@ -166,7 +183,19 @@ export function deriveJob(name: string, events: readonly KeyedEvent[]): JobView 
     desiredBy: last.event.by,
     current: history[0]!,
     history,
+    ...promotedVersions(promotions, history),
   };
+}
+
+function promotedVersions(
+  promotions: readonly KeyedEvent[],
+  history: readonly JobVersion[],
+): { promoted?: number[] } {
+  const known = new Set(history.map((v) => v.version));
+  const out = new Set<number>();
+  for (const { event } of promotions)
+    if (event.kind === 'promote' && known.has(event.version)) out.add(event.version);
+  return out.size === 0 ? {} : { promoted: [...out].sort((a, b) => a - b) };
 }
 
 /** Submissions a compacted job document keeps. A protocol constant: replicas must agree on it (see `prune`). */
@@ -174,14 +203,20 @@ export const KEPT_VERSIONS = 10;
 
 /**
  * The events a compacted job document keeps: the purge with the highest version (a tombstone, so stale replicas
- * cannot resurrect what it removed), the event that decides the desired status, and the newest `keepVersions`
- * submissions of the present life. It depends only on the set of events (and every replica must use the same `keepVersions`), and an event it drops from a set S stays dropped from any
- * superset of what it kept from S: that is what lets replicas re-add their own missing events after adopting a
+ * cannot resurrect what it removed), the event that decides the desired status, the newest `keepVersions`
+ * submissions of the present life and the promotions of versions not older than the oldest of them. It depends
+ * only on the set of events (and every replica must use the same `keepVersions`), and an event it drops from a
+ * set S stays dropped from any superset of what it kept from S: that is what lets replicas re-add their own missing events after adopting a
  * compacted document without bringing pruned ones back.
  */
 export function prune(events: readonly KeyedEvent[], keepVersions = KEPT_VERSIONS): KeyedEvent[] {
-  const { last, purge, live } = split(events);
+  const { last, purge, live, promotions } = split(events);
+  const keptLive = live.slice(0, keepVersions);
+  // Promotions of versions from the oldest kept one up: a bound that only rises as events are added, so what
+  // it drops stays dropped.
+  const from = keptLive.length < keepVersions ? 0 : Math.min(...keptLive.map((e) => e.event.version));
+  const promoted = promotions.filter((e) => e.event.kind === 'promote' && e.event.version >= from);
   const kept = new Map<string, KeyedEvent>();
-  for (const e of [purge, last, ...live.slice(0, keepVersions)]) if (e) kept.set(e.key, e);
+  for (const e of [purge, last, ...keptLive, ...promoted]) if (e) kept.set(e.key, e);
   return [...kept.values()].sort(compareEvents);
 }

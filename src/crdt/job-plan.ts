@@ -32,20 +32,30 @@ export function planSubmitEvent(
   return { outcome: view ? 'updated' : 'created', version, event };
 }
 
-/** The stop or purge event; none when the job is missing (`view` undefined) or already stopped. */
+/** Changes of a job that carry no spec: its desired status, or the promotion of its current version. */
+export type StatusKind = 'stop' | 'purge' | 'promote';
+
+/**
+ * The stop, purge or promote event; none when the job is missing (`view` undefined), already stopped, or its
+ * current version already promoted.
+ */
 export function planStatusEvent(
   view: JobView | undefined,
   events: readonly KeyedEvent[],
-  kind: 'stop' | 'purge',
+  kind: StatusKind,
   by: string,
   now: number,
 ): { outcome: StatusOutcome; event?: JobEvent } {
   if (!view) return { outcome: 'not-found' };
   if (kind === 'stop' && view.desired === 'stopped') return { outcome: 'unchanged' };
+  const current = view.current.version;
+  if (kind === 'promote' && view.promoted?.includes(current)) return { outcome: 'unchanged' };
   const base = { seq: nextSeq(events), at: now, by };
   const event: JobEvent =
     kind === 'stop'
       ? { kind: 'stop', ...base }
-      : { kind: 'purge', ...base, version: nextVersion(events) - 1 };
+      : kind === 'promote'
+        ? { kind: 'promote', ...base, version: current }
+        : { kind: 'purge', ...base, version: nextVersion(events) - 1 };
   return { outcome: 'changed', event };
 }

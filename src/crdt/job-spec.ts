@@ -13,6 +13,7 @@ import { describeIssue, unknownField } from './job-spec-messages.js';
 import { checkRescheduleRules, rescheduleInput } from './job-spec-reschedule.js';
 import { checkServiceRules, serviceFields } from './job-spec-services.js';
 import { checkStorageRules, storageFields } from './job-spec-storage.js';
+import { checkUpdateRules, rolloutFields } from './job-spec-update.js';
 
 export const DRIVERS = ['docker', 'exec'] as const;
 export const JOB_TYPES = ['service', 'batch', 'system', 'periodic'] as const;
@@ -237,6 +238,7 @@ const updateSchema = fields({
   minHealthyTime: duration('How long a new allocation must stay healthy.', 0).prefault('10s'),
   healthyDeadline: duration('How long a new allocation may take to become healthy.', 1_000).prefault('5m'),
   autoRevert: z.boolean().default(false),
+  ...rolloutFields,
 });
 
 const disconnectSchema = fields({
@@ -437,11 +439,7 @@ function checkCrossFieldRules(job: JobFields, ctx: z.RefinementCtx): void {
   }
 
   checkKindRules(job, issue);
-  if (job.type !== 'system' && job.update.canary > (job.count ?? 1))
-    issue(['update', 'canary'], `must be <= count (${job.count ?? 1})`);
-  if (job.update.healthyDeadline <= job.update.minHealthyTime) {
-    issue(['update', 'healthyDeadline'], 'must be longer than minHealthyTime');
-  }
+  checkUpdateRules(job, issue);
 
   const restart = effectiveRestart(job.type, job.restart);
   if (restart.attempts * restart.delay > restart.interval) {

@@ -18,6 +18,7 @@ import {
   prune,
   readEvents,
 } from './job-log.js';
+import type { StatusKind } from './job-plan.js';
 import { planStatusEvent, planSubmitEvent, type StatusOutcome, type SubmitOutcome } from './job-plan.js';
 import type { JobSpec } from './job-spec.js';
 import type { MeshStateOptions } from './mesh-options.js';
@@ -110,10 +111,10 @@ export class MeshState extends ReplicaDocs {
     return planSubmitEvent(name, this.jobEvents(jobDocId(name)), spec, by, now);
   }
 
-  /** The stop or purge event for `name`, unsigned; none when the job is missing or already stopped. */
+  /** The stop, purge or promote event for `name`, unsigned; none when the job is missing or already so. */
   planStatus(
     name: string,
-    kind: 'stop' | 'purge',
+    kind: StatusKind,
     by: string,
     now: number,
   ): { outcome: StatusOutcome; event?: JobEvent } {

@@ -272,19 +272,29 @@ function unplacedReason(n: number, wanted: number, unplaced: JobStatusInput['unp
 function rolloutLine(r: Rollout | undefined, olderLive: boolean): string | undefined {
   if (r === undefined) return undefined;
   const progress = `${r.counts.healthy}/${r.counts.total}`;
+  const wave = r.wave === undefined ? '' : ` in wave ${r.wave.index}/${r.wave.total}`;
   switch (r.phase) {
     case 'complete':
       return undefined;
     case 'reverted':
-      return `rolled back to v${r.target}: v${r.failure?.version ?? r.latest} failed: ${r.failure?.reason ?? 'judged unhealthy'}`;
+      return `rolled back to v${r.target}: v${r.failure?.version ?? r.latest} failed${wave}: ${r.failure?.reason ?? 'judged unhealthy'}`;
     case 'failed':
-      return `v${r.latest} failed: ${r.failure?.reason ?? 'judged unhealthy'}`;
+      return `v${r.latest} failed${wave}: ${r.failure?.reason ?? 'judged unhealthy'}`;
+    case 'paused': {
+      if (r.latest === 1 || !olderLive) return undefined;
+      const first =
+        r.wave === undefined ? `canary ${r.canary}` : `wave 1/${r.wave.total} (${r.wave.percent}%)`;
+      return `v${r.target} awaiting promotion after ${first}: ${progress} healthy (meshctl job promote ${r.job})`;
+    }
     // A first version is no rollout: nothing older runs beside it.
     case 'canary':
       if (r.latest === 1 || !olderLive) return undefined;
       return `rolling out v${r.target}: canary ${progress}`;
-    default:
+    default: {
       if (r.latest === 1 || !olderLive) return undefined;
-      return `rolling out v${r.target}: ${progress}`;
+      if (r.wave === undefined) return `rolling out v${r.target}: ${progress}`;
+      const waiting = r.counts.pending > 0 ? `, ${r.counts.pending} waiting for health` : '';
+      return `rolling out v${r.target}: wave ${r.wave.index}/${r.wave.total}: ${r.wave.percent}% (${r.wave.slots} of ${r.counts.total}) may run v${r.target}, ${progress} healthy${waiting}`;
+    }
   }
 }

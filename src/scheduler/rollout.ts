@@ -12,7 +12,11 @@
  *   version is submitted: the revert cannot flap.
  * - Which slots move is `movesNow`: canary slots first, together, then `maxParallel` at a time in slot order;
  *   slots already in transition count against either budget, so each move is gated on the verdicts of the
- *   copies already moved.
+ *   copies already moved. With `waves` (waves.ts) only the current wave's slots move, and a failed wave is a
+ *   failed version that reverts (with or without autoRevert).
+ * - With `autoPromote: false` the rollout pauses once its canaries or first wave are healthy, until the
+ *   version's promotion (an operator-signed event in the job log, so a fact that only grows like the others)
+ *   is in the replica.
  */
 import { isLive } from './reconcile.js';
 import { slotReader } from './system-slots.js';
@@ -21,10 +25,12 @@ import type {
   RolloutCounts,
   RolloutFailure,
   RolloutPhase,
+  RolloutWave,
   SchedAllocation,
   SchedJob,
   SchedJobVersion,
 } from './types.js';
+import { type SlotVerdicts, type WaveState, waveState } from './waves.js';
 
 interface Judged {
   readonly record: SchedAllocation;
@@ -116,21 +122,31 @@ export function deriveRollout(
 ): Rollout {
   const copies = judgedCopies(job.name, allocations, nodes);
   const canary = Math.min(job.update?.canary ?? 0, job.count);
-  const failure = firstFailure(job.version, copies);
+  const waves = wavesOf(job, copies);
+  const failure =
+    waves === undefined || waves.failed !== undefined ? firstFailure(job.version, copies) : undefined;
+  // Nothing to hold back while no copy of another version runs (a first version): it is not waiting.
+  const promoted =
+    job.update?.autoPromote !== false ||
+    (job.promoted ?? []).includes(job.version) ||
+    !copies.some(({ record }) => record.jobVersion !== job.version && isLive(record.state));
   let phase: RolloutPhase;
   let target: SchedJobVersion = job;
   if (isStable(job, copies)) phase = 'complete';
   else if (failure !== undefined) {
-    const fallback = job.update?.autoRevert === true ? lastStable(job, copies) : undefined;
+    const revert = job.update?.autoRevert === true || waves !== undefined;
+    const fallback = revert ? lastStable(job, copies) : undefined;
     if (fallback === undefined) phase = 'failed';
     else {
       phase = 'reverted';
       target = fallback;
     }
-  } else {
+  } else if (waves !== undefined) phase = waves.current >= 1 && !promoted ? 'paused' : 'running';
+  else {
     const canariesHealthy = isStable({ ...job, count: canary }, copies);
-    phase = canariesHealthy ? 'running' : 'canary';
+    phase = !canariesHealthy ? 'canary' : canary > 0 && !promoted ? 'paused' : 'running';
   }
+  const wave = waves === undefined || phase === 'complete' ? undefined : waveOf(job, waves, phase);
   return {
     job: job.name,
     latest: job.version,
@@ -141,7 +157,38 @@ export function deriveRollout(
     ...(job.update === undefined ? {} : { maxParallel: job.update.maxParallel }),
     counts: counts(target, job.version, copies),
     ...(nodes === undefined ? {} : { nodes }),
+    ...(wave === undefined ? {} : { wave }),
   };
+}
+
+/** The waves of the newest version, from its copies' verdicts; undefined without `update.waves`. */
+function wavesOf(job: SchedJob, copies: readonly Judged[]): WaveState | undefined {
+  const percents = job.update?.waves;
+  if (percents === undefined || percents.length === 0) return undefined;
+  const healthy = new Set<number>();
+  const unhealthy = new Set<number>();
+  for (const { record, slot } of copies) {
+    if (record.jobVersion !== job.version || record.verdict === undefined) continue;
+    (record.verdict.healthy ? healthy : unhealthy).add(slot);
+  }
+  const verdicts: SlotVerdicts = { healthy, unhealthy };
+  return waveState(percents, job.count, job.update?.maxFailureRatio ?? 0, verdicts);
+}
+
+/** The wave status shows and movesNow obeys: a paused rollout stays on its first wave. */
+function waveOf(job: SchedJob, waves: WaveState, phase: RolloutPhase): RolloutWave {
+  const percents = job.update!.waves!;
+  const last = percents.length - 1;
+  const index = phase === 'paused' ? 0 : Math.min(waves.failed ?? waves.current, last);
+  const wave = {
+    index: index + 1,
+    total: percents.length,
+    percent: percents[index]!,
+    slots: waves.shares[index]!,
+  };
+  return waves.failed === undefined && waves.unhealthy.length > 0
+    ? { ...wave, tolerated: waves.unhealthy }
+    : wave;
 }
 
 /** The job as placement should run it: the target version's fields under the job's name and status. */
@@ -166,19 +213,25 @@ export type SlotProgress = 'settled' | 'moving' | 'outdated' | 'idle';
 export function movesNow(rollout: Rollout, slots: readonly SlotProgress[]): number[] {
   const outdated: number[] = [];
   let moving = 0;
+  // A slot whose failure a wave tolerates is settled: its copy, or its wait for a new one, holds no move.
+  const tolerated = new Set(rollout.phase === 'running' ? (rollout.wave?.tolerated ?? []) : []);
   slots.forEach((s, slot) => {
     if (s === 'outdated') outdated.push(slot);
-    else if (s === 'moving') moving++;
+    else if (s === 'moving' && !tolerated.has(slot)) moving++;
   });
   switch (rollout.phase) {
     case 'failed':
+    case 'paused':
       return [];
     case 'canary':
       // Slots already in transition (a failed copy's refill) count against the canaries too.
       return outdated.filter((slot) => slot < rollout.canary).slice(0, Math.max(0, rollout.canary - moving));
     default: {
       const budget = rollout.maxParallel === undefined ? outdated.length : rollout.maxParallel - moving;
-      return outdated.slice(0, Math.max(0, budget));
+      // A reverting rollout moves every slot back; a rolling one only the current wave's.
+      const wave = rollout.phase === 'running' ? rollout.wave : undefined;
+      const open = wave === undefined ? outdated : outdated.filter((slot) => slot < wave.slots);
+      return open.slice(0, Math.max(0, budget));
     }
   }
 }

@@ -47,6 +47,15 @@ export interface SchedUpdate {
   readonly canary?: number | undefined;
   /** A version whose new copy turns out unhealthy is replaced by the newest earlier version that was stable. */
   readonly autoRevert?: boolean | undefined;
+  /**
+   * Cumulative percentages of slots on the new version, increasing and ending at 100 (waves.ts). A failed wave
+   * reverts like autoRevert. Absent: no waves.
+   */
+  readonly waves?: readonly number[] | undefined;
+  /** With waves: the share of a wave's slots that may be judged unhealthy before it fails. Absent: 0. */
+  readonly maxFailureRatio?: number | undefined;
+  /** false: the rollout pauses once its first wave (or canaries) is healthy until the version is promoted. */
+  readonly autoPromote?: boolean | undefined;
 }
 
 export interface SchedPort {
@@ -85,6 +94,8 @@ export interface SchedJob {
   readonly devices?: readonly string[] | undefined;
   /** Host paths the job mounts, each under a prefix the node allows (its record's `hostPaths`). Absent: none. */
   readonly hostPaths?: readonly string[] | undefined;
+  /** Versions an operator promoted (`meshctl job promote`, the job log): their paused rollouts go on. */
+  readonly promoted?: readonly number[] | undefined;
 }
 
 export interface SchedPeriodic {
@@ -116,7 +127,7 @@ export interface PeriodicRun {
 }
 
 /** One submitted version of a job: what placement needs to run copies of it. */
-export type SchedJobVersion = Omit<SchedJob, 'name' | 'status' | 'history'>;
+export type SchedJobVersion = Omit<SchedJob, 'name' | 'status' | 'history' | 'promoted'>;
 
 /** When a slot whose copy failed gets a new one; durations in ms. */
 export interface SchedReschedule {
@@ -251,13 +262,31 @@ export interface Unplaced {
 
 /**
  * - `canary`: the first `canary` slots move to the new version; the rest wait until all of them are healthy.
- * - `running`: slots move `maxParallel` at a time, each once the ones before it are healthy.
+ * - `running`: slots move `maxParallel` at a time, each once the ones before it are healthy (with waves: within
+ *   the current wave, see `wave`).
+ * - `paused`: the canaries or first wave are healthy and `autoPromote` is off: nothing more moves until an
+ *   operator promotes the version.
  * - `complete`: every slot has had a healthy copy of the newest version.
  * - `failed`: a copy of the newest version was judged unhealthy first; no further slot moves (no autoRevert,
  *   or no earlier version was ever stable).
  * - `reverted`: as failed, and slots move back to the newest earlier stable version.
  */
-export type RolloutPhase = 'canary' | 'running' | 'complete' | 'failed' | 'reverted';
+export type RolloutPhase = 'canary' | 'running' | 'paused' | 'complete' | 'failed' | 'reverted';
+
+/** Where a rollout in waves stands (waves.ts); the same on every agent that holds the same verdicts. */
+export interface RolloutWave {
+  /** The wave now moving, 1-based; after a failure, the wave that failed. */
+  readonly index: number;
+  readonly total: number;
+  /** Its cumulative percentage and the slots `0..slots-1` it lets onto the new version. */
+  readonly percent: number;
+  readonly slots: number;
+  /**
+   * Slots judged unhealthy within `maxFailureRatio`: settled for the waves, so neither their copy nor their wait
+   * for a new one holds a move; their old copy keeps serving beside the unhealthy one. Absent: none.
+   */
+  readonly tolerated?: readonly number[] | undefined;
+}
 
 export interface RolloutFailure {
   readonly version: number;
@@ -311,6 +340,8 @@ export interface Rollout {
   readonly stopFirst?: readonly RolloutStopFirst[] | undefined;
   /** A system job's slots: slot i is the copy on nodes[i] (peer ids, sorted). Absent for other jobs. */
   readonly nodes?: readonly string[] | undefined;
+  /** A rollout in waves (`update.waves`) that is not complete. */
+  readonly wave?: RolloutWave | undefined;
 }
 
 export interface Desired {

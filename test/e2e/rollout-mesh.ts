@@ -10,7 +10,9 @@ import { type JobSpec, type JobSpecInput, validateJobSpec } from '../../src/crdt
 import type { AllocStatus } from '../../src/crdt/records.js';
 import type { Agent } from '../../src/node/agent.js';
 import { ControlApi } from '../../src/node/api/control-api.js';
+import { jobVersionRoutes } from '../../src/node/api/routes/job-version-routes.js';
 import { placementRoutes } from '../../src/node/api/routes/placement-routes.js';
+import { signedRoutes } from '../../src/node/api/routes/signed-routes.js';
 import { stateRoutes } from '../../src/node/api/routes/state-routes.js';
 import type { DriverName } from '../../src/node/drivers/driver.js';
 import type { Rollout } from '../../src/scheduler/types.js';
@@ -60,7 +62,12 @@ export class RolloutMesh {
     );
     const first = mesh.agents[0]!;
     const api = new ControlApi(
-      [...stateRoutes(first), ...placementRoutes(first.workloads.placement, first)],
+      [
+        ...stateRoutes(first),
+        ...placementRoutes(first.workloads.placement, first),
+        ...jobVersionRoutes(first),
+        ...signedRoutes(first),
+      ],
       pino({ level: 'silent' }),
     );
     const { port } = await api.listen('127.0.0.1:0', false);
@@ -126,7 +133,12 @@ export class RolloutMesh {
   }
 
   async jobStatus(job: string): Promise<string> {
-    const result = await meshctl(['--api', this.#api!.url, 'job', 'status', job]);
+    return this.meshctl(['job', 'status', job]);
+  }
+
+  /** meshctl against the first agent's control API; it must succeed. */
+  async meshctl(args: string[]): Promise<string> {
+    const result = await meshctl(['--api', this.#api!.url, ...args]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     return result.stdout;

@@ -44,11 +44,22 @@ const scenarioArb = (fates: fc.Arbitrary<Fate>) =>
       autoRevert: fc.boolean(),
       versions: fc.array(fc.array(fates, { minLength: 5, maxLength: 5 }), { minLength: 1, maxLength: 3 }),
       seed: fc.nat(),
+      // Percentage waves instead of canaries (waves.ts), with a failure budget.
+      waves: fc.option(
+        fc
+          .uniqueArray(fc.integer({ min: 1, max: 99 }), { maxLength: 3 })
+          .map((ps) => [...ps.sort((x, y) => x - y), 100]),
+        { nil: undefined },
+      ),
+      maxFailureRatio: fc.constantFrom(0, 0.25, 0.5),
     })
     .map(
-      ({ count, maxParallel, canary, autoRevert, versions, seed }): Scenario => ({
+      ({ count, maxParallel, canary, autoRevert, versions, seed, waves, maxFailureRatio }): Scenario => ({
         count,
-        update: { maxParallel, canary: Math.min(canary, count), autoRevert },
+        update:
+          waves === undefined
+            ? { maxParallel, canary: Math.min(canary, count), autoRevert }
+            : { maxParallel, autoRevert, waves, maxFailureRatio },
         versions,
         seed,
       }),
@@ -133,16 +144,30 @@ function play(s: Scenario, stepsPerVersion = 40): { steps: Step[]; actual: Sched
   return { steps, actual };
 }
 
-/** Slots whose desired copy is the target version and not yet judged healthy: the ones in transition. */
+/**
+ * Slots whose desired copy is the target version and not yet judged healthy: the ones in transition. Not counted:
+ * failures a wave tolerates (settled), and a slot whose every copy just ended (an old version's copy failed while
+ * another slot moved): it is refilled at once, not moved.
+ */
 function inTransition(step: Step): number {
   const byId = new Map(step.before.map((a) => [a.allocId, a]));
+  const tolerated = new Set(step.rollout.wave?.tolerated ?? []);
+  const occupied = new Set(
+    step.before.filter((a) => LIVE.has(a.state)).map((a) => parseAllocId(a.allocId)!.slot),
+  );
   return step.desired.allocs.filter(
     (a) =>
       a.status === 'run' &&
       a.jobVersion === step.rollout.target &&
+      !tolerated.has(a.slot) &&
+      (occupied.has(a.slot) || byId.has(a.allocId)) &&
       byId.get(a.allocId)?.verdict?.healthy !== true,
   ).length;
 }
+
+/** A wave's tolerated failures keep their old copy serving beside the unhealthy one. */
+const toleratedBound = (s: Scenario) =>
+  s.update.waves === undefined ? 0 : Math.floor((s.update.maxFailureRatio ?? 0) * s.count);
 
 describe('rollouts', () => {
   test('never more than max(maxParallel, canary) slots in transition', () => {
@@ -160,7 +185,7 @@ describe('rollouts', () => {
   test('surge bound: at most count + max(canary, maxParallel) copies desired or live, and the surge is used', () => {
     fc.assert(
       fc.property(scenarioArb(fateArb), (s) => {
-        const bound = s.count + Math.max(s.update.maxParallel, s.update.canary ?? 0);
+        const bound = s.count + Math.max(s.update.maxParallel, s.update.canary ?? 0) + toleratedBound(s);
         const { steps, actual } = play(s);
         for (const step of steps) {
           const wanted = step.desired.allocs.filter((a) => a.status !== 'unknown');

@@ -13,6 +13,7 @@ import { ago, recordTable, render, renderRecord, shortId, table } from '../outpu
 import { readJobFile } from './job-file-read.js';
 import { imageText, NO_PIN, NO_PIN_HELP } from './job-image-pin.js';
 import { registerJobPlan } from './job-plan.js';
+import { registerJobPromote } from './job-promote.js';
 import { registerJobScaleRevert } from './job-scale-revert.js';
 import { meshIsClosed, pointToStatus, signing, submitJobSource } from './job-submit.js';
 
@@ -34,6 +35,7 @@ export function registerJobCommands(program: Command): void {
 
   registerJobPlan(job);
   registerJobScaleRevert(job);
+  registerJobPromote(job);
 
   job
     .command('list')
@@ -218,6 +220,12 @@ function rolloutSection(placement: JobPlacement | undefined): string {
     ],
     ['Strategy', `maxParallel ${r.maxParallel ?? 'all'}${r.canary > 0 ? `, canary ${r.canary}` : ''}`],
   ];
+  if (r.wave !== undefined)
+    lines.push([
+      'Wave',
+      `${r.wave.index}/${r.wave.total}: ${r.wave.percent}% (${r.wave.slots} of ${c.total})`,
+    ]);
+  if (r.phase === 'paused') lines.push(['Promotion', `awaited: meshctl job promote ${r.job}`]);
   if (r.stopFirst !== undefined && r.stopFirst.length > 0) {
     const slots = r.stopFirst.map((s) => `slot ${s.slot} (${s.reason})`).join(', ');
     lines.push(['Surge', `none for ${slots}: no room for both copies, the old stops first`]);

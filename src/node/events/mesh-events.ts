@@ -4,10 +4,12 @@
  * sees the changes it hears of, when it hears of them.
  */
 
-/** A job as the events need it: its current version and whether it should run. */
+/** A job as the events need it: its current version, whether it should run, and whether it was promoted. */
 export interface JobLook {
   readonly version: number;
   readonly desired: 'running' | 'stopped';
+  /** An operator promoted the current version (`meshctl job promote`). Absent: not. */
+  readonly promoted?: boolean;
 }
 
 /** A copy as the events need it. */
@@ -43,6 +45,7 @@ export type MeshEventKind =
   | 'job-stopped'
   | 'job-started'
   | 'job-purged'
+  | 'job-promoted'
   | 'copy-placed'
   | 'copy-starting'
   | 'copy-running'
@@ -103,6 +106,8 @@ function jobEvents(before: MeshLook, after: MeshLook, at: number): UnnumberedEve
       events.push({ ...job, kind: 'job-updated', reason: `was version ${was.version}` });
     if (was && was.desired !== is.desired)
       events.push({ ...job, kind: is.desired === 'stopped' ? 'job-stopped' : 'job-started' });
+    if (is.promoted === true && (was?.promoted !== true || was.version !== is.version))
+      events.push({ ...job, kind: 'job-promoted' });
   }
   return events;
 }

@@ -11,7 +11,13 @@ export interface LookSources {
 /** The replica and liveness as the events compare them. */
 export function meshLook({ self, state, liveness }: LookSources): MeshLook {
   const jobs = new Map(
-    state.jobs().map((j) => [j.name, { version: j.current.version, desired: j.desired }] as const),
+    state.jobs().map((j) => {
+      const promoted = j.promoted?.includes(j.current.version) === true;
+      return [
+        j.name,
+        { version: j.current.version, desired: j.desired, ...(promoted ? { promoted } : {}) },
+      ] as const;
+    }),
   );
   const copies = new Map(
     state.allocations().map((a) => [

@@ -115,7 +115,12 @@ function earlier(view: JobView, readSpec: SpecReader): SchedJobVersion[] {
 }
 
 function schedJob(view: JobView, spec: JobSpec): SchedJob {
-  const job = { name: view.name, status: view.desired, ...schedVersion(view.current.version, spec) };
+  const job = {
+    name: view.name,
+    status: view.desired,
+    ...schedVersion(view.current.version, spec),
+    ...(view.promoted === undefined ? {} : { promoted: view.promoted }),
+  };
   if (spec.type !== 'periodic' || spec.schedule === undefined) return job;
   // Runs due before this version was submitted are not launched by it (scheduler/periodic-runs.ts).
   const { schedule, timeZone = 'UTC', prohibitOverlap = true } = spec;
@@ -139,8 +144,19 @@ function schedVersion(version: number, spec: JobSpec): SchedJobVersion {
       maxParallel: spec.update.maxParallel,
       canary: spec.update.canary,
       autoRevert: spec.update.autoRevert,
+      ...rolloutOptions(spec.update),
     },
     ...hardwareNeeds(spec),
+  };
+}
+
+/** Each absent unless the spec sets it, so a job without them places exactly as before. */
+function rolloutOptions(update: JobSpec['update']): Partial<SchedJobVersion['update']> {
+  const { waves, maxFailureRatio, autoPromote } = update;
+  return {
+    ...(waves === undefined ? {} : { waves }),
+    ...(maxFailureRatio === undefined ? {} : { maxFailureRatio }),
+    ...(autoPromote === undefined ? {} : { autoPromote }),
   };
 }
 

@@ -82,7 +82,7 @@ export class MeshMetrics {
   });
   readonly fleetRollouts: Gauge = new Gauge({
     name: 'mycel_fleet_rollouts',
-    help: 'Rollouts of running jobs by phase (canary and running are in progress)',
+    help: 'Rollouts of running jobs by phase (canary and running are in progress, paused awaits promotion)',
     labelNames: ['phase'] as const,
     registers: [this.registry],
     collect: (): void => setAll(this.fleetRollouts, 'phase', this.#fleet.rollouts()),

@@ -219,7 +219,7 @@ export class StateService {
   /** The job event an operator is asked to sign (closed mesh): nothing is written until `commitJob`. */
   planJob(
     name: string,
-    action: { kind: 'submit'; spec: JobSpec } | { kind: 'stop' | 'purge' },
+    action: { kind: 'submit'; spec: JobSpec } | { kind: 'stop' | 'purge' | 'promote' },
     by: string,
   ): { outcome: SubmitOutcome | StatusOutcome; version?: number; event?: JobEvent } {
     const now = this.#deps.now();

@@ -41,6 +41,13 @@ describe('meshEvents', () => {
     expect(meshEvents(v1, v1, 9)).toEqual([]);
   });
 
+  test('a promotion of the current version, once', () => {
+    const v2 = look({ web: { version: 2, desired: 'running' } });
+    const promoted = look({ web: { version: 2, desired: 'running', promoted: true } });
+    expect(meshEvents(v2, promoted, 5)).toEqual([{ at: 5, kind: 'job-promoted', job: 'web', version: 2 }]);
+    expect(meshEvents(promoted, promoted, 6)).toEqual([]);
+  });
+
   test("a copy's life, each step once, on the device that runs it", () => {
     const steps = [
       copy(),

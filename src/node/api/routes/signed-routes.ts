@@ -54,12 +54,12 @@ export function signedRoutes(deps: SignedRoutesDeps): Route[] {
         if (typeof by !== 'string' || by === '')
           throw new ApiError(400, 'expected "by": the operator key id');
         const kind = field(body, 'kind');
-        if (kind === 'stop' || kind === 'purge') {
+        if (kind === 'stop' || kind === 'purge' || kind === 'promote') {
           const plan = deps.state.planJob(name, { kind }, by);
           if (plan.outcome === 'not-found') throw new ApiError(404, `no job named "${name}"`);
           return { json: { name, ...plan } satisfies PlannedJobEvent };
         }
-        if (kind !== 'submit') throw new ApiError(400, 'expected "kind": submit, stop or purge');
+        if (kind !== 'submit') throw new ApiError(400, 'expected "kind": submit, stop, purge or promote');
         const source = field(body, 'source');
         const fileName = String(field(body, 'fileName') ?? 'job');
         if (typeof source !== 'string') throw new ApiError(400, 'expected "source": the job file text');

@@ -40,6 +40,7 @@ import { loadOrCreateIdentity } from './membership/identity.js';
 import type { MeshSecrets } from './membership/join-token.js';
 import { resolveMembership } from './membership/mesh-membership.js';
 import { RevokedDevices } from './membership/revocations.js';
+import { loadOrCreateSealKey, type SealKeyPair } from './membership/seal-key.js';
 import { InboundLimits } from './net/inbound-limits.js';
 import { KnownPeers } from './net/known-peers.js';
 import { createHost, type MeshHost } from './net/libp2p-host.js';
@@ -94,6 +95,7 @@ export class Agent {
     mesh: MeshSecrets | undefined;
     revoked: RevokedDevices;
     sign: (bytes: Uint8Array) => Uint8Array;
+    sealKey: SealKeyPair;
   }) {
     const { config, host, env, mesh } = init;
     const now = env.now ?? Date.now;
@@ -159,6 +161,7 @@ export class Agent {
   static async start(config: AgentConfig, env: AgentEnvironment): Promise<Agent> {
     await prepareDataDir(config.dataDir);
     const identity = await loadOrCreateIdentity(config.dataDir);
+    const sealKey = await loadOrCreateSealKey(config.dataDir);
     const mesh = await resolveMembership(config.dataDir, config.joinToken, env.log);
     const revoked = new RevokedDevices();
     const knownPeers = await KnownPeers.load(join(config.dataDir, 'peers.json'), (reason) =>
@@ -176,7 +179,7 @@ export class Agent {
       psk: mesh?.psk,
     });
     const sign = (bytes: Uint8Array) => identity.key.sign(bytes) as Uint8Array;
-    const agent = new Agent({ config, host, knownPeers, env, mesh, revoked, sign });
+    const agent = new Agent({ config, host, knownPeers, env, mesh, revoked, sign, sealKey });
     await agent.#lifecycle.start();
     agent.log.info(
       {

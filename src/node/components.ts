@@ -7,6 +7,7 @@ import { RegistryService, type RegistryTuning } from '../registry-p2p/registry-s
 import { LivenessService } from './liveness/liveness-service.js';
 import type { MeshSecrets } from './membership/join-token.js';
 import { Revocations, type RevokedDevices } from './membership/revocations.js';
+import type { SealKeyPair } from './membership/seal-key.js';
 import { closeConnectionsTo } from './net/close-connections.js';
 import type { InboundLimits } from './net/inbound-limits.js';
 import type { KnownPeers } from './net/known-peers.js';
@@ -55,6 +56,7 @@ export interface Components {
   readonly mesh: MeshSecrets | undefined;
   readonly revoked: RevokedDevices;
   readonly sign: (bytes: Uint8Array) => Uint8Array;
+  readonly sealKey: SealKeyPair;
   readonly metrics: MeshMetrics;
   readonly limits: InboundLimits;
   readonly gossip: GossipBus;
@@ -104,6 +106,7 @@ export function stateService(c: Components, heard: () => void): Started<StateSer
         random,
         sign,
         operators: mesh?.operators,
+        sealKey: c.sealKey.publicKey,
         syncEnded: syncMetrics(metrics, heard),
       },
       c.env.state,
@@ -187,6 +190,7 @@ export function workloadsService(
       }),
       trustRoot: mesh && trustRootOf(mesh.operators),
       imageMirror: () => deps.registry()?.endpoint,
+      sealSecret: c.sealKey.secret,
       tuning: env.workloads,
       makeDriver: env.makeDriver,
     });

@@ -75,6 +75,8 @@ export interface StateServiceDeps {
   readonly sign?: Sign;
   /** The closed mesh's initial operator keys; undefined for an open mesh. */
   readonly operators?: readonly string[];
+  /** This device's X25519 public key for the node record (membership/seal-key.ts). */
+  readonly sealKey?: string;
   /** Each anti-entropy session's end, by role and outcome (the agent counts them in its metrics). */
   readonly syncEnded?: SyncProtocolDeps['ended'];
 }
@@ -423,6 +425,7 @@ export class StateService {
       os: platform(),
       trustRoot: this.#deps.operators && trustRootOf(this.#deps.operators),
       leaving: this.#leavingAt,
+      sealKey: this.#deps.sealKey,
     });
     const current = this.state.nodes().find((n) => n.peerId === this.peerId);
     if (current && canonicalJson(current) === canonicalJson(record)) return Promise.resolve();

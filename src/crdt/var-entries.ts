@@ -256,3 +256,14 @@ export function keptVarEntries(entries: ReadonlyMap<string, string>, keep: numbe
 export function varEntryText(value: VarVersion | VarRemoval | AddedSeal): string {
   return canonicalJson(value as never);
 }
+
+/** An entry from outside (the API): undefined unless it has the shape; signatures are checked on adding. */
+export function parseVarVersion(value: unknown): VarVersion | undefined {
+  const parsed = versionSchema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
+export function parseVarRemoval(value: unknown): VarRemoval | undefined {
+  const parsed = removalSchema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}

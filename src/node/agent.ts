@@ -15,6 +15,7 @@ import { serviceRoutes } from './api/routes/service-routes.js';
 import { signedRoutes } from './api/routes/signed-routes.js';
 import { stateRoutes } from './api/routes/state-routes.js';
 import { uiRoutes } from './api/routes/ui-routes.js';
+import { varRoutes } from './api/routes/var-routes.js';
 import type { AgentStatus, PeerInfo } from './api/types.js';
 import { BrowserSessions } from './api/ui/browser-sessions.js';
 import {
@@ -85,6 +86,7 @@ export class Agent {
   readonly #allocEvents: Started<AllocEventsProtocol>;
   readonly #events: EventFeedService;
   readonly #lifecycle: Lifecycle;
+  readonly #sealSecret: Uint8Array;
   #stopping: Promise<void> | undefined;
 
   private constructor(init: {
@@ -101,6 +103,7 @@ export class Agent {
     const now = env.now ?? Date.now;
     this.config = config;
     this.mesh = mesh;
+    this.#sealSecret = init.sealKey.secret;
     this.host = host;
     this.log = env.log;
     this.#now = now;
@@ -298,6 +301,7 @@ export class Agent {
       ...uiRoutes(this),
       ...imageRoutes(this),
       ...serviceRoutes(this),
+      ...varRoutes(this, { sealSecret: this.#sealSecret, now: this.#now }),
     ];
   }
 

@@ -27,6 +27,7 @@ import {
   registryService,
   revocations,
   stateService,
+  varResealer,
   workloadsService,
 } from './components.js';
 import type { EventFeed } from './events/event-feed.js';
@@ -152,6 +153,7 @@ export class Agent {
       this.#workloads,
       watchedMetrics(c.metrics, state, () => this.placement),
       revocations(c, { state, liveness: this.#liveness, workloads: this.#workloads }),
+      varResealer(c, { state, liveness: this.#liveness, workloads: this.#workloads }),
       this.#allocLogs,
       this.#allocEvents,
       this.#events,

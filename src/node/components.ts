@@ -15,6 +15,7 @@ import type { HostOptions, MeshHost } from './net/libp2p-host.js';
 import { PeerDiscovery } from './net/peer-discovery.js';
 import { ImageUse } from './placement/image-use.js';
 import { placementLivenessReader } from './placement/placement-liveness.js';
+import { VarResealer } from './placement/var-resealer.js';
 import type { AgentConfig } from './setup/config.js';
 import type { MeshMetrics } from './setup/metrics.js';
 import { Started } from './setup/services.js';
@@ -219,4 +220,27 @@ export function revocations(
 function normalImage(image: string): string {
   const ref = parseImageRef(image);
   return ref ? formatImageRef(ref) : image;
+}
+
+/** Seals variables to devices that became eligible after they were put (placement/var-resealer.ts). */
+export function varResealer(
+  c: Components,
+  deps: { state: Started<StateService>; liveness: LivenessService; workloads: Started<Workloads> },
+): VarResealer {
+  return new VarResealer({
+    self: c.self,
+    secret: c.sealKey.secret,
+    sign: c.sign,
+    state: () => deps.state.value,
+    readSpec: () => (version) => deps.workloads.value.placement.specs.read(version),
+    alive: () =>
+      new Set(
+        deps.liveness.view
+          .list(c.now())
+          .filter((p) => p.status === 'alive')
+          .map((p) => p.peerId),
+      ),
+    log: c.log,
+    now: c.now,
+  });
 }

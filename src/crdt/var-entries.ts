@@ -267,3 +267,8 @@ export function parseVarRemoval(value: unknown): VarRemoval | undefined {
   const parsed = removalSchema.safeParse(value);
   return parsed.success ? parsed.data : undefined;
 }
+
+export function parseAddedSeal(value: unknown): AddedSeal | undefined {
+  const parsed = addedSealSchema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}

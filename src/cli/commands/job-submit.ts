@@ -72,5 +72,7 @@ async function signedSubmit(
   const name = parsed.ok ? parsed.spec.name : '_';
   const spec = parsed.ok ? parsed.spec : undefined;
   const { plan } = await signedJobChange(client, key, name, { kind: 'submit', source, fileName, spec });
+  // Devices the job makes eligible for its variables get their seals from the operator now (docs/security.md).
+  if (spec?.vars?.length) await (await import('./var-actions.js')).sealPending(client, key, spec.vars);
   return { name, version: plan.version ?? 0, outcome: plan.outcome as SubmitAnswer['outcome'] };
 }

@@ -6,20 +6,70 @@ import type { Command } from 'commander';
 import { KEY_BYTES, montgomeryPublic, NONCE_BYTES } from '../../crdt/sealed-box.js';
 import { verifyValue } from '../../crdt/signature.js';
 import {
+  signAddedSeal,
   signVarRemoval,
   signVarVersion,
   VAR_VERSION_DOMAIN,
   type VarVersion,
   type VarView,
+  varContext,
   varPathProblem,
 } from '../../crdt/var-entries.js';
-import { openVarValues, sealVarVersion, varValuesProblem } from '../../crdt/var-seal.js';
+import { openDataKey, openVarValues, sealTo, sealVarVersion, varValuesProblem } from '../../crdt/var-seal.js';
+import type { OperatorKey } from '../../node/api/client-keys.js';
 import type { VarInfo, VarPlan, VarSealed } from '../../node/api/types.js';
-import { CliError } from '../api-client.js';
+import { type ApiClient, CliError } from '../api-client.js';
 import { globals } from '../globals.js';
 import { ago, printable, recordTable, render, shortId, table } from '../output.js';
 
 const varUrl = (path: string, tail = '') => `/v1/vars/${encodeURIComponent(checkedPath(path))}${tail}`;
+
+/** The agent's answer as a view, once the version is seen to be signed: an agent must not get a forgery opened. */
+function signedView(path: string, sealed: VarSealed): VarView {
+  const version = { ...sealed.entry, seals: {} } as VarVersion;
+  if (!sealed.entry.auth || !verifyValue(VAR_VERSION_DOMAIN, unsigned(sealed.entry), sealed.entry.auth))
+    throw new CliError(`variable ${path}: the agent answered a version no operator signed; nothing opened`);
+  return { path, id: sealed.id, version, seals: new Map(Object.entries(sealed.seals)) };
+}
+
+/**
+ * Seals the current version of each path to the recipients eligible now that hold no seal yet (a job granted
+ * it was just submitted, a device joined): the operator's way in when no device holds a seal that could do it
+ * (docs/security.md). Returns how many seals were added; a path that does not exist is skipped.
+ */
+export async function sealPending(
+  client: ApiClient,
+  key: OperatorKey,
+  paths: readonly string[],
+): Promise<number> {
+  let added = 0;
+  for (const path of paths) {
+    let sealed: VarSealed;
+    try {
+      sealed = await client.get<VarSealed>(varUrl(path));
+    } catch {
+      continue;
+    }
+    if (sealed.unsealed.length === 0) continue;
+    const view = signedView(path, sealed);
+    const dataKey = openDataKey(view, key.id, key.sealSecret);
+    if (!dataKey.ok)
+      throw new CliError(`${dataKey.error}: another operator must seal it in (meshctl var seal)`);
+    const plan = await client.post<VarPlan>(varUrl(path, '/plan'), {});
+    for (const r of plan.recipients.filter((r) => sealed.unsealed.includes(r.id))) {
+      const seal = sealTo(
+        dataKey.value,
+        r.pub,
+        new Uint8Array(randomBytes(KEY_BYTES)),
+        varContext(view.version),
+      );
+      const value = signAddedSeal({ version: sealed.id, to: r.id, seal, by: key.id }, key.sign);
+      await client.post(varUrl(path, '/entries'), { entry: { kind: 'seal', value } });
+      added++;
+    }
+  }
+  return added;
+}
 
 function checkedPath(path: string): string {
   const problem = varPathProblem(path);
@@ -121,10 +171,7 @@ export async function getVar(path: string, c: Command): Promise<void> {
   const { client, format, operatorKey } = globals(c);
   const key = await operatorSigner(operatorKey);
   const sealed = await client.get<VarSealed>(varUrl(path));
-  const version = { ...sealed.entry, seals: {} } as VarVersion;
-  if (!sealed.entry.auth || !verifyValue(VAR_VERSION_DOMAIN, unsigned(sealed.entry), sealed.entry.auth))
-    throw new CliError(`variable ${path}: the agent answered a version no operator signed; nothing opened`);
-  const view: VarView = { path, id: sealed.id, version, seals: new Map(Object.entries(sealed.seals)) };
+  const view = signedView(path, sealed);
   const values = openVarValues(view, key.id, key.sealSecret);
   if (!values.ok)
     throw new CliError(
@@ -167,6 +214,21 @@ export async function listVar(prefix: string | undefined, c: Command): Promise<v
       ],
       format,
     ),
+  );
+}
+
+export async function sealVar(prefix: string | undefined, c: Command): Promise<void> {
+  const { client, format, operatorKey } = globals(c);
+  const key = await operatorSigner(operatorKey);
+  const query = prefix ? `?prefix=${encodeURIComponent(prefix)}` : '';
+  const vars = await client.get<VarInfo[]>(`/v1/vars${query}`);
+  const added = await sealPending(
+    client,
+    key,
+    vars.filter((v) => v.unsealed.length > 0).map((v) => v.path),
+  );
+  process.stdout.write(
+    format === 'table' ? `${added} seal(s) added\n` : await render([], [], format, { sealsAdded: added }),
   );
 }
 

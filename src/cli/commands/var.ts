@@ -34,6 +34,15 @@ export function registerVarCommands(program: Command): void {
     });
 
   cmd
+    .command('seal [prefix]')
+    .description(
+      "seal the current versions to the devices eligible now that hold no seal (job run does it for the job's vars)",
+    )
+    .action(async (prefix: string | undefined, _opts, c: Command) => {
+      await (await import('./var-actions.js')).sealVar(prefix, c);
+    });
+
+  cmd
     .command('rm <path>')
     .description(
       'remove the variable: every version so far leaves every view (copies reading it fail to start)',

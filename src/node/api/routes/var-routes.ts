@@ -9,6 +9,7 @@
 import type { MeshState } from '../../../crdt/mesh-state.js';
 import type { VarEntry } from '../../../crdt/var-docs.js';
 import {
+  parseAddedSeal,
   parseVarRemoval,
   parseVarVersion,
   VAR_LIMITS,
@@ -148,5 +149,10 @@ function parseEntry(body: unknown): VarEntry {
   if (version) return { kind: 'version', value: version };
   const removal = kind === 'removal' ? parseVarRemoval(value) : undefined;
   if (removal) return { kind: 'removal', value: removal };
-  throw new ApiError(400, 'expected { "entry": { "kind": "version" | "removal", "value": <signed entry> } }');
+  const seal = kind === 'seal' ? parseAddedSeal(value) : undefined;
+  if (seal) return { kind: 'seal', value: seal };
+  throw new ApiError(
+    400,
+    'expected { "entry": { "kind": "version" | "removal" | "seal", "value": <signed entry> } }',
+  );
 }

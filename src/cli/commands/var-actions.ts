@@ -26,7 +26,7 @@ const varUrl = (path: string, tail = '') => `/v1/vars/${encodeURIComponent(check
 
 /** The agent's answer as a view, once the version is seen to be signed: an agent must not get a forgery opened. */
 function signedView(path: string, sealed: VarSealed): VarView {
-  const version = { ...sealed.entry, seals: {} } as VarVersion;
+  const version: VarVersion = { ...sealed.entry, seals: { ...sealed.entry.seals } };
   if (!sealed.entry.auth || !verifyValue(VAR_VERSION_DOMAIN, unsigned(sealed.entry), sealed.entry.auth))
     throw new CliError(`variable ${path}: the agent answered a version no operator signed; nothing opened`);
   return { path, id: sealed.id, version, seals: new Map(Object.entries(sealed.seals)) };

@@ -216,7 +216,7 @@ export interface VarInfo {
 
 /** `GET /v1/vars/:path`: the ciphertext and its seals, for `meshctl var get` to open with the operator key. */
 export interface VarSealed extends VarInfo {
-  /** The operator-signed version without its seals: meshctl checks the signature before opening it. */
+  /** The operator-signed version with the seals made at put: meshctl checks the signature before opening it. */
   readonly entry: {
     readonly path: string;
     readonly version: number;
@@ -224,6 +224,7 @@ export interface VarSealed extends VarInfo {
     readonly by: string;
     readonly nonce: string;
     readonly data: string;
+    readonly seals: Readonly<Record<string, { pub: string; epk: string; ct: string }>>;
     readonly auth?: { readonly signer: string; readonly sig: string } | undefined;
   };
   /** Every seal that counts, the version's own and those added for devices eligible later. */

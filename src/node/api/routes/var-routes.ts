@@ -78,8 +78,11 @@ export function varRoutes(agent: VarRoutesAgent, keys: VarRoutesKeys): Route[] {
         const path = checkedPath(req.params.path);
         const view = mesh().variable(path).current;
         if (!view) throw new ApiError(404, `no variable ${path} (meshctl var list shows them)`);
-        const { seals: _own, ...entry } = view.version;
-        const sealed: VarSealed = { ...info(view), entry, seals: Object.fromEntries(view.seals) };
+        const sealed: VarSealed = {
+          ...info(view),
+          entry: view.version,
+          seals: Object.fromEntries(view.seals),
+        };
         return { json: sealed };
       },
     },

@@ -22,11 +22,11 @@ afterAll(async () => {
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
-async function startAgent(root: string, name: string, token: string) {
+async function startAgent(root: string, name: string, token: string, role = name) {
   const dataDir = join(root, name);
   const child = spawnMeshd(
     [
-      ...['--name', name, '--data-dir', dataDir, '--label', `role=${name}`, '--driver', 'exec'],
+      ...['--name', name, '--data-dir', dataDir, '--label', `role=${role}`, '--driver', 'exec'],
       ...['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--registry-listen', 'off'],
       ...['--heartbeat-interval-ms', '250', '--suspect-after-ms', '1000', '--lost-after-ms', '2000'],
       ...['--log-level', 'debug'],
@@ -191,10 +191,11 @@ test('a variable reaches granted copies only, never in clear on disk or in logs;
     (await alpha.ctl('-o', 'json', 'var', 'get', '--operator-key', key, 'app/db')).stdout,
   );
   expect(v2.values).toEqual({ password: second });
+  // At once, not through the restart policy (its 15 s delay, its attempts): a variable's change is no failure.
   await waitFor(
     'alpha’s copy restarts with the second value',
     async () => (await seen(alpha)).includes(sha256(second)),
-    30_000,
+    10_000,
   );
   const sealed = JSON.parse((await alpha.ctl('-o', 'json', 'var', 'list')).stdout) as VarInfo[];
   expect(sealed[0]!.version).toBe(2);
@@ -209,6 +210,16 @@ test('a variable reaches granted copies only, never in clear on disk or in logs;
   ).json()) as VarSealed;
   expect(Object.keys(raw.seals)).not.toContain(beta.peerId);
   expect(JSON.stringify(raw)).not.toContain(second);
+
+  // A device that becomes eligible later is sealed in by the one alive holder (alpha), with no operator.
+  const delta = await startAgent(tmp.path, 'delta', await tokenFor(alpha.address), 'alpha');
+  agents.push(delta);
+  await waitFor(
+    'delta’s copy got the second value through a re-seal',
+    async () => (await seen(delta)).includes(sha256(second)),
+    30_000,
+  );
+  expect(alpha.child.output()).toMatch(/sealed a variable to a newly eligible recipient/);
 
   // Nothing in clear anywhere the agents write, nor in what they logged (at debug level).
   for (const a of agents) {

@@ -5,13 +5,15 @@
  * environment: never in the replicated state, a status, an event, a log line or a file of the agent. A variable
  * this device cannot open fails the start with the reason (the restart policy tries again: a re-seal may be on
  * its way). `check()`, called whenever the replica changes, restarts a copy whose variables have a newer version
- * than the one it started with, by stopping its workload: the alloc runner sees it gone and starts it again
- * through its restart policy, with the new values.
+ * than the one it started with: the workload is stopped and started again under the same alloc id with the new
+ * values, which the alloc runner (it watches the alloc id, not the process) sees as the same copy still running,
+ * so a variable's change is not a failure and does not use up the job's restart attempts. If the new values
+ * cannot be opened, the workload stays stopped and the runner's restart policy takes over with the reason.
  */
 import type { VarView } from '../../crdt/var-entries.js';
 import { openVarValues } from '../../crdt/var-seal.js';
 import type { Logger } from '../../lib/logger.js';
-import type { Driver, DriverName, TaskSpecFor } from '../drivers/driver.js';
+import type { Driver, DriverName, TaskSpec, TaskSpecFor } from '../drivers/driver.js';
 import { VAR_PLACEHOLDER } from './interpolate.js';
 
 export interface VarSource {
@@ -26,8 +28,8 @@ export interface VarWatch {
   check(): void;
 }
 
-/** Version ids each copy started with, by alloc id then path: what `check` compares. */
-type Started = Map<string, Map<string, string | undefined>>;
+/** The task each copy was started with (placeholders, not values) and the version id of each variable. */
+type Started = Map<string, { task: TaskSpec; versions: Map<string, string> }>;
 
 export function withVars<K extends DriverName>(
   driver: Driver<K>,
@@ -41,7 +43,7 @@ export function withVars<K extends DriverName>(
       for (const [, path] of value.matchAll(VAR_PLACEHOLDER)) paths.add(path!);
     if (paths.size === 0) return driver.start(task, options);
     const opened = new Map<string, Record<string, string>>();
-    const versions = new Map<string, string | undefined>();
+    const versions = new Map<string, string>();
     for (const path of [...paths].sort()) {
       const view = source.variable(path);
       if (!view) throw new Error(`variable ${path} does not exist (meshctl var put ${path} KEY=VALUE)`);
@@ -64,20 +66,26 @@ export function withVars<K extends DriverName>(
       ]),
     );
     const handle = await driver.start({ ...task, env }, options);
-    started.set(task.allocId, versions);
+    started.set(task.allocId, { task, versions });
     return handle;
   };
   const stop: Driver<K>['stop'] = (allocId, options) => {
     started.delete(allocId);
     return driver.stop(allocId, options);
   };
+  const restart = async (allocId: string, task: TaskSpecFor<K>): Promise<void> => {
+    await driver.stop(allocId);
+    await start(task);
+  };
   const check = (): void => {
-    for (const [allocId, versions] of started) {
+    for (const [allocId, { task, versions }] of started) {
       const changed = [...versions].filter(([path, id]) => source.variable(path)?.id !== id).map(([p]) => p);
       if (changed.length === 0) continue;
       started.delete(allocId);
       log.info({ allocId, vars: changed }, 'a variable the copy reads changed: restarting it');
-      driver.stop(allocId).catch((err: unknown) => log.warn({ allocId, err }, 'cannot restart the copy'));
+      restart(allocId, task as TaskSpecFor<K>).catch((err: unknown) =>
+        log.warn({ allocId, err }, 'cannot restart the copy with the new variable'),
+      );
     }
   };
   const own: Record<PropertyKey, unknown> = { start, stop, check };

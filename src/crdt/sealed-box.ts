@@ -41,6 +41,16 @@ export function montgomerySecret(seed: Uint8Array): Uint8Array {
   return ed25519.utils.toMontgomerySecret(seed);
 }
 
+/** A point of small order makes every shared secret zero: such a key is no recipient (a hostile record's). */
+const PROBE = new Uint8Array(KEY_BYTES).fill(7);
+export function usablePublicKey(pub: Uint8Array): boolean {
+  try {
+    return pub.length === KEY_BYTES && !x25519.getSharedSecret(PROBE, pub).every((b) => b === 0);
+  } catch {
+    return false;
+  }
+}
+
 function wrappingKey(shared: Uint8Array, epk: Uint8Array, recipient: Uint8Array): Uint8Array {
   if (shared.every((b) => b === 0)) throw new RangeError('low-order X25519 public key');
   return hkdf(sha256, shared, concat(epk, recipient), INFO, KEY_BYTES);

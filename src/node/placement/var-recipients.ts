@@ -2,11 +2,12 @@
  * Who a variable's data key is sealed to: the trusted operators, and exactly the devices placement could put a
  * copy of a job granted the variable on (the scheduler's static feasibility: driver, constraints, devices, host
  * paths; nodes of another trust root are left out as placement leaves them out). Revoked devices are not in the
- * replica's node views at all. A device without a seal key (an older agent) cannot be a recipient. Pure.
+ * replica's node views at all. A device without a usable seal key (an older agent, or a record naming a point
+ * of small order, which would make every var put fail) cannot be a recipient. Pure.
  */
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { JobSpec } from '../../crdt/job-spec.js';
-import { montgomeryPublic } from '../../crdt/sealed-box.js';
+import { montgomeryPublic, usablePublicKey } from '../../crdt/sealed-box.js';
 import type { Result } from '../../lib/result.js';
 import { staticFilter } from '../../scheduler/feasibility.js';
 import { placementInput, type SpecReader, type StateViews } from './placement-input.js';
@@ -59,7 +60,11 @@ export function deviceRecipients(path: string, state: StateViews, readSpec: Spec
   const out: Recipient[] = [];
   for (const node of input.nodes) {
     const pub = keys.get(node.peerId);
-    if (pub && input.jobs.some((job) => staticFilter(job, node) === undefined))
+    if (
+      pub &&
+      usablePublicKey(new Uint8Array(Buffer.from(pub, 'base64'))) &&
+      input.jobs.some((job) => staticFilter(job, node) === undefined)
+    )
       out.push({ id: node.peerId, pub, kind: 'device' });
   }
   return out;

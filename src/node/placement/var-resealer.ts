@@ -117,12 +117,17 @@ export class VarResealer {
       this.#deps.log.warn({ path: view.path, reason: key.error }, 'cannot open a variable to re-seal it');
       return false;
     }
-    const seal = sealTo(key.value, recipient.pub, new Uint8Array(randomBytes(32)), varContext(view.version));
-    const entry = signAddedSeal(
-      { version: view.id, to: recipient.id, seal, by: this.#deps.self },
-      this.#deps.sign,
-    );
     try {
+      const seal = sealTo(
+        key.value,
+        recipient.pub,
+        new Uint8Array(randomBytes(32)),
+        varContext(view.version),
+      );
+      const entry = signAddedSeal(
+        { version: view.id, to: recipient.id, seal, by: this.#deps.self },
+        this.#deps.sign,
+      );
       const added = await writes.run(() =>
         writes.addVarEntry(view.path, { kind: 'seal', value: entry }, this.#deps.now()),
       );

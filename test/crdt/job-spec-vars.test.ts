@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the ${...} here are job-file interpolations, not JavaScript.
 import { describe, expect, it } from 'vitest';
 import { type JobSpecIssue, validateJobSpec } from '../../src/crdt/job-spec.js';
 import { interpolate, varPlaceholder } from '../../src/node/workloads/interpolate.js';

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the ${...} here are job-file interpolations, not JavaScript.
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -32,7 +33,6 @@ const secretA = new Uint8Array(randomBytes(32));
 const secretB = new Uint8Array(randomBytes(32));
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
 const rand = (n: number) => new Uint8Array(randomBytes(n));
-const random = { dataKey: rand(32), nonce: rand(24), ephemeral: () => rand(32) };
 
 beforeAll(async () => {
   [operator, stranger, deviceA, deviceB] = await Promise.all([testKey(), testKey(), testKey(), testKey()]);

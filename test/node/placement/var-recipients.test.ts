@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the ${...} here are job-file interpolations, not JavaScript.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { validateJobSpec } from '../../../src/crdt/job-spec.js';

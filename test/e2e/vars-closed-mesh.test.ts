@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { VarInfo, VarSealed } from '../../src/node/api/types.js';
 import { ExecDriver } from '../../src/node/drivers/exec-driver.js';
 import { tempDir, waitFor } from '../support/agents.js';
+import { startLocalMeshd } from '../support/local-meshd.js';
 import { bundle, exited, meshctl, spawnMeshd } from '../support/processes.js';
 
 /**
@@ -234,3 +235,38 @@ test('a variable reaches granted copies only, never in clear on disk or in logs;
     }
   }
 }, 180_000);
+
+test('an open mesh refuses variables with the reason; bad paths and entries get clear errors', async () => {
+  const tmp = await tempDir();
+  cleanups.push(tmp.cleanup);
+  const open = await startLocalMeshd(join(tmp.path, 'open'), [
+    '--driver',
+    'none',
+    '--registry-listen',
+    'off',
+  ]);
+  cleanups.push(async () => {
+    open.agent.kill('SIGKILL');
+    await exited(open.agent);
+  });
+  const keyFile = join(tmp.path, 'operator.key');
+  await meshctl(['operator', 'key-gen', keyFile]);
+  const put = await open.ctl('--operator-key', keyFile, 'var', 'put', 'app/db', 'password=x');
+  expect(put.code).toBe(1);
+  expect(put.stderr).toMatch(/variables need a closed mesh .*anyone holding the join token/);
+  const badPath = await open.ctl('--operator-key', keyFile, 'var', 'put', 'App/DB', 'password=x');
+  expect(badPath.stderr).toMatch(/invalid variable path "App\/DB"/);
+  const badPair = await open.ctl('--operator-key', keyFile, 'var', 'put', 'app/db', 'password');
+  expect(badPair.stderr).toMatch(/"password" is not KEY=VALUE/);
+  const token = (await readFile(join(tmp.path, 'open', 'api.token'), 'utf8')).trim();
+  const post = (body: unknown) =>
+    fetch(`${open.api}/v1/vars/app%2Fdb/entries`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  expect((await post({ entry: { kind: 'version', value: { seals: 7 } } })).status).toBe(403);
+  const list = await open.ctl('-o', 'json', 'var', 'list');
+  expect(JSON.parse(list.stdout)).toEqual([]);
+  expect(open.agent.output()).not.toMatch(/"level":(50|60)/);
+}, 60_000);

@@ -1,4 +1,5 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the ${...} here are job-file interpolations, not JavaScript.
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -7,7 +8,7 @@ import type { VarInfo, VarSealed } from '../../src/node/api/types.js';
 import { ExecDriver } from '../../src/node/drivers/exec-driver.js';
 import { tempDir, waitFor } from '../support/agents.js';
 import { startLocalMeshd } from '../support/local-meshd.js';
-import { bundle, exited, meshctl, spawnMeshd } from '../support/processes.js';
+import { bundle, exited, MESHCTL, meshctl, spawnMeshd } from '../support/processes.js';
 
 /**
  * Issue 20, variables and secrets, with three real meshd processes in a closed mesh and real meshctl: a variable
@@ -45,6 +46,7 @@ async function startAgent(root: string, name: string, token: string, role = name
   const status = JSON.parse((await ctl('-o', 'json', 'status')).stdout);
   const agent = {
     child,
+    api,
     dataDir,
     ctl,
     name,
@@ -186,8 +188,25 @@ test('a variable reaches granted copies only, never in clear on disk or in logs;
     );
     return lists.every((n) => n === 2);
   });
-  await writeFile(secretFile, second);
-  const put2 = await alpha.ctl('--operator-key', key, 'var', 'put', 'app/db', `password=@${secretFile}`);
+  // From standard input this time: the value is in no file and no argument.
+  const put2 = spawnSync(
+    process.execPath,
+    [
+      MESHCTL,
+      '--api',
+      alpha.api,
+      '--data-dir',
+      alpha.dataDir,
+      '--operator-key',
+      key,
+      'var',
+      'put',
+      'app/db',
+      'password=-',
+    ],
+    { input: `${second}\n`, encoding: 'utf8', timeout: 20_000 },
+  );
+  expect(put2.stderr).toBe('');
   expect(put2.stdout).toMatch(/version 2 added, sealed to 1 operator\(s\) and 1 device\(s\)/);
   const v2 = JSON.parse(
     (await alpha.ctl('-o', 'json', 'var', 'get', '--operator-key', key, 'app/db')).stdout,

@@ -110,8 +110,8 @@ export class StateService {
    */
   readonly #retries: PeerRetries;
   readonly #listeners = new Set<() => void>();
-  /** Writes an operator is answered about, stored before they count (jobs and trust below, variables). */
-  readonly writes: DurableWrites;
+  readonly #writes: DurableWrites;
+  readonly writes: DurableWrites; // the same, for writes outside this file (variables: api/routes/var-routes.ts)
   #periodic: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
   #ignoredLog: NodeJS.Timeout | undefined;
@@ -135,7 +135,7 @@ export class StateService {
     this.#options = init.options;
     this.state = init.state;
     this.store = init.store;
-    this.writes = new DurableWrites(this.state, this.store, (messages) => this.publish(messages));
+    this.#writes = this.writes = new DurableWrites(this.state, this.store, (m) => this.publish(m));
     this.#protocol = init.protocol;
     this.#drivers = init.drivers;
     this.loadReport = init.loadReport;
@@ -201,20 +201,20 @@ export class StateService {
   }
 
   async submitJob(spec: JobSpec): Promise<{ name: string; version: number; outcome: SubmitOutcome }> {
-    return this.writes.run(async () => {
+    return this.#writes.run(async () => {
       const now = this.#deps.now();
       const plan = this.state.planSubmit(spec.name, spec, this.peerId, now);
       // Durable before acknowledged, and applied only once durable (durable-write.ts).
-      if (plan.event) await this.writes.addJobEvent(spec.name, plan.event, now);
+      if (plan.event) await this.#writes.addJobEvent(spec.name, plan.event, now);
       return { name: spec.name, version: plan.version, outcome: plan.outcome };
     });
   }
 
   async stopJob(name: string, purge: boolean): Promise<{ name: string; outcome: StatusOutcome }> {
-    return this.writes.run(async () => {
+    return this.#writes.run(async () => {
       const now = this.#deps.now();
       const plan = this.state.planStatus(name, purge ? 'purge' : 'stop', this.peerId, now);
-      if (plan.event) await this.writes.addJobEvent(name, plan.event, now);
+      if (plan.event) await this.#writes.addJobEvent(name, plan.event, now);
       return { name, outcome: plan.outcome };
     });
   }
@@ -233,16 +233,16 @@ export class StateService {
 
   /** Adds a signed job event; refused (RangeError, with the reason) unless a trusted operator signed it. */
   async commitJob(name: string, event: JobEvent): Promise<{ outcome: CommitOutcome }> {
-    return this.writes.run(async () => {
-      const added = await this.writes.addJobEvent(name, event, this.#deps.now());
+    return this.#writes.run(async () => {
+      const added = await this.#writes.addJobEvent(name, event, this.#deps.now());
       return { outcome: added ? 'added' : 'duplicate' };
     });
   }
 
   /** Adds an operator-signed trust change (operator added or removed, device revoked). */
   async addTrustChange(change: TrustChange): Promise<{ outcome: CommitOutcome }> {
-    return this.writes.run(async () => {
-      const added = await this.writes.addTrustChange(change, this.#deps.now());
+    return this.#writes.run(async () => {
+      const added = await this.#writes.addTrustChange(change, this.#deps.now());
       return { outcome: added ? 'added' : 'duplicate' };
     });
   }

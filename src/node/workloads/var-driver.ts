@@ -4,7 +4,7 @@
  * starts the workload, so the values live only in the task handed to the driver and in the workload's
  * environment: never in the replicated state, a status, an event, a log line or a file of the agent. A variable
  * this device cannot open fails the start with the reason (the restart policy tries again: a re-seal may be on
- * its way). `check()`, called whenever the replica changes, restarts a copy whose variables have a newer version
+ * its way). `checkVars()`, called whenever the replica changes, restarts a copy whose variables have a newer version
  * than the one it started with: the workload is stopped and started again under the same alloc id with the new
  * values, which the alloc runner (it watches the alloc id, not the process) sees as the same copy still running,
  * so a variable's change is not a failure and does not use up the job's restart attempts. If the new values
@@ -25,7 +25,7 @@ export interface VarSource {
 
 export interface VarWatch {
   /** Restarts the copies that run an older version of a variable than the replica's current one. */
-  check(): void;
+  checkVars(): void;
 }
 
 /** The task each copy was started with (placeholders, not values) and the version id of each variable. */
@@ -88,7 +88,7 @@ export function withVars<K extends DriverName>(
       );
     }
   };
-  const own: Record<PropertyKey, unknown> = { start, stop, check };
+  const own: Record<PropertyKey, unknown> = { start, stop, checkVars: check };
   // The drivers keep private fields: every other member is the driver's own, called on the driver itself.
   return new Proxy(driver, {
     get(target, prop) {

@@ -197,7 +197,7 @@ export class Workloads {
   /** Something changed that placement depends on: replicated state or liveness. Debounced. */
   changed(): void {
     this.placement.schedule();
-    for (const driver of this.#drivers.values()) (driver as Partial<VarWatch>).check?.();
+    for (const driver of this.#drivers.values()) (driver as Partial<VarWatch>).checkVars?.();
   }
 
   /**

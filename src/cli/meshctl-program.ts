@@ -11,6 +11,7 @@ import { registerMeshCommands } from './commands/mesh.js';
 import { registerNodeCommands } from './commands/node.js';
 import { registerServiceCommands } from './commands/service.js';
 import { registerUiCommand } from './commands/ui.js';
+import { registerVarCommands } from './commands/var.js';
 import { commandTree, completionScript, SHELLS, type Shell } from './completion.js';
 import { renderDialErrors } from './dial-errors-view.js';
 import { globals } from './globals.js';
@@ -124,6 +125,7 @@ export function buildProgram(): Command {
   registerMeshCommands(program);
   registerImageCommands(program);
   registerServiceCommands(program);
+  registerVarCommands(program);
   registerEventsCommand(program);
   registerUiCommand(program);
   program

@@ -6,6 +6,8 @@
  * the shell and specs stored before interpolation existed read the same. `$${` is a literal `${`. Pure.
  */
 
+import { varKeyProblem, varPathProblem } from './var-entries.js';
+
 /** Every name a job may interpolate, as the README lists them; `node.label.<key>` stands for any label key. */
 export const INTERPOLATION_NAMES = [
   'node.name',
@@ -23,15 +25,21 @@ const FIXED = new Set<string>(INTERPOLATION_NAMES.filter((n) => !n.includes('<')
 /** A label key as meshd accepts it (src/node/setup/config.ts). */
 const LABEL = /^node\.label\.([a-zA-Z0-9]([a-zA-Z0-9._/-]{0,61}[a-zA-Z0-9])?)$/;
 
-export type TemplatePart = { readonly text: string } | { readonly name: string } | { readonly label: string };
+export type TemplatePart =
+  | { readonly text: string }
+  | { readonly name: string }
+  | { readonly label: string }
+  | { readonly var: string; readonly key: string };
 
 export type Template =
   | { readonly ok: true; readonly parts: readonly TemplatePart[] }
   | { readonly ok: false; readonly error: string };
 
-const ALLOWED = `allowed: ${INTERPOLATION_NAMES.map((n) => `\${${n}}`).join(', ')}; write $\${ for a literal \${`;
+const ALLOWED = `allowed: ${INTERPOLATION_NAMES.map((n) => `\${${n}}`).join(', ')}, \${var:PATH:KEY}; write $\${ for a literal \${`;
 /** Mycel's names; any other `${...}` belongs to whatever reads the value (a shell) and is left alone. */
-const OURS = /^(node|alloc|job)\./;
+const OURS = /^((node|alloc|job)\.|var:)/;
+/** `${var:PATH:KEY}`: a key of an encrypted variable the job is granted (job-spec-vars.ts checks the grant). */
+const VAR = /^var:([^:]*):(.*)$/;
 
 /** Splits `value` into literal text and the names to fill in, or says what is wrong with it. */
 export function parseTemplate(value: string): Template {
@@ -52,6 +60,15 @@ export function parseTemplate(value: string): Template {
       }
       if (end < 0)
         return { ok: false, error: `"\${" at character ${i + 1} is not closed by "}" (${ALLOWED})` };
+      if (name.startsWith('var:')) {
+        const ref = varReference(name);
+        if (!ref.ok) return ref;
+        if (text) parts.push({ text });
+        text = '';
+        parts.push(ref.part);
+        i = end + 1;
+        continue;
+      }
       const label = LABEL.exec(name)?.[1];
       if (!FIXED.has(name) && label === undefined)
         return { ok: false, error: `unknown name \${${name}} (${ALLOWED})` };
@@ -68,6 +85,24 @@ export function parseTemplate(value: string): Template {
   return { ok: true, parts };
 }
 
+function varReference(
+  name: string,
+): { ok: true; part: { var: string; key: string } } | { ok: false; error: string } {
+  const match = VAR.exec(name);
+  const problem = match
+    ? (varPathProblem(match[1]!) ?? varKeyProblem(match[2]!))
+    : `write \${var:PATH:KEY}, as \${var:app/db:password}`;
+  return problem === undefined
+    ? { ok: true, part: { var: match![1]!, key: match![2]! } }
+    : { ok: false, error: `\${${name}}: ${problem}` };
+}
+
+/** The variables a value reads (`${var:PATH:KEY}`), in order; none for a value that does not parse. */
+export function varReferences(value: string): { path: string; key: string }[] {
+  const t = parseTemplate(value);
+  return t.ok ? t.parts.flatMap((p) => ('var' in p ? [{ path: p.var, key: p.key }] : [])) : [];
+}
+
 /** For the job spec's schema: undefined when `value` is a valid template, else why not. */
 export function templateProblem(value: string): string | undefined {
   const t = parseTemplate(value);
@@ -75,4 +110,4 @@ export function templateProblem(value: string): string | undefined {
 }
 
 /** What the JSON Schema and the README say of `args` and `env` values. */
-export const INTERPOLATION_HELP = `May use \${...}, filled in on the device at start: ${INTERPOLATION_NAMES.map((n) => `\${${n}}`).join(', ')}. Other \${...} (a shell's \${HOME}) stay as written; $\${ is a literal \${.`;
+export const INTERPOLATION_HELP = `May use \${...}, filled in on the device at start: ${INTERPOLATION_NAMES.map((n) => `\${${n}}`).join(', ')}, and in env \${var:PATH:KEY} for a key of a variable listed under vars. Other \${...} (a shell's \${HOME}) stay as written; $\${ is a literal \${.`;

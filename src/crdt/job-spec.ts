@@ -14,6 +14,7 @@ import { checkRescheduleRules, rescheduleInput } from './job-spec-reschedule.js'
 import { checkServiceRules, serviceFields } from './job-spec-services.js';
 import { checkStorageRules, storageFields } from './job-spec-storage.js';
 import { checkUpdateRules, rolloutFields } from './job-spec-update.js';
+import { checkVarRules, varsFields } from './job-spec-vars.js';
 
 export const DRIVERS = ['docker', 'exec'] as const;
 export const JOB_TYPES = ['service', 'batch', 'system', 'periodic'] as const;
@@ -345,6 +346,7 @@ const jobFields = fields({
   disconnect: disconnectSchema.prefault({}),
   ...storageFields,
   ...serviceFields,
+  ...varsFields,
 }).meta({ title: 'Mycel job', description: 'A job file for meshctl job run (YAML or JSON).' });
 
 type JobFields = z.output<typeof jobFields>;
@@ -452,6 +454,7 @@ function checkCrossFieldRules(job: JobFields, ctx: z.RefinementCtx): void {
   checkRescheduleRules(job.reschedule, issue);
   checkStorageRules(job, issue);
   checkServiceRules(job, issue);
+  checkVarRules(job, issue);
 
   const names = new Set<string>();
   const hostPorts = new Set<string>();

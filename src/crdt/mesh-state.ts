@@ -35,10 +35,11 @@ import { NoteLog } from './note-log.js';
 import { type AllocStatus, allocStatusSchema, type NodeRecord, nodeRecordSchema } from './records.js';
 import { checkReloads } from './reload-check.js';
 import { gossipCandidate, snapshotCandidate, syncCandidate } from './remote-input.js';
-import { type JobSlotView, ReplicaDocs, type Slot } from './replica-docs.js';
+import type { JobSlotView, Slot } from './replica-docs.js';
 import type { Sign } from './signature.js';
 import type { StagedWrite } from './staged-write.js';
 import { checkedTrustEntry, deriveTrust, type TrustChange, type TrustView } from './trust.js';
+import { VarDocs } from './var-docs.js';
 
 export type { ApplyOutcome, DocSummary, GossipMessage } from './gossip-message.js';
 export type { JobRejection } from './job-acceptance.js';
@@ -56,7 +57,7 @@ export type CommitOutcome = 'added' | 'duplicate';
  * Epochs: a document is rewritten fresh (one change, no history) at epoch + 1 to keep its history bounded.
  * Replicas never merge across epochs: a higher epoch replaces their copy, a lower one is stale.
  */
-export class MeshState extends ReplicaDocs {
+export class MeshState extends VarDocs {
   readonly self: string;
   private readonly compactAfterChanges: number;
   private readonly ownId: DocId;

@@ -34,6 +34,8 @@ export const nodeRecordSchema = z.object({
    */
   devices: z.array(z.string().max(256)).max(256).optional(),
   hostPaths: z.array(z.string().max(1024)).max(64).optional(),
+  /** The device's X25519 public key (base64) that variables are sealed to; absent from older agents. */
+  sealKey: z.string().max(64).optional(),
 });
 export type NodeRecord = z.output<typeof nodeRecordSchema>;
 

@@ -15,6 +15,7 @@ import { serviceRoutes } from './api/routes/service-routes.js';
 import { signedRoutes } from './api/routes/signed-routes.js';
 import { stateRoutes } from './api/routes/state-routes.js';
 import { uiRoutes } from './api/routes/ui-routes.js';
+import { varRoutes } from './api/routes/var-routes.js';
 import type { AgentStatus, PeerInfo } from './api/types.js';
 import { BrowserSessions } from './api/ui/browser-sessions.js';
 import {
@@ -26,6 +27,7 @@ import {
   registryService,
   revocations,
   stateService,
+  varResealer,
   workloadsService,
 } from './components.js';
 import type { EventFeed } from './events/event-feed.js';
@@ -40,6 +42,7 @@ import { loadOrCreateIdentity } from './membership/identity.js';
 import type { MeshSecrets } from './membership/join-token.js';
 import { resolveMembership } from './membership/mesh-membership.js';
 import { RevokedDevices } from './membership/revocations.js';
+import { loadOrCreateSealKey, type SealKeyPair } from './membership/seal-key.js';
 import { InboundLimits } from './net/inbound-limits.js';
 import { knownAddressDial } from './net/known-address-dial.js';
 import { KnownPeers } from './net/known-peers.js';
@@ -85,6 +88,7 @@ export class Agent {
   readonly #allocEvents: Started<AllocEventsProtocol>;
   readonly #events: EventFeedService;
   readonly #lifecycle: Lifecycle;
+  readonly #sealSecret: Uint8Array;
   #stopping: Promise<void> | undefined;
 
   private constructor(init: {
@@ -95,11 +99,13 @@ export class Agent {
     mesh: MeshSecrets | undefined;
     revoked: RevokedDevices;
     sign: (bytes: Uint8Array) => Uint8Array;
+    sealKey: SealKeyPair;
   }) {
     const { config, host, env, mesh } = init;
     const now = env.now ?? Date.now;
     this.config = config;
     this.mesh = mesh;
+    this.#sealSecret = init.sealKey.secret;
     this.host = host;
     this.log = env.log;
     this.#now = now;
@@ -152,6 +158,7 @@ export class Agent {
       this.#workloads,
       watchedMetrics(c.metrics, state, () => this.placement),
       revocations(c, { state, liveness: this.#liveness, workloads: this.#workloads }),
+      varResealer(c, { state, liveness: this.#liveness, workloads: this.#workloads }),
       this.#allocLogs,
       this.#allocEvents,
       this.#events,
@@ -164,6 +171,7 @@ export class Agent {
   static async start(config: AgentConfig, env: AgentEnvironment): Promise<Agent> {
     await prepareDataDir(config.dataDir);
     const identity = await loadOrCreateIdentity(config.dataDir);
+    const sealKey = await loadOrCreateSealKey(config.dataDir);
     const mesh = await resolveMembership(config.dataDir, config.joinToken, env.log);
     const revoked = new RevokedDevices();
     const knownPeers = await KnownPeers.load(join(config.dataDir, 'peers.json'), (reason) =>
@@ -182,7 +190,7 @@ export class Agent {
       relay: config.relay,
     });
     const sign = (bytes: Uint8Array) => identity.key.sign(bytes) as Uint8Array;
-    const agent = new Agent({ config, host, knownPeers, env, mesh, revoked, sign });
+    const agent = new Agent({ config, host, knownPeers, env, mesh, revoked, sign, sealKey });
     await agent.#lifecycle.start();
     agent.log.info(
       {
@@ -302,6 +310,7 @@ export class Agent {
       ...uiRoutes(this),
       ...imageRoutes(this),
       ...serviceRoutes(this),
+      ...varRoutes(this, { sealSecret: this.#sealSecret, now: this.#now }),
     ];
   }
 

@@ -7,6 +7,7 @@ import { RegistryService, type RegistryTuning } from '../registry-p2p/registry-s
 import { LivenessService } from './liveness/liveness-service.js';
 import type { MeshSecrets } from './membership/join-token.js';
 import { Revocations, type RevokedDevices } from './membership/revocations.js';
+import type { SealKeyPair } from './membership/seal-key.js';
 import { closeConnectionsTo } from './net/close-connections.js';
 import type { InboundLimits } from './net/inbound-limits.js';
 import type { KnownPeers } from './net/known-peers.js';
@@ -14,6 +15,7 @@ import type { HostOptions, MeshHost } from './net/libp2p-host.js';
 import { PeerDiscovery } from './net/peer-discovery.js';
 import { ImageUse } from './placement/image-use.js';
 import { placementLivenessReader } from './placement/placement-liveness.js';
+import { VarResealer } from './placement/var-resealer.js';
 import type { AgentConfig } from './setup/config.js';
 import type { MeshMetrics } from './setup/metrics.js';
 import { Started } from './setup/services.js';
@@ -55,6 +57,7 @@ export interface Components {
   readonly mesh: MeshSecrets | undefined;
   readonly revoked: RevokedDevices;
   readonly sign: (bytes: Uint8Array) => Uint8Array;
+  readonly sealKey: SealKeyPair;
   readonly metrics: MeshMetrics;
   readonly limits: InboundLimits;
   readonly gossip: GossipBus;
@@ -104,6 +107,7 @@ export function stateService(c: Components, heard: () => void): Started<StateSer
         random,
         sign,
         operators: mesh?.operators,
+        sealKey: c.sealKey.publicKey,
         syncEnded: syncMetrics(metrics, heard),
       },
       c.env.state,
@@ -187,6 +191,7 @@ export function workloadsService(
       }),
       trustRoot: mesh && trustRootOf(mesh.operators),
       imageMirror: () => deps.registry()?.endpoint,
+      sealSecret: c.sealKey.secret,
       tuning: env.workloads,
       makeDriver: env.makeDriver,
     });
@@ -215,4 +220,27 @@ export function revocations(
 function normalImage(image: string): string {
   const ref = parseImageRef(image);
   return ref ? formatImageRef(ref) : image;
+}
+
+/** Seals variables to devices that became eligible after they were put (placement/var-resealer.ts). */
+export function varResealer(
+  c: Components,
+  deps: { state: Started<StateService>; liveness: LivenessService; workloads: Started<Workloads> },
+): VarResealer {
+  return new VarResealer({
+    self: c.self,
+    secret: c.sealKey.secret,
+    sign: c.sign,
+    state: () => deps.state.value,
+    readSpec: () => (version) => deps.workloads.value.placement.specs.read(version),
+    alive: () =>
+      new Set(
+        deps.liveness.view
+          .list(c.now())
+          .filter((p) => p.status === 'alive')
+          .map((p) => p.peerId),
+      ),
+    log: c.log,
+    now: c.now,
+  });
 }

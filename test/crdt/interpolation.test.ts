@@ -22,7 +22,7 @@ describe('interpolation grammar', () => {
   it.each([
     [
       '${node.nme}',
-      /unknown name \$\{node\.nme\} \(allowed: \$\{node\.name\}, .*\$\{node\.label\.<key>\}.*\$\{job\.version\}; write \$\$\{ for a literal \$\{\)/,
+      /unknown name \$\{node\.nme\} \(allowed: \$\{node\.name\}, .*\$\{node\.label\.<key>\}.*\$\{job\.version\}, \$\{var:PATH:KEY\}; write \$\$\{ for a literal \$\{\)/,
     ],
     ['${node.label.}', /unknown name \$\{node\.label\.\}/],
     ['${job.id}', /unknown name \$\{job\.id\}/],

@@ -72,5 +72,11 @@ async function signedSubmit(
   const name = parsed.ok ? parsed.spec.name : '_';
   const spec = parsed.ok ? parsed.spec : undefined;
   const { plan } = await signedJobChange(client, key, name, { kind: 'submit', source, fileName, spec });
+  // Devices the job makes eligible for its variables get their seals from the operator now (docs/security.md);
+  // the job is submitted either way, so a seal that fails is a warning, not the command's failure.
+  if (spec?.vars?.length)
+    await (await import('./var-actions.js'))
+      .sealPending(client, key, spec.vars)
+      .catch((err: unknown) => process.stderr.write(`meshctl: warning: ${(err as Error).message}\n`));
   return { name, version: plan.version ?? 0, outcome: plan.outcome as SubmitAnswer['outcome'] };
 }

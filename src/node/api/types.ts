@@ -199,3 +199,45 @@ export type EventRecord = MeshEvent | { error: string };
 
 /** `GET /v1/services[/:name]`: a service and its healthy instances (node/services/service-catalog.ts). */
 export type { CatalogService as ServiceInfo, ServiceInstance } from '../services/service-catalog.js';
+
+/** A variable as `GET /v1/vars` shows it: who it is sealed to, never its values (docs/security.md). */
+export interface VarInfo {
+  readonly path: string;
+  readonly version: number;
+  /** The version's id (hash), which added seals name. */
+  readonly id: string;
+  readonly at: number;
+  /** The operator who put it. */
+  readonly by: string;
+  /** Operators and devices holding a sealed data key. */
+  readonly sealedTo: readonly string[];
+  /** Eligible now but not sealed yet (a re-seal is due). */
+  readonly unsealed: readonly string[];
+  /** Whether the answering agent can open the current version (it never says what it holds). */
+  readonly thisDevice: 'opens' | 'cannot-open' | 'not-sealed';
+}
+
+/** `GET /v1/vars/:path`: the ciphertext and its seals, for `meshctl var get` to open with the operator key. */
+export interface VarSealed extends VarInfo {
+  /** The operator-signed version with the seals made at put: meshctl checks the signature before opening it. */
+  readonly entry: {
+    readonly path: string;
+    readonly version: number;
+    readonly at: number;
+    readonly by: string;
+    readonly nonce: string;
+    readonly data: string;
+    readonly seals: Readonly<Record<string, { pub: string; epk: string; ct: string }>>;
+    readonly auth?: { readonly signer: string; readonly sig: string } | undefined;
+  };
+  /** Every seal that counts, the version's own and those added for devices eligible later. */
+  readonly seals: Readonly<Record<string, { pub: string; epk: string; ct: string }>>;
+}
+
+/** `POST /v1/vars/:path/plan`: what meshctl seals a new version to. */
+export interface VarPlan {
+  readonly path: string;
+  readonly version: number;
+  readonly current: number | undefined;
+  readonly recipients: readonly { id: string; pub: string; kind: 'operator' | 'device' }[];
+}

@@ -2,6 +2,7 @@ import type { JobEvent } from '../../crdt/job-log.js';
 import type { GossipMessage, MeshState } from '../../crdt/mesh-state.js';
 import type { StagedWrite } from '../../crdt/staged-write.js';
 import type { TrustChange } from '../../crdt/trust.js';
+import type { VarEntry } from '../../crdt/var-docs.js';
 import type { StateStore } from './state-store.js';
 
 /** Stagings lost to a concurrent compaction before giving up; each needs a compaction inside one fsync. */
@@ -41,6 +42,13 @@ export class DurableWrites {
   addTrustChange(change: TrustChange, now: number): Promise<boolean> {
     return this.add(`the ${change.kind} change of ${change.subject}`, 'meshctl operator list', () =>
       this.state.stageTrustChange(change, now),
+    );
+  }
+
+  /** Stores then applies a variable's entry (var-docs.ts); false when the replica already holds it. */
+  addVarEntry(path: string, entry: VarEntry, now: number): Promise<boolean> {
+    return this.add(`variable ${path}`, `meshctl var list ${path}`, () =>
+      this.state.stageVarEntry(path, entry, now),
     );
   }
 

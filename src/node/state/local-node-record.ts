@@ -26,8 +26,10 @@ export function localNodeRecord(init: {
   os: string;
   trustRoot?: string | undefined;
   leaving?: number | undefined;
+  sealKey?: string | undefined;
 }): NodeRecord {
   return {
+    ...(init.sealKey === undefined ? {} : { sealKey: init.sealKey }),
     ...(init.trustRoot === undefined ? {} : { trustRoot: init.trustRoot }),
     ...(init.leaving === undefined ? {} : { leaving: init.leaving }),
     // Absent when empty: the record of a node without either stays as older agents wrote it.

@@ -75,6 +75,8 @@ export interface StateServiceDeps {
   readonly sign?: Sign;
   /** The closed mesh's initial operator keys; undefined for an open mesh. */
   readonly operators?: readonly string[];
+  /** This device's X25519 public key for the node record (membership/seal-key.ts). */
+  readonly sealKey?: string;
   /** Each anti-entropy session's end, by role and outcome (the agent counts them in its metrics). */
   readonly syncEnded?: SyncProtocolDeps['ended'];
 }
@@ -109,6 +111,7 @@ export class StateService {
   readonly #retries: PeerRetries;
   readonly #listeners = new Set<() => void>();
   readonly #writes: DurableWrites;
+  readonly writes: DurableWrites; // the same, for writes outside this file (variables: api/routes/var-routes.ts)
   #periodic: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
   #ignoredLog: NodeJS.Timeout | undefined;
@@ -132,7 +135,7 @@ export class StateService {
     this.#options = init.options;
     this.state = init.state;
     this.store = init.store;
-    this.#writes = new DurableWrites(this.state, this.store, (messages) => this.publish(messages));
+    this.#writes = this.writes = new DurableWrites(this.state, this.store, (m) => this.publish(m));
     this.#protocol = init.protocol;
     this.#drivers = init.drivers;
     this.loadReport = init.loadReport;
@@ -423,6 +426,7 @@ export class StateService {
       os: platform(),
       trustRoot: this.#deps.operators && trustRootOf(this.#deps.operators),
       leaving: this.#leavingAt,
+      sealKey: this.#deps.sealKey,
     });
     const current = this.state.nodes().find((n) => n.peerId === this.peerId);
     if (current && canonicalJson(current) === canonicalJson(record)) return Promise.resolve();

@@ -16,6 +16,8 @@ export interface DeviceValues {
   };
   readonly alloc: { readonly id: string; readonly index: number };
   readonly job: { readonly name: string; readonly version: number };
+  /** The opened values of the variables the job is granted, by path (var-values.ts); only env reads them. */
+  readonly vars?: ReadonlyMap<string, Readonly<Record<string, string>>>;
 }
 
 export function interpolate(value: string, values: DeviceValues): string {
@@ -34,24 +36,43 @@ export function interpolate(value: string, values: DeviceValues): string {
   };
   return template.parts
     .map((p) =>
-      'text' in p
-        ? p.text
-        : 'label' in p
-          ? ((Object.hasOwn(values.node.labels, p.label) ? values.node.labels[p.label] : '') ?? '')
-          : (named[p.name] ?? ''),
+      'var' in p
+        ? values.vars
+          ? varValue(values.vars.get(p.var), p.key).replaceAll('\0', '')
+          : varPlaceholder(p.var, p.key)
+        : (
+            ('text' in p
+              ? p.text
+              : 'label' in p
+                ? ((Object.hasOwn(values.node.labels, p.label) ? values.node.labels[p.label] : '') ?? '')
+                : (named[p.name] ?? '')) as string
+          ).replaceAll('\0', ''),
     )
-    .join('')
-    .replaceAll('\0', '');
+    .join('');
 }
 
-/** `args` and `env` with every value filled in; names of variables are never touched. */
+/**
+ * Where a variable's value goes when the values are not at hand (task-spec.ts builds tasks without them): the
+ * driver filling it in at start (var-driver.ts) finds it by the NULs, which no other part of a value can hold.
+ */
+export const varPlaceholder = (path: string, key: string): string => `\0var\0${path}\0${key}\0`;
+export const VAR_PLACEHOLDER = /\0var\0([^\0]+)\0([^\0]+)\0/g;
+
+function varValue(values: Readonly<Record<string, string>> | undefined, key: string): string {
+  return values && Object.hasOwn(values, key) ? (values[key] ?? '') : '';
+}
+
+/**
+ * `args` and `env` with every value filled in; names of variables are never touched. Variables reach env only:
+ * args are visible to every user of the device (`ps`), so the spec refuses them there and they stay empty here.
+ */
 export function interpolateTask(
   args: readonly string[],
   env: Readonly<Record<string, string>>,
   values: DeviceValues,
 ): { args: string[]; env: Record<string, string> } {
   return {
-    args: args.map((a) => interpolate(a, values)),
+    args: args.map((a) => interpolate(a, { ...values, vars: undefined })),
     env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, interpolate(v, values)])),
   };
 }

@@ -13,6 +13,7 @@ import type { AgentConfig } from '../setup/config.js';
 import { type BootHold, bootHold, heldPlan } from './boot-hold.js';
 import { Reconciler } from './reconciler.js';
 import { stopAllWorkloads } from './self-fence.js';
+import { type VarWatch, withVars } from './var-driver.js';
 
 export interface WorkloadsDeps {
   self: string;
@@ -34,6 +35,8 @@ export interface WorkloadsDeps {
   tuning?: { debounceMs?: number; healthIntervalScale?: number; pollMs?: number };
   /** The simulator runs allocations in memory: it supplies the drivers instead of Docker and processes. */
   makeDriver?: (name: DriverName, owner: string) => Driver;
+  /** This device's X25519 secret: copies' `${var:...}` are opened with it at start (var-driver.ts). */
+  sealSecret?: Uint8Array;
 }
 
 /** A fresh agent's warm-up: until `until` it starts no copy it has no status of its own for. */
@@ -131,7 +134,7 @@ export class Workloads {
   }
 
   static async start(deps: WorkloadsDeps): Promise<Workloads> {
-    const workloads = new Workloads(deps, await startDrivers(deps));
+    const workloads = new Workloads(deps, varDrivers(deps, await startDrivers(deps)));
     // Adopt what already runs before the first plan, so an agent restart never starts a workload twice; with
     // no network at all the local replica still says what this device should run (offline autonomy).
     const previous = deps.state.allocations().filter((a) => a.node === deps.self);
@@ -194,6 +197,7 @@ export class Workloads {
   /** Something changed that placement depends on: replicated state or liveness. Debounced. */
   changed(): void {
     this.placement.schedule();
+    for (const driver of this.#drivers.values()) (driver as Partial<VarWatch>).checkVars?.();
   }
 
   /**
@@ -222,6 +226,13 @@ export class Workloads {
     this.placement.close();
     await this.reconciler.close();
   }
+}
+
+function varDrivers(deps: WorkloadsDeps, drivers: Map<DriverName, Driver>): Map<DriverName, Driver> {
+  const { sealSecret: secret, self, state, log } = deps;
+  if (!secret) return drivers;
+  const source = { self, secret, variable: (path: string) => state.variable(path).current };
+  return new Map([...drivers].map(([name, driver]) => [name, withVars(driver, source, log)]));
 }
 
 async function startDrivers(deps: WorkloadsDeps): Promise<Map<DriverName, Driver>> {

@@ -1,0 +1,75 @@
+/**
+ * Who a variable's data key is sealed to: the trusted operators, and exactly the devices placement could put a
+ * copy of a job granted the variable on (the scheduler's static feasibility: driver, constraints, devices, host
+ * paths; nodes of another trust root are left out as placement leaves them out). Revoked devices are not in the
+ * replica's node views at all. A device without a usable seal key (an older agent, or a record naming a point
+ * of small order, which would make every var put fail) cannot be a recipient. Pure.
+ */
+import { peerIdFromString } from '@libp2p/peer-id';
+import type { JobSpec } from '../../crdt/job-spec.js';
+import { montgomeryPublic, usablePublicKey } from '../../crdt/sealed-box.js';
+import type { Result } from '../../lib/result.js';
+import { staticFilter } from '../../scheduler/feasibility.js';
+import { placementInput, type SpecReader, type StateViews } from './placement-input.js';
+
+export interface Recipient {
+  readonly id: string;
+  /** base64 X25519 public key. */
+  readonly pub: string;
+  readonly kind: 'operator' | 'device';
+}
+
+/** Every job's spec reader result, so the grants come from the same validated specs placement uses. */
+export function varRecipients(
+  path: string,
+  state: StateViews,
+  operators: ReadonlySet<string>,
+  readSpec: SpecReader,
+): Recipient[] {
+  return [...operatorRecipients(operators), ...deviceRecipients(path, state, readSpec)];
+}
+
+export function operatorRecipients(operators: ReadonlySet<string>): Recipient[] {
+  return [...operators].sort().flatMap((id) => {
+    const pub = operatorSealKey(id);
+    return pub ? [{ id, pub, kind: 'operator' as const }] : [];
+  });
+}
+
+/** The X25519 key an operator key opens (its Ed25519 public key, mapped), base64. */
+export function operatorSealKey(id: string): string | undefined {
+  try {
+    const key = peerIdFromString(id).publicKey;
+    return key?.type === 'Ed25519' ? Buffer.from(montgomeryPublic(key.raw)).toString('base64') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function deviceRecipients(path: string, state: StateViews, readSpec: SpecReader): Recipient[] {
+  const granted = new Set(state.jobs.filter((j) => grants(readSpec(j.current), path)).map((j) => j.name));
+  if (granted.size === 0) return [];
+  const input = placementInput(
+    { ...state, jobs: state.jobs.filter((j) => granted.has(j.name)) },
+    [],
+    '',
+    0,
+    readSpec,
+  );
+  const keys = new Map(state.nodes.map((n) => [n.peerId, n.sealKey]));
+  const out: Recipient[] = [];
+  for (const node of input.nodes) {
+    const pub = keys.get(node.peerId);
+    if (
+      pub &&
+      usablePublicKey(new Uint8Array(Buffer.from(pub, 'base64'))) &&
+      input.jobs.some((job) => staticFilter(job, node) === undefined)
+    )
+      out.push({ id: node.peerId, pub, kind: 'device' });
+  }
+  return out;
+}
+
+function grants(spec: Result<JobSpec>, path: string): boolean {
+  return spec.ok && (spec.value.vars ?? []).includes(path);
+}

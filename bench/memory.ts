@@ -109,7 +109,7 @@ async function runCase(agents: number, jobs: number, copies: number, offset: num
     const formedMs = await until(
       'mesh forming',
       async () => (await Promise.all(fleet.map((a) => alivePeers(a)))).every((n) => n === agents - 1),
-      180_000,
+      300_000,
       fleet,
     );
     progress(`${agents} agents formed in ${formedMs} ms`);
@@ -118,9 +118,9 @@ async function runCase(agents: number, jobs: number, copies: number, offset: num
       const started = Date.now();
       for (let j = 0; j < jobs; j++) {
         const count = Math.floor(copies / jobs) + (j < copies % jobs ? 1 : 0);
-        await api(fleet[j % agents]!, 'POST', '/v1/jobs', sleepJob(`mem-${j}`, count), 30_000);
+        await api(fleet[j % agents]!, 'POST', '/v1/jobs', sleepJob(`mem-${j}`, count), 120_000);
       }
-      await until('copies running', async () => (await runningCopies(fleet[0]!)) === copies, 300_000, fleet);
+      await until('copies running', async () => (await runningCopies(fleet[0]!)) === copies, 600_000, fleet);
       runningMs = Date.now() - started;
       progress(`${copies} copies of ${jobs} jobs running after ${runningMs} ms`);
     }

@@ -31,6 +31,8 @@ export interface SpawnOptions {
   readonly nodeFlags?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
   readonly extraArgs?: readonly string[];
+  /** `exec` unless told: `none` makes a relay-only peer that runs no copies. */
+  readonly driver?: 'exec' | 'none';
   /** A command the agent is started through, e.g. a cgroup-entering wrapper. */
   readonly wrapper?: readonly string[];
 }
@@ -50,7 +52,7 @@ export function spawnAgent(o: SpawnOptions): AgentProcess {
     '--log-level',
     'warn',
     '--driver',
-    'exec',
+    o.driver ?? 'exec',
     ...(o.join ?? []).flatMap((a) => ['--join', a]),
     ...(o.extraArgs ?? []),
   ];
@@ -59,7 +61,12 @@ export function spawnAgent(o: SpawnOptions): AgentProcess {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, ...o.env },
   });
-  const agent: AgentProcess = { name: o.name, child, api: `http://127.0.0.1:${o.apiPort}`, dataDir: o.dataDir };
+  const agent: AgentProcess = {
+    name: o.name,
+    child,
+    api: `http://127.0.0.1:${o.apiPort}`,
+    dataDir: o.dataDir,
+  };
   child.once('exit', (code, signal) => {
     agent.exited = `${o.name} exited (${signal ?? code})`;
   });
@@ -86,12 +93,16 @@ export async function api(
 ): Promise<unknown> {
   const res = await fetch(`${agent.api}${path}`, {
     method,
-    headers: { ...authorization(agent), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      ...authorization(agent),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     signal: AbortSignal.timeout(timeoutMs),
   });
   const text = await res.text();
-  if (!res.ok && res.status !== 422) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
+  if (!res.ok && res.status !== 422)
+    throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
   return path === '/metrics' ? text : JSON.parse(text);
 }
 
@@ -129,7 +140,8 @@ export async function bootstrapAddress(agent: AgentProcess): Promise<string> {
 }
 
 export async function alivePeers(agent: AgentProcess): Promise<number> {
-  return ((await api(agent, 'GET', '/v1/status', undefined, 5_000)) as { peers: { alive: number } }).peers.alive;
+  return ((await api(agent, 'GET', '/v1/status', undefined, 5_000)) as { peers: { alive: number } }).peers
+    .alive;
 }
 
 /** An exec job of `count` `sleep` copies. */
@@ -174,7 +186,10 @@ export function writeBytes(pid: number): number {
   return Number(/^write_bytes:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? Number.NaN);
 }
 
-export async function stop(agents: readonly AgentProcess[], signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+export async function stop(
+  agents: readonly AgentProcess[],
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<void> {
   await Promise.all(
     agents.map(
       ({ child }) =>

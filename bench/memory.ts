@@ -5,7 +5,7 @@
  * /proc/PID/smaps_rollup) and heap. Then what the replicated documents cost: one agent's state files loaded cold
  * into a fresh process (bench/state.js --load). Prints JSON.
  *   -- --cases single,mesh --agents 20 --jobs 50 --copies 100 --idle-seconds 60
- *      --entry dist/meshd.mjs --no-shebang-flags --node-flags="--max-semi-space-size=1" --label before
+ *      --entry dist/meshd.mjs --no-shebang-flags --node-flags="--max-semi-space-size=1" --env NAME=value --label x
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -44,6 +44,7 @@ const { values } = parseArgs({
     'node-flags': { type: 'string', default: '' },
     'base-port': { type: 'string', default: '4601' },
     label: { type: 'string', default: '' },
+    env: { type: 'string', multiple: true, default: [] },
   },
 });
 const entry = resolve(values.entry);
@@ -51,6 +52,14 @@ const nodeFlags = [
   ...(values['no-shebang-flags'] ? [] : shebangFlags(entry)),
   ...values['node-flags'].split(' ').filter(Boolean),
 ];
+/** `--env NAME=value`, repeatable: the agents' environment (e.g. malloc tuning a launcher would set). */
+const agentEnv = Object.fromEntries(
+  values.env.map((kv) => {
+    const at = kv.indexOf('=');
+    if (at < 1) throw new Error(`--env wants NAME=value, got "${kv}"`);
+    return [kv.slice(0, at), kv.slice(at + 1)];
+  }),
+);
 const idleSeconds = Number(values['idle-seconds']);
 const basePort = Number(values['base-port']);
 const progress = (m: string) => process.stderr.write(`${new Date().toISOString()} ${m}\n`);
@@ -90,6 +99,7 @@ async function runCase(agents: number, jobs: number, copies: number, offset: num
       spawnAgent({
         entry,
         nodeFlags,
+        env: agentEnv,
         name: `bench-${i}`,
         dataDir: `${work}/a${i}`,
         meshPort: basePort + offset + i,
@@ -192,6 +202,7 @@ console.log(
       node: process.version,
       entry,
       nodeFlags,
+      env: agentEnv,
       parts: partCosts(),
       results,
       targets: { meshRssMb: 90, meshPrivateMb: 48, stretchRssMb: 72 },

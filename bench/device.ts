@@ -72,6 +72,17 @@ const fleet: AgentProcess[] = [];
 const samples: Sample[] = [];
 const events: Record<string, number | string> = {};
 let sampler: NodeJS.Timeout | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const a of fleet) a.child.kill('SIGKILL');
+    killCopies(work);
+    setTimeout(() => {
+      cgroup.remove();
+      rmSync(work, { recursive: true, force: true });
+      process.exit(130);
+    }, 500);
+  });
+}
 const started = Date.now();
 const elapsed = () => Date.now() - started;
 try {

@@ -151,6 +151,25 @@ async function countFsyncs(
 }
 
 const fleet: Device[] = [];
+/** Interrupted: the agents, their shells and their copies go too. */
+function killAll(): void {
+  for (const d of fleet) {
+    try {
+      process.kill(agentPid(d.run), 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+    d.run.child.kill('SIGKILL');
+  }
+  killCopies(work);
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killAll();
+    rmSync(work, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
 const report: Record<string, unknown> = {
   benchmark: 'state-busy',
   node: process.version,
@@ -206,8 +225,8 @@ try {
   const quiet = await countFsyncs(agentPid(fleet[0]!.run), () => sleep(35_000));
   Object.assign(report, {
     busySeconds: Math.round(busySeconds),
-    writeBytesPerCycleMb: perCycle.map((b) => round(b / MB)),
-    dataDirGrowthMb: growth.map((b) => round(b / MB)),
+    writeKbPerCycle: perCycle.map((b) => round(b / 1e3)),
+    dataDirGrowthKb: growth.map((b) => round(b / 1e3)),
     idleWriteBytesPerSecond: idleBytes.map((b) => round(b / idleSeconds)),
     perDeviceMbPerDay: { each: perDay.map((b) => round(b / MB)), max: round(Math.max(...perDay) / MB) },
     targetMbPerDay: 50,
@@ -222,19 +241,11 @@ try {
 } catch (e) {
   report.error = String(e instanceof Error ? e.message : e);
 } finally {
-  // The agents first: killing a shell would leave its agent running.
-  for (const d of fleet) {
-    try {
-      process.kill(agentPid(d.run), 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
+  killAll();
   await stop(
     fleet.map((d) => d.run),
     'SIGKILL',
   );
-  killCopies(work);
   rmSync(work, { recursive: true, force: true });
 }
 console.log(JSON.stringify(report, null, 2));

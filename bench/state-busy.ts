@@ -124,7 +124,7 @@ async function rolledOut(agent: AgentProcess, job: string, version: number, coun
 async function countFsyncs(
   pid: number,
   during: () => Promise<void>,
-): Promise<{ state: number; all: number }> {
+): Promise<{ state: number; all: number; byFile: Record<string, number> }> {
   const out = join(work, 'strace.txt');
   const tracer = spawn(
     'strace',
@@ -149,7 +149,14 @@ async function countFsyncs(
   const calls = readFileSync(out, 'utf8')
     .split('\n')
     .filter((l) => /\b(fsync|fdatasync|sync_file_range)\(/.test(l) && !l.includes('resumed>'));
-  return { state: calls.filter((l) => l.includes('/state')).length, all: calls.length };
+  const byFile: Record<string, number> = {};
+  for (const call of calls) {
+    // `-y` prints the descriptor's path: `fsync(12</data/state/docs.log>)`.
+    const path = /<([^>]*)>/.exec(call)?.[1] ?? '?';
+    const file = path.split('/').slice(-2).join('/');
+    byFile[file] = (byFile[file] ?? 0) + 1;
+  }
+  return { state: calls.filter((l) => l.includes('/state')).length, all: calls.length, byFile };
 }
 
 const fleet: Device[] = [];
@@ -237,6 +244,7 @@ try {
     fsyncsPerJobSubmission: {
       stateFiles: submit.state,
       allFiles: submit.all,
+      byFile: submit.byFile,
       idleWindowStateFiles: quiet.state,
       idleWindowAllFiles: quiet.all,
       window: 'submission until its copy runs, then 35 s (one batched flush); idle window 35 s',

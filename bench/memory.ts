@@ -1,192 +1,161 @@
 /**
- * `npm run bench:memory`: N agents as separate processes on loopback; after the mesh forms and an idle period,
- * each agent's RSS and heap, for the tsc build and for the single-file bundle. Prints JSON.
- *   -- --agents N --idle-seconds S --variants bundle,tsc --node-flags="--max-semi-space-size=1"
+ * `npm run bench:memory`: meshd processes on loopback (the bundle, with its shebang's Node flags, as deployed).
+ * Case `single`: one agent alone, idle. Case `mesh`: N agents; once the mesh forms, J exec jobs of `sleep` copies
+ * (C copies in all) are submitted and run; after an idle period each agent's RSS, PSS and private memory (from
+ * /proc/PID/smaps_rollup) and heap. Then what the replicated documents cost: one agent's state files loaded cold
+ * into a fresh process (bench/state.js --load). Prints JSON.
+ *   -- --cases single,mesh --agents 20 --jobs 50 --copies 100 --idle-seconds 60
+ *      --entry dist/meshd.mjs --no-shebang-flags --node-flags="--max-semi-space-size=1" --env NAME=value --label x
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import {
+  type AgentProcess,
+  alivePeers,
+  api,
+  BUNDLE,
+  bootstrapAddress,
+  killCopies,
+  median,
+  memoryKb,
+  ROOT,
+  round,
+  runningCopies,
+  shebangFlags,
+  sleepJob,
+  spawnAgent,
+  stop,
+  until,
+} from './agent-processes.js';
 
-// Compiled to dist/build/bench/memory.js.
-const root = resolve(import.meta.dirname, '../../..');
 const { values } = parseArgs({
   options: {
+    cases: { type: 'string', default: 'single,mesh' },
     agents: { type: 'string', default: '20' },
+    jobs: { type: 'string', default: '50' },
+    copies: { type: 'string', default: '100' },
     'idle-seconds': { type: 'string', default: '60' },
-    variants: { type: 'string', default: 'bundle,tsc' },
+    entry: { type: 'string', default: BUNDLE },
+    'no-shebang-flags': { type: 'boolean', default: false },
     'node-flags': { type: 'string', default: '' },
     'base-port': { type: 'string', default: '4601' },
+    label: { type: 'string', default: '' },
+    env: { type: 'string', multiple: true, default: [] },
   },
 });
-const agents = Number(values.agents);
+const entry = resolve(values.entry);
+const nodeFlags = [
+  ...(values['no-shebang-flags'] ? [] : shebangFlags(entry)),
+  ...values['node-flags'].split(' ').filter(Boolean),
+];
+/** `--env NAME=value`, repeatable: the agents' environment (e.g. malloc tuning a launcher would set). */
+const agentEnv = Object.fromEntries(
+  values.env.map((kv) => {
+    const at = kv.indexOf('=');
+    if (at < 1) throw new Error(`--env wants NAME=value, got "${kv}"`);
+    return [kv.slice(0, at), kv.slice(at + 1)];
+  }),
+);
 const idleSeconds = Number(values['idle-seconds']);
-const nodeFlags = values['node-flags'] ? values['node-flags'].split(' ').filter(Boolean) : [];
 const basePort = Number(values['base-port']);
+const progress = (m: string) => process.stderr.write(`${new Date().toISOString()} ${m}\n`);
 
-const entries: Record<string, string> = {
-  bundle: join(root, 'dist/meshd.mjs'),
-  tsc: join(root, 'dist/build/src/cli/meshd.js'),
-};
-
-/**
- * RSS counts the Node binary's text pages (about 50 MB of clean, shared, reclaimable file pages) in every
- * process; PSS splits shared pages between their users and private-dirty is what only this agent holds.
- */
-function memoryKb(pid: number): { rss: number; pss: number; privateDirty: number } {
-  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-  const field = (name: string) =>
-    Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(rollup)?.[1] ?? Number.NaN);
-  return { rss: field('Rss'), pss: field('Pss'), privateDirty: field('Private_Dirty') };
-}
-
-/** The control API wants the token the agent wrote into its data dir at first start. */
-function authorization(dataDir: string): Record<string, string> {
-  return { authorization: `Bearer ${readFileSync(join(dataDir, 'api.token'), 'utf8').trim()}` };
-}
-
-async function getJson(url: string, dataDir: string): Promise<unknown> {
-  const res = await fetch(url, { headers: authorization(dataDir), signal: AbortSignal.timeout(3_000) });
-  return res.json();
-}
-
-/** A busy machine can delay an answer; a missing figure is reported as null, never a crash. */
-async function heapUsedBytes(api: string, dataDir: string): Promise<number> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const res = await fetch(`${api}/metrics`, {
-        headers: authorization(dataDir),
-        signal: AbortSignal.timeout(10_000),
-      });
-      const text = await res.text();
-      return Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? Number.NaN);
-    } catch {
-      await sleep(1_000);
-    }
-  }
-  return Number.NaN;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-/** The flags an entry's `#!/usr/bin/env -S node <flags>` line gives it: measured as it is deployed. */
-function shebangFlags(entry: string): string[] {
-  const first = readFileSync(entry, 'utf8').slice(0, 200).split('\n')[0] ?? '';
-  const match = /^#!\/usr\/bin\/env -S node (.*)$/.exec(first);
-  return match?.[1] ? match[1].split(' ').filter(Boolean) : [];
-}
-
-async function runVariant(variant: string): Promise<Record<string, unknown>> {
-  const entry = entries[variant];
-  if (!entry) throw new Error(`unknown variant ${variant}`);
-  const flags = [...shebangFlags(entry), ...nodeFlags];
-  const work = mkdtempSync(join(tmpdir(), `mycel-bench-memory-${variant}-`));
-  const children: { child: ChildProcess; api: string; dataDir: string }[] = [];
-  const spawnAgent = (i: number, join: string[]) => {
-    const api = `127.0.0.1:${basePort + 200 + i}`;
-    const child = spawn(
-      process.execPath,
-      [
-        ...flags,
-        entry,
-        '--name',
-        `bench-${i}`,
-        '--data-dir',
-        `${work}/a${i}`,
-        '--listen',
-        `/ip4/127.0.0.1/tcp/${basePort + i}`,
-        '--api',
-        api,
-        '--log-level',
-        'warn',
-        '--driver',
-        'exec',
-        ...join.flatMap((a) => ['--join', a]),
-      ],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    child.once('exit', (code) => {
-      if (!stopping) exitedEarly.push(`bench-${i} exited with ${code}`);
-    });
-    children.push({ child, api: `http://${api}`, dataDir: `${work}/a${i}` });
-  };
-  let stopping = false;
-  const exitedEarly: string[] = [];
-  const killAll = () => {
-    for (const { child } of children) child.kill('SIGKILL');
-  };
-  process.once('SIGINT', killAll);
-  process.once('SIGTERM', killAll);
+async function heapUsedMb(agent: AgentProcess): Promise<number | null> {
   try {
-    spawnAgent(0, []);
-    const first = children[0]!;
-    let bootstrap = '';
-    for (let t = 0; t < 100 && !bootstrap; t++) {
-      try {
-        bootstrap =
-          ((await getJson(`${first.api}/v1/status`, first.dataDir)) as { addresses: string[] })
-            .addresses[0] ?? '';
-      } catch {
-        await sleep(100);
-      }
-    }
-    for (let i = 1; i < agents; i++) spawnAgent(i, [bootstrap]);
-    const formStart = Date.now();
-    for (;;) {
-      const alive = await Promise.all(
-        children.map(async (c) => {
-          try {
-            return ((await getJson(`${c.api}/v1/status`, c.dataDir)) as { peers: { alive: number } }).peers
-              .alive;
-          } catch {
-            return 0;
-          }
-        }),
-      );
-      if (alive.every((n) => n === agents - 1)) break;
-      if (exitedEarly.length > 0) throw new Error(`agents died: ${exitedEarly.join('; ')}`);
-      if (Date.now() - formStart > 120_000) throw new Error(`mesh did not form: ${alive.join(',')}`);
-      if (process.env.BENCH_DEBUG) console.error(alive.join(','));
-      await sleep(250);
-    }
-    const formedMs = Date.now() - formStart;
-    await sleep(idleSeconds * 1000);
-    const memory = children.map((c) => memoryKb(c.child.pid!));
-    const rss = memory.map((m) => m.rss / 1024);
-    const pss = memory.map((m) => m.pss / 1024);
-    const privateDirty = memory.map((m) => m.privateDirty / 1024);
-    const heap = await Promise.all(
-      children.map(async (c) => (await heapUsedBytes(c.api, c.dataDir)) / 2 ** 20),
+    const text = (await api(agent, 'GET', '/metrics', undefined, 10_000)) as string;
+    const used = /^nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1];
+    return used === undefined ? null : round(Number(used) / 2 ** 20);
+  } catch {
+    return null;
+  }
+}
+
+function summary(xs: readonly number[]) {
+  return { median: round(median(xs)), max: round(Math.max(...xs)), min: round(Math.min(...xs)) };
+}
+
+/** What the replicated documents of `dataDir` cost when loaded cold into a fresh process. */
+function documentCost(dataDir: string): unknown {
+  try {
+    return JSON.parse(
+      execFileSync(process.execPath, [join(ROOT, 'dist/build/bench/state.js'), '--load', dataDir], {
+        encoding: 'utf8',
+      }),
     );
+  } catch (e) {
+    return { error: String(e) };
+  }
+}
+
+async function runCase(agents: number, jobs: number, copies: number, offset: number) {
+  const work = mkdtempSync(join(tmpdir(), 'mycel-bench-memory-'));
+  const fleet: AgentProcess[] = [];
+  const spawnOne = (i: number, join: string[]) =>
+    fleet.push(
+      spawnAgent({
+        entry,
+        nodeFlags,
+        env: agentEnv,
+        name: `bench-${i}`,
+        dataDir: `${work}/a${i}`,
+        meshPort: basePort + offset + i,
+        apiPort: basePort + offset + 200 + i,
+        join,
+      }),
+    );
+  const abort = () => {
+    for (const a of fleet) a.child.kill('SIGKILL');
+    killCopies(work);
+  };
+  process.once('SIGINT', abort);
+  try {
+    spawnOne(0, []);
+    const bootstrap = await bootstrapAddress(fleet[0]!);
+    for (let i = 1; i < agents; i++) spawnOne(i, [bootstrap]);
+    const formedMs = await until(
+      'mesh forming',
+      async () => (await Promise.all(fleet.map((a) => alivePeers(a)))).every((n) => n === agents - 1),
+      300_000,
+      fleet,
+    );
+    progress(`${agents} agents formed in ${formedMs} ms`);
+    let runningMs: number | null = null;
+    if (jobs > 0) {
+      const started = Date.now();
+      for (let j = 0; j < jobs; j++) {
+        const count = Math.floor(copies / jobs) + (j < copies % jobs ? 1 : 0);
+        await api(fleet[j % agents]!, 'POST', '/v1/jobs', sleepJob(`mem-${j}`, count), 120_000);
+      }
+      await until('copies running', async () => (await runningCopies(fleet[0]!)) === copies, 600_000, fleet);
+      runningMs = Date.now() - started;
+      progress(`${copies} copies of ${jobs} jobs running after ${runningMs} ms`);
+    }
+    await sleep(idleSeconds * 1000);
+    const memory = fleet.map((a) => memoryKb(a.child.pid!));
+    const heap = (await Promise.all(fleet.map(heapUsedMb))).filter((h): h is number => h !== null);
+    await stop(fleet);
     return {
-      variant,
-      nodeFlags: flags,
       agents,
+      jobs,
+      copies,
       formedMs,
+      runningMs,
       idleSeconds,
-      rssMb: { median: round(median(rss)), max: round(Math.max(...rss)), min: round(Math.min(...rss)) },
-      pssMb: { median: round(median(pss)), max: round(Math.max(...pss)) },
-      privateDirtyMb: { median: round(median(privateDirty)), max: round(Math.max(...privateDirty)) },
-      heapUsedMb: { median: round(median(heap)), max: round(Math.max(...heap)) },
+      rssMb: summary(memory.map((m) => m.rss / 1024)),
+      pssMb: summary(memory.map((m) => m.pss / 1024)),
+      privateMb: summary(memory.map((m) => m.private / 1024)),
+      privateDirtyMb: summary(memory.map((m) => m.privateDirty / 1024)),
+      heapUsedMb: heap.length > 0 ? summary(heap) : null,
+      documents: documentCost(fleet[0]!.dataDir),
     };
   } finally {
-    stopping = true;
-    await Promise.all(
-      children.map(
-        ({ child }) =>
-          new Promise<void>((done) => {
-            if (child.exitCode !== null) return done();
-            child.once('exit', () => done());
-            child.kill('SIGTERM');
-          }),
-      ),
-    );
+    process.removeListener('SIGINT', abort);
+    await stop(fleet, 'SIGKILL');
+    killCopies(work);
     rmSync(work, { recursive: true, force: true });
   }
 }
@@ -196,7 +165,7 @@ function partCosts(): Record<string, number> {
   const probe = (code: string) =>
     Number(
       execFileSync(process.execPath, [...nodeFlags, '--input-type=module', '-e', code], {
-        cwd: root,
+        cwd: ROOT,
         encoding: 'utf8',
       }).trim(),
     );
@@ -216,19 +185,28 @@ function partCosts(): Record<string, number> {
   };
 }
 
-function round(x: number): number {
-  return Math.round(x * 10) / 10;
-}
-
-const results = [];
-for (const variant of values.variants.split(',')) {
-  const result = await runVariant(variant);
-  console.error(JSON.stringify(result));
-  results.push(result);
+const results: Record<string, unknown> = {};
+for (const [n, name] of values.cases.split(',').entries()) {
+  const result =
+    name === 'single'
+      ? await runCase(1, 0, 0, n * 50)
+      : await runCase(Number(values.agents), Number(values.jobs), Number(values.copies), n * 50);
+  progress(`${name}: ${JSON.stringify(result)}`);
+  results[name] = result;
 }
 console.log(
   JSON.stringify(
-    { benchmark: 'memory', node: process.version, nodeFlags, parts: partCosts(), results, targetRssMb: 72 },
+    {
+      benchmark: 'memory',
+      label: values.label,
+      node: process.version,
+      entry,
+      nodeFlags,
+      env: agentEnv,
+      parts: partCosts(),
+      results,
+      targets: { meshRssMb: 90, meshPrivateMb: 48, stretchRssMb: 72 },
+    },
     null,
     2,
   ),

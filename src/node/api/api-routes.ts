@@ -5,7 +5,7 @@ import type { AgentStatus, PeerInfo } from './types.js';
 export interface AgentRoutesDeps {
   status(): AgentStatus;
   peers(): PeerInfo[];
-  readonly metrics: { readonly registry: { metrics(): Promise<string> } };
+  readonly metrics: { scrape(): Promise<string> };
 }
 
 /** The agent's own endpoints; every wing's routes join them in `Agent.routes()`. */
@@ -18,7 +18,7 @@ export function agentRoutes(agent: AgentRoutesDeps): Route[] {
       method: 'GET',
       path: '/metrics',
       handler: async () => ({
-        text: await agent.metrics.registry.metrics(),
+        text: await agent.metrics.scrape(),
         contentType: 'text/plain; version=0.0.4',
       }),
     },

@@ -109,8 +109,24 @@ export class MeshMetrics {
     this.#fleet = view;
   }
 
+  #processMetrics: boolean;
+
+  /**
+   * Node's process metrics (RSS, heap, event loop lag, GC) start at the first scrape, not at start-up: their
+   * event-loop-delay monitor and GC observer cost every agent memory and wake-ups, and most devices are never
+   * scraped. Counters such as GC runs therefore count from the first scrape.
+   */
   constructor(opts: { processMetrics: boolean }) {
-    if (opts.processMetrics) collectDefaultMetrics({ register: this.registry });
+    this.#processMetrics = opts.processMetrics;
+  }
+
+  /** The exposition text for one scrape. */
+  scrape(): Promise<string> {
+    if (this.#processMetrics) {
+      this.#processMetrics = false;
+      collectDefaultMetrics({ register: this.registry });
+    }
+    return this.registry.metrics();
   }
 }
 

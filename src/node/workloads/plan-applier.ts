@@ -8,7 +8,8 @@
 import type { AllocStatus } from '../../crdt/records.js';
 import type { DesiredAlloc, Plan, SchedAllocation } from '../../scheduler/types.js';
 import type { TaskHandle } from '../drivers/driver.js';
-import { type AllocIdentity, AllocRunner, type RunnerContext } from './alloc-runner.js';
+import { AllocRunner } from './alloc-runner.js';
+import type { AllocIdentity, RunnerContext } from './runner-context.js';
 import { withDeadline } from './call-deadline.js';
 import { type FinishedGcPolicy, finishedToCollect } from './finished-gc.js';
 

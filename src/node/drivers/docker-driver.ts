@@ -8,9 +8,9 @@ import { containerConfig, containerName, LABELS } from './docker-container-confi
 import { type EngineError, engineMessage, statusOf } from './docker-engine-error.js';
 import { DockerImages } from './docker-image.js';
 import { demuxFrames } from './docker-log-frames.js';
-import { dockerSession } from './docker-session.js';
 import { type LogCursor, linesOf, once } from './docker-log-lines.js';
 import { sinceParam } from './docker-log-timestamps.js';
+import { dockerSession } from './docker-session.js';
 import type {
   CallOptions,
   DockerTaskSpec,

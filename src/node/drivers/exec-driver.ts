@@ -27,7 +27,6 @@ import type {
   TaskStats,
 } from './driver.js';
 import { DriverError } from './driver-error.js';
-import { processSession } from './process-session.js';
 import { type RunAs, resolveRunAs, setprivArgs } from './exec-run-as.js';
 import { linkVolumes } from './exec-volume-links.js';
 import { prepareMounts } from './host-mounts.js';
@@ -50,6 +49,7 @@ import {
   type StartedRecord,
   writeRecord,
 } from './proc-record.js';
+import { processSession } from './process-session.js';
 
 export interface ExecDriverOptions {
   /** Peer id of the owning agent. */

@@ -41,11 +41,15 @@ export function environmentOf(pid: number): Record<string, string> | undefined {
 
 const quote = (arg: string) => `'${arg.replaceAll("'", "'\\''")}'`;
 
-export async function processSession(spec: ProcessSessionSpec, options: SessionOptions): Promise<ExecSession> {
+export async function processSession(
+  spec: ProcessSessionSpec,
+  options: SessionOptions,
+): Promise<ExecSession> {
   const env = environmentOf(spec.copyPid);
   if (!env) throw new DriverError('not-found', 'the copy is not running', 'start it, or read its logs');
   const [program, ...args] = spec.command;
-  if (program === undefined) throw new DriverError('invalid-task', 'empty command', 'give at least the program');
+  if (program === undefined)
+    throw new DriverError('invalid-task', 'empty command', 'give at least the program');
   const size =
     options.cols && options.rows ? `stty rows ${options.rows} cols ${options.cols} 2>/dev/null; ` : '';
   const [file, argv] = options.tty

@@ -22,7 +22,6 @@ export type Phase = 'starting' | 'running' | 'waiting' | 'stopping' | 'failed' |
 
 const FINISHED: ReadonlySet<Phase> = new Set(['failed', 'complete', 'stopped']);
 
-
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

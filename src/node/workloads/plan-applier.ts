@@ -9,9 +9,9 @@ import type { AllocStatus } from '../../crdt/records.js';
 import type { DesiredAlloc, Plan, SchedAllocation } from '../../scheduler/types.js';
 import type { TaskHandle } from '../drivers/driver.js';
 import { AllocRunner } from './alloc-runner.js';
-import type { AllocIdentity, RunnerContext } from './runner-context.js';
 import { withDeadline } from './call-deadline.js';
 import { type FinishedGcPolicy, finishedToCollect } from './finished-gc.js';
+import type { AllocIdentity, RunnerContext } from './runner-context.js';
 
 export interface PlanApplierOptions {
   readonly resolveSpec: (job: string, version: number) => AllocIdentity['spec'];

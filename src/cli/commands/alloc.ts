@@ -13,6 +13,7 @@ import type {
 import { CliError } from '../api-client.js';
 import { globals } from '../globals.js';
 import { ago, render, renderRecord, shortId } from '../output.js';
+import { registerAllocVerbs } from './alloc-verbs.js';
 
 /** `complete (exit 0)`: the reported state, with how the workload ended once it has. */
 function outcome(state: AllocStatus['state'] | null, exitCode: number | undefined): string {
@@ -152,6 +153,8 @@ export function registerAllocCommands(program: Command): void {
       }
       throw new CliError(`the agent ended the log of ${id} early; is it still running?`);
     });
+
+  registerAllocVerbs(alloc);
 }
 
 interface LogsOptions {

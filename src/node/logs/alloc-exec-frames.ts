@@ -10,8 +10,8 @@ import { parseJson } from '../../lib/json-text.js';
 
 export const MAX_EXEC_DATA = 32 * 1024;
 export const MAX_EXEC_REQUEST = 24 * 1024;
-/** Any frame: the largest is a request. */
-export const MAX_EXEC_FRAME = MAX_EXEC_REQUEST;
+/** Any frame: a data frame at its largest, or a request. */
+export const MAX_EXEC_FRAME = Math.max(MAX_EXEC_DATA + 1, MAX_EXEC_REQUEST);
 const MAX_ARGS = 128;
 const MAX_COMMAND_CHARS = 16 * 1024;
 const ALLOC_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;

@@ -5,11 +5,14 @@ import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import WebSocket from 'ws';
 import { validateJobSpec } from '../../src/crdt/job-spec.js';
 import type { Agent } from '../../src/node/agent.js';
 import { ControlApi } from '../../src/node/api/control-api.js';
+import { wsChannel } from '../../src/node/api/ws-channel.js';
 import { LABELS } from '../../src/node/drivers/docker-container-config.js';
 import { ExecDriver } from '../../src/node/drivers/exec-driver.js';
+import { decodeExecFrame, encodeExecFrame } from '../../src/node/logs/alloc-exec-frames.js';
 import { FAST_WORKLOADS, joinAddress, startAgent, tempDir, testConfig, waitFor } from '../support/agents.js';
 import { DOCKER_SOCKET, dockerWithTestImage, removeByLabel, TEST_IMAGE } from '../support/docker.js';
 import { bundle, MESHCTL, meshctl } from '../support/processes.js';
@@ -73,6 +76,55 @@ function ctlWithInput(input: string, ...args: string[]) {
     child.on('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(input);
   });
+}
+
+/**
+ * A TTY session straight on the agent's WebSocket (meshctl -t wants a terminal of its own): the size given at
+ * start, then a resize and a line of input; what the terminal shows, and the exit code.
+ */
+async function ttySession(allocId: string, script: string): Promise<{ shown: string; code: number }> {
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/v1/allocs/${allocId}/command`);
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  const channel = wsChannel(ws);
+  const request = {
+    kind: 'exec' as const,
+    allocId,
+    command: ['sh', '-c', script],
+    tty: true,
+    stdin: true,
+    cols: 100,
+    rows: 30,
+    at: Date.now(),
+    nonce: '0123456789abcdef0123',
+  };
+  await channel.write(encodeExecFrame({ kind: 'request', request }));
+  let shown = '';
+  let resized = false;
+  while (true) {
+    const raw = await channel.read({ signal: AbortSignal.timeout(15_000) }).catch((err: unknown) => {
+      throw new Error(`${allocId}: ${(err as Error).message}; shown ${JSON.stringify(shown)}`);
+    });
+    if (!raw) throw new Error(`closed early; shown ${JSON.stringify(shown)}`);
+    const frame = decodeExecFrame(raw);
+    if (!frame.ok) throw new Error(frame.error);
+    const f = frame.value;
+    if (f.kind === 'error') throw new Error(f.message);
+    if (f.kind === 'stdout') shown += Buffer.from(f.data).toString();
+    if (f.kind === 'stderr') throw new Error('a terminal has one output stream');
+    if (!resized && shown.includes('ready')) {
+      resized = true;
+      await channel.write(encodeExecFrame({ kind: 'resize', cols: 90, rows: 20 }));
+      await new Promise((r) => setTimeout(r, 300));
+      await channel.write(encodeExecFrame({ kind: 'stdin', data: new TextEncoder().encode('hi\r') }));
+    }
+    if (f.kind === 'exit') {
+      channel.abort(new Error('done'));
+      return { shown, code: f.code };
+    }
+  }
 }
 
 async function pgrep(pattern: string): Promise<string[]> {
@@ -166,6 +218,15 @@ test('alloc exec and restart, through an agent that runs neither copy', async ()
     code: 0,
     stdout: '',
   });
+
+  // A terminal: its size at start and after a resize, keys in, one output stream, the exit code.
+  // The test image's busybox stty cannot read a size, so the docker copy shows that it has a terminal.
+  const sized = await ttySession(px, 'stty size; echo ready; read line; stty size; echo "got $line"; exit 9');
+  expect(sized.code).toBe(9);
+  expect(sized.shown).toMatch(/^30 100\r\nready\r\n[^]*20 90\r\ngot hi\r\n$/);
+  const inDocker = await ttySession(dx, 'tty; echo ready; read line; echo "got $line"; exit 9');
+  expect(inDocker.code).toBe(9);
+  expect(inDocker.shown).toMatch(/^\/dev\/pts\/\d+\r\nready\r\n[^]*got hi\r\n$/);
 
   // Refusals: exit code 125 and a reason.
   const missing = await ctl('alloc', 'exec', 'nope.0.1.abcd', '--', 'true');

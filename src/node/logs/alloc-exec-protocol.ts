@@ -320,7 +320,8 @@ export class AllocExecProtocol {
         audit: `alloc ${request.kind}`,
         allocId: request.allocId,
         ...(request.kind === 'exec' ? { command: request.command, tty: request.tty } : {}),
-        by: request.auth?.signer ?? 'unsigned (open mesh)',
+        by:
+          this.#deps.operators() === undefined ? 'anyone (open mesh)' : (request.auth?.signer ?? 'unsigned'),
         via: peer,
         ...outcome,
       },

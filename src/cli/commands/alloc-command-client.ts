@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import WebSocket from 'ws';
 import { type AllocCommand, signAllocCommand } from '../../crdt/alloc-command-auth.js';
+import { parseJson } from '../../lib/json-text.js';
 import {
   dataFrames,
   decodeExecFrame,
@@ -148,7 +149,7 @@ async function openSocket(opts: Globals, path: string): Promise<WebSocket> {
       res.on('end', () => {
         let message = body || `the agent answered ${res.statusCode}`;
         try {
-          message = (JSON.parse(body) as { error?: string }).error ?? message;
+          message = (parseJson(body) as { error?: string }).error ?? message;
         } catch {}
         reject(new CliError(message, NOT_RUN));
       });

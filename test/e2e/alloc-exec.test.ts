@@ -223,10 +223,10 @@ test('alloc exec and restart, through an agent that runs neither copy', async ()
   // The test image's busybox stty cannot read a size, so the docker copy shows that it has a terminal.
   const sized = await ttySession(px, 'stty size; echo ready; read line; stty size; echo "got $line"; exit 9');
   expect(sized.code).toBe(9);
-  expect(sized.shown).toMatch(/^30 100\r\nready\r\n[^]*20 90\r\ngot hi\r\n$/);
+  expect(sized.shown).toMatch(/^30 100\r\nready\r\n[\s\S]*20 90\r\ngot hi\r\n$/);
   const inDocker = await ttySession(dx, 'tty; echo ready; read line; echo "got $line"; exit 9');
   expect(inDocker.code).toBe(9);
-  expect(inDocker.shown).toMatch(/^\/dev\/pts\/\d+\r\nready\r\n[^]*got hi\r\n$/);
+  expect(inDocker.shown).toMatch(/^\/dev\/pts\/\d+\r\nready\r\n[\s\S]*got hi\r\n$/);
 
   // Refusals: exit code 125 and a reason.
   const missing = await ctl('alloc', 'exec', 'nope.0.1.abcd', '--', 'true');

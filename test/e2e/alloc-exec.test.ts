@@ -293,4 +293,27 @@ test('alloc exec and restart, through an agent that runs neither copy', async ()
   expect((logs.get('xb') ?? []).filter((l) => l.audit === 'alloc restart')).toContainEqual(
     expect.objectContaining({ allocId: px, outcome: 'restarted' }),
   );
+
+  // The owner's agent stops mid-command: the command is killed there, meshctl ends (125) and says so; the
+  // owner gone, the next request says which node cannot be reached.
+  const child = spawn(
+    process.execPath,
+    [MESHCTL, '--api', url, 'alloc', 'exec', px, '--', 'sh', '-c', 'echo started; sleep 3133'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const ended = new Promise<number | null>((resolve) => child.on('close', resolve));
+  await waitFor('the command to start', () => out === 'started\n');
+  await b.stop();
+  expect(await ended).toBe(125);
+  expect(err).toMatch(/the session ended before the command did/);
+  expect(await pgrep('sleep 3133')).toEqual([]);
+  const gone = await ctl('alloc', 'exec', px, '--', 'true');
+  expect(gone.code).toBe(125);
+  expect(gone.stderr).toContain(`cannot reach xb (${b.peerId}), the node that runs alloc ${px}`);
 }, 180_000);

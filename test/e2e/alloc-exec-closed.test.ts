@@ -43,7 +43,12 @@ afterAll(async () => {
   await Promise.all(agents.map((a) => a.stop()));
   for (const a of agents) {
     const driver = new ExecDriver({ owner: a.peerId, dataDir: a.config.dataDir });
-    for (const handle of await driver.list()) await driver.stop(handle.allocId, { graceMs: 200 });
+    // The agent's own driver, in this process, records the exit of a child it spawned while this one removes
+    // the directory: a second pass removes what that write left.
+    for (const handle of await driver.list())
+      await driver
+        .stop(handle.allocId, { graceMs: 200 })
+        .catch(() => driver.stop(handle.allocId, { graceMs: 200 }));
     await driver.close();
   }
   for (const c of cleanups.reverse()) await c();

@@ -5,7 +5,7 @@ import { API_TOKEN_FILE } from '../node/api/client.js';
 import { type ApiClient, apiClient, CliError } from './api-client.js';
 import type { OutputFormat } from './output.js';
 
-interface Globals {
+export interface Globals {
   api: string;
   output: OutputFormat;
   /** Absent in programs that do not declare it (tests build their own): meshd's default then. */
@@ -38,7 +38,7 @@ function lazyRemote(token: string): ApiClient {
 }
 
 /** MESH_API_TOKEN, else --token-file, else `<data dir>/api.token` of an agent on this device. */
-async function apiToken(opts: Globals): Promise<string | undefined> {
+export async function apiToken(opts: Globals): Promise<string | undefined> {
   const fromEnv = process.env.MESH_API_TOKEN?.trim();
   if (fromEnv) return fromEnv;
   try {

@@ -148,7 +148,8 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : 2;
     }
     if (err instanceof CliError) {
-      process.stderr.write(`meshctl: ${err.message}\n`);
+      // No message: the exit code is the answer (alloc exec gives the command's).
+      if (err.message) process.stderr.write(`meshctl: ${err.message}\n`);
       return err.exitCode;
     }
     process.stderr.write(`meshctl: ${(err as Error).message}\n`);

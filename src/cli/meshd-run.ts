@@ -68,6 +68,7 @@ export async function runAgent(o: AgentFlags): Promise<void> {
   const token = await loadOrCreateApiToken(config.dataDir, (message) => log.warn(message));
   const agent = await Agent.start(config, { log });
   const api = new ControlApi(agent.routes(), log, { token, sessions: agent.browserSessions });
+  api.addUpgrades(agent.upgrades());
   let dns: Awaited<ReturnType<typeof startDns>>;
   try {
     // A closed mesh serves remote meshctl over libp2p: reaching this agent already took the mesh key.

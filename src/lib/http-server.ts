@@ -128,6 +128,14 @@ function guardConnections(server: Server, limits: HttpLimits): void {
       idle.delete(socket);
     });
   });
+  // An upgraded connection (a WebSocket) is no longer HTTP: its owner bounds it, and it is never idle here.
+  server.on('upgrade', (req: IncomingMessage) => {
+    const state = conns.get(req.socket);
+    if (!state) return;
+    clearTimeout(state.timer);
+    idle.delete(req.socket);
+    state.active++;
+  });
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const socket = req.socket;
     const state = conns.get(socket);

@@ -3,7 +3,8 @@ import type { Logger } from '../lib/logger.js';
 import type { RegistryService } from '../registry-p2p/registry-service.js';
 import { VERSION } from '../version.js';
 import { agentRoutes } from './api/api-routes.js';
-import type { Route } from './api/control-api.js';
+import type { Route, UpgradeRoute } from './api/control-api.js';
+import { allocCommandUpgrades } from './api/routes/alloc-command-socket.js';
 import { allocLogsRoutes } from './api/routes/alloc-logs-routes.js';
 import { allocRoutes } from './api/routes/alloc-routes.js';
 import { eventsRoutes } from './api/routes/events-routes.js';
@@ -36,6 +37,8 @@ import type { LivenessChange, LivenessView } from './liveness/liveness.js';
 import type { LivenessExchange } from './liveness/liveness-exchange.js';
 import type { LivenessService } from './liveness/liveness-service.js';
 import { AllocEventsProtocol } from './logs/alloc-events-protocol.js';
+import type { AllocExecProtocol } from './logs/alloc-exec-protocol.js';
+import { allocExecService } from './logs/alloc-exec-service.js';
 import type { AllocLogsProtocol } from './logs/alloc-logs-protocol.js';
 import { allocLogsService } from './logs/alloc-logs-service.js';
 import { loadOrCreateIdentity } from './membership/identity.js';
@@ -86,6 +89,7 @@ export class Agent {
   readonly #workloads: Started<Workloads>;
   readonly #allocLogs: Started<AllocLogsProtocol>;
   readonly #allocEvents: Started<AllocEventsProtocol>;
+  readonly #allocExec: Started<AllocExecProtocol>;
   readonly #events: EventFeedService;
   readonly #lifecycle: Lifecycle;
   readonly #sealSecret: Uint8Array;
@@ -137,6 +141,7 @@ export class Agent {
       registry: () => this.#registry.maybe,
     });
     this.#allocLogs = allocLogsService({ ...c, state: this.#state, workloads: this.#workloads });
+    this.#allocExec = allocExecService({ ...c, state: this.#state, workloads: this.#workloads });
     this.#allocEvents = new Started('alloc events', async () => {
       const events = (allocId: string) => this.allocEvents(allocId);
       const protocol = new AllocEventsProtocol({
@@ -161,6 +166,7 @@ export class Agent {
       varResealer(c, { state, liveness: this.#liveness, workloads: this.#workloads }),
       this.#allocLogs,
       this.#allocEvents,
+      this.#allocExec,
       this.#events,
       // Dials last: a peer reached early finds every protocol served.
       this.#discovery.dialing,
@@ -243,6 +249,11 @@ export class Agent {
     return this.#allocLogs.value;
   }
 
+  /** Operators' commands to copies (`meshctl alloc exec`, `alloc restart`): served here, relayed to owners. */
+  get allocExec(): AllocExecProtocol {
+    return this.#allocExec.value;
+  }
+
   /** Recent events of a copy another node runs, asked of that node (`meshctl alloc status`). */
   get ownerEvents(): AllocEventsProtocol {
     return this.#allocEvents.value;
@@ -312,6 +323,11 @@ export class Agent {
       ...serviceRoutes(this),
       ...varRoutes(this, { sealSecret: this.#sealSecret, now: this.#now }),
     ];
+  }
+
+  /** The control API's routes that take their connection over (WebSockets). */
+  upgrades(): UpgradeRoute[] {
+    return allocCommandUpgrades(this);
   }
 
   /** Stops every service in reverse order. Workloads keep running: an agent restart adopts them. */

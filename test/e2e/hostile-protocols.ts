@@ -10,6 +10,8 @@ import {
   ALLOC_EVENTS_PROTOCOL,
   MAX_EVENTS_REQUEST_BYTES,
 } from '../../src/node/logs/alloc-events-protocol.js';
+import { MAX_EXEC_FRAME } from '../../src/node/logs/alloc-exec-frames.js';
+import { ALLOC_EXEC_PROTOCOL } from '../../src/node/logs/alloc-exec-protocol.js';
 import { MAX_LOG_REQUEST } from '../../src/node/logs/alloc-logs-frames.js';
 import { ALLOC_LOGS_PROTOCOL } from '../../src/node/logs/alloc-logs-protocol.js';
 import { createHost, type MeshHost } from '../../src/node/net/libp2p-host.js';
@@ -82,6 +84,15 @@ export const PROTOCOLS: readonly HostileTarget[] = [
     requestMs: 5_000,
     maxOpen: 5,
     maxFrame: MAX_LOG_REQUEST,
+  },
+  // requestTimeoutMs 10 s for the request frame; four sessions per peer, one more to be refused.
+  {
+    name: 'alloc-exec',
+    protocol: ALLOC_EXEC_PROTOCOL,
+    idleMs: 10_000,
+    requestMs: 10_000,
+    maxOpen: 5,
+    maxFrame: MAX_EXEC_FRAME,
   },
   // One 3 s deadline for the whole exchange.
   {

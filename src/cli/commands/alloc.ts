@@ -13,6 +13,8 @@ import type {
 import { CliError } from '../api-client.js';
 import { globals } from '../globals.js';
 import { ago, render, renderRecord, shortId } from '../output.js';
+import { watchable, withWatch } from '../watch.js';
+import { registerAllocVerbs } from './alloc-verbs.js';
 
 /** `complete (exit 0)`: the reported state, with how the workload ended once it has. */
 function outcome(state: AllocStatus['state'] | null, exitCode: number | undefined): string {
@@ -26,11 +28,15 @@ function outcome(state: AllocStatus['state'] | null, exitCode: number | undefine
  */
 export function registerAllocCommands(program: Command): void {
   const alloc = program.command('alloc').description('allocations: the copies of jobs and where they run');
-  alloc
-    .command('list')
-    .description('every allocation the placement wants running, unreachable or stopped, and those that ended')
-    .option('--job <name>', 'only the allocations of this job')
-    .action(async (opts: { job?: string }, cmd: Command) => {
+  withWatch(
+    alloc
+      .command('list')
+      .description(
+        'every allocation the placement wants running, unreachable or stopped, and those that ended',
+      )
+      .option('--job <name>', 'only the allocations of this job'),
+  ).action(
+    watchable(async (opts: { job?: string }, cmd: Command) => {
       const { client, format: output } = globals(cmd);
       const query = opts.job === undefined ? '' : `?job=${encodeURIComponent(opts.job)}`;
       const rows = await client.get<AllocListRow[]>(`/v1/allocs${query}`);
@@ -51,7 +57,8 @@ export function registerAllocCommands(program: Command): void {
           output,
         ),
       );
-    });
+    }),
+  );
 
   alloc
     .command('status <id>')
@@ -152,6 +159,8 @@ export function registerAllocCommands(program: Command): void {
       }
       throw new CliError(`the agent ended the log of ${id} early; is it still running?`);
     });
+
+  registerAllocVerbs(alloc);
 }
 
 interface LogsOptions {

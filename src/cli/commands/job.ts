@@ -10,6 +10,7 @@ import type {
 import type { ApiClient } from '../api-client.js';
 import { globals } from '../globals.js';
 import { ago, recordTable, render, renderRecord, shortId, table } from '../output.js';
+import { watchable, withWatch } from '../watch.js';
 import { readJobFile } from './job-file-read.js';
 import { imageText, NO_PIN, NO_PIN_HELP } from './job-image-pin.js';
 import { registerJobPlan } from './job-plan.js';
@@ -65,10 +66,12 @@ export function registerJobCommands(program: Command): void {
       );
     });
 
-  job
-    .command('status <name>')
-    .description('a job: current version, status, who submitted it and its allocations')
-    .action(async (name: string, _opts, cmd: Command) => {
+  withWatch(
+    job
+      .command('status <name>')
+      .description('a job: current version, status, who submitted it and its allocations'),
+  ).action(
+    watchable(async (name: string, _opts, cmd: Command) => {
       const { client, format } = globals(cmd);
       const detail = await client.get<JobDetail | RejectedJobDetail>(jobPath(name));
       if (detail.status === 'rejected') {
@@ -128,7 +131,8 @@ export function registerJobCommands(program: Command): void {
       process.stdout.write(
         `${head}${rolloutSection(placement)}\nAllocations\n${allocations}${placementSection(placement)}`,
       );
-    });
+    }),
+  );
 
   job
     .command('stop <name>')

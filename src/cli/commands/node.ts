@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { NodeInfo } from '../../node/api/types.js';
 import { globals } from '../globals.js';
 import { render, renderRecord, shortId } from '../output.js';
+import { watchable, withWatch } from '../watch.js';
 import { registerEligibilityCommands } from './node-eligibility.js';
 
 const labels = (n: NodeInfo) =>
@@ -15,10 +16,10 @@ const memory = (mb: number) => (mb >= 1024 ? `${(mb / 1024).toFixed(1)} GB` : `$
 export function registerNodeCommands(program: Command): void {
   const node = program.command('node').description('the devices of the mesh');
 
-  node
-    .command('list')
-    .description('every node the mesh knows: identity, labels, liveness, capacity')
-    .action(async (_opts, cmd: Command) => {
+  withWatch(
+    node.command('list').description('every node the mesh knows: identity, labels, liveness, capacity'),
+  ).action(
+    watchable(async (_opts, cmd: Command) => {
       const { client, format } = globals(cmd);
       const nodes = (await client.get<NodeInfo[]>('/v1/nodes')).sort((a, b) => a.name.localeCompare(b.name));
       process.stdout.write(
@@ -38,7 +39,8 @@ export function registerNodeCommands(program: Command): void {
           format,
         ),
       );
-    });
+    }),
+  );
 
   node
     .command('status <name>')

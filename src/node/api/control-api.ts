@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { closeHttp, type HttpLimits, isLoopbackHost, listenHttp } from '../../lib/http-server.js';
 import { parseJson } from '../../lib/json-text.js';
@@ -35,6 +36,15 @@ export interface Route {
   handler(req: ApiRequest): Promise<ApiResponse> | ApiResponse;
 }
 
+/**
+ * A route that takes the connection over (HTTP Upgrade, e.g. a WebSocket): `meshctl alloc exec`. It is
+ * authenticated like any other call, by the bearer token only: a browser session never upgrades.
+ */
+export interface UpgradeRoute {
+  path: string;
+  handle(req: IncomingMessage, socket: Duplex, head: Buffer, params: Record<string, string>): void;
+}
+
 const MAX_BODY_BYTES = 1024 * 1024;
 /**
  * A load balancer or supervisor may probe liveness without the token, and a browser may load the dashboard's
@@ -57,6 +67,8 @@ export class ControlApi {
   readonly #token: string | undefined;
   readonly #sessions: Pick<BrowserSessions, 'admits'> | undefined;
   readonly #limits: Partial<HttpLimits>;
+  readonly #upgrades: { segments: string[]; route: UpgradeRoute }[] = [];
+  readonly #upgraded = new Set<Duplex>();
   #server: Server | undefined;
 
   /**
@@ -74,6 +86,11 @@ export class ControlApi {
     this.#token = auth?.token;
     this.#sessions = auth?.sessions;
     this.#limits = limits;
+  }
+
+  /** Routes that take their connection over; add them before `listen`. */
+  addUpgrades(routes: readonly UpgradeRoute[]): void {
+    for (const route of routes) this.#upgrades.push({ segments: route.path.split('/'), route });
   }
 
   async listen(address: string, allowRemote: boolean): Promise<{ host: string; port: number }> {
@@ -95,6 +112,9 @@ export class ControlApi {
       },
     );
     this.#server = server;
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.#upgrade(req, socket, head),
+    );
     const bound = server.address();
     return typeof bound === 'object' && bound ? { host: bound.address, port: bound.port } : { host, port };
   }
@@ -102,7 +122,44 @@ export class ControlApi {
   async close(): Promise<void> {
     const server = this.#server;
     this.#server = undefined;
+    for (const socket of this.#upgraded) socket.destroy();
     await closeHttp(server);
+  }
+
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => {});
+    const refuse = (status: number, message: string) => {
+      const body = JSON.stringify({ error: message });
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Refused'}\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    };
+    try {
+      const url = parseRequestTarget(req.url);
+      if (this.#token !== undefined && !bearerMatches(req.headers.authorization, this.#token)) {
+        refuse(401, req.headers.authorization ? 'wrong API token' : 'missing API token');
+        return;
+      }
+      const parts = url.pathname.split('/');
+      for (const { segments, route } of this.#upgrades) {
+        if (segments.length !== parts.length) continue;
+        const params: Record<string, string> = {};
+        const ok = segments.every((segment, i) => {
+          const part = parts[i] ?? '';
+          if (segment.startsWith(':')) params[segment.slice(1)] = decodePathSegment(part);
+          return segment.startsWith(':') ? part.length > 0 : segment === part;
+        });
+        if (!ok) continue;
+        this.#upgraded.add(socket);
+        socket.once('close', () => this.#upgraded.delete(socket));
+        route.handle(req, socket, head, params);
+        return;
+      }
+      refuse(404, `no upgrade at ${url.pathname}`);
+    } catch (err) {
+      refuse(err instanceof ApiError ? err.status : 500, (err as Error).message);
+    }
   }
 
   /** One request without HTTP (the libp2p control protocol): the same routes, the same errors. */

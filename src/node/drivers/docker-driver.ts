@@ -10,13 +10,16 @@ import { DockerImages } from './docker-image.js';
 import { demuxFrames } from './docker-log-frames.js';
 import { type LogCursor, linesOf, once } from './docker-log-lines.js';
 import { sinceParam } from './docker-log-timestamps.js';
+import { dockerSession } from './docker-session.js';
 import type {
   CallOptions,
   DockerTaskSpec,
   Driver,
   ExecResult,
+  ExecSession,
   LogLine,
   LogOptions,
+  SessionOptions,
   StopOptions,
   TaskHandle,
   TaskStats,
@@ -402,6 +405,12 @@ export class DockerDriver implements Driver<'docker'> {
       },
       options,
     );
+  }
+
+  async session(allocId: string, command: readonly string[], options: SessionOptions): Promise<ExecSession> {
+    const container = await this.ownContainer(allocId, options);
+    const what = `exec in ${containerName(allocId)}`;
+    return this.call(what, (abortSignal) => dockerSession(container, command, options, abortSignal), options);
   }
 
   async close(): Promise<void> {}

@@ -121,6 +121,36 @@ export interface StopOptions extends CallOptions {
   readonly graceMs?: number;
 }
 
+export interface OutputChunk {
+  readonly stream: 'stdout' | 'stderr';
+  readonly data: Uint8Array;
+}
+
+export interface SessionOptions extends CallOptions {
+  /** A pseudo-terminal: output is one stream (stdout), input is raw keystrokes. */
+  readonly tty: boolean;
+  /** Whether the command reads input; without it, its stdin is empty. */
+  readonly stdin: boolean;
+  readonly cols?: number;
+  readonly rows?: number;
+}
+
+/**
+ * A command run in a workload for an operator (`meshctl alloc exec`): its output as it comes (the next chunk
+ * is read only when asked for, so a slow reader holds the command back), its input, and how it ended.
+ */
+export interface ExecSession {
+  readonly output: AsyncIterable<OutputChunk>;
+  /** Resolves once the command took the bytes (or its input is closed). */
+  write(data: Uint8Array): Promise<void>;
+  endInput(): void;
+  resize(cols: number, rows: number): Promise<void>;
+  /** The exit code, once the command ended: read it after `output` ended. */
+  exitCode(): Promise<number>;
+  /** Kills the command and what it started, if still running (the operator went away). */
+  kill(): Promise<void>;
+}
+
 export interface Driver<K extends DriverName = DriverName> {
   readonly name: K;
   /**
@@ -137,6 +167,8 @@ export interface Driver<K extends DriverName = DriverName> {
   stats(allocId: string, options?: CallOptions): Promise<TaskStats | undefined>;
   /** Run a command in the workload's context (inside its container for Docker); used by exec health checks. */
   exec(allocId: string, command: readonly string[], options?: CallOptions): Promise<ExecResult>;
+  /** An operator's command in a running workload, streamed both ways; absent where a driver has none. */
+  session?(allocId: string, command: readonly string[], options: SessionOptions): Promise<ExecSession>;
   /** Release timers and connections; workloads keep running. */
   close(): Promise<void>;
 }

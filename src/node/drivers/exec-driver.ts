@@ -17,9 +17,11 @@ import type {
   CallOptions,
   Driver,
   ExecResult,
+  ExecSession,
   ExecTaskSpec,
   LogLine,
   LogOptions,
+  SessionOptions,
   StopOptions,
   TaskHandle,
   TaskStats,
@@ -47,6 +49,7 @@ import {
   type StartedRecord,
   writeRecord,
 } from './proc-record.js';
+import { processSession } from './process-session.js';
 
 export interface ExecDriverOptions {
   /** Peer id of the owning agent. */
@@ -411,6 +414,14 @@ export class ExecDriver implements Driver<'exec'> {
         },
       );
     });
+  }
+
+  /** An operator's command beside the running copy, as its user, in its directory, with its environment. */
+  async session(allocId: string, command: readonly string[], options: SessionOptions): Promise<ExecSession> {
+    const record = await this.started(allocId);
+    if (!record || !isAlive(identityOf(record))) throw this.notFound(allocId);
+    const spec = { command, cwd: this.dir(allocId), copyPid: record.pid, runAs: record.runAs };
+    return processSession(spec, options);
   }
 
   /** One copy-truncate pass over the logs of this owner's live processes; the timer calls it. */

@@ -7,54 +7,20 @@
  */
 import type { JobSpec } from '../../crdt/job-spec.js';
 import type { AllocStatus } from '../../crdt/records.js';
-import type { Logger } from '../../lib/logger.js';
 import type { SchedAllocation } from '../../scheduler/types.js';
 import type { Driver, DriverName, TaskHandle } from '../drivers/driver.js';
-import type { AllocEventKind, AllocEvents } from './alloc-events.js';
+import type { AllocEventKind } from './alloc-events.js';
 import { nextStatus, type StatusPatch, sameStatus } from './alloc-status.js';
 import { withDeadline } from './call-deadline.js';
 import { checkFor, HealthTracker, type HealthWatch } from './health-tracker.js';
-import type { Limiter } from './limiter.js';
-import { type Backoff, decideRestart, restartsInWindow } from './restart-policy.js';
+import { decideRestart, restartsInWindow } from './restart-policy.js';
 import { VerdictTimers, verdictOf } from './rollout-verdict.js';
-import { type SelfNode, taskSpecFor } from './task-spec.js';
-
-/** What every runner on this node shares. */
-export interface RunnerContext {
-  readonly self: string;
-  /** This node's name (MYCEL_NODE), labels, arch and os, which `${node.*}` in args and env fill in. */
-  readonly selfNode: SelfNode;
-  readonly drivers: ReadonlyMap<DriverName, Driver>;
-  readonly report: (status: AllocStatus) => void;
-  readonly persist: (() => Promise<void>) | undefined;
-  readonly now: () => number;
-  readonly log: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
-  readonly history: AllocEvents;
-  /** Bounds driver starts and plan stops; clean-ups of finished workloads do not wait for it. */
-  readonly slots: Limiter;
-  /** Aborted when the reconciler closes. */
-  readonly closing: AbortSignal;
-  readonly startTimeoutMs: number;
-  readonly callTimeoutMs: number;
-  readonly stopGraceMs: number;
-  readonly backoff: Backoff;
-  readonly healthIntervalScale: number;
-  readonly checkRestartLimit: number;
-  /** A runner reached a final phase: the owner may forget older finished runners. */
-  readonly finished: () => void;
-}
+import type { AllocIdentity, RunnerContext } from './runner-context.js';
+import { taskSpecFor } from './task-spec.js';
 
 export type Phase = 'starting' | 'running' | 'waiting' | 'stopping' | 'failed' | 'complete' | 'stopped';
 
 const FINISHED: ReadonlySet<Phase> = new Set(['failed', 'complete', 'stopped']);
-
-export interface AllocIdentity {
-  readonly allocId: string;
-  readonly job: string;
-  readonly jobVersion: number;
-  readonly spec: JobSpec | undefined;
-  readonly driver: DriverName;
-}
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -206,6 +172,34 @@ export class AllocRunner {
       }
       this.stopped();
     });
+  }
+
+  /**
+   * An operator's restart (`meshctl alloc restart`): the workload is stopped and started again now, as a new
+   * run. Not a failure: the restart policy's budget and the reported restart count stay as they were.
+   * Resolves undefined once started again, or with why it was not restarted.
+   */
+  restartByOperator(): Promise<string | undefined> {
+    let refusal: string | undefined;
+    return this.locked(async () => {
+      const phase = this.phaseNow;
+      if (phase !== 'running' && phase !== 'waiting') {
+        refusal = `it is ${phase}, not running`;
+        return;
+      }
+      clearTimeout(this.restartTimer);
+      this.health.stop();
+      this.verdict.breakRun();
+      try {
+        await this.ctx.slots.run(() => this.stopWorkload());
+      } catch (err) {
+        refusal = `stopping it failed: ${message(err)}`;
+        if (phase === 'waiting') return this.scheduleRestart(0);
+        this.settleWithoutCheck();
+        return this.scheduleHealth();
+      }
+      await this.launch('by an operator (meshctl alloc restart)');
+    }).then(() => refusal);
   }
 
   /**
@@ -371,7 +365,7 @@ export class AllocRunner {
   }
 
   /** Runs under the lock. `persist` first: a workload never runs here unless its job and status are on disk. */
-  private async launch(): Promise<void> {
+  private async launch(why?: string): Promise<void> {
     if (this.closed || this.isFinished || this.phaseNow === 'stopping' || !this.spec) return;
     const restart = this.runNow > 0;
     this.phaseNow = 'starting';
@@ -400,7 +394,7 @@ export class AllocRunner {
       return this.onExit(undefined, `start failed: ${message(err)}`);
     }
     this.phaseNow = 'running';
-    this.event(restart ? 'restarted' : 'started', `${this.driver} ${handle.ref}`);
+    this.event(restart ? 'restarted' : 'started', `${this.driver} ${handle.ref}${why ? `, ${why}` : ''}`);
     this.transition({ state: 'running', startedAt: handle.startedAt });
     if (handle.state === 'exited') return this.onExit(handle.exitCode, describeExit(handle.exitCode));
     this.settleWithoutCheck();

@@ -111,6 +111,16 @@ export class Reconciler {
     return this.applier.runner(allocId)?.status;
   }
 
+  /**
+   * An operator's restart of a copy this node runs; not counted against its restart policy. Resolves
+   * undefined once it started again, or with why it was not restarted.
+   */
+  async restart(allocId: string): Promise<string | undefined> {
+    const runner = this.applier.runner(allocId);
+    if (!runner) return 'this node runs no such copy';
+    return runner.restartByOperator();
+  }
+
   /** Recent events of the alloc, oldest first. */
   events(allocId: string): AllocEvent[] {
     return this.history.list(allocId);

@@ -4,7 +4,14 @@ import { formatDuration } from '../../lib/duration.js';
 import type { Logger } from '../../lib/logger.js';
 import { expiredRuns } from '../../scheduler/periodic-runs.js';
 import type { Plan } from '../../scheduler/types.js';
-import type { Driver, DriverName, LogLine, LogOptions } from '../drivers/driver.js';
+import type {
+  Driver,
+  DriverName,
+  ExecSession,
+  LogLine,
+  LogOptions,
+  SessionOptions,
+} from '../drivers/driver.js';
 import { DriverError } from '../drivers/driver-error.js';
 import { ExecDriver } from '../drivers/exec-driver.js';
 import type { PeerLiveness } from '../placement/placement-input.js';
@@ -192,6 +199,17 @@ export class Workloads {
       `no workload for alloc ${allocId}`,
       'meshctl alloc list shows where it runs',
     );
+  }
+
+  /** An operator's command in a copy this node runs (`meshctl alloc exec`); a DriverError when it cannot. */
+  async session(allocId: string, command: readonly string[], options: SessionOptions): Promise<ExecSession> {
+    for (const driver of this.#drivers.values()) {
+      if (!(await driver.inspect(allocId, { signal: options.signal }))) continue;
+      if (!driver.session)
+        throw new DriverError('unsupported', `the ${driver.name} driver runs no commands in a copy`, 'none');
+      return driver.session(allocId, command, options);
+    }
+    throw new DriverError('not-found', `no workload for alloc ${allocId}`, 'meshctl alloc list shows it');
   }
 
   /** Something changed that placement depends on: replicated state or liveness. Debounced. */

@@ -94,6 +94,8 @@ export class LivenessExchange {
    */
   readonly #heard = new Map<string, { wantsRelay: boolean; fullDigestAt: number | undefined }>();
   readonly #relays: RelayChoice;
+  /** Neighbours whose frames to this agent lost descriptions: the next frame to each asks to describe again. */
+  readonly #askDescribe = new Set<string>();
   readonly #sent = { digests: 0, ownBeats: 0 };
   readonly #received = { digests: 0, ownBeats: 0 };
   #timer: NodeJS.Timeout | undefined;
@@ -186,6 +188,7 @@ export class LivenessExchange {
       this.#links.delete(peer);
     }
     for (const peer of this.#heard.keys()) if (!open.has(peer)) this.#heard.delete(peer);
+    for (const peer of this.#askDescribe) if (!open.has(peer)) this.#askDescribe.delete(peer);
     const live = new Set(connections.map((c) => c.id));
     for (const id of this.#heardOn.keys()) if (!live.has(id)) this.#heardOn.delete(id);
     // Called every round, so that this agent's own beat advances once per interval even with no neighbour.
@@ -237,8 +240,14 @@ export class LivenessExchange {
           idleTimeoutMs: this.#options.timeoutMs,
         });
       }
-      const next = frame(link.writer);
-      await link.stream.write(encodeDigest(next), { signal });
+      const ask = this.#askDescribe.delete(peer);
+      const next = { ...frame(link.writer), describeAgain: ask };
+      try {
+        await link.stream.write(encodeDigest(next), { signal });
+      } catch (err) {
+        if (ask) this.#askDescribe.add(peer);
+        throw err;
+      }
       this.#sent[next.ownOnly ? 'ownBeats' : 'digests']++;
     } catch (err) {
       // The next round opens a new stream with a new writer, which describes every peer again.
@@ -269,8 +278,11 @@ export class LivenessExchange {
     try {
       for (let frame = await next(); frame; frame = await next()) {
         this.#heardOn.set(connection.id, Date.now());
-        if (!this.#deps.limits.admit('liveness', from, INBOUND_LIMITS.liveness)) continue;
-        if (this.dropInbound?.()) continue;
+        // A frame passed over may have described peers that later frames only name by slot.
+        if (!this.#deps.limits.admit('liveness', from, INBOUND_LIMITS.liveness) || this.dropInbound?.()) {
+          this.#askDescribe.add(from);
+          continue;
+        }
         const decoded = decodeDigest(frame);
         if (!decoded.ok) {
           this.#deps.limits.rejected('liveness digest', from, decoded.error);
@@ -283,7 +295,9 @@ export class LivenessExchange {
           fullDigestAt: decoded.value.ownOnly ? previous : this.#deps.now(),
         });
         this.#received[decoded.value.ownOnly ? 'ownBeats' : 'digests']++;
+        if (decoded.value.describeAgain) this.#links.get(from)?.writer.describeAgain();
         this.#deps.deliver(from, reader.read(decoded.value));
+        if (reader.takeMissing()) this.#askDescribe.add(from);
       }
       await framed.close();
     } catch (err) {

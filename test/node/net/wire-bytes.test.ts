@@ -24,7 +24,9 @@ async function host(): Promise<{ host: MeshHost; wire: WireBytes }> {
     pingIntervalMs: 600_000,
     wire,
   });
-  stops.push(() => h.stop());
+  stops.push(async () => {
+    await h.stop();
+  });
   return { host: h, wire };
 }
 

@@ -2,7 +2,8 @@
 # Idle traffic of a mesh, from the kernel's own counters: N meshd processes in a network namespace of their own
 # (root), so the TCP segments and IP bytes counted there are theirs alone, headers included. Prints one JSON line,
 # then a second with the bytes by protocol (mycel_protocol_bytes_total, from each agent's /metrics; bench/wire-table.ts)
-# next to the kernel's total, unless the bundle predates that metric.
+# next to the kernel's total, unless the bundle predates that metric; then how long the others take to suspect an
+# agent stopped with SIGSTOP (bench/suspect-time.ts).
 #   bench/idle-traffic.sh [BUNDLE=dist/meshd.mjs] [N=6] [IDLE_S=60] [WARM_S=25]
 set -eu
 BUNDLE=${1:-dist/meshd.mjs}; N=${2:-6}; IDLE=${3:-60}; WARM=${4:-25}
@@ -33,3 +34,9 @@ echo "{\"bundle\":\"$BUNDLE\",\"agents\":$N,\"idleS\":$IDLE,\"segmentsPerAgentPe
 if [ -s $D/after.json ] && [ "$(cat $D/after.json)" != "{}" ]; then
   $NODE $TABLE table $D/before.json $D/after.json $N $IDLE $(echo "$t1-$t0" | bc) $((o1-o0)) $((s1-s0))
 fi
+# A silent failure: the process stops, its sockets stay open, only the beats stop.
+victim=$((N-1))
+stoppedAt=$(date +%s%3N)
+kill -STOP ${pids[$victim]}
+ip netns exec $NS $NODE dist/build/bench/suspect-time.js 7500 $N $D $victim $stoppedAt
+kill -CONT ${pids[$victim]}

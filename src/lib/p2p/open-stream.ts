@@ -8,12 +8,13 @@ import { raceSignal } from 'race-signal';
  */
 export async function openStream(
   connection: Connection,
-  protocol: string,
+  /** Several: the first the other side speaks, in this order. */
+  protocol: string | readonly string[],
   signal: AbortSignal,
 ): Promise<Stream> {
-  const opening = connection.newStream(protocol, { signal });
+  const opening = connection.newStream(typeof protocol === 'string' ? protocol : [...protocol], { signal });
   opening.then(
-    (late) => signal.aborted && late.abort(new Error(`${protocol}: opened after its deadline`)),
+    (late) => signal.aborted && late.abort(new Error(`${String(protocol)}: opened after its deadline`)),
     () => {},
   );
   return raceSignal(opening, signal);

@@ -24,7 +24,7 @@ export const MAX_DIGEST_ENTRIES = 4096;
 /** Slots one stream can name; a writer that would need more starts over, and tells the reader to. */
 export const MAX_SLOTS = 2 * MAX_DIGEST_ENTRIES;
 const REFRESH_EVERY = 300;
-const MAX_ADDRESSES = 8;
+export const MAX_ADDRESSES = 8;
 const MAX_ADDRESS_LENGTH = 200;
 const PEER_ID = /^[1-9A-HJ-NP-Za-km-z]{32,64}$/;
 
@@ -128,7 +128,7 @@ export function decodeDigest(bytes: Uint8Array): Result<DigestFrame> {
   };
 }
 
-function decodeDescription(item: unknown): SlotDescription | string {
+export function decodeDescription(item: unknown): SlotDescription | string {
   if (!Array.isArray(item) || item.length !== 5) return 'bad description';
   const [slot, peerId, incarnation, name, addresses] = item as unknown[];
   if (!isCount(slot) || slot >= MAX_SLOTS) return 'bad slot';

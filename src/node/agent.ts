@@ -170,9 +170,9 @@ export class Agent {
       privateKey: identity.key,
       listen: config.listen,
       maxConnections: config.maxConnections,
-      // Each ping opens a stream (a multistream negotiation, about eight frames and their ACKs): at 60 s the
-      // pings of a 20-agent mesh cost each agent a fifth of its idle bytes (bench:idle-traffic). RTT is a figure
-      // for operators; liveness, not pings, judges a link.
+      // Each ping opens a stream (a multistream negotiation, about eight frames, each ~140 bytes on the wire with
+      // its headers and ACK), on every connection from both ends: idle, only liveness cost more
+      // (docs/results/2026-12-07-wire.md). RTT is a figure for operators; liveness, not pings, judges a link.
       pingIntervalMs: 600_000,
       transport: env.transport,
       connectionGater: revoked.gater(env.connectionGater),

@@ -51,6 +51,7 @@ import { knownAddressDial } from './net/known-address-dial.js';
 import { KnownPeers } from './net/known-peers.js';
 import { createHost, type MeshHost } from './net/libp2p-host.js';
 import type { PeerDiscovery } from './net/peer-discovery.js';
+import { WireBytes } from './net/wire-bytes.js';
 import { watchedMetrics } from './placement/metrics-views.js';
 import type { PlacementService } from './placement/placement-service.js';
 import type { AgentConfig } from './setup/config.js';
@@ -183,20 +184,24 @@ export class Agent {
     const knownPeers = await KnownPeers.load(join(config.dataDir, 'peers.json'), (reason) =>
       env.log.warn({ reason }, 'known peers file unreadable; starting from the --join addresses alone'),
     );
+    const wire = new WireBytes();
     const host = await createHost({
       privateKey: identity.key,
       listen: config.listen,
       maxConnections: config.maxConnections,
-      // Each ping opens a stream (a multistream negotiation, about eight frames): at 10 s the pings cost a
-      // 60-agent process more frames than the liveness digests themselves. RTT is a figure for operators.
-      pingIntervalMs: 60_000,
+      // Each ping opens a stream (a multistream negotiation, about eight frames, each ~140 bytes on the wire with
+      // its headers and ACK), on every connection from both ends: idle, only liveness cost more
+      // (docs/results/2026-12-07-wire.md). RTT is a figure for operators; liveness, not pings, judges a link.
+      pingIntervalMs: 600_000,
       transport: env.transport,
       connectionGater: revoked.gater(env.connectionGater),
       psk: mesh?.psk,
       relay: config.relay,
+      wire,
     });
     const sign = (bytes: Uint8Array) => identity.key.sign(bytes) as Uint8Array;
     const agent = new Agent({ config, host, knownPeers, env, mesh, revoked, sign, sealKey });
+    wire.register(agent.metrics.registry);
     await agent.#lifecycle.start();
     agent.log.info(
       {

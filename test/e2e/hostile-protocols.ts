@@ -5,7 +5,7 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { MAX_SYNC_FRAME } from '../../src/crdt/sync-codec.js';
 import { CONTROL_PROTOCOL, MAX_FRAME_BYTES } from '../../src/node/api/control-protocol.js';
 import { MAX_DIGEST_BYTES } from '../../src/node/liveness/liveness-digest.js';
-import { LIVENESS_PROTOCOL } from '../../src/node/liveness/liveness-exchange.js';
+import { LIVENESS_PROTOCOL, LIVENESS_PROTOCOL_V2 } from '../../src/node/liveness/liveness-exchange.js';
 import {
   ALLOC_EVENTS_PROTOCOL,
   MAX_EVENTS_REQUEST_BYTES,
@@ -53,6 +53,15 @@ export const PROTOCOLS: readonly HostileTarget[] = [
   {
     name: 'liveness',
     protocol: LIVENESS_PROTOCOL,
+    idleMs: 9_000,
+    requestMs: 9_000,
+    maxOpen: 2,
+    maxFrame: MAX_DIGEST_BYTES,
+  },
+  // The same digests in varints, and the same deadlines.
+  {
+    name: 'liveness-binary',
+    protocol: LIVENESS_PROTOCOL_V2,
     idleMs: 9_000,
     requestMs: 9_000,
     maxOpen: 2,

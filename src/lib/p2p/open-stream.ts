@@ -8,13 +8,17 @@ import { raceSignal } from 'race-signal';
  */
 export async function openStream(
   connection: Connection,
-  protocol: string,
+  /** Several: the first the other side speaks, in this order. */
+  protocol: string | readonly string[],
   signal: AbortSignal,
   options: { runOnLimitedConnection?: boolean } = {},
 ): Promise<Stream> {
-  const opening = connection.newStream(protocol, { signal, ...options });
+  const opening = connection.newStream(typeof protocol === 'string' ? protocol : [...protocol], {
+    signal,
+    ...options,
+  });
   opening.then(
-    (late) => signal.aborted && late.abort(new Error(`${protocol}: opened after its deadline`)),
+    (late) => signal.aborted && late.abort(new Error(`${String(protocol)}: opened after its deadline`)),
     () => {},
   );
   return raceSignal(opening, signal);

@@ -17,9 +17,20 @@ import {
   MAX_DIGEST_BYTES,
   MAX_DIGEST_ENTRIES,
 } from './liveness-digest.js';
+import { decodeBinaryDigest, encodeBinaryDigest } from './liveness-digest-binary.js';
 import { RELAYS_WANTED, RelayChoice } from './liveness-relays.js';
 
+/** Digests in JSON: what agents before the binary frames speak, still answered and spoken to them. */
 export const LIVENESS_PROTOCOL = '/mycel/liveness/1.0.0';
+/** The same digests in varints (liveness-digest-binary.ts), asked for first. */
+export const LIVENESS_PROTOCOL_V2 = '/mycel/liveness/2.0.0';
+const PROTOCOLS = [LIVENESS_PROTOCOL_V2, LIVENESS_PROTOCOL] as const;
+const CODECS = {
+  [LIVENESS_PROTOCOL]: { encode: encodeDigest, decode: decodeDigest },
+  [LIVENESS_PROTOCOL_V2]: { encode: encodeBinaryDigest, decode: decodeBinaryDigest },
+};
+const codecOf = (stream: Stream) =>
+  stream.protocol === LIVENESS_PROTOCOL_V2 ? CODECS[LIVENESS_PROTOCOL_V2] : CODECS[LIVENESS_PROTOCOL];
 
 export interface LivenessExchangeDeps {
   readonly host: Pick<MeshHost, 'handle' | 'unhandle' | 'getConnections' | 'peerId'>;
@@ -69,6 +80,8 @@ interface Link {
   stream?: FramedStream;
   busy: boolean;
   writer: DigestWriter;
+  /** As the stream's protocol says: binary, or JSON to an agent from before the binary frames. */
+  encode: (frame: DigestFrame) => Uint8Array;
 }
 
 /**
@@ -94,6 +107,8 @@ export class LivenessExchange {
    */
   readonly #heard = new Map<string, { wantsRelay: boolean; fullDigestAt: number | undefined }>();
   readonly #relays: RelayChoice;
+  /** Neighbours whose frames to this agent lost descriptions: the next frame to each asks to describe again. */
+  readonly #askDescribe = new Set<string>();
   readonly #sent = { digests: 0, ownBeats: 0 };
   readonly #received = { digests: 0, ownBeats: 0 };
   #timer: NodeJS.Timeout | undefined;
@@ -117,15 +132,12 @@ export class LivenessExchange {
   }
 
   async start(): Promise<void> {
-    await this.#deps.host.handle(
-      LIVENESS_PROTOCOL,
-      (stream, connection) => void this.#serve(stream, connection),
-      {
+    for (const protocol of PROTOCOLS)
+      await this.#deps.host.handle(protocol, (stream, connection) => void this.#serve(stream, connection), {
         // One stream from each side per connection; one spare covers a sender replacing a broken stream.
         maxInboundStreams: 2,
         maxOutboundStreams: 2,
-      },
-    );
+      });
     this.#timer = setInterval(() => this.round(), this.#options.intervalMs);
     this.#timer.unref();
   }
@@ -136,7 +148,7 @@ export class LivenessExchange {
     for (const link of this.#links.values()) link.stream?.abort(new Error('agent stopping'));
     for (const stream of this.#inbound) stream.abort(new Error('agent stopping'));
     this.#links.clear();
-    await this.#deps.host.unhandle(LIVENESS_PROTOCOL);
+    for (const protocol of PROTOCOLS) await this.#deps.host.unhandle(protocol);
   }
 
   /**
@@ -186,6 +198,7 @@ export class LivenessExchange {
       this.#links.delete(peer);
     }
     for (const peer of this.#heard.keys()) if (!open.has(peer)) this.#heard.delete(peer);
+    for (const peer of this.#askDescribe) if (!open.has(peer)) this.#askDescribe.delete(peer);
     const live = new Set(connections.map((c) => c.id));
     for (const id of this.#heardOn.keys()) if (!live.has(id)) this.#heardOn.delete(id);
     // Called every round, so that this agent's own beat advances once per interval even with no neighbour.
@@ -226,19 +239,27 @@ export class LivenessExchange {
     }
     if (link?.busy) return;
     if (!link) {
-      link = { connection, busy: false, writer: new DigestWriter() };
+      link = { connection, busy: false, writer: new DigestWriter(), encode: encodeDigest };
       this.#links.set(peer, link);
     }
     link.busy = true;
     try {
       if (!link.stream) {
-        link.stream = new FramedStream(await openStream(connection, LIVENESS_PROTOCOL, signal), {
+        const stream = await openStream(connection, PROTOCOLS, signal);
+        link.encode = codecOf(stream).encode;
+        link.stream = new FramedStream(stream, {
           maxFrameBytes: MAX_DIGEST_BYTES,
           idleTimeoutMs: this.#options.timeoutMs,
         });
       }
-      const next = frame(link.writer);
-      await link.stream.write(encodeDigest(next), { signal });
+      const ask = this.#askDescribe.delete(peer);
+      const next = { ...frame(link.writer), describeAgain: ask };
+      try {
+        await link.stream.write(link.encode(next), { signal });
+      } catch (err) {
+        if (ask) this.#askDescribe.add(peer);
+        throw err;
+      }
       this.#sent[next.ownOnly ? 'ownBeats' : 'digests']++;
     } catch (err) {
       // The next round opens a new stream with a new writer, which describes every peer again.
@@ -263,15 +284,19 @@ export class LivenessExchange {
       idleTimeoutMs: this.#options.idleMs,
     });
     const reader = new DigestReader();
+    const { decode } = codecOf(stream);
     // Each whole frame within idleMs, not merely a byte: a sender trickling one byte at a time restarts the
     // no-progress timer for ever, and would hold the stream and up to a 1 MiB frame in memory as long as it liked.
     const next = () => framed.read({ signal: AbortSignal.timeout(this.#options.idleMs) });
     try {
       for (let frame = await next(); frame; frame = await next()) {
         this.#heardOn.set(connection.id, Date.now());
-        if (!this.#deps.limits.admit('liveness', from, INBOUND_LIMITS.liveness)) continue;
-        if (this.dropInbound?.()) continue;
-        const decoded = decodeDigest(frame);
+        // A frame passed over may have described peers that later frames only name by slot.
+        if (!this.#deps.limits.admit('liveness', from, INBOUND_LIMITS.liveness) || this.dropInbound?.()) {
+          this.#askDescribe.add(from);
+          continue;
+        }
+        const decoded = decode(frame);
         if (!decoded.ok) {
           this.#deps.limits.rejected('liveness digest', from, decoded.error);
           framed.abort(new Error(decoded.error));
@@ -283,7 +308,9 @@ export class LivenessExchange {
           fullDigestAt: decoded.value.ownOnly ? previous : this.#deps.now(),
         });
         this.#received[decoded.value.ownOnly ? 'ownBeats' : 'digests']++;
+        if (decoded.value.describeAgain) this.#links.get(from)?.writer.describeAgain();
         this.#deps.deliver(from, reader.read(decoded.value));
+        if (reader.takeMissing()) this.#askDescribe.add(from);
       }
       await framed.close();
     } catch (err) {

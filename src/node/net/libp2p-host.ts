@@ -19,6 +19,7 @@ import { boundPnetCipher } from './pnet-cipher.js';
 import { PROTOCOL_PREFIX } from './protocol-prefix.js';
 import { createPubsub, type GossipSub } from './pubsub.js';
 import { RELAY_LIMITS, type RelayMode, relayListenAddresses } from './relay-options.js';
+import type { WireBytes } from './wire-bytes.js';
 
 export { PROTOCOL_PREFIX };
 
@@ -54,6 +55,8 @@ export interface HostOptions {
   psk?: Uint8Array;
   /** Circuit relay v2 (relay-options.ts). Default `client`: reservations on up to two relays, no relay served. */
   relay?: RelayMode;
+  /** Counts the bytes of every stream protocol and connection (`mycel_protocol_bytes_total`). */
+  wire?: WireBytes;
 }
 
 /**
@@ -82,6 +85,7 @@ export async function createHost(opts: HostOptions): Promise<MeshHost> {
           dialOpts: { noDelay: true },
         }),
     ],
+    ...(opts.wire ? { metrics: () => opts.wire as WireBytes } : {}),
     ...(opts.psk ? { connectionProtector: preSharedKey({ psk: pnetKey(opts.psk), timeout: 10_000 }) } : {}),
     connectionEncrypters: [noise()],
     streamMuxers: [
@@ -90,8 +94,8 @@ export async function createHost(opts: HostOptions): Promise<MeshHost> {
         maxOutboundStreams: 256,
         // Yamux pings only to size its stream windows by RTT (a ping at connect, then one per interval from each
         // side); liveness digests already keep every link and its NAT mapping busy, so the 30 s default is
-        // mostly overhead.
-        keepAliveInterval: 120_000,
+        // mostly overhead; the ping at connect sizes the windows.
+        keepAliveInterval: 600_000,
         // A stream's receive window is what a paused reader (net/framed-stream.ts) may still be sent: yamux
         // doubles it up to 16 MiB on a fast link, which would let one stream of a slow reader hold 16 MiB. At
         // 1 MiB one stream still carries 80 Mbit/s over 100 ms of round trip.

@@ -4,7 +4,11 @@ import * as varint from 'uint8-varint';
 import { afterEach, expect, test } from 'vitest';
 import { prng } from '../../../sim/scale/prng.js';
 import type { DescribedPeer, DigestEntry } from '../../../src/node/liveness/liveness-digest.js';
-import { LIVENESS_PROTOCOL, LivenessExchange } from '../../../src/node/liveness/liveness-exchange.js';
+import {
+  LIVENESS_PROTOCOL,
+  LIVENESS_PROTOCOL_V2,
+  LivenessExchange,
+} from '../../../src/node/liveness/liveness-exchange.js';
 import { InboundLimits } from '../../../src/node/net/inbound-limits.js';
 import { createHost, type MeshHost } from '../../../src/node/net/libp2p-host.js';
 import { MeshMetrics } from '../../../src/node/setup/metrics.js';
@@ -124,7 +128,7 @@ test('frames go on the newest connection to a neighbour, and move when a newer o
   const older = await a!.host.dial(address);
   const sendsOn = (conn: typeof older) =>
     conn.status === 'open' &&
-    conn.streams.some((s) => s.protocol === LIVENESS_PROTOCOL && s.direction === 'outbound');
+    conn.streams.some((s) => s.protocol === LIVENESS_PROTOCOL_V2 && s.direction === 'outbound');
   await waitFor('frames on the first connection', () => sendsOn(older), 5_000);
 
   const newer = await a!.host.dial(address, { force: true });
@@ -162,4 +166,43 @@ test('a frame trickled a byte at a time is cut off after idleMs, though every by
   }
   expect(endedAt).toBeDefined();
   expect((endedAt ?? Infinity) - opened).toBeLessThan(1_500);
+});
+
+// Descriptions go once per stream; the periodic re-description that healed a lost one cost a 20-agent mesh more
+// bytes than the beats. A reader that drops a frame now asks, and is described again within a round or two.
+test('a neighbour whose first frame was dropped asks to be told who is who, and hears everyone soon after', async () => {
+  const [a, b] = await Promise.all([0, 1].map((i) => agent(i)));
+  let drops = 1;
+  b!.exchange.dropInbound = () => drops-- > 0;
+  await a!.host.dial(b!.host.getMultiaddrs()[0]!);
+  await waitFor(
+    'each to hear the other',
+    () => a!.beats.heard.size === 1 && b!.beats.heard.size === 1,
+    8 * INTERVAL,
+  );
+  expect(drops).toBeLessThan(0);
+});
+
+test('binary frames between agents that speak them, JSON to an agent from before them, and both hear each other', async () => {
+  const [a, b] = await Promise.all([0, 1].map((i) => agent(i)));
+  // b as an older agent answers only the JSON protocol (it still asks for the binary one when it sends).
+  await b!.host.unhandle(LIVENESS_PROTOCOL_V2);
+  const connection = await a!.host.dial(b!.host.getMultiaddrs()[0]!);
+  await waitFor(
+    'each to hear the other',
+    () => a!.beats.heard.size === 1 && b!.beats.heard.size === 1,
+    5_000,
+  );
+  const outbound = (c: typeof connection) =>
+    c.streams
+      .filter((s) => s.direction === 'outbound' && s.protocol?.startsWith('/mycel/liveness/'))
+      .map((s) => s.protocol);
+  expect(outbound(connection)).toEqual([LIVENESS_PROTOCOL]);
+  expect(outbound(b!.host.getConnections(a!.host.peerId)[0]!)).toEqual([LIVENESS_PROTOCOL_V2]);
+  const heard = b!.beats.heard.get(a!.host.peerId.toString())!.beat;
+  await waitFor(
+    'the beats to keep coming',
+    () => b!.beats.heard.get(a!.host.peerId.toString())!.beat > heard + 3,
+    5_000,
+  );
 });

@@ -13,6 +13,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { portEnvName } from '../../crdt/job-spec-ports.js';
 import type {
   CallOptions,
   Driver,
@@ -260,12 +261,7 @@ export class ExecDriver implements Driver<'exec'> {
     const out = openSync(join(dir, 'stdout.log'), 'a');
     const err = openSync(join(dir, 'stderr.log'), 'a');
     try {
-      const ports = Object.fromEntries(
-        task.ports.map((p) => [
-          `MYCEL_PORT_${p.name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`,
-          String(p.host),
-        ]),
-      );
+      const ports = Object.fromEntries(task.ports.map((p) => [portEnvName(p.name), String(p.host)]));
       const [file, args] =
         runAs === undefined
           ? [task.command, task.args]

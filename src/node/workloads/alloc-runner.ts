@@ -7,42 +7,16 @@
  */
 import type { JobSpec } from '../../crdt/job-spec.js';
 import type { AllocStatus } from '../../crdt/records.js';
-import type { Logger } from '../../lib/logger.js';
 import type { SchedAllocation } from '../../scheduler/types.js';
 import type { Driver, DriverName, TaskHandle } from '../drivers/driver.js';
-import type { AllocEventKind, AllocEvents } from './alloc-events.js';
+import type { AllocEventKind } from './alloc-events.js';
 import { nextStatus, type StatusPatch, sameStatus } from './alloc-status.js';
 import { withDeadline } from './call-deadline.js';
 import { checkFor, HealthTracker, type HealthWatch } from './health-tracker.js';
-import type { Limiter } from './limiter.js';
-import { type Backoff, decideRestart, restartsInWindow } from './restart-policy.js';
+import { decideRestart, restartsInWindow } from './restart-policy.js';
 import { VerdictTimers, verdictOf } from './rollout-verdict.js';
-import { type SelfNode, taskSpecFor } from './task-spec.js';
-
-/** What every runner on this node shares. */
-export interface RunnerContext {
-  readonly self: string;
-  /** This node's name (MYCEL_NODE), labels, arch and os, which `${node.*}` in args and env fill in. */
-  readonly selfNode: SelfNode;
-  readonly drivers: ReadonlyMap<DriverName, Driver>;
-  readonly report: (status: AllocStatus) => void;
-  readonly persist: (() => Promise<void>) | undefined;
-  readonly now: () => number;
-  readonly log: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
-  readonly history: AllocEvents;
-  /** Bounds driver starts and plan stops; clean-ups of finished workloads do not wait for it. */
-  readonly slots: Limiter;
-  /** Aborted when the reconciler closes. */
-  readonly closing: AbortSignal;
-  readonly startTimeoutMs: number;
-  readonly callTimeoutMs: number;
-  readonly stopGraceMs: number;
-  readonly backoff: Backoff;
-  readonly healthIntervalScale: number;
-  readonly checkRestartLimit: number;
-  /** A runner reached a final phase: the owner may forget older finished runners. */
-  readonly finished: () => void;
-}
+import type { RunnerContext } from './runner-context.js';
+import { taskSpecFor } from './task-spec.js';
 
 export type Phase = 'starting' | 'running' | 'waiting' | 'stopping' | 'failed' | 'complete' | 'stopped';
 
@@ -163,12 +137,14 @@ export class AllocRunner {
       return;
     }
     this.phaseNow = 'running';
+    if (this.spec) this.ctx.setup.adopt(this.copy(this.spec), same ? before.ports : undefined);
     if (h.state === 'running') {
       this.event('adopted', `${this.driver} ${h.ref}`);
       this.transition({ state: 'running', startedAt: h.startedAt });
       this.armDeadline();
       this.settleWithoutCheck();
       this.scheduleHealth();
+      this.following();
     } else {
       await this.locked(() => this.onExit(h.exitCode, `${describeExit(h.exitCode)} while unwatched`, true));
     }
@@ -252,6 +228,7 @@ export class AllocRunner {
 
   /** The reconciler closes: no timer may act any more. Workloads keep running. */
   close(): void {
+    this.ctx.setup.paused(this.allocId);
     clearTimeout(this.restartTimer);
     this.health.stop();
     this.verdict.clear();
@@ -367,6 +344,7 @@ export class AllocRunner {
     this.phaseNow = phase;
     this.finishedAtNow = this.statusNow?.finishedAt ?? this.ctx.now();
     this.close();
+    this.ctx.setup.ended(this.allocId);
     this.ctx.finished();
   }
 
@@ -377,17 +355,15 @@ export class AllocRunner {
     this.phaseNow = 'starting';
     this.runNow++;
     this.health.reset();
-    this.transition({ state: 'starting', health: 'unknown' });
-    const task = taskSpecFor(this.spec, {
-      allocId: this.allocId,
-      jobVersion: this.jobVersion,
-      owner: this.ctx.self,
-      node: this.ctx.selfNode,
-    });
-    await this.persist();
-    if (this.closed) return;
     let handle: TaskHandle;
     try {
+      const ports = await this.ctx.setup.prepare(this.copy(this.spec), this.statusNow?.ports);
+      const recorded = Object.keys(ports).length > 0 ? ports : undefined;
+      this.transition({ state: 'starting', health: 'unknown', ports: recorded });
+      const identity = { allocId: this.allocId, jobVersion: this.jobVersion, owner: this.ctx.self };
+      const task = taskSpecFor(this.spec, { ...identity, node: this.ctx.selfNode, ports });
+      await this.persist();
+      if (this.closed) return;
       const driver = this.driverImpl();
       handle = await this.ctx.slots.run(() =>
         withDeadline(`start ${this.allocId}`, this.ctx.startTimeoutMs, this.ctx.closing, (signal) =>
@@ -405,6 +381,27 @@ export class AllocRunner {
     if (handle.state === 'exited') return this.onExit(handle.exitCode, describeExit(handle.exitCode));
     this.settleWithoutCheck();
     this.scheduleHealth();
+    this.following();
+  }
+
+  private copy(spec: JobSpec) {
+    return { allocId: this.allocId, jobVersion: this.jobVersion, spec, driver: this.driver };
+  }
+
+  /** The run's templates follow their data; a change may restart it, outside the restart policy. */
+  private following(): void {
+    if (!this.spec) return;
+    const run = this.runNow;
+    const current = () => !this.closed && this.phaseNow === 'running' && this.runNow === run;
+    const rerun = async () => {
+      if (!current()) return;
+      this.health.stop();
+      this.verdict.breakRun();
+      await this.cleanUp();
+      await this.launch();
+    };
+    const ports = this.statusNow?.ports ?? {};
+    this.ctx.setup.running({ ...this.copy(this.spec), ports, current, restart: () => this.locked(rerun) });
   }
 
   /** A disk that cannot be written must not keep workloads from running: the batched flush tries again. */
@@ -420,6 +417,7 @@ export class AllocRunner {
   /** The workload ended (or could not start): restart, fail or complete. Runs under the lock. */
   private async onExit(exitCode: number | undefined, reason: string, unwatched = false): Promise<void> {
     this.health.stop();
+    this.ctx.setup.paused(this.allocId);
     // The next agent adopts what is left and judges it then.
     if (this.closed) return;
     if (!this.spec) {

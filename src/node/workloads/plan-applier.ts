@@ -8,9 +8,10 @@
 import type { AllocStatus } from '../../crdt/records.js';
 import type { DesiredAlloc, Plan, SchedAllocation } from '../../scheduler/types.js';
 import type { TaskHandle } from '../drivers/driver.js';
-import { type AllocIdentity, AllocRunner, type RunnerContext } from './alloc-runner.js';
+import { type AllocIdentity, AllocRunner } from './alloc-runner.js';
 import { withDeadline } from './call-deadline.js';
 import { type FinishedGcPolicy, finishedToCollect } from './finished-gc.js';
+import type { RunnerContext } from './runner-context.js';
 
 export interface PlanApplierOptions {
   readonly resolveSpec: (job: string, version: number) => AllocIdentity['spec'];

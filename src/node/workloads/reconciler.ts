@@ -9,9 +9,11 @@ import type { Logger } from '../../lib/logger.js';
 import type { Plan } from '../../scheduler/types.js';
 import type { Driver, DriverName } from '../drivers/driver.js';
 import { type AllocEvent, AllocEvents } from './alloc-events.js';
+import { DeviceCopySetup } from './copy-setup.js';
 import { DEFAULT_FINISHED_GC, type FinishedGcPolicy } from './finished-gc.js';
 import { Limiter } from './limiter.js';
 import { PlanApplier } from './plan-applier.js';
+import { DEFAULT_PORT_RANGE, PortAllocator, type PortRange } from './port-allocator.js';
 import { type Backoff, DEFAULT_BACKOFF } from './restart-policy.js';
 
 export interface ReconcilerOptions {
@@ -56,6 +58,8 @@ export interface ReconcilerOptions {
    * unset fields take DEFAULT_FINISHED_GC's.
    */
   readonly finishedGc?: Partial<FinishedGcPolicy>;
+  /** Where copies' dynamic ports come from (`meshd --port-range`); default 20000-32000. */
+  readonly portRange?: PortRange;
 }
 
 export class Reconciler {
@@ -71,6 +75,7 @@ export class Reconciler {
         // The same arch and os the node record advertises (state-service.ts).
         selfNode: { name: options.selfName, labels: options.selfLabels ?? {}, arch: arch(), os: platform() },
         drivers: options.drivers,
+        setup: new DeviceCopySetup(new PortAllocator(options.portRange ?? DEFAULT_PORT_RANGE)),
         report: options.report,
         persist: options.persist,
         now: options.now,

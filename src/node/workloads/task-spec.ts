@@ -7,8 +7,9 @@
  * `${...}` names in `args` and `env` values are filled in with this device's values (interpolate.ts).
  */
 import type { JobSpec } from '../../crdt/job-spec.js';
+import { portEnvName } from '../../crdt/job-spec-ports.js';
 import { parseAllocId } from '../../scheduler/alloc-id.js';
-import type { TaskSpec } from '../drivers/driver.js';
+import type { PortMapping, TaskSpec } from '../drivers/driver.js';
 import { interpolateTask } from './interpolate.js';
 import { taskHardware } from './task-hardware.js';
 
@@ -26,12 +27,22 @@ export interface TaskIdentity {
   /** Peer id of the node that runs the allocation. */
   readonly owner: string;
   readonly node: SelfNode;
+  /** The host port of each dynamic port, by name (port-allocator.ts). */
+  readonly ports: Readonly<Record<string, number>>;
 }
 
-export function taskSpecFor(spec: JobSpec, { allocId, jobVersion, owner, node }: TaskIdentity): TaskSpec {
+export function taskSpecFor(
+  spec: JobSpec,
+  { allocId, jobVersion, owner, node, ports }: TaskIdentity,
+): TaskSpec {
+  const mappings = portMappings(spec, ports);
   const { args, env } = interpolateTask(spec.args, spec.env, {
     node: { ...node, id: owner },
-    alloc: { id: allocId, index: allocIndex(spec, allocId) },
+    alloc: {
+      id: allocId,
+      index: allocIndex(spec, allocId),
+      ports: Object.fromEntries(mappings.map((p) => [p.name, p.host])),
+    },
     job: { name: spec.name, version: jobVersion },
   });
   const common = {
@@ -46,9 +57,10 @@ export function taskSpecFor(spec: JobSpec, { allocId, jobVersion, owner, node }:
       MYCEL_JOB_VERSION: String(jobVersion),
       MYCEL_NODE: node.name,
       MYCEL_NODE_ID: owner,
+      ...portVariables(mappings),
     },
     network: spec.network,
-    ports: spec.ports.map(({ name, host, container, protocol }) => ({ name, host, container, protocol })),
+    ports: mappings,
     resources: { cpu: spec.resources.cpu, memory: spec.resources.memory },
     ...taskHardware(spec),
   };
@@ -60,6 +72,30 @@ export function taskSpecFor(spec: JobSpec, { allocId, jobVersion, owner, node }:
         ...(spec.command === undefined ? {} : { command: spec.command }),
       }
     : { ...common, driver: 'exec', command: spec.command };
+}
+
+/** Each port with its host port, a dynamic one's from `ports`; its container port defaults to the host port. */
+function portMappings(spec: JobSpec, ports: Readonly<Record<string, number>>): PortMapping[] {
+  return spec.ports.flatMap(({ name, host, container, protocol }) => {
+    const port = host ?? (Object.hasOwn(ports, name) ? ports[name] : undefined);
+    return port === undefined ? [] : [{ name, host: port, container: container ?? port, protocol }];
+  });
+}
+
+/**
+ * MYCEL_PORT_<NAME>: the port the workload listens on (inside its container with network bridge);
+ * MYCEL_HOST_PORT_<NAME>: where the device publishes it, which is what other devices dial.
+ */
+function portVariables(mappings: readonly PortMapping[]): Record<string, string> {
+  return Object.fromEntries(
+    mappings.flatMap((p) => {
+      const name = portEnvName(p.name);
+      return [
+        [name, String(p.container)],
+        [name.replace(/^MYCEL_PORT_/, 'MYCEL_HOST_PORT_'), String(p.host)],
+      ];
+    }),
+  );
 }
 
 /**

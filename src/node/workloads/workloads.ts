@@ -11,6 +11,7 @@ import type { PeerLiveness } from '../placement/placement-input.js';
 import { PlacementService } from '../placement/placement-service.js';
 import type { AgentConfig } from '../setup/config.js';
 import { type BootHold, bootHold, heldPlan } from './boot-hold.js';
+import { parsePortRange } from './port-allocator.js';
 import { Reconciler } from './reconciler.js';
 import { stopAllWorkloads } from './self-fence.js';
 
@@ -93,6 +94,7 @@ export class Workloads {
       selfName: deps.config.name,
       selfLabels: deps.config.labels,
       finishedGc: { maxPerJob: deps.config.gcFinishedPerJob, maxAgeMs: deps.config.gcFinishedMaxAgeMs },
+      portRange: parsePortRange(deps.config.portRange),
       drivers,
       resolveSpec: (job, version) => {
         const spec = this.placement.specs.at(state.job(job), version);

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the ${...} here are job-file interpolations, not JavaScript.
 /**
  * Dynamic ports with real agents: two copies of one job on one device get different host ports from its range,
  * both answer on theirs, every agent's catalog publishes those ports, `alloc status` shows them, and an agent
@@ -56,7 +57,7 @@ test('two copies on one device get their own dynamic ports, published everywhere
   };
   ({ agents } = await startMeshdMesh(root.path, Object.keys(HOSTS), options));
   const server =
-    "require('http').createServer((q, s) => s.end(process.env.MYCEL_ALLOC_ID))" +
+    "require('http').createServer((q, s) => s.end(process.env.MYCEL_ALLOC_ID + ' ' + process.env.SELF))" +
     '.listen(Number(process.env.MYCEL_PORT_HTTP))';
   const file = join(root.path, 'web.json');
   await writeFile(
@@ -96,7 +97,9 @@ test('two copies on one device get their own dynamic ports, published everywhere
     expect(instance.port).toBeGreaterThanOrEqual(FROM);
     expect(instance.port).toBeLessThanOrEqual(FROM + 19);
     // Each copy answers on its own port, as itself.
-    expect(await (await fetch(`http://127.0.0.1:${instance.port}/`)).text()).toBe(instance.allocId);
+    expect(await (await fetch(`http://127.0.0.1:${instance.port}/`)).text()).toBe(
+      `${instance.allocId} http://dyn-1:${instance.port}/`,
+    );
   }
 
   // The port is in the copy's replicated status, and `alloc status` shows it from any agent.
@@ -130,5 +133,7 @@ test('two copies on one device get their own dynamic ports, published everywhere
     () => JSON.stringify(seen),
   );
   for (const instance of instances)
-    expect(await (await fetch(`http://127.0.0.1:${instance.port}/`)).text()).toBe(instance.allocId);
+    expect(await (await fetch(`http://127.0.0.1:${instance.port}/`)).text()).toBe(
+      `${instance.allocId} http://dyn-1:${instance.port}/`,
+    );
 }, 120_000);

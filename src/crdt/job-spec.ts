@@ -14,6 +14,7 @@ import { checkPortRules, PROTOCOLS, portSchema } from './job-spec-ports.js';
 import { checkRescheduleRules, rescheduleInput } from './job-spec-reschedule.js';
 import { checkServiceRules, serviceFields } from './job-spec-services.js';
 import { checkStorageRules, storageFields } from './job-spec-storage.js';
+import { checkTemplateRules, templateFields } from './job-spec-templates.js';
 
 export const DRIVERS = ['docker', 'exec'] as const;
 export const JOB_TYPES = ['service', 'batch', 'system', 'periodic'] as const;
@@ -334,6 +335,7 @@ const jobFields = fields({
   disconnect: disconnectSchema.prefault({}),
   ...storageFields,
   ...serviceFields,
+  ...templateFields,
 }).meta({ title: 'Mycel job', description: 'A job file for meshctl job run (YAML or JSON).' });
 
 type JobFields = z.output<typeof jobFields>;
@@ -446,6 +448,7 @@ function checkCrossFieldRules(job: JobFields, ctx: z.RefinementCtx): void {
   checkRescheduleRules(job.reschedule, issue);
   checkStorageRules(job, issue);
   checkServiceRules(job, issue);
+  checkTemplateRules(job, issue);
 
   checkPortRules(job, issue);
 }

@@ -357,11 +357,11 @@ export class AllocRunner {
     this.health.reset();
     let handle: TaskHandle;
     try {
-      const ports = await this.ctx.setup.prepare(this.copy(this.spec), this.statusNow?.ports);
-      const recorded = Object.keys(ports).length > 0 ? ports : undefined;
+      const prepared = await this.ctx.setup.prepare(this.copy(this.spec), this.statusNow?.ports);
+      const recorded = Object.keys(prepared.ports).length > 0 ? prepared.ports : undefined;
       this.transition({ state: 'starting', health: 'unknown', ports: recorded });
       const identity = { allocId: this.allocId, jobVersion: this.jobVersion, owner: this.ctx.self };
-      const task = taskSpecFor(this.spec, { ...identity, node: this.ctx.selfNode, ports });
+      const task = taskSpecFor(this.spec, { ...identity, node: this.ctx.selfNode, ...prepared });
       await this.persist();
       if (this.closed) return;
       const driver = this.driverImpl();

@@ -4,14 +4,16 @@
  */
 import type { AllocStatus } from '../../crdt/records.js';
 import type { PortAllocator, PortRequest } from './port-allocator.js';
-import type { CopySetup, RunningCopy, SetupCopy } from './runner-context.js';
+import type { CopySetup, PreparedCopy, RunningCopy, SetupCopy } from './runner-context.js';
 
 /** The templates' side of a copy's setup; absent, the copy has none rendered. */
 export interface CopyTemplates {
-  /** Renders the copy's templates before a start; throws when one cannot be written. */
-  render(copy: SetupCopy, ports: Readonly<Record<string, number>>): Promise<void>;
+  /** Renders the copy's templates before a start, and says where; throws when one cannot be written. */
+  render(copy: SetupCopy, ports: Readonly<Record<string, number>>): Promise<string | undefined>;
   follow(copy: RunningCopy): void;
   unfollow(allocId: string): void;
+  /** The copy ended: what was rendered for it alone may go. */
+  ended(allocId: string): Promise<void>;
 }
 
 export class DeviceCopySetup implements CopySetup {
@@ -20,10 +22,10 @@ export class DeviceCopySetup implements CopySetup {
     private readonly templates?: CopyTemplates,
   ) {}
 
-  async prepare(copy: SetupCopy, recorded: AllocStatus['ports']): Promise<Record<string, number>> {
+  async prepare(copy: SetupCopy, recorded: AllocStatus['ports']): Promise<PreparedCopy> {
     const ports = await this.ports.claim(copy.allocId, requests(copy), recorded ?? {});
-    await this.templates?.render(copy, ports);
-    return ports;
+    const copyDir = await this.templates?.render(copy, ports);
+    return copyDir === undefined ? { ports } : { ports, copyDir };
   }
 
   adopt(copy: SetupCopy, recorded: AllocStatus['ports']): void {
@@ -39,7 +41,7 @@ export class DeviceCopySetup implements CopySetup {
   }
 
   ended(allocId: string): void {
-    this.templates?.unfollow(allocId);
+    void this.templates?.ended(allocId);
     this.ports.release(allocId);
   }
 }

@@ -25,6 +25,13 @@ export interface RunningCopy extends SetupCopy {
   readonly restart: () => void;
 }
 
+export interface PreparedCopy {
+  /** The copy's dynamic ports, by name. */
+  readonly ports: Record<string, number>;
+  /** Where its templates were rendered on the host (drivers/copy-dir.ts), when it has any. */
+  readonly copyDir?: string;
+}
+
 /**
  * What a copy needs on this device besides its driver (copy-setup.ts): host ports for its dynamic ports
  * (port-allocator.ts) and its rendered templates.
@@ -34,7 +41,7 @@ export interface CopySetup {
    * Before every start: the copy's dynamic ports, by name (kept across its restarts; `recorded`, from its
    * status, kept when still free), and its templates rendered. Throws when the copy cannot start here.
    */
-  prepare(copy: SetupCopy, recorded: AllocStatus['ports']): Promise<Record<string, number>>;
+  prepare(copy: SetupCopy, recorded: AllocStatus['ports']): Promise<PreparedCopy>;
   /** A copy already running at an agent restart holds the ports its status recorded. */
   adopt(copy: SetupCopy, recorded: AllocStatus['ports']): void;
   /** The copy runs, started or adopted: its templates follow their data from now on. */

@@ -9,8 +9,9 @@
 import type { JobSpec } from '../../crdt/job-spec.js';
 import { portEnvName } from '../../crdt/job-spec-ports.js';
 import { parseAllocId } from '../../scheduler/alloc-id.js';
+import { CONTAINER_COPY_DIR } from '../drivers/copy-dir.js';
 import type { PortMapping, TaskSpec } from '../drivers/driver.js';
-import { interpolateTask } from './interpolate.js';
+import { type DeviceValues, interpolateTask } from './interpolate.js';
 import { taskHardware } from './task-hardware.js';
 
 /** What the node running the allocation says of itself: its node record's name, labels, arch and os. */
@@ -29,22 +30,30 @@ export interface TaskIdentity {
   readonly node: SelfNode;
   /** The host port of each dynamic port, by name (port-allocator.ts). */
   readonly ports: Readonly<Record<string, number>>;
+  /** Where the copy's templates were rendered on the host (drivers/copy-dir.ts), when it has any. */
+  readonly copyDir?: string | undefined;
 }
 
-export function taskSpecFor(
-  spec: JobSpec,
-  { allocId, jobVersion, owner, node, ports }: TaskIdentity,
-): TaskSpec {
-  const mappings = portMappings(spec, ports);
-  const { args, env } = interpolateTask(spec.args, spec.env, {
-    node: { ...node, id: owner },
+/** What `${...}` in args and env, and the copy's templates, know of the copy and this device. */
+export function deviceValuesFor(spec: JobSpec, identity: TaskIdentity): DeviceValues {
+  const mappings = portMappings(spec, identity.ports);
+  return {
+    node: { ...identity.node, id: identity.owner },
     alloc: {
-      id: allocId,
-      index: allocIndex(spec, allocId),
+      id: identity.allocId,
+      index: allocIndex(spec, identity.allocId),
       ports: Object.fromEntries(mappings.map((p) => [p.name, p.host])),
     },
-    job: { name: spec.name, version: jobVersion },
-  });
+    job: { name: spec.name, version: identity.jobVersion },
+  };
+}
+
+export function taskSpecFor(spec: JobSpec, identity: TaskIdentity): TaskSpec {
+  const { allocId, jobVersion, owner, node, ports, copyDir } = identity;
+  const mappings = portMappings(spec, ports);
+  const { args, env } = interpolateTask(spec.args, spec.env, deviceValuesFor(spec, identity));
+  // A docker copy sees its rendered templates where its directory is mounted; the exec driver sets its own.
+  const mounted = spec.driver === 'docker' && copyDir !== undefined;
   const common = {
     allocId,
     job: spec.name,
@@ -58,11 +67,13 @@ export function taskSpecFor(
       MYCEL_NODE: node.name,
       MYCEL_NODE_ID: owner,
       ...portVariables(mappings),
+      ...(mounted ? { MYCEL_ALLOC_DIR: CONTAINER_COPY_DIR } : {}),
     },
     network: spec.network,
     ports: mappings,
     resources: { cpu: spec.resources.cpu, memory: spec.resources.memory },
     ...taskHardware(spec),
+    ...(mounted ? { copyDir } : {}),
   };
   return spec.driver === 'docker'
     ? {

@@ -11,6 +11,7 @@ import type { PeerLiveness } from '../placement/placement-input.js';
 import { PlacementService } from '../placement/placement-service.js';
 import type { AgentConfig } from '../setup/config.js';
 import { type BootHold, bootHold, heldPlan } from './boot-hold.js';
+import type { TemplateDataProvider } from './copy-templates.js';
 import { parsePortRange } from './port-allocator.js';
 import { Reconciler } from './reconciler.js';
 import { stopAllWorkloads } from './self-fence.js';
@@ -35,6 +36,8 @@ export interface WorkloadsDeps {
   tuning?: { debounceMs?: number; healthIntervalScale?: number; pollMs?: number };
   /** The simulator runs allocations in memory: it supplies the drivers instead of Docker and processes. */
   makeDriver?: (name: DriverName, owner: string) => Driver;
+  /** What copies' templates render besides their own values (the agent gives the service catalog). */
+  templateData?: readonly TemplateDataProvider[];
 }
 
 /** A fresh agent's warm-up: until `until` it starts no copy it has no status of its own for. */
@@ -95,6 +98,8 @@ export class Workloads {
       selfLabels: deps.config.labels,
       finishedGc: { maxPerJob: deps.config.gcFinishedPerJob, maxAgeMs: deps.config.gcFinishedMaxAgeMs },
       portRange: parsePortRange(deps.config.portRange),
+      dataDir: deps.config.dataDir,
+      ...(deps.templateData ? { templateData: deps.templateData } : {}),
       drivers,
       resolveSpec: (job, version) => {
         const spec = this.placement.specs.at(state.job(job), version);

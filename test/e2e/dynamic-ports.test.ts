@@ -45,7 +45,7 @@ async function listings(): Promise<ServiceInfo[][]> {
   );
 }
 
-test('two copies on one device get their own dynamic ports, published everywhere and kept on adoption', async () => {
+test('two copies on one device get their own dynamic ports, published everywhere, kept on adoption and restart', async () => {
   root = await tempDir('mycel-dynports-');
   const options: MeshdOptions = {
     driver: 'exec',
@@ -57,7 +57,7 @@ test('two copies on one device get their own dynamic ports, published everywhere
   };
   ({ agents } = await startMeshdMesh(root.path, Object.keys(HOSTS), options));
   const server =
-    "require('http').createServer((q, s) => s.end(process.env.MYCEL_ALLOC_ID + ' ' + process.env.SELF))" +
+    "require('http').createServer((q, s) => q.url === '/exit' ? process.exit(3) : s.end(process.env.MYCEL_ALLOC_ID + ' ' + process.env.SELF))" +
     '.listen(Number(process.env.MYCEL_PORT_HTTP))';
   const file = join(root.path, 'web.json');
   await writeFile(
@@ -73,6 +73,7 @@ test('two copies on one device get their own dynamic ports, published everywhere
       services: [{ name: 'web', port: 'http' }],
       constraints: [{ attribute: 'name', operator: '=', value: 'dyn-1' }],
       resources: { cpu: 10, memory: 16 },
+      restart: { attempts: 3, delay: '1s' },
     }),
   );
   const run = await ctl(agents[0]!, 'job', 'run', file);
@@ -136,4 +137,36 @@ test('two copies on one device get their own dynamic ports, published everywhere
     expect(await (await fetch(`http://127.0.0.1:${instance.port}/`)).text()).toBe(
       `${instance.allocId} http://dyn-1:${instance.port}/`,
     );
+
+  // The copy exits and its restart policy starts it again: it keeps its port.
+  const [exiting] = instances;
+  await fetch(`http://127.0.0.1:${exiting!.port}/exit`).catch(() => undefined);
+  await waitFor(
+    'the copy to run again after its restart',
+    async () => {
+      const job = await apiGet<{ allocations: { allocId: string; state: string; restarts: number }[] }>(
+        owner,
+        '/v1/jobs/web',
+      );
+      const a = job.allocations.find((x) => x.allocId === exiting!.allocId);
+      return a?.state === 'running' && a.restarts === 1;
+    },
+    30_000,
+  );
+  await waitFor(
+    'the restarted copy to answer on its port',
+    async () =>
+      (await fetch(`http://127.0.0.1:${exiting!.port}/`).then(
+        (r) => r.text(),
+        () => '',
+      )) === `${exiting!.allocId} http://dyn-1:${exiting!.port}/`,
+    10_000,
+  );
+  const restarted = await apiGet<{ allocations: { allocId: string; ports?: unknown }[] }>(
+    owner,
+    '/v1/jobs/web',
+  );
+  expect(restarted.allocations.find((a) => a.allocId === exiting!.allocId)?.ports).toEqual({
+    http: exiting!.port,
+  });
 }, 120_000);

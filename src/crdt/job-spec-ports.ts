@@ -64,9 +64,18 @@ export function checkPortRules(
     ports: readonly PortInput[];
     args: readonly string[];
     env: Readonly<Record<string, string>>;
+    health?: { type: string; port?: number } | undefined;
   },
   issue: Issue,
 ): void {
+  // A check's port is a number, which names no dynamic port's host port: the agent would check the wrong one.
+  const checked = job.health?.port;
+  const dynamic = job.ports.filter((p) => p.host === undefined);
+  if (checked !== undefined && job.network === 'bridge' && dynamic.some((p) => p.container === checked))
+    issue(
+      ['health', 'port'],
+      'names the container port of a dynamic port, which a check cannot reach yet: use an exec check',
+    );
   const names = new Set<string>();
   const hostPorts = new Set<string>();
   job.ports.forEach((p, index) => {

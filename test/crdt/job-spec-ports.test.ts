@@ -47,6 +47,18 @@ describe('dynamic ports', () => {
     expect(spec.ports).toEqual([{ name: 'http', container: 80, protocol: 'tcp' }]);
   });
 
+  it('a tcp or http check cannot name a dynamic port by its container port', () => {
+    const bridge = { name: 'web', driver: 'docker', image: 'nginx:1', network: 'bridge' };
+    expectIssue(
+      { ...bridge, ports: [{ name: 'http', container: 80 }], health: { type: 'tcp', port: 80 } },
+      ['health', 'port'],
+      /use an exec check/,
+    );
+    expect(
+      specOf({ ...bridge, ports: [{ name: 'http' }], health: { type: 'exec', command: ['true'] } }),
+    ).toBeDefined();
+  });
+
   it('with network host a dynamic port takes no container port', () => {
     expectIssue(
       { ...web, ports: [{ name: 'http', container: 80 }] },

@@ -55,7 +55,6 @@ const OWN_KEYS = new Set(['node', 'alloc', 'job']);
 
 export class RenderedTemplates implements CopyTemplates {
   readonly #following = new Map<string, Following>();
-  readonly #dockerDirs = new Set<string>();
   readonly #unsubscribe: (() => void)[];
 
   constructor(private readonly options: TemplateOptions) {
@@ -67,7 +66,6 @@ export class RenderedTemplates implements CopyTemplates {
   async render(copy: SetupCopy, ports: Readonly<Record<string, number>>): Promise<string | undefined> {
     if (!copy.spec.templates?.length) return undefined;
     const dir = copyDir(this.options.dataDir, copy.driver, copy.allocId);
-    if (copy.driver === 'docker') this.#dockerDirs.add(copy.allocId);
     await this.#renderAll(copy, ports, dir);
     return dir;
   }
@@ -86,10 +84,12 @@ export class RenderedTemplates implements CopyTemplates {
     this.#following.delete(allocId);
   }
 
-  /** The copy ended: a docker copy's rendered files go (an exec copy's go with its directory). */
+  /**
+   * The copy ended: a docker copy's rendered files go (an exec copy's go with its directory). Removed whatever
+   * the driver, since a copy adopted after an agent restart was never rendered by this instance.
+   */
   async ended(allocId: string): Promise<void> {
     this.unfollow(allocId);
-    if (!this.#dockerDirs.delete(allocId)) return;
     await rm(copyDir(this.options.dataDir, 'docker', allocId), { recursive: true, force: true }).catch(
       (err: unknown) => this.options.log.warn({ allocId, err }, 'cannot remove rendered templates'),
     );

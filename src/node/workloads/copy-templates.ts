@@ -46,7 +46,9 @@ export interface TemplateOptions {
 
 interface Following {
   readonly copy: RunningCopy;
-  timer?: NodeJS.Timeout;
+  timer?: NodeJS.Timeout | undefined;
+  /** When the pending render was first asked for: a stream of changes delays it at most 10 quiet times. */
+  since?: number | undefined;
   /** The render under way; the next waits for it. */
   rendering: Promise<void>;
 }
@@ -105,10 +107,16 @@ export class RenderedTemplates implements CopyTemplates {
   }
 
   #schedule(entry: Following): void {
+    const quiet = this.options.debounceMs ?? 1_000;
+    const now = Date.now();
+    if (entry.timer !== undefined && now - (entry.since ?? now) >= 10 * quiet) return;
     clearTimeout(entry.timer);
+    entry.since ??= now;
     entry.timer = setTimeout(() => {
+      entry.timer = undefined;
+      entry.since = undefined;
       entry.rendering = entry.rendering.then(() => this.#refresh(entry));
-    }, this.options.debounceMs ?? 1_000);
+    }, quiet);
     entry.timer.unref();
   }
 

@@ -54,7 +54,7 @@ afterEach(async () => {
   await root.cleanup();
 });
 
-function setup(providers: TemplateDataProvider[]) {
+function setup(providers: TemplateDataProvider[], debounceMs = 20) {
   const signals: string[] = [];
   const driver = {
     signal: async (_id: string, signal: string) => void signals.push(signal),
@@ -66,7 +66,7 @@ function setup(providers: TemplateDataProvider[]) {
     drivers: new Map<DriverName, Driver>([['exec', driver]]),
     providers,
     log: silent,
-    debounceMs: 20,
+    debounceMs,
   });
   return { renderer, signals };
 }
@@ -142,6 +142,26 @@ describe('rendered templates', () => {
     await new Promise((r) => setTimeout(r, 150));
     expect(await readFile(file, 'utf8')).toBe('');
     expect(signals).toHaveLength(2);
+  });
+
+  it('a stream of changes delays a render only so long', async () => {
+    const data = services();
+    const { renderer } = setup([data.provider], 200);
+    const spec = specWith([{ destination: 'local/s.txt', data: WEB, changeMode: 'noop' }]);
+    const copy = { allocId: 'app.0.0.gg', jobVersion: 1, spec, driver: 'exec' as const };
+    const file = join((await renderer.render(copy, {}))!, 'local', 's.txt');
+    renderer.follow({ ...copy, ports: {}, current: () => true, restart: () => {} });
+    let n = 0;
+    const stream = setInterval(() => data.set([{ address: '10.0.0.1', port: ++n }]), 5);
+    try {
+      await waitFor(
+        'a render while changes keep coming',
+        async () => (await readFile(file, 'utf8')) !== '',
+        6_000,
+      );
+    } finally {
+      clearInterval(stream);
+    }
   });
 
   it('refuses to write through a link the copy put in place of its directory', async () => {

@@ -59,6 +59,9 @@ export class SimDriver implements Driver<'exec'> {
     return this.#runtime.get(this.#owner, allocId) ? { cpuSeconds: 0, memoryBytes: 0 } : undefined;
   }
 
+  /** Simulated workloads have no process to signal: a signal changes nothing, as for one that ignores it. */
+  async signal(_allocId: string, _signal: NodeJS.Signals): Promise<void> {}
+
   async exec(allocId: string, _command: readonly string[], _options?: CallOptions): Promise<ExecResult> {
     this.#workload(allocId);
     return { exitCode: 0, output: '' };

@@ -46,6 +46,7 @@ export async function runAgent(o: AgentFlags): Promise<void> {
       joinToken: joinToken.token,
       registryListen: o.registryListen,
       dnsListen: o.dnsListen,
+      portRange: o.portRange,
       registryCacheMb: o.registryCacheMb,
       gcFinishedPerJob: o.gcFinishedPerJob,
       gcFinishedMaxAgeMs: o.gcFinishedMaxAgeMs,

@@ -58,6 +58,7 @@ const program = new Command('meshd')
     '--dns-listen <host:port|off>',
     'UDP address answering NAME.service.mycel from the service catalog, e.g. 127.0.0.1:8600 (default off)',
   )
+  .option('--port-range <from-to>', 'host ports dynamic job ports are taken from (default 20000-32000)')
   .option('--registry-cache-mb <mb>', 'size cap of the image layer store (default 4096)', int)
   .option('--gc-finished-per-job <n>', 'finished copies whose logs a job keeps here (default 10)', int)
   .option('--gc-finished-max-age-ms <ms>', 'how long a finished copy keeps its logs (default 86400000)', int)

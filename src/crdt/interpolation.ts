@@ -8,7 +8,10 @@
 
 import { varKeyProblem, varPathProblem } from './var-entries.js';
 
-/** Every name a job may interpolate, as the README lists them; `node.label.<key>` stands for any label key. */
+/**
+ * Every name a job may interpolate, as the README lists them; `node.label.<key>` stands for any label key,
+ * `alloc.port.<name>` for any port the job declares (its host port on the device).
+ */
 export const INTERPOLATION_NAMES = [
   'node.name',
   'node.id',
@@ -17,6 +20,7 @@ export const INTERPOLATION_NAMES = [
   'node.label.<key>',
   'alloc.id',
   'alloc.index',
+  'alloc.port.<name>',
   'job.name',
   'job.version',
 ] as const;
@@ -24,12 +28,15 @@ export const INTERPOLATION_NAMES = [
 const FIXED = new Set<string>(INTERPOLATION_NAMES.filter((n) => !n.includes('<')));
 /** A label key as meshd accepts it (src/node/setup/config.ts). */
 const LABEL = /^node\.label\.([a-zA-Z0-9]([a-zA-Z0-9._/-]{0,61}[a-zA-Z0-9])?)$/;
+/** A port name as the job spec accepts it (job-spec-ports.ts); the spec checks that the job declares it. */
+const PORT = /^alloc\.port\.([a-z]([a-z0-9-]{0,13}[a-z0-9])?)$/;
 
 export type TemplatePart =
   | { readonly text: string }
   | { readonly name: string }
   | { readonly label: string }
-  | { readonly var: string; readonly key: string };
+  | { readonly var: string; readonly key: string }
+  | { readonly port: string };
 
 export type Template =
   | { readonly ok: true; readonly parts: readonly TemplatePart[] }
@@ -70,11 +77,12 @@ export function parseTemplate(value: string): Template {
         continue;
       }
       const label = LABEL.exec(name)?.[1];
-      if (!FIXED.has(name) && label === undefined)
+      const port = PORT.exec(name)?.[1];
+      if (!FIXED.has(name) && label === undefined && port === undefined)
         return { ok: false, error: `unknown name \${${name}} (${ALLOWED})` };
       if (text) parts.push({ text });
       text = '';
-      parts.push(label === undefined ? { name } : { label });
+      parts.push(label !== undefined ? { label } : port !== undefined ? { port } : { name });
       i = end + 1;
     } else {
       text += value[i];

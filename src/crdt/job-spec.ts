@@ -10,16 +10,18 @@ import { imageRefProblem } from './image-name.js';
 import { INTERPOLATION_HELP, templateProblem } from './interpolation.js';
 import { checkKindRules, kindDefaults, kindInput, periodicFields } from './job-spec-kinds.js';
 import { describeIssue, unknownField } from './job-spec-messages.js';
+import { checkPortRules, PROTOCOLS, portSchema } from './job-spec-ports.js';
 import { checkRescheduleRules, rescheduleInput } from './job-spec-reschedule.js';
 import { checkServiceRules, serviceFields } from './job-spec-services.js';
 import { checkStorageRules, storageFields } from './job-spec-storage.js';
+import { checkTemplateRules, templateFields } from './job-spec-templates.js';
 import { checkUpdateRules, rolloutFields } from './job-spec-update.js';
 import { checkVarRules, varsFields } from './job-spec-vars.js';
 
 export const DRIVERS = ['docker', 'exec'] as const;
 export const JOB_TYPES = ['service', 'batch', 'system', 'periodic'] as const;
 export const NETWORK_MODES = ['host', 'bridge'] as const;
-export const PROTOCOLS = ['tcp', 'udp'] as const;
+export { PROTOCOLS };
 export const CONSTRAINT_OPERATORS = ['=', '!=', 'in', 'not_in'] as const;
 export const SCHEDULING_ALGORITHMS = ['binpack', 'spread'] as const;
 export const RESTART_MODES = ['fail', 'delay'] as const;
@@ -64,7 +66,6 @@ const RESTART_DEFAULTS: Record<JobType, Restart> = {
 };
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const PORT_NAME = /^[a-z]([a-z0-9-]{0,13}[a-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
 const IMAGE = /^[\x21-\x7e]+$/;
 const ATTRIBUTE =
@@ -124,15 +125,6 @@ function noNul(schema: z.ZodString) {
   });
 }
 const port = () => z.int().min(1).max(65_535);
-
-const portSchema = fields({
-  name: z
-    .string()
-    .regex(PORT_NAME, { error: 'must be 1-15 lowercase letters, digits or "-", starting with a letter' }),
-  host: port().meta({ description: 'Port on the device.' }),
-  container: port().optional().meta({ description: 'Port inside the container; defaults to the host port.' }),
-  protocol: z.enum(PROTOCOLS).default('tcp'),
-});
 
 const attribute = z
   .string()
@@ -347,6 +339,7 @@ const jobFields = fields({
   ...storageFields,
   ...serviceFields,
   ...varsFields,
+  ...templateFields,
 }).meta({ title: 'Mycel job', description: 'A job file for meshctl job run (YAML or JSON).' });
 
 type JobFields = z.output<typeof jobFields>;
@@ -361,6 +354,7 @@ export const jobSpecSchema = jobFields
       driver === 'docker'
         ? { driver, image: image!, ...(command === undefined ? {} : { command }) }
         : { driver, command: command! };
+    // A dynamic port's container port, when not given, is its host port: known only on the device.
     const ports = common.ports.map((p) => ({ ...p, container: p.container ?? p.host }));
     const kind = kindDefaults({ type: common.type, count, schedule, timeZone, prohibitOverlap });
     return { ...common, ...kind, ...runtime, ports, restart: effectiveRestart(common.type, restart) };
@@ -455,24 +449,9 @@ function checkCrossFieldRules(job: JobFields, ctx: z.RefinementCtx): void {
   checkStorageRules(job, issue);
   checkServiceRules(job, issue);
   checkVarRules(job, issue);
+  checkTemplateRules(job, issue);
 
-  const names = new Set<string>();
-  const hostPorts = new Set<string>();
-  job.ports.forEach((p, index) => {
-    if (names.has(p.name)) issue(['ports', index, 'name'], `duplicate port name "${p.name}"`);
-    names.add(p.name);
-    // One host port may serve tcp and udp at once (DNS does), so uniqueness is per protocol.
-    const hostPort = `${p.host}/${p.protocol}`;
-    if (hostPorts.has(hostPort))
-      issue(['ports', index, 'host'], `host port ${hostPort} is already used by another port`);
-    hostPorts.add(hostPort);
-    if (job.network === 'host' && p.container !== undefined && p.container !== p.host) {
-      issue(
-        ['ports', index, 'container'],
-        'with network host the workload listens on the host port: omit container',
-      );
-    }
-  });
+  checkPortRules(job, issue);
 }
 
 function toJobSpecIssues(issue: z.core.$ZodIssue, max: number): JobSpecIssue[] {

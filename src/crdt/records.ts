@@ -64,6 +64,14 @@ export const allocStatusSchema = z.object({
    * changed. Optional: statuses from agents that do not judge simply have none.
    */
   verdict: z.object({ healthy: z.boolean(), at: count, reason: z.string().max(1024).optional() }).optional(),
+  /**
+   * The host port each of the copy's dynamic ports got on its node (port name → port), for the catalog and
+   * `alloc status`; static ports are in the job spec. Absent without dynamic ports, and from older agents.
+   */
+  ports: z
+    .record(z.string().min(1).max(15), z.number().int().min(1).max(65_535))
+    .refine((ports) => Object.keys(ports).length <= 64, { error: 'at most 64 ports' })
+    .optional(),
 });
 export type AllocStatus = z.output<typeof allocStatusSchema>;
 

@@ -16,6 +16,8 @@ import { PeerDiscovery } from './net/peer-discovery.js';
 import { ImageUse } from './placement/image-use.js';
 import { placementLivenessReader } from './placement/placement-liveness.js';
 import { VarResealer } from './placement/var-resealer.js';
+import { type CatalogReader, catalogReader } from './services/catalog-reader.js';
+import { serviceTemplateData } from './services/template-services.js';
 import type { AgentConfig } from './setup/config.js';
 import type { MeshMetrics } from './setup/metrics.js';
 import { Started } from './setup/services.js';
@@ -172,6 +174,24 @@ export function workloadsService(
   const { config, mesh, env } = c;
   return new Started('workloads', async () => {
     const state = deps.state.value;
+    const liveness = placementLivenessReader({
+      self: c.self,
+      startedAt: c.startedAt,
+      lostAfterMs: config.lostAfterMs,
+      now: c.now,
+      heard: (at) => deps.liveness.view.list(at),
+      nodes: () => state.state.nodes(),
+    });
+    // Templates read the catalog over placement's spec cache, which exists once the workloads do.
+    let catalog: CatalogReader | undefined;
+    const changes = (listener: () => void) => {
+      const offState = state.onChange(listener);
+      const offLiveness = deps.liveness.onChange(listener);
+      return () => {
+        offState();
+        offLiveness();
+      };
+    };
     const workloads = await Workloads.start({
       self: c.self,
       config,
@@ -181,19 +201,22 @@ export function workloadsService(
       publish: (messages) => state.publish(messages),
       persist: () => state.store.flush(),
       drivers: state.drivers,
-      liveness: placementLivenessReader({
-        self: c.self,
-        startedAt: c.startedAt,
-        lostAfterMs: config.lostAfterMs,
-        now: c.now,
-        heard: (at) => deps.liveness.view.list(at),
-        nodes: () => state.state.nodes(),
-      }),
+      liveness,
+      templateData: [serviceTemplateData(() => catalog, changes)],
       trustRoot: mesh && trustRootOf(mesh.operators),
       imageMirror: () => deps.registry()?.endpoint,
       sealSecret: c.sealKey.secret,
       tuning: env.workloads,
       makeDriver: env.makeDriver,
+    });
+    catalog = catalogReader({
+      self: c.self,
+      startedAt: c.startedAt,
+      lostAfterMs: config.lostAfterMs,
+      now: c.now,
+      heard: (at) => deps.liveness.view.list(at),
+      state: state.state,
+      specs: () => workloads.placement.specs,
     });
     state.onChange(() => workloads.changed());
     deps.liveness.onChange(() => workloads.changed());

@@ -18,6 +18,7 @@ describe('examples/', () => {
   it('has the documented examples', () => {
     expect(files.sort()).toEqual([
       'batch.yaml',
+      'directory.yaml',
       'periodic.yaml',
       'sensor.yaml',
       'system.yaml',

@@ -52,7 +52,7 @@ describe('vars: the variables a job may read', () => {
   it('the device fills values in only where given, and leaves a placeholder the driver wrapper fills', () => {
     const values = {
       node: { name: 'n', id: 'p', arch: 'x', os: 'linux', labels: {} },
-      alloc: { id: 'a', index: 0 },
+      alloc: { id: 'a', index: 0, ports: {} },
       job: { name: 'app', version: 1 },
     };
     expect(interpolate(app.env.URL, values)).toBe(

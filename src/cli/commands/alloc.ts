@@ -92,6 +92,7 @@ export function registerAllocCommands(program: Command): void {
           ['Finished', s?.finishedAt ? ago(s.finishedAt, now) : '-'],
           ['Restarts', s ? String(s.restarts) : '-'],
           ['Last error', s?.lastError ?? '-'],
+          ...(s?.ports === undefined ? [] : [['Ports', portsText(s.ports)] as [string, string]]),
           ['Desired', desired],
         ],
         'table',
@@ -181,4 +182,11 @@ function desiredText(r: AllocRow | AllocListRow): string {
   if ('reason' in r) return `stop (${r.reason})`;
   if (r.desired === 'finished') return '-';
   return r.notReplaced === undefined ? r.desired : `${r.desired} (not replaced: ${r.notReplaced})`;
+}
+
+/** A copy's dynamic ports as its node recorded them: `http=20417 admin=20418`. */
+function portsText(ports: Readonly<Record<string, number>>): string {
+  return Object.entries(ports)
+    .map(([name, port]) => `${name}=${port}`)
+    .join(' ');
 }

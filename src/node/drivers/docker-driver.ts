@@ -4,6 +4,7 @@
  * and agents sharing one engine never touch each other's. Every call carries a deadline.
  */
 import Docker from 'dockerode';
+import { CONTAINER_COPY_DIR } from './copy-dir.js';
 import { containerConfig, containerName, LABELS } from './docker-container-config.js';
 import { type EngineError, engineMessage, statusOf } from './docker-engine-error.js';
 import { DockerImages } from './docker-image.js';
@@ -233,8 +234,12 @@ export class DockerDriver implements Driver<'docker'> {
     return this.handleOf(info);
   }
 
-  private mounts(task: DockerTaskSpec): Promise<HostMount[]> {
-    if (!task.volumes?.length) return Promise.resolve([]);
+  private async mounts(task: DockerTaskSpec): Promise<HostMount[]> {
+    const copy =
+      task.copyDir === undefined
+        ? []
+        : [{ source: task.copyDir, target: CONTAINER_COPY_DIR, readOnly: true }];
+    if (!task.volumes?.length) return copy;
     const { dataDir, allowHostPath = [] } = this.options;
     if (dataDir === undefined) {
       throw new DriverError('invalid-task', 'this driver has no data dir for volumes', 'give it dataDir');
@@ -242,7 +247,7 @@ export class DockerDriver implements Driver<'docker'> {
     // A numeric user owns its named volumes; a name means whatever the image's passwd says, unknown here.
     const uid = task.user !== undefined && /^[0-9]+$/.test(task.user) ? Number(task.user) : undefined;
     const runAs = uid === undefined ? undefined : { uid, gid: -1, throughDataDir: false };
-    return prepareMounts(task.job, task.volumes, { dataDir, allowHostPath, runAs });
+    return [...copy, ...(await prepareMounts(task.job, task.volumes, { dataDir, allowHostPath, runAs }))];
   }
 
   async stop(allocId: string, options: StopOptions = {}): Promise<void> {
@@ -266,6 +271,12 @@ export class DockerDriver implements Driver<'docker'> {
       if (!stopped) await this.kill(container, 'SIGKILL', options);
     }
     await this.remove(allocId, options);
+  }
+
+  async signal(allocId: string, signal: NodeJS.Signals, options: CallOptions = {}): Promise<void> {
+    const info = await this.inspectAny(allocId, options);
+    if (info?.State.Running && this.owns(info, allocId))
+      await this.kill(this.container(allocId), signal, options);
   }
 
   private async kill(container: Docker.Container, signal: string, options: CallOptions): Promise<void> {

@@ -45,6 +45,8 @@ interface TaskCommon extends TaskHardware {
   readonly ports: readonly PortMapping[];
   /** cpu in millicores, memory in MB, as in the job spec. */
   readonly resources: { readonly cpu: number; readonly memory: number };
+  /** The copy's rendered templates on the host (copy-dir.ts): docker mounts it read-only at /mycel. */
+  readonly copyDir?: string | undefined;
 }
 
 export interface DockerTaskSpec extends TaskCommon {
@@ -165,6 +167,8 @@ export interface Driver<K extends DriverName = DriverName> {
   list(options?: CallOptions): Promise<TaskHandle[]>;
   logs(allocId: string, options?: LogOptions): AsyncIterable<LogLine>;
   stats(allocId: string, options?: CallOptions): Promise<TaskStats | undefined>;
+  /** Sends `signal` to the running workload (a template's changeSignal); nothing when it does not run. */
+  signal(allocId: string, signal: NodeJS.Signals, options?: CallOptions): Promise<void>;
   /** Run a command in the workload's context (inside its container for Docker); used by exec health checks. */
   exec(allocId: string, command: readonly string[], options?: CallOptions): Promise<ExecResult>;
   /** An operator's command in a running workload, streamed both ways; absent where a driver has none. */

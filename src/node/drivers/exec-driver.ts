@@ -13,6 +13,8 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { portEnvName } from '../../crdt/job-spec-ports.js';
+import { copyDir } from './copy-dir.js';
 import type {
   CallOptions,
   Driver,
@@ -126,7 +128,7 @@ export class ExecDriver implements Driver<'exec'> {
         'alloc ids must be 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit',
       );
     }
-    return join(this.options.dataDir, 'alloc', allocId);
+    return copyDir(this.options.dataDir, 'exec', allocId);
   }
 
   private readRecord(allocId: string): Promise<ProcRecord | undefined> {
@@ -263,12 +265,7 @@ export class ExecDriver implements Driver<'exec'> {
     const out = openSync(join(dir, 'stdout.log'), 'a');
     const err = openSync(join(dir, 'stderr.log'), 'a');
     try {
-      const ports = Object.fromEntries(
-        task.ports.map((p) => [
-          `MYCEL_PORT_${p.name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`,
-          String(p.host),
-        ]),
-      );
+      const ports = Object.fromEntries(task.ports.map((p) => [portEnvName(p.name), String(p.host)]));
       const [file, args] =
         runAs === undefined
           ? [task.command, task.args]
@@ -318,6 +315,11 @@ export class ExecDriver implements Driver<'exec'> {
     await rm(recordPath(this.dir(allocId)), { force: true });
     await this.rotationPass;
     await rm(this.dir(allocId), { recursive: true, force: true });
+  }
+
+  async signal(allocId: string, signal: NodeJS.Signals): Promise<void> {
+    const record = await this.started(allocId);
+    if (record && isAlive(identityOf(record))) signalGroup(record.pid, signal);
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`; signals only a verified identity, never a recycled pid. */

@@ -6,7 +6,8 @@
  * An instance is a copy of a running job's current version that its node reports running and healthy (or
  * running with health unknown when the job has no health check), on a node the placement's liveness view does
  * not count lost (node/placement/placement-liveness.ts: the same rules that decide when copies are replaced),
- * reachable at an IP address from its node's record.
+ * reachable at an IP address from its node's record, at the port's host port (a dynamic port's: the one the
+ * copy's status records).
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { canonicalJson } from '../../crdt/canonical-json.js';
@@ -81,7 +82,8 @@ export function serviceCatalog(input: CatalogInput, readSpec: SpecReader = readJ
         if (health === undefined || lost(status.node)) continue;
         const node = nodes.get(status.node);
         const address = node && reachableAddress(node.addresses);
-        if (node === undefined || address === undefined) continue;
+        const hostPort = port.host ?? recordedPort(status, port.name);
+        if (node === undefined || address === undefined || hostPort === undefined) continue;
         entry.instances.push({
           allocId: status.allocId,
           job: view.name,
@@ -89,7 +91,7 @@ export function serviceCatalog(input: CatalogInput, readSpec: SpecReader = readJ
           node: status.node,
           nodeName: node.name,
           address,
-          port: port.host,
+          port: hostPort,
           protocol: port.protocol,
           health,
           tags: [...(service.tags ?? [])],
@@ -104,6 +106,11 @@ export function serviceCatalog(input: CatalogInput, readSpec: SpecReader = readJ
       jobs: [...jobs].sort(compareText),
       instances: instances.sort((a, b) => compareText(a.job, b.job) || compareText(a.allocId, b.allocId)),
     }));
+}
+
+/** A dynamic port's host port, as the copy's node recorded it; undefined until it has (an older agent never). */
+function recordedPort(status: AllocStatus, name: string): number | undefined {
+  return status.ports !== undefined && Object.hasOwn(status.ports, name) ? status.ports[name] : undefined;
 }
 
 function instanceHealth(status: AllocStatus, checked: boolean): ServiceInstance['health'] | undefined {

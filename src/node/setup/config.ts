@@ -19,6 +19,15 @@ const multiaddrString = z.string().regex(/^\/(ip4|ip6|dns|dns4|dns6)\/[^/]+\/tcp
     'expected a TCP multiaddr such as /ip4/192.0.2.1/tcp/4001 or /ip4/192.0.2.1/tcp/4001/p2p/12D3Koo...',
 });
 
+/** `FROM-TO`: the host ports dynamic job ports are taken from (workloads/port-allocator.ts). */
+export const portRange = z
+  .string()
+  .regex(/^\d{1,5}-\d{1,5}$/, 'expected FROM-TO, e.g. 20000-32000')
+  .refine((value) => {
+    const [from, to] = value.split('-').map(Number) as [number, number];
+    return from >= 1024 && to <= 65535 && from <= to;
+  }, 'expected 1024 <= FROM <= TO <= 65535');
+
 const labelKey = /^[a-zA-Z0-9]([a-zA-Z0-9._/-]{0,61}[a-zA-Z0-9])?$/;
 
 const durationMs = z.number().int().positive();
@@ -69,6 +78,7 @@ export const configSchema = z
     registryListen: z.union([z.literal('off'), hostPort]),
     /** `host:port` of the DNS server answering `NAME.service.mycel` (node/services/dns-server.ts), or `off`. */
     dnsListen: z.union([z.literal('off'), hostPort]),
+    portRange,
     registryCacheMb: z.number().int().min(16),
     registryInsecure: z.array(z.string().regex(/^[a-z0-9.-]+(:\d{1,5})?$/, 'expected host or host:port')),
     registryAuthFile: z.string(),
@@ -122,6 +132,8 @@ export function defaultConfig(): AgentConfig {
     relay: 'client',
     registryListen: '127.0.0.1:5050',
     dnsListen: 'off',
+    // Nomad's default dynamic range: above the usual static ports, below Linux's ephemeral ones (32768-60999).
+    portRange: '20000-32000',
     registryCacheMb: 4096,
     registryInsecure: [],
     registryAuthFile: '',
@@ -160,6 +172,7 @@ const KEYS: Record<
   joinToken: { env: 'MESH_JOIN_TOKEN', file: 'join-token', kind: 'string' },
   registryListen: { env: 'MESH_REGISTRY_LISTEN', file: 'registry-listen', kind: 'string' },
   dnsListen: { env: 'MESH_DNS_LISTEN', file: 'dns-listen', kind: 'string' },
+  portRange: { env: 'MESH_PORT_RANGE', file: 'port-range', kind: 'string' },
   registryCacheMb: { env: 'MESH_REGISTRY_CACHE_MB', file: 'registry-cache-mb', kind: 'number' },
   registryInsecure: { env: 'MESH_REGISTRY_INSECURE', file: 'registry-insecure', kind: 'list' },
   gcFinishedPerJob: { env: 'MESH_GC_FINISHED_PER_JOB', file: 'gc-finished-per-job', kind: 'number' },

@@ -129,12 +129,14 @@ export class AllocRunner {
       return;
     }
     this.phaseNow = 'running';
+    if (this.spec) this.ctx.setup.adopt(this.copy(this.spec), same ? before.ports : undefined);
     if (h.state === 'running') {
       this.event('adopted', `${this.driver} ${h.ref}`);
       this.transition({ state: 'running', startedAt: h.startedAt });
       this.armDeadline();
       this.settleWithoutCheck();
       this.scheduleHealth();
+      this.following();
     } else {
       await this.locked(() => this.onExit(h.exitCode, `${describeExit(h.exitCode)} while unwatched`, true));
     }
@@ -246,6 +248,7 @@ export class AllocRunner {
 
   /** The reconciler closes: no timer may act any more. Workloads keep running. */
   close(): void {
+    this.ctx.setup.paused(this.allocId);
     clearTimeout(this.restartTimer);
     this.health.stop();
     this.verdict.clear();
@@ -361,6 +364,7 @@ export class AllocRunner {
     this.phaseNow = phase;
     this.finishedAtNow = this.statusNow?.finishedAt ?? this.ctx.now();
     this.close();
+    this.ctx.setup.ended(this.allocId);
     this.ctx.finished();
   }
 
@@ -371,17 +375,15 @@ export class AllocRunner {
     this.phaseNow = 'starting';
     this.runNow++;
     this.health.reset();
-    this.transition({ state: 'starting', health: 'unknown' });
-    const task = taskSpecFor(this.spec, {
-      allocId: this.allocId,
-      jobVersion: this.jobVersion,
-      owner: this.ctx.self,
-      node: this.ctx.selfNode,
-    });
-    await this.persist();
-    if (this.closed) return;
     let handle: TaskHandle;
     try {
+      const prepared = await this.ctx.setup.prepare(this.copy(this.spec), this.statusNow?.ports);
+      const recorded = Object.keys(prepared.ports).length > 0 ? prepared.ports : undefined;
+      this.transition({ state: 'starting', health: 'unknown', ports: recorded });
+      const identity = { allocId: this.allocId, jobVersion: this.jobVersion, owner: this.ctx.self };
+      const task = taskSpecFor(this.spec, { ...identity, node: this.ctx.selfNode, ...prepared });
+      await this.persist();
+      if (this.closed) return;
       const driver = this.driverImpl();
       handle = await this.ctx.slots.run(() =>
         withDeadline(`start ${this.allocId}`, this.ctx.startTimeoutMs, this.ctx.closing, (signal) =>
@@ -399,6 +401,27 @@ export class AllocRunner {
     if (handle.state === 'exited') return this.onExit(handle.exitCode, describeExit(handle.exitCode));
     this.settleWithoutCheck();
     this.scheduleHealth();
+    this.following();
+  }
+
+  private copy(spec: JobSpec) {
+    return { allocId: this.allocId, jobVersion: this.jobVersion, spec, driver: this.driver };
+  }
+
+  /** The run's templates follow their data; a change may restart it, outside the restart policy. */
+  private following(): void {
+    if (!this.spec) return;
+    const run = this.runNow;
+    const current = () => !this.closed && this.phaseNow === 'running' && this.runNow === run;
+    const rerun = async () => {
+      if (!current()) return;
+      this.health.stop();
+      this.verdict.breakRun();
+      await this.cleanUp();
+      await this.launch();
+    };
+    const ports = this.statusNow?.ports ?? {};
+    this.ctx.setup.running({ ...this.copy(this.spec), ports, current, restart: () => this.locked(rerun) });
   }
 
   /** A disk that cannot be written must not keep workloads from running: the batched flush tries again. */
@@ -414,6 +437,7 @@ export class AllocRunner {
   /** The workload ended (or could not start): restart, fail or complete. Runs under the lock. */
   private async onExit(exitCode: number | undefined, reason: string, unwatched = false): Promise<void> {
     this.health.stop();
+    this.ctx.setup.paused(this.allocId);
     // The next agent adopts what is left and judges it then.
     if (this.closed) return;
     if (!this.spec) {

@@ -34,6 +34,7 @@ export function nextStatus(
   // Like lastError, a patch may clear them (a copy that runs again has not ended yet).
   const exitCode = 'exitCode' in patch ? patch.exitCode : before?.exitCode;
   const finishedAt = 'finishedAt' in patch ? patch.finishedAt : before?.finishedAt;
+  const ports = 'ports' in patch ? patch.ports : before?.ports;
   return {
     allocId: id.allocId,
     job: merged.job,
@@ -47,6 +48,7 @@ export function nextStatus(
     ...(exitCode === undefined ? {} : { exitCode }),
     ...(finishedAt === undefined ? {} : { finishedAt }),
     ...(verdict === undefined ? {} : { verdict }),
+    ...(ports === undefined ? {} : { ports }),
   };
 }
 
@@ -66,6 +68,12 @@ export function sameStatus(a: AllocStatus, b: AllocStatus): boolean {
     a.finishedAt === b.finishedAt &&
     a.verdict?.healthy === b.verdict?.healthy &&
     a.verdict?.at === b.verdict?.at &&
-    a.verdict?.reason === b.verdict?.reason
+    a.verdict?.reason === b.verdict?.reason &&
+    samePorts(a.ports, b.ports)
   );
+}
+
+function samePorts(a: AllocStatus['ports'], b: AllocStatus['ports']): boolean {
+  const ak = Object.keys(a ?? {});
+  return ak.length === Object.keys(b ?? {}).length && ak.every((k) => a?.[k] === b?.[k]);
 }

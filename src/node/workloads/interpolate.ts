@@ -14,7 +14,12 @@ export interface DeviceValues {
     readonly os: string;
     readonly labels: Readonly<Record<string, string>>;
   };
-  readonly alloc: { readonly id: string; readonly index: number };
+  /** `ports`: each port's host port on this device, dynamic ones included. */
+  readonly alloc: {
+    readonly id: string;
+    readonly index: number;
+    readonly ports: Readonly<Record<string, number>>;
+  };
   readonly job: { readonly name: string; readonly version: number };
   /** The opened values of the variables the job is granted, by path (var-values.ts); only env reads them. */
   readonly vars?: ReadonlyMap<string, Readonly<Record<string, string>>>;
@@ -45,7 +50,11 @@ export function interpolate(value: string, values: DeviceValues): string {
               ? p.text
               : 'label' in p
                 ? ((Object.hasOwn(values.node.labels, p.label) ? values.node.labels[p.label] : '') ?? '')
-                : (named[p.name] ?? '')) as string
+                : 'port' in p
+                  ? String(
+                      (Object.hasOwn(values.alloc.ports, p.port) ? values.alloc.ports[p.port] : '') ?? '',
+                    )
+                  : (named[p.name] ?? '')) as string
           ).replaceAll('\0', ''),
     )
     .join('');

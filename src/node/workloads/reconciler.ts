@@ -9,9 +9,12 @@ import type { Logger } from '../../lib/logger.js';
 import type { Plan } from '../../scheduler/types.js';
 import type { Driver, DriverName } from '../drivers/driver.js';
 import { type AllocEvent, AllocEvents } from './alloc-events.js';
+import { DeviceCopySetup } from './copy-setup.js';
+import { RenderedTemplates, type TemplateDataProvider } from './copy-templates.js';
 import { DEFAULT_FINISHED_GC, type FinishedGcPolicy } from './finished-gc.js';
 import { Limiter } from './limiter.js';
 import { PlanApplier } from './plan-applier.js';
+import { DEFAULT_PORT_RANGE, PortAllocator, type PortRange } from './port-allocator.js';
 import { type Backoff, DEFAULT_BACKOFF } from './restart-policy.js';
 
 export interface ReconcilerOptions {
@@ -56,21 +59,48 @@ export interface ReconcilerOptions {
    * unset fields take DEFAULT_FINISHED_GC's.
    */
   readonly finishedGc?: Partial<FinishedGcPolicy>;
+  /** Where copies' dynamic ports come from (`meshd --port-range`); default 20000-32000. */
+  readonly portRange?: PortRange;
+  /** The data dir copies' templates are rendered under (drivers/copy-dir.ts); without it none are. */
+  readonly dataDir?: string;
+  /** What templates render besides the copy's own values (the agent gives the service catalog). */
+  readonly templateData?: readonly TemplateDataProvider[];
 }
 
 export class Reconciler {
   private readonly history: AllocEvents;
   private readonly applier: PlanApplier;
   private readonly closing = new AbortController();
+  private readonly templates: RenderedTemplates | undefined;
 
   constructor(options: ReconcilerOptions) {
     this.history = new AllocEvents({ perAlloc: options.eventsPerAlloc ?? 16 });
+    // The same arch and os the node record advertises (state-service.ts).
+    const selfNode = {
+      name: options.selfName,
+      labels: options.selfLabels ?? {},
+      arch: arch(),
+      os: platform(),
+    };
+    const { self, drivers, dataDir, log } = options;
+    this.templates =
+      dataDir === undefined
+        ? undefined
+        : new RenderedTemplates({
+            dataDir,
+            self,
+            selfNode,
+            drivers,
+            providers: options.templateData ?? [],
+            log,
+          });
+    const ports = new PortAllocator(options.portRange ?? DEFAULT_PORT_RANGE);
     this.applier = new PlanApplier(
       {
         self: options.self,
-        // The same arch and os the node record advertises (state-service.ts).
-        selfNode: { name: options.selfName, labels: options.selfLabels ?? {}, arch: arch(), os: platform() },
+        selfNode,
         drivers: options.drivers,
+        setup: new DeviceCopySetup(ports, this.templates),
         report: options.report,
         persist: options.persist,
         now: options.now,
@@ -129,6 +159,7 @@ export class Reconciler {
   /** Stops watching; workloads keep running (an agent restart adopts them). */
   async close(): Promise<void> {
     this.closing.abort();
+    this.templates?.close();
     await this.applier.close();
   }
 }

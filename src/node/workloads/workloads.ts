@@ -18,6 +18,8 @@ import type { PeerLiveness } from '../placement/placement-input.js';
 import { PlacementService } from '../placement/placement-service.js';
 import type { AgentConfig } from '../setup/config.js';
 import { type BootHold, bootHold, heldPlan } from './boot-hold.js';
+import type { TemplateDataProvider } from './copy-templates.js';
+import { parsePortRange } from './port-allocator.js';
 import { Reconciler } from './reconciler.js';
 import { stopAllWorkloads } from './self-fence.js';
 import { type VarWatch, withVars } from './var-driver.js';
@@ -44,6 +46,8 @@ export interface WorkloadsDeps {
   makeDriver?: (name: DriverName, owner: string) => Driver;
   /** This device's X25519 secret: copies' `${var:...}` are opened with it at start (var-driver.ts). */
   sealSecret?: Uint8Array;
+  /** What copies' templates render besides their own values (the agent gives the service catalog). */
+  templateData?: readonly TemplateDataProvider[];
 }
 
 /** A fresh agent's warm-up: until `until` it starts no copy it has no status of its own for. */
@@ -103,6 +107,9 @@ export class Workloads {
       selfName: deps.config.name,
       selfLabels: deps.config.labels,
       finishedGc: { maxPerJob: deps.config.gcFinishedPerJob, maxAgeMs: deps.config.gcFinishedMaxAgeMs },
+      portRange: parsePortRange(deps.config.portRange),
+      dataDir: deps.config.dataDir,
+      ...(deps.templateData ? { templateData: deps.templateData } : {}),
       drivers,
       resolveSpec: (job, version) => {
         const spec = this.placement.specs.at(state.job(job), version);

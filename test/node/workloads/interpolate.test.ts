@@ -5,7 +5,7 @@ import { type DeviceValues, interpolate, interpolateTask } from '../../../src/no
 
 const values = (labels: Record<string, string> = {}, name = 'gate-1'): DeviceValues => ({
   node: { name, id: '12D3KooWpeer', arch: 'arm64', os: 'linux', labels },
-  alloc: { id: 'cam.4.1.abcdef01', index: 4 },
+  alloc: { id: 'cam.4.1.abcdef01', index: 4, ports: {} },
   job: { name: 'cam', version: 7 },
 });
 

@@ -10,6 +10,7 @@ const identity = {
   jobVersion: 3,
   owner: 'peer-x',
   node: { name: 'gate-1', labels: { zone: 'north' }, arch: 'arm64', os: 'linux' },
+  ports: {},
 };
 
 describe('task spec', () => {
@@ -39,10 +40,38 @@ describe('task spec', () => {
         MYCEL_JOB_VERSION: '3',
         MYCEL_NODE: 'gate-1',
         MYCEL_NODE_ID: 'peer-x',
+        MYCEL_PORT_HTTP: '80',
+        MYCEL_HOST_PORT_HTTP: '8080',
       },
       network: 'bridge',
       ports: [{ name: 'http', host: 8080, container: 80, protocol: 'tcp' }],
       resources: { cpu: 250, memory: 64 },
+    });
+  });
+
+  it('gives a dynamic port its device port: mapped, in MYCEL_PORT_<NAME> and ${alloc.port.<name>}', () => {
+    const result = validateJobSpec({
+      name: 'cam',
+      driver: 'docker',
+      image: 'local/busybox:1',
+      args: ['--listen=:${alloc.port.admin-ui}'],
+      env: { URL: 'http://${node.name}:${alloc.port.http}/' },
+      network: 'bridge',
+      ports: [{ name: 'http', container: 80 }, { name: 'admin-ui' }],
+    });
+    if (!result.ok) throw new Error(JSON.stringify(result.issues));
+    const task = taskSpecFor(result.spec, { ...identity, ports: { http: 20_100, 'admin-ui': 20_101 } });
+    expect(task.ports).toEqual([
+      { name: 'http', host: 20_100, container: 80, protocol: 'tcp' },
+      { name: 'admin-ui', host: 20_101, container: 20_101, protocol: 'tcp' },
+    ]);
+    expect(task.args).toEqual(['--listen=:20101']);
+    expect(task.env).toMatchObject({
+      URL: 'http://gate-1:20100/',
+      MYCEL_PORT_HTTP: '80',
+      MYCEL_HOST_PORT_HTTP: '20100',
+      MYCEL_PORT_ADMIN_UI: '20101',
+      MYCEL_HOST_PORT_ADMIN_UI: '20101',
     });
   });
 

@@ -1,5 +1,6 @@
 import type { Connection, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
+import { errorMessage } from '../../lib/error-message.js';
 import type { Logger } from '../../lib/logger.js';
 import { FramedStream, FrameTooLarge, NoProgress } from '../../lib/p2p/framed-stream.js';
 import { openPeerStream, type PeerStreamHost } from '../../lib/p2p/peer-stream.js';
@@ -132,7 +133,7 @@ export class AllocLogsProtocol {
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       if (connect.aborted) throw new AllocLogsError('timeout', `no connection within ${connectTimeoutMs} ms`);
-      throw new AllocLogsError('unreachable', describe(err));
+      throw new AllocLogsError('unreachable', errorMessage(err));
     }
     // Credit bounds what the owner sends ahead of the reader; the stream's own flow control bounds the rest.
     // Idle is time spent waiting for the owner, not time the consumer spends with a line.
@@ -197,7 +198,7 @@ export class AllocLogsProtocol {
       if (signal?.aborted || err instanceof NoProgress) throw new AllocLogsError('timeout', timedOut);
       if (err instanceof FrameTooLarge)
         throw new AllocLogsError('protocol', `the owner sent more than allowed: ${err.message}`);
-      throw new AllocLogsError('unreachable', `the stream broke: ${describe(err)}`);
+      throw new AllocLogsError('unreachable', `the stream broke: ${errorMessage(err)}`);
     }
     if (!bytes) throw new AllocLogsError('unreachable', 'the owner closed the stream before the end');
     const frame = decodeFrame(bytes);
@@ -240,7 +241,7 @@ export class AllocLogsProtocol {
         raw = await framed.read({ signal });
         if (!raw) throw new Error('the asker closed the stream before its request');
       } catch (err) {
-        this.#deps.log.warn({ peer, error: describe(err) }, 'alloc logs: no usable request; dropped');
+        this.#deps.log.warn({ peer, error: errorMessage(err) }, 'alloc logs: no usable request; dropped');
         framed.abort(err instanceof Error ? err : new Error(String(err)));
         return;
       }
@@ -254,7 +255,7 @@ export class AllocLogsProtocol {
       try {
         lines = await this.#deps.local(request.value, session.signal);
       } catch (err) {
-        await this.#refuse(framed, codeOf(err), describe(err));
+        await this.#refuse(framed, codeOf(err), errorMessage(err));
         return;
       }
       await framed.write(encodeFrame({ kind: 'open' }), { signal: session.signal });
@@ -279,12 +280,12 @@ export class AllocLogsProtocol {
       if (this.#stopped) failure = { error: new Error('the agent of the owner is stopping') };
       const closing = AbortSignal.timeout(requestTimeoutMs);
       const last = failure
-        ? encodeFrame({ kind: 'error', code: codeOf(failure.error), message: describe(failure.error) })
+        ? encodeFrame({ kind: 'error', code: codeOf(failure.error), message: errorMessage(failure.error) })
         : encodeFrame({ kind: 'end' });
       await framed.write(last, { signal: closing });
       await framed.close({ signal: closing });
     } catch (err) {
-      if (!left) this.#deps.log.debug({ peer, error: describe(err) }, 'alloc logs: session failed');
+      if (!left) this.#deps.log.debug({ peer, error: errorMessage(err) }, 'alloc logs: session failed');
       framed.abort(err instanceof Error ? err : new Error(String(err)));
     } finally {
       stream.removeEventListener('close', gone);
@@ -439,8 +440,4 @@ const MAX_BATCH = 64 * 1024;
 
 function anySignal(signal: AbortSignal | undefined, other: AbortSignal): AbortSignal {
   return signal ? AbortSignal.any([signal, other]) : other;
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

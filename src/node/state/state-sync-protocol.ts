@@ -3,6 +3,7 @@ import type { GossipMessage, MeshState } from '../../crdt/mesh-state.js';
 import type { PeerSyncStates } from '../../crdt/peer-sync-states.js';
 import { MAX_SYNC_FRAME } from '../../crdt/sync-codec.js';
 import { SyncSession } from '../../crdt/sync-engine.js';
+import { errorMessage } from '../../lib/error-message.js';
 import type { Logger } from '../../lib/logger.js';
 import { FramedStream, NoProgress } from '../../lib/p2p/framed-stream.js';
 import { openStream } from '../../lib/p2p/open-stream.js';
@@ -230,7 +231,7 @@ export class StateSyncProtocol {
         }, this.#progressTimeoutMs()).unref();
       }
     } catch (err) {
-      outcome = { kind: 'failed', error: describe(err) };
+      outcome = { kind: 'failed', error: errorMessage(err) };
     } finally {
       this.#end(peer, session, new Error('session over'));
     }
@@ -308,8 +309,4 @@ export class StateSyncProtocol {
     if (frames > 0) this.#deps.received?.();
     return { kind: 'synced', frames };
   }
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

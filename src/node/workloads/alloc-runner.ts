@@ -7,24 +7,22 @@
  */
 import type { JobSpec } from '../../crdt/job-spec.js';
 import type { AllocStatus } from '../../crdt/records.js';
+import { errorMessage } from '../../lib/error-message.js';
 import type { SchedAllocation } from '../../scheduler/types.js';
 import type { Driver, DriverName, TaskHandle } from '../drivers/driver.js';
 import type { AllocEventKind } from './alloc-events.js';
-import { nextStatus, type StatusPatch, sameStatus } from './alloc-status.js';
+import type { StatusPatch } from './alloc-status.js';
 import { withDeadline } from './call-deadline.js';
 import { checkFor, HealthTracker, type HealthWatch } from './health-tracker.js';
 import { decideRestart, restartsInWindow } from './restart-policy.js';
 import { VerdictTimers, verdictOf } from './rollout-verdict.js';
 import type { AllocIdentity, RunnerContext } from './runner-context.js';
+import { StatusReporter } from './status-reporter.js';
 import { taskSpecFor } from './task-spec.js';
 
 export type Phase = 'starting' | 'running' | 'waiting' | 'stopping' | 'failed' | 'complete' | 'stopped';
 
 const FINISHED: ReadonlySet<Phase> = new Set(['failed', 'complete', 'stopped']);
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 function describeExit(exitCode: number | undefined): string {
   return exitCode === undefined ? 'exited (exit code unknown)' : `exited with code ${exitCode}`;
@@ -41,10 +39,7 @@ export class AllocRunner {
   private runNow = 0;
   /** Times of restarts still inside the policy's interval. */
   private restarts: number[] = [];
-  /** This node's view of the alloc; it runs ahead of `reported` while the state refuses writes. */
-  private statusNow: AllocStatus | undefined;
-  /** The status the replicated state last accepted for the alloc. */
-  private reported: AllocStatus | undefined;
+  private readonly reporter: StatusReporter;
   private lockNow: Promise<void> = Promise.resolve();
   private restartTimer: NodeJS.Timeout | undefined;
   /** Wall-clock ms when the copy reached a final phase: the finished-copy GC ages it from here. */
@@ -61,6 +56,7 @@ export class AllocRunner {
     this.jobVersion = id.jobVersion;
     this.spec = id.spec;
     this.driver = id.driver;
+    this.reporter = new StatusReporter({ ...id, node: ctx.self }, ctx);
     const driver = ctx.drivers.get(id.driver);
     this.health = new HealthTracker(
       checkFor(id.spec),
@@ -80,7 +76,7 @@ export class AllocRunner {
   }
 
   get status(): AllocStatus | undefined {
-    return this.statusNow;
+    return this.reporter.current;
   }
 
   get isFinished(): boolean {
@@ -99,7 +95,7 @@ export class AllocRunner {
   /** The plan placed the alloc here: start it, or fail at once when this node cannot run it. */
   async place(): Promise<void> {
     this.event('placed');
-    this.transition({ state: 'pending' });
+    this.reporter.apply({ state: 'pending' });
     this.armDeadline();
     if (!this.spec) return this.fail(`job ${this.job} version ${this.jobVersion} is not known on this node`);
     if (!this.ctx.drivers.has(this.spec.driver))
@@ -114,10 +110,7 @@ export class AllocRunner {
    */
   async adopt(h: TaskHandle, before: AllocStatus | undefined): Promise<void> {
     const same = before !== undefined && before.job === h.job && before.jobVersion === h.jobVersion;
-    if (same) {
-      this.statusNow = before;
-      this.reported = before;
-    }
+    if (same) this.reporter.known(before);
     this.runNow = 1;
     // An exited copy this node already recorded as finished is kept for its logs, not judged again: the exit
     // code may be unknown by now (a process adopted after a restart), which would restart a batch job done.
@@ -132,7 +125,7 @@ export class AllocRunner {
     if (this.spec) this.ctx.setup.adopt(this.copy(this.spec), same ? before.ports : undefined);
     if (h.state === 'running') {
       this.event('adopted', `${this.driver} ${h.ref}`);
-      this.transition({ state: 'running', startedAt: h.startedAt });
+      this.reporter.apply({ state: 'running', startedAt: h.startedAt });
       this.armDeadline();
       this.settleWithoutCheck();
       this.scheduleHealth();
@@ -176,15 +169,21 @@ export class AllocRunner {
     });
   }
 
-  /**
-   * An operator's restart (`meshctl alloc restart`): the workload is stopped and started again now, as a new
-   * run. Not a failure: the restart policy's budget and the reported restart count stay as they were.
-   * Resolves undefined once started again, or with why it was not restarted.
-   */
+  /** An operator's restart (`meshctl alloc restart`). Resolves undefined once started again, or with why not. */
   restartByOperator(): Promise<string | undefined> {
+    return this.restartOutsidePolicy('by an operator (meshctl alloc restart)');
+  }
+
+  /**
+   * The workload stopped and started again now, as a new run (an operator's restart, a change of a template it
+   * renders). Not a failure: the restart policy's budget and the reported restart count stay as they were. With
+   * `run`, only while that run is still the one running. A stop that fails leaves the run as it was.
+   */
+  private restartOutsidePolicy(why: string, run?: number): Promise<string | undefined> {
     let refusal: string | undefined;
     return this.locked(async () => {
       const phase = this.phaseNow;
+      if (run !== undefined && (this.closed || phase !== 'running' || this.runNow !== run)) return;
       if (phase !== 'running' && phase !== 'waiting') {
         refusal = `it is ${phase}, not running`;
         return;
@@ -195,12 +194,13 @@ export class AllocRunner {
       try {
         await this.ctx.slots.run(() => this.stopWorkload());
       } catch (err) {
-        refusal = `stopping it failed: ${message(err)}`;
+        refusal = `stopping it failed: ${errorMessage(err)}`;
+        this.ctx.log.warn({ allocId: this.allocId, why, err }, 'cannot restart the copy: its stop failed');
         if (phase === 'waiting') return this.scheduleRestart(0);
         this.settleWithoutCheck();
         return this.scheduleHealth();
       }
-      await this.launch('by an operator (meshctl alloc restart)');
+      await this.launch(why);
     }).then(() => refusal);
   }
 
@@ -232,7 +232,7 @@ export class AllocRunner {
    * already stopped: correct the record.
    */
   recordStopped(a: SchedAllocation): void {
-    this.statusNow = {
+    this.reporter.known({
       allocId: a.allocId,
       job: a.job,
       jobVersion: a.jobVersion,
@@ -241,8 +241,7 @@ export class AllocRunner {
       health: a.health,
       startedAt: a.startedAt,
       restarts: a.restarts,
-    };
-    this.reported = this.statusNow;
+    });
     this.stopped();
   }
 
@@ -277,35 +276,19 @@ export class AllocRunner {
     this.ctx.log.info({ allocId: this.allocId, event: kind, reason }, `alloc ${kind}`);
   }
 
-  /** Reports the status with `patch` applied, unless nothing changed. */
-  private transition(patch: StatusPatch): void {
-    const id = { allocId: this.allocId, job: this.job, jobVersion: this.jobVersion, node: this.ctx.self };
-    const next = nextStatus(id, this.statusNow, patch, this.ctx.now());
-    this.statusNow = next;
-    if (this.reported && sameStatus(this.reported, next)) return;
-    try {
-      this.ctx.report(next);
-      this.reported = next;
-    } catch (err) {
-      // Not taken as reported: the next transition writes the whole status again, rather than the replicated
-      // state keeping a stale one (a copy stopped here but `starting` everywhere would never run again).
-      this.ctx.log.error({ allocId: this.allocId, err, status: next }, 'could not report an alloc status');
-    }
-  }
-
-  /** `transition(patch)` with the alloc's one verdict, unless it has one already: one report, not two. */
+  /** `reporter.apply(patch)` with the alloc's one verdict, unless it has one already: one report, not two. */
   private judge(healthy: boolean, reason: string | undefined, patch: StatusPatch = {}): void {
     this.verdict.settle();
-    if (this.statusNow?.verdict !== undefined) {
-      this.transition(patch);
+    if (this.reporter.current?.verdict !== undefined) {
+      this.reporter.apply(patch);
       return;
     }
     this.ctx.log.info({ allocId: this.allocId, healthy, reason }, 'alloc judged');
-    this.transition({ ...patch, verdict: verdictOf(healthy, this.ctx.now(), reason) });
+    this.reporter.apply({ ...patch, verdict: verdictOf(healthy, this.ctx.now(), reason) });
   }
 
   private armDeadline(): void {
-    this.verdict.armDeadline(this.statusNow?.verdict !== undefined, (reason) => {
+    this.verdict.armDeadline(this.reporter.current?.verdict !== undefined, (reason) => {
       if (this.isFinished || this.phaseNow === 'stopping') return;
       this.judge(false, reason);
     });
@@ -314,7 +297,7 @@ export class AllocRunner {
   /** A run of passing checks (or, without a check, of running) began: healthy after `minHealthyTime`. */
   private startHealthyRun(): void {
     const run = this.runNow;
-    this.verdict.startHealthyRun(this.statusNow?.verdict !== undefined, () => {
+    this.verdict.startHealthyRun(this.reporter.current?.verdict !== undefined, () => {
       if (this.phaseNow === 'running' && this.runNow === run) this.judge(true, undefined);
     });
   }
@@ -329,12 +312,12 @@ export class AllocRunner {
     const watch: HealthWatch = {
       current: () => !this.closed && this.phaseNow === 'running' && this.runNow === run,
       passed: () => {
-        if (this.statusNow?.health !== 'healthy') this.event('healthy');
-        this.transition({ health: 'healthy' });
+        if (this.reporter.current?.health !== 'healthy') this.event('healthy');
+        this.reporter.apply({ health: 'healthy' });
         this.startHealthyRun();
       },
       failed: (reason) => {
-        if (this.statusNow?.health !== 'unhealthy') this.event('unhealthy', reason);
+        if (this.reporter.current?.health !== 'unhealthy') this.event('unhealthy', reason);
         this.judge(false, `health check failed: ${reason}`, { health: 'unhealthy' });
       },
       exhausted: (reason) =>
@@ -356,13 +339,13 @@ export class AllocRunner {
 
   private stopped(): void {
     this.event('stopped', 'no longer placed on this node');
-    this.transition({ state: 'complete' });
+    this.reporter.apply({ state: 'complete' });
     this.finish('stopped');
   }
 
   private finish(phase: 'failed' | 'complete' | 'stopped'): void {
     this.phaseNow = phase;
-    this.finishedAtNow = this.statusNow?.finishedAt ?? this.ctx.now();
+    this.finishedAtNow = this.reporter.current?.finishedAt ?? this.ctx.now();
     this.close();
     this.ctx.setup.ended(this.allocId);
     this.ctx.finished();
@@ -377,9 +360,9 @@ export class AllocRunner {
     this.health.reset();
     let handle: TaskHandle;
     try {
-      const prepared = await this.ctx.setup.prepare(this.copy(this.spec), this.statusNow?.ports);
+      const prepared = await this.ctx.setup.prepare(this.copy(this.spec), this.reporter.current?.ports);
       const recorded = Object.keys(prepared.ports).length > 0 ? prepared.ports : undefined;
-      this.transition({ state: 'starting', health: 'unknown', ports: recorded });
+      this.reporter.apply({ state: 'starting', health: 'unknown', ports: recorded });
       const identity = { allocId: this.allocId, jobVersion: this.jobVersion, owner: this.ctx.self };
       const task = taskSpecFor(this.spec, { ...identity, node: this.ctx.selfNode, ...prepared });
       await this.persist();
@@ -393,11 +376,11 @@ export class AllocRunner {
     } catch (err) {
       // Closing: the next agent adopts or starts it; a failure now would be a lie.
       if (this.closed) return;
-      return this.onExit(undefined, `start failed: ${message(err)}`);
+      return this.onExit(undefined, `start failed: ${errorMessage(err)}`);
     }
     this.phaseNow = 'running';
     this.event(restart ? 'restarted' : 'started', `${this.driver} ${handle.ref}${why ? `, ${why}` : ''}`);
-    this.transition({ state: 'running', startedAt: handle.startedAt });
+    this.reporter.apply({ state: 'running', startedAt: handle.startedAt });
     if (handle.state === 'exited') return this.onExit(handle.exitCode, describeExit(handle.exitCode));
     this.settleWithoutCheck();
     this.scheduleHealth();
@@ -413,15 +396,9 @@ export class AllocRunner {
     if (!this.spec) return;
     const run = this.runNow;
     const current = () => !this.closed && this.phaseNow === 'running' && this.runNow === run;
-    const rerun = async () => {
-      if (!current()) return;
-      this.health.stop();
-      this.verdict.breakRun();
-      await this.cleanUp();
-      await this.launch();
-    };
-    const ports = this.statusNow?.ports ?? {};
-    this.ctx.setup.running({ ...this.copy(this.spec), ports, current, restart: () => this.locked(rerun) });
+    const restart = () => void this.restartOutsidePolicy('a template it renders changed', run);
+    const ports = this.reporter.current?.ports ?? {};
+    this.ctx.setup.running({ ...this.copy(this.spec), ports, current, restart });
   }
 
   /** A disk that cannot be written must not keep workloads from running: the batched flush tries again. */
@@ -472,7 +449,7 @@ export class AllocRunner {
         this.judge(false, reason, {
           state: 'pending',
           health: 'unknown',
-          restarts: (this.statusNow?.restarts ?? 0) + 1,
+          restarts: (this.reporter.current?.restarts ?? 0) + 1,
           lastError: reason,
         });
         this.scheduleRestart(decision.at - now);

@@ -1,5 +1,6 @@
 import type { MeshState } from '../../../crdt/mesh-state.js';
 import { parseDuration } from '../../../lib/duration.js';
+import { errorMessage } from '../../../lib/error-message.js';
 import { QUIET, withKeepAlive } from '../../../lib/keep-alive.js';
 import type { LogLine } from '../../drivers/driver.js';
 import type { LivenessService } from '../../liveness/liveness-service.js';
@@ -146,7 +147,7 @@ async function* ndjson(
       yield line === QUIET ? '\n' : record({ stream: line.stream, line: line.line });
   } catch (err) {
     if (signal.aborted) return;
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = errorMessage(err);
     yield record({ error: `the log from ${owner.name} (${owner.peerId}) broke off: ${reason}` });
     return;
   }

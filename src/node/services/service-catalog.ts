@@ -3,8 +3,9 @@
  * answers on its own, offline included, and agents whose replicas and views agree answer the same. Pure: the
  * output depends only on the content of the arguments, never on the order entries arrived in.
  *
- * An instance is a copy of a running job's current version that its node reports running and healthy (or
- * running with health unknown when the job has no health check), on a node the placement's liveness view does
+ * An instance is a copy of a running job, of its current version or of an older one a rollout has not replaced
+ * yet, that its node reports running and healthy (or running with health unknown when its version has no health
+ * check), under a service name the current version declares, on a node the placement's liveness view does
  * not count lost (node/placement/placement-liveness.ts: the same rules that decide when copies are replaced),
  * reachable at an IP address from its node's record, at the port's host port (a dynamic port's: the one the
  * copy's status records).
@@ -69,21 +70,28 @@ export function serviceCatalog(input: CatalogInput, readSpec: SpecReader = readJ
     if (view.desired !== 'running') continue;
     const spec = readSpec(view.current);
     if (!spec.ok || spec.value.name !== view.name) continue;
-    const declared = spec.value.services ?? [];
-    for (const service of declared) {
+    const declared = new Set<string>();
+    for (const service of spec.value.services ?? []) {
       const entry = services.get(service.name) ?? { jobs: new Set<string>(), instances: [] };
       entry.jobs.add(view.name);
       services.set(service.name, entry);
-      const port = spec.value.ports.find((p) => p.name === service.port);
-      if (port === undefined) continue;
-      for (const status of byJob.get(view.name) ?? []) {
-        if (status.jobVersion !== view.current.version || status.state !== 'running') continue;
-        const health = instanceHealth(status, spec.value.health !== undefined);
-        if (health === undefined || lost(status.node)) continue;
-        const node = nodes.get(status.node);
-        const address = node && reachableAddress(node.addresses);
-        const hostPort = port.host ?? recordedPort(status, port.name);
-        if (node === undefined || address === undefined || hostPort === undefined) continue;
+      declared.add(service.name);
+    }
+    const specOf = versionSpecs(view, spec.value, readSpec);
+    for (const status of byJob.get(view.name) ?? []) {
+      if (status.state !== 'running' || lost(status.node)) continue;
+      // A copy of an older version serves until a rollout replaces it: it stays an instance meanwhile, with the
+      // port and check its own version declares, so a rollout or a scale never empties the catalog.
+      const own = specOf(status.jobVersion);
+      const health = own && instanceHealth(status, own.health !== undefined);
+      const node = nodes.get(status.node);
+      const address = node && reachableAddress(node.addresses);
+      if (own === undefined || health === undefined || node === undefined || address === undefined) continue;
+      for (const service of own.services ?? []) {
+        const entry = services.get(service.name);
+        const port = own.ports.find((p) => p.name === service.port);
+        const hostPort = port && (port.host ?? recordedPort(status, port.name));
+        if (!declared.has(service.name) || entry === undefined || hostPort === undefined) continue;
         entry.instances.push({
           allocId: status.allocId,
           job: view.name,
@@ -92,7 +100,7 @@ export function serviceCatalog(input: CatalogInput, readSpec: SpecReader = readJ
           nodeName: node.name,
           address,
           port: hostPort,
-          protocol: port.protocol,
+          protocol: port!.protocol,
           health,
           tags: [...(service.tags ?? [])],
         });
@@ -106,6 +114,26 @@ export function serviceCatalog(input: CatalogInput, readSpec: SpecReader = readJ
       jobs: [...jobs].sort(compareText),
       instances: instances.sort((a, b) => compareText(a.job, b.job) || compareText(a.allocId, b.allocId)),
     }));
+}
+
+/**
+ * The spec of each version of a job its copies may run, read once per version. A version number two agents
+ * submitted at once is in the history twice: the copy runs the one listed first, the one that won.
+ */
+function versionSpecs(
+  view: JobView,
+  current: JobSpec,
+  readSpec: SpecReader,
+): (version: number) => JobSpec | undefined {
+  const specs = new Map<number, JobSpec | undefined>([[view.current.version, current]]);
+  return (version) => {
+    if (specs.has(version)) return specs.get(version);
+    const listed = view.history.find((v) => v.version === version);
+    const spec = listed && readSpec(listed);
+    const own = spec?.ok && spec.value.name === view.name ? spec.value : undefined;
+    specs.set(version, own);
+    return own;
+  };
 }
 
 /** A dynamic port's host port, as the copy's node recorded it; undefined until it has (an older agent never). */

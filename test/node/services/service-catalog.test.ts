@@ -107,7 +107,7 @@ describe('serviceCatalog', () => {
     ]);
   });
 
-  test('leaves out copies that do not run, fail their check, run an old version, or sit on a lost node', () => {
+  test('leaves out copies that do not run, fail their check, run a version the replica does not hold, or sit on a lost node', () => {
     const allocations = [
       status('web-a', 'a', { health: 'unhealthy' }),
       status('web-b', 'b', { state: 'starting', health: 'unknown' }),
@@ -122,6 +122,39 @@ describe('serviceCatalog', () => {
     expect(serviceCatalog(input({ liveness: [] }))[0]?.instances.map((i) => i.node)).toEqual(['a']);
     const suspect = input({ liveness: [{ peerId: 'b', status: 'suspect', lastSeen: 1 }] });
     expect(serviceCatalog(suspect)[0]?.instances.map((i) => i.node)).toEqual(['a', 'b']);
+  });
+
+  test("a copy of an older version serves until replaced: with its own version's port, under the current names", () => {
+    const v1 = jobView(web({ ports: [{ name: 'http', host: 8000 }], health: undefined }), 1).current;
+    const v2 = jobView(web({ services: [{ name: 'web', port: 'http', tags: ['v2'] }] }), 2);
+    const jobs = [{ ...v2, history: [v2.current, v1] }];
+    const allocations = [
+      status('web-old', 'a', { health: 'unknown' }),
+      status('web-new', 'b', { jobVersion: 2 }),
+      status('web-gone', 'c', { health: 'unknown', state: 'complete' }),
+    ];
+    expect(serviceCatalog(input({ jobs, allocations }))[0]?.instances).toEqual([
+      expect.objectContaining({
+        allocId: 'web-new',
+        jobVersion: 2,
+        port: 8080,
+        health: 'healthy',
+        tags: ['v2'],
+      }),
+      expect.objectContaining({
+        allocId: 'web-old',
+        jobVersion: 1,
+        port: 8000,
+        health: 'unknown',
+        tags: ['v1'],
+      }),
+    ]);
+    // A name only the older version declared is gone with the update.
+    const renamed = jobView(web({ services: [{ name: 'api', port: 'http' }] }), 2);
+    const names = serviceCatalog(
+      input({ jobs: [{ ...renamed, history: [renamed.current, v1] }], allocations }),
+    );
+    expect(names.map((s) => [s.name, s.instances.map((i) => i.allocId)])).toEqual([['api', ['web-new']]]);
   });
 
   test('a job without a health check counts running copies with health unknown', () => {

@@ -274,8 +274,12 @@ function rolloutLine(r: Rollout | undefined, olderLive: boolean): string | undef
   const progress = `${r.counts.healthy}/${r.counts.total}`;
   const wave = r.wave === undefined ? '' : ` in wave ${r.wave.index}/${r.wave.total}`;
   switch (r.phase) {
-    case 'complete':
-      return undefined;
+    case 'complete': {
+      // Complete without being stable: the failures its waves tolerated stay on the version before (rollout.ts).
+      const kept = r.wave?.tolerated ?? [];
+      if (kept.length === 0) return undefined;
+      return `v${r.latest} rolled out with ${kept.length} ${kept.length === 1 ? 'failure' : 'failures'} tolerated: slot${kept.length === 1 ? '' : 's'} ${kept.join(', ')} stay on the version before`;
+    }
     case 'reverted':
       return `rolled back to v${r.target}: v${r.failure?.version ?? r.latest} failed${wave}: ${r.failure?.reason ?? 'judged unhealthy'}`;
     case 'failed':

@@ -124,7 +124,12 @@ test('failures within maxFailureRatio: never relaunched, the rollout completes a
     const v2 = mesh.statuses('tol', agent).filter((s) => s.jobVersion === 2);
     expect(v2.map((s) => slotOf(s.allocId)).sort()).toEqual([0, 1, 2, 3]);
   }
-  expect(await mesh.jobStatus('tol')).toMatch(
+  const status = await mesh.jobStatus('tol');
+  expect(status).toMatch(
     /^Rollout: +v2 rolled out with 2 failures tolerated: slots 0, 2 stay on the version before/m,
+  );
+  expect(status).toMatch(/^State +complete$/m);
+  expect(status).toMatch(
+    /^Tolerated +slots 0, 2 failed within maxFailureRatio: kept on the version before$/m,
   );
 }, 300_000);

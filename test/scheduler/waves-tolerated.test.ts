@@ -4,6 +4,7 @@
  * budget or complete with the tolerated slots left on their old version.
  */
 import { describe, expect, test } from 'vitest';
+import { allocId } from '../../src/scheduler/alloc-id.js';
 import { deriveJobStatus } from '../../src/scheduler/job-status.js';
 import { place } from '../../src/scheduler/placement.js';
 import { deriveRollout } from '../../src/scheduler/rollout.js';
@@ -141,5 +142,42 @@ describe('failures a wave tolerates', () => {
     expect(v3.rollout).toMatchObject({ phase: 'complete', target: 3 });
     expect(v3.rollout.wave).toBeUndefined();
     expect(liveBySlot(v3.actual)).toEqual(['0:v3', '1:v3', '2:v3', '3:v3']);
+  });
+
+  test('an unhealthy copy stays while its old copy cannot be heard: the slot is not refilled with the failing version', () => {
+    const update = { maxParallel: 1, waves: [100], maxFailureRatio: 0.5 };
+    const v1 = play(web(1, 2, update), [], ['healthy', 'healthy']);
+    const old = v1.actual.find((a) => slotOf(a) === 0)!;
+    const elsewhere = NODES.map((n) => n.peerId).find((id) => id !== old.node)!;
+    const unhealthy: SchedAllocation = {
+      allocId: allocId('web', 2, 0, 1, elsewhere),
+      job: 'web',
+      jobVersion: 2,
+      node: elsewhere,
+      state: 'running',
+      health: 'unhealthy',
+      startedAt: 1,
+      restarts: 0,
+      verdict: { healthy: false, at: 2, reason: 'check failed' },
+    };
+    const world = [...v1.actual, unhealthy];
+    const v2 = web(2, 2, update);
+    // Heard, the old copy serves alone and the unhealthy one gives way.
+    const heard = place([v2], NODES, world, EVERYONE, 3);
+    expect(heard.rollouts[0]).toMatchObject({ wave: { tolerated: [0] } });
+    expect(heard.stops).toContainEqual(
+      expect.objectContaining({ allocId: unhealthy.allocId, reason: 'duplicate' }),
+    );
+    // Its node lost, the unhealthy copy is all the slot has: it keeps running, and nothing new is placed there.
+    const lost = alive(NODES.map((n) => n.peerId).filter((id) => id !== old.node));
+    const unheard = place([v2], NODES, world, lost, 3);
+    expect(unheard.stops.map((x) => x.allocId)).not.toContain(unhealthy.allocId);
+    expect(unheard.allocs.filter((a) => a.slot === 0).map((a) => [a.allocId, a.status])).toEqual(
+      expect.arrayContaining([
+        [unhealthy.allocId, 'run'],
+        [old.allocId, 'unknown'],
+      ]),
+    );
+    expect(unheard.allocs.filter((a) => a.slot === 0)).toHaveLength(2);
   });
 });

@@ -278,7 +278,11 @@ function rolloutLine(r: Rollout | undefined, olderLive: boolean): string | undef
       // Complete without being stable: the failures its waves tolerated stay on the version before (rollout.ts).
       const kept = r.wave?.tolerated ?? [];
       if (kept.length === 0) return undefined;
-      return `v${r.latest} rolled out with ${kept.length} ${kept.length === 1 ? 'failure' : 'failures'} tolerated: slot${kept.length === 1 ? '' : 's'} ${kept.join(', ')} stay on the version before`;
+      const slots =
+        kept.length === 1
+          ? `1 failure tolerated: slot ${kept[0]} stays`
+          : `${kept.length} failures tolerated: slots ${kept.join(', ')} stay`;
+      return `v${r.latest} rolled out with ${slots} on the version before`;
     }
     case 'reverted':
       return `rolled back to v${r.target}: v${r.failure?.version ?? r.latest} failed${wave}: ${r.failure?.reason ?? 'judged unhealthy'}`;

@@ -13,7 +13,8 @@
  * - Which slots move is `movesNow`: canary slots first, together, then `maxParallel` at a time in slot order;
  *   slots already in transition count against either budget, so each move is gated on the verdicts of the
  *   copies already moved. With `waves` (waves.ts) only the current wave's slots move, and a failed wave is a
- *   failed version that reverts (with or without autoRevert).
+ *   failed version that reverts (with or without autoRevert). A failure within the budget settles its slot for
+ *   good (tolerated.ts): it never moves again, so once every slot is judged the rollout is `complete`, not stable.
  * - With `autoPromote: false` the rollout pauses once its canaries or first wave are healthy, until the
  *   version's promotion (an operator-signed event in the job log, so a fact that only grows like the others)
  *   is in the replica.

@@ -137,6 +137,16 @@ describe('failures a wave tolerates', () => {
     expect(status.rollout).toBe(
       'v2 rolled out with 2 failures tolerated: slots 0, 2 stay on the version before',
     );
+    const one = deriveJobStatus('web', {
+      desired: 'running',
+      type: 'service',
+      version: 2,
+      count: 4,
+      allocations: v2.actual,
+      unplaced: [],
+      rollout: { ...v2.rollout, wave: { ...v2.rollout.wave!, tolerated: [2] } },
+    });
+    expect(one.rollout).toBe('v2 rolled out with 1 failure tolerated: slot 2 stays on the version before');
     // The next version moves every slot, the tolerated ones included.
     const v3 = play(web(3, 4, update), v2.actual, ['healthy', 'healthy', 'healthy', 'healthy']);
     expect(v3.rollout).toMatchObject({ phase: 'complete', target: 3 });

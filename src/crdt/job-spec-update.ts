@@ -29,7 +29,7 @@ export const rolloutFields = {
     .meta({
       description:
         "With waves: the share of a wave's copies that may be judged unhealthy before the wave fails (0, the " +
-        'default: any). A tolerated failure counts as settled and its slot gets a new copy.',
+        'default: any). A tolerated failure settles its slot: it stays on its old version until the next one.',
     }),
   autoPromote: z
     .boolean()

@@ -274,8 +274,16 @@ function rolloutLine(r: Rollout | undefined, olderLive: boolean): string | undef
   const progress = `${r.counts.healthy}/${r.counts.total}`;
   const wave = r.wave === undefined ? '' : ` in wave ${r.wave.index}/${r.wave.total}`;
   switch (r.phase) {
-    case 'complete':
-      return undefined;
+    case 'complete': {
+      // Complete without being stable: the failures its waves tolerated stay on the version before (rollout.ts).
+      const kept = r.wave?.tolerated ?? [];
+      if (kept.length === 0) return undefined;
+      const slots =
+        kept.length === 1
+          ? `1 failure tolerated: slot ${kept[0]} stays`
+          : `${kept.length} failures tolerated: slots ${kept.join(', ')} stay`;
+      return `v${r.latest} rolled out with ${slots} on the version before`;
+    }
     case 'reverted':
       return `rolled back to v${r.target}: v${r.failure?.version ?? r.latest} failed${wave}: ${r.failure?.reason ?? 'judged unhealthy'}`;
     case 'failed':

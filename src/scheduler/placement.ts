@@ -41,6 +41,7 @@ import {
   type SlotWork,
   unheardRival,
 } from './slot-work.js';
+import { toleratedLosers } from './tolerated.js';
 import type {
   Desired,
   DesiredAlloc,
@@ -212,11 +213,12 @@ class Placer {
     for (let slot = 0; slot < job.count; slot++) {
       const layout = this.#layouts.get(job.name);
       const copies = slotCopies?.[slot] ?? [];
-      const connected = copies.filter((c) => c.heard.condition !== 'disconnected');
+      const yielded = toleratedLosers(this.#rollout.get(job.name), slot, copies);
+      const connected = copies.filter((c) => c.heard.condition !== 'disconnected' && !yielded.includes(c));
       const unknown = copies.filter((c) => c.heard.condition === 'disconnected' && isLive(c.state));
       const { survivor, losers } = reconcile(connected, disconnect.reconcile, job.version);
       const prior = outgoingCopy(job.version, survivor, losers, disconnect.reconcile);
-      for (const l of losers) if (l !== prior?.copy) this.#stop(l.record, 'duplicate');
+      for (const l of [...losers, ...yielded]) if (l !== prior?.copy) this.#stop(l.record, 'duplicate');
       if (prior !== undefined && !prior.keep) this.#stop(prior.copy.record, 'updated');
       const standsIn =
         survivor !== undefined &&
@@ -329,8 +331,7 @@ class Placer {
     stopFirst: RolloutStopFirst[],
   ): PlacementFailure | undefined {
     const generation = s.copies.reduce((g, c) => Math.max(g, c.generation + 1), 0);
-    // Usage only grows while one job is placed, so once a slot finds no room, neither will the next
-    // (a surge that falls back frees room, so it clears the failure).
+    // Usage only grows: once a slot finds no room neither will the next (unless a surge falls back).
     const surge = surging.has(s.slot) && s.outgoing !== undefined;
     const pinned = job.type === 'system' ? s.preferred : undefined; // no room there says nothing of the next slot
     let chosen =

@@ -13,7 +13,8 @@
  * - Which slots move is `movesNow`: canary slots first, together, then `maxParallel` at a time in slot order;
  *   slots already in transition count against either budget, so each move is gated on the verdicts of the
  *   copies already moved. With `waves` (waves.ts) only the current wave's slots move, and a failed wave is a
- *   failed version that reverts (with or without autoRevert).
+ *   failed version that reverts (with or without autoRevert). A failure within the budget settles its slot for
+ *   good (tolerated.ts): it never moves again, so once every slot is judged the rollout is `complete`, not stable.
  * - With `autoPromote: false` the rollout pauses once its canaries or first wave are healthy, until the
  *   version's promotion (an operator-signed event in the job log, so a fact that only grows like the others)
  *   is in the replica.
@@ -132,7 +133,8 @@ export function deriveRollout(
     !copies.some(({ record }) => record.jobVersion !== job.version && isLive(record.state));
   let phase: RolloutPhase;
   let target: SchedJobVersion = job;
-  if (isStable(job, copies)) phase = 'complete';
+  const stable = isStable(job, copies);
+  if (stable) phase = 'complete';
   else if (failure !== undefined) {
     const revert = job.update?.autoRevert === true || waves !== undefined;
     const fallback = revert ? lastStable(job, copies) : undefined;
@@ -141,12 +143,14 @@ export function deriveRollout(
       phase = 'reverted';
       target = fallback;
     }
-  } else if (waves !== undefined) phase = waves.current >= 1 && !promoted ? 'paused' : 'running';
+  } else if (waves !== undefined && waves.current >= waves.shares.length) phase = 'complete';
+  else if (waves !== undefined) phase = waves.current >= 1 && !promoted ? 'paused' : 'running';
   else {
     const canariesHealthy = isStable({ ...job, count: canary }, copies);
     phase = !canariesHealthy ? 'canary' : canary > 0 && !promoted ? 'paused' : 'running';
   }
-  const wave = waves === undefined || phase === 'complete' ? undefined : waveOf(job, waves, phase);
+  // Complete without being stable: every slot was judged, its failures tolerated; the wave says which stay behind.
+  const wave = waves === undefined || stable ? undefined : waveOf(job, waves, phase);
   return {
     job: job.name,
     latest: job.version,
@@ -213,11 +217,15 @@ export type SlotProgress = 'settled' | 'moving' | 'outdated' | 'idle';
 export function movesNow(rollout: Rollout, slots: readonly SlotProgress[]): number[] {
   const outdated: number[] = [];
   let moving = 0;
-  // A slot whose failure a wave tolerates is settled: its copy, or its wait for a new one, holds no move.
-  const tolerated = new Set(rollout.phase === 'running' ? (rollout.wave?.tolerated ?? []) : []);
+  // A slot whose failure a wave tolerates is settled for the rest of the rollout: it holds no move, and it never
+  // moves again (its old copy serves), else a copy that fails would be relaunched on the failing version for ever.
+  const tolerated = new Set(
+    rollout.phase === 'running' || rollout.phase === 'complete' ? (rollout.wave?.tolerated ?? []) : [],
+  );
   slots.forEach((s, slot) => {
+    if (tolerated.has(slot)) return;
     if (s === 'outdated') outdated.push(slot);
-    else if (s === 'moving' && !tolerated.has(slot)) moving++;
+    else if (s === 'moving') moving++;
   });
   switch (rollout.phase) {
     case 'failed':

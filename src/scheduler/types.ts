@@ -266,7 +266,8 @@ export interface Unplaced {
  *   the current wave, see `wave`).
  * - `paused`: the canaries or first wave are healthy and `autoPromote` is off: nothing more moves until an
  *   operator promotes the version.
- * - `complete`: every slot has had a healthy copy of the newest version.
+ * - `complete`: every slot has had a healthy copy of the newest version, or (waves) every slot was judged and
+ *   the failures stayed within `maxFailureRatio`: `wave.tolerated` then lists the slots left on their old version.
  * - `failed`: a copy of the newest version was judged unhealthy first; no further slot moves (no autoRevert,
  *   or no earlier version was ever stable).
  * - `reverted`: as failed, and slots move back to the newest earlier stable version.
@@ -282,8 +283,8 @@ export interface RolloutWave {
   readonly percent: number;
   readonly slots: number;
   /**
-   * Slots judged unhealthy within `maxFailureRatio`: settled for the waves, so neither their copy nor their wait
-   * for a new one holds a move; their old copy keeps serving beside the unhealthy one. Absent: none.
+   * Slots judged unhealthy within `maxFailureRatio`: settled for the rest of the rollout, they hold no move and
+   * never move again; their old copy serves alone until a newer version (tolerated.ts). Absent: none.
    */
   readonly tolerated?: readonly number[] | undefined;
 }

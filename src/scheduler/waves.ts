@@ -5,8 +5,8 @@
  *
  * - Wave j lets slots `0..shares[j]-1` onto the new version, `shares[j] = ceil(percent_j × count / 100)`.
  * - A slot is *settled* once a copy of the version was judged in it: healthy, or unhealthy within the failure
- *   budget (its slot gets a new copy; the rollout does not wait for it). The current wave is the first whose
- *   slots are not all settled; the one after it opens only then. `minHealthyTime` is in every healthy verdict,
+ *   budget (its slot stays on its old version for the rest of the rollout, see tolerated.ts). The current wave
+ *   is the first whose slots are not all settled; the one after it opens only then. `minHealthyTime` is in every healthy verdict,
  *   so each wave is gated on health held for it.
  * - Wave j *fails* once more than `maxFailureRatio` of its own slots `shares[j-1]..shares[j]-1` have had a copy
  *   judged unhealthy. A failed wave reverts (rollout.ts).

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { waitFor } from '../support/agents.js';
 import { bundle } from '../support/processes.js';
 import { LIVE, RolloutMesh, spec } from './rollout-mesh.js';
 
@@ -94,5 +95,41 @@ test('autoPromote false: the rollout stops after its first wave until meshctl jo
   // Promoting again changes nothing.
   expect(await mesh.meshctl(['job', 'promote', 'promo'])).toBe(
     'job "promo" version 2 was already promoted\n',
+  );
+}, 300_000);
+
+test('failures within maxFailureRatio: never relaunched, the rollout completes and those slots stay on v1', async () => {
+  const update = { waves: [50, 100], maxFailureRatio: 0.5, maxParallel: 1 };
+  expect(await mesh.submit(fleet('tol', '*', update, 4))).toBe(1);
+  await mesh.settledOn('tol', 1, 4, 120_000);
+  // v2 is ready in slots 1 and 3 only: slots 0 and 2 fail their check, one in each wave, within half of it.
+  expect(await mesh.submit(fleet('tol', 'tol.1.*|tol.3.*', update, 4))).toBe(2);
+  await mesh.rolloutEverywhere('tol', {
+    latest: 2,
+    target: 2,
+    phase: 'complete',
+    wave: { index: 2, total: 2, tolerated: [0, 2] },
+  });
+  const live = () =>
+    mesh
+      .statuses('tol')
+      .filter((s) => LIVE.includes(s.state))
+      .map((s) => `${slotOf(s.allocId)}:v${s.jobVersion}`)
+      .sort();
+  await waitFor('slots 0 and 2 back to v1 alone', () => live().join() === '0:v1,1:v2,2:v1,3:v2', 60_000);
+  // Well past minHealthyTime and a check interval: nothing relaunches v2 in the tolerated slots.
+  await new Promise((resolve) => setTimeout(resolve, 3_000));
+  expect(live()).toEqual(['0:v1', '1:v2', '2:v1', '3:v2']);
+  for (const agent of mesh.agents) {
+    const v2 = mesh.statuses('tol', agent).filter((s) => s.jobVersion === 2);
+    expect(v2.map((s) => slotOf(s.allocId)).sort()).toEqual([0, 1, 2, 3]);
+  }
+  const status = await mesh.jobStatus('tol');
+  expect(status).toMatch(
+    /^Rollout: +v2 rolled out with 2 failures tolerated: slots 0, 2 stay on the version before/m,
+  );
+  expect(status).toMatch(/^State +complete$/m);
+  expect(status).toMatch(
+    /^Tolerated +slots 0, 2 failed within maxFailureRatio: kept on the version before$/m,
   );
 }, 300_000);

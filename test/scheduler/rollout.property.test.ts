@@ -280,6 +280,24 @@ describe('rollouts', () => {
     );
   });
 
+  test('every rollout ends, whatever the fates: the world goes quiet, complete, reverted or (no revert) failed', () => {
+    const stepsPerVersion = 40;
+    fc.assert(
+      fc.property(scenarioArb(fateArb), (s) => {
+        // Waves revert with or without autoRevert, and the first version is always stable to go back to.
+        const ends =
+          s.update.waves === undefined ? ['complete', 'reverted', 'failed'] : ['complete', 'reverted'];
+        for (const [version, steps] of Map.groupBy(play(s, stepsPerVersion).steps, (x) => x.job.version)) {
+          if (version === 1) continue;
+          // A version that kept relaunching a failing copy would use up its step budget.
+          expect(steps.length).toBeLessThan(stepsPerVersion);
+          expect(ends).toContain(steps.at(-1)!.rollout.phase);
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
   test('with autoRevert, a failing newest version ends with every slot back on the last stable one', () => {
     const failing = fc.array(fc.constantFrom<Fate>('unhealthy-running', 'unhealthy-failed'), {
       minLength: 5,

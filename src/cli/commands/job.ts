@@ -229,6 +229,12 @@ function rolloutSection(placement: JobPlacement | undefined): string {
       'Wave',
       `${r.wave.index}/${r.wave.total}: ${r.wave.percent}% (${r.wave.slots} of ${c.total})`,
     ]);
+  const tolerated = r.wave?.tolerated ?? [];
+  if (tolerated.length > 0)
+    lines.push([
+      'Tolerated',
+      `slots ${tolerated.join(', ')} failed within maxFailureRatio: kept on the version before`,
+    ]);
   if (r.phase === 'paused') lines.push(['Promotion', `awaited: meshctl job promote ${r.job}`]);
   if (r.stopFirst !== undefined && r.stopFirst.length > 0) {
     const slots = r.stopFirst.map((s) => `slot ${s.slot} (${s.reason})`).join(', ');

@@ -8,6 +8,7 @@ import { type PeerClient, StallError } from './peer-client.js';
 import type { Offence, PeerScores } from './peer-scores.js';
 import { rendezvousOwner, rendezvousWeight } from './rendezvous.js';
 import { LinkedPeersRouter, type Router } from './router.js';
+import { throughNeighbours } from './through-neighbours.js';
 import type { UpstreamClient } from './upstream-client.js';
 
 export interface BlobContext {
@@ -54,8 +55,6 @@ export class NoSource extends Error {
 
 /** Concurrent fetches peers may start here (an image has a handful of layers; a site pulls a few at once). */
 const MAX_DELEGATED_FLIGHTS = 16;
-/** Neighbours asked in turn to fetch a blob through them, of those that said they reach a holder. */
-const MAX_THROUGH_TRIES = 3;
 
 /** Peers whose bytes went into a blob, and whether they only relayed a fetch of their own under way. */
 type Contributors = Map<string, boolean>;
@@ -195,8 +194,13 @@ export class BlobFetcher {
     // behind NAT whose only link to the other is a reachable member). Never for a fetch a peer asked of us.
     if (ctx.delegate) {
       const tried = new Set(sources.flatMap((s) => (s.kind === 'upstream' ? [] : [s.peer])));
-      const through = await this.#throughNeighbours(writer.digest, excluded, tried);
-      if (await this.#tryEach(through, writer, ctx, contributors, errors)) return;
+      const through = await throughNeighbours(
+        this.#peers,
+        writer.digest,
+        (p) => tried.has(p) || excluded.has(p) || !this.#scores.usable(p),
+      );
+      const neighbours = through.map((peer): Source => ({ kind: 'through', peer }));
+      if (await this.#tryEach(neighbours, writer, ctx, contributors, errors)) return;
     }
     throw new NoSource(`no source could provide ${writer.digest}: ${errors.join('; ') || 'none known'}`);
   }
@@ -237,28 +241,6 @@ export class BlobFetcher {
       }
     }
     return false;
-  }
-
-  /**
-   * Linked neighbours not tried yet that say they are directly linked to a holder, highest rank for the digest
-   * first: a site's agents then pick the same neighbour, which fetches the blob once and serves them all.
-   */
-  async #throughNeighbours(
-    digest: Digest,
-    excluded: ReadonlySet<string>,
-    tried: ReadonlySet<string>,
-  ): Promise<Source[]> {
-    const candidates = this.#peers
-      .connectedPeers()
-      .filter((p) => !tried.has(p) && !excluded.has(p) && this.#scores.usable(p));
-    const reach = await Promise.all(
-      candidates.map((peer) => this.#peers.reach(peer, digest).catch(() => false)),
-    );
-    return candidates
-      .filter((_, i) => reach[i])
-      .sort((a, b) => (rendezvousWeight(digest, a) > rendezvousWeight(digest, b) ? -1 : 1))
-      .slice(0, MAX_THROUGH_TRIES)
-      .map((peer) => ({ kind: 'through', peer }));
   }
 
   async #plan(digest: Digest, ctx: BlobContext, excluded: ReadonlySet<string>): Promise<Source[]> {

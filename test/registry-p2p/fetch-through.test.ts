@@ -123,6 +123,21 @@ describe('a blob held only by a peer this agent has no link to', () => {
     expect(asker.registry.peers.connectedPeers()).toEqual([middle.peerId]);
     expect(asker.host.getPeers().map(String)).not.toContain(holder.peerId);
     console.log(`fetch-through of ${LAYER_BYTES} bytes over loopback: ${ms} ms`);
+
+    // The manifest naming the layer comes the same way, verified, and the middle keeps it too.
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest, size: bytes.length },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest, size: bytes.length }],
+      }),
+    );
+    const manifestDigest = await hold(holder, manifest);
+    const got = await asker.registry.puller.manifest(UPSTREAM.registry, UPSTREAM.repository, manifestDigest);
+    expect(Buffer.compare(Buffer.from(got.bytes), manifest)).toBe(0);
+    expect(asker.registry.store.has(manifestDigest)).toBe(true);
+    expect(middle.registry.store.has(manifestDigest)).toBe(true);
   }, 90_000);
 
   it('is refused at the neighbour when the holder sends bytes that do not match the digest', async () => {

@@ -124,9 +124,12 @@ export class PeerServer {
     }
   }
 
-  /** Whether `asker` may fetch `digest` through us: we hold it, or a peer we are directly linked to does. */
+  /**
+   * Whether `asker` may fetch `digest` through us: we hold all of it, or a peer we are directly linked to does. A
+   * fetch of our own under way does not count: two agents fetching the same digest would each follow the other.
+   */
   async #reach(asker: string, digest: Digest): Promise<OciResponse> {
-    if (this.#store.has(digest) || this.#store.partial(digest)) return { ok: true, reach: true };
+    if (this.#store.has(digest)) return { ok: true, reach: true };
     if (this.#reaching >= MAX_REACH_LOOKUPS) return { ok: false, error: 'busy', busy: true };
     this.#reaching++;
     try {

@@ -65,7 +65,8 @@ export interface NatSitesReport {
 /**
  * Two sites behind NAT (nat-topology.ts) and a reachable relay, each running dist/meshd.mjs in a closed mesh
  * (pre-shared key, signed jobs). A job pinned to site 2 prints LOG_LINES lines; from site 1, `meshctl alloc logs`
- * reads them and a remote meshctl steers site 2's agent, both through the relay. Returns what it measured; the
+ * reads them and a remote meshctl steers site 2's agent, both through the relay; then site 1 pulls an image held
+ * only at site 2 with every upstream down (site-image.ts). Returns what it measured; the
  * caller judges. Needs root, `npm run build` and `npm run bundle`.
  */
 export async function runNatSites(): Promise<NatSitesReport> {

@@ -6,7 +6,8 @@ import { LAYER_BYTES, LOG_LINES, runNatSites } from '../../sim/netns/nat-sites.j
  * forwarding, and one reachable member running `--relay server`, all meshd processes in a closed mesh (pnet).
  * From site 1, `meshctl alloc logs` of a copy at site 2 and a remote meshctl steering site 2's agent both work,
  * through the relay; and with every upstream registry down, an image held only at site 2 is pulled at site 1,
- * fetched through the relay member on direct connections (registry-p2p's fetch-through). Needs root (CI runs as root) and `npm run build && npm run bundle` (npm test does both).
+ * fetched through the relay member on direct connections (registry-p2p's fetch-through). Needs root (CI runs as
+ * root) and `npm run build && npm run bundle` (npm test does both).
  */
 test('two sites behind NAT reach each other through a relay: alloc logs, remote meshctl, an image held only at site 2', async () => {
   const report = await runNatSites();

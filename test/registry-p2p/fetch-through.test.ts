@@ -7,6 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/node/agent.js';
 import { NoSource } from '../../src/registry-p2p/blob-fetcher.js';
 import { type Digest, sha256Digest } from '../../src/registry-p2p/digest.js';
+import { OCI_PROTOCOL } from '../../src/registry-p2p/oci-protocol.js';
+import { PeerRefused } from '../../src/registry-p2p/peer-client.js';
 import { rendezvousOwner } from '../../src/registry-p2p/rendezvous.js';
 import { joinAddress, startAgent, tempDir, testConfig, waitFor } from '../support/agents.js';
 import { FAST_REGISTRY } from './mesh.js';
@@ -183,5 +185,20 @@ describe('a blob held only by a peer this agent has no link to', () => {
     // The agent next to the holder does get it through `second`, which is linked to the holder.
     await first.registry.fetcher.fetch(digest, { ...UPSTREAM, size: bytes.length, delegate: true });
     expect(Buffer.compare(await first.registry.store.readBytes(digest), bytes)).toBe(0);
+  }, 90_000);
+
+  it('answers at most 16 "reach" questions at once, and more as busy', async () => {
+    chain = await startChain(3);
+    const [asker, middle, silent] = chain.agents as [Agent, Agent, Agent];
+    // A peer that never answers "have": each of the middle's lookups waits out its deadline.
+    await silent.host.unhandle(OCI_PROTOCOL);
+    await silent.host.handle(OCI_PROTOCOL, () => {}, { maxInboundStreams: 128 });
+    const digest = sha256Digest(randomBytes(64));
+    const answers = await Promise.allSettled(
+      Array.from({ length: 20 }, () => asker.registry.peers.reach(middle.peerId, digest)),
+    );
+    const busy = answers.filter((a) => a.status === 'rejected' && a.reason instanceof PeerRefused);
+    expect(busy).toHaveLength(4);
+    expect(busy.every((a) => a.status === 'rejected' && String(a.reason.message) === 'busy')).toBe(true);
   }, 90_000);
 });

@@ -109,7 +109,10 @@ export class PeerClient {
     );
   }
 
-  /** Whether `peer` holds `digest` or is directly linked to a peer that does (it asks them on our behalf). */
+  /**
+   * Whether `peer` holds all of `digest` or is directly linked to a peer that does (it asks them on our behalf).
+   * An agent that predates the question drops it: the caller counts that as "no".
+   */
   async reach(peer: string, digest: Digest, signal?: AbortSignal): Promise<boolean> {
     const header = await this.#request(peer, { op: 'reach', digest }, signal);
     header.close();

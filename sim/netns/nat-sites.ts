@@ -11,6 +11,7 @@ import { progress as log, round, sleep } from '../run-steps.js';
 import { agentRequest } from './agent-request.js';
 import { NatTopology } from './nat-topology.js';
 import { projectRoot } from './run-netns.js';
+import { pullAtSite, type SitePull, seedImage } from './site-image.js';
 
 const run = promisify(execFile);
 const ROOT = projectRoot();
@@ -21,6 +22,9 @@ const MESH_PORT = 4001;
 const API_PORT = 7411;
 /** Log lines the copy at site 2 prints: enough that the relayed bytes stand out of the mesh's own traffic. */
 export const LOG_LINES = 20_000;
+/** The layer held only at site 2: larger than any relayed connection's data limit would matter for, MiB-sized. */
+export const LAYER_BYTES = 8 * 1024 * 1024;
+const REGISTRY_ENDPOINT = '127.0.0.1:5050';
 
 const progress = (message: string) => log(`nat-sites ${message}`);
 
@@ -51,12 +55,18 @@ export interface NatSitesReport {
    * connection the read opened must not be taken for state sync (it is limited; libp2p refuses the stream).
    */
   syncFailuresAroundRelay: number;
+  /**
+   * An image held only at site 2, pulled at site 1 with every upstream down (manifest by digest, then the layer),
+   * fetched through the relay member on direct connections: what arrived, and what crossed the relay meanwhile.
+   */
+  fetchThrough: SitePull & { relayBytes: number; relayKeptLayer: boolean };
 }
 
 /**
  * Two sites behind NAT (nat-topology.ts) and a reachable relay, each running dist/meshd.mjs in a closed mesh
  * (pre-shared key, signed jobs). A job pinned to site 2 prints LOG_LINES lines; from site 1, `meshctl alloc logs`
- * reads them and a remote meshctl steers site 2's agent, both through the relay. Returns what it measured; the
+ * reads them and a remote meshctl steers site 2's agent, both through the relay; then site 1 pulls an image held
+ * only at site 2 with every upstream down (site-image.ts). Returns what it measured; the
  * caller judges. Needs root, `npm run build` and `npm run bundle`.
  */
 export async function runNatSites(): Promise<NatSitesReport> {
@@ -122,7 +132,9 @@ export async function runNatSites(): Promise<NatSitesReport> {
           '--driver',
           'exec',
         ],
-        ...['--registry-listen', 'off', '--log-level', process.env.SIM_AGENT_LOG_LEVEL ?? 'warn'],
+        ...['--log-level', process.env.SIM_AGENT_LOG_LEVEL ?? 'warn'],
+        // Site 1 pulls through its loopback endpoint; the others serve peers without one.
+        ...['--registry-listen', m === 'site1' ? REGISTRY_ENDPOINT : 'off'],
         ...['--heartbeat-interval-ms', '700', '--suspect-after-ms', '2100', '--lost-after-ms', '7000'],
         ...extra,
       ];
@@ -130,6 +142,7 @@ export async function runNatSites(): Promise<NatSitesReport> {
         spawn('ip', args, { stdio: ['ignore', out, out], env: { ...process.env, MESH_JOIN_TOKEN: token } }),
       );
     };
+    const image = await seedImage(dataDir('site2'), LAYER_BYTES);
     start('relay', ['--relay', 'server']);
     start('site1', ['--label', 'site=1']);
     start('site2', ['--label', 'site=2']);
@@ -252,6 +265,14 @@ export async function runNatSites(): Promise<NatSitesReport> {
     );
     progress(`remote meshctl at site 1 steering site 2: ${remote.ms} ms`);
 
+    const pulled = await measure(() => pullAtSite(topo.ns('site1'), REGISTRY_ENDPOINT, image, root));
+    const relayKeptLayer = existsSync(
+      join(dataDir('relay'), 'registry', 'blobs', 'sha256', image.layerDigest.slice('sha256:'.length)),
+    );
+    progress(
+      `image held only at site 2 pulled at site 1, upstream down: ${pulled.value.bytes} B in ${pulled.ms} ms, ${pulled.relayBytes} B through the relay's interface`,
+    );
+
     return {
       directDialsRefused,
       meshFormedS,
@@ -276,6 +297,7 @@ export async function runNatSites(): Promise<NatSitesReport> {
       },
       site1RelayedConnections: site1After.reachability.relayedConnections,
       syncFailuresAroundRelay,
+      fetchThrough: { ...pulled.value, ms: pulled.ms, relayBytes: pulled.relayBytes, relayKeptLayer },
     };
   } catch (err) {
     failed = true;

@@ -8,6 +8,7 @@ import { type PeerClient, StallError } from './peer-client.js';
 import type { Offence, PeerScores } from './peer-scores.js';
 import { rendezvousOwner, rendezvousWeight } from './rendezvous.js';
 import { LinkedPeersRouter, type Router } from './router.js';
+import { throughNeighbours } from './through-neighbours.js';
 import type { UpstreamClient } from './upstream-client.js';
 
 export interface BlobContext {
@@ -15,7 +16,10 @@ export interface BlobContext {
   readonly repository: string;
   /** From the manifest's descriptor; a source sending more is cut off. */
   readonly size?: number;
-  /** False when a peer asked us to fetch for it: we are the owner, and asking another owner could loop. */
+  /**
+   * False when a peer asked us to fetch for it (as the digest's owner, or through us to a holder it cannot reach):
+   * such a fetch never asks another peer to fetch for it, so a request goes one hop and cannot loop.
+   */
   readonly delegate: boolean;
 }
 
@@ -41,7 +45,9 @@ export interface FetcherOptions {
 type Source =
   | { kind: 'peer'; peer: string; holding: 'complete' | 'partial' }
   | { kind: 'owner'; peer: string }
-  | { kind: 'upstream' };
+  | { kind: 'upstream' }
+  /** A neighbour directly linked to a holder we have no direct link to (another site behind NAT). */
+  | { kind: 'through'; peer: string };
 
 export class NoSource extends Error {
   override readonly name = 'NoSource';
@@ -109,6 +115,18 @@ export class BlobFetcher {
     return this.#flights.has(digest) || this.#flights.size < MAX_DELEGATED_FLIGHTS;
   }
 
+  /**
+   * Whether a peer this agent is directly linked to, other than `asker`, holds all of `digest`: a neighbour asks
+   * before it has us fetch it through. Partial holders do not count: a fetch for a peer takes complete copies only.
+   */
+  async reachable(digest: Digest, asker: string): Promise<boolean> {
+    const holders = await this.#router.lookup(digest, {
+      signal: AbortSignal.timeout(this.#opts.haveTimeoutMs),
+      skip: (peer) => peer === asker || !this.#scores.usable(peer),
+    });
+    return holders.some((h) => h.holding === 'complete');
+  }
+
   /** Starts (or joins) the fetch and resolves once its bytes can be followed through `store.partial()`. */
   async start(digest: Digest, ctx: BlobContext): Promise<void> {
     if (this.#store.has(digest)) return;
@@ -171,13 +189,37 @@ export class BlobFetcher {
   ): Promise<void> {
     const sources = await this.#plan(writer.digest, ctx, excluded);
     const errors: string[] = [];
+    if (await this.#tryEach(sources, writer, ctx, contributors, errors)) return;
+    // No linked holder, no owner, no upstream: last, a neighbour that reaches a holder we cannot dial (a site
+    // behind NAT whose only link to the other is a reachable member). Never for a fetch a peer asked of us.
+    if (ctx.delegate) {
+      const tried = new Set(sources.flatMap((s) => (s.kind === 'upstream' ? [] : [s.peer])));
+      const through = await throughNeighbours(
+        this.#peers,
+        writer.digest,
+        (p) => tried.has(p) || excluded.has(p) || !this.#scores.usable(p),
+      );
+      const neighbours = through.map((peer): Source => ({ kind: 'through', peer }));
+      if (await this.#tryEach(neighbours, writer, ctx, contributors, errors)) return;
+    }
+    throw new NoSource(`no source could provide ${writer.digest}: ${errors.join('; ') || 'none known'}`);
+  }
+
+  /** Each source in turn until one delivers the rest of the blob; false if none did (why, in `errors`). */
+  async #tryEach(
+    sources: readonly Source[],
+    writer: BlobWriter,
+    ctx: BlobContext,
+    contributors: Contributors,
+    errors: string[],
+  ): Promise<boolean> {
     for (const source of sources) {
       // A source that failed after its last byte left nothing to fetch: the digest check decides.
-      if (ctx.size !== undefined && writer.written === ctx.size) return;
+      if (ctx.size !== undefined && writer.written === ctx.size) return true;
       const controller = new AbortController();
       try {
         await this.#pullFrom(source, writer, ctx, controller.signal, contributors);
-        return;
+        return true;
       } catch (err) {
         controller.abort(err);
         // Our own disk is full: no other source can help, and the source was not at fault.
@@ -198,7 +240,7 @@ export class BlobFetcher {
         );
       }
     }
-    throw new NoSource(`no source could provide ${writer.digest}: ${errors.join('; ') || 'none known'}`);
+    return false;
   }
 
   async #plan(digest: Digest, ctx: BlobContext, excluded: ReadonlySet<string>): Promise<Source[]> {
@@ -215,9 +257,12 @@ export class BlobFetcher {
     // always climb in rank, so agents that start together can never wait on each other in a cycle, and the
     // owner (top rank) takes only complete copies or upstream.
     const myWeight = rendezvousWeight(digest, this.#opts.self);
+    // A fetch a peer asked of us takes complete copies only: the asker itself holds the blob partially, and
+    // following it would wait on our own stream to it.
     const useful = answers.filter(
       (a) =>
-        a.holding === 'complete' || (a.holding === 'partial' && rendezvousWeight(digest, a.peer) > myWeight),
+        a.holding === 'complete' ||
+        (ctx.delegate && a.holding === 'partial' && rendezvousWeight(digest, a.peer) > myWeight),
     );
     const holders = shuffle(useful, this.#random);
     // Complete copies first: a partial holder is only as fast as its own source.
@@ -246,7 +291,7 @@ export class BlobFetcher {
       );
     } else {
       const through =
-        source.kind === 'owner' ? { registry: ctx.registry, repository: ctx.repository } : undefined;
+        source.kind === 'peer' ? undefined : { registry: ctx.registry, repository: ctx.repository };
       chunks = (await this.#peers.blob(source.peer, writer.digest, start, through, signal)).chunks;
     }
     for await (const chunk of chunks) {
@@ -255,7 +300,7 @@ export class BlobFetcher {
       if (source.kind !== 'upstream')
         contributors.set(
           source.peer,
-          (contributors.get(source.peer) ?? false) || source.kind === 'owner' || source.holding === 'partial',
+          (contributors.get(source.peer) ?? false) || source.kind !== 'peer' || source.holding === 'partial',
         );
       await writer.append(chunk);
       if (this.#opts.writeBytesPerSecond)

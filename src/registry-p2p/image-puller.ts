@@ -7,6 +7,7 @@ import { declaredMediaType, type ParsedManifest, parseManifest, pickPlatform } f
 import type { PeerClient } from './peer-client.js';
 import type { PeerScores } from './peer-scores.js';
 import { LinkedPeersRouter, type Router } from './router.js';
+import { throughNeighbours } from './through-neighbours.js';
 import { MANIFEST_TYPES, type UpstreamClient, UpstreamError } from './upstream-client.js';
 
 export interface PullerOptions {
@@ -144,7 +145,7 @@ export class ImagePuller {
         mediaType: this.#store.mediaType(digest) ?? declaredMediaType(bytes) ?? MANIFEST_TYPES[1]!,
       };
     }
-    const fromPeer = await this.#manifestFromPeers(digest);
+    const fromPeer = await this.#manifestFromPeers(registry, repository, digest);
     if (fromPeer) return fromPeer;
     const { bytes, mediaType } = await this.#upstream.manifest(registry, repository, digest);
     const actual = sha256Digest(bytes);
@@ -153,37 +154,63 @@ export class ImagePuller {
     return { digest, bytes, mediaType };
   }
 
-  async #manifestFromPeers(digest: Digest): Promise<Manifest | undefined> {
-    const holders = await this.#router.lookup(digest, {
+  async #manifestFromPeers(
+    registry: string,
+    repository: string,
+    digest: Digest,
+  ): Promise<Manifest | undefined> {
+    const answers = await this.#router.lookup(digest, {
       signal: AbortSignal.timeout(this.#opts.peerTimeoutMs),
       skip: (p) => !this.#scores.usable(p),
     });
-    for (const { peer, holding } of holders) {
-      if (holding !== 'complete') continue;
-      const signal = AbortSignal.timeout(this.#opts.peerTimeoutMs);
-      try {
-        const blob = await this.#peers.blob(peer, digest, 0, undefined, signal);
-        const parts: Uint8Array[] = [];
-        let length = 0;
-        for await (const chunk of blob.chunks) {
-          length += chunk.length;
-          if (length > MAX_MANIFEST_BYTES) throw new Error('manifest too large');
-          parts.push(chunk);
-        }
-        const bytes = Buffer.concat(parts);
-        if (sha256Digest(bytes) !== digest) {
-          this.#scores.penalise(peer, 'corrupt');
-          this.#log.warn({ peer, digest }, 'peer served a manifest that fails its digest');
-          continue;
-        }
-        const mediaType = blob.mediaType ?? declaredMediaType(bytes) ?? MANIFEST_TYPES[1]!;
-        await this.#keep(digest, bytes, mediaType);
-        return { digest, bytes, mediaType };
-      } catch (err) {
-        this.#log.debug({ peer, digest, err: (err as Error).message }, 'manifest from peer failed');
-      }
+    const holders = answers.filter((h) => h.holding === 'complete').map((h) => h.peer);
+    for (const peer of holders) {
+      const manifest = await this.#manifestFrom(peer, digest, undefined);
+      if (manifest) return manifest;
+    }
+    // No linked peer holds it: one linked to a holder fetches it through (as blob-fetcher.ts does for blobs).
+    const through = await throughNeighbours(
+      this.#peers,
+      digest,
+      (p) => holders.includes(p) || !this.#scores.usable(p),
+    );
+    for (const peer of through) {
+      const manifest = await this.#manifestFrom(peer, digest, { registry, repository });
+      if (manifest) return manifest;
     }
     return undefined;
+  }
+
+  /** The manifest from one peer, verified; undefined (and the peer penalised if it lied) when it failed. */
+  async #manifestFrom(
+    peer: string,
+    digest: Digest,
+    through: { registry: string; repository: string } | undefined,
+  ): Promise<Manifest | undefined> {
+    const signal = AbortSignal.timeout(this.#opts.peerTimeoutMs);
+    try {
+      const blob = await this.#peers.blob(peer, digest, 0, through, signal);
+      const parts: Uint8Array[] = [];
+      let length = 0;
+      for await (const chunk of blob.chunks) {
+        length += chunk.length;
+        if (length > MAX_MANIFEST_BYTES) throw new Error('manifest too large');
+        parts.push(chunk);
+      }
+      const bytes = Buffer.concat(parts);
+      if (sha256Digest(bytes) !== digest) {
+        // A neighbour fetching through passes on bytes it has not verified yet: it failed, it did not lie.
+        this.#scores.penalise(peer, through ? 'failed' : 'corrupt');
+        this.#log.warn({ peer, digest }, 'peer served a manifest that fails its digest');
+        return undefined;
+      }
+      const mediaType = blob.mediaType ?? declaredMediaType(bytes) ?? MANIFEST_TYPES[1]!;
+      await this.#keep(digest, bytes, mediaType);
+      return { digest, bytes, mediaType };
+    } catch (err) {
+      this.#log.debug({ peer, digest, err: (err as Error).message }, 'manifest from peer failed');
+      return undefined;
+    }
   }
 
   #usablePeers(): string[] {

@@ -36,6 +36,8 @@ export const requestSchema = z.discriminatedUnion('op', [
     .strict(),
   z.object({ op: z.literal('tag'), registry, repository, tag: z.string().max(128) }).strict(),
   z.object({ op: z.literal('images') }).strict(),
+  /** "Do you, or a peer you are directly linked to, hold it?": asked before a fetch-through (blob-fetcher.ts). */
+  z.object({ op: z.literal('reach'), digest }).strict(),
 ]);
 export type OciRequest = z.output<typeof requestSchema>;
 export type Holding = 'complete' | 'partial';
@@ -45,6 +47,7 @@ export type OciResponse =
   | { ok: true; size: number | null; mediaType: string | null }
   | { ok: true; digest: string; mediaType: string }
   | { ok: true; images: ImageHolding[] }
+  | { ok: true; reach: boolean }
   | { ok: false; error: string; busy?: boolean };
 
 export interface ImageHolding {

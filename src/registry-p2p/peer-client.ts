@@ -52,11 +52,19 @@ export class PeerClient {
   connectedPeers(): string[] {
     return [
       ...new Set(
-        this.#connections()
+        this.#direct()
           .filter((c) => c.status === 'open')
           .map((c) => c.remotePeer.toString()),
       ),
     ];
+  }
+
+  /**
+   * Relayed connections carry a relay's byte and time limits and refuse the OCI protocol: a peer reached only
+   * through a relay is not linked for image sharing (a neighbour can fetch through for us instead).
+   */
+  #direct(): Connection[] {
+    return this.#connections().filter((c) => c.limits === undefined);
   }
 
   async have(
@@ -99,6 +107,16 @@ export class PeerClient {
       (i): i is ImageHolding =>
         typeof i?.ref === 'string' && typeof i?.digest === 'string' && typeof i?.complete === 'boolean',
     );
+  }
+
+  /**
+   * Whether `peer` holds all of `digest` or is directly linked to a peer that does (it asks them on our behalf).
+   * An agent that predates the question drops it: the caller counts that as "no".
+   */
+  async reach(peer: string, digest: Digest, signal?: AbortSignal): Promise<boolean> {
+    const header = await this.#request(peer, { op: 'reach', digest }, signal);
+    header.close();
+    return (header.value as { reach?: unknown }).reach === true;
   }
 
   /** A blob from `offset`; the chunks end at the peer's end marker and throw StallError on silence. */
@@ -148,7 +166,7 @@ export class PeerClient {
     request: OciRequest,
     outer: AbortSignal | undefined,
   ): Promise<{ value: unknown; framed: FramedStream; close: () => void }> {
-    const connection = newestConnection(this.#connections(), peer);
+    const connection = newestConnection(this.#direct(), peer);
     if (!connection) throw new Error(`not connected to ${peer}`);
     const timeout = AbortSignal.timeout(this.#opts.requestTimeoutMs);
     const signal = outer ? AbortSignal.any([outer, timeout]) : timeout;

@@ -38,6 +38,8 @@ export interface ServedHost {
 }
 
 const EMPTY = new Uint8Array(0);
+/** "reach" questions answered at once: each asks every linked peer "have", so a burst must not fan out unbounded. */
+const MAX_REACH_LOOKUPS = 16;
 
 /** The serving side of the OCI stream protocol: what this agent holds, and what it is fetching right now. */
 export class PeerServer {
@@ -50,6 +52,7 @@ export class PeerServer {
   readonly #perPeer = new Map<string, number>();
   readonly #stop = new AbortController();
   #serving = 0;
+  #reaching = 0;
 
   constructor(deps: {
     host: ServedHost;
@@ -109,6 +112,8 @@ export class PeerServer {
     try {
       if (request.op === 'blob') {
         await this.#serveBlob(peer, request, framed);
+      } else if (request.op === 'reach') {
+        await framed.write(encodeJson(await this.#reach(peer, request.digest)), { signal: requestDeadline });
       } else {
         await framed.write(encodeJson(this.#answer(request)), { signal: requestDeadline });
       }
@@ -119,7 +124,22 @@ export class PeerServer {
     }
   }
 
-  #answer(request: Exclude<OciRequest, { op: 'blob' }>): OciResponse {
+  /**
+   * Whether `asker` may fetch `digest` through us: we hold all of it, or a peer we are directly linked to does. A
+   * fetch of our own under way does not count: two agents fetching the same digest would each follow the other.
+   */
+  async #reach(asker: string, digest: Digest): Promise<OciResponse> {
+    if (this.#store.has(digest)) return { ok: true, reach: true };
+    if (this.#reaching >= MAX_REACH_LOOKUPS) return { ok: false, error: 'busy', busy: true };
+    this.#reaching++;
+    try {
+      return { ok: true, reach: await this.#fetcher.reachable(digest, asker) };
+    } finally {
+      this.#reaching--;
+    }
+  }
+
+  #answer(request: Exclude<OciRequest, { op: 'blob' | 'reach' }>): OciResponse {
     switch (request.op) {
       case 'have': {
         const have: Record<string, Holding> = {};

@@ -1,13 +1,15 @@
 import { expect, test } from 'vitest';
-import { LOG_LINES, runNatSites } from '../../sim/netns/nat-sites.js';
+import { LAYER_BYTES, LOG_LINES, runNatSites } from '../../sim/netns/nat-sites.js';
 
 /**
  * Devices that can only dial out: two sites, each a device behind a masquerading router with no inbound
  * forwarding, and one reachable member running `--relay server`, all meshd processes in a closed mesh (pnet).
  * From site 1, `meshctl alloc logs` of a copy at site 2 and a remote meshctl steering site 2's agent both work,
- * through the relay. Needs root (CI runs as root) and `npm run build && npm run bundle` (npm test does both).
+ * through the relay; and with every upstream registry down, an image held only at site 2 is pulled at site 1,
+ * fetched through the relay member on direct connections (registry-p2p's fetch-through). Needs root (CI runs as
+ * root) and `npm run build && npm run bundle` (npm test does both).
  */
-test('two sites behind NAT reach each other through a relay: alloc logs and remote meshctl', async () => {
+test('two sites behind NAT reach each other through a relay: alloc logs, remote meshctl, an image held only at site 2', async () => {
   const report = await runNatSites();
   process.stderr.write(`nat-sites: ${JSON.stringify({ ...report, reachability: undefined })}\n`);
   // The NAT is real: nobody dials into a site, and one site cannot dial the other.
@@ -25,4 +27,10 @@ test('two sites behind NAT reach each other through a relay: alloc logs and remo
   expect(report.logs.relayBytes).toBeGreaterThan(2 * LOG_LINES * 'site 2 line 00000\n'.length * 0.9);
   expect(report.remoteStatus.peerId).toBe(report.remoteStatus.expected);
   expect(report.syncFailuresAroundRelay).toBe(0);
+  // An image held only at site 2 reaches site 1 with every upstream down, through the relay member on direct
+  // links (OCI never runs on relayed ones), verified, and the member keeps the layer for the next device.
+  expect(report.fetchThrough.verified).toBe(true);
+  expect(report.fetchThrough.bytes).toBe(LAYER_BYTES);
+  expect(report.fetchThrough.relayKeptLayer).toBe(true);
+  expect(report.fetchThrough.relayBytes).toBeGreaterThan(2 * LAYER_BYTES);
 }, 180_000);

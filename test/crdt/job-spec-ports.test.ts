@@ -1,25 +1,11 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the ${...} here are job-file interpolations, not JavaScript.
 /** Dynamic ports in the job spec (job-spec-ports.ts): a port without `host`. */
 import { describe, expect, it } from 'vitest';
-import { type JobSpecIssue, jobSpecToInput, validateJobSpec } from '../../src/crdt/job-spec.js';
+import { jobSpecToInput } from '../../src/crdt/job-spec.js';
 import { portEnvName } from '../../src/crdt/job-spec-ports.js';
+import { expectIssue, specOf } from '../support/job-spec-checks.js';
 
 const web = { name: 'web', driver: 'exec', command: '/bin/httpd', count: 2 } as const;
-
-function specOf(input: unknown) {
-  const result = validateJobSpec(input);
-  if (!result.ok) throw new Error(JSON.stringify(result.issues));
-  return result.spec;
-}
-
-function expectIssue(input: unknown, path: (string | number)[], message: string | RegExp) {
-  const result = validateJobSpec(input);
-  if (result.ok) throw new Error('expected the spec to be rejected');
-  const issues: JobSpecIssue[] = result.issues;
-  const match = issues.find((issue) => JSON.stringify(issue.path) === JSON.stringify(path));
-  expect(match, JSON.stringify(issues)).toBeDefined();
-  expect(match?.message).toMatch(message);
-}
 
 describe('dynamic ports', () => {
   it('a port without host is dynamic: stored without one, round trips, and a service may name it', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { type JobSpecIssue, jobSpecToInput, validateJobSpec } from '../../src/crdt/job-spec.js';
+import { jobSpecToInput } from '../../src/crdt/job-spec.js';
 import { SERVICE_LIMITS } from '../../src/crdt/job-spec-services.js';
+import { expectIssue, specOf } from '../support/job-spec-checks.js';
 
 const web = {
   name: 'web',
@@ -11,21 +12,6 @@ const web = {
     { name: 'admin', host: 9090 },
   ],
 } as const;
-
-function specOf(input: unknown) {
-  const result = validateJobSpec(input);
-  if (!result.ok) throw new Error(JSON.stringify(result.issues));
-  return result.spec;
-}
-
-function expectIssue(input: unknown, path: (string | number)[], message: string | RegExp) {
-  const result = validateJobSpec(input);
-  if (result.ok) throw new Error('expected the spec to be rejected');
-  const issues: JobSpecIssue[] = result.issues;
-  const match = issues.find((issue) => JSON.stringify(issue.path) === JSON.stringify(path));
-  expect(match, JSON.stringify(issues)).toBeDefined();
-  expect(match?.message).toMatch(message);
-}
 
 describe('services', () => {
   it('are stored as written, and absent when not given so older specs keep their hash', () => {

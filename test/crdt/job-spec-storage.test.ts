@@ -6,15 +6,10 @@ import {
   parseDevice,
   STORAGE_LIMITS,
 } from '../../src/crdt/job-spec-storage.js';
+import { specOf } from '../support/job-spec-checks.js';
 
 const docker = { name: 'sensor', driver: 'docker', image: 'local/busybox:1' } as const;
 const exec = { name: 'sensor', driver: 'exec', command: '/bin/sh' } as const;
-
-function specOf(input: unknown) {
-  const result = validateJobSpec(input);
-  if (!result.ok) throw new Error(JSON.stringify(result.issues));
-  return result.spec;
-}
 
 function issuesOf(input: unknown): JobSpecIssue[] {
   const result = validateJobSpec(input);

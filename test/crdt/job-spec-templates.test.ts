@@ -1,25 +1,11 @@
 /** The `templates:` field (job-spec-templates.ts): bounded, parsed, and kept inside the copy's directory. */
 import { describe, expect, it } from 'vitest';
-import { type JobSpecIssue, jobSpecToInput, validateJobSpec } from '../../src/crdt/job-spec.js';
+import { jobSpecToInput } from '../../src/crdt/job-spec.js';
 import { TEMPLATE_LIMITS } from '../../src/crdt/job-spec-templates.js';
+import { expectIssue, specOf } from '../support/job-spec-checks.js';
 
 const job = { name: 'app', driver: 'exec', command: '/bin/app' } as const;
 const conf = { destination: 'local/app.conf', data: 'port={{alloc.ports.http}}\n' };
-
-function specOf(input: unknown) {
-  const result = validateJobSpec(input);
-  if (!result.ok) throw new Error(JSON.stringify(result.issues));
-  return result.spec;
-}
-
-function expectIssue(input: unknown, path: (string | number)[], message: string | RegExp) {
-  const result = validateJobSpec(input);
-  if (result.ok) throw new Error('expected the spec to be rejected');
-  const issues: JobSpecIssue[] = result.issues;
-  const match = issues.find((issue) => JSON.stringify(issue.path) === JSON.stringify(path));
-  expect(match, JSON.stringify(issues)).toBeDefined();
-  expect(match?.message).toMatch(message);
-}
 
 describe('templates', () => {
   it('default to changeMode restart, round trip, and are absent when not given', () => {

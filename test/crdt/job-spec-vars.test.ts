@@ -1,7 +1,8 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the ${...} here are job-file interpolations, not JavaScript.
 import { describe, expect, it } from 'vitest';
-import { type JobSpecIssue, validateJobSpec } from '../../src/crdt/job-spec.js';
+import { validateJobSpec } from '../../src/crdt/job-spec.js';
 import { interpolate, varPlaceholder } from '../../src/node/workloads/interpolate.js';
+import { expectIssue } from '../support/job-spec-checks.js';
 
 const app = {
   name: 'app',
@@ -10,15 +11,6 @@ const app = {
   vars: ['app/db'],
   env: { DB_PASSWORD: '${var:app/db:password}', URL: 'postgres://u:${var:app/db:password}@db/${job.name}' },
 } as const;
-
-function expectIssue(input: unknown, path: (string | number)[], message: string | RegExp) {
-  const result = validateJobSpec(input);
-  if (result.ok) throw new Error('expected the spec to be rejected');
-  const issues: JobSpecIssue[] = result.issues;
-  const match = issues.find((issue) => JSON.stringify(issue.path) === JSON.stringify(path));
-  expect(match, JSON.stringify(issues)).toBeDefined();
-  expect(match?.message).toMatch(message);
-}
 
 describe('vars: the variables a job may read', () => {
   it('a job granted a path reads its keys in env', () => {

@@ -1,14 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { type JobSpecIssue, jobSpecToInput, LIMITS, validateJobSpec } from '../../src/crdt/job-spec.js';
+import { specOf } from '../support/job-spec-checks.js';
 
 const docker = { name: 'web', driver: 'docker', image: 'local/busybox:1' } as const;
 const exec = { name: 'worker', driver: 'exec', command: '/bin/sh' } as const;
-
-function specOf(input: unknown) {
-  const result = validateJobSpec(input);
-  if (!result.ok) throw new Error(JSON.stringify(result.issues));
-  return result.spec;
-}
 
 function issuesOf(input: unknown): JobSpecIssue[] {
   const result = validateJobSpec(input);

@@ -15,6 +15,7 @@ import { tcp } from '@libp2p/tcp';
 import { createLibp2p } from 'libp2p';
 import { explainListenFailure } from '../../lib/startup-error.js';
 import { pnetKey } from '../membership/join-token.js';
+import { keepGossipStreams } from './gossip-streams.js';
 import { boundPnetCipher } from './pnet-cipher.js';
 import { PROTOCOL_PREFIX } from './protocol-prefix.js';
 import { createPubsub, type GossipSub } from './pubsub.js';
@@ -66,7 +67,7 @@ export interface HostOptions {
 export async function createHost(opts: HostOptions): Promise<MeshHost> {
   if (opts.psk) boundPnetCipher();
   const relay = opts.relay ?? 'client';
-  return createLibp2p<MeshServices>({
+  const host = await createLibp2p<MeshServices>({
     privateKey: opts.privateKey,
     addresses: { listen: [...opts.listen, ...relayListenAddresses(relay)] },
     transports: [
@@ -137,4 +138,6 @@ export async function createHost(opts: HostOptions): Promise<MeshHost> {
   }).catch((err: unknown) => {
     throw explainListenFailure(err);
   });
+  keepGossipStreams(host, host.services.pubsub);
+  return host;
 }

@@ -46,6 +46,8 @@ export interface NatSitesReport {
   reachability: Record<Member, AgentStatus['reachability']>;
   /** `meshctl alloc logs` at site 1 of the copy at site 2. */
   logs: RelayedOperation & { lines: number; lastLine: string };
+  /** `meshctl alloc exec` at site 1 of the copy at site 2 (operator-signed): its output and exit code. */
+  exec: RelayedOperation & { stdout: string; exitCode: number | undefined };
   /** `meshctl --remote-token ... status` at site 1, the token naming site 2's relayed address. */
   remoteStatus: RelayedOperation & { peerId: string; expected: string };
   /** Relayed connections site 1's agent held after the log read. */
@@ -240,6 +242,15 @@ export async function runNatSites(): Promise<NatSitesReport> {
     );
     const lines = logs.value.split('\n').filter(Boolean);
     progress(`alloc logs at site 1 of ${allocId} at site 2: ${lines.length} lines in ${logs.ms} ms`);
+    const exec = await measure(async () => {
+      const args = ['--data-dir', dataDir('site1'), '--operator-key', join(meshDir, 'operator.key')];
+      const command = ['alloc', 'exec', allocId, '--', '/bin/sh', '-c', 'echo "on $MYCEL_NODE"; exit 5'];
+      return meshctl('site1', [...args, ...command]).then(
+        ({ stdout }) => ({ stdout, exitCode: 0 as number | undefined }),
+        (err: { stdout?: string; code?: number }) => ({ stdout: err.stdout ?? '', exitCode: err.code }),
+      );
+    });
+    progress(`alloc exec at site 1 of ${allocId} at site 2: exit ${exec.value.exitCode} in ${exec.ms} ms`);
     const site1After = await status('site1');
     await sleep(3_000);
     const syncFailuresAroundRelay = (await syncFailures()) - syncFailed0;
@@ -281,6 +292,7 @@ export async function runNatSites(): Promise<NatSitesReport> {
         site1: site1Status.reachability,
         site2: site2Status.reachability,
       },
+      exec: { ms: exec.ms, relayBytes: exec.relayBytes, quietBytes: exec.quietBytes, ...exec.value },
       logs: {
         ms: logs.ms,
         relayBytes: logs.relayBytes,

@@ -4,12 +4,13 @@ import { LAYER_BYTES, LOG_LINES, runNatSites } from '../../sim/netns/nat-sites.j
 /**
  * Devices that can only dial out: two sites, each a device behind a masquerading router with no inbound
  * forwarding, and one reachable member running `--relay server`, all meshd processes in a closed mesh (pnet).
- * From site 1, `meshctl alloc logs` of a copy at site 2 and a remote meshctl steering site 2's agent both work,
+ * From site 1, `meshctl alloc logs` and `alloc exec` of a copy at site 2 and a remote meshctl steering site 2's agent
+ * all work,
  * through the relay; and with every upstream registry down, an image held only at site 2 is pulled at site 1,
  * fetched through the relay member on direct connections (registry-p2p's fetch-through). Needs root (CI runs as
  * root) and `npm run build && npm run bundle` (npm test does both).
  */
-test('two sites behind NAT reach each other through a relay: alloc logs, remote meshctl, an image held only at site 2', async () => {
+test('two sites behind NAT reach each other through a relay: alloc logs and exec, remote meshctl, an image held only at site 2', async () => {
   const report = await runNatSites();
   process.stderr.write(`nat-sites: ${JSON.stringify({ ...report, reachability: undefined })}\n`);
   // The NAT is real: nobody dials into a site, and one site cannot dial the other.
@@ -25,6 +26,9 @@ test('two sites behind NAT reach each other through a relay: alloc logs, remote 
   // The log went through the relay: site 1's agent held a relayed connection, and the relay carried the bytes.
   expect(report.site1RelayedConnections).toBeGreaterThanOrEqual(1);
   expect(report.logs.relayBytes).toBeGreaterThan(2 * LOG_LINES * 'site 2 line 00000\n'.length * 0.9);
+  // alloc exec of the same copy, operator-signed, checked and run by its owner at site 2: output and exit code.
+  expect(report.exec.stdout).toMatch(/^on site2/m);
+  expect(report.exec.exitCode).toBe(5);
   expect(report.remoteStatus.peerId).toBe(report.remoteStatus.expected);
   expect(report.syncFailuresAroundRelay).toBe(0);
   // An image held only at site 2 reaches site 1 with every upstream down, through the relay member on direct

@@ -91,7 +91,12 @@ export class AllocExecProtocol {
     await this.#deps.host.handle(
       ALLOC_EXEC_PROTOCOL,
       (stream, connection) => void this.#serveStream(stream, connection.remotePeer.toString()),
-      { maxInboundStreams: this.#options.maxSessionsPerPeer + 1, maxOutboundStreams: 16 },
+      // A copy on a device behind NAT is reached through a relay (net/relay-options.ts), like its logs.
+      {
+        maxInboundStreams: this.#options.maxSessionsPerPeer + 1,
+        maxOutboundStreams: 16,
+        runOnLimitedConnection: true,
+      },
     );
   }
 

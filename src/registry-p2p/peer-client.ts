@@ -1,6 +1,6 @@
 import type { Connection, Stream } from '@libp2p/interface';
 import { FramedStream, NoProgress } from '../lib/p2p/framed-stream.js';
-import { newestConnection } from '../lib/p2p/newest-connection.js';
+import { isDirect, newestConnection } from '../lib/p2p/newest-connection.js';
 import { openStream } from '../lib/p2p/open-stream.js';
 import type { Digest } from './digest.js';
 import {
@@ -64,7 +64,7 @@ export class PeerClient {
    * through a relay is not linked for image sharing (a neighbour can fetch through for us instead).
    */
   #direct(): Connection[] {
-    return this.#connections().filter((c) => c.limits === undefined);
+    return this.#connections().filter(isDirect);
   }
 
   async have(

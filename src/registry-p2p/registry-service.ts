@@ -127,7 +127,7 @@ export class RegistryService {
     this.scores = new PeerScores(now);
     // Direct links only: a relayed connection's data limit (net/relay-options.ts) would cut an image layer off
     // mid-blob, and the OCI handler refuses limited connections anyway.
-    this.peers = new PeerClient(() => deps.host.getConnections().filter((c) => c.limits === undefined), {
+    this.peers = new PeerClient(() => deps.host.getConnections(), {
       requestTimeoutMs: tuning.requestTimeoutMs,
       stallMs: tuning.stallMs,
     });

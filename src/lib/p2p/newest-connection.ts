@@ -19,3 +19,11 @@ export function newestConnections(connections: readonly Connection[]): Map<strin
 export function newestConnection(connections: readonly Connection[], peer: string): Connection | undefined {
   return newestConnections(connections.filter((c) => c.remotePeer.toString() === peer)).get(peer);
 }
+
+/**
+ * A direct connection, not one through a circuit relay: relayed connections carry the relay's byte and time
+ * limits, so gossip, liveness, state sync and image layers stay off them.
+ */
+export function isDirect(connection: Connection): boolean {
+  return connection.limits === undefined;
+}

@@ -1,5 +1,5 @@
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
-import { newestConnection } from './newest-connection.js';
+import { isDirect, newestConnection } from './newest-connection.js';
 import { openStream } from './open-stream.js';
 
 export type PeerStreamHost = Pick<Libp2p, 'getConnections' | 'dial'>;
@@ -22,15 +22,8 @@ export async function openPeerStream(
 ): Promise<Stream> {
   const open = host.getConnections(peer);
   const connection =
-    newestConnection(
-      open.filter((c) => c.limits === undefined),
-      peer.toString(),
-    ) ??
+    newestConnection(open.filter(isDirect), peer.toString()) ??
     newestConnection(open, peer.toString()) ??
     (await host.dial(peer, { signal }));
-  return openStream(connection, protocol, signal, { runOnLimitedConnection: isLimited(connection) });
-}
-
-function isLimited(connection: Connection): boolean {
-  return connection.limits !== undefined;
+  return openStream(connection, protocol, signal, { runOnLimitedConnection: !isDirect(connection) });
 }

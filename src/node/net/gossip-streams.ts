@@ -1,5 +1,5 @@
 import type { Connection, Libp2p, PeerId } from '@libp2p/interface';
-import { newestConnection } from '../../lib/p2p/newest-connection.js';
+import { isDirect, newestConnection } from '../../lib/p2p/newest-connection.js';
 
 /** What gossipsub does when the registrar reports a peer on a connection; private in its types. */
 interface PeerConnectedHook {
@@ -26,9 +26,9 @@ export function keepGossipStreams(host: Libp2p, pubsub: unknown): void {
     const peer = evt.detail.remotePeer;
     // After the host stops it holds no connection: the check finds none and does nothing.
     setTimeout(() => {
-      const live = host.getConnections(peer).filter((c) => c.limits === undefined);
+      const live = host.getConnections(peer).filter(isDirect);
       const newest = newestConnection(live, peer.toString());
-      if (newest?.status === 'open') hook.onPeerConnected(peer, newest);
+      if (newest) hook.onPeerConnected(peer, newest);
     }, SETTLE_MS).unref();
   });
 }

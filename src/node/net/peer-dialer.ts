@@ -2,6 +2,7 @@ import type { Connection, PeerId } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { Logger } from 'pino';
 import { type BackoffPolicy, backoffDelay } from '../../lib/backoff.js';
+import { isDirect } from '../../lib/p2p/newest-connection.js';
 import { shuffle } from '../../lib/shuffle.js';
 import { DialErrors } from './dial-errors.js';
 import type { KnownPeers } from './known-peers.js';
@@ -213,8 +214,7 @@ function isRelayed(address: string): boolean {
 /** Peers this agent has a direct link to; a relayed connection (limited) is no mesh link. */
 export function directPeers(host: Pick<MeshHost, 'getConnections'>): PeerId[] {
   const peers = new Map<string, PeerId>();
-  for (const c of host.getConnections())
-    if (c.limits === undefined) peers.set(c.remotePeer.toString(), c.remotePeer);
+  for (const c of host.getConnections()) if (isDirect(c)) peers.set(c.remotePeer.toString(), c.remotePeer);
   return [...peers.values()];
 }
 

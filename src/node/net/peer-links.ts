@@ -1,4 +1,5 @@
 import type { Connection } from '@libp2p/interface';
+import { isDirect } from '../../lib/p2p/newest-connection.js';
 
 /**
  * Which of a peer's connections carries traffic, and which are dead weight, from when a liveness frame last
@@ -110,7 +111,7 @@ function silentFor(c: Connection, heardOn: HeardOn, now: number, ms: number): bo
 function byPeer(connections: readonly Connection[]): Map<string, Connection[]> {
   const peers = new Map<string, Connection[]>();
   for (const c of connections) {
-    if (c.status !== 'open' || c.limits) continue;
+    if (c.status !== 'open' || !isDirect(c)) continue;
     const peer = c.remotePeer.toString();
     const list = peers.get(peer);
     if (list) list.push(c);

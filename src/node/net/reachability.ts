@@ -1,5 +1,6 @@
 import type { Connection } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
+import { isDirect } from '../../lib/p2p/newest-connection.js';
 import type { MeshHost } from './libp2p-host.js';
 import type { RelayMode } from './relay-options.js';
 
@@ -62,7 +63,7 @@ export class Reachability {
 
   readonly #onOpen = (evt: CustomEvent<Connection>): void => {
     const c = evt.detail;
-    if (c.limits !== undefined) return;
+    if (!isDirect(c)) return;
     this.#firstLinkAt ??= this.#now();
     if (c.direction !== 'inbound' || this.#dialledIn.size >= MAX_DIALLED_IN) return;
     if (fromOutside(c.remoteAddr, this.#host.getMultiaddrs())) this.#dialledIn.add(c.remotePeer.toString());
@@ -81,7 +82,7 @@ export class Reachability {
       publicAddresses,
       relay: this.#relay,
       relayAddresses,
-      relayedConnections: open.filter((c) => c.limits !== undefined).length,
+      relayedConnections: open.filter((c) => !isDirect(c)).length,
       ...(reservations === undefined ? {} : { reservationsHeld: reservations }),
     };
   }

@@ -16,6 +16,7 @@ import type { Sign } from '../../crdt/signature.js';
 import { type TrustChange, trustRootOf } from '../../crdt/trust.js';
 import { backoffDelay } from '../../lib/backoff.js';
 import type { Logger } from '../../lib/logger.js';
+import { isDirect } from '../../lib/p2p/newest-connection.js';
 import type { DriverName } from '../drivers/driver.js';
 import { offeredDevices } from '../drivers/offered-devices.js';
 import { offeredDrivers } from '../drivers/offered-drivers.js';
@@ -489,7 +490,7 @@ export class StateService {
   #connectedPeers(): string[] {
     const peers = new Set<string>();
     for (const c of this.#deps.host.getConnections())
-      if (c.status === 'open' && c.limits === undefined) peers.add(c.remotePeer.toString());
+      if (c.status === 'open' && isDirect(c)) peers.add(c.remotePeer.toString());
     return [...peers];
   }
 

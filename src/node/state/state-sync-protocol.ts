@@ -6,6 +6,7 @@ import { SyncSession } from '../../crdt/sync-engine.js';
 import { errorMessage } from '../../lib/error-message.js';
 import type { Logger } from '../../lib/logger.js';
 import { FramedStream, NoProgress } from '../../lib/p2p/framed-stream.js';
+import { isDirect } from '../../lib/p2p/newest-connection.js';
 import { openStream } from '../../lib/p2p/open-stream.js';
 import { ConnectionStalls } from '../net/connection-stalls.js';
 import type { MeshHost } from '../net/libp2p-host.js';
@@ -164,7 +165,7 @@ export class StateSyncProtocol {
     const connection = this.#stalls.pick(
       this.#deps.host
         .getConnections()
-        .filter((c) => c.remotePeer.toString() === peer && c.status === 'open' && c.limits === undefined),
+        .filter((c) => c.remotePeer.toString() === peer && c.status === 'open' && isDirect(c)),
     );
     if (!connection) return { kind: 'failed', error: 'not connected' };
     const outcome = await this.#hold(peer, 'dialer', (signal) =>

@@ -1,7 +1,8 @@
-import type { PeerId } from '@libp2p/interface';
+import { isPeerId, type PeerId } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { KnownPeers } from './known-peers.js';
 import type { MeshHost } from './libp2p-host.js';
+import { withPeerId } from './peer-dialer.js';
 
 export type StreamHost = Pick<MeshHost, 'handle' | 'unhandle' | 'getConnections' | 'dial'>;
 
@@ -24,7 +25,7 @@ export function knownAddressDial(host: MeshHost, known: KnownPeers): StreamHost 
         return host.dial(target, options);
       const dialable = addresses.flatMap((a) => {
         try {
-          return [multiaddr(`${a}/p2p/${target.toString()}`)];
+          return [multiaddr(withPeerId(a, target.toString()))];
         } catch {
           // A garbled address a peer described: the others may still work.
           return [];
@@ -33,8 +34,4 @@ export function knownAddressDial(host: MeshHost, known: KnownPeers): StreamHost 
       return host.dial(dialable.length > 0 ? dialable : target, options);
     },
   };
-}
-
-function isPeerId(target: Parameters<MeshHost['dial']>[0]): target is PeerId {
-  return !Array.isArray(target) && typeof (target as PeerId).toMultihash === 'function';
 }

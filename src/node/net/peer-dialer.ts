@@ -223,7 +223,8 @@ function peerIdOf(address: string): string | undefined {
   return match?.[1];
 }
 
-function withPeerId(address: string, peerId: string): string {
+/** `address` ending in `/p2p/<peerId>`, added unless it ends in one already. */
+export function withPeerId(address: string, peerId: string): string {
   return peerIdOf(address) ? address : `${address}/p2p/${peerId}`;
 }
 

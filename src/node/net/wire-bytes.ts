@@ -24,14 +24,15 @@ interface ByteMover {
  * the agent pays nothing for them.
  */
 export class WireBytes implements Metrics {
-  readonly #bytes = new Map<string, number>();
+  /** Bytes so far per protocol, one cell each, found once per stream rather than once per chunk. */
+  readonly #bytes = new Map<string, Record<Direction, number>>();
 
-  /** Bytes so far, by `protocol\tdirection`. */
   totals(): { protocol: string; direction: Direction; bytes: number }[] {
-    return [...this.#bytes].map(([key, bytes]) => {
-      const [protocol, direction] = key.split('\t') as [string, Direction];
-      return { protocol, direction, bytes };
-    });
+    return [...this.#bytes].flatMap(([protocol, cell]) =>
+      (['in', 'out'] as const)
+        .filter((direction) => cell[direction] > 0)
+        .map((direction) => ({ protocol, direction, bytes: cell[direction] })),
+    );
   }
 
   /** `mycel_protocol_bytes_total{protocol,direction}` in `registry`, read at scrape time. */
@@ -49,11 +50,6 @@ export class WireBytes implements Metrics {
     });
   }
 
-  count(protocol: string, direction: Direction, bytes: number): void {
-    const key = `${protocol}\t${direction}`;
-    this.#bytes.set(key, (this.#bytes.get(key) ?? 0) + bytes);
-  }
-
   /** Also where every raw connection's writes are coalesced (coalesced-writes.ts): libp2p's one hook on them. */
   trackMultiaddrConnection(maConn: MultiaddrConnection): void {
     coalesceWrites(maConn);
@@ -67,16 +63,22 @@ export class WireBytes implements Metrics {
   /** Wraps the instance's own methods: a 'message' listener would change when a stream dispatches what it reads. */
   #wrap(target: ByteMover, protocol: string): void {
     const { onData, sendData } = target;
+    let cell = this.#bytes.get(protocol);
+    if (cell === undefined) {
+      cell = { in: 0, out: 0 };
+      this.#bytes.set(protocol, cell);
+    }
+    const counted = cell;
     if (typeof onData === 'function') {
       target.onData = (data) => {
-        this.count(protocol, 'in', data.byteLength);
+        counted.in += data.byteLength;
         onData.call(target, data);
       };
     }
     if (typeof sendData === 'function') {
       target.sendData = (data) => {
         const result = sendData.call(target, data);
-        this.count(protocol, 'out', result.sentBytes);
+        counted.out += result.sentBytes;
         return result;
       };
     }

@@ -41,7 +41,7 @@ import {
   type SlotWork,
   unheardRival,
 } from './slot-work.js';
-import { toleratedLosers } from './tolerated.js';
+import { toleratedLosers, toleratedSlots } from './tolerated.js';
 import type {
   Desired,
   DesiredAlloc,
@@ -190,8 +190,7 @@ class Placer {
 
   #reconcileJob(job: SchedJob, slotCopies: Copy[][] | undefined): JobWork {
     const disconnect = job.disconnect ?? NOMAD_DISCONNECT;
-    // 'yes': its node may still come back within lostAfter; 'isolated': only this view being cut off from
-    // everyone keeps it from being replaced (the fleet's work stays where it is unless the job says otherwise).
+    // 'yes': its node may come back within lostAfter; 'isolated': only this view's isolation keeps it unreplaced.
     const waiting = (c: Copy): 'no' | 'yes' | 'isolated' => {
       if (!disconnect.replace) return 'yes';
       const until = c.heard.lastSeen + disconnect.lostAfter;
@@ -210,10 +209,11 @@ class Placer {
       return waits.includes('isolated');
     };
     const slots: SlotWork[] = [];
+    const layout = this.#layouts.get(job.name);
+    const tolerated = toleratedSlots(this.#rollout.get(job.name));
     for (let slot = 0; slot < job.count; slot++) {
-      const layout = this.#layouts.get(job.name);
       const copies = slotCopies?.[slot] ?? [];
-      const yielded = toleratedLosers(this.#rollout.get(job.name), slot, copies);
+      const yielded = tolerated.has(slot) ? toleratedLosers(this.#rollout.get(job.name)!.target, copies) : [];
       const connected = copies.filter((c) => c.heard.condition !== 'disconnected' && !yielded.includes(c));
       const unknown = copies.filter((c) => c.heard.condition === 'disconnected' && isLive(c.state));
       const { survivor, losers } = reconcile(connected, disconnect.reconcile, job.version);

@@ -21,6 +21,7 @@
  */
 import { isLive } from './reconcile.js';
 import { slotReader } from './system-slots.js';
+import { toleratedSlots } from './tolerated.js';
 import type {
   Rollout,
   RolloutCounts,
@@ -219,9 +220,7 @@ export function movesNow(rollout: Rollout, slots: readonly SlotProgress[]): numb
   let moving = 0;
   // A slot whose failure a wave tolerates is settled for the rest of the rollout: it holds no move, and it never
   // moves again (its old copy serves), else a copy that fails would be relaunched on the failing version for ever.
-  const tolerated = new Set(
-    rollout.phase === 'running' || rollout.phase === 'complete' ? (rollout.wave?.tolerated ?? []) : [],
-  );
+  const tolerated = toleratedSlots(rollout);
   slots.forEach((s, slot) => {
     if (tolerated.has(slot)) return;
     if (s === 'outdated') outdated.push(slot);

@@ -11,11 +11,18 @@ import { isLive } from './reconcile.js';
 import type { Copy } from './slot-work.js';
 import type { Rollout } from './types.js';
 
-/** The copies of `slot` that stop as duplicates of the old copy kept in their place. */
-export function toleratedLosers(rollout: Rollout | undefined, slot: number, copies: readonly Copy[]): Copy[] {
-  if (rollout === undefined || (rollout.phase !== 'running' && rollout.phase !== 'complete')) return [];
-  if (!(rollout.wave?.tolerated ?? []).includes(slot)) return [];
+/** The slots a rollout has settled on their old version; empty unless it is running or complete with waves. */
+export function toleratedSlots(rollout: Rollout | undefined): ReadonlySet<number> {
+  if (rollout === undefined || (rollout.phase !== 'running' && rollout.phase !== 'complete')) return NONE;
+  const tolerated = rollout.wave?.tolerated;
+  return tolerated === undefined || tolerated.length === 0 ? NONE : new Set(tolerated);
+}
+
+const NONE: ReadonlySet<number> = new Set();
+
+/** The copies of a tolerated slot that stop as duplicates of the old copy kept in their place. */
+export function toleratedLosers(target: number, copies: readonly Copy[]): Copy[] {
   const live = copies.filter((c) => isLive(c.state));
-  if (!live.some((c) => c.jobVersion !== rollout.target && c.heard.condition !== 'disconnected')) return [];
-  return live.filter((c) => c.jobVersion === rollout.target && c.record.verdict?.healthy === false);
+  if (!live.some((c) => c.jobVersion !== target && c.heard.condition !== 'disconnected')) return [];
+  return live.filter((c) => c.jobVersion === target && c.record.verdict?.healthy === false);
 }

@@ -39,9 +39,7 @@ export function watchable<A extends unknown[]>(
     const title = `Every ${ms / 1000}s: meshctl ${process.argv.slice(2).join(' ')}`;
     try {
       while (!stopped.signal.aborted) {
-        const text = await collected(() => action(...args)).catch(
-          (err: unknown) => `meshctl: ${(err as Error).message}\n`,
-        );
+        const text = await collected(() => action(...args));
         if (stopped.signal.aborted) break;
         process.stdout.write(`${CLEAR}${title}    ${new Date().toISOString()}\n\n${text}`);
         await sleep(ms, undefined, { signal: stopped.signal }).catch(() => undefined);
@@ -53,7 +51,7 @@ export function watchable<A extends unknown[]>(
   };
 }
 
-/** What `fn` prints on stdout, held back instead: the commands print as they always do. */
+/** What `fn` prints on stdout, held back instead (an error it throws, as its last line): it never rejects. */
 async function collected(fn: () => Promise<void>): Promise<string> {
   const write = process.stdout.write;
   let text = '';

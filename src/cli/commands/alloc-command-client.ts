@@ -10,6 +10,7 @@ import {
   encodeExecFrame,
   type FrameChannel,
   MAX_EXEC_FRAME,
+  withFirstFrame,
   wsChannel,
 } from '../../node/api/client-keys.js';
 import type { TrustInfo } from '../../node/api/types.js';
@@ -108,20 +109,8 @@ async function connect(
   if (!frame.ok) throw new CliError(`the agent sent a malformed frame: ${frame.error}`, NOT_RUN);
   if (frame.value.kind === 'error') throw new CliError(frame.value.message, NOT_RUN);
   if (frame.value.kind === 'open') return channel;
-  if (frame.value.kind === 'exit' && ask.kind === 'restart') return replaying(channel, first);
+  if (frame.value.kind === 'exit' && ask.kind === 'restart') return withFirstFrame(channel, first);
   throw new CliError(`the agent answered ${frame.value.kind} first`, NOT_RUN);
-}
-
-function replaying(channel: FrameChannel, first: Uint8Array): FrameChannel {
-  let pending: Uint8Array | undefined = first;
-  return {
-    ...channel,
-    read: async (options) => {
-      const frame = pending;
-      pending = undefined;
-      return frame ?? channel.read(options);
-    },
-  };
 }
 
 async function openSocket(opts: Globals, path: string): Promise<WebSocket> {

@@ -1,4 +1,4 @@
-import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface';
 import { isDirect, newestConnection } from './newest-connection.js';
 import { openStream } from './open-stream.js';
 

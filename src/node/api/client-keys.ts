@@ -11,7 +11,7 @@ export {
   encodeExecFrame,
   MAX_EXEC_FRAME,
 } from '../logs/alloc-exec-frames.js';
-export type { FrameChannel } from '../logs/frame-channel.js';
+export { type FrameChannel, withFirstFrame } from '../logs/frame-channel.js';
 export { decodeJoinToken, encodeJoinToken, parsePnetKey, pnetKey } from '../membership/join-token.js';
 export { loadOperatorKey, type OperatorKey, operatorKey, writeOperatorKey } from '../membership/key-file.js';
 export { PROTOCOL_PREFIX } from '../net/protocol-prefix.js';

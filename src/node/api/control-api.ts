@@ -143,14 +143,8 @@ export class ControlApi {
       }
       const parts = url.pathname.split('/');
       for (const { segments, route } of this.#upgrades) {
-        if (segments.length !== parts.length) continue;
-        const params: Record<string, string> = {};
-        const ok = segments.every((segment, i) => {
-          const part = parts[i] ?? '';
-          if (segment.startsWith(':')) params[segment.slice(1)] = decodePathSegment(part);
-          return segment.startsWith(':') ? part.length > 0 : segment === part;
-        });
-        if (!ok) continue;
+        const params = matchPath(segments, parts);
+        if (params === undefined) continue;
         this.#upgraded.add(socket);
         socket.once('close', () => this.#upgraded.delete(socket));
         route.handle(req, socket, head, params);
@@ -227,17 +221,8 @@ export class ControlApi {
     const parts = pathname.split('/');
     let pathMatched = false;
     for (const candidate of this.#routes) {
-      if (candidate.segments.length !== parts.length) continue;
-      const params: Record<string, string> = {};
-      const ok = candidate.segments.every((segment, i) => {
-        const part = parts[i] ?? '';
-        if (segment.startsWith(':')) {
-          params[segment.slice(1)] = decodePathSegment(part);
-          return part.length > 0;
-        }
-        return segment === part;
-      });
-      if (!ok) continue;
+      const params = matchPath(candidate.segments, parts);
+      if (params === undefined) continue;
       pathMatched = true;
       if (candidate.method === method) return { route: candidate.route, params };
     }
@@ -312,4 +297,20 @@ async function send(res: ServerResponse, response: ApiResponse, signal: AbortSig
     }
   }
   res.end();
+}
+
+/** The `:name` parameters of a path whose parts match a route's segments (non-empty), or undefined. */
+function matchPath(
+  segments: readonly string[],
+  parts: readonly string[],
+): Record<string, string> | undefined {
+  if (segments.length !== parts.length) return undefined;
+  const params: Record<string, string> = {};
+  const ok = segments.every((segment, i) => {
+    const part = parts[i] ?? '';
+    if (!segment.startsWith(':')) return segment === part;
+    params[segment.slice(1)] = decodePathSegment(part);
+    return part.length > 0;
+  });
+  return ok ? params : undefined;
 }

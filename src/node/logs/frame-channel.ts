@@ -32,3 +32,16 @@ export function streamChannel(framed: FramedStream): FrameChannel {
     gone: gone.signal,
   };
 }
+
+/** `channel` with `first`, a frame already read from it (to route on), handed back by the next read. */
+export function withFirstFrame(channel: FrameChannel, first: Uint8Array): FrameChannel {
+  let pending: Uint8Array | undefined = first;
+  return {
+    ...channel,
+    read: async (options) => {
+      const frame = pending;
+      pending = undefined;
+      return frame ?? channel.read(options);
+    },
+  };
+}

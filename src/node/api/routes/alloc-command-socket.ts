@@ -9,7 +9,7 @@ import {
   MAX_EXEC_FRAME,
 } from '../../logs/alloc-exec-frames.js';
 import type { AllocExecProtocol } from '../../logs/alloc-exec-protocol.js';
-import type { FrameChannel } from '../../logs/frame-channel.js';
+import { type FrameChannel, withFirstFrame } from '../../logs/frame-channel.js';
 import type { UpgradeRoute } from '../control-api.js';
 import { wsChannel } from '../ws-channel.js';
 
@@ -54,7 +54,7 @@ async function session(deps: AllocCommandSocketDeps, ws: WebSocket, allocId: str
     return refuse(client, 'bad-request', `expected a request for alloc ${allocId} first`);
   const owner = deps.allocExec.ownerOf(allocId);
   if (!owner) return refuse(client, 'not-found', `no allocation "${allocId}"; meshctl alloc list shows them`);
-  if (owner.peerId === deps.peerId) return deps.allocExec.serve(replaying(client, raw), 'local');
+  if (owner.peerId === deps.peerId) return deps.allocExec.serve(withFirstFrame(client, raw), 'local');
   const unreachable = (why: string) =>
     refuse(
       client,
@@ -100,18 +100,6 @@ async function relay(client: FrameChannel, owner: FrameChannel): Promise<void> {
 }
 
 /** `channel` with its first frame, already read here, handed out again. */
-function replaying(channel: FrameChannel, first: Uint8Array): FrameChannel {
-  let pending: Uint8Array | undefined = first;
-  return {
-    ...channel,
-    read: async (options) => {
-      const frame = pending;
-      pending = undefined;
-      return frame ?? channel.read(options);
-    },
-  };
-}
-
 async function refuse(client: FrameChannel, code: ExecErrorCode, message: string): Promise<void> {
   await client.write(encodeExecFrame({ kind: 'error', code, message })).catch(() => undefined);
   await client.close();

@@ -75,7 +75,7 @@ export async function runAgent(o: AgentFlags): Promise<void> {
     // A closed mesh serves remote meshctl over libp2p: reaching this agent already took the mesh key.
     if (agent.mesh) await serveControlProtocol(agent.host, api, log);
     // Before the API: once "control API listening" is logged, DNS answers too.
-    dns = await startDns(agent, config.dnsListen, log);
+    dns = await startDns(agent.catalog, config.dnsListen, log);
     const bound = await api.listen(config.api, config.allowRemoteApi);
     log.info({ api: `http://${bound.host}:${bound.port}` }, 'control API listening');
   } catch (err) {

@@ -25,6 +25,7 @@ import {
   imageUse,
   livenessService,
   peerDiscovery,
+  placementLiveness,
   registryService,
   revocations,
   stateService,
@@ -53,7 +54,9 @@ import { createHost, type MeshHost } from './net/libp2p-host.js';
 import type { PeerDiscovery } from './net/peer-discovery.js';
 import { WireBytes } from './net/wire-bytes.js';
 import { watchedMetrics } from './placement/metrics-views.js';
+import type { PeerLiveness } from './placement/placement-input.js';
 import type { PlacementService } from './placement/placement-service.js';
+import { agentCatalog, type CatalogReader } from './services/catalog-reader.js';
 import type { AgentConfig } from './setup/config.js';
 import { prepareDataDir } from './setup/data-dir.js';
 import { MeshMetrics } from './setup/metrics.js';
@@ -88,6 +91,8 @@ export class Agent {
   readonly #state: Started<StateService>;
   readonly #registry: Started<RegistryService>;
   readonly #workloads: Started<Workloads>;
+  readonly #placementLiveness: () => PeerLiveness[];
+  #catalog: CatalogReader | undefined;
   readonly #allocLogs: Started<AllocLogsProtocol>;
   readonly #allocEvents: Started<AllocEventsProtocol>;
   readonly #allocExec: Started<AllocExecProtocol>;
@@ -136,9 +141,12 @@ export class Agent {
     this.#state = stateService(c, () => this.#workloads.maybe?.meshHeard());
     const images = imageUse(c, { state: this.#state, workloads: () => this.#workloads.maybe });
     this.#registry = registryService(c, { state: this.#state, images });
+    this.#placementLiveness = placementLiveness(c, { state: this.#state, liveness: this.#liveness });
     this.#workloads = workloadsService(c, {
       state: this.#state,
       liveness: this.#liveness,
+      placementLiveness: this.#placementLiveness,
+      catalog: () => this.catalog,
       registry: () => this.#registry.maybe,
     });
     this.#allocLogs = allocLogsService({ ...c, state: this.#state, workloads: this.#workloads });
@@ -230,6 +238,15 @@ export class Agent {
   }
 
   /** Where every copy in the mesh should run, as this agent computes it. */
+  /**
+   * The agent's one service catalog (DNS, the API, templates), built on first use over placement's liveness
+   * reader; its specs come from placement's cache, or a cache of its own on an agent without workloads.
+   */
+  get catalog(): CatalogReader {
+    this.#catalog ??= agentCatalog(this, { now: this.#now, liveness: this.#placementLiveness });
+    return this.#catalog;
+  }
+
   get placement(): PlacementService {
     return this.#workloads.value.placement;
   }

@@ -14,9 +14,10 @@ import type { KnownPeers } from './net/known-peers.js';
 import type { HostOptions, MeshHost } from './net/libp2p-host.js';
 import { PeerDiscovery } from './net/peer-discovery.js';
 import { ImageUse } from './placement/image-use.js';
+import type { PeerLiveness } from './placement/placement-input.js';
 import { placementLivenessReader } from './placement/placement-liveness.js';
 import { VarResealer } from './placement/var-resealer.js';
-import { type CatalogReader, catalogReader } from './services/catalog-reader.js';
+import type { CatalogReader } from './services/catalog-reader.js';
 import { serviceTemplateData } from './services/template-services.js';
 import type { AgentConfig } from './setup/config.js';
 import type { MeshMetrics } from './setup/metrics.js';
@@ -163,27 +164,38 @@ export function registryService(
   );
 }
 
+/** Placement's liveness reader, one per agent: the workloads place by it and the service catalog reads it. */
+export function placementLiveness(
+  c: Components,
+  deps: { state: Started<StateService>; liveness: LivenessService },
+): () => PeerLiveness[] {
+  return placementLivenessReader({
+    self: c.self,
+    startedAt: c.startedAt,
+    lostAfterMs: c.config.lostAfterMs,
+    now: c.now,
+    heard: (at) => deps.liveness.view.list(at),
+    nodes: () => deps.state.value.state.nodes(),
+  });
+}
+
 export function workloadsService(
   c: Components,
   deps: {
     state: Started<StateService>;
     liveness: LivenessService;
+    placementLiveness: () => PeerLiveness[];
+    /** The agent's one service catalog. */
+    catalog: () => CatalogReader;
     registry: () => RegistryService | undefined;
   },
 ): Started<Workloads> {
   const { config, mesh, env } = c;
   return new Started('workloads', async () => {
     const state = deps.state.value;
-    const liveness = placementLivenessReader({
-      self: c.self,
-      startedAt: c.startedAt,
-      lostAfterMs: config.lostAfterMs,
-      now: c.now,
-      heard: (at) => deps.liveness.view.list(at),
-      nodes: () => state.state.nodes(),
-    });
+    const liveness = deps.placementLiveness;
     // Templates read the catalog over placement's spec cache, which exists once the workloads do.
-    let catalog: CatalogReader | undefined;
+    let started = false;
     const changes = (listener: () => void) => {
       const offState = state.onChange(listener);
       const offLiveness = deps.liveness.onChange(listener);
@@ -202,22 +214,14 @@ export function workloadsService(
       persist: () => state.store.flush(),
       drivers: state.drivers,
       liveness,
-      templateData: [serviceTemplateData(() => catalog, changes)],
+      templateData: [serviceTemplateData(() => (started ? deps.catalog() : undefined), changes)],
       trustRoot: mesh && trustRootOf(mesh.operators),
       imageMirror: () => deps.registry()?.endpoint,
       sealSecret: c.sealKey.secret,
       tuning: env.workloads,
       makeDriver: env.makeDriver,
     });
-    catalog = catalogReader({
-      self: c.self,
-      startedAt: c.startedAt,
-      lostAfterMs: config.lostAfterMs,
-      now: c.now,
-      heard: (at) => deps.liveness.view.list(at),
-      state: state.state,
-      specs: () => workloads.placement.specs,
-    });
+    started = true;
     state.onChange(() => workloads.changed());
     deps.liveness.onChange(() => workloads.changed());
     return workloads;

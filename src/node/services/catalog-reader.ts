@@ -9,6 +9,8 @@ export interface CatalogSource extends Omit<PlacementLivenessSource, 'nodes'> {
   readonly state: Pick<MeshState, 'jobs' | 'nodes' | 'allocations'>;
   /** Placement's cache of validated specs (it forgets what it stops reading); absent: a cache of its own. */
   readonly specs?: () => Pick<JobSpecs, 'read'> | undefined;
+  /** The liveness view the workloads place by, so both read one; absent: one of its own from the same inputs. */
+  readonly liveness?: () => PeerLiveness[];
 }
 
 /** The agent's pieces a catalog reads (the `Agent` has them all). */
@@ -22,9 +24,17 @@ export interface CatalogAgent {
   readonly placement?: { readonly specs: Pick<JobSpecs, 'read'> };
 }
 
-/** A catalog over a running agent's replica and liveness view, on the wall clock. */
-export function agentCatalog(agent: CatalogAgent, now: () => number = Date.now): CatalogReader {
+/**
+ * A catalog over a running agent's replica and liveness view, on the wall clock unless `now` says otherwise;
+ * `liveness`: the workloads' reader of that view, shared rather than built again.
+ */
+export function agentCatalog(
+  agent: CatalogAgent,
+  options: { readonly now?: () => number; readonly liveness?: () => PeerLiveness[] } = {},
+): CatalogReader {
+  const now = options.now ?? Date.now;
   return catalogReader({
+    ...(options.liveness ? { liveness: options.liveness } : {}),
     self: agent.peerId,
     startedAt: agent.startedAt,
     lostAfterMs: agent.config.lostAfterMs,
@@ -55,7 +65,8 @@ export interface CatalogReader {
  */
 export function catalogReader(source: CatalogSource, maxAgeMs = 500): CatalogReader {
   const own = new JobSpecs();
-  const liveness = placementLivenessReader({ ...source, nodes: () => source.state.nodes() });
+  const liveness =
+    source.liveness ?? placementLivenessReader({ ...source, nodes: () => source.state.nodes() });
   let cached: { at: number; services: CatalogService[] } | undefined;
   const services = () => {
     const now = source.now();

@@ -1,15 +1,14 @@
 import type { Logger } from '../../lib/logger.js';
-import { agentCatalog, type CatalogAgent } from './catalog-reader.js';
+import type { CatalogReader } from './catalog-reader.js';
 import { DnsServer } from './dns-server.js';
 
 /** Starts the DNS server on `listen` (meshd --dns-listen) over the agent's catalog; undefined when `off`. */
 export async function startDns(
-  agent: CatalogAgent,
+  catalog: CatalogReader,
   listen: string,
   log: Logger,
 ): Promise<DnsServer | undefined> {
   if (listen === 'off') return undefined;
-  const catalog = agentCatalog(agent);
   let server: DnsServer;
   try {
     server = await DnsServer.start({ listen, lookup: (name) => catalog.service(name), log });

@@ -57,6 +57,8 @@ const OWN_KEYS = new Set(['node', 'alloc', 'job']);
 
 export class RenderedTemplates implements CopyTemplates {
   readonly #following = new Map<string, Following>();
+  /** The text last written per copy and destination, so a render that changes nothing touches no disk. */
+  readonly #written = new Map<string, Map<string, string>>();
   readonly #unsubscribe: (() => void)[];
 
   constructor(private readonly options: TemplateOptions) {
@@ -68,13 +70,14 @@ export class RenderedTemplates implements CopyTemplates {
   async render(copy: SetupCopy, ports: Readonly<Record<string, number>>): Promise<string | undefined> {
     if (!copy.spec.templates?.length) return undefined;
     const dir = copyDir(this.options.dataDir, copy.driver, copy.allocId);
-    await this.#renderAll(copy, ports, dir);
+    // Before a start the files are always checked on disk: the directory may be left from an earlier run.
+    await this.#renderAll(copy, ports, dir, false);
     return dir;
   }
 
   follow(copy: RunningCopy): void {
     if (!copy.spec.templates?.length) return;
-    this.unfollow(copy.allocId);
+    clearTimeout(this.#following.get(copy.allocId)?.timer);
     const entry: Following = { copy, rendering: Promise.resolve() };
     this.#following.set(copy.allocId, entry);
     // Data may have changed between the render before the start and now.
@@ -84,6 +87,7 @@ export class RenderedTemplates implements CopyTemplates {
   unfollow(allocId: string): void {
     clearTimeout(this.#following.get(allocId)?.timer);
     this.#following.delete(allocId);
+    this.#written.delete(allocId);
   }
 
   /**
@@ -126,13 +130,16 @@ export class RenderedTemplates implements CopyTemplates {
     let changed: JobTemplate[];
     try {
       const dir = copyDir(this.options.dataDir, copy.driver, copy.allocId);
-      changed = await this.#renderAll(copy, copy.ports, dir);
+      changed = await this.#renderAll(copy, copy.ports, dir, true);
     } catch (err) {
       this.options.log.warn(
         { allocId: copy.allocId, err },
         'cannot render templates again; keeping the last',
       );
       return;
+    } finally {
+      // Unfollowed while rendering: what this render remembered goes too.
+      if (this.#following.get(copy.allocId) !== entry) this.#written.delete(copy.allocId);
     }
     if (changed.length === 0 || !copy.current()) return;
     const files = changed.map((t) => t.destination).join(', ');
@@ -158,11 +165,15 @@ export class RenderedTemplates implements CopyTemplates {
     }
   }
 
-  /** Renders every template of the copy; returns those whose file changed. */
+  /**
+   * Renders every template of the copy; returns those whose file changed. With `skipUnchanged`, a text equal to
+   * the one last written is not checked on disk again.
+   */
   async #renderAll(
     copy: SetupCopy,
     ports: Readonly<Record<string, number>>,
     dir: string,
+    skipUnchanged: boolean,
   ): Promise<JobTemplate[]> {
     const view: Record<string, unknown> = {};
     for (const provider of this.options.providers) {
@@ -177,6 +188,8 @@ export class RenderedTemplates implements CopyTemplates {
     });
     Object.assign(view, own);
     const changed: JobTemplate[] = [];
+    const written = this.#written.get(copy.allocId) ?? new Map<string, string>();
+    this.#written.set(copy.allocId, written);
     for (const template of copy.spec.templates ?? []) {
       // Config files, not HTML: values go in as they are.
       const text = Mustache.render(template.data, view, {}, { escape: String });
@@ -186,7 +199,9 @@ export class RenderedTemplates implements CopyTemplates {
           `template ${template.destination} renders to ${size} bytes, more than ${TEMPLATE_LIMITS.rendered}`,
         );
       }
+      if (skipUnchanged && written.get(template.destination) === text) continue;
       if (await writeIfChanged(dir, template.destination, text)) changed.push(template);
+      written.set(template.destination, text);
     }
     return changed;
   }

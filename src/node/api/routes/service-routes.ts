@@ -1,4 +1,4 @@
-import { agentCatalog, type CatalogAgent } from '../../services/catalog-reader.js';
+import type { CatalogReader } from '../../services/catalog-reader.js';
 import { ApiError, type Route } from '../control-api.js';
 import type { ServiceInfo } from '../types.js';
 
@@ -8,8 +8,8 @@ const SERVICE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
  * `GET /v1/services`: every service a running job declares, with its healthy instances, from this agent's own
  * replica and liveness view. `GET /v1/services/:name`: one of them; 404 when no running job declares it.
  */
-export function serviceRoutes(agent: CatalogAgent): Route[] {
-  const catalog = agentCatalog(agent);
+export function serviceRoutes(agent: { readonly catalog: CatalogReader }): Route[] {
+  const { catalog } = agent;
   return [
     {
       method: 'GET',

@@ -5,6 +5,7 @@ import type { AllocStatus, NodeRecord } from '../../../../src/crdt/records.js';
 import { ApiError } from '../../../../src/node/api/control-api.js';
 import { serviceRoutes } from '../../../../src/node/api/routes/service-routes.js';
 import type { PeerLiveness } from '../../../../src/node/placement/placement-input.js';
+import { agentCatalog } from '../../../../src/node/services/catalog-reader.js';
 
 const result = validateJobSpec({
   name: 'web',
@@ -67,7 +68,7 @@ function routes(heard: PeerLiveness[]) {
       },
     },
   };
-  const [list, one] = serviceRoutes(agent);
+  const [list, one] = serviceRoutes({ catalog: agentCatalog(agent) });
   const request = (name: string) =>
     ({ params: { name }, query: new URLSearchParams(), body: async () => ({}) }) as never;
   return { list: () => list!.handler(request('')), one: (name: string) => one!.handler(request(name)) };

@@ -105,7 +105,8 @@ export function varContext(v: Pick<VarVersion, 'path' | 'version' | 'nonce'>): U
   return new TextEncoder().encode(`mycel/var/v1\n${v.path}\n${v.version}\n${v.nonce}`);
 }
 
-const unsignedOf = <T extends { auth?: unknown }>(value: T): Omit<T, 'auth'> => {
+/** A signed value without its signature: what the signature covers. */
+export const unsignedOf = <T extends { auth?: unknown }>(value: T): Omit<T, 'auth'> => {
   const { auth: _auth, ...rest } = value;
   return rest;
 };

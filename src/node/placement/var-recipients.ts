@@ -1,8 +1,9 @@
 /**
  * Who a variable's data key is sealed to: the trusted operators, and exactly the devices placement could put a
  * copy of a job granted the variable on (the scheduler's static feasibility: driver, constraints, devices, host
- * paths; nodes of another trust root are left out as placement leaves them out). Revoked devices are not in the
- * replica's node views at all. A device without a usable seal key (an older agent, or a record naming a point
+ * paths). Nodes that declare another trust root are left out only when the state views carry a `trustRoot`; the
+ * resealer and the var routes pass none, so for them every node in the replica counts. Revoked devices are not in
+ * the replica's node views at all. A device without a usable seal key (an older agent, or a record naming a point
  * of small order, which would make every var put fail) cannot be a recipient. Pure.
  */
 import { peerIdFromString } from '@libp2p/peer-id';

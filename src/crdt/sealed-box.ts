@@ -13,6 +13,7 @@ import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { concatBytes } from '@noble/hashes/utils.js';
 
 export const KEY_BYTES = 32;
 export const NONCE_BYTES = 24;
@@ -53,7 +54,7 @@ export function usablePublicKey(pub: Uint8Array): boolean {
 
 function wrappingKey(shared: Uint8Array, epk: Uint8Array, recipient: Uint8Array): Uint8Array {
   if (shared.every((b) => b === 0)) throw new RangeError('low-order X25519 public key');
-  return hkdf(sha256, shared, concat(epk, recipient), INFO, KEY_BYTES);
+  return hkdf(sha256, shared, concatBytes(epk, recipient), INFO, KEY_BYTES);
 }
 
 /** Seals `dataKey` to `recipient` (X25519 public key); `ephemeralSecret` must be 32 fresh random bytes. */
@@ -101,11 +102,4 @@ export function decryptValue(
   } catch {
     return undefined;
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }

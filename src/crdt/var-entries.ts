@@ -105,7 +105,8 @@ export function varContext(v: Pick<VarVersion, 'path' | 'version' | 'nonce'>): U
   return new TextEncoder().encode(`mycel/var/v1\n${v.path}\n${v.version}\n${v.nonce}`);
 }
 
-const unsignedOf = <T extends { auth?: unknown }>(value: T): Omit<T, 'auth'> => {
+/** A signed value without its signature: what the signature covers. */
+export const unsignedOf = <T extends { auth?: unknown }>(value: T): Omit<T, 'auth'> => {
   const { auth: _auth, ...rest } = value;
   return rest;
 };
@@ -198,7 +199,7 @@ export function deriveVar(
   operators: ReadonlySet<string>,
   revoked: ReadonlySet<string>,
 ): VarEntriesView {
-  const versions: { key: string; id: string; v: VarVersion }[] = [];
+  const versions: IdentifiedVersion[] = [];
   const added: AddedSeal[] = [];
   let removedUpTo = 0;
   const rejected: { key: string; reason: string }[] = [];
@@ -206,8 +207,9 @@ export function deriveVar(
     if (key.startsWith('v:')) {
       const v = parse(versionSchema, text);
       const reason = v ? versionProblem(path, v, operators) : 'malformed version';
-      if (reason || !v || key !== versionKey(v)) rejected.push({ key, reason: reason ?? 'wrong key' });
-      else versions.push({ key, id: versionId(v), v });
+      const id = v && !reason ? versionId(v) : undefined;
+      if (reason || !v || !id || key !== `v:${id}`) rejected.push({ key, reason: reason ?? 'wrong key' });
+      else versions.push({ key, id, v });
     } else if (key.startsWith('s:')) {
       const s = parse(addedSealSchema, text);
       const reason = s ? addedSealProblem(s) : 'malformed seal';
@@ -221,9 +223,7 @@ export function deriveVar(
     }
   }
   const highest = Math.max(removedUpTo, ...versions.map((e) => e.v.version));
-  const live = versions
-    .filter((e) => e.v.version > removedUpTo)
-    .sort((a, b) => b.v.version - a.v.version || b.v.at - a.v.at || (a.id < b.id ? 1 : -1));
+  const live = versions.filter((e) => e.v.version > removedUpTo).sort(newestFirst);
   const top = live[0];
   if (!top) return { current: undefined, highest, versions: versions.length, rejected };
   const seals = new Map<string, Seal>();
@@ -238,14 +238,20 @@ export function deriveVar(
   };
 }
 
+type IdentifiedVersion = { key: string; id: string; v: VarVersion };
+
+/** Newest version first; `at`, then the id, break ties so every replica picks the same one. */
+const newestFirst = (a: IdentifiedVersion, b: IdentifiedVersion): number =>
+  b.v.version - a.v.version || b.v.at - a.v.at || (a.id < b.id ? 1 : -1);
+
 /** Entries to keep when a document is rewritten: the newest `keep` versions, their added seals, removals. */
 export function keptVarEntries(entries: ReadonlyMap<string, string>, keep: number): [string, string][] {
-  const versions: { key: string; id: string; v: VarVersion }[] = [];
+  const versions: IdentifiedVersion[] = [];
   for (const [key, text] of entries) {
     const v = key.startsWith('v:') ? parse(versionSchema, text) : undefined;
     if (v) versions.push({ key, id: versionId(v), v });
   }
-  versions.sort((a, b) => b.v.version - a.v.version || b.v.at - a.v.at || (a.id < b.id ? 1 : -1));
+  versions.sort(newestFirst);
   const ids = new Set(versions.slice(0, keep).map((e) => e.id));
   const kept = new Set(versions.slice(0, keep).map((e) => e.key));
   return [...entries].filter(

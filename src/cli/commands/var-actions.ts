@@ -9,6 +9,7 @@ import {
   signAddedSeal,
   signVarRemoval,
   signVarVersion,
+  unsignedOf,
   VAR_VERSION_DOMAIN,
   type VarVersion,
   type VarView,
@@ -27,7 +28,7 @@ const varUrl = (path: string, tail = '') => `/v1/vars/${encodeURIComponent(check
 /** The agent's answer as a view, once the version is seen to be signed: an agent must not get a forgery opened. */
 function signedView(path: string, sealed: VarSealed): VarView {
   const version: VarVersion = { ...sealed.entry, seals: { ...sealed.entry.seals } };
-  if (!sealed.entry.auth || !verifyValue(VAR_VERSION_DOMAIN, unsigned(sealed.entry), sealed.entry.auth))
+  if (!sealed.entry.auth || !verifyValue(VAR_VERSION_DOMAIN, unsignedOf(sealed.entry), sealed.entry.auth))
     throw new CliError(`variable ${path}: the agent answered a version no operator signed; nothing opened`);
   return { path, id: sealed.id, version, seals: new Map(Object.entries(sealed.seals)) };
 }
@@ -75,11 +76,6 @@ function checkedPath(path: string): string {
   const problem = varPathProblem(path);
   if (problem) throw new CliError(problem);
   return path;
-}
-
-function unsigned<T extends { auth?: unknown }>(value: T): Omit<T, 'auth'> {
-  const { auth: _auth, ...rest } = value;
-  return rest;
 }
 
 async function operatorSigner(path: string | undefined) {

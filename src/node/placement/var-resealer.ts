@@ -16,7 +16,7 @@ import { sha256Hex } from '../../lib/digest.js';
 import type { Logger } from '../../lib/logger.js';
 import type { DurableWrites } from '../state/durable-write.js';
 import type { SpecReader } from './placement-input.js';
-import { type Recipient, varRecipients } from './var-recipients.js';
+import { type Recipient, varRecipientsFinder } from './var-recipients.js';
 
 /** Seals written per pass: a mesh that gains a thousand devices at once is sealed in over a few passes. */
 const SEALS_PER_PASS = 64;
@@ -92,17 +92,24 @@ export class VarResealer {
       const alive = this.#deps.alive();
       const views = { jobs: state.jobs(), nodes: state.nodes(), allocations: [] };
       const devices = new Set(views.nodes.map((n) => n.peerId));
+      const recipients = varRecipientsFinder(views, state.trust().operators, this.#deps.readSpec());
       let written = 0;
       for (const view of state.variables()) {
         if (written >= SEALS_PER_PASS || !view.seals.has(this.#deps.self)) continue;
         const holders = [...view.seals.keys()].filter(
           (id) => devices.has(id) && (id === this.#deps.self || alive.has(id)),
         );
-        const due = varRecipients(view.path, views, state.trust().operators, this.#deps.readSpec()).filter(
-          (r) => !view.seals.has(r.id) && chosenSealer(view, r.id, holders) === this.#deps.self,
-        );
-        for (const recipient of due.slice(0, SEALS_PER_PASS - written)) {
-          if (await this.#seal(view, recipient, writes)) written++;
+        const due = recipients(view.path)
+          .filter((r) => !view.seals.has(r.id) && chosenSealer(view, r.id, holders) === this.#deps.self)
+          .slice(0, SEALS_PER_PASS - written);
+        if (due.length === 0) continue;
+        const key = openDataKey(view, this.#deps.self, this.#deps.secret);
+        if (!key.ok) {
+          this.#deps.log.warn({ path: view.path, reason: key.error }, 'cannot open a variable to re-seal it');
+          continue;
+        }
+        for (const recipient of due) {
+          if (await this.#seal(view, key.value, recipient, writes)) written++;
         }
       }
       return written;
@@ -111,19 +118,14 @@ export class VarResealer {
     }
   }
 
-  async #seal(view: VarView, recipient: Recipient, writes: DurableWrites): Promise<boolean> {
-    const key = openDataKey(view, this.#deps.self, this.#deps.secret);
-    if (!key.ok) {
-      this.#deps.log.warn({ path: view.path, reason: key.error }, 'cannot open a variable to re-seal it');
-      return false;
-    }
+  async #seal(
+    view: VarView,
+    dataKey: Uint8Array,
+    recipient: Recipient,
+    writes: DurableWrites,
+  ): Promise<boolean> {
     try {
-      const seal = sealTo(
-        key.value,
-        recipient.pub,
-        new Uint8Array(randomBytes(32)),
-        varContext(view.version),
-      );
+      const seal = sealTo(dataKey, recipient.pub, new Uint8Array(randomBytes(32)), varContext(view.version));
       const entry = signAddedSeal(
         { version: view.id, to: recipient.id, seal, by: this.#deps.self },
         this.#deps.sign,

@@ -17,8 +17,9 @@ import {
   varPathProblem,
 } from '../../../crdt/var-entries.js';
 import { openVarValues } from '../../../crdt/var-seal.js';
+import type { SpecReader } from '../../placement/placement-input.js';
 import type { PlacementService } from '../../placement/placement-service.js';
-import { varRecipients } from '../../placement/var-recipients.js';
+import { type Recipient, varRecipients, varRecipientsFinder } from '../../placement/var-recipients.js';
 import type { StateService } from '../../state/state-service.js';
 import { ApiError, type Route } from '../control-api.js';
 import type { VarInfo, VarPlan, VarSealed } from '../types.js';
@@ -38,13 +39,23 @@ export interface VarRoutesKeys {
 
 export function varRoutes(agent: VarRoutesAgent, keys: VarRoutesKeys): Route[] {
   const mesh = () => agent.state.state;
+  const readSpec: SpecReader = (v) => agent.placement.specs.read(v);
+  const views = (state: MeshState) => ({
+    jobs: state.jobs(),
+    nodes: state.nodes(),
+    allocations: [],
+  });
   const recipients = (path: string) => {
     const state = mesh();
-    const views = { jobs: state.jobs(), nodes: state.nodes(), allocations: [] };
-    return varRecipients(path, views, state.trust().operators, (v) => agent.placement.specs.read(v));
+    return varRecipients(path, views(state), state.trust().operators, readSpec);
   };
-  const info = (view: VarView): VarInfo => {
-    const eligible = recipients(view.path);
+  // A listing reads the state views and derives the recipients' keys once, not once per variable.
+  const recipientsOfAny = () => {
+    const state = mesh();
+    return varRecipientsFinder(views(state), state.trust().operators, readSpec);
+  };
+  const info = (view: VarView, find: (path: string) => Recipient[] = recipients): VarInfo => {
+    const eligible = find(view.path);
     const opens = openVarValues(view, agent.peerId, keys.sealSecret);
     return {
       path: view.path,
@@ -63,11 +74,12 @@ export function varRoutes(agent: VarRoutesAgent, keys: VarRoutesKeys): Route[] {
       path: '/v1/vars',
       handler: (req) => {
         const prefix = req.query.get('prefix') ?? '';
+        const find = recipientsOfAny();
         return {
           json: mesh()
             .variables()
             .filter((v) => v.path.startsWith(prefix))
-            .map(info),
+            .map((v) => info(v, find)),
         };
       },
     },

@@ -8,7 +8,7 @@ import { type Sign, type Signature, signValue, verifyValue } from './signature.j
  * close to its own clock, and each nonce only once within that window (`ReplayGuard`), so a recorded request
  * cannot be sent again.
  */
-export const ALLOC_COMMAND_DOMAIN = 'alloc-command';
+const ALLOC_COMMAND_DOMAIN = 'alloc-command';
 /** How far the signer's clock may be from the owner's, either way. */
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 

@@ -9,23 +9,15 @@ import * as z from 'zod';
 import { unknownField } from './job-spec-messages.js';
 
 export const TEMPLATE_LIMITS = { templates: 16, data: 16_384, rendered: 262_144, destination: 256 } as const;
-export const CHANGE_MODES = ['restart', 'signal', 'noop'] as const;
+const CHANGE_MODES = ['restart', 'signal', 'noop'] as const;
 /** Signals a workload may ask for on change; the ones programs reload their configuration on, and the stops. */
-export const CHANGE_SIGNALS = [
-  'SIGHUP',
-  'SIGUSR1',
-  'SIGUSR2',
-  'SIGINT',
-  'SIGQUIT',
-  'SIGTERM',
-  'SIGWINCH',
-] as const;
+const CHANGE_SIGNALS = ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGWINCH'] as const;
 
 const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const KEYS = ['destination', 'data', 'changeMode', 'changeSignal'];
 
 /** Why `destination` cannot name a file inside the copy's directory, or undefined when it can. */
-export function destinationProblem(destination: string): string | undefined {
+function destinationProblem(destination: string): string | undefined {
   if (destination.startsWith('/'))
     return "must be relative to the copy's directory, e.g. local/app.conf, not absolute";
   const segments = destination.split('/');

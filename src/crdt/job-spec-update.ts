@@ -5,7 +5,7 @@
  */
 import * as z from 'zod';
 
-export const UPDATE_LIMITS = { waves: 10 } as const;
+const UPDATE_LIMITS = { waves: 10 } as const;
 
 export const rolloutFields = {
   waves: z

@@ -9,7 +9,7 @@ import * as z from 'zod';
 import { varReferences } from './interpolation.js';
 import { varPathProblem } from './var-entries.js';
 
-export const VARS_LIMIT = 16;
+const VARS_LIMIT = 16;
 
 const varPath = z.string().superRefine((path, ctx) => {
   const problem = varPathProblem(path);

@@ -28,8 +28,8 @@ export const VAR_LIMITS = {
 } as const;
 
 export const VAR_VERSION_DOMAIN = 'var-version';
-export const VAR_SEAL_DOMAIN = 'var-seal';
-export const VAR_REMOVAL_DOMAIN = 'var-removal';
+const VAR_SEAL_DOMAIN = 'var-seal';
+const VAR_REMOVAL_DOMAIN = 'var-removal';
 
 /** `app/db`: lowercase segments of letters, digits, `-`, `_` and `.`, separated by `/`. */
 const PATH = /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?(\/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*$/;

@@ -3,7 +3,7 @@ import type { PeerClient } from './peer-client.js';
 import { rendezvousWeight } from './rendezvous.js';
 
 /** Neighbours asked in turn to fetch a digest through them, of those that said they reach a holder. */
-export const MAX_THROUGH_TRIES = 3;
+const MAX_THROUGH_TRIES = 3;
 
 /**
  * Linked neighbours (not in `skip`) that hold `digest` or are directly linked to a peer holding all of it: the way

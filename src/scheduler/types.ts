@@ -341,7 +341,7 @@ export interface Rollout {
   readonly stopFirst?: readonly RolloutStopFirst[] | undefined;
   /** A system job's slots: slot i is the copy on nodes[i] (peer ids, sorted). Absent for other jobs. */
   readonly nodes?: readonly string[] | undefined;
-  /** A rollout in waves (`update.waves`) that is not complete. */
+  /** A rollout in waves (`update.waves`) until its version is stable (kept on a complete one with tolerated slots). */
   readonly wave?: RolloutWave | undefined;
 }
 

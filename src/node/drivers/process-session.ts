@@ -22,7 +22,7 @@ export interface ProcessSessionSpec {
 }
 
 /** The environment of `pid`, without the launch id: a process carrying it would pass for the copy itself. */
-export function environmentOf(pid: number): Record<string, string> | undefined {
+function environmentOf(pid: number): Record<string, string> | undefined {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/environ`, 'utf8');
@@ -107,7 +107,7 @@ export async function processSession(
 }
 
 /** `pid` and every process below it, parents first (Linux's `children` lists, per thread). */
-export function treeOf(pid: number): number[] {
+function treeOf(pid: number): number[] {
   const all = [pid];
   for (let i = 0; i < all.length && all.length < 4096; i++) {
     try {

@@ -9,7 +9,7 @@ import type { AllocCommand } from '../../crdt/alloc-command-auth.js';
 import { parseJson } from '../../lib/json-text.js';
 
 export const MAX_EXEC_DATA = 32 * 1024;
-export const MAX_EXEC_REQUEST = 24 * 1024;
+const MAX_EXEC_REQUEST = 24 * 1024;
 /** Any frame: a data frame at its largest, or a request. */
 export const MAX_EXEC_FRAME = Math.max(MAX_EXEC_DATA + 1, MAX_EXEC_REQUEST);
 const MAX_ARGS = 128;
@@ -29,7 +29,7 @@ const KIND = {
 } as const;
 
 const dimension = z.number().int().min(1).max(10_000);
-export const execRequestSchema = z
+const execRequestSchema = z
   .object({
     kind: z.enum(['exec', 'restart']),
     allocId: z.string().regex(ALLOC_ID, 'not an allocation id'),

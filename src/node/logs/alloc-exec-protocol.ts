@@ -39,7 +39,7 @@ export interface AllocExecOptions {
   readonly maxSessions: number;
 }
 
-export const DEFAULT_ALLOC_EXEC_OPTIONS: AllocExecOptions = {
+const DEFAULT_ALLOC_EXEC_OPTIONS: AllocExecOptions = {
   connectTimeoutMs: 10_000,
   requestTimeoutMs: 10_000,
   idleTimeoutMs: 30 * 60_000,
@@ -47,7 +47,7 @@ export const DEFAULT_ALLOC_EXEC_OPTIONS: AllocExecOptions = {
   maxSessions: 16,
 };
 
-export class AllocExecError extends Error {
+class AllocExecError extends Error {
   override readonly name = 'AllocExecError';
   constructor(
     readonly code: ExecErrorCode,

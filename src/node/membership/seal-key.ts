@@ -6,7 +6,7 @@ import { fsCause } from '../../lib/fs-cause.js';
 import { readSecretFileIfExists, replaceSecretFile } from '../../lib/secret-file.js';
 import { StartupError } from '../../lib/startup-error.js';
 
-export const SEAL_KEY_FILE = 'seal.key';
+const SEAL_KEY_FILE = 'seal.key';
 
 /** This device's X25519 key pair: variables' data keys are sealed to its public half (docs/security.md). */
 export interface SealKeyPair {

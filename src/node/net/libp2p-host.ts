@@ -22,8 +22,6 @@ import { createPubsub, type GossipSub } from './pubsub.js';
 import { RELAY_LIMITS, type RelayMode, relayListenAddresses } from './relay-options.js';
 import type { WireBytes } from './wire-bytes.js';
 
-export { PROTOCOL_PREFIX };
-
 /** Connections libp2p admits past `maxConnections`, for a full agent to introduce newcomers (introductions.ts). */
 export const INTRODUCTION_SLOTS = 8;
 

@@ -19,9 +19,9 @@ export const RELAY_RESERVATIONS = 2;
  * meshctl session; image layers do not go through relays (registry-p2p serves peers on direct connections only).
  * libp2p's relay has no bandwidth cap: the data limit is what bounds what one peer can make it carry.
  */
-export const RELAY_DATA_LIMIT_BYTES = 64 * 1024 * 1024;
-export const RELAY_DURATION_LIMIT_MS = 15 * 60_000;
-export const RELAY_MAX_RESERVATIONS = 128;
+const RELAY_DATA_LIMIT_BYTES = 64 * 1024 * 1024;
+const RELAY_DURATION_LIMIT_MS = 15 * 60_000;
+const RELAY_MAX_RESERVATIONS = 128;
 const RELAY_MAX_STREAMS = 64;
 
 export const RELAY_LIMITS: CircuitRelayServerInit = {

@@ -21,7 +21,7 @@ export interface DeviceValues {
     readonly ports: Readonly<Record<string, number>>;
   };
   readonly job: { readonly name: string; readonly version: number };
-  /** The opened values of the variables the job is granted, by path (var-values.ts); only env reads them. */
+  /** The opened values of the variables the job is granted, by path; only env reads them (on a device the driver wrapper, var-driver.ts, fills them in at start). */
   readonly vars?: ReadonlyMap<string, Readonly<Record<string, string>>>;
 }
 

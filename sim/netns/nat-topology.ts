@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { kill } from './topology.js';
+import { ip, kill, pids } from './topology.js';
 
 /**
  * Two sites behind NAT and one reachable member, in network namespaces of their own (nothing touches the root
@@ -128,21 +128,6 @@ export class NatTopology {
       return false;
     }
   }
-}
-
-function pids(ns: string): number[] {
-  try {
-    return execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' })
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
-
-function ip(...args: string[]): void {
-  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 function run(ns: string, ...args: string[]): void {

@@ -18,7 +18,7 @@ import {
 } from '../run-steps.js';
 import type { Action, Scenario } from '../scenario.js';
 import { agentRequest } from './agent-request.js';
-import { kill, Topology } from './topology.js';
+import { kill, pids, Topology } from './topology.js';
 
 /**
  * The checkout this file is in (from sim/netns/ or from dist/build/sim/netns/). tsc copies package.json into
@@ -134,7 +134,7 @@ export async function runNetnsScenario(scenario: Scenario): Promise<ScenarioRepo
   };
   const crash = (i: number) => {
     const relayPids = new Set(relays.map((r) => r.pid));
-    for (const pid of topo.pids(topo.ns(i))) if (!relayPids.has(pid)) kill(pid);
+    for (const pid of pids(topo.ns(i))) if (!relayPids.has(pid)) kill(pid);
     agents.delete(i);
     crashed.add(i);
   };
@@ -203,8 +203,7 @@ export async function runNetnsScenario(scenario: Scenario): Promise<ScenarioRepo
             if (!same) stoppedOriginals.add(key);
             else if (stoppedOriginals.has(key)) restarted.add(key);
           }
-          for (const [i] of agents)
-            peakRssKb = Math.max(peakRssKb, ...topo.pids(topo.ns(i)).map(Topology.rssKb));
+          for (const [i] of agents) peakRssKb = Math.max(peakRssKb, ...pids(topo.ns(i)).map(Topology.rssKb));
           return copiesOf(seen);
         },
         copies: () => copiesOf(truth()),
@@ -344,7 +343,7 @@ function workloads(topo: Topology, relays: readonly ChildProcess[]): Seen[] {
   const skip = new Set(relays.map((r) => r.pid));
   const seen: Seen[] = [];
   for (let i = 0; i < topo.size; i++)
-    for (const pid of topo.pids(topo.ns(i))) {
+    for (const pid of pids(topo.ns(i))) {
       if (skip.has(pid)) continue;
       let environ: string;
       try {

@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
+import { hexOf, sha256Digest } from '../../src/registry-p2p/digest.js';
 
 const run = promisify(execFile);
 /** Nothing listens there: every agent's upstream registry is down, and only the mesh can bring the image. */
@@ -15,8 +16,6 @@ export interface SiteImage {
   layerDigest: string;
   layerBytes: number;
 }
-
-const sha256 = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
 /**
  * A one-layer image written straight into an agent's layer store before it starts (the store indexes what it
@@ -35,17 +34,21 @@ export async function seedImage(dataDir: string, layerBytes: number): Promise<Si
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
       config: {
         mediaType: 'application/vnd.oci.image.config.v1+json',
-        digest: sha256(config),
+        digest: sha256Digest(config),
         size: config.length,
       },
       layers: [
-        { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(layer), size: layerBytes },
+        {
+          mediaType: 'application/vnd.oci.image.layer.v1.tar',
+          digest: sha256Digest(layer),
+          size: layerBytes,
+        },
       ],
     }),
   );
   for (const bytes of [layer, config, manifest])
-    await writeFile(join(blobs, sha256(bytes).slice('sha256:'.length)), bytes);
-  return { manifestDigest: sha256(manifest), layerDigest: sha256(layer), layerBytes };
+    await writeFile(join(blobs, hexOf(sha256Digest(bytes))), bytes);
+  return { manifestDigest: sha256Digest(manifest), layerDigest: sha256Digest(layer), layerBytes };
 }
 
 /** What a pull of the image's manifest and layer from an agent's loopback endpoint, in its namespace, got. */
@@ -74,5 +77,5 @@ export async function pullAtSite(
   await curl(`${base}/blobs/${image.layerDigest}`, out);
   const ms = Math.round(performance.now() - t0);
   const bytes = await readFile(out);
-  return { ms, bytes: bytes.length, verified: sha256(bytes) === image.layerDigest };
+  return { ms, bytes: bytes.length, verified: sha256Digest(bytes) === image.layerDigest };
 }

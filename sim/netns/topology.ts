@@ -58,24 +58,12 @@ export class Topology {
 
   destroy(): void {
     for (const ns of [...Array.from({ length: this.size }, (_, i) => this.ns(i)), this.hub]) {
-      for (const pid of this.pids(ns)) kill(pid);
+      for (const pid of pids(ns)) kill(pid);
       try {
         ip('netns', 'del', ns);
       } catch {
         // Already gone (a failed create): nothing to remove.
       }
-    }
-  }
-
-  /** Processes whose network namespace is `ns`. */
-  pids(ns: string): number[] {
-    try {
-      return execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' })
-        .split('\n')
-        .filter(Boolean)
-        .map(Number);
-    } catch {
-      return [];
     }
   }
 
@@ -159,7 +147,19 @@ export class Topology {
   }
 }
 
-function ip(...args: string[]): void {
+/** Processes whose network namespace is `ns`. */
+export function pids(ns: string): number[] {
+  try {
+    return execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export function ip(...args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 

@@ -2,8 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { tempDir } from '../support/agents.js';
-import { startLocalMeshd } from '../support/local-meshd.js';
-import { bundle, exited, meshctl } from '../support/processes.js';
+import { closedMesh, startLocalMeshd } from '../support/local-meshd.js';
+import { bundle, exited } from '../support/processes.js';
 import { imageConfig, pushImage, startUpstreamRegistry, type UpstreamRegistry } from '../support/registry.js';
 
 /** In a closed mesh the operator signs the pinned spec: what is stored, under the operator's key, is the digest. */
@@ -23,12 +23,8 @@ test('job run in a closed mesh signs repo:tag@sha256', async () => {
   const pushed = await pushImage(upstream.direct, 'mycel/signed', '2', imageConfig([layer]), [layer]);
   const tmp = await tempDir();
   cleanups.push(tmp.cleanup);
-  const meshDir = join(tmp.path, 'mesh');
-  const key = join(meshDir, 'operator.key');
-  await meshctl(['mesh', 'init', '--dir', meshDir]);
-  const token = (
-    await meshctl(['mesh', 'join-token', '--dir', meshDir, '--bootstrap', '/ip4/127.0.0.1/tcp/4999'])
-  ).stdout.trim();
+  const { key, tokenFor } = await closedMesh(tmp.path);
+  const token = await tokenFor();
   const closed = await startLocalMeshd(
     join(tmp.path, 'agent'),
     ['--driver', 'none', '--registry-listen', 'off'],

@@ -2,8 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { tempDir } from '../support/agents.js';
-import { startLocalMeshd } from '../support/local-meshd.js';
-import { bundle, exited, meshctl } from '../support/processes.js';
+import { closedMesh, startLocalMeshd } from '../support/local-meshd.js';
+import { bundle, exited } from '../support/processes.js';
 
 /**
  * `meshctl job promote` against a real meshd: in a closed mesh the promotion is an operator-signed job event
@@ -19,12 +19,8 @@ afterAll(async () => {
 test('job promote in a closed mesh: signed by the operator, refused without the key, and once is enough', async () => {
   const tmp = await tempDir();
   cleanups.push(tmp.cleanup);
-  const meshDir = join(tmp.path, 'mesh');
-  const key = join(meshDir, 'operator.key');
-  await meshctl(['mesh', 'init', '--dir', meshDir]);
-  const token = (
-    await meshctl(['mesh', 'join-token', '--dir', meshDir, '--bootstrap', '/ip4/127.0.0.1/tcp/4999'])
-  ).stdout.trim();
+  const { key, tokenFor } = await closedMesh(tmp.path);
+  const token = await tokenFor();
   const closed = await startLocalMeshd(
     join(tmp.path, 'agent'),
     ['--driver', 'none', '--registry-listen', 'off'],

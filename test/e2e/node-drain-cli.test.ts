@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { tempDir } from '../support/agents.js';
-import { startLocalMeshd } from '../support/local-meshd.js';
-import { bundle, exited, meshctl } from '../support/processes.js';
+import { closedMesh, startLocalMeshd } from '../support/local-meshd.js';
+import { bundle, exited } from '../support/processes.js';
 
 /**
  * Issue 18, `meshctl node drain|eligible` from the command line against a real meshd: signed with the operator
@@ -28,12 +28,8 @@ async function meshd(dataDir: string, env: NodeJS.ProcessEnv = {}) {
 test('node drain / node eligible: signed, listed, and refused where they cannot work', async () => {
   const tmp = await tempDir();
   cleanups.push(tmp.cleanup);
-  const meshDir = join(tmp.path, 'mesh');
-  const key = join(meshDir, 'operator.key');
-  await meshctl(['mesh', 'init', '--dir', meshDir]);
-  const token = (
-    await meshctl(['mesh', 'join-token', '--dir', meshDir, '--bootstrap', '/ip4/127.0.0.1/tcp/4999'])
-  ).stdout.trim();
+  const { key, tokenFor } = await closedMesh(tmp.path);
+  const token = await tokenFor();
   const closed = await meshd(join(tmp.path, 'closed'), { MESH_JOIN_TOKEN: token });
   const name = JSON.parse((await closed.ctl('status', '-o', 'json')).stdout).name as string;
   const eligibility = async () =>

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { ExecDriver } from '../../src/node/drivers/exec-driver.js';
 import { tempDir, waitFor } from '../support/agents.js';
+import { closedMesh } from '../support/local-meshd.js';
 import { bundle, exited, meshctl, spawnMeshd } from '../support/processes.js';
 
 /**
@@ -61,11 +62,8 @@ async function startAgent(root: string, name: string, token: string) {
 test('remote meshctl: logs --tail, image list, the owner’s events, job plan', async () => {
   const tmp = await tempDir();
   cleanups.push(tmp.cleanup);
-  const meshDir = join(tmp.path, 'mesh');
-  const key = join(meshDir, 'operator.key');
-  expect((await meshctl(['mesh', 'init', '--dir', meshDir])).code).toBe(0);
-  const tokenFor = async (address: string) =>
-    (await meshctl(['mesh', 'join-token', '--dir', meshDir, '--bootstrap', address])).stdout.trim();
+  const { key, init, tokenFor } = await closedMesh(tmp.path);
+  expect(init.code).toBe(0);
 
   const a = await startAgent(tmp.path, 'alpha', await tokenFor('/ip4/127.0.0.1/tcp/9'));
   const b = await startAgent(tmp.path, 'beta', await tokenFor(a.address));

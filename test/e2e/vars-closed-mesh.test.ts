@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { VarInfo, VarSealed } from '../../src/node/api/types.js';
 import { ExecDriver } from '../../src/node/drivers/exec-driver.js';
 import { tempDir, waitFor } from '../support/agents.js';
-import { startLocalMeshd } from '../support/local-meshd.js';
+import { closedMesh, startLocalMeshd } from '../support/local-meshd.js';
 import { bundle, exited, MESHCTL, meshctl, spawnMeshd } from '../support/processes.js';
 
 /**
@@ -109,11 +109,8 @@ const JOB = [
 test('a variable reaches granted copies only, never in clear on disk or in logs; a revoked device misses the next version', async () => {
   const tmp = await tempDir();
   cleanups.push(tmp.cleanup);
-  const meshDir = join(tmp.path, 'mesh');
-  const key = join(meshDir, 'operator.key');
-  expect((await meshctl(['mesh', 'init', '--dir', meshDir])).code).toBe(0);
-  const tokenFor = async (address: string) =>
-    (await meshctl(['mesh', 'join-token', '--dir', meshDir, '--bootstrap', address])).stdout.trim();
+  const { key, init, tokenFor } = await closedMesh(tmp.path);
+  expect(init.code).toBe(0);
   const alpha = await startAgent(tmp.path, 'alpha', await tokenFor('/ip4/127.0.0.1/tcp/9'));
   const beta = await startAgent(tmp.path, 'beta', await tokenFor(alpha.address));
   const gamma = await startAgent(tmp.path, 'gamma', await tokenFor(alpha.address));

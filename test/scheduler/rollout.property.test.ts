@@ -15,15 +15,11 @@ import type {
   SchedJobVersion,
   SchedUpdate,
 } from '../../src/scheduler/types.js';
-import { alive, job, node } from './fixtures.js';
+import { alive, applyStep, type Fate, job, LIVE, node } from './fixtures.js';
 import { shuffle } from './world.js';
 
 const NODES = ['a', 'b', 'c', 'd'].map((id) => node(id));
 const EVERYONE = alive(['a', 'b', 'c', 'd']);
-const LIVE = new Set(['pending', 'starting', 'running']);
-
-/** How copies of one version end: judged healthy, or unhealthy and then failed or left running. */
-type Fate = 'healthy' | 'unhealthy-running' | 'unhealthy-failed';
 
 interface Scenario {
   readonly count: number;
@@ -108,37 +104,11 @@ function play(s: Scenario, stepsPerVersion = 40): { steps: Step[]; actual: Sched
       now++;
       const desired = place([current], NODES, actual, EVERYONE, now);
       steps.push({ job: current, before: actual, desired, rollout: desired.rollouts[0]! });
-      const stopped = new Set(desired.stops.map((x) => x.allocId));
-      const known = new Set(actual.map((a) => a.allocId));
-      const fresh = desired.allocs
-        .filter((a) => a.status === 'run' && !known.has(a.allocId))
-        .map(
-          (a): SchedAllocation => ({
-            allocId: a.allocId,
-            job: a.job,
-            jobVersion: a.jobVersion,
-            node: a.node,
-            state: 'running',
-            health: 'unknown',
-            startedAt: now,
-            restarts: 0,
-          }),
-        );
-      const judgedBefore = actual.every((a) => a.verdict !== undefined || !LIVE.has(a.state));
-      actual = [
-        ...actual.map((a): SchedAllocation => {
-          if (stopped.has(a.allocId)) return { ...a, state: 'complete' };
-          if (a.verdict !== undefined || !LIVE.has(a.state)) return a;
-          const fate = fateOf(s, a.jobVersion, parseAllocId(a.allocId)!.slot);
-          if (fate === 'healthy') return { ...a, health: 'healthy', verdict: { healthy: true, at: now } };
-          const verdict = { healthy: false, at: now, reason: 'check failed' };
-          return fate === 'unhealthy-failed'
-            ? { ...a, state: 'failed', verdict }
-            : { ...a, health: 'unhealthy', verdict };
-        }),
-        ...fresh,
-      ];
-      if (desired.stops.length === 0 && fresh.length === 0 && judgedBefore) break;
+      const step = applyStep(actual, desired, now, (a) =>
+        fateOf(s, a.jobVersion, parseAllocId(a.allocId)!.slot),
+      );
+      actual = step.actual;
+      if (step.quiet) break;
     }
   }
   return { steps, actual };

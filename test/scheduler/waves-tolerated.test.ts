@@ -8,26 +8,11 @@ import { allocId } from '../../src/scheduler/alloc-id.js';
 import { deriveJobStatus } from '../../src/scheduler/job-status.js';
 import { place } from '../../src/scheduler/placement.js';
 import { deriveRollout } from '../../src/scheduler/rollout.js';
-import type { Rollout, SchedAllocation, SchedJob, SchedUpdate } from '../../src/scheduler/types.js';
-import { alive, job, node } from './fixtures.js';
+import type { Rollout, SchedAllocation, SchedJob } from '../../src/scheduler/types.js';
+import { alive, applyStep, type Fate, LIVE, node, slotOf, web } from './fixtures.js';
 
 const NODES = ['a', 'b', 'c', 'd'].map((id) => node(id));
 const EVERYONE = alive(['a', 'b', 'c', 'd']);
-const LIVE = new Set(['pending', 'starting', 'running']);
-
-type Fate = 'healthy' | 'unhealthy-running' | 'unhealthy-failed';
-
-function web(version: number, count: number, update: SchedUpdate): SchedJob {
-  const base = job('web', { count, update, driver: 'exec' });
-  const history = Array.from({ length: version - 1 }, (_, i) => {
-    const { name: _n, status: _s, ...fields } = { ...base, version: i + 1 };
-    return fields;
-  });
-  return { ...base, version, history };
-}
-
-const slotOf = (a: { allocId: string }) => Number(a.allocId.split('.')[1]);
-
 /**
  * Steps a version out as the rollout property test does: place, apply (stops complete, new copies run), and the
  * owners judge every copy started in an earlier step by its slot's fate. Stops once nothing changes.
@@ -41,39 +26,12 @@ function play(
   const placed: SchedAllocation[] = [];
   for (let now = 1; now <= steps; now++) {
     const desired = place([j], NODES, actual, EVERYONE, now);
-    const stopped = new Set(desired.stops.map((s) => s.allocId));
-    const known = new Set(actual.map((a) => a.allocId));
-    const fresh = desired.allocs
-      .filter((a) => a.status === 'run' && !known.has(a.allocId))
-      .map(
-        (a): SchedAllocation => ({
-          allocId: a.allocId,
-          job: a.job,
-          jobVersion: a.jobVersion,
-          node: a.node,
-          state: 'running',
-          health: 'unknown',
-          startedAt: now,
-          restarts: 0,
-        }),
-      );
-    placed.push(...fresh);
-    const judgedBefore = actual.every((a) => a.verdict !== undefined || !LIVE.has(a.state));
-    actual = [
-      ...actual.map((a): SchedAllocation => {
-        if (stopped.has(a.allocId)) return { ...a, state: 'complete' };
-        if (a.verdict !== undefined || !LIVE.has(a.state)) return a;
-        const fate = a.jobVersion === j.version ? fates[slotOf(a)]! : 'healthy';
-        if (fate === 'healthy') return { ...a, health: 'healthy', verdict: { healthy: true, at: now } };
-        const verdict = { healthy: false, at: now, reason: 'check failed' };
-        return fate === 'unhealthy-failed'
-          ? { ...a, state: 'failed', verdict }
-          : { ...a, health: 'unhealthy', verdict };
-      }),
-      ...fresh,
-    ];
-    if (stopped.size === 0 && fresh.length === 0 && judgedBefore)
-      return { actual, rollout: desired.rollouts[0]!, placed, quiet: true };
+    const step = applyStep(actual, desired, now, (a) =>
+      a.jobVersion === j.version ? fates[slotOf(a)]! : 'healthy',
+    );
+    placed.push(...step.fresh);
+    actual = step.actual;
+    if (step.quiet) return { actual, rollout: desired.rollouts[0]!, placed, quiet: true };
   }
   return {
     actual,

@@ -3,23 +3,13 @@ import { describe, expect, test } from 'vitest';
 import { allocId } from '../../src/scheduler/alloc-id.js';
 import { place } from '../../src/scheduler/placement.js';
 import { deriveRollout } from '../../src/scheduler/rollout.js';
-import type { Desired, SchedAllocation, SchedJob, SchedUpdate } from '../../src/scheduler/types.js';
+import type { Desired, SchedAllocation, SchedUpdate } from '../../src/scheduler/types.js';
 import { waveShares, waveState } from '../../src/scheduler/waves.js';
-import { alive, job, merge, node, started } from './fixtures.js';
+import { alive, merge, node, slotOf, started, web } from './fixtures.js';
 
 const nodes = ['a', 'b', 'c', 'd', 'e'].map((id) => node(id));
 const everyone = alive(['a', 'b', 'c', 'd', 'e']);
 
-function web(version: number, count: number, update: SchedUpdate, promoted?: number[]): SchedJob {
-  const base = job('web', { count, update, driver: 'exec' });
-  const history = Array.from({ length: version - 1 }, (_, i) => {
-    const { name: _n, status: _s, ...fields } = { ...base, version: i + 1 };
-    return fields;
-  });
-  return { ...base, version, history, ...(promoted === undefined ? {} : { promoted }) };
-}
-
-const slotOf = (a: { allocId: string }) => Number(a.allocId.split('.')[1]);
 const live = (a: SchedAllocation) => a.state === 'running' || a.state === 'starting' || a.state === 'pending';
 
 /** Applies a placement: stopped copies complete, new ones start unjudged. */

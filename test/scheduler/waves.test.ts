@@ -2,24 +2,13 @@ import { describe, expect, test } from 'vitest';
 import { deriveJobStatus } from '../../src/scheduler/job-status.js';
 import { place } from '../../src/scheduler/placement.js';
 import { deriveRollout, movesNow } from '../../src/scheduler/rollout.js';
-import type { Desired, SchedAllocation, SchedJob, SchedUpdate } from '../../src/scheduler/types.js';
+import type { Desired, SchedAllocation, SchedJob } from '../../src/scheduler/types.js';
 import { waveShares, waveState } from '../../src/scheduler/waves.js';
-import { alive, job, merge, node, started } from './fixtures.js';
+import { alive, job, merge, node, slotOf, started, versioned, web } from './fixtures.js';
 
 const nodes = ['a', 'b', 'c', 'd', 'e'].map((id) => node(id));
 const everyone = alive(['a', 'b', 'c', 'd', 'e']);
 
-function versioned(base: SchedJob, version: number, promoted?: number[]): SchedJob {
-  const history = Array.from({ length: version - 1 }, (_, i) => {
-    const { name: _n, status: _s, ...fields } = { ...base, version: i + 1 };
-    return fields;
-  });
-  return { ...base, version, history, ...(promoted === undefined ? {} : { promoted }) };
-}
-const web = (version: number, count: number, update: SchedUpdate, promoted?: number[]) =>
-  versioned(job('web', { count, update, driver: 'exec' }), version, promoted);
-
-const slotOf = (a: { allocId: string }) => Number(a.allocId.split('.')[1]);
 const judge = (actual: SchedAllocation[], version: number, healthy: boolean, slots?: number[]) =>
   actual.map((a) =>
     a.jobVersion === version && a.verdict === undefined && (slots === undefined || slots.includes(slotOf(a)))

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { waitFor } from './agents.js';
 import { type CliResult, meshctl, spawnMeshd } from './processes.js';
 
@@ -44,4 +45,28 @@ export async function startLocalMeshd(
     throw err;
   }
   return { agent, api, ctl: (...more) => meshctl(['--api', api, '--data-dir', dataDir, ...more]) };
+}
+
+export interface ClosedMesh {
+  /** The mesh directory `meshctl mesh init` wrote. */
+  readonly meshDir: string;
+  /** The operator key in it, for `--operator-key`. */
+  readonly key: string;
+  /** What `meshctl mesh init` answered. */
+  readonly init: CliResult;
+  /** A join token for this mesh naming `bootstrap` (by default a loopback port nobody listens on). */
+  tokenFor(bootstrap?: string): Promise<string>;
+}
+
+/** A closed mesh made by real meshctl under `root`/mesh: operator key, PSK and join tokens. */
+export async function closedMesh(root: string): Promise<ClosedMesh> {
+  const meshDir = join(root, 'mesh');
+  const init = await meshctl(['mesh', 'init', '--dir', meshDir]);
+  return {
+    meshDir,
+    key: join(meshDir, 'operator.key'),
+    init,
+    tokenFor: async (bootstrap = '/ip4/127.0.0.1/tcp/4999') =>
+      (await meshctl(['mesh', 'join-token', '--dir', meshDir, '--bootstrap', bootstrap])).stdout.trim(),
+  };
 }

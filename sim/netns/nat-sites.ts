@@ -237,11 +237,6 @@ export async function runNatSites(): Promise<NatSitesReport> {
       return failed;
     };
     const syncFailed0 = await syncFailures();
-    const logs = await measure(
-      async () => (await meshctl('site1', ['--data-dir', dataDir('site1'), 'alloc', 'logs', allocId])).stdout,
-    );
-    const lines = logs.value.split('\n').filter(Boolean);
-    progress(`alloc logs at site 1 of ${allocId} at site 2: ${lines.length} lines in ${logs.ms} ms`);
     const exec = await measure(async () => {
       const args = ['--data-dir', dataDir('site1'), '--operator-key', join(meshDir, 'operator.key')];
       const command = ['alloc', 'exec', allocId, '--', '/bin/sh', '-c', 'echo "on $MYCEL_NODE"; exit 5'];
@@ -251,6 +246,11 @@ export async function runNatSites(): Promise<NatSitesReport> {
       );
     });
     progress(`alloc exec at site 1 of ${allocId} at site 2: exit ${exec.value.exitCode} in ${exec.ms} ms`);
+    const logs = await measure(
+      async () => (await meshctl('site1', ['--data-dir', dataDir('site1'), 'alloc', 'logs', allocId])).stdout,
+    );
+    const lines = logs.value.split('\n').filter(Boolean);
+    progress(`alloc logs at site 1 of ${allocId} at site 2: ${lines.length} lines in ${logs.ms} ms`);
     const site1After = await status('site1');
     await sleep(3_000);
     const syncFailuresAroundRelay = (await syncFailures()) - syncFailed0;

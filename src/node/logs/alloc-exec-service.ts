@@ -1,4 +1,6 @@
 import type { Logger } from '../../lib/logger.js';
+import { knownAddressDial } from '../net/known-address-dial.js';
+import type { KnownPeers } from '../net/known-peers.js';
 import type { MeshHost } from '../net/libp2p-host.js';
 import { Started } from '../setup/services.js';
 import type { StateService } from '../state/state-service.js';
@@ -9,6 +11,7 @@ import { ownerView } from './alloc-logs-local.js';
 export interface AllocExecServiceDeps {
   readonly self: string;
   readonly host: MeshHost;
+  readonly knownPeers: KnownPeers;
   readonly log: Logger;
   readonly now: () => number;
   readonly state: Started<StateService>;
@@ -22,7 +25,8 @@ export function allocExecService(deps: AllocExecServiceDeps): Started<AllocExecP
     const state = deps.state.value.state;
     const protocol = new AllocExecProtocol({
       self: deps.self,
-      host: deps.host,
+      // Like logs: an owner behind NAT is dialled at the addresses the mesh described for it, relayed ones too.
+      host: knownAddressDial(deps.host, deps.knownPeers),
       log: deps.log,
       now: deps.now,
       view: ownerView(state, workloads.placement),
